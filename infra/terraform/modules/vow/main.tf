@@ -1,0 +1,343 @@
+# vow - distributed promises on AWS serverless.
+#
+# Tasks travel in SQS messages; the worker Lambda runs a batch and writes outcomes
+# to one DynamoDB table. Messages that exhaust max_receive_count move to the
+# dead-letter queue, whose Lambda settles the promises as Crashed.
+#
+# Same resources as infra/sam/template.yaml; keep the two in step.
+
+locals {
+  # AWS guidance for SQS event sources: visibility timeout >= 6x the function
+  # timeout, so a message is not redelivered while a (retried) invocation still
+  # holds it. Both queues feed a function with var.timeout.
+  visibility_timeout = 6 * var.timeout
+
+  function_environment = {
+    VOW_QUEUE_URL       = aws_sqs_queue.work.url
+    VOW_TABLE_NAME      = aws_dynamodb_table.promises.name
+    VOW_RECORD_TTL_DAYS = tostring(var.record_ttl_days)
+  }
+
+  alarm_actions = compact([var.alarm_topic_arn])
+}
+
+# ------------------------------------------------------------------ queues
+
+resource "aws_sqs_queue" "dead_letter" {
+  name                       = "${var.name_prefix}-dead-letter"
+  sqs_managed_sse_enabled    = true
+  visibility_timeout_seconds = local.visibility_timeout # consumed by the dead-letter function
+  message_retention_seconds  = 1209600                  # 14 days, the SQS maximum
+  tags                       = var.tags
+}
+
+resource "aws_sqs_queue" "work" {
+  name                       = "${var.name_prefix}-work"
+  sqs_managed_sse_enabled    = true
+  visibility_timeout_seconds = local.visibility_timeout
+  message_retention_seconds  = 1209600
+  tags                       = var.tags
+
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.dead_letter.arn
+    maxReceiveCount     = var.max_receive_count
+  })
+}
+
+# Only the work queue may use the dead-letter queue as its DLQ.
+resource "aws_sqs_queue_redrive_allow_policy" "dead_letter" {
+  queue_url = aws_sqs_queue.dead_letter.id
+
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "byQueue"
+    sourceQueueArns   = [aws_sqs_queue.work.arn]
+  })
+}
+
+# ------------------------------------------------------------------- table
+
+resource "aws_dynamodb_table" "promises" {
+  #checkov:skip=CKV_AWS_119:SSE is on with the AWS managed key (aws/dynamodb); a customer managed key adds a monthly charge and key-policy administration that nothing here requires.
+  name                        = "${var.name_prefix}-promises"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "pk"
+  deletion_protection_enabled = var.deletion_protection
+  tags                        = var.tags
+
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+
+  ttl {
+    attribute_name = "ttl"
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled = true
+  }
+}
+
+# -------------------------------------------------------------- log groups
+
+resource "aws_cloudwatch_log_group" "worker" {
+  #checkov:skip=CKV_AWS_158:CloudWatch Logs encrypts at rest by default; the functions log promise ids and errors, not secrets, so a customer managed key is not needed.
+  #checkov:skip=CKV_AWS_338:Retention is the log_retention_days variable (default 30 days, matching the SAM template); a year of debug logs is the operator's choice, not a default.
+  name              = "/aws/lambda/${var.name_prefix}-worker"
+  retention_in_days = var.log_retention_days
+  tags              = var.tags
+}
+
+resource "aws_cloudwatch_log_group" "dead_letter" {
+  #checkov:skip=CKV_AWS_158:CloudWatch Logs encrypts at rest by default; the functions log promise ids and errors, not secrets, so a customer managed key is not needed.
+  #checkov:skip=CKV_AWS_338:Retention is the log_retention_days variable (default 30 days, matching the SAM template); a year of debug logs is the operator's choice, not a default.
+  name              = "/aws/lambda/${var.name_prefix}-dead-letter"
+  retention_in_days = var.log_retention_days
+  tags              = var.tags
+}
+
+# --------------------------------------------------------------------- IAM
+# One role per function, granting exactly what it uses on the exact resources
+# (no AWSLambdaBasicExecutionRole: it allows writing to every log group).
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "worker" {
+  name_prefix        = "${var.name_prefix}-worker-"
+  description        = "Execution role of the vow worker function."
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role" "dead_letter" {
+  name_prefix        = "${var.name_prefix}-dl-" # IAM caps name_prefix at 38 characters
+  description        = "Execution role of the vow dead-letter function."
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "worker" {
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.worker.arn}:*"]
+  }
+
+  statement {
+    sid       = "Tracing"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"] # X-Ray has no resource-level permissions
+  }
+
+  statement {
+    sid = "ConsumeWorkQueue"
+    actions = [
+      "sqs:ReceiveMessage",
+      "sqs:DeleteMessage",
+      "sqs:GetQueueAttributes",
+      "sqs:ChangeMessageVisibility",
+    ]
+    resources = [aws_sqs_queue.work.arn]
+  }
+
+  statement {
+    sid       = "SendFollowUps"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.work.arn]
+  }
+
+  statement {
+    sid = "PromiseTable"
+    actions = [
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+      "dynamodb:BatchGetItem",
+      "dynamodb:Query",
+    ]
+    resources = [aws_dynamodb_table.promises.arn]
+  }
+}
+
+data "aws_iam_policy_document" "dead_letter" {
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.dead_letter.arn}:*"]
+  }
+
+  statement {
+    sid       = "Tracing"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"] # X-Ray has no resource-level permissions
+  }
+
+  statement {
+    sid = "ConsumeDeadLetterQueue"
+    actions = [
+      "sqs:ReceiveMessage",
+      "sqs:DeleteMessage",
+      "sqs:GetQueueAttributes",
+    ]
+    resources = [aws_sqs_queue.dead_letter.arn]
+  }
+
+  statement {
+    sid       = "SendContinuations"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.work.arn]
+  }
+
+  statement {
+    sid = "PromiseTable"
+    actions = [
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+      "dynamodb:BatchGetItem",
+    ]
+    resources = [aws_dynamodb_table.promises.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "worker" {
+  name   = "vow-worker"
+  role   = aws_iam_role.worker.id
+  policy = data.aws_iam_policy_document.worker.json
+}
+
+resource "aws_iam_role_policy" "dead_letter" {
+  name   = "vow-dead-letter"
+  role   = aws_iam_role.dead_letter.id
+  policy = data.aws_iam_policy_document.dead_letter.json
+}
+
+# --------------------------------------------------------------- functions
+
+resource "aws_lambda_function" "worker" {
+  #checkov:skip=CKV_AWS_116:A function DLQ only catches failed asynchronous invocations; SQS event source mappings invoke synchronously and failed messages go to the queue's redrive DLQ.
+  #checkov:skip=CKV_AWS_117:The function reaches only SQS, DynamoDB, CloudWatch Logs and X-Ray public endpoints; a VPC would add NAT or endpoints and cold-start cost with nothing private to reach.
+  #checkov:skip=CKV_AWS_115:Concurrency is bounded by the event source mapping's scaling_config (max_concurrency); reserved concurrency would carve capacity out of the account pool.
+  #checkov:skip=CKV_AWS_173:The environment holds only a queue URL, a table name and a TTL, no secrets; Lambda encrypts it at rest with its AWS managed key.
+  #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile and signed artifacts; the zip is built by cargo lambda in the deployer's own pipeline.
+  function_name    = "${var.name_prefix}-worker"
+  description      = "vow worker - runs the tasks of one SQS batch and settles their promises."
+  role             = aws_iam_role.worker.arn
+  filename         = var.worker_zip
+  source_code_hash = filebase64sha256(var.worker_zip)
+  runtime          = "provided.al2023"
+  handler          = "bootstrap"
+  architectures    = ["arm64"]
+  memory_size      = var.memory_size
+  timeout          = var.timeout
+  tags             = var.tags
+
+  environment {
+    variables = local.function_environment
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  logging_config {
+    log_format = "Text"
+    log_group  = aws_cloudwatch_log_group.worker.name
+  }
+
+  # The event source mapping validates the role's SQS permissions at creation.
+  depends_on = [aws_iam_role_policy.worker]
+}
+
+resource "aws_lambda_function" "dead_letter" {
+  #checkov:skip=CKV_AWS_116:A function DLQ only catches failed asynchronous invocations; this function is invoked synchronously by the dead-letter queue's event source mapping.
+  #checkov:skip=CKV_AWS_117:The function reaches only SQS, DynamoDB, CloudWatch Logs and X-Ray public endpoints; a VPC would add NAT or endpoints and cold-start cost with nothing private to reach.
+  #checkov:skip=CKV_AWS_115:Concurrency is bounded by the event source mapping's scaling_config (max_concurrency); reserved concurrency would carve capacity out of the account pool.
+  #checkov:skip=CKV_AWS_173:The environment holds only a queue URL, a table name and a TTL, no secrets; Lambda encrypts it at rest with its AWS managed key.
+  #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile and signed artifacts; the zip is built by cargo lambda in the deployer's own pipeline.
+  function_name    = "${var.name_prefix}-dead-letter"
+  description      = "vow dead-letter handler - settles promises whose messages exhausted their receives as Crashed."
+  role             = aws_iam_role.dead_letter.arn
+  filename         = var.dead_letter_zip
+  source_code_hash = filebase64sha256(var.dead_letter_zip)
+  runtime          = "provided.al2023"
+  handler          = "bootstrap"
+  architectures    = ["arm64"]
+  memory_size      = var.memory_size
+  timeout          = var.timeout
+  tags             = var.tags
+
+  environment {
+    variables = local.function_environment
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  logging_config {
+    log_format = "Text"
+    log_group  = aws_cloudwatch_log_group.dead_letter.name
+  }
+
+  depends_on = [aws_iam_role_policy.dead_letter]
+}
+
+resource "aws_lambda_event_source_mapping" "worker" {
+  event_source_arn                   = aws_sqs_queue.work.arn
+  function_name                      = aws_lambda_function.worker.arn
+  batch_size                         = 10
+  maximum_batching_window_in_seconds = 1
+  function_response_types            = ["ReportBatchItemFailures"]
+
+  scaling_config {
+    maximum_concurrency = var.max_concurrency
+  }
+}
+
+resource "aws_lambda_event_source_mapping" "dead_letter" {
+  event_source_arn                   = aws_sqs_queue.dead_letter.arn
+  function_name                      = aws_lambda_function.dead_letter.arn
+  batch_size                         = 10
+  maximum_batching_window_in_seconds = 1
+  function_response_types            = ["ReportBatchItemFailures"]
+
+  scaling_config {
+    maximum_concurrency = var.max_concurrency
+  }
+}
+
+# ------------------------------------------------------------------ alarms
+
+# The dead-letter function drains this queue, so messages that stay visible
+# mean it is failing or throttled: dead-lettered promises are not being settled.
+resource "aws_cloudwatch_metric_alarm" "dead_letter_queue" {
+  alarm_name          = "${var.name_prefix}-dead-letter-queue-not-empty"
+  alarm_description   = "vow dead-letter queue has visible messages: the dead-letter function is not draining it (check its logs and errors)."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.dead_letter.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}

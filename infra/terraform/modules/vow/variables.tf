@@ -1,0 +1,105 @@
+variable "name_prefix" {
+  description = "Prefix of every resource name (queues, table, functions, roles, log groups). At most 30 characters: IAM role name prefixes are capped at 38."
+  type        = string
+  default     = "vow"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9-]{0,29}$", var.name_prefix))
+    error_message = "name_prefix must start with a letter and hold at most 30 letters, digits or hyphens."
+  }
+}
+
+variable "worker_zip" {
+  description = "Path of the worker deployment zip (cargo lambda build --release --arm64 --output-format zip: target/lambda/vow-worker/bootstrap.zip)."
+  type        = string
+}
+
+variable "dead_letter_zip" {
+  description = "Path of the dead-letter deployment zip (target/lambda/vow-dead-letter/bootstrap.zip)."
+  type        = string
+}
+
+variable "memory_size" {
+  description = "Memory (MB) of both functions."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.memory_size >= 128 && var.memory_size <= 10240
+    error_message = "memory_size must be between 128 and 10240 MB."
+  }
+}
+
+variable "timeout" {
+  description = "Timeout (seconds) of both functions. Each queue's visibility timeout is 6x this (AWS guidance for SQS event sources)."
+  type        = number
+  default     = 60
+
+  validation {
+    # 900 s is Lambda's maximum; 6 x 900 stays under SQS's 12 h visibility limit.
+    condition     = var.timeout >= 1 && var.timeout <= 900 && floor(var.timeout) == var.timeout
+    error_message = "timeout must be a whole number of seconds between 1 and 900."
+  }
+}
+
+variable "max_concurrency" {
+  description = "Maximum concurrent invocations each SQS event source mapping may start (ScalingConfig MaximumConcurrency)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_concurrency >= 2 && var.max_concurrency <= 1000
+    error_message = "max_concurrency must be between 2 and 1000."
+  }
+}
+
+variable "max_receive_count" {
+  description = "Receives of one message before SQS moves it to the dead-letter queue."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000
+    error_message = "max_receive_count must be between 1 and 1000."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' log groups."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ...)."
+  }
+}
+
+variable "record_ttl_days" {
+  description = "Days a settled promise record is kept before DynamoDB TTL removes it (VOW_RECORD_TTL_DAYS)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.record_ttl_days >= 1
+    error_message = "record_ttl_days must be at least 1."
+  }
+}
+
+variable "deletion_protection" {
+  description = "DynamoDB deletion protection on the promise table (false for throwaway environments)."
+  type        = bool
+  default     = true
+}
+
+variable "alarm_topic_arn" {
+  description = "Optional SNS topic ARN notified when the dead-letter queue alarm changes state."
+  type        = string
+  default     = null
+}
+
+variable "tags" {
+  description = "Tags added to every resource that takes tags."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,227 @@
+//! [`Vow`]: the application's handle: start flows, wait for outcomes, query status.
+
+use crate::engine::{Engine, EngineConfig};
+use crate::error::{BackendError, WaitError};
+use crate::failure::Failure;
+use crate::flow::Flow;
+use crate::id::PromiseId;
+use crate::memory::{MemoryQueue, MemoryStore};
+use crate::poller::{InProcess, Poller};
+use crate::promise::{Promise, Resolver};
+use crate::queue::Queue;
+use crate::store::Store;
+use crate::task::Task;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Where a promise is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Status {
+    /// Not settled (or no such promise).
+    Pending,
+    /// Settled with this value (join outcomes expanded into a list).
+    Done(Value),
+    /// Settled with this failure.
+    Failed(Failure),
+}
+
+/// Settings of the embedded backend.
+#[derive(Clone, Debug)]
+pub struct EmbeddedConfig {
+    /// Worker loops, each running batches of up to 10 messages concurrently.
+    pub workers: usize,
+    /// Engine settings.
+    pub engine: EngineConfig,
+    /// How long a delivered message stays invisible (a crashed worker's messages
+    /// come back after this).
+    pub visibility: Duration,
+    /// Deliveries before a message goes to the dead-letter queue.
+    pub max_receives: u32,
+}
+
+impl Default for EmbeddedConfig {
+    fn default() -> Self {
+        EmbeddedConfig {
+            workers: 4,
+            engine: EngineConfig {
+                retry_base: Duration::from_millis(20),
+                retry_max: Duration::from_secs(1),
+                ..EngineConfig::default()
+            },
+            visibility: Duration::from_secs(30),
+            max_receives: 5,
+        }
+    }
+}
+
+/// The application's handle on vow.
+///
+/// [`Vow::embedded`] runs everything in this process (no AWS, no emulator).
+/// With the `aws` feature, `Vow::aws` talks to SQS and DynamoDB.
+pub struct Vow {
+    engine: Arc<Engine>,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
+    memory: Option<(Arc<MemoryStore>, Arc<MemoryQueue>, Arc<MemoryQueue>)>,
+}
+
+impl std::fmt::Debug for Vow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vow")
+            .field("engine", &self.engine)
+            .field("embedded", &self.memory.is_some())
+            .finish()
+    }
+}
+
+impl Vow {
+    /// The embedded backend with default settings. Must be called inside a tokio
+    /// runtime: it spawns the worker loops.
+    pub fn embedded() -> Self {
+        Self::embedded_with(EmbeddedConfig::default())
+    }
+
+    /// The embedded backend with these settings.
+    pub fn embedded_with(config: EmbeddedConfig) -> Self {
+        let store = Arc::new(MemoryStore::new());
+        let dlq = Arc::new(MemoryQueue::dead_letter_queue());
+        let queue = Arc::new(MemoryQueue::new(
+            config.visibility,
+            config.max_receives,
+            Some(dlq.clone()),
+        ));
+        let engine = Engine::new(store.clone(), queue.clone(), config.engine);
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let wait = Duration::from_millis(200);
+        for _ in 0..config.workers.max(1) {
+            let poller = Poller::new(queue.clone(), Arc::new(InProcess::worker(engine.clone())))
+                .wait(wait)
+                .failed_visibility(Duration::from_millis(50));
+            tokio::spawn(poller.run(stopped.clone()));
+        }
+        let buried = Poller::new(
+            dlq.clone(),
+            Arc::new(InProcess::dead_letters(engine.clone())),
+        )
+        .wait(wait)
+        .failed_visibility(Duration::from_millis(50));
+        tokio::spawn(buried.run(stopped));
+        Vow {
+            engine,
+            stop: Some(stop),
+            memory: Some((store, queue, dlq)),
+        }
+    }
+
+    /// A client over any store and queue, with no workers of its own: what an
+    /// application uses to enqueue and wait while Lambda (or pollers) do the work.
+    pub fn client(store: Arc<dyn Store>, queue: Arc<dyn Queue>, config: EngineConfig) -> Self {
+        Vow {
+            engine: Engine::new(store, queue, config),
+            stop: None,
+            memory: None,
+        }
+    }
+
+    /// The engine (for pollers and handlers).
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// The embedded backend's store, if embedded.
+    pub fn memory_store(&self) -> Option<&Arc<MemoryStore>> {
+        self.memory.as_ref().map(|m| &m.0)
+    }
+
+    /// The embedded backend's work queue and dead-letter queue, if embedded.
+    pub fn memory_queues(&self) -> Option<(&Arc<MemoryQueue>, &Arc<MemoryQueue>)> {
+        self.memory.as_ref().map(|m| (&m.1, &m.2))
+    }
+
+    /// A new flow to build promises in; nothing is sent until [`Vow::start`].
+    pub fn flow(&self) -> Flow {
+        Flow::new(PromiseId::random())
+    }
+
+    /// Send everything built in `flow`.
+    pub async fn start(&self, flow: &Flow) -> Result<(), BackendError> {
+        self.engine.start(flow).await
+    }
+
+    /// Start one task now. Chain on the result with [`Flow::then`].
+    pub async fn when<K: Task<Input = ()>>(
+        &self,
+        task: K,
+    ) -> Result<Promise<K::Output>, BackendError> {
+        let flow = self.flow();
+        let id = flow.when(task).id().clone();
+        self.start(&flow).await?;
+        Ok(Promise::from_id(id))
+    }
+
+    /// Settle a deferred promise from application code.
+    pub async fn resolve<T: Serialize>(
+        &self,
+        resolver: &Resolver<T>,
+        result: Result<T, Failure>,
+    ) -> Result<(), BackendError> {
+        let flow = self.flow();
+        flow.resolve(resolver, result);
+        self.start(&flow).await
+    }
+
+    /// Where the promise `id` is.
+    pub async fn status(&self, id: &PromiseId) -> Result<Status, BackendError> {
+        let Some(outcome) = self.engine.outcome(id).await? else {
+            return Ok(Status::Pending);
+        };
+        let json = self.engine.resolve(&outcome).await?;
+        Ok(
+            match serde_json::from_value::<Result<Value, Failure>>(json) {
+                Ok(Ok(v)) => Status::Done(v),
+                Ok(Err(f)) => Status::Failed(f),
+                Err(e) => Status::Failed(Failure::bad_input(format!("corrupt outcome: {e}"))),
+            },
+        )
+    }
+
+    /// Wait up to `timeout` for `promise` to settle, and decode its outcome.
+    pub async fn wait<T: DeserializeOwned>(
+        &self,
+        promise: &Promise<T>,
+        timeout: Duration,
+    ) -> Result<Result<T, Failure>, WaitError> {
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_millis(2);
+        loop {
+            if let Some(outcome) = self.engine.outcome(promise.id()).await? {
+                let json = self.engine.resolve(&outcome).await?;
+                return Ok(
+                    serde_json::from_value::<Result<T, Failure>>(json).unwrap_or_else(|e| {
+                        Err(Failure::bad_input(format!(
+                            "outcome does not decode as `{}`: {e}",
+                            std::any::type_name::<T>()
+                        )))
+                    }),
+                );
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(WaitError::TimedOut);
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(Duration::from_millis(250));
+        }
+    }
+}
+
+impl Drop for Vow {
+    fn drop(&mut self) {
+        if let Some(stop) = &self.stop {
+            let _ = stop.send(true);
+        }
+    }
+}

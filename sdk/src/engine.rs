@@ -1,0 +1,518 @@
+//! The engine: runs one message, settles its promise exactly once, and fires
+//! continuations. Lambda, the local poller and the embedded workers all call
+//! [`Engine::handle_batch`].
+//!
+//! Exactly-once settlement under at-least-once delivery rests on two facts:
+//! settling is one conditional write that records the settling message's token,
+//! and a message is deleted only after everything it causes has been sent. A
+//! redelivered message that finds its own token on an already settled promise
+//! fires the continuations again as *repair* messages, which check the store
+//! before running, so a crash between settling and sending is repaired without
+//! running a step twice.
+
+use crate::context::{with_flow, Cx};
+use crate::error::{BackendError, Error};
+use crate::failure::Failure;
+use crate::flow::{Flow, Plan};
+use crate::id::{token, PromiseId};
+use crate::queue::{Delivery, Outgoing, Queue};
+use crate::store::{cont_name, shard_key, Cell, Settled, Store, FAN_IN};
+use crate::task::Erased;
+use crate::wire::{
+    decode_envelope, decode_task, result_json, salvage, Cont, Envelope, Outcome, Slot, Target,
+};
+use serde_json::Value;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tracing::{debug, warn};
+
+/// Engine settings.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Timeout of one attempt when the task sets none.
+    pub default_timeout: Duration,
+    /// Attempts for retryable errors when the task sets none.
+    pub default_max_attempts: u32,
+    /// Delay before the first retry; doubles each attempt.
+    pub retry_base: Duration,
+    /// Longest delay between retries (SQS caps delays at 15 minutes).
+    pub retry_max: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            default_timeout: Duration::from_secs(60),
+            default_max_attempts: 3,
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Runs tasks against a [`Store`] and a [`Queue`].
+pub struct Engine {
+    store: Arc<dyn Store>,
+    queue: Arc<dyn Queue>,
+    config: EngineConfig,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a message was not processed; the message stays on the queue.
+#[derive(Debug)]
+pub enum Rejected {
+    /// The message cannot be run by this worker; it will reach the dead-letter queue.
+    Undecodable(Failure),
+    /// The store or queue failed; a redelivery will try again.
+    Backend(BackendError),
+}
+
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rejected::Undecodable(failure) => write!(f, "undecodable message: {failure}"),
+            Rejected::Backend(e) => write!(f, "backend error: {e}"),
+        }
+    }
+}
+
+impl From<BackendError> for Rejected {
+    fn from(e: BackendError) -> Self {
+        Rejected::Backend(e)
+    }
+}
+
+type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+impl Engine {
+    /// An engine over the two seams.
+    pub fn new(store: Arc<dyn Store>, queue: Arc<dyn Queue>, config: EngineConfig) -> Arc<Self> {
+        Arc::new(Engine {
+            store,
+            queue,
+            config,
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> &Arc<dyn Queue> {
+        &self.queue
+    }
+
+    /// Process a batch concurrently. Returns the message ids that failed and must be
+    /// redelivered (SQS `batchItemFailures`).
+    pub async fn handle_batch(self: &Arc<Self>, batch: Vec<Delivery>) -> Vec<String> {
+        self.each(
+            batch,
+            |engine, d| async move { engine.process(&d.body).await },
+        )
+        .await
+    }
+
+    /// Process a batch from the dead-letter queue: settle each message's promise with
+    /// a failure saying why it was dead-lettered, so dependents still get an outcome.
+    pub async fn handle_dead_letters(self: &Arc<Self>, batch: Vec<Delivery>) -> Vec<String> {
+        self.each(batch, |engine, d| async move {
+            engine.bury(&d.body, d.receive_count).await
+        })
+        .await
+    }
+
+    async fn each<F, Fut>(self: &Arc<Self>, batch: Vec<Delivery>, f: F) -> Vec<String>
+    where
+        F: Fn(Arc<Engine>, Delivery) -> Fut,
+        Fut: Future<Output = Result<(), Rejected>> + Send + 'static,
+    {
+        let mut set = JoinSet::new();
+        for d in batch {
+            let id = d.message_id.clone();
+            let fut = f(self.clone(), d);
+            set.spawn(async move { (id, fut.await) });
+        }
+        let mut failed = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok((_, Ok(()))) => {}
+                Ok((id, Err(why))) => {
+                    warn!(message_id = %id, %why, "message left for redelivery");
+                    failed.push(id);
+                }
+                // A panic outside user code (user code runs in its own task).
+                Err(e) => warn!(error = %e, "message handler panicked"),
+            }
+        }
+        failed
+    }
+
+    /// Run the task in one message body and settle its promise.
+    pub async fn process(self: &Arc<Self>, body: &str) -> Result<(), Rejected> {
+        let env = decode_envelope(body).map_err(Rejected::Undecodable)?;
+        let cell = Cell::of(&env.target.id());
+        if env.repair && self.is_settled(&cell).await? {
+            debug!(id = %env.target.id(), "repair skipped: already settled");
+            return Ok(());
+        }
+        let task = decode_task(&env.task).map_err(Rejected::Undecodable)?;
+        let input = match &env.input {
+            Some(outcome) => self.resolve(outcome).await?,
+            None => Value::Null,
+        };
+        let cx = Arc::new(Cx::new(env.target.clone(), env.attempt, env.conts.clone()));
+        let timeout = env
+            .opts
+            .timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(self.config.default_timeout);
+        let flow = cx.flow().clone();
+        let handle = tokio::spawn(with_flow(flow.clone(), task.run_erased(input, cx.clone())));
+        let abort = handle.abort_handle();
+        let ran = match tokio::time::timeout(timeout, handle).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(Error::retryable(format!("task panicked: {join}"))),
+            Err(_) => {
+                abort.abort();
+                Err(Error::from(Failure::timeout(format!(
+                    "task `{}` ran longer than its {timeout:?} timeout",
+                    env.tag().unwrap_or("?")
+                ))))
+            }
+        };
+        let mut step = Step::new(self, env.token.clone());
+        match ran {
+            Ok(Erased::Value(v)) => {
+                step.run_plan(flow.take_plan()).await?;
+                step.settle(env.target, Outcome::Ok(v), env.conts, false)
+                    .await?;
+            }
+            Ok(Erased::Adopt(other)) => {
+                flow.attach(
+                    &other,
+                    Cont::Settle {
+                        target: env.target,
+                        conts: env.conts,
+                    },
+                );
+                step.run_plan(flow.take_plan()).await?;
+            }
+            Ok(Erased::Deferred) => step.run_plan(flow.take_plan()).await?,
+            Err(e) => {
+                flow.discard();
+                let max = env
+                    .opts
+                    .max_attempts
+                    .unwrap_or(self.config.default_max_attempts);
+                if e.is_retryable() && env.attempt < max {
+                    return self.retry(env, &e).await.map_err(Rejected::from);
+                }
+                let failure = if e.is_retryable() {
+                    Failure::crashed(format!(
+                        "gave up after {} attempts; last error: {}",
+                        env.attempt,
+                        e.failure().message()
+                    ))
+                } else {
+                    e.into_failure()
+                };
+                step.settle(env.target, Outcome::Err(failure), env.conts, false)
+                    .await?;
+            }
+        }
+        step.flush().await?;
+        Ok(())
+    }
+
+    async fn retry(&self, mut env: Envelope, e: &Error) -> Result<(), BackendError> {
+        let exp = env.attempt.saturating_sub(1).min(20);
+        let delay = self
+            .config
+            .retry_base
+            .saturating_mul(1 << exp)
+            .min(self.config.retry_max);
+        debug!(id = %env.target.id(), attempt = env.attempt, ?delay, error = %e, "retrying");
+        env.attempt += 1;
+        env.token = token();
+        self.queue
+            .send(vec![Outgoing {
+                body: env.encode(),
+                delay,
+            }])
+            .await
+    }
+
+    async fn bury(self: &Arc<Self>, body: &str, receive_count: u32) -> Result<(), Rejected> {
+        let (target, conts, by, failure) = match decode_envelope(body) {
+            Ok(env) => {
+                let failure = match decode_task(&env.task) {
+                    Err(f) => f,
+                    Ok(_) => Failure::crashed(format!(
+                        "message was dead-lettered after {receive_count} deliveries: the worker \
+                         failed, timed out or crashed on every attempt (see the worker's logs)"
+                    )),
+                };
+                (env.target, env.conts, env.token, failure)
+            }
+            Err(f) => match salvage(body) {
+                Some((target, conts, by)) => (target, conts, by, f),
+                None => {
+                    warn!(%f, "dead letter without a readable promise id dropped");
+                    return Ok(());
+                }
+            },
+        };
+        let mut step = Step::new(self, by);
+        step.settle(target, Outcome::Err(failure), conts, false)
+            .await?;
+        step.flush().await?;
+        Ok(())
+    }
+
+    /// Carry out a flow built by application code.
+    pub async fn start(self: &Arc<Self>, flow: &Flow) -> Result<(), BackendError> {
+        let mut step = Step::new(self, token());
+        step.run_plan(flow.take_plan()).await?;
+        step.flush().await
+    }
+
+    async fn is_settled(&self, cell: &Cell) -> Result<bool, BackendError> {
+        Ok(self
+            .store
+            .read(&cell.key)
+            .await?
+            .is_some_and(|r| r.slots.contains_key(&cell.slot)))
+    }
+
+    /// The settled outcome of `id`, if any.
+    pub async fn outcome(&self, id: &PromiseId) -> Result<Option<Outcome>, BackendError> {
+        let cell = Cell::of(id);
+        Ok(self
+            .store
+            .read(&cell.key)
+            .await?
+            .and_then(|mut r| r.slots.remove(&cell.slot))
+            .map(|s| s.outcome))
+    }
+
+    /// Expand an outcome into the JSON of `Result<T, Failure>`, reading join members.
+    pub fn resolve<'a>(&'a self, outcome: &'a Outcome) -> BoxFut<'a, Result<Value, BackendError>> {
+        Box::pin(async move {
+            match outcome {
+                Outcome::Ok(v) => Ok(result_json(Ok(v.clone()))),
+                Outcome::Err(f) => Ok(result_json(Err(f.clone()))),
+                Outcome::Joined { join, n } => {
+                    let keys: Vec<String> = (0..n.div_ceil(FAN_IN))
+                        .map(|s| shard_key(join, 0, s))
+                        .collect();
+                    let records = self.store.read_many(&keys).await?;
+                    let mut list = Vec::with_capacity(*n as usize);
+                    for i in 0..*n {
+                        let slot = records
+                            .get((i / FAN_IN) as usize)
+                            .and_then(Option::as_ref)
+                            .and_then(|r| r.slots.get(&(i % FAN_IN)));
+                        list.push(match slot {
+                            Some(slot) => self.resolve(&slot.outcome).await?,
+                            None => result_json(Err(Failure::crashed(format!(
+                                "member {i} of join {join} has no outcome"
+                            )))),
+                        });
+                    }
+                    Ok(result_json(Ok(Value::Array(list))))
+                }
+            }
+        })
+    }
+}
+
+/// The effects of processing one message: settles happen as they come, sends are
+/// gathered and sent in batches.
+struct Step<'e> {
+    engine: &'e Engine,
+    token: String,
+    sends: Vec<Envelope>,
+}
+
+impl<'e> Step<'e> {
+    fn new(engine: &'e Engine, token: String) -> Self {
+        Step {
+            engine,
+            token,
+            sends: Vec::new(),
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), BackendError> {
+        if self.sends.is_empty() {
+            return Ok(());
+        }
+        let messages = std::mem::take(&mut self.sends)
+            .into_iter()
+            .map(|env| Outgoing {
+                body: env.encode(),
+                delay: Duration::ZERO,
+            })
+            .collect();
+        self.engine.queue.send(messages).await
+    }
+
+    /// Carry out a plan; new messages are sent before the caller settles anything,
+    /// so a crash cannot lose children of a settled promise.
+    async fn run_plan(&mut self, plan: Plan) -> Result<(), BackendError> {
+        let store = &self.engine.store;
+        for (join, n, conts) in plan.joins {
+            let target = Target::Promise(join.clone());
+            if n == 0 {
+                self.settle(target, Outcome::Joined { join, n }, conts, false)
+                    .await?;
+            } else if !conts.is_empty() {
+                let named: Vec<(String, Cont)> =
+                    conts.iter().map(|c| (cont_name(c), c.clone())).collect();
+                if let Some(slot) = store.add_continuations(&Cell::of(&join), &named).await? {
+                    self.fire(conts, slot.outcome, true).await?;
+                }
+            }
+        }
+        for (id, cont) in plan.remote {
+            let named = [(cont_name(&cont), cont.clone())];
+            if let Some(slot) = store.add_continuations(&Cell::of(&id), &named).await? {
+                self.fire(vec![cont], slot.outcome, true).await?;
+            }
+        }
+        self.sends.extend(plan.sends);
+        self.flush().await?;
+        for (target, conts, outcome) in plan.resolves {
+            self.settle(target, outcome, conts, false).await?;
+        }
+        Ok(())
+    }
+
+    /// Settle `target` and fire its continuations, or repair if this message settled
+    /// it before.
+    fn settle(
+        &mut self,
+        target: Target,
+        outcome: Outcome,
+        conts: Vec<Cont>,
+        repair: bool,
+    ) -> BoxFut<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            let cell = Cell::of(&target.id());
+            let slot = Slot {
+                outcome,
+                by: self.token.clone(),
+            };
+            let (outcome, mut all, count, repair) =
+                match self.engine.store.settle(&cell, &slot).await? {
+                    Settled::Won { count, later } => (slot.outcome, later, count, repair),
+                    Settled::Lost { slot, count, later } if slot.by == self.token => {
+                        debug!(id = %target.id(), "already settled by this message: repairing");
+                        (slot.outcome, later, count, true)
+                    }
+                    Settled::Lost { .. } => {
+                        debug!(id = %target.id(), "already settled by another message");
+                        return Ok(());
+                    }
+                };
+            all.splice(0..0, conts);
+            self.fire(all, outcome, repair).await?;
+            if let Target::Member { join, index, n } = target {
+                self.climb(join, n, index, count, repair).await?;
+            }
+            Ok(())
+        })
+    }
+
+    /// After a join member settles: when its shard is full, count the shard one level
+    /// up, and so on; when the top shard is full, settle the join itself.
+    async fn climb(
+        &mut self,
+        join: PromiseId,
+        n: u32,
+        mut index: u32,
+        mut count: u32,
+        repair: bool,
+    ) -> Result<(), BackendError> {
+        let mut level = 0;
+        let mut width = n;
+        loop {
+            let shard = index / FAN_IN;
+            let shard_len = FAN_IN.min(width - shard * FAN_IN);
+            if count < shard_len {
+                return Ok(());
+            }
+            let shards = width.div_ceil(FAN_IN);
+            if shards == 1 {
+                let done = Outcome::Joined {
+                    join: join.clone(),
+                    n,
+                };
+                return self
+                    .settle(Target::Promise(join), done, Vec::new(), repair)
+                    .await;
+            }
+            level += 1;
+            let cell = Cell {
+                key: shard_key(&join, level, shard / FAN_IN),
+                slot: shard % FAN_IN,
+            };
+            let mark = Slot {
+                outcome: Outcome::Ok(Value::Null),
+                by: self.token.clone(),
+            };
+            count = match self.engine.store.settle(&cell, &mark).await? {
+                Settled::Won { count, .. } => count,
+                Settled::Lost { slot, count, .. } if slot.by == self.token => count,
+                Settled::Lost { .. } => return Ok(()),
+            };
+            index = shard;
+            width = shards;
+        }
+    }
+
+    /// Fire continuations with an outcome.
+    async fn fire(
+        &mut self,
+        conts: Vec<Cont>,
+        outcome: Outcome,
+        repair: bool,
+    ) -> Result<(), BackendError> {
+        for cont in conts {
+            match cont {
+                Cont::Then {
+                    id,
+                    task,
+                    opts,
+                    conts,
+                } => self.sends.push(Envelope {
+                    v: crate::wire::WIRE_VERSION,
+                    target: Target::Promise(id),
+                    token: token(),
+                    attempt: 1,
+                    repair,
+                    task,
+                    input: Some(outcome.clone()),
+                    opts,
+                    conts,
+                }),
+                Cont::Settle { target, conts } => {
+                    self.settle(target, outcome.clone(), conts, repair).await?
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,321 @@
+//! [`Flow`]: builds promises and their continuations, then hands the engine a
+//! [`Plan`] to carry out in one go.
+//!
+//! Inside a task the flow is the task's [`crate::Cx`]; the plan runs when the task
+//! returns, so continuations known at creation time travel inside the messages and
+//! cost no store write. In application code, [`crate::Vow::start`] runs it.
+
+use crate::failure::Failure;
+use crate::id::{token, PromiseId};
+use crate::promise::{Promise, Resolver};
+use crate::task::{encode_task, Task};
+use crate::wire::{to_value, Cont, Envelope, Outcome, Target, WIRE_VERSION};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// A builder of promises. Cheap to clone; clones share state.
+///
+/// ```
+/// # use serde::{Deserialize, Serialize};
+/// # use vow::prelude::*;
+/// # #[derive(Serialize, Deserialize)] struct Fetch;
+/// # #[vow::task("doc-flow-fetch")]
+/// # impl Task for Fetch { type Input = (); type Output = u64;
+/// #   async fn run(self, _: (), _: &Cx) -> Result<Resolution<u64>, Error> { done(1) } }
+/// # #[derive(Serialize, Deserialize)] struct Sum;
+/// # #[vow::task("doc-flow-sum")]
+/// # impl Task for Sum { type Input = Result<Vec<Result<u64, Failure>>, Failure>; type Output = u64;
+/// #   async fn run(self, all: Self::Input, _: &Cx) -> Result<Resolution<u64>, Error> {
+/// #     done(all?.into_iter().map(|r| r.unwrap_or(0)).sum()) } }
+/// let vow = vow::Vow::embedded();
+/// let flow = vow.flow();
+/// let a = flow.when(Fetch);
+/// let b = flow.when(Fetch);
+/// let total = flow.all([a, b]).then(Sum);
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// vow.start(&flow).await.unwrap();
+/// assert_eq!(vow.wait(&total, std::time::Duration::from_secs(5)).await.unwrap(), Ok(2));
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Flow {
+    state: Arc<Mutex<FlowState>>,
+}
+
+struct FlowState {
+    seed: PromiseId,
+    seq: u32,
+    sends: Vec<Envelope>,
+    pending: HashMap<PromiseId, Vec<Cont>>,
+    remote: Vec<(PromiseId, Cont)>,
+    joins: Vec<(PromiseId, u32)>,
+    resolves: Vec<(Target, Vec<Cont>, Outcome)>,
+}
+
+/// What a flow asks the engine to do.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// New messages.
+    pub sends: Vec<Envelope>,
+    /// Joins created here: id, member count, continuations to store with them.
+    pub joins: Vec<(PromiseId, u32, Vec<Cont>)>,
+    /// Continuations on promises created elsewhere, to store or fire.
+    pub remote: Vec<(PromiseId, Cont)>,
+    /// Resolver calls.
+    pub resolves: Vec<(Target, Vec<Cont>, Outcome)>,
+}
+
+/// Anything that names a promise of `T`: `Promise<T>` or `&Promise<T>`.
+pub trait AsPromise<T> {
+    /// The promise's id.
+    fn promise_id(&self) -> PromiseId;
+}
+
+impl<T> AsPromise<T> for Promise<T> {
+    fn promise_id(&self) -> PromiseId {
+        self.id().clone()
+    }
+}
+
+impl<T> AsPromise<T> for &Promise<T> {
+    fn promise_id(&self) -> PromiseId {
+        self.id().clone()
+    }
+}
+
+impl Flow {
+    /// A flow whose children's ids derive from `seed`.
+    pub(crate) fn new(seed: PromiseId) -> Self {
+        Flow {
+            state: Arc::new(Mutex::new(FlowState {
+                seed,
+                seq: 0,
+                sends: Vec::new(),
+                pending: HashMap::new(),
+                remote: Vec::new(),
+                joins: Vec::new(),
+                resolves: Vec::new(),
+            })),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, FlowState> {
+        // A panic while holding the lock leaves plain data behind; keep going.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Start `task`; its promise settles with what the task returns.
+    pub fn when<K: Task<Input = ()>>(&self, task: K) -> Promise<K::Output> {
+        let mut st = self.lock();
+        let id = st.next_id();
+        let env = envelope(Target::Promise(id.clone()), &task, None);
+        st.pending.entry(id.clone()).or_default();
+        st.sends.push(env);
+        drop(st);
+        Promise::new(id, Some(self.clone()))
+    }
+
+    /// Run `task` with `promise`'s outcome when it settles.
+    pub fn then<T, K: Task<Input = Result<T, Failure>>>(
+        &self,
+        promise: &Promise<T>,
+        task: K,
+    ) -> Promise<K::Output> {
+        let mut st = self.lock();
+        let id = st.next_id();
+        let cont = Cont::Then {
+            id: id.clone(),
+            opts: task.opts(),
+            task: encode_task(&task),
+            conts: Vec::new(),
+        };
+        st.pending.entry(id.clone()).or_default();
+        st.attach(promise.id(), cont);
+        drop(st);
+        Promise::new(id, Some(self.clone()))
+    }
+
+    /// A promise of every outcome, in order, once all `promises` settle. Failures
+    /// do not short-circuit: each member's `Err` is in the list.
+    pub fn all<T, P: AsPromise<T>>(
+        &self,
+        promises: impl IntoIterator<Item = P>,
+    ) -> Promise<Vec<Result<T, Failure>>> {
+        let members: Vec<PromiseId> = promises.into_iter().map(|p| p.promise_id()).collect();
+        let mut st = self.lock();
+        let join = st.next_id();
+        let n = u32::try_from(members.len()).unwrap_or(u32::MAX);
+        for (index, member) in (0..n).zip(members) {
+            let target = Target::Member {
+                join: join.clone(),
+                index,
+                n,
+            };
+            st.attach(
+                &member,
+                Cont::Settle {
+                    target,
+                    conts: Vec::new(),
+                },
+            );
+        }
+        st.pending.entry(join.clone()).or_default();
+        st.joins.push((join.clone(), n));
+        drop(st);
+        Promise::new(join, Some(self.clone()))
+    }
+
+    /// Run every task in parallel and join their outcomes: like `all` over `when`s,
+    /// but each member settles straight into the join (one store write per member).
+    pub fn fan_out<K: Task<Input = ()>>(
+        &self,
+        tasks: impl IntoIterator<Item = K>,
+    ) -> Promise<Vec<Result<K::Output, Failure>>> {
+        let tasks: Vec<K> = tasks.into_iter().collect();
+        let mut st = self.lock();
+        let join = st.next_id();
+        let n = u32::try_from(tasks.len()).unwrap_or(u32::MAX);
+        for (index, task) in (0..n).zip(&tasks) {
+            let target = Target::Member {
+                join: join.clone(),
+                index,
+                n,
+            };
+            st.sends.push(envelope(target, task, None));
+        }
+        st.pending.entry(join.clone()).or_default();
+        st.joins.push((join.clone(), n));
+        drop(st);
+        Promise::new(join, Some(self.clone()))
+    }
+
+    /// Settle the promise behind `resolver` (first resolution wins).
+    pub fn resolve<T: Serialize>(&self, resolver: &Resolver<T>, result: Result<T, Failure>) {
+        let outcome = match result {
+            Ok(v) => match to_value(&v) {
+                Ok(v) => Outcome::Ok(v),
+                Err(f) => Outcome::Err(f),
+            },
+            Err(f) => Outcome::Err(f),
+        };
+        let mut st = self.lock();
+        st.resolves
+            .push((resolver.target.clone(), resolver.conts.clone(), outcome));
+    }
+
+    /// Attach a continuation to a promise (used for adoption).
+    pub(crate) fn attach(&self, promise: &PromiseId, cont: Cont) {
+        self.lock().attach(promise, cont);
+    }
+
+    /// Take everything built so far as a plan, leaving the flow empty.
+    pub(crate) fn take_plan(&self) -> Plan {
+        let mut st = self.lock();
+        let sends = std::mem::take(&mut st.sends);
+        let mut pending = std::mem::take(&mut st.pending);
+        let sends = sends
+            .into_iter()
+            .map(|mut env| {
+                let own = pending.remove(&env.target.id()).unwrap_or_default();
+                env.conts = assemble(own, &mut pending);
+                env
+            })
+            .collect();
+        let joins = std::mem::take(&mut st.joins)
+            .into_iter()
+            .map(|(id, n)| {
+                let own = pending.remove(&id).unwrap_or_default();
+                let conts = assemble(own, &mut pending);
+                (id, n, conts)
+            })
+            .collect();
+        let remote = std::mem::take(&mut st.remote)
+            .into_iter()
+            .map(|(id, cont)| {
+                let mut one = assemble(vec![cont], &mut pending);
+                (id, one.remove(0))
+            })
+            .collect();
+        let resolves = std::mem::take(&mut st.resolves);
+        Plan {
+            sends,
+            joins,
+            remote,
+            resolves,
+        }
+    }
+
+    /// Discard everything built so far (a failed attempt's children).
+    pub(crate) fn discard(&self) {
+        let _ = self.take_plan();
+    }
+}
+
+impl fmt::Debug for Flow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.lock();
+        f.debug_struct("Flow")
+            .field("seed", &st.seed)
+            .field("sends", &st.sends.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FlowState {
+    fn next_id(&mut self) -> PromiseId {
+        let id = self.seed.child(self.seq);
+        self.seq += 1;
+        id
+    }
+
+    fn attach(&mut self, promise: &PromiseId, cont: Cont) {
+        match self.pending.get_mut(promise) {
+            Some(conts) => conts.push(cont),
+            None => self.remote.push((promise.clone(), cont)),
+        }
+    }
+}
+
+/// Move the continuations of locally created promises into the continuations that
+/// create them, so they travel inside messages.
+fn assemble(conts: Vec<Cont>, pending: &mut HashMap<PromiseId, Vec<Cont>>) -> Vec<Cont> {
+    conts
+        .into_iter()
+        .map(|cont| match cont {
+            Cont::Then {
+                id,
+                task,
+                opts,
+                mut conts,
+            } => {
+                conts.extend(pending.remove(&id).unwrap_or_default());
+                Cont::Then {
+                    conts: assemble(conts, pending),
+                    id,
+                    task,
+                    opts,
+                }
+            }
+            Cont::Settle { target, conts } => Cont::Settle {
+                conts: assemble(conts, pending),
+                target,
+            },
+        })
+        .collect()
+}
+
+fn envelope<K: Task>(target: Target, task: &K, input: Option<Outcome>) -> Envelope {
+    Envelope {
+        v: WIRE_VERSION,
+        target,
+        token: token(),
+        attempt: 1,
+        repair: false,
+        task: encode_task(task),
+        input,
+        opts: task.opts(),
+        conts: Vec::new(),
+    }
+}

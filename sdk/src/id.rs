@@ -1,0 +1,156 @@
+//! Promise ids: random at the root, derived deterministically for children.
+
+use crate::failure::Failure;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The id of a promise: 32 lowercase hex digits, or `<join id>.<index>` for a member
+/// of a [`crate::Flow::fan_out`].
+///
+/// Children's ids are derived from the parent's id and a sequence number, so a task
+/// that is retried after spawning children creates the very same children again.
+///
+/// ```
+/// use vow::PromiseId;
+/// let root = PromiseId::random();
+/// assert_eq!(root.child(0), root.child(0));
+/// assert_ne!(root.child(0), root.child(1));
+/// assert_eq!(PromiseId::parse(root.as_str()).unwrap(), root);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PromiseId(String);
+
+const HEX_LEN: usize = 32;
+
+impl PromiseId {
+    /// A fresh random id.
+    pub fn random() -> Self {
+        PromiseId(format!(
+            "{:016x}{:016x}",
+            fastrand::u64(..),
+            fastrand::u64(..)
+        ))
+    }
+
+    /// The id of the `seq`-th child created by the promise with this id.
+    pub fn child(&self, seq: u32) -> Self {
+        let mut bytes = self.0.as_bytes().to_vec();
+        bytes.push(b'/');
+        bytes.extend_from_slice(seq.to_string().as_bytes());
+        PromiseId(format!("{:032x}", fnv1a_128(&bytes)))
+    }
+
+    /// The id of member `index` of the join `self`.
+    pub(crate) fn member(&self, index: u32) -> Self {
+        PromiseId(format!("{}.{index}", self.0))
+    }
+
+    /// For a member id, the join it belongs to and its index.
+    pub(crate) fn as_member(&self) -> Option<(PromiseId, u32)> {
+        let (join, index) = self.0.split_once('.')?;
+        Some((PromiseId(join.to_owned()), index.parse().ok()?))
+    }
+
+    /// Parse an id, as printed by `Display`.
+    pub fn parse(s: &str) -> Result<Self, Failure> {
+        let (head, tail) = match s.split_once('.') {
+            Some((h, t)) => (h, Some(t)),
+            None => (s, None),
+        };
+        let hex_ok = head.len() == HEX_LEN
+            && head
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let tail_ok = tail.is_none_or(|t| t.parse::<u32>().is_ok());
+        if hex_ok && tail_ok {
+            Ok(PromiseId(s.to_owned()))
+        } else {
+            Err(Failure::bad_input(format!(
+                "`{s}` is not a promise id (expected 32 lowercase hex digits, optionally `.N`)"
+            )))
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PromiseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for PromiseId {
+    type Error = Failure;
+    fn try_from(s: String) -> Result<Self, Failure> {
+        PromiseId::parse(&s)
+    }
+}
+
+impl From<PromiseId> for String {
+    fn from(id: PromiseId) -> String {
+        id.0
+    }
+}
+
+impl std::str::FromStr for PromiseId {
+    type Err = Failure;
+    fn from_str(s: &str) -> Result<Self, Failure> {
+        PromiseId::parse(s)
+    }
+}
+
+/// 128-bit FNV-1a: stable across builds and platforms, unlike `std`'s hasher.
+fn fnv1a_128(bytes: &[u8]) -> u128 {
+    const OFFSET: u128 = 0x6c62272e07bb014262b821756295c58d;
+    const PRIME: u128 = 0x0000000001000000000000000000013B;
+    bytes
+        .iter()
+        .fold(OFFSET, |h, &b| (h ^ u128::from(b)).wrapping_mul(PRIME))
+}
+
+/// A random token naming one send of a message; see [`crate::wire::Envelope::token`].
+pub(crate) fn token() -> String {
+    format!("{:012x}", fastrand::u64(..) & 0xffff_ffff_ffff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn child_ids_are_stable_across_builds() {
+        let parent = PromiseId::parse("0123456789abcdef0123456789abcdef").expect("valid");
+        // Pinned: changing the derivation would orphan retried children in flight.
+        assert_eq!(parent.child(7).as_str(), "PINNED");
+        assert_eq!(parent.child(7), parent.child(7));
+        assert_eq!(parent.child(7).as_str().len(), 32);
+    }
+
+    #[test]
+    fn members_round_trip() {
+        let join = PromiseId::random();
+        let m = join.member(41);
+        assert_eq!(m.as_member(), Some((join.clone(), 41)));
+        assert_eq!(PromiseId::parse(m.as_str()).expect("valid"), m);
+        assert!(join.as_member().is_none());
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        for bad in [
+            "",
+            "xyz",
+            "0123456789ABCDEF0123456789ABCDEF",
+            "0123456789abcdef0123456789abcdef.x",
+        ] {
+            assert!(PromiseId::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        let err = serde_json::from_str::<PromiseId>("\"nope\"").expect_err("rejects");
+        assert!(err.to_string().contains("not a promise id"));
+    }
+}

@@ -1,0 +1,168 @@
+//! The poller: what the SQS event source mapping does for Lambda (long poll, batch,
+//! invoke, delete the successes, leave the failures), for running workers anywhere.
+
+use crate::engine::Engine;
+use crate::error::BackendError;
+use crate::queue::{Delivery, Queue};
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::warn;
+
+/// Where a poller hands its batches.
+#[async_trait]
+pub trait BatchHandler: Send + Sync + 'static {
+    /// Handle a batch; return the message ids that failed.
+    async fn handle(&self, batch: Vec<Delivery>) -> Result<Vec<String>, BackendError>;
+}
+
+/// Runs batches on an [`Engine`] in this process.
+#[derive(Debug, Clone)]
+pub struct InProcess {
+    engine: Arc<Engine>,
+    dead_letters: bool,
+}
+
+impl InProcess {
+    /// Run work-queue batches.
+    pub fn worker(engine: Arc<Engine>) -> Self {
+        InProcess {
+            engine,
+            dead_letters: false,
+        }
+    }
+
+    /// Settle dead-lettered messages.
+    pub fn dead_letters(engine: Arc<Engine>) -> Self {
+        InProcess {
+            engine,
+            dead_letters: true,
+        }
+    }
+}
+
+#[async_trait]
+impl BatchHandler for InProcess {
+    async fn handle(&self, batch: Vec<Delivery>) -> Result<Vec<String>, BackendError> {
+        Ok(if self.dead_letters {
+            self.engine.handle_dead_letters(batch).await
+        } else {
+            self.engine.handle_batch(batch).await
+        })
+    }
+}
+
+/// Long-polls a queue and hands batches to a [`BatchHandler`].
+pub struct Poller {
+    queue: Arc<dyn Queue>,
+    handler: Arc<dyn BatchHandler>,
+    batch_size: usize,
+    wait: Duration,
+    failed_visibility: Option<Duration>,
+}
+
+impl std::fmt::Debug for Poller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Poller")
+            .field("batch_size", &self.batch_size)
+            .field("wait", &self.wait)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one poll did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Polled {
+    /// Messages received.
+    pub received: usize,
+    /// Messages the handler reported failed (left for redelivery).
+    pub failed: usize,
+}
+
+impl Poller {
+    /// A poller with batches of 10 and 20-second long polls, like the SQS event
+    /// source mapping.
+    pub fn new(queue: Arc<dyn Queue>, handler: Arc<dyn BatchHandler>) -> Self {
+        Poller {
+            queue,
+            handler,
+            batch_size: 10,
+            wait: Duration::from_secs(20),
+            failed_visibility: None,
+        }
+    }
+
+    /// Messages per batch (1 to 10 for SQS).
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n.max(1);
+        self
+    }
+
+    /// Long-poll wait.
+    pub fn wait(mut self, wait: Duration) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// Make failed messages visible again after this long, instead of after the
+    /// queue's visibility timeout.
+    pub fn failed_visibility(mut self, after: Duration) -> Self {
+        self.failed_visibility = Some(after);
+        self
+    }
+
+    /// Receive one batch, handle it, delete the successes.
+    pub async fn poll_once(&self) -> Result<Polled, BackendError> {
+        let batch = self.queue.receive(self.batch_size, self.wait).await?;
+        if batch.is_empty() {
+            return Ok(Polled::default());
+        }
+        let received = batch.len();
+        let receipts: Vec<(String, String)> = batch
+            .iter()
+            .map(|d| (d.message_id.clone(), d.receipt.clone()))
+            .collect();
+        let failed = match self.handler.handle(batch).await {
+            Ok(failed) => failed,
+            Err(e) => {
+                warn!(error = %e, "batch handler failed; the whole batch will be redelivered");
+                receipts.iter().map(|(id, _)| id.clone()).collect()
+            }
+        };
+        let (bad, good): (Vec<_>, Vec<_>) = receipts
+            .into_iter()
+            .partition(|(id, _)| failed.contains(id));
+        if !good.is_empty() {
+            self.queue
+                .delete(good.into_iter().map(|(_, r)| r).collect())
+                .await?;
+        }
+        if let Some(after) = self.failed_visibility {
+            for (_, receipt) in &bad {
+                self.queue.release(receipt, after).await?;
+            }
+        }
+        Ok(Polled {
+            received,
+            failed: bad.len(),
+        })
+    }
+
+    /// Poll until `stop` turns true.
+    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut backoff = Duration::from_millis(100);
+        while !*stop.borrow() {
+            tokio::select! {
+                polled = self.poll_once() => match polled {
+                    Ok(_) => backoff = Duration::from_millis(100),
+                    Err(e) => {
+                        warn!(error = %e, ?backoff, "poll failed; backing off");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                    }
+                },
+                _ = stop.changed() => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The store seam: where outcomes are settled exactly once and joins are counted.
+//!
+//! A store holds *records* keyed by a string. A record has numbered *slots*, a
+//! count of written slots, and per-slot continuations added after creation.
+//! A plain promise is slot 0 of the record named by its id. A join's members live
+//! in shard records of [`FAN_IN`] slots each (`<join>#0#<shard>`), and completed
+//! shards are counted in records one level up, so no record grows with the number
+//! of members and no record is written more than [`FAN_IN`] times per join.
+
+use crate::error::BackendError;
+use crate::id::PromiseId;
+use crate::wire::{Cont, Slot};
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+
+/// Slots per join shard record.
+pub const FAN_IN: u32 = 16;
+
+/// One slot of one record.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Cell {
+    /// The record's key.
+    pub key: String,
+    /// The slot number.
+    pub slot: u32,
+}
+
+impl Cell {
+    /// Where the promise `id` settles.
+    pub fn of(id: &PromiseId) -> Cell {
+        match id.as_member() {
+            Some((join, index)) => Cell {
+                key: shard_key(&join, 0, index / FAN_IN),
+                slot: index % FAN_IN,
+            },
+            None => Cell {
+                key: id.as_str().to_owned(),
+                slot: 0,
+            },
+        }
+    }
+}
+
+/// The key of shard `shard` at tree level `level` of join `join`.
+pub fn shard_key(join: &PromiseId, level: u32, shard: u32) -> String {
+    format!("{join}#{level}#{shard}")
+}
+
+/// A record as read back.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Record {
+    /// Written slots.
+    pub slots: BTreeMap<u32, Slot>,
+    /// How many slots are written.
+    pub count: u32,
+}
+
+/// The reply to [`Store::settle`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Settled {
+    /// This write settled the slot.
+    Won {
+        /// Written slots in the record, this one included.
+        count: u32,
+        /// Continuations that were stored for the slot.
+        later: Vec<Cont>,
+    },
+    /// The slot was already written: by `slot.by`, with `slot.outcome`.
+    Lost {
+        /// What is there.
+        slot: Slot,
+        /// Written slots in the record.
+        count: u32,
+        /// Continuations that were stored for the slot.
+        later: Vec<Cont>,
+    },
+}
+
+/// Durable, conditional storage of outcomes.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Write `slot` into `cell` unless that slot is already written, incrementing the
+    /// record's count, in one atomic conditional write.
+    async fn settle(&self, cell: &Cell, slot: &Slot) -> Result<Settled, BackendError>;
+
+    /// Store continuations for `cell`, each under its name (adding the same name
+    /// twice stores it once), unless the slot is written; then return what is there
+    /// and store nothing.
+    async fn add_continuations(
+        &self,
+        cell: &Cell,
+        conts: &[(String, Cont)],
+    ) -> Result<Option<Slot>, BackendError>;
+
+    /// Read one record.
+    async fn read(&self, key: &str) -> Result<Option<Record>, BackendError>;
+
+    /// Read many records, in order.
+    async fn read_many(&self, keys: &[String]) -> Result<Vec<Option<Record>>, BackendError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.read(key).await?);
+        }
+        Ok(out)
+    }
+}
+
+/// The name a continuation is stored under: the id it settles.
+pub(crate) fn cont_name(cont: &Cont) -> String {
+    match cont {
+        Cont::Then { id, .. } => id.to_string(),
+        Cont::Settle { target, .. } => target.id().to_string(),
+    }
+}

@@ -1,0 +1,293 @@
+//! The wire format: what travels in queue messages and what the store keeps.
+//!
+//! Everything is JSON. An [`Envelope`] exposes the promise id, attempt and
+//! continuations without decoding the task, so error paths and the dead-letter
+//! handler work even for task tags this build does not know. The task itself is
+//! decoded separately by [`decode_task`].
+
+use crate::failure::Failure;
+use crate::id::PromiseId;
+use crate::task::ErasedTask;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The wire format version this build writes and reads.
+pub const WIRE_VERSION: u32 = 1;
+
+/// A settled outcome as stored and sent: JSON of `Result<T, Failure>`, or a reference
+/// to the member outcomes of a join (read from the store when needed).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// A value.
+    Ok(Value),
+    /// A failure.
+    Err(Failure),
+    /// The list of outcomes of the `n` members of join `join`.
+    Joined {
+        /// The join's id.
+        join: PromiseId,
+        /// How many members.
+        n: u32,
+    },
+}
+
+/// Where a promise's outcome is written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// The promise's own record.
+    Promise(PromiseId),
+    /// Slot `index` of the join `join` of `n` members.
+    Member {
+        /// The join's id.
+        join: PromiseId,
+        /// The member's index.
+        index: u32,
+        /// How many members the join has.
+        n: u32,
+    },
+}
+
+impl Target {
+    /// The promise id this target settles.
+    pub fn id(&self) -> PromiseId {
+        match self {
+            Target::Promise(id) => id.clone(),
+            Target::Member { join, index, .. } => join.member(*index),
+        }
+    }
+}
+
+/// Per-task run options carried in the message.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunOpts {
+    /// Timeout in milliseconds; the engine default applies when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Attempts before the promise settles Crashed; the engine default applies when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+}
+
+/// What happens when a promise settles.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cont {
+    /// Run `task` with the outcome as input; its result settles `id`.
+    Then {
+        /// The successor promise.
+        id: PromiseId,
+        /// The registered task, as `{"task": "<tag>", ...fields}`.
+        task: Value,
+        /// Run options.
+        #[serde(default)]
+        opts: RunOpts,
+        /// The successor's own continuations.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        conts: Vec<Cont>,
+    },
+    /// Settle `target` with the same outcome (adoption, resolvers, `all` arrivals).
+    Settle {
+        /// What to settle.
+        target: Target,
+        /// Its continuations.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        conts: Vec<Cont>,
+    },
+}
+
+/// One queue message: run a task and settle a promise.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Wire version ([`WIRE_VERSION`]).
+    pub v: u32,
+    /// Where the outcome goes.
+    pub target: Target,
+    /// Names this send of the message. The store records the token of the settling
+    /// write, so a redelivery of the same message recognises its own earlier settle
+    /// and repairs whatever a crash may have left undone.
+    pub token: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// A re-fired continuation: skip if the promise already settled.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub repair: bool,
+    /// The task, undecoded.
+    pub task: Value,
+    /// The predecessor's outcome, for `then` successors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Outcome>,
+    /// Run options.
+    #[serde(default)]
+    pub opts: RunOpts,
+    /// Continuations known when the message was created.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conts: Vec<Cont>,
+}
+
+impl Envelope {
+    /// The task's registered tag, if the task object has one.
+    pub fn tag(&self) -> Option<&str> {
+        self.task.get("task").and_then(Value::as_str)
+    }
+
+    /// Encode as a message body.
+    pub fn encode(&self) -> String {
+        // Serializing plain data (maps, strings, numbers) cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// What the store keeps per settled slot: the outcome and the token of the write.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Slot {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// The token of the envelope whose processing wrote it.
+    pub by: String,
+}
+
+/// Decode a message body into an envelope, with a failure that says what is wrong.
+pub fn decode_envelope(body: &str) -> Result<Envelope, Failure> {
+    let value: Value = serde_json::from_str(body).map_err(|e| {
+        Failure::bad_input(format!(
+            "message body is not JSON ({e}); only vow producers may send to this queue"
+        ))
+    })?;
+    let v = value.get("v").and_then(Value::as_u64);
+    match v {
+        Some(v) if v == u64::from(WIRE_VERSION) => {}
+        Some(v) => {
+            return Err(Failure::bad_input(format!(
+                "wire version {v} is not supported by this worker (it reads version {WIRE_VERSION}); \
+                 deploy a worker built with the producer's vow version"
+            )))
+        }
+        None => {
+            return Err(Failure::bad_input(
+                "message is not a vow envelope (no `v` field); only vow producers may send to this queue",
+            ))
+        }
+    }
+    serde_json::from_value(value)
+        .map_err(|e| Failure::bad_input(format!("malformed vow envelope: {e}")))
+}
+
+/// Read the target, continuations and token out of a body that does not decode as a
+/// whole envelope, so its promise can still be settled.
+pub fn salvage(body: &str) -> Option<(Target, Vec<Cont>, String)> {
+    let value: Value = serde_json::from_str(body).ok()?;
+    let target = serde_json::from_value(value.get("target")?.clone()).ok()?;
+    let conts = value
+        .get("conts")
+        .and_then(|c| serde_json::from_value(c.clone()).ok())
+        .unwrap_or_default();
+    let token = value
+        .get("token")
+        .and_then(Value::as_str)
+        .unwrap_or("salvaged")
+        .to_owned();
+    Some((target, conts, token))
+}
+
+/// Decode the task object of an envelope.
+pub fn decode_task(task: &Value) -> Result<Box<dyn ErasedTask>, Failure> {
+    let tag = task.get("task").and_then(Value::as_str).unwrap_or("");
+    serde_json::from_value::<Box<dyn ErasedTask>>(task.clone()).map_err(|e| {
+        let text = e.to_string();
+        if text.contains("unknown variant") {
+            Failure::unknown_task(format!(
+                "task `{tag}` is not registered in this worker build; link the crate that \
+                 defines it into the worker (and check the tag was not renamed)"
+            ))
+        } else {
+            Failure::bad_input(format!("task `{tag}` could not be decoded: {text}"))
+        }
+    })
+}
+
+/// Encode a value of a task's output type.
+pub(crate) fn to_value<T: Serialize>(value: &T) -> Result<Value, Failure> {
+    serde_json::to_value(value)
+        .map_err(|e| Failure::bad_input(format!("value could not be encoded: {e}")))
+}
+
+/// The JSON of `Result<Value, Failure>` for a fully resolved outcome.
+pub(crate) fn result_json(result: Result<Value, Failure>) -> Value {
+    match result {
+        Ok(v) => serde_json::json!({ "Ok": v }),
+        Err(f) => serde_json::json!({ "Err": f }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Envelope {
+        Envelope {
+            v: WIRE_VERSION,
+            target: Target::Promise(PromiseId::random()),
+            token: "abc".into(),
+            attempt: 1,
+            repair: false,
+            task: serde_json::json!({"task": "nope", "x": 1}),
+            input: Some(Outcome::Err(Failure::timeout("slow"))),
+            opts: RunOpts::default(),
+            conts: vec![Cont::Settle {
+                target: Target::Member {
+                    join: PromiseId::random(),
+                    index: 3,
+                    n: 9,
+                },
+                conts: vec![],
+            }],
+        }
+    }
+
+    #[test]
+    fn envelope_round_trips() {
+        let env = sample();
+        assert_eq!(decode_envelope(&env.encode()).expect("decodes"), env);
+    }
+
+    #[test]
+    fn bad_bodies_give_clear_failures() {
+        let cases = [
+            ("not json", "not JSON"),
+            ("{}", "no `v` field"),
+            (r#"{"v": 99}"#, "wire version 99"),
+            (r#"{"v": 1, "target": 5}"#, "malformed vow envelope"),
+        ];
+        for (body, says) in cases {
+            let f = decode_envelope(body).expect_err(body);
+            assert_eq!(f.kind(), crate::FailureKind::BadInput);
+            assert!(f.message().contains(says), "{body}: {f}");
+        }
+        let full = sample().encode();
+        for cut in [1, full.len() / 2, full.len() - 1] {
+            assert!(decode_envelope(&full[..cut]).is_err());
+        }
+    }
+
+    #[test]
+    fn target_is_salvaged_from_undecodable_envelopes() {
+        let env = sample();
+        let mut v: Value = serde_json::from_str(&env.encode()).expect("json");
+        v["attempt"] = Value::from("many");
+        let body = v.to_string();
+        assert!(decode_envelope(&body).is_err());
+        let (target, conts, token) = salvage(&body).expect("salvaged");
+        assert_eq!((target, conts, token), (env.target, env.conts, env.token));
+        assert!(salvage("garbage").is_none());
+    }
+
+    #[test]
+    fn unknown_tag_is_unknown_task() {
+        let f = decode_task(&serde_json::json!({"task": "no-such-task"}))
+            .err()
+            .expect("fails");
+        assert_eq!(f.kind(), crate::FailureKind::UnknownTask);
+        assert!(f.message().contains("no-such-task"));
+    }
+}

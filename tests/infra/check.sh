@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Static checks of the deployment infrastructure (infra/), all offline:
+#   cfn-lint, sam validate --lint, terraform fmt, HCL parse + SAM/Terraform
+#   consistency (tests/infra/consistency.py), checkov.
+#
+# Usage (from the repository root): bash tests/infra/check.sh
+#
+# Tools are installed on first use into venvs under
+# ${VOW_INFRA_VENV:-$HOME/.cache/vow/infra-venv} (one per "# venv:" section of
+# tests/infra/requirements.txt) and reused while that section is unchanged.
+# VOW_INFRA_PYTHON picks the interpreter for new venvs (default python3).
+# terraform (1.x) is taken from PATH; without it that one step is reported as
+# SKIP unless VOW_INFRA_REQUIRE_TERRAFORM=1.
+#
+# Prints one line per tool and exits non-zero if any check fails.
+
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT" || exit 2
+
+REQS="tests/infra/requirements.txt"
+VENV_ROOT="${VOW_INFRA_VENV:-$HOME/.cache/vow/infra-venv}"
+PYTHON="${VOW_INFRA_PYTHON:-python3}"
+SAM_TEMPLATE="infra/sam/template.yaml"
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/vow-infra-check.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
+
+passed=0
+failed=0
+skipped=0
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
+
+# report NAME STATUS DURATION [LOG]: one line per tool; the log only on failure.
+report() {
+    local name="$1" status="$2" took="$3" log="${4:-}"
+    case "$status" in
+        0)    printf 'PASS  %-22s %6s\n' "$name" "$took"; passed=$((passed + 1)) ;;
+        skip) printf 'SKIP  %-22s %6s  %s\n' "$name" "" "$took"; skipped=$((skipped + 1)) ;;
+        ok)   printf 'OK    %-22s %6s  %s\n' "$name" "$took" "$log" ;; # setup, not counted
+        *)    printf 'FAIL  %-22s %6s\n' "$name" "$took"; failed=$((failed + 1))
+              [ -n "$log" ] && [ -s "$log" ] && sed 's/^/      | /' "$log" ;;
+    esac
+}
+
+# ------------------------------------------------------------------ install
+
+# section NAME: the requirement lines of one "# venv: NAME" section.
+section() {
+    awk -v want="$1" '
+        /^# venv:/ { cur = $3; next }
+        /^[[:space:]]*(#|$)/ { next }
+        cur == want { print }
+    ' "$REQS"
+}
+
+# ensure_venv NAME PROBE: (re)creates VENV_ROOT/NAME when its requirement
+# section, the interpreter or this installer changed; PROBE must then exist.
+ensure_venv() {
+    local name="$1" probe="$2" dir="$VENV_ROOT/$1"
+    local reqfile="$WORK/req-$name.txt" stamp want
+    section "$name" >"$reqfile"
+    if [ ! -s "$reqfile" ]; then
+        echo "no '# venv: $name' section in $REQS" >"$WORK/install-$name.log"
+        return 1
+    fi
+    want="$( { cat "$reqfile"; "$PYTHON" -c 'import sys; print(sys.version)'; echo installer-v1; } | sha256sum | cut -d' ' -f1)"
+    stamp="$dir/.vow-requirements.sha256"
+    if [ -x "$dir/bin/$probe" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+        return 0
+    fi
+    {
+        rm -f "$stamp"
+        "$PYTHON" -m venv --clear "$dir" &&
+        "$dir/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$reqfile" &&
+        [ -x "$dir/bin/$probe" ] &&
+        echo "$want" >"$stamp"
+    } >"$WORK/install-$name.log" 2>&1
+}
+
+mkdir -p "$VENV_ROOT"
+t0="$(now)"
+# One installer at a time per venv root (two check.sh runs may race).
+exec 9>"$VENV_ROOT/.lock"
+flock 9
+ensure_venv sam sam & pid_sam=$!
+ensure_venv checkov checkov & pid_checkov=$!
+install_ok=1
+wait "$pid_sam" || { install_ok=0; report "install sam+cfn-lint" 1 "$(elapsed "$t0")" "$WORK/install-sam.log"; }
+wait "$pid_checkov" || { install_ok=0; report "install checkov" 1 "$(elapsed "$t0")" "$WORK/install-checkov.log"; }
+flock -u 9
+exec 9>&-
+if [ "$install_ok" = 1 ]; then
+    report "tools" ok "$(elapsed "$t0")" "venvs in $VENV_ROOT"
+else
+    echo "infra: $passed passed, $failed failed"
+    exit 1
+fi
+
+SAM_VENV="$VENV_ROOT/sam/bin"
+CHECKOV_VENV="$VENV_ROOT/checkov/bin"
+
+# Offline, deterministic AWS environment for the tools: no real credentials,
+# profiles or metadata lookups, no telemetry.
+export SAM_CLI_TELEMETRY=0
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+unset AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+export AWS_EC2_METADATA_DISABLED=true
+export BC_SKIP_MAPPING=TRUE
+
+# --------------------------------------------------------------------- run
+# The three slow tools run concurrently; results print in a fixed order.
+
+run_bg() { # NAME CMD...: runs CMD in the background, output to $WORK/NAME.log
+    local name="$1"; shift
+    (
+        start="$(now)"
+        "$@" >"$WORK/$name.log" 2>&1
+        echo "$? $(elapsed "$start")" >"$WORK/$name.rc"
+    ) &
+}
+
+collect() { # NAME LABEL
+    local rc took
+    read -r rc took <"$WORK/$1.rc"
+    report "$2" "$rc" "$took" "$WORK/$1.log"
+}
+
+run_bg cfnlint "$SAM_VENV/cfn-lint" "$SAM_TEMPLATE"
+run_bg samvalidate "$SAM_VENV/sam" validate --lint -t "$SAM_TEMPLATE"
+run_bg checkov "$CHECKOV_VENV/checkov" -d infra/ --quiet --compact --skip-download
+
+# terraform fmt parses every .tf file and checks formatting.
+t0="$(now)"
+if command -v terraform >/dev/null 2>&1; then
+    # A TF_CLI_CONFIG_FILE that names a missing file only adds a warning.
+    if [ -n "${TF_CLI_CONFIG_FILE:-}" ] && [ ! -e "$TF_CLI_CONFIG_FILE" ]; then
+        unset TF_CLI_CONFIG_FILE
+    fi
+    terraform fmt -check -recursive -diff infra/terraform >"$WORK/tffmt.log" 2>&1
+    report "terraform fmt" "$?" "$(elapsed "$t0")" "$WORK/tffmt.log"
+elif [ "${VOW_INFRA_REQUIRE_TERRAFORM:-0}" = 1 ]; then
+    echo "terraform is not on PATH" >"$WORK/tffmt.log"
+    report "terraform fmt" 1 "$(elapsed "$t0")" "$WORK/tffmt.log"
+else
+    report "terraform fmt" skip "terraform not on PATH (HCL is still parsed below)"
+fi
+
+t0="$(now)"
+"$CHECKOV_VENV/python" tests/infra/consistency.py >"$WORK/consistency.log" 2>&1
+report "hcl parse+consistency" "$?" "$(elapsed "$t0")" "$WORK/consistency.log"
+
+wait
+collect cfnlint "cfn-lint"
+collect samvalidate "sam validate --lint"
+# checkov prints its summary even when green; a non-zero exit means failed checks.
+collect checkov "checkov"
+
+if [ "$skipped" -gt 0 ]; then
+    echo "infra: $passed passed, $failed failed, $skipped skipped"
+else
+    echo "infra: $passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ]
