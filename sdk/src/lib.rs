@@ -59,22 +59,25 @@ pub use failure::{Failure, FailureKind};
 pub use flow::{AsPromise, Flow};
 pub use id::PromiseId;
 pub use promise::{Promise, Resolver};
-pub use task::{adopt, deferred, done, ErasedTask, Resolution, Task};
+pub use task::{
+    adopt, deferred, done, registered_tasks, ErasedTask, Registration, Resolution, Task,
+};
 pub use vow_macros::{closure, task};
 
 /// The names most code needs: `use vow::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        adopt, deferred, done, Cx, Error, Failure, FailureKind, Flow, Promise, Resolution,
-        Resolver, Task, Vow,
+        adopt, deferred, done, Cx, Error, Failure, FailureKind, Flow, Promise, PromiseId,
+        Resolution, Resolver, Task, Vow,
     };
 }
 
 /// Used by the macros; not part of the API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::task::{opts_of, run_typed, BoxFuture, Erased, ErasedTask};
+    pub use crate::task::{opts_of, run_typed, BoxFuture, Erased, ErasedTask, Registration};
     pub use crate::wire::RunOpts;
+    pub use inventory;
     pub use serde;
     pub use serde_json::Value;
     pub use typetag;

@@ -14,6 +14,11 @@ if [[ -x "$venv/bin/python" ]] && cmp -s "$req" "$stamp"; then
   exit 0
 fi
 
+if ! "$python" -c 'import ensurepip' 2>/dev/null; then # Debian's python3 needs python3-venv
+  echo "emulators: installing python3-venv (apt-get)"
+  apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+fi
+
 echo "emulators: preparing venv $venv with $("$python" --version 2>&1)"
 "$python" -m venv "$venv"
 rm -f "$stamp"

@@ -59,6 +59,9 @@ fn register(name: &LitStr, imp: &ItemImpl) -> syn::Result<Tokens> {
     let ty = &imp.self_ty;
     Ok(quote! {
         #imp
+        ::vow::__private::inventory::submit! {
+            ::vow::__private::Registration { tag: #name, type_name: stringify!(#ty) }
+        }
         const _: () = {
             use ::vow::__private::typetag;
             #[typetag::serde(name = #name)]
