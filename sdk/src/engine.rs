@@ -119,7 +119,7 @@ impl Engine {
     pub async fn handle_batch(self: &Arc<Self>, batch: Vec<Delivery>) -> Vec<String> {
         self.each(
             batch,
-            |engine, d| async move { engine.process(&d.body).await },
+            |engine, d| async move { engine.process(&d.body, d.receive_count).await },
         )
         .await
     }
@@ -159,12 +159,11 @@ impl Engine {
         failed
     }
 
-    /// Run the task in one message body and settle its promise.
-    pub async fn process(self: &Arc<Self>, body: &str) -> Result<(), Rejected> {
+    /// Run the task in one message body (delivered for the `receive_count`-th time)
+    /// and settle its promise.
+    pub async fn process(self: &Arc<Self>, body: &str, receive_count: u32) -> Result<(), Rejected> {
         let env = decode_envelope(body).map_err(Rejected::Undecodable)?;
-        let cell = Cell::of(&env.target.id());
-        if env.repair && self.is_settled(&cell).await? {
-            debug!(id = %env.target.id(), "repair skipped: already settled");
+        if (env.repair || receive_count > 1) && self.settled_before(&env).await? {
             return Ok(());
         }
         let task = decode_task(&env.task).map_err(Rejected::Undecodable)?;
@@ -288,12 +287,32 @@ impl Engine {
         step.flush().await
     }
 
-    async fn is_settled(&self, cell: &Cell) -> Result<bool, BackendError> {
-        Ok(self
-            .store
-            .read(&cell.key)
-            .await?
-            .is_some_and(|r| r.slots.contains_key(&cell.slot)))
+    /// For repairs and redeliveries: whether the promise is already settled, in
+    /// which case the task does not run again. If this very message settled it, a
+    /// crash may have cut the sends short: fire the continuations again as repairs.
+    async fn settled_before(&self, env: &Envelope) -> Result<bool, BackendError> {
+        let cell = Cell::of(&env.target.id());
+        let Some(mut record) = self.store.read(&cell.key).await? else {
+            return Ok(false);
+        };
+        let Some(slot) = record.slots.remove(&cell.slot) else {
+            return Ok(false);
+        };
+        if env.repair || slot.by != env.token {
+            debug!(id = %env.target.id(), "already settled: not running again");
+            return Ok(true);
+        }
+        debug!(id = %env.target.id(), "redelivered after settling: repairing");
+        let mut step = Step::new(self, env.token.clone());
+        let mut conts = env.conts.clone();
+        conts.extend(record.later.remove(&cell.slot).unwrap_or_default());
+        step.fire(conts, slot.outcome, true).await?;
+        if let Target::Member { join, index, n } = &env.target {
+            step.climb(join.clone(), *n, *index, record.count, true)
+                .await?;
+        }
+        step.flush().await?;
+        Ok(true)
     }
 
     /// The settled outcome of `id`, if any.

@@ -29,12 +29,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// # impl Task for Sum { type Input = Result<Vec<Result<u64, Failure>>, Failure>; type Output = u64;
 /// #   async fn run(self, all: Self::Input, _: &Cx) -> Result<Resolution<u64>, Error> {
 /// #     done(all?.into_iter().map(|r| r.unwrap_or(0)).sum()) } }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let vow = vow::Vow::embedded();
 /// let flow = vow.flow();
 /// let a = flow.when(Fetch);
 /// let b = flow.when(Fetch);
 /// let total = flow.all([a, b]).then(Sum);
-/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// vow.start(&flow).await.unwrap();
 /// assert_eq!(vow.wait(&total, std::time::Duration::from_secs(5)).await.unwrap(), Ok(2));
 /// # });

@@ -53,6 +53,8 @@ pub struct Record {
     pub slots: BTreeMap<u32, Slot>,
     /// How many slots are written.
     pub count: u32,
+    /// Continuations stored for slots not yet written.
+    pub later: BTreeMap<u32, Vec<Cont>>,
 }
 
 /// The reply to [`Store::settle`].

@@ -182,3 +182,34 @@ pub fn registered_tasks() -> Vec<&'static Registration> {
     all.sort_by_key(|r| r.tag);
     all
 }
+
+/// Generic implementations cannot be registered: a message names one concrete type.
+///
+/// ```compile_fail
+/// use serde::{Deserialize, Serialize};
+/// use vow::prelude::*;
+/// #[derive(Serialize, Deserialize)]
+/// struct Echo<T>(T);
+/// #[vow::task("echo")]
+/// impl<T: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static> Task for Echo<T> {
+///     type Input = ();
+///     type Output = ();
+///     async fn run(self, _: (), _: &Cx) -> Result<Resolution<()>, Error> { done(()) }
+/// }
+/// ```
+///
+/// Neither can a task without a registration:
+///
+/// ```compile_fail
+/// use serde::{Deserialize, Serialize};
+/// use vow::prelude::*;
+/// #[derive(Serialize, Deserialize)]
+/// struct Unregistered;
+/// impl Task for Unregistered {
+///     type Input = ();
+///     type Output = ();
+///     async fn run(self, _: (), _: &Cx) -> Result<Resolution<()>, Error> { done(()) }
+/// }
+/// ```
+#[cfg(doc)]
+pub mod registration_rules {}

@@ -8,8 +8,11 @@ that no tool checks:
 * every `var.X` is declared, the example passes every required module variable
   and only declared ones, and reads only outputs the module has;
 * the SAM template and the Terraform module expose the same outputs, set the
-  same environment variables and grant each function the same IAM actions;
-* the SAM CodeUri/Binary pairs point at crates whose package name is the binary.
+  same environment variables, grant each function the same IAM actions, and
+  keep the fixed facts of the code (provided.al2023, bootstrap, arm64, batch
+  size 10 with ReportBatchItemFailures);
+* the SAM CodeUri/Binary pairs point at crates whose package name is the binary;
+* the LocalStack compose file serves the services the stack needs, on loopback.
 
 Run from the repository root with a Python that has `hcl2` (bc-python-hcl2,
 a checkov dependency) and PyYAML. Prints one line per failure; exit 1 if any.
@@ -29,6 +32,8 @@ SAM = ROOT / "infra/sam/template.yaml"
 TF = ROOT / "infra/terraform"
 MODULE = TF / "modules/vow"
 EXAMPLE = TF / "example"
+COMPOSE = ROOT / "infra/localstack/docker-compose.yml"
+LOCALSTACK_SERVICES = {"sqs", "dynamodb", "lambda", "iam", "logs", "cloudwatch", "cloudformation", "s3", "sts"}
 
 EXPECTED_ENV = {"VOW_QUEUE_URL", "VOW_TABLE_NAME", "VOW_RECORD_TTL_DAYS"}
 EXPECTED_OUTPUTS = {
@@ -40,6 +45,9 @@ EXPECTED_OUTPUTS = {
     "WorkerFunctionArn": "worker_function_arn",
     "DeadLetterFunctionArn": "dead_letter_function_arn",
 }
+# Fixed facts of the deployed code, checked in both templates.
+RUNTIME, HANDLER, ARCHITECTURES = "provided.al2023", "bootstrap", ["arm64"]
+BATCH_SIZE, RESPONSE_TYPES = 10, ["ReportBatchItemFailures"]
 # SAM function -> (Terraform policy document, cargo binary)
 FUNCTIONS = {
     "WorkerFunction": ("worker", "vow-worker"),
@@ -163,6 +171,19 @@ def check_terraform() -> dict:
     if env_keys != EXPECTED_ENV:
         fail(f"modules/vow: function environment is {sorted(env_keys)}, expected {sorted(EXPECTED_ENV)}")
 
+    # Runtime facts of both functions and both event source mappings.
+    for block in module.get("resource", []):
+        for name, body in block.get("aws_lambda_function", {}).items():
+            got = (unwrap(body.get("runtime")), unwrap(body.get("handler")), body.get("architectures"))
+            if got[0] != RUNTIME or got[1] != HANDLER or unwrap(got[2]) not in (ARCHITECTURES, ARCHITECTURES[0]):
+                fail(f"modules/vow: aws_lambda_function.{name} runtime/handler/architectures are {got}")
+        for name, body in block.get("aws_lambda_event_source_mapping", {}).items():
+            if unwrap(body.get("batch_size")) != BATCH_SIZE or unwrap(body.get("function_response_types")) not in (
+                RESPONSE_TYPES,
+                RESPONSE_TYPES[0],
+            ):
+                fail(f"modules/vow: aws_lambda_event_source_mapping.{name} needs batch_size {BATCH_SIZE} and {RESPONSE_TYPES}")
+
     # IAM actions per policy document.
     actions: dict[str, set[str]] = {}
     for block in module.get("data", []):
@@ -201,8 +222,19 @@ def check_sam(tf_actions: dict[str, set[str]]) -> None:
     if env != EXPECTED_ENV:
         fail(f"sam: function environment is {sorted(env)}, expected {sorted(EXPECTED_ENV)}")
 
+    globals_fn = doc.get("Globals", {}).get("Function", {})
     for fname, (tf_name, binary) in FUNCTIONS.items():
         fn = resources[fname]
+        props = {**globals_fn, **fn["Properties"]}
+        got = (props.get("Runtime"), props.get("Handler"), props.get("Architectures"))
+        if got != (RUNTIME, HANDLER, ARCHITECTURES):
+            fail(f"sam: {fname} runtime/handler/architectures are {got}")
+        sqs_events = [e["Properties"] for e in props.get("Events", {}).values() if e.get("Type") == "SQS"]
+        if len(sqs_events) != 1:
+            fail(f"sam: {fname} needs exactly one SQS event")
+        for ev in sqs_events:
+            if ev.get("BatchSize") != BATCH_SIZE or ev.get("FunctionResponseTypes") != RESPONSE_TYPES:
+                fail(f"sam: {fname} SQS event needs BatchSize {BATCH_SIZE} and {RESPONSE_TYPES}")
         meta = fn.get("Metadata", {})
         if meta.get("BuildMethod") != "rust-cargolambda":
             fail(f"sam: {fname} BuildMethod is not rust-cargolambda")
@@ -226,9 +258,25 @@ def check_sam(tf_actions: dict[str, set[str]]) -> None:
             )
 
 
+def check_compose() -> None:
+    doc = yaml.safe_load(COMPOSE.read_text())
+    services = doc.get("services", {})
+    if list(services) != ["localstack"]:
+        fail(f"compose: expected one service 'localstack', found {list(services)}")
+        return
+    ls = services["localstack"]
+    wanted = set(str(ls.get("environment", {}).get("SERVICES", "")).split(","))
+    if wanted != LOCALSTACK_SERVICES:
+        fail(f"compose: SERVICES is {sorted(wanted)}, expected {sorted(LOCALSTACK_SERVICES)}")
+    ports = ls.get("ports", [])
+    if ports != ["127.0.0.1:4566:4566"]:
+        fail(f"compose: ports are {ports}, expected only 127.0.0.1:4566:4566")
+
+
 def main() -> int:
     tf_actions = check_terraform()
     check_sam(tf_actions)
+    check_compose()
     for e in errors:
         print(f"  {e}")
     return 1 if errors else 0

@@ -115,9 +115,14 @@ impl Store for MemoryStore {
         for (n, text) in &stored.slots {
             slots.insert(*n, decode(text)?);
         }
+        let mut later = BTreeMap::new();
+        for n in stored.later.keys() {
+            later.insert(*n, later_of(stored, *n)?);
+        }
         Ok(Some(Record {
             count: u32::try_from(slots.len()).unwrap_or(u32::MAX),
             slots,
+            later,
         }))
     }
 }

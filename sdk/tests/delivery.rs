@@ -1,0 +1,199 @@
+//! At-least-once delivery: duplicated messages, crashes between settling and
+//! sending, and bad input never settle twice, lose a step or panic.
+
+mod common;
+
+use async_trait::async_trait;
+use common::*;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use vow::memory::{MemoryQueue, MemoryStore};
+use vow::poller::{InProcess, Poller};
+use vow::queue::{Delivery, Outgoing, Queue};
+use vow::wire::{Envelope, Target, WIRE_VERSION};
+use vow::{BackendError, Engine, FailureKind, PromiseId, Status, Vow};
+
+/// Sends every message twice.
+struct Twice(Arc<MemoryQueue>);
+
+/// Fails every `nth` send call, after the first.
+struct FailEvery {
+    inner: Arc<MemoryQueue>,
+    nth: u32,
+    calls: AtomicU32,
+}
+
+#[async_trait]
+impl Queue for Twice {
+    async fn send(&self, messages: Vec<Outgoing>) -> Result<(), BackendError> {
+        self.0.send(messages.clone()).await?;
+        self.0.send(messages).await
+    }
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BackendError> {
+        self.0.receive(max, wait).await
+    }
+    async fn delete(&self, receipts: Vec<String>) -> Result<(), BackendError> {
+        self.0.delete(receipts).await
+    }
+    async fn release(&self, receipt: &str, after: Duration) -> Result<(), BackendError> {
+        self.0.release(receipt, after).await
+    }
+}
+
+#[async_trait]
+impl Queue for FailEvery {
+    async fn send(&self, messages: Vec<Outgoing>) -> Result<(), BackendError> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        if call > 0 && call % self.nth == 0 {
+            return Err(BackendError::transient("injected: send failed"));
+        }
+        self.inner.send(messages).await
+    }
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BackendError> {
+        self.inner.receive(max, wait).await
+    }
+    async fn delete(&self, receipts: Vec<String>) -> Result<(), BackendError> {
+        self.inner.delete(receipts).await
+    }
+    async fn release(&self, receipt: &str, after: Duration) -> Result<(), BackendError> {
+        self.inner.release(receipt, after).await
+    }
+}
+
+/// A client whose sends go through `queue`, with workers polling `inner`.
+fn harness(queue: Arc<dyn Queue>, inner: Arc<MemoryQueue>) -> (Vow, Arc<MemoryStore>) {
+    let store = Arc::new(MemoryStore::new());
+    let config = fast_config().engine;
+    let engine = Engine::new(store.clone(), queue.clone(), config.clone());
+    for _ in 0..4 {
+        let poller = Poller::new(inner.clone(), Arc::new(InProcess::worker(engine.clone())))
+            .wait(Duration::from_millis(100))
+            .failed_visibility(Duration::from_millis(10));
+        tokio::spawn(async move {
+            let (_keep, stop) = tokio::sync::watch::channel(false);
+            poller.run(stop).await
+        });
+    }
+    (Vow::client(store.clone(), queue, config), store)
+}
+
+#[tokio::test]
+async fn duplicated_messages_settle_once_and_count_joins_once() {
+    let inner = Arc::new(MemoryQueue::new(Duration::from_millis(500), 5, None));
+    let (vow, _) = harness(Arc::new(Twice(inner.clone())), inner.clone());
+    let (k_chain, k_join, k_all) = (key(), key(), key());
+    let flow = vow.flow();
+    let chain = flow
+        .when(Value(1))
+        .then(AddN { n: 1, key: k_chain.clone() })
+        .then(AddN { n: 1, key: k_chain.clone() });
+    let fanned = flow.fan_out((1..=100).map(Value)).then(SumAll { key: k_join.clone() });
+    let joined = flow.all([flow.when(Value(2)), flow.when(Value(3))]).then(SumAll { key: k_all.clone() });
+    vow.start(&flow).await.expect("start");
+    assert_eq!(vow.wait(&chain, WAIT).await.expect("settles"), Ok(3));
+    assert_eq!(vow.wait(&fanned, WAIT).await.expect("settles"), Ok(5050));
+    assert_eq!(vow.wait(&joined, WAIT).await.expect("settles"), Ok(5));
+    // Duplicates may run a successor again, but never settle it twice: the values
+    // above would be off if a join counted an arrival twice or a step applied twice.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(vow.status(chain.id()).await.expect("status"), Status::Done(3.into()));
+    assert!(count(&k_join) >= 1 && count(&k_all) >= 1);
+}
+
+#[tokio::test]
+async fn crashes_between_settling_and_sending_are_repaired() {
+    let inner = Arc::new(MemoryQueue::new(Duration::from_millis(500), 10, None));
+    let queue = Arc::new(FailEvery { inner: inner.clone(), nth: 3, calls: AtomicU32::new(0) });
+    let (vow, _) = harness(queue.clone(), inner.clone());
+    let k = key();
+    let flow = vow.flow();
+    let mut p = flow.when(Value(0));
+    for _ in 0..20 {
+        p = p.then(AddN { n: 1, key: k.clone() });
+    }
+    let fanned = flow.fan_out((1..=40).map(Value)).then(SumAll { key: key() });
+    vow.start(&flow).await.expect("start");
+    assert_eq!(vow.wait(&p, WAIT).await.expect("settles"), Ok(20));
+    assert_eq!(vow.wait(&fanned, WAIT).await.expect("settles"), Ok(820));
+    assert!(queue.calls.load(Ordering::SeqCst) > 6, "faults were injected");
+    // Each repair re-fires a successor as a repair message, which checks the store
+    // first: runs stay close to one per step.
+    assert!(count(&k) <= 20 + 20 / 3 + 2, "ran {} times", count(&k));
+}
+
+fn envelope_for(id: &PromiseId, task: serde_json::Value) -> Envelope {
+    Envelope {
+        v: WIRE_VERSION,
+        target: Target::Promise(id.clone()),
+        token: "t1".into(),
+        attempt: 1,
+        repair: false,
+        task,
+        input: None,
+        opts: Default::default(),
+        conts: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn bad_input_settles_with_a_clear_failure_and_never_panics() {
+    let vow = embedded();
+    let (queue, dlq) = vow.memory_queues().expect("embedded");
+    let unknown = PromiseId::random();
+    let future_version = PromiseId::random();
+    let bad_fields = PromiseId::random();
+    let mut v2 = serde_json::to_value(envelope_for(&future_version, serde_json::json!({"task": "test/value", "with": 1})))
+        .expect("json");
+    v2["v"] = 2.into();
+    let full = envelope_for(&PromiseId::random(), serde_json::json!({"task": "test/value", "with": 1})).encode();
+    let bodies = vec![
+        "garbage".to_owned(),
+        String::new(),
+        "{\"v\":1}".to_owned(),
+        full[..full.len() / 2].to_owned(),
+        "[1,2,3]".to_owned(),
+        "\u{0}\u{1}binary".to_owned(),
+        envelope_for(&unknown, serde_json::json!({"task": "no-such-task", "with": null})).encode(),
+        envelope_for(&bad_fields, serde_json::json!({"task": "test/value", "with": "not a number"})).encode(),
+        v2.to_string(),
+    ];
+    queue
+        .send(bodies.into_iter().map(|body| Outgoing { body, delay: Duration::ZERO }).collect())
+        .await
+        .expect("send");
+    let wait = Duration::from_secs(30);
+    let f = vow.wait(&vow::Promise::<u64>::from_id(unknown), wait).await.expect("settles").expect_err("fails");
+    assert_eq!(f.kind(), FailureKind::UnknownTask);
+    assert!(f.message().contains("no-such-task") && f.message().contains("register"), "{f}");
+    let f = vow.wait(&vow::Promise::<u64>::from_id(bad_fields), wait).await.expect("settles").expect_err("fails");
+    assert_eq!(f.kind(), FailureKind::BadInput);
+    let f = vow.wait(&vow::Promise::<u64>::from_id(future_version), wait).await.expect("settles").expect_err("fails");
+    assert_eq!(f.kind(), FailureKind::BadInput);
+    assert!(f.message().contains("wire version 2"), "{f}");
+    // The workers are still healthy.
+    let p = vow.when(Value(1)).await.expect("start");
+    assert_eq!(vow.wait(&p, WAIT).await.expect("settles"), Ok(1));
+    for _ in 0..100 {
+        if queue.is_empty() && dlq.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(queue.is_empty() && dlq.is_empty(), "every bad message was consumed");
+}
+
+#[test]
+fn every_registered_task_decodes_by_tag() {
+    let tags = vow::registered_tasks();
+    assert!(tags.len() >= 6, "{tags:?}");
+    for pair in tags.windows(2) {
+        assert_ne!(pair[0].tag, pair[1].tag, "tag registered twice");
+    }
+    for r in tags {
+        let probe = serde_json::json!({"task": r.tag, "with": null});
+        if let Err(f) = vow::wire::decode_task(&probe) {
+            assert_ne!(f.kind(), FailureKind::UnknownTask, "{}: {f}", r.tag);
+        }
+    }
+}
