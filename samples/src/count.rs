@@ -40,6 +40,12 @@ pub enum Table {
         /// How many.
         items: u32,
     },
+    /// A DynamoDB table with a numeric partition key `id` and attributes `color`
+    /// and `weight` (see [`seed_dynamo`]), read with parallel scan segments.
+    Dynamo {
+        /// The table's name.
+        table: String,
+    },
 }
 
 const COLORS: [&str; 3] = ["red", "green", "blue"];
@@ -56,9 +62,21 @@ pub fn synthetic_item(id: u32) -> Item {
 
 impl Table {
     /// How many items.
-    pub async fn len(&self) -> Result<u64, Error> {
+    pub async fn item_count(&self) -> Result<u64, Error> {
         match self {
             Table::Synthetic { items } => Ok(u64::from(*items)),
+            Table::Dynamo { .. } => {
+                let mut n = 0;
+                let mut cursor = None;
+                loop {
+                    let (page, next) = self.page(0, 1, cursor, 1_000).await?;
+                    n += page.len() as u64;
+                    match next {
+                        Some(c) => cursor = Some(c),
+                        None => return Ok(n),
+                    }
+                }
+            }
         }
     }
 
@@ -90,6 +108,7 @@ impl Table {
                     .collect();
                 Ok((page, next))
             }
+            Table::Dynamo { table } => dynamo::page(table, segment, segments, cursor, limit).await,
         }
     }
 }
@@ -187,5 +206,149 @@ impl Task for AddCount {
     type Output = u64;
     async fn run(self, rest: Self::Input, _cx: &Cx) -> Result<Resolution<u64>, Error> {
         done(rest? + self.0)
+    }
+}
+
+pub use dynamo::seed as seed_dynamo;
+
+mod dynamo {
+    use super::{synthetic_item, Item};
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
+        ScalarAttributeType, WriteRequest,
+    };
+    use aws_sdk_dynamodb::Client;
+    use std::collections::HashMap;
+    use tokio::sync::OnceCell;
+    use vow::Error;
+
+    /// One client per process, built from the standard AWS configuration.
+    async fn client() -> &'static Client {
+        static CLIENT: OnceCell<Client> = OnceCell::const_new();
+        CLIENT
+            .get_or_init(|| async {
+                Client::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+            })
+            .await
+    }
+
+    fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Result<u32, Error> {
+        item.get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| Error::permanent(format!("item without a numeric `{name}`")))
+    }
+
+    pub(super) async fn page(
+        table: &str,
+        segment: u32,
+        segments: u32,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<(Vec<Item>, Option<String>), Error> {
+        let mut scan = client()
+            .await
+            .scan()
+            .table_name(table)
+            .segment(i32::try_from(segment).unwrap_or(0))
+            .total_segments(i32::try_from(segments.max(1)).unwrap_or(1))
+            .limit(i32::try_from(limit.max(1)).unwrap_or(1000));
+        if let Some(id) = cursor {
+            scan = scan.exclusive_start_key("id", AttributeValue::N(id));
+        }
+        let out = scan.send().await.map_err(|e| {
+            Error::retryable(format!(
+                "scan {table}: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(e)
+            ))
+        })?;
+        let items = out
+            .items()
+            .iter()
+            .map(|i| {
+                Ok(Item {
+                    id: number(i, "id")?,
+                    color: i
+                        .get("color")
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                        .unwrap_or_default(),
+                    weight: number(i, "weight")?,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let next = out
+            .last_evaluated_key()
+            .map(|k| number(k, "id"))
+            .transpose()?
+            .map(|n| n.to_string());
+        Ok((items, next))
+    }
+
+    /// Create `table` (key `id`) and fill it with `items` generated items, the same
+    /// ones the synthetic table yields.
+    pub async fn seed(table: &str, items: u32) -> Result<(), Error> {
+        let c = client().await;
+        let fail = |op: &str, e: String| Error::permanent(format!("{op} {table}: {e}"));
+        if c.describe_table().table_name(table).send().await.is_err() {
+            let attr = AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::N)
+                .build()
+                .map_err(|e| fail("create", e.to_string()))?;
+            let key = KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(|e| fail("create", e.to_string()))?;
+            c.create_table()
+                .table_name(table)
+                .attribute_definitions(attr)
+                .key_schema(key)
+                .billing_mode(BillingMode::PayPerRequest)
+                .send()
+                .await
+                .map_err(|e| {
+                    fail(
+                        "create",
+                        aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
+                    )
+                })?;
+        }
+        let ids: Vec<u32> = (0..items).collect();
+        for chunk in ids.chunks(25) {
+            let mut requests = chunk
+                .iter()
+                .map(|&id| {
+                    let item = synthetic_item(id);
+                    let put = PutRequest::builder()
+                        .item("id", AttributeValue::N(item.id.to_string()))
+                        .item("color", AttributeValue::S(item.color))
+                        .item("weight", AttributeValue::N(item.weight.to_string()))
+                        .build()
+                        .map_err(|e| fail("put", e.to_string()))?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<Result<Vec<_>, Error>>()?;
+            while !requests.is_empty() {
+                let out = c
+                    .batch_write_item()
+                    .request_items(table, requests)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        fail(
+                            "write",
+                            aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
+                        )
+                    })?;
+                requests = out
+                    .unprocessed_items
+                    .unwrap_or_default()
+                    .remove(table)
+                    .unwrap_or_default();
+            }
+        }
+        Ok(())
     }
 }

@@ -10,7 +10,14 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use vow::prelude::*;
 
-pub use count::{expected_count, Item, MapCount, Predicate, Table};
+pub use count::{expected_count, seed_dynamo, Item, MapCount, Predicate, Table};
+
+/// Call from a binary's `main` so the linker keeps this crate's task registrations
+/// even when nothing else from it is used.
+#[inline(never)]
+pub fn link() {
+    std::hint::black_box(vow::registered_tasks().len());
+}
 
 /// Step one of the timeout sample: sleeps longer than its own timeout.
 #[derive(Debug, Serialize, Deserialize)]
@@ -161,7 +168,7 @@ pub async fn run_all(
     let want = expected_count(&table, &predicate)
         .await
         .map_err(|e| e.to_string())?;
-    let items = table.len().await.map_err(|e| e.to_string())?;
+    let items = table.item_count().await.map_err(|e| e.to_string())?;
     let line = match &r {
         Ok(n) => format!(
             "map-and-count: count={n} (expected {want}, {} items)",

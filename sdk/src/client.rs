@@ -93,26 +93,43 @@ impl Vow {
             config.max_receives,
             Some(dlq.clone()),
         ));
-        let engine = Engine::new(store.clone(), queue.clone(), config.engine);
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let wait = Duration::from_millis(200);
-        for _ in 0..config.workers.max(1) {
-            let poller = Poller::new(queue.clone(), Arc::new(InProcess::worker(engine.clone())))
-                .wait(wait)
+        let mut vow = Self::client(store.clone(), queue.clone(), config.engine);
+        vow.memory = Some((store, queue, dlq.clone()));
+        vow.run_workers(config.workers, Some(dlq), Duration::from_millis(200));
+        vow
+    }
+
+    /// Run `workers` worker loops in this process, polling the engine's queue (and
+    /// one loop settling `dead_letters`, if given). They stop when this `Vow` drops.
+    /// This is how workers run outside Lambda: on ECS, a VM, or a laptop.
+    pub fn run_workers(
+        &mut self,
+        workers: usize,
+        dead_letters: Option<Arc<dyn Queue>>,
+        long_poll: Duration,
+    ) {
+        let stopped = match &self.stop {
+            Some(stop) => stop.subscribe(),
+            None => {
+                let (stop, stopped) = tokio::sync::watch::channel(false);
+                self.stop = Some(stop);
+                stopped
+            }
+        };
+        let engine = &self.engine;
+        for _ in 0..workers.max(1) {
+            let handler = Arc::new(InProcess::worker(engine.clone()));
+            let poller = Poller::new(engine.queue().clone(), handler)
+                .wait(long_poll)
                 .failed_visibility(Duration::from_millis(50));
             tokio::spawn(poller.run(stopped.clone()));
         }
-        let buried = Poller::new(
-            dlq.clone(),
-            Arc::new(InProcess::dead_letters(engine.clone())),
-        )
-        .wait(wait)
-        .failed_visibility(Duration::from_millis(50));
-        tokio::spawn(buried.run(stopped));
-        Vow {
-            engine,
-            stop: Some(stop),
-            memory: Some((store, queue, dlq)),
+        if let Some(dlq) = dead_letters {
+            let handler = Arc::new(InProcess::dead_letters(engine.clone()));
+            let poller = Poller::new(dlq, handler)
+                .wait(long_poll)
+                .failed_visibility(Duration::from_millis(50));
+            tokio::spawn(poller.run(stopped));
         }
     }
 
@@ -124,6 +141,31 @@ impl Vow {
             stop: None,
             memory: None,
         }
+    }
+
+    /// A client of the AWS backend named by the environment: `VOW_QUEUE_URL`,
+    /// `VOW_TABLE_NAME`, and the usual AWS SDK configuration.
+    #[cfg(feature = "aws")]
+    pub async fn aws() -> Result<Self, BackendError> {
+        let names = crate::aws::AwsNames::from_env()?;
+        let config = crate::aws::sdk_config().await;
+        Ok(Self::aws_with(&config, &names, EngineConfig::default()))
+    }
+
+    /// A client of the AWS backend with explicit names and SDK configuration.
+    #[cfg(feature = "aws")]
+    pub fn aws_with(
+        config: &aws_config::SdkConfig,
+        names: &crate::aws::AwsNames,
+        engine: EngineConfig,
+    ) -> Self {
+        let store = crate::aws::DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(config),
+            &names.table_name,
+            names.record_ttl,
+        );
+        let queue = crate::aws::SqsQueue::new(aws_sdk_sqs::Client::new(config), &names.queue_url);
+        Self::client(Arc::new(store), Arc::new(queue), engine)
     }
 
     /// The engine (for pollers and handlers).

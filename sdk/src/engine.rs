@@ -117,10 +117,9 @@ impl Engine {
     /// Process a batch concurrently. Returns the message ids that failed and must be
     /// redelivered (SQS `batchItemFailures`).
     pub async fn handle_batch(self: &Arc<Self>, batch: Vec<Delivery>) -> Vec<String> {
-        self.each(
-            batch,
-            |engine, d| async move { engine.process(&d.body, d.receive_count).await },
-        )
+        self.each(batch, |engine, d| async move {
+            engine.process(&d.body, d.receive_count).await
+        })
         .await
     }
 

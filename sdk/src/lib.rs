@@ -36,6 +36,8 @@
 
 extern crate self as vow;
 
+#[cfg(feature = "aws")]
+pub mod aws;
 mod client;
 mod context;
 pub mod engine;
@@ -43,6 +45,7 @@ mod error;
 mod failure;
 mod flow;
 mod id;
+pub mod invoke;
 pub mod memory;
 pub mod poller;
 mod promise;

@@ -45,7 +45,7 @@ impl Queue for Twice {
 impl Queue for FailEvery {
     async fn send(&self, messages: Vec<Outgoing>) -> Result<(), BackendError> {
         let call = self.calls.fetch_add(1, Ordering::SeqCst);
-        if call > 0 && call % self.nth == 0 {
+        if call > 0 && call.is_multiple_of(self.nth) {
             return Err(BackendError::transient("injected: send failed"));
         }
         self.inner.send(messages).await
@@ -86,10 +86,20 @@ async fn duplicated_messages_settle_once_and_count_joins_once() {
     let flow = vow.flow();
     let chain = flow
         .when(Value(1))
-        .then(AddN { n: 1, key: k_chain.clone() })
-        .then(AddN { n: 1, key: k_chain.clone() });
-    let fanned = flow.fan_out((1..=100).map(Value)).then(SumAll { key: k_join.clone() });
-    let joined = flow.all([flow.when(Value(2)), flow.when(Value(3))]).then(SumAll { key: k_all.clone() });
+        .then(AddN {
+            n: 1,
+            key: k_chain.clone(),
+        })
+        .then(AddN {
+            n: 1,
+            key: k_chain.clone(),
+        });
+    let fanned = flow.fan_out((1..=100).map(Value)).then(SumAll {
+        key: k_join.clone(),
+    });
+    let joined = flow
+        .all([flow.when(Value(2)), flow.when(Value(3))])
+        .then(SumAll { key: k_all.clone() });
     vow.start(&flow).await.expect("start");
     assert_eq!(vow.wait(&chain, WAIT).await.expect("settles"), Ok(3));
     assert_eq!(vow.wait(&fanned, WAIT).await.expect("settles"), Ok(5050));
@@ -97,26 +107,41 @@ async fn duplicated_messages_settle_once_and_count_joins_once() {
     // Duplicates may run a successor again, but never settle it twice: the values
     // above would be off if a join counted an arrival twice or a step applied twice.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(vow.status(chain.id()).await.expect("status"), Status::Done(3.into()));
+    assert_eq!(
+        vow.status(chain.id()).await.expect("status"),
+        Status::Done(3.into())
+    );
     assert!(count(&k_join) >= 1 && count(&k_all) >= 1);
 }
 
 #[tokio::test]
 async fn crashes_between_settling_and_sending_are_repaired() {
     let inner = Arc::new(MemoryQueue::new(Duration::from_millis(500), 10, None));
-    let queue = Arc::new(FailEvery { inner: inner.clone(), nth: 3, calls: AtomicU32::new(0) });
+    let queue = Arc::new(FailEvery {
+        inner: inner.clone(),
+        nth: 3,
+        calls: AtomicU32::new(0),
+    });
     let (vow, _) = harness(queue.clone(), inner.clone());
     let k = key();
     let flow = vow.flow();
     let mut p = flow.when(Value(0));
     for _ in 0..20 {
-        p = p.then(AddN { n: 1, key: k.clone() });
+        p = p.then(AddN {
+            n: 1,
+            key: k.clone(),
+        });
     }
-    let fanned = flow.fan_out((1..=40).map(Value)).then(SumAll { key: key() });
+    let fanned = flow
+        .fan_out((1..=40).map(Value))
+        .then(SumAll { key: key() });
     vow.start(&flow).await.expect("start");
     assert_eq!(vow.wait(&p, WAIT).await.expect("settles"), Ok(20));
     assert_eq!(vow.wait(&fanned, WAIT).await.expect("settles"), Ok(820));
-    assert!(queue.calls.load(Ordering::SeqCst) > 6, "faults were injected");
+    assert!(
+        queue.calls.load(Ordering::SeqCst) > 6,
+        "faults were injected"
+    );
     // Each repair re-fires a successor as a repair message, which checks the store
     // first: runs stay close to one per step.
     assert!(count(&k) <= 20 + 20 / 3 + 2, "ran {} times", count(&k));
@@ -143,10 +168,17 @@ async fn bad_input_settles_with_a_clear_failure_and_never_panics() {
     let unknown = PromiseId::random();
     let future_version = PromiseId::random();
     let bad_fields = PromiseId::random();
-    let mut v2 = serde_json::to_value(envelope_for(&future_version, serde_json::json!({"task": "test/value", "with": 1})))
-        .expect("json");
+    let mut v2 = serde_json::to_value(envelope_for(
+        &future_version,
+        serde_json::json!({"task": "test/value", "with": 1}),
+    ))
+    .expect("json");
     v2["v"] = 2.into();
-    let full = envelope_for(&PromiseId::random(), serde_json::json!({"task": "test/value", "with": 1})).encode();
+    let full = envelope_for(
+        &PromiseId::random(),
+        serde_json::json!({"task": "test/value", "with": 1}),
+    )
+    .encode();
     let bodies = vec![
         "garbage".to_owned(),
         String::new(),
@@ -154,21 +186,52 @@ async fn bad_input_settles_with_a_clear_failure_and_never_panics() {
         full[..full.len() / 2].to_owned(),
         "[1,2,3]".to_owned(),
         "\u{0}\u{1}binary".to_owned(),
-        envelope_for(&unknown, serde_json::json!({"task": "no-such-task", "with": null})).encode(),
-        envelope_for(&bad_fields, serde_json::json!({"task": "test/value", "with": "not a number"})).encode(),
+        envelope_for(
+            &unknown,
+            serde_json::json!({"task": "no-such-task", "with": null}),
+        )
+        .encode(),
+        envelope_for(
+            &bad_fields,
+            serde_json::json!({"task": "test/value", "with": "not a number"}),
+        )
+        .encode(),
         v2.to_string(),
     ];
     queue
-        .send(bodies.into_iter().map(|body| Outgoing { body, delay: Duration::ZERO }).collect())
+        .send(
+            bodies
+                .into_iter()
+                .map(|body| Outgoing {
+                    body,
+                    delay: Duration::ZERO,
+                })
+                .collect(),
+        )
         .await
         .expect("send");
     let wait = Duration::from_secs(30);
-    let f = vow.wait(&vow::Promise::<u64>::from_id(unknown), wait).await.expect("settles").expect_err("fails");
+    let f = vow
+        .wait(&vow::Promise::<u64>::from_id(unknown), wait)
+        .await
+        .expect("settles")
+        .expect_err("fails");
     assert_eq!(f.kind(), FailureKind::UnknownTask);
-    assert!(f.message().contains("no-such-task") && f.message().contains("register"), "{f}");
-    let f = vow.wait(&vow::Promise::<u64>::from_id(bad_fields), wait).await.expect("settles").expect_err("fails");
+    assert!(
+        f.message().contains("no-such-task") && f.message().contains("register"),
+        "{f}"
+    );
+    let f = vow
+        .wait(&vow::Promise::<u64>::from_id(bad_fields), wait)
+        .await
+        .expect("settles")
+        .expect_err("fails");
     assert_eq!(f.kind(), FailureKind::BadInput);
-    let f = vow.wait(&vow::Promise::<u64>::from_id(future_version), wait).await.expect("settles").expect_err("fails");
+    let f = vow
+        .wait(&vow::Promise::<u64>::from_id(future_version), wait)
+        .await
+        .expect("settles")
+        .expect_err("fails");
     assert_eq!(f.kind(), FailureKind::BadInput);
     assert!(f.message().contains("wire version 2"), "{f}");
     // The workers are still healthy.
@@ -180,7 +243,10 @@ async fn bad_input_settles_with_a_clear_failure_and_never_panics() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(queue.is_empty() && dlq.is_empty(), "every bad message was consumed");
+    assert!(
+        queue.is_empty() && dlq.is_empty(),
+        "every bad message was consumed"
+    );
 }
 
 #[test]

@@ -57,27 +57,30 @@ section() {
     ' "$REQS"
 }
 
-# ensure_venv NAME PROBE: (re)creates VENV_ROOT/NAME when its requirement
-# section, the interpreter or this installer changed; PROBE must then exist.
+# venv_want NAME: writes the section to $WORK/req-NAME.txt and prints the
+# stamp that an up-to-date venv carries (section + interpreter + installer).
+venv_want() {
+    section "$1" >"$WORK/req-$1.txt"
+    [ -s "$WORK/req-$1.txt" ] || { echo "no '# venv: $1' section in $REQS" >&2; return 1; }
+    { cat "$WORK/req-$1.txt"; "$PYTHON" -c 'import sys; print(sys.version)'; echo installer-v1; } |
+        sha256sum | cut -d' ' -f1
+}
+
+# venv_current NAME PROBE WANT: is VENV_ROOT/NAME installed with that stamp?
+venv_current() {
+    [ -x "$VENV_ROOT/$1/bin/$2" ] && [ "$(cat "$VENV_ROOT/$1/.vow-requirements.sha256" 2>/dev/null)" = "$3" ]
+}
+
+# ensure_venv NAME PROBE WANT: (re)creates VENV_ROOT/NAME unless current.
 ensure_venv() {
-    local name="$1" probe="$2" dir="$VENV_ROOT/$1"
-    local reqfile="$WORK/req-$name.txt" stamp want
-    section "$name" >"$reqfile"
-    if [ ! -s "$reqfile" ]; then
-        echo "no '# venv: $name' section in $REQS" >"$WORK/install-$name.log"
-        return 1
-    fi
-    want="$( { cat "$reqfile"; "$PYTHON" -c 'import sys; print(sys.version)'; echo installer-v1; } | sha256sum | cut -d' ' -f1)"
-    stamp="$dir/.vow-requirements.sha256"
-    if [ -x "$dir/bin/$probe" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
-        return 0
-    fi
+    local name="$1" probe="$2" want="$3" dir="$VENV_ROOT/$1"
+    venv_current "$name" "$probe" "$want" && return 0
     {
-        rm -f "$stamp"
+        rm -f "$dir/.vow-requirements.sha256"
         "$PYTHON" -m venv --clear "$dir" &&
-        "$dir/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$reqfile" &&
+        "$dir/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$WORK/req-$name.txt" &&
         [ -x "$dir/bin/$probe" ] &&
-        echo "$want" >"$stamp"
+        echo "$want" >"$dir/.vow-requirements.sha256"
     } >"$WORK/install-$name.log" 2>&1
 }
 
@@ -86,8 +89,15 @@ t0="$(now)"
 # One installer at a time per venv root (two check.sh runs may race).
 exec 9>"$VENV_ROOT/.lock"
 flock 9
-ensure_venv sam sam & pid_sam=$!
-ensure_venv checkov checkov & pid_checkov=$!
+if ! want_sam="$(venv_want sam)" || ! want_checkov="$(venv_want checkov)"; then
+    echo "FAIL  tools: bad $REQS"
+    exit 1
+fi
+if ! venv_current sam sam "$want_sam" || ! venv_current checkov checkov "$want_checkov"; then
+    echo "....  installing pinned tools into $VENV_ROOT (once; about 1-3 minutes)"
+fi
+ensure_venv sam sam "$want_sam" & pid_sam=$!
+ensure_venv checkov checkov "$want_checkov" & pid_checkov=$!
 install_ok=1
 wait "$pid_sam" || { install_ok=0; report "install sam+cfn-lint" 1 "$(elapsed "$t0")" "$WORK/install-sam.log"; }
 wait "$pid_checkov" || { install_ok=0; report "install checkov" 1 "$(elapsed "$t0")" "$WORK/install-checkov.log"; }
@@ -158,7 +168,22 @@ report "hcl parse+consistency" "$?" "$(elapsed "$t0")" "$WORK/consistency.log"
 wait
 collect cfnlint "cfn-lint"
 collect samvalidate "sam validate --lint"
-# checkov prints its summary even when green; a non-zero exit means failed checks.
+# checkov exits non-zero on failed checks, but 0 when a file does not parse
+# (it only counts "Parsing errors"). It prints a summary per framework even
+# when green: a missing one, or one that checked nothing, means unchecked IaC.
+checkov_problem=""
+for framework in cloudformation terraform; do
+    summary="$(grep -A2 "^$framework scan results" "$WORK/checkov.log" | grep 'Passed checks' || true)"
+    case "$summary" in
+        "") checkov_problem+="checkov: no $framework scan results; " ;;
+        *"Parsing errors: "[1-9]*) checkov_problem+="checkov: $framework parsing errors; " ;;
+        "Passed checks: 0, Failed checks: 0, Skipped checks: 0"*) checkov_problem+="checkov: no $framework checks ran; " ;;
+    esac
+done
+if [ -n "$checkov_problem" ]; then
+    echo "$checkov_problem" >>"$WORK/checkov.log"
+    sed -i '1s/^0 /1 /' "$WORK/checkov.rc"
+fi
 collect checkov "checkov"
 
 if [ "$skipped" -gt 0 ]; then

@@ -35,8 +35,11 @@ resource "aws_sqs_queue" "work" {
   name                       = "${var.name_prefix}-work"
   sqs_managed_sse_enabled    = true
   visibility_timeout_seconds = local.visibility_timeout
-  message_retention_seconds  = 1209600
   tags                       = var.tags
+
+  # 14 days, the maximum: an expired message is deleted, not dead-lettered,
+  # and its promise would never settle.
+  message_retention_seconds = 1209600
 
   redrive_policy = jsonencode({
     deadLetterTargetArn = aws_sqs_queue.dead_letter.arn

@@ -1,0 +1,112 @@
+//! The AWS backend: [`SqsQueue`] and [`DynamoStore`], configured the way the AWS SDK
+//! is (profiles, regions, `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_SQS`,
+//! `AWS_ENDPOINT_URL_DYNAMODB`), plus the names vow reads from the environment.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), vow::BackendError> {
+//! // VOW_QUEUE_URL and VOW_TABLE_NAME name the queue and table (the SAM and
+//! // Terraform outputs); everything else comes from the usual AWS configuration.
+//! let vow = vow::Vow::aws().await?;
+//! # Ok(()) }
+//! ```
+
+mod metrics;
+mod queue;
+pub mod setup;
+mod store;
+
+pub use metrics::{Counts, Metrics};
+pub use queue::SqsQueue;
+pub use store::DynamoStore;
+
+use crate::error::BackendError;
+use std::time::Duration;
+
+/// The environment variable naming the work queue's URL.
+pub const ENV_QUEUE_URL: &str = "VOW_QUEUE_URL";
+/// The environment variable naming the DynamoDB table.
+pub const ENV_TABLE_NAME: &str = "VOW_TABLE_NAME";
+/// The environment variable setting how many days records live (default 30).
+pub const ENV_RECORD_TTL_DAYS: &str = "VOW_RECORD_TTL_DAYS";
+/// Every environment variable vow reads, for checking deployment templates.
+pub const ENV_VARS: [&str; 3] = [ENV_QUEUE_URL, ENV_TABLE_NAME, ENV_RECORD_TTL_DAYS];
+
+/// Where vow's queue and table are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwsNames {
+    /// The work queue's URL.
+    pub queue_url: String,
+    /// The table's name.
+    pub table_name: String,
+    /// How long records live.
+    pub record_ttl: Duration,
+}
+
+impl AwsNames {
+    /// Read [`ENV_QUEUE_URL`], [`ENV_TABLE_NAME`] and [`ENV_RECORD_TTL_DAYS`].
+    pub fn from_env() -> Result<Self, BackendError> {
+        let get = |name: &str| {
+            std::env::var(name).map_err(|_| {
+                BackendError::fatal(format!(
+                    "{name} is not set: set it to the {} (the `{}` output of the SAM or Terraform stack)",
+                    if name == ENV_QUEUE_URL { "work queue's URL" } else { "DynamoDB table's name" },
+                    if name == ENV_QUEUE_URL { "QueueUrl" } else { "TableName" },
+                ))
+            })
+        };
+        let days = match std::env::var(ENV_RECORD_TTL_DAYS) {
+            Ok(v) => v.parse::<u64>().map_err(|_| {
+                BackendError::fatal(format!(
+                    "{ENV_RECORD_TTL_DAYS} must be a whole number of days, not `{v}`"
+                ))
+            })?,
+            Err(_) => 30,
+        };
+        Ok(AwsNames {
+            queue_url: get(ENV_QUEUE_URL)?,
+            table_name: get(ENV_TABLE_NAME)?,
+            record_ttl: Duration::from_secs(days * 86_400),
+        })
+    }
+}
+
+/// Load the AWS SDK configuration the standard way.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// Classify an SDK error: throttling, 5xx, timeouts and dispatch failures are
+/// transient; everything else is fatal.
+pub(crate) fn classify<E, R>(op: &str, err: aws_sdk_sqs::error::SdkError<E, R>) -> BackendError
+where
+    E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_sqs::error::SdkError;
+    let transient_code = |code: Option<&str>| {
+        matches!(
+            code,
+            Some(
+                "ThrottlingException"
+                    | "Throttling"
+                    | "ProvisionedThroughputExceededException"
+                    | "RequestLimitExceeded"
+                    | "InternalServerError"
+                    | "InternalFailure"
+                    | "ServiceUnavailable"
+                    | "TransactionConflictException"
+                    | "KMSThrottled"
+            )
+        )
+    };
+    let text = format!("{op}: {}", aws_sdk_sqs::error::DisplayErrorContext(&err));
+    match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            BackendError::transient(text)
+        }
+        SdkError::ServiceError(e) if transient_code(e.err().code()) => {
+            BackendError::transient(text)
+        }
+        _ => BackendError::fatal(text),
+    }
+}

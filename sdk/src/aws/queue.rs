@@ -1,0 +1,191 @@
+use super::classify;
+use super::metrics::{Call, Metrics};
+use crate::error::BackendError;
+use crate::queue::{Delivery, Outgoing, Queue};
+use async_trait::async_trait;
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry,
+};
+use aws_sdk_sqs::Client;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// SQS allows 10 entries and 256 KiB per batch.
+const MAX_BATCH: usize = 10;
+const MAX_BATCH_BYTES: usize = 250 * 1024;
+
+/// A [`Queue`] on Amazon SQS. Sends go out in `SendMessageBatch` calls.
+#[derive(Clone, Debug)]
+pub struct SqsQueue {
+    client: Client,
+    url: String,
+    metrics: Arc<Metrics>,
+}
+
+impl SqsQueue {
+    /// The queue at `url`.
+    pub fn new(client: Client, url: impl Into<String>) -> Self {
+        SqsQueue {
+            client,
+            url: url.into(),
+            metrics: Arc::default(),
+        }
+    }
+
+    /// Count requests in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The queue's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    async fn send_chunk(&self, chunk: &[Outgoing]) -> Result<(), BackendError> {
+        let mut pending: Vec<usize> = (0..chunk.len()).collect();
+        for round in 0..3 {
+            let entries = pending
+                .iter()
+                .map(|&i| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(&chunk[i].body)
+                        .delay_seconds(
+                            i32::try_from(chunk[i].delay.as_secs().min(900)).unwrap_or(900),
+                        )
+                        .build()
+                        .map_err(|e| BackendError::fatal(format!("SendMessageBatch entry: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            self.metrics.count(Call::SqsSend);
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| classify("SendMessageBatch", e))?;
+            if out.failed().is_empty() {
+                return Ok(());
+            }
+            let failures: Vec<String> = out
+                .failed()
+                .iter()
+                .map(|f| format!("{}: {}", f.code(), f.message().unwrap_or("")))
+                .collect();
+            if out.failed().iter().any(|f| f.sender_fault()) || round == 2 {
+                return Err(BackendError::transient(format!(
+                    "SendMessageBatch failed for {} entries: {}",
+                    failures.len(),
+                    failures.join("; ")
+                )));
+            }
+            pending = out
+                .failed()
+                .iter()
+                .filter_map(|f| f.id().parse().ok())
+                .collect();
+            tokio::time::sleep(Duration::from_millis(50 << round)).await;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Queue for SqsQueue {
+    async fn send(&self, messages: Vec<Outgoing>) -> Result<(), BackendError> {
+        let mut start = 0;
+        while start < messages.len() {
+            let mut end = start;
+            let mut bytes = 0;
+            while end < messages.len()
+                && end - start < MAX_BATCH
+                && (end == start || bytes + messages[end].body.len() <= MAX_BATCH_BYTES)
+            {
+                bytes += messages[end].body.len();
+                end += 1;
+            }
+            self.send_chunk(&messages[start..end]).await?;
+            start = end;
+        }
+        Ok(())
+    }
+
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BackendError> {
+        self.metrics.count(Call::SqsReceive);
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(i32::try_from(max.clamp(1, MAX_BATCH)).unwrap_or(10))
+            .wait_time_seconds(i32::try_from(wait.as_secs().min(20)).unwrap_or(20))
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(|e| classify("ReceiveMessage", e))?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| {
+                let receive_count = m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1);
+                Some(Delivery {
+                    message_id: m.message_id?,
+                    receipt: m.receipt_handle?,
+                    body: m.body.unwrap_or_default(),
+                    receive_count,
+                })
+            })
+            .collect())
+    }
+
+    async fn delete(&self, receipts: Vec<String>) -> Result<(), BackendError> {
+        for chunk in receipts.chunks(MAX_BATCH) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(r)
+                        .build()
+                        .map_err(|e| BackendError::fatal(format!("DeleteMessageBatch entry: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            self.metrics.count(Call::SqsDelete);
+            let out = self
+                .client
+                .delete_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| classify("DeleteMessageBatch", e))?;
+            if !out.failed().is_empty() {
+                // An undeleted message is redelivered and recognised as settled.
+                tracing::warn!(failed = out.failed().len(), "some deletes failed");
+            }
+        }
+        Ok(())
+    }
+
+    async fn release(&self, receipt: &str, after: Duration) -> Result<(), BackendError> {
+        self.metrics.count(Call::SqsOther);
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .visibility_timeout(i32::try_from(after.as_secs().min(43_200)).unwrap_or(43_200))
+            .send()
+            .await
+            .map_err(|e| classify("ChangeMessageVisibility", e))?;
+        Ok(())
+    }
+}

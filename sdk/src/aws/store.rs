@@ -1,0 +1,303 @@
+use super::classify;
+use super::metrics::{Call, Metrics};
+use crate::error::BackendError;
+use crate::store::{Cell, Record, Settled, Store};
+use crate::wire::{Cont, Slot};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
+};
+use aws_sdk_dynamodb::Client;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The partition key attribute.
+pub const KEY: &str = "pk";
+/// The TTL attribute (epoch seconds).
+pub const TTL: &str = "ttl";
+const COUNT: &str = "n";
+
+type Item = HashMap<String, AttributeValue>;
+
+/// A [`Store`] on one DynamoDB table (partition key `pk`, TTL attribute `ttl`).
+///
+/// Each record is one item. Slot `k` is the string attribute `s<k>` holding the
+/// encoded [`Slot`]; `n` counts written slots; a continuation stored for slot `k`
+/// under name `x` is the attribute `c<k>_<x>`. Settling is one `UpdateItem` with
+/// `attribute_not_exists(s<k>)`, returning the item either way.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    ttl: Duration,
+    metrics: Arc<Metrics>,
+}
+
+impl DynamoStore {
+    /// The table `table`; records expire `ttl` after their first write.
+    pub fn new(client: Client, table: impl Into<String>, ttl: Duration) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+            ttl,
+            metrics: Arc::default(),
+        }
+    }
+
+    /// Count requests in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn expiry(&self) -> AttributeValue {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        AttributeValue::N((now + self.ttl).as_secs().to_string())
+    }
+}
+
+fn slot_attr(slot: u32) -> String {
+    format!("s{slot}")
+}
+
+fn cont_prefix(slot: u32) -> String {
+    format!("c{slot}_")
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> BackendError {
+    BackendError::fatal(format!("corrupt record ({what}): {e}"))
+}
+
+fn decode_slot(item: &Item, slot: u32) -> Result<Option<Slot>, BackendError> {
+    match item.get(&slot_attr(slot)) {
+        Some(AttributeValue::S(text)) => serde_json::from_str(text)
+            .map(Some)
+            .map_err(|e| corrupt("slot", e)),
+        Some(_) => Err(corrupt("slot", "not a string")),
+        None => Ok(None),
+    }
+}
+
+fn decode_count(item: &Item) -> u32 {
+    match item.get(COUNT) {
+        Some(AttributeValue::N(n)) => n.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn decode_later(item: &Item, slot: u32) -> Result<Vec<Cont>, BackendError> {
+    let prefix = cont_prefix(slot);
+    let mut named: Vec<(&String, &AttributeValue)> = item
+        .iter()
+        .filter(|(k, _)| k.starts_with(&prefix))
+        .collect();
+    named.sort_by_key(|(k, _)| *k);
+    named
+        .into_iter()
+        .map(|(_, v)| match v {
+            AttributeValue::S(text) => {
+                serde_json::from_str(text).map_err(|e| corrupt("continuation", e))
+            }
+            _ => Err(corrupt("continuation", "not a string")),
+        })
+        .collect()
+}
+
+fn decode_record(item: &Item) -> Result<Record, BackendError> {
+    let mut slots = BTreeMap::new();
+    let mut later = BTreeMap::new();
+    for name in item.keys() {
+        if let Some(n) = name.strip_prefix('s').and_then(|n| n.parse::<u32>().ok()) {
+            if let Some(slot) = decode_slot(item, n)? {
+                slots.insert(n, slot);
+            }
+        } else if let Some(n) = name
+            .strip_prefix('c')
+            .and_then(|rest| rest.split_once('_'))
+            .and_then(|(n, _)| n.parse::<u32>().ok())
+        {
+            if let std::collections::btree_map::Entry::Vacant(e) = later.entry(n) {
+                e.insert(decode_later(item, n)?);
+            }
+        }
+    }
+    Ok(Record {
+        count: decode_count(item),
+        slots,
+        later,
+    })
+}
+
+/// The item returned with a failed condition, if that is what `err` is.
+fn condition_failed(err: &SdkError<UpdateItemError, impl std::fmt::Debug>) -> Option<Item> {
+    match err.as_service_error() {
+        Some(UpdateItemError::ConditionalCheckFailedException(e)) => {
+            Some(e.item().cloned().unwrap_or_default())
+        }
+        _ => None,
+    }
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<String, BackendError> {
+    serde_json::to_string(value).map_err(|e| BackendError::fatal(format!("unencodable: {e}")))
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn settle(&self, cell: &Cell, slot: &Slot) -> Result<Settled, BackendError> {
+        self.metrics.count(Call::DdbWrite);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(cell.key.clone()))
+            .update_expression("SET #s = :v, #ttl = if_not_exists(#ttl, :ttl) ADD #n :one")
+            .condition_expression("attribute_not_exists(#s)")
+            .expression_attribute_names("#s", slot_attr(cell.slot))
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_names("#n", COUNT)
+            .expression_attribute_values(":v", AttributeValue::S(encode(slot)?))
+            .expression_attribute_values(":ttl", self.expiry())
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                self.metrics.count(Call::DdbSettled);
+                let item = out.attributes.unwrap_or_default();
+                Ok(Settled::Won {
+                    count: decode_count(&item),
+                    later: decode_later(&item, cell.slot)?,
+                })
+            }
+            Err(err) => match condition_failed(&err) {
+                Some(item) => Ok(Settled::Lost {
+                    slot: decode_slot(&item, cell.slot)?
+                        .ok_or_else(|| corrupt("slot", "condition failed but slot missing"))?,
+                    count: decode_count(&item),
+                    later: decode_later(&item, cell.slot)?,
+                }),
+                None => Err(classify("UpdateItem", err)),
+            },
+        }
+    }
+
+    async fn add_continuations(
+        &self,
+        cell: &Cell,
+        conts: &[(String, Cont)],
+    ) -> Result<Option<Slot>, BackendError> {
+        self.metrics.count(Call::DdbWrite);
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(cell.key.clone()))
+            .condition_expression("attribute_not_exists(#s)")
+            .expression_attribute_names("#s", slot_attr(cell.slot))
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_values(":ttl", self.expiry())
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let mut sets = vec!["#ttl = if_not_exists(#ttl, :ttl)".to_owned()];
+        for (i, (name, cont)) in conts.iter().enumerate() {
+            sets.push(format!("#c{i} = :c{i}"));
+            request = request
+                .expression_attribute_names(
+                    format!("#c{i}"),
+                    format!("{}{name}", cont_prefix(cell.slot)),
+                )
+                .expression_attribute_values(format!(":c{i}"), AttributeValue::S(encode(cont)?));
+        }
+        match request
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(None),
+            Err(err) => match condition_failed(&err) {
+                Some(item) => decode_slot(&item, cell.slot),
+                None => Err(classify("UpdateItem", err)),
+            },
+        }
+    }
+
+    async fn read(&self, key: &str) -> Result<Option<Record>, BackendError> {
+        self.metrics.count(Call::DdbRead);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        out.item.as_ref().map(decode_record).transpose()
+    }
+
+    async fn read_many(&self, keys: &[String]) -> Result<Vec<Option<Record>>, BackendError> {
+        let mut found: HashMap<String, Record> = HashMap::new();
+        let mut unique: Vec<&String> = keys.iter().collect();
+        unique.sort();
+        unique.dedup();
+        for chunk in unique.chunks(100) {
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(
+                        chunk
+                            .iter()
+                            .map(|k| {
+                                HashMap::from([(KEY.to_owned(), AttributeValue::S((*k).clone()))])
+                            })
+                            .collect(),
+                    ))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| BackendError::fatal(format!("BatchGetItem: {e}")))?,
+            );
+            let mut round = 0u32;
+            while let Some(keys_and_attrs) = request.take() {
+                self.metrics.count(Call::DdbRead);
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys_and_attrs)
+                    .send()
+                    .await
+                    .map_err(|e| classify("BatchGetItem", e))?;
+                for item in out
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default()
+                {
+                    if let Some(AttributeValue::S(k)) = item.get(KEY) {
+                        found.insert(k.clone(), decode_record(&item)?);
+                    }
+                }
+                request = out
+                    .unprocessed_keys
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .filter(|k| !k.keys().is_empty());
+                if request.is_some() {
+                    round += 1;
+                    tokio::time::sleep(Duration::from_millis(20 << round.min(6))).await;
+                }
+            }
+        }
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
+    }
+}

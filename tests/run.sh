@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every test: installs (and caches) the emulators, starts LocalStack (SQS) and
+# moto (DynamoDB) on loopback, runs lints and the whole workspace suite against
+# them, checks the deployment templates, and stops the emulators.
+#
+#   ./tests/run.sh            everything
+#   ./tests/run.sh quick      only the tests that need no emulator
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+mode="${1:-all}"
+step() { printf '\n== %s\n' "$*"; }
+
+step "lint"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+if [[ "$mode" == quick ]]; then
+  step "tests (no emulators)"
+  cargo test --workspace --exclude vow-e2e
+  exit 0
+fi
+
+step "emulators"
+export VOW_EMULATOR_VENV="${VOW_EMULATOR_VENV:-$HOME/.cache/vow/emulators}"
+export VOW_EMULATOR_LOGS="${VOW_EMULATOR_LOGS:-$root/target/emulators}"
+tests/emulators/install.sh
+export PATH="$VOW_EMULATOR_VENV/bin:$PATH" # cargo-lambda
+trap 'tests/emulators/stop.sh >/dev/null 2>&1 || true' EXIT
+tests/emulators/start.sh >/dev/null
+# shellcheck source=/dev/null
+source "$VOW_EMULATOR_LOGS/env.sh"
+
+step "tests"
+cargo test --workspace
+
+if [[ -x tests/infra/check.sh ]]; then
+  step "deployment templates"
+  tests/infra/check.sh
+fi
