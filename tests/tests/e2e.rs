@@ -1,0 +1,266 @@
+//! vow end to end through SQS (LocalStack) and DynamoDB (moto): every sample,
+//! timeouts, retries, dead letters, duplicate deliveries, and the real worker
+//! binary under `cargo lambda watch`. Run with `./tests/run.sh`.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use vow::aws::SqsQueue;
+use vow::poller::Poller;
+use vow::prelude::*;
+use vow::queue::{Delivery, Outgoing, Queue};
+use vow::wire::{Envelope, Target, WIRE_VERSION};
+use vow::{BackendError, Status};
+use vow_e2e::Stack;
+use vow_samples::{run_all, seed_dynamo, Square, Sum, Table};
+
+const WAIT: Duration = Duration::from_secs(120);
+
+fn print_results(results: &[vow_samples::Checked]) {
+    for r in results {
+        println!("{} {}", if r.ok { "ok  " } else { "FAIL" }, r.line);
+    }
+    assert!(results.iter().all(|r| r.ok), "a sample gave a wrong result");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_sample_runs_on_sqs_and_dynamodb() {
+    let stack = Stack::new("samples", 5).await.with_workers(4);
+    let items = format!("{}-items", stack.names.table_name);
+    seed_dynamo(&items, 10_000).await.expect("seed items");
+    let results = run_all(&stack.vow, Table::Dynamo { table: items }, WAIT)
+        .await
+        .expect("samples run");
+    print_results(&results);
+}
+
+/// Adds one to its input.
+#[derive(Debug, Serialize, Deserialize)]
+struct Inc;
+
+#[vow::task("e2e/inc")]
+impl Task for Inc {
+    type Input = Result<u64, Failure>;
+    type Output = u64;
+    async fn run(self, x: Self::Input, _cx: &Cx) -> Result<Resolution<u64>, Error> {
+        done(x? + 1)
+    }
+}
+
+/// Fails retryably before attempt `ok_on`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Flaky {
+    ok_on: u32,
+}
+
+#[vow::task("e2e/flaky")]
+impl Task for Flaky {
+    type Input = ();
+    type Output = u32;
+    async fn run(self, _: (), cx: &Cx) -> Result<Resolution<u32>, Error> {
+        if cx.attempt() < self.ok_on {
+            return Err(Error::retryable("not yet"));
+        }
+        done(cx.attempt())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn chains_cost_one_write_per_step() {
+    let stack = Stack::new("chain", 5).await.with_workers(2);
+    let steps = 30u64;
+    let flow = stack.vow.flow();
+    let mut p = flow.when(Square(0));
+    for _ in 0..steps {
+        p = p.then(Inc);
+    }
+    stack.vow.start(&flow).await.expect("start");
+    assert_eq!(stack.vow.wait(&p, WAIT).await.expect("settles"), Ok(steps));
+    let c = stack.metrics.snapshot();
+    let settled = c.ddb_settled;
+    assert_eq!(settled, steps + 1, "{c:?}");
+    let writes = c.ddb_write as f64 / settled as f64;
+    let sqs_work = (c.sqs_send + c.sqs_delete) as f64 / settled as f64;
+    println!(
+        "chain of {settled} steps: dynamodb_writes_per_step={writes:.2} dynamodb_reads={} \
+         sqs_send+delete_per_step={sqs_work:.2} sqs_receives={} (long polls of idle workers included)",
+        c.ddb_read, c.sqs_receive
+    );
+    assert!(writes <= 1.0 + f64::EPSILON, "{c:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn timeouts_and_retries_cross_sqs() {
+    let stack = Stack::new("retries", 5).await.with_workers(2);
+    let flow = stack.vow.flow();
+    let slow = flow
+        .when(vow_samples::SlowStep {
+            work_ms: 3_000,
+            timeout_ms: 100,
+        })
+        .then(vow_samples::Report);
+    let flaky = flow.when(Flaky { ok_on: 3 });
+    let fanned = flow.fan_out((1..=40).map(Square)).then(Sum);
+    stack.vow.start(&flow).await.expect("start");
+    let report = stack
+        .vow
+        .wait(&slow, WAIT)
+        .await
+        .expect("settles")
+        .expect("reports");
+    assert!(report.starts_with("first step timed out"), "{report}");
+    assert_eq!(stack.vow.wait(&flaky, WAIT).await.expect("settles"), Ok(3));
+    assert_eq!(
+        stack.vow.wait(&fanned, WAIT).await.expect("settles"),
+        Ok(22_140)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dead_letters_settle_their_promises() {
+    let stack = Stack::new("dlq", 2).await.with_workers(2);
+    let unknown = PromiseId::random();
+    let env = Envelope {
+        v: WIRE_VERSION,
+        target: Target::Promise(unknown.clone()),
+        token: "t".into(),
+        attempt: 1,
+        repair: false,
+        task: serde_json::json!({"task": "not-in-this-build", "with": null}),
+        input: None,
+        opts: Default::default(),
+        conts: Vec::new(),
+    };
+    // A successor waits on the dead promise: it must still get an outcome.
+    let flow = stack.vow.flow();
+    let after = flow.then(&Promise::<u64>::from_id(unknown.clone()), Inc);
+    stack.vow.start(&flow).await.expect("start");
+    stack
+        .queue()
+        .send(vec![
+            Outgoing {
+                body: env.encode(),
+                delay: Duration::ZERO,
+            },
+            Outgoing {
+                body: "{not json".into(),
+                delay: Duration::ZERO,
+            },
+        ])
+        .await
+        .expect("send");
+    let f = stack
+        .vow
+        .wait(&Promise::<u64>::from_id(unknown.clone()), WAIT)
+        .await
+        .expect("settles")
+        .expect_err("dead");
+    assert_eq!(f.kind(), FailureKind::UnknownTask, "{f}");
+    let f = stack
+        .vow
+        .wait(&after, WAIT)
+        .await
+        .expect("settles")
+        .expect_err("dead");
+    assert_eq!(f.kind(), FailureKind::UnknownTask, "{f}");
+    assert!(matches!(
+        stack.vow.status(&unknown).await.expect("status"),
+        Status::Failed(_)
+    ));
+}
+
+/// Sends every message twice, like an SQS duplicate delivery.
+struct Twice(SqsQueue);
+
+#[async_trait]
+impl Queue for Twice {
+    async fn send(&self, messages: Vec<Outgoing>) -> Result<(), BackendError> {
+        self.0.send(messages.clone()).await?;
+        self.0.send(messages).await
+    }
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BackendError> {
+        self.0.receive(max, wait).await
+    }
+    async fn delete(&self, receipts: Vec<String>) -> Result<(), BackendError> {
+        self.0.delete(receipts).await
+    }
+    async fn release(&self, receipt: &str, after: Duration) -> Result<(), BackendError> {
+        self.0.release(receipt, after).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn duplicate_deliveries_never_settle_twice() {
+    let stack = Stack::new("dupes", 5).await;
+    let mut client = stack.client_via(Arc::new(Twice(stack.queue())));
+    client.run_workers(3, None, Duration::from_secs(1));
+    let flow = client.flow();
+    let chain = flow.when(Square(3)).then(Inc).then(Inc);
+    let fanned = flow.fan_out((1..=50).map(Square)).then(Sum);
+    let joined = flow
+        .all([flow.when(Square(2)), flow.when(Square(3))])
+        .then(Sum);
+    client.start(&flow).await.expect("start");
+    assert_eq!(client.wait(&chain, WAIT).await.expect("settles"), Ok(11));
+    assert_eq!(
+        client.wait(&fanned, WAIT).await.expect("settles"),
+        Ok(42_925)
+    );
+    assert_eq!(client.wait(&joined, WAIT).await.expect("settles"), Ok(13));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_real_worker_binary_runs_under_cargo_lambda() {
+    let stack = Stack::new("lambda", 5).await;
+    let port = 9_000 + u16::from(fastrand_byte());
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut watch = tokio::process::Command::new("cargo")
+        .args([
+            "lambda",
+            "watch",
+            "--ignore-changes",
+            "-A",
+            "127.0.0.1",
+            "-P",
+            &port.to_string(),
+        ])
+        .current_dir(&root)
+        .env(vow::aws::ENV_QUEUE_URL, &stack.names.queue_url)
+        .env(vow::aws::ENV_TABLE_NAME, &stack.names.table_name)
+        .kill_on_drop(true)
+        .process_group(0)
+        .spawn()
+        .expect("cargo lambda is installed (tests/emulators/install.sh)");
+    let invoke = vow::invoke::LambdaInvoke::new(
+        format!("127.0.0.1:{port}"),
+        "vow-worker",
+        "arn:aws:sqs:us-east-1:000000000000:e2e",
+    );
+    let poller =
+        Poller::new(Arc::new(stack.queue()), Arc::new(invoke)).wait(Duration::from_secs(1));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let polling = tokio::spawn(poller.run(stopped));
+    let flow = stack.vow.flow();
+    let total = flow.fan_out((1..=10).map(Square)).then(Sum);
+    let shout = vow_samples::greeting(&flow, "lambda".into(), 2);
+    stack.vow.start(&flow).await.expect("start");
+    let outcome = stack.vow.wait(&total, Duration::from_secs(600)).await;
+    let _ = stop.send(true);
+    let _ = polling.await;
+    if let Some(pid) = watch.id() {
+        let _ = std::process::Command::new("kill")
+            .args(["--", &format!("-{pid}")])
+            .status();
+    }
+    let _ = watch.kill().await;
+    assert_eq!(outcome.expect("settles"), Ok(385));
+    assert_eq!(
+        stack.vow.wait(&shout, WAIT).await.expect("settles"),
+        Ok("LAMBDA LAMBDA".into())
+    );
+}
+
+fn fastrand_byte() -> u8 {
+    PromiseId::random().as_str().as_bytes()[0] % 200
+}
