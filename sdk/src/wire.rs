@@ -70,20 +70,21 @@ pub struct RunOpts {
 }
 
 /// What happens when a promise settles.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+///
+/// On the wire a continuation and everything nested in it is a flat list in
+/// pre-order, each entry saying how many children follow it, so a long chain of
+/// successors never makes a message deeply nested.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Cont {
     /// Run `task` with the outcome as input; its result settles `id`.
     Then {
         /// The successor promise.
         id: PromiseId,
-        /// The registered task, as `{"task": "<tag>", ...fields}`.
+        /// The registered task, as `{"task": "<tag>", "with": ...}`.
         task: Value,
         /// Run options.
-        #[serde(default)]
         opts: RunOpts,
         /// The successor's own continuations.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         conts: Vec<Cont>,
     },
     /// Settle `target` with the same outcome (adoption, resolvers, `all` arrivals).
@@ -91,9 +92,100 @@ pub enum Cont {
         /// What to settle.
         target: Target,
         /// Its continuations.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         conts: Vec<Cont>,
     },
+}
+
+/// One entry of a continuation's flat wire form.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Node {
+    Then {
+        id: PromiseId,
+        task: Value,
+        #[serde(default)]
+        opts: RunOpts,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        n: u32,
+    },
+    Settle {
+        target: Target,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        n: u32,
+    },
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl Serialize for Cont {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(None)?;
+        let mut stack = vec![self];
+        while let Some(cont) = stack.pop() {
+            let n = |c: &Vec<Cont>| u32::try_from(c.len()).unwrap_or(u32::MAX);
+            let (node, children) = match cont {
+                Cont::Then {
+                    id,
+                    task,
+                    opts,
+                    conts,
+                } => (
+                    Node::Then {
+                        id: id.clone(),
+                        task: task.clone(),
+                        opts: opts.clone(),
+                        n: n(conts),
+                    },
+                    conts,
+                ),
+                Cont::Settle { target, conts } => (
+                    Node::Settle {
+                        target: target.clone(),
+                        n: n(conts),
+                    },
+                    conts,
+                ),
+            };
+            seq.serialize_element(&node)?;
+            stack.extend(children.iter().rev());
+        }
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Cont {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let nodes = Vec::<Node>::deserialize(d)?;
+        let mut built: Vec<Cont> = Vec::new();
+        for node in nodes.into_iter().rev() {
+            let n = match &node {
+                Node::Then { n, .. } | Node::Settle { n, .. } => *n as usize,
+            };
+            if n > built.len() {
+                return Err(D::Error::custom("continuation list is truncated"));
+            }
+            let conts: Vec<Cont> = built.drain(built.len() - n..).rev().collect();
+            built.push(match node {
+                Node::Then { id, task, opts, .. } => Cont::Then {
+                    id,
+                    task,
+                    opts,
+                    conts,
+                },
+                Node::Settle { target, .. } => Cont::Settle { target, conts },
+            });
+        }
+        match (built.pop(), built.is_empty()) {
+            (Some(root), true) => Ok(root),
+            _ => Err(D::Error::custom(
+                "continuation list must hold exactly one tree",
+            )),
+        }
+    }
 }
 
 /// One queue message: run a task and settle a promise.
@@ -249,6 +341,34 @@ mod tests {
     fn envelope_round_trips() {
         let env = sample();
         assert_eq!(decode_envelope(&env.encode()).expect("decodes"), env);
+    }
+
+    #[test]
+    fn long_chains_stay_flat_on_the_wire() {
+        let mut cont = Cont::Settle {
+            target: Target::Promise(PromiseId::random()),
+            conts: vec![],
+        };
+        for i in 0..1_000 {
+            cont = Cont::Then {
+                id: PromiseId::random().child(i),
+                task: serde_json::json!({"task": "t"}),
+                opts: RunOpts::default(),
+                conts: vec![
+                    cont,
+                    Cont::Settle {
+                        target: Target::Promise(PromiseId::random()),
+                        conts: vec![],
+                    },
+                ],
+            };
+        }
+        let mut env = sample();
+        env.conts = vec![cont];
+        let back = decode_envelope(&env.encode()).expect("decodes");
+        assert_eq!(back.encode(), env.encode());
+        let bad = r#"[{"then": {"id": "0123456789abcdef0123456789abcdef", "task": {}, "n": 2}}]"#;
+        assert!(serde_json::from_str::<Cont>(bad).is_err());
     }
 
     #[test]

@@ -494,3 +494,36 @@ async fn closures_capture_outer_values() {
         Ok("answer=42".into())
     );
 }
+
+/// Adopts a countdown one shorter, down to zero: an adoption chain `n` deep.
+#[derive(Debug, Serialize, Deserialize)]
+struct Countdown(u64);
+
+#[vow::task("test/countdown")]
+impl Task for Countdown {
+    type Input = ();
+    type Output = u64;
+    async fn run(self, _: (), cx: &Cx) -> Result<Resolution<u64>, Error> {
+        if self.0 == 0 {
+            return done(0);
+        }
+        adopt(cx.when(Countdown(self.0 - 1)).then(AddN {
+            n: 1,
+            key: "countdown".into(),
+        }))
+    }
+}
+
+#[tokio::test]
+async fn long_chains_and_deep_adoption_work() {
+    let vow = embedded();
+    let flow = vow.flow();
+    let mut p = flow.when(Value(0));
+    for _ in 0..300 {
+        p = p.then(AddN { n: 1, key: key() });
+    }
+    let deep = flow.when(Countdown(200));
+    vow.start(&flow).await.expect("start");
+    assert_eq!(vow.wait(&p, WAIT).await.expect("settles"), Ok(300));
+    assert_eq!(vow.wait(&deep, WAIT).await.expect("settles"), Ok(200));
+}
