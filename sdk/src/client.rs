@@ -11,11 +11,12 @@ use crate::promise::{Promise, Resolver};
 use crate::queue::Queue;
 use crate::store::Store;
 use crate::task::Task;
+use crate::wire::Outcome;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
 /// Where a promise is.
@@ -27,6 +28,21 @@ pub enum Status {
     Done(Value),
     /// Settled with this failure.
     Failed(Failure),
+}
+
+/// What [`Vow::inspect`] knows about a promise, without expanding join outcomes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inspection {
+    /// The promise.
+    pub id: PromiseId,
+    /// Its outcome, if settled (a join's is [`Outcome::Joined`]).
+    pub outcome: Option<Outcome>,
+    /// When it settled.
+    pub settled_at: Option<SystemTime>,
+    /// The attempt of its task that settled it, if its task settled it.
+    pub attempt: Option<u32>,
+    /// Promises its task created, and a join's members.
+    pub children: Vec<PromiseId>,
 }
 
 /// Settings of the embedded backend.
@@ -213,6 +229,36 @@ impl Vow {
         let flow = self.flow();
         flow.resolve(resolver, result);
         self.start(&flow).await
+    }
+
+    /// One promise's record: outcome, timing, attempt, and the ids of its children
+    /// (to walk a workflow as a tree).
+    pub async fn inspect(&self, id: &PromiseId) -> Result<Inspection, BackendError> {
+        let Some(slot) = self.engine.slot(id).await? else {
+            return Ok(Inspection {
+                id: id.clone(),
+                outcome: None,
+                settled_at: None,
+                attempt: None,
+                children: Vec::new(),
+            });
+        };
+        let mut children: Vec<PromiseId> = (0..slot.kids).map(|k| id.child(k)).collect();
+        if let Outcome::Joined { join, n } = &slot.outcome {
+            children.extend((0..*n).map(|i| join.member(i)));
+        }
+        Ok(Inspection {
+            id: id.clone(),
+            settled_at: (slot.at > 0).then(|| UNIX_EPOCH + Duration::from_millis(slot.at)),
+            attempt: (slot.attempt > 0).then_some(slot.attempt),
+            outcome: Some(slot.outcome),
+            children,
+        })
+    }
+
+    /// Cancel `id` and its known pending descendants (see [`Engine::cancel`]).
+    pub async fn cancel(&self, id: &PromiseId, reason: &str) -> Result<u32, BackendError> {
+        self.engine.cancel(id, reason).await
     }
 
     /// Where the promise `id` is.

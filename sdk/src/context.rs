@@ -1,12 +1,15 @@
 //! [`Cx`]: what a running task knows about itself, and its [`Flow`].
 
+use crate::error::Error;
 use crate::flow::Flow;
 use crate::id::PromiseId;
 use crate::promise::Resolver;
+use crate::store::{Cell, Store};
 use crate::wire::{Cont, Target};
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
+use std::sync::Arc;
 
 tokio::task_local! {
     static CURRENT_FLOW: Flow;
@@ -30,16 +33,35 @@ pub struct Cx {
     target: Target,
     attempt: u32,
     conts: Vec<Cont>,
+    store: Arc<dyn Store>,
 }
 
 impl Cx {
-    pub(crate) fn new(target: Target, attempt: u32, conts: Vec<Cont>) -> Self {
+    pub(crate) fn new(
+        target: Target,
+        attempt: u32,
+        conts: Vec<Cont>,
+        store: Arc<dyn Store>,
+    ) -> Self {
         Cx {
             flow: Flow::new(target.id()),
             target,
             attempt,
             conts,
+            store,
         }
+    }
+
+    /// Whether this task's promise was cancelled (or otherwise settled) while it
+    /// runs: one read of the store. Long tasks check it between units of work.
+    pub async fn cancelled(&self) -> Result<bool, Error> {
+        let cell = Cell::of(&self.target.id());
+        let record = self
+            .store
+            .read(&cell.key)
+            .await
+            .map_err(|e| Error::retryable(e.to_string()))?;
+        Ok(record.is_some_and(|r| r.slots.contains_key(&cell.slot)))
     }
 
     /// The id of the promise this task settles.

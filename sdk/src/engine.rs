@@ -170,7 +170,12 @@ impl Engine {
             Some(outcome) => self.resolve(outcome).await?,
             None => Value::Null,
         };
-        let cx = Arc::new(Cx::new(env.target.clone(), env.attempt, env.conts.clone()));
+        let cx = Arc::new(Cx::new(
+            env.target.clone(),
+            env.attempt,
+            env.conts.clone(),
+            self.store.clone(),
+        ));
         let timeout = env
             .opts
             .timeout_ms
@@ -191,6 +196,8 @@ impl Engine {
             }
         };
         let mut step = Step::new(self, env.token.clone());
+        step.meta
+            .insert(env.target.id(), (env.attempt, flow.created()));
         match ran {
             Ok(Erased::Value(v)) => {
                 step.run_plan(flow.take_plan()).await?;
@@ -203,6 +210,7 @@ impl Engine {
                     Cont::Settle {
                         target: env.target,
                         conts: env.conts,
+                        kids: flow.created(),
                     },
                 );
                 step.run_plan(flow.take_plan()).await?;
@@ -314,6 +322,64 @@ impl Engine {
         Ok(true)
     }
 
+    /// Cancel `id` and its known pending descendants: each settles `Cancelled` with
+    /// `reason`, and their successors run with that failure. Returns how many
+    /// promises this call cancelled. Tasks already running finish, but their
+    /// promises stay cancelled; they can check [`Cx::cancelled`].
+    pub async fn cancel(
+        self: &Arc<Self>,
+        id: &PromiseId,
+        reason: &str,
+    ) -> Result<u32, BackendError> {
+        let mut step = Step::new(self, format!("{CANCELLED_BY}{}", token()));
+        let failure = Outcome::Err(Failure::cancelled(reason.to_owned()));
+        let mut queue = std::collections::VecDeque::from([id.clone()]);
+        let mut seen = std::collections::HashSet::new();
+        let mut cancelled = 0;
+        while let Some(next) = queue.pop_front() {
+            if !seen.insert(next.clone()) || seen.len() > 100_000 {
+                continue;
+            }
+            let cell = Cell::of(&next);
+            let slot = self
+                .store
+                .read(&cell.key)
+                .await?
+                .and_then(|mut r| r.slots.remove(&cell.slot));
+            match slot {
+                None if next.as_member().is_none() => {
+                    step.settle(
+                        Target::Promise(next.clone()),
+                        failure.clone(),
+                        Vec::new(),
+                        false,
+                    )
+                    .await?;
+                    cancelled += 1;
+                }
+                None => {}
+                Some(slot) => {
+                    queue.extend((0..slot.kids).map(|k| next.child(k)));
+                    if let Outcome::Joined { join, n } = &slot.outcome {
+                        queue.extend((0..*n).map(|i| join.member(i)));
+                    }
+                }
+            }
+        }
+        step.flush().await?;
+        Ok(cancelled)
+    }
+
+    /// The settled slot of `id`, if any: outcome, time, attempt and children.
+    pub async fn slot(&self, id: &PromiseId) -> Result<Option<Slot>, BackendError> {
+        let cell = Cell::of(id);
+        Ok(self
+            .store
+            .read(&cell.key)
+            .await?
+            .and_then(|mut r| r.slots.remove(&cell.slot)))
+    }
+
     /// The settled outcome of `id`, if any.
     pub async fn outcome(&self, id: &PromiseId) -> Result<Option<Outcome>, BackendError> {
         let cell = Cell::of(id);
@@ -362,7 +428,12 @@ struct Step<'e> {
     engine: &'e Engine,
     token: String,
     sends: Vec<Envelope>,
+    /// For promises whose task ran here: the attempt and how many children it created.
+    meta: std::collections::HashMap<PromiseId, (u32, u32)>,
 }
+
+/// Tokens of cancellations start with this.
+const CANCELLED_BY: &str = "cancel:";
 
 impl<'e> Step<'e> {
     fn new(engine: &'e Engine, token: String) -> Self {
@@ -370,6 +441,7 @@ impl<'e> Step<'e> {
             engine,
             token,
             sends: Vec::new(),
+            meta: Default::default(),
         }
     }
 
@@ -429,16 +501,23 @@ impl<'e> Step<'e> {
     ) -> BoxFut<'_, Result<(), BackendError>> {
         Box::pin(async move {
             let cell = Cell::of(&target.id());
-            let slot = Slot {
-                outcome,
-                by: self.token.clone(),
-            };
+            let mut slot = Slot::new(outcome, self.token.clone());
+            if let Some((attempt, kids)) = self.meta.get(&target.id()) {
+                slot.attempt = *attempt;
+                slot.kids = *kids;
+            }
             let (outcome, mut all, count, repair) =
                 match self.engine.store.settle(&cell, &slot).await? {
                     Settled::Won { count, later } => (slot.outcome, later, count, repair),
                     Settled::Lost { slot, count, later } if slot.by == self.token => {
                         debug!(id = %target.id(), "already settled by this message: repairing");
                         (slot.outcome, later, count, true)
+                    }
+                    Settled::Lost { slot, .. } if slot.by.starts_with(CANCELLED_BY) => {
+                        // The canceller fired the stored continuations; the ones
+                        // carried here are ours to fire.
+                        debug!(id = %target.id(), "cancelled while pending");
+                        return self.fire(conts, slot.outcome, true).await;
                     }
                     Settled::Lost { .. } => {
                         debug!(id = %target.id(), "already settled by another message");
@@ -487,10 +566,7 @@ impl<'e> Step<'e> {
                 key: shard_key(&join, level, shard / FAN_IN),
                 slot: shard % FAN_IN,
             };
-            let mark = Slot {
-                outcome: Outcome::Ok(Value::Null),
-                by: self.token.clone(),
-            };
+            let mark = Slot::new(Outcome::Ok(Value::Null), self.token.clone());
             count = match self.engine.store.settle(&cell, &mark).await? {
                 Settled::Won { count, .. } => count,
                 Settled::Lost { slot, count, .. } if slot.by == self.token => count,
@@ -526,7 +602,14 @@ impl<'e> Step<'e> {
                     opts,
                     conts,
                 }),
-                Cont::Settle { target, conts } => {
+                Cont::Settle {
+                    target,
+                    conts,
+                    kids,
+                } => {
+                    if kids > 0 {
+                        self.meta.insert(target.id(), (0, kids));
+                    }
                     self.settle(target, outcome.clone(), conts, repair).await?
                 }
             }

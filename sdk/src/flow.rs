@@ -158,6 +158,7 @@ impl Flow {
                 Cont::Settle {
                     target,
                     conts: Vec::new(),
+                    kids: 0,
                 },
             );
         }
@@ -247,6 +248,11 @@ impl Flow {
         }
     }
 
+    /// How many promises this flow has created (their ids are `seed.child(0..n)`).
+    pub(crate) fn created(&self) -> u32 {
+        self.lock().seq
+    }
+
     /// Discard everything built so far (a failed attempt's children).
     pub(crate) fn discard(&self) {
         let _ = self.take_plan();
@@ -298,9 +304,14 @@ fn assemble(conts: Vec<Cont>, pending: &mut HashMap<PromiseId, Vec<Cont>>) -> Ve
                     opts,
                 }
             }
-            Cont::Settle { target, conts } => Cont::Settle {
+            Cont::Settle {
+                target,
+                conts,
+                kids,
+            } => Cont::Settle {
                 conts: assemble(conts, pending),
                 target,
+                kids,
             },
         })
         .collect()

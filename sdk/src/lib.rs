@@ -54,7 +54,7 @@ pub mod store;
 mod task;
 pub mod wire;
 
-pub use client::{EmbeddedConfig, Status, Vow};
+pub use client::{EmbeddedConfig, Inspection, Status, Vow};
 pub use context::Cx;
 pub use engine::{Engine, EngineConfig};
 pub use error::{BackendError, Error, WaitError};

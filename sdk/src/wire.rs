@@ -93,6 +93,8 @@ pub enum Cont {
         target: Target,
         /// Its continuations.
         conts: Vec<Cont>,
+        /// For adoption: how many children the adopting task created.
+        kids: u32,
     },
 }
 
@@ -112,6 +114,8 @@ enum Node {
         target: Target,
         #[serde(default, skip_serializing_if = "is_zero")]
         n: u32,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        kids: u32,
     },
 }
 
@@ -141,10 +145,15 @@ impl Serialize for Cont {
                     },
                     conts,
                 ),
-                Cont::Settle { target, conts } => (
+                Cont::Settle {
+                    target,
+                    conts,
+                    kids,
+                } => (
                     Node::Settle {
                         target: target.clone(),
                         n: n(conts),
+                        kids: *kids,
                     },
                     conts,
                 ),
@@ -176,7 +185,11 @@ impl<'de> Deserialize<'de> for Cont {
                     opts,
                     conts,
                 },
-                Node::Settle { target, .. } => Cont::Settle { target, conts },
+                Node::Settle { target, kids, .. } => Cont::Settle {
+                    target,
+                    conts,
+                    kids,
+                },
             });
         }
         match (built.pop(), built.is_empty()) {
@@ -230,13 +243,43 @@ impl Envelope {
     }
 }
 
-/// What the store keeps per settled slot: the outcome and the token of the write.
+/// What the store keeps per settled slot: the outcome, the token of the write,
+/// and a little history for `vow status` and `vow tree`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Slot {
     /// The outcome.
     pub outcome: Outcome,
     /// The token of the envelope whose processing wrote it.
     pub by: String,
+    /// When it settled, in milliseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub at: u64,
+    /// The attempt that settled it (0 when not settled by its own task).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt: u32,
+    /// How many child promises its task created: their ids are `id.child(0..kids)`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub kids: u32,
+}
+
+impl Slot {
+    /// A slot written now by `by`.
+    pub fn new(outcome: Outcome, by: impl Into<String>) -> Self {
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        Slot {
+            outcome,
+            by: by.into(),
+            at,
+            attempt: 0,
+            kids: 0,
+        }
+    }
+}
+
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Decode a message body into an envelope, with a failure that says what is wrong.
@@ -333,6 +376,7 @@ mod tests {
                     n: 9,
                 },
                 conts: vec![],
+                kids: 0,
             }],
         }
     }
@@ -348,6 +392,7 @@ mod tests {
         let mut cont = Cont::Settle {
             target: Target::Promise(PromiseId::random()),
             conts: vec![],
+            kids: 0,
         };
         for i in 0..1_000 {
             cont = Cont::Then {
@@ -359,6 +404,7 @@ mod tests {
                     Cont::Settle {
                         target: Target::Promise(PromiseId::random()),
                         conts: vec![],
+                        kids: 0,
                     },
                 ],
             };

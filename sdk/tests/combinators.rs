@@ -527,3 +527,106 @@ async fn long_chains_and_deep_adoption_work() {
     assert_eq!(vow.wait(&p, WAIT).await.expect("settles"), Ok(300));
     assert_eq!(vow.wait(&deep, WAIT).await.expect("settles"), Ok(200));
 }
+
+#[tokio::test]
+async fn inspect_lists_children_attempts_and_times() {
+    let vow = embedded();
+    let p = vow.when(AdoptChild(1)).await.expect("start");
+    assert_eq!(vow.wait(&p, WAIT).await.expect("settles"), Ok(2));
+    let root = vow.inspect(p.id()).await.expect("inspect");
+    assert_eq!(root.children, vec![p.id().child(0), p.id().child(1)]);
+    assert!(root.settled_at.is_some());
+    let child = vow.inspect(&root.children[0]).await.expect("inspect");
+    assert_eq!(child.attempt, Some(1));
+    assert_eq!(child.outcome, Some(vow::wire::Outcome::Ok(1.into())));
+    let flow = vow.flow();
+    let fanned = flow.fan_out([Value(1), Value(2)]);
+    vow.start(&flow).await.expect("start");
+    vow.wait(&fanned, WAIT).await.expect("settles").expect("ok");
+    let join = vow.inspect(fanned.id()).await.expect("inspect");
+    assert_eq!(join.children.len(), 2);
+    let member = vow.inspect(&join.children[1]).await.expect("inspect");
+    assert_eq!(member.outcome, Some(vow::wire::Outcome::Ok(2.into())));
+    let unknown = vow.inspect(&PromiseId::random()).await.expect("inspect");
+    assert!(unknown.outcome.is_none() && unknown.children.is_empty());
+}
+
+/// Starts a slow child and a successor, then settles with a value.
+#[derive(Debug, Serialize, Deserialize)]
+struct SpawnSlow {
+    key: String,
+}
+
+#[vow::task("test/spawn-slow")]
+impl Task for SpawnSlow {
+    type Input = ();
+    type Output = u64;
+    async fn run(self, _: (), cx: &Cx) -> Result<Resolution<u64>, Error> {
+        let slow = cx.when(WatchCancel {
+            key: self.key.clone(),
+        });
+        slow.then(AddN {
+            n: 1,
+            key: self.key,
+        });
+        done(0)
+    }
+}
+
+/// Runs until its promise is cancelled, checking every 10 ms.
+#[derive(Debug, Serialize, Deserialize)]
+struct WatchCancel {
+    key: String,
+}
+
+#[vow::task("test/watch-cancel")]
+impl Task for WatchCancel {
+    type Input = ();
+    type Output = u64;
+    async fn run(self, _: (), cx: &Cx) -> Result<Resolution<u64>, Error> {
+        for _ in 0..1_000 {
+            if cx.cancelled().await? {
+                log(&self.key, "saw cancel".into());
+                return done(0);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        done(1)
+    }
+}
+
+#[tokio::test]
+async fn cancel_settles_pending_descendants_and_running_tasks_see_it() {
+    let vow = embedded();
+    let k = key();
+    let root = vow.when(SpawnSlow { key: k.clone() }).await.expect("start");
+    assert_eq!(vow.wait(&root, WAIT).await.expect("settles"), Ok(0));
+    let slow = root.id().child(0);
+    let after = Promise::<u64>::from_id(root.id().child(1));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let cancelled = vow
+        .cancel(root.id(), "operator said stop")
+        .await
+        .expect("cancel");
+    assert_eq!(cancelled, 2, "the running child and its pending successor");
+    let f = vow
+        .wait(&after, WAIT)
+        .await
+        .expect("settles")
+        .expect_err("cancelled");
+    assert_eq!(
+        (f.kind(), f.message()),
+        (FailureKind::Cancelled, "operator said stop")
+    );
+    match vow.status(&slow).await.expect("status") {
+        Status::Failed(f) => assert_eq!(f.kind(), FailureKind::Cancelled),
+        other => panic!("{other:?}"),
+    }
+    for _ in 0..200 {
+        if !read_log(&k).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(read_log(&k), vec!["saw cancel".to_owned()]);
+}
