@@ -164,8 +164,14 @@ impl Vow {
     #[cfg(feature = "aws")]
     pub async fn aws() -> Result<Self, BackendError> {
         let names = crate::aws::AwsNames::from_env()?;
+        let signing = crate::signing::SigningKeys::from_env()
+            .map_err(|f| BackendError::fatal(f.message().to_owned()))?;
         let config = crate::aws::sdk_config().await;
-        Ok(Self::aws_with(&config, &names, EngineConfig::default()))
+        let engine = EngineConfig {
+            signing,
+            ..EngineConfig::default()
+        };
+        Ok(Self::aws_with(&config, &names, engine))
     }
 
     /// A client of the AWS backend with explicit names and SDK configuration.

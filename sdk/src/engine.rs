@@ -16,6 +16,7 @@ use crate::failure::Failure;
 use crate::flow::{Flow, Plan};
 use crate::id::{token, PromiseId};
 use crate::queue::{Delivery, Outgoing, Queue};
+use crate::signing::SigningKeys;
 use crate::store::{cont_name, shard_key, Cell, Settled, Store, FAN_IN};
 use crate::task::Erased;
 use crate::wire::{
@@ -40,6 +41,8 @@ pub struct EngineConfig {
     pub retry_base: Duration,
     /// Longest delay between retries (SQS caps delays at 15 minutes).
     pub retry_max: Duration,
+    /// Sign every message sent and reject unsigned or forged ones.
+    pub signing: Option<SigningKeys>,
 }
 
 impl Default for EngineConfig {
@@ -49,6 +52,7 @@ impl Default for EngineConfig {
             default_max_attempts: 3,
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(300),
+            signing: None,
         }
     }
 }
@@ -161,7 +165,7 @@ impl Engine {
     /// Run the task in one message body (delivered for the `receive_count`-th time)
     /// and settle its promise.
     pub async fn process(self: &Arc<Self>, body: &str, receive_count: u32) -> Result<(), Rejected> {
-        let env = decode_envelope(body).map_err(Rejected::Undecodable)?;
+        let env = self.open(body).map_err(Rejected::Undecodable)?;
         if (env.repair || receive_count > 1) && self.settled_before(&env).await? {
             return Ok(());
         }
@@ -254,13 +258,24 @@ impl Engine {
         env.token = token();
         self.queue
             .send(vec![Outgoing {
-                body: env.encode(),
+                body: self.seal(&env),
                 delay,
             }])
             .await
     }
 
     async fn bury(self: &Arc<Self>, body: &str, receive_count: u32) -> Result<(), Rejected> {
+        let body = match &self.config.signing {
+            Some(keys) => match keys.verify(body) {
+                Ok(inner) => inner,
+                Err(f) => {
+                    // A forged message must not settle anybody's promise.
+                    warn!(%f, "unverifiable dead letter dropped");
+                    return Ok(());
+                }
+            },
+            None => body,
+        };
         let (target, conts, by, failure) = match decode_envelope(body) {
             Ok(env) => {
                 let failure = match decode_task(&env.task) {
@@ -285,6 +300,23 @@ impl Engine {
             .await?;
         step.flush().await?;
         Ok(())
+    }
+
+    /// Encode an envelope as a message body, signed if signing is on.
+    pub fn seal(&self, env: &Envelope) -> String {
+        let body = env.encode();
+        match &self.config.signing {
+            Some(keys) => keys.sign(&body),
+            None => body,
+        }
+    }
+
+    /// Verify (if signing is on) and decode a message body.
+    pub fn open(&self, body: &str) -> Result<Envelope, Failure> {
+        match &self.config.signing {
+            Some(keys) => decode_envelope(keys.verify(body)?),
+            None => decode_envelope(body),
+        }
     }
 
     /// Carry out a flow built by application code.
@@ -452,7 +484,7 @@ impl<'e> Step<'e> {
         let messages = std::mem::take(&mut self.sends)
             .into_iter()
             .map(|env| Outgoing {
-                body: env.encode(),
+                body: self.engine.seal(&env),
                 delay: Duration::ZERO,
             })
             .collect();

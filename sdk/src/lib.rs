@@ -50,6 +50,7 @@ pub mod memory;
 pub mod poller;
 mod promise;
 pub mod queue;
+pub mod signing;
 pub mod store;
 mod task;
 pub mod wire;

@@ -457,3 +457,90 @@ mod tests {
         assert!(f.message().contains("no-such-task"));
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! A bounded, seeded fuzz of the decoders: random mutations of valid bodies
+    //! must decode or fail with a `Failure`, never panic.
+    use super::*;
+
+    fn mutate(rng: &mut fastrand::Rng, body: &str) -> String {
+        let mut bytes = body.as_bytes().to_vec();
+        for _ in 0..rng.usize(1..6) {
+            if bytes.is_empty() {
+                break;
+            }
+            let i = rng.usize(..bytes.len());
+            match rng.u8(..6) {
+                0 => bytes.truncate(i),
+                1 => bytes[i] = rng.u8(..),
+                2 => {
+                    bytes.remove(i);
+                }
+                3 => bytes.insert(i, *b"{}[]\":,0\\".get(rng.usize(..9)).unwrap_or(&b'x')),
+                4 => {
+                    let j = rng.usize(..bytes.len());
+                    bytes.swap(i, j);
+                }
+                _ => {
+                    let chunk: Vec<u8> = bytes[i..].iter().take(20).copied().collect();
+                    bytes.splice(i..i, chunk);
+                }
+            }
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[test]
+    fn mutated_envelopes_never_panic() {
+        let mut rng = fastrand::Rng::with_seed(0x5eed);
+        let mut env = Envelope {
+            v: WIRE_VERSION,
+            target: Target::Member {
+                join: PromiseId::random(),
+                index: 2,
+                n: 40,
+            },
+            token: "tok".into(),
+            attempt: 2,
+            repair: true,
+            task: serde_json::json!({"task": "x", "with": {"a": [1, 2.5, "s", null]}}),
+            input: Some(Outcome::Joined {
+                join: PromiseId::random(),
+                n: 3,
+            }),
+            opts: RunOpts {
+                timeout_ms: Some(5),
+                max_attempts: Some(2),
+            },
+            conts: Vec::new(),
+        };
+        env.conts = vec![Cont::Then {
+            id: PromiseId::random(),
+            task: serde_json::json!({"task": "y"}),
+            opts: RunOpts::default(),
+            conts: vec![Cont::Settle {
+                target: Target::Promise(PromiseId::random()),
+                conts: vec![],
+                kids: 1,
+            }],
+        }];
+        let body = env.encode();
+        let (mut ok, mut failed) = (0, 0);
+        for _ in 0..20_000 {
+            let m = mutate(&mut rng, &body);
+            match decode_envelope(&m) {
+                Ok(decoded) => {
+                    ok += 1;
+                    let _ = decode_task(&decoded.task);
+                }
+                Err(f) => {
+                    failed += 1;
+                    assert_eq!(f.kind(), crate::FailureKind::BadInput);
+                }
+            }
+            let _ = salvage(&m);
+        }
+        assert!(ok > 0 && failed > 0, "ok={ok} failed={failed}");
+    }
+}

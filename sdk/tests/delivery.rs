@@ -263,3 +263,68 @@ fn every_registered_task_decodes_by_tag() {
         }
     }
 }
+
+#[tokio::test]
+async fn signed_queues_reject_forged_and_altered_messages() {
+    let mut config = fast_config();
+    config.engine.signing = Some(
+        vow::signing::SigningKeys::parse("k2=new-key-0123456789,k1=old-key-0123456789")
+            .expect("keys"),
+    );
+    let vow = Vow::embedded_with(config);
+    let (queue, dlq) = vow.memory_queues().expect("embedded");
+    let ok = vow.when(Value(5)).await.expect("start");
+    assert_eq!(vow.wait(&ok, WAIT).await.expect("settles"), Ok(5));
+
+    let forged = PromiseId::random();
+    let altered = PromiseId::random();
+    let old_key = PromiseId::random();
+    let env =
+        |id: &PromiseId| envelope_for(id, serde_json::json!({"task": "test/value", "with": 7}));
+    let signed = vow
+        .engine()
+        .seal(&env(&altered))
+        .replace("\"with\":7", "\"with\":8");
+    let by_old = vow::signing::SigningKeys::parse("k1=old-key-0123456789")
+        .expect("keys")
+        .sign(&env(&old_key).encode());
+    let bodies = [env(&forged).encode(), signed, by_old];
+    queue
+        .send(
+            bodies
+                .into_iter()
+                .map(|body| Outgoing {
+                    body,
+                    delay: Duration::ZERO,
+                })
+                .collect(),
+        )
+        .await
+        .expect("send");
+    let old = vow
+        .wait(&vow::Promise::<u64>::from_id(old_key), WAIT)
+        .await
+        .expect("settles");
+    assert_eq!(
+        old,
+        Ok(7),
+        "messages signed with the old key still run during rotation"
+    );
+    for _ in 0..200 {
+        if queue.is_empty() && dlq.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        queue.is_empty() && dlq.is_empty(),
+        "rejected messages were dead-lettered and dropped"
+    );
+    for id in [forged, altered] {
+        assert_eq!(
+            vow.status(&id).await.expect("status"),
+            Status::Pending,
+            "a forged message settled {id}"
+        );
+    }
+}

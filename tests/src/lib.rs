@@ -41,6 +41,7 @@ pub fn test_engine() -> EngineConfig {
         default_max_attempts: 3,
         retry_base: Duration::from_millis(50),
         retry_max: Duration::from_secs(1),
+        ..EngineConfig::default()
     }
 }
 

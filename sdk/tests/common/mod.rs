@@ -19,6 +19,7 @@ pub fn fast_config() -> EmbeddedConfig {
             default_max_attempts: 3,
             retry_base: Duration::from_millis(5),
             retry_max: Duration::from_millis(50),
+            ..EngineConfig::default()
         },
         visibility: Duration::from_millis(300),
         max_receives: 3,
