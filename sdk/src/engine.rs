@@ -21,6 +21,7 @@ use crate::store::{cont_name, shard_key, Cell, Settled, Store, FAN_IN};
 use crate::task::Erased;
 use crate::wire::{
     decode_envelope, decode_task, result_json, salvage, Cont, Envelope, Outcome, Slot, Target,
+    BLOB_POINTER, INLINE_MESSAGE_LIMIT, INLINE_OUTCOME_LIMIT,
 };
 use serde_json::Value;
 use std::future::Future;
@@ -165,7 +166,7 @@ impl Engine {
     /// Run the task in one message body (delivered for the `receive_count`-th time)
     /// and settle its promise.
     pub async fn process(self: &Arc<Self>, body: &str, receive_count: u32) -> Result<(), Rejected> {
-        let env = self.open(body).map_err(Rejected::Undecodable)?;
+        let env = self.open(body).await?;
         if (env.repair || receive_count > 1) && self.settled_before(&env).await? {
             return Ok(());
         }
@@ -258,7 +259,7 @@ impl Engine {
         env.token = token();
         self.queue
             .send(vec![Outgoing {
-                body: self.seal(&env),
+                body: self.seal(&env).await?,
                 delay,
             }])
             .await
@@ -302,21 +303,58 @@ impl Engine {
         Ok(())
     }
 
-    /// Encode an envelope as a message body, signed if signing is on.
-    pub fn seal(&self, env: &Envelope) -> String {
-        let body = env.encode();
-        match &self.config.signing {
+    /// Encode an envelope as a message body, signed if signing is on. A body too
+    /// large for the queue is stored out of line and the message points at it.
+    pub async fn seal(&self, env: &Envelope) -> Result<String, BackendError> {
+        let mut body = env.encode();
+        if body.len() > INLINE_MESSAGE_LIMIT {
+            let key = format!("blob#{}#{}", env.token, env.target.id());
+            self.store.put_blob(&key, &body).await?;
+            body = format!("{BLOB_POINTER}{key}");
+        }
+        Ok(match &self.config.signing {
             Some(keys) => keys.sign(&body),
             None => body,
+        })
+    }
+
+    /// Verify (if signing is on) and decode a message body, fetching it from the
+    /// store if it was too large for the queue.
+    pub async fn open(&self, body: &str) -> Result<Envelope, Rejected> {
+        let body = match &self.config.signing {
+            Some(keys) => keys.verify(body).map_err(Rejected::Undecodable)?,
+            None => body,
+        };
+        match body.strip_prefix(BLOB_POINTER) {
+            Some(key) => {
+                let stored = self.store.get_blob(key).await?.ok_or_else(|| {
+                    Rejected::Undecodable(Failure::bad_input(format!(
+                        "message body stored out of line under {key} is missing (expired?)"
+                    )))
+                })?;
+                decode_envelope(&stored).map_err(Rejected::Undecodable)
+            }
+            None => decode_envelope(body).map_err(Rejected::Undecodable),
         }
     }
 
-    /// Verify (if signing is on) and decode a message body.
-    pub fn open(&self, body: &str) -> Result<Envelope, Failure> {
-        match &self.config.signing {
-            Some(keys) => decode_envelope(keys.verify(body)?),
-            None => decode_envelope(body),
+    /// Store an outcome out of line if it is too large to keep in a slot.
+    async fn shrink(
+        &self,
+        cell: &Cell,
+        outcome: Outcome,
+        by: &str,
+    ) -> Result<Outcome, BackendError> {
+        if !matches!(outcome, Outcome::Ok(_)) {
+            return Ok(outcome);
         }
+        let text = serde_json::to_string(&outcome).unwrap_or_default();
+        if text.len() <= INLINE_OUTCOME_LIMIT {
+            return Ok(outcome);
+        }
+        let key = format!("blob#{by}#{}#{}", cell.key, cell.slot);
+        self.store.put_blob(&key, &text).await?;
+        Ok(Outcome::Stored { key })
     }
 
     /// Carry out a flow built by application code.
@@ -429,6 +467,14 @@ impl Engine {
             match outcome {
                 Outcome::Ok(v) => Ok(result_json(Ok(v.clone()))),
                 Outcome::Err(f) => Ok(result_json(Err(f.clone()))),
+                Outcome::Stored { key } => {
+                    let text = self.store.get_blob(key).await?.ok_or_else(|| {
+                        BackendError::fatal(format!("stored outcome {key} is missing"))
+                    })?;
+                    let inner: Outcome = serde_json::from_str(&text)
+                        .map_err(|e| BackendError::fatal(format!("stored outcome {key}: {e}")))?;
+                    self.resolve(&inner).await
+                }
                 Outcome::Joined { join, n } => {
                     let keys: Vec<String> = (0..n.div_ceil(FAN_IN))
                         .map(|s| shard_key(join, 0, s))
@@ -481,13 +527,13 @@ impl<'e> Step<'e> {
         if self.sends.is_empty() {
             return Ok(());
         }
-        let messages = std::mem::take(&mut self.sends)
-            .into_iter()
-            .map(|env| Outgoing {
-                body: self.engine.seal(&env),
+        let mut messages = Vec::with_capacity(self.sends.len());
+        for env in std::mem::take(&mut self.sends) {
+            messages.push(Outgoing {
+                body: self.engine.seal(&env).await?,
                 delay: Duration::ZERO,
-            })
-            .collect();
+            });
+        }
         self.engine.queue.send(messages).await
     }
 
@@ -533,6 +579,7 @@ impl<'e> Step<'e> {
     ) -> BoxFut<'_, Result<(), BackendError>> {
         Box::pin(async move {
             let cell = Cell::of(&target.id());
+            let outcome = self.engine.shrink(&cell, outcome, &self.token).await?;
             let mut slot = Slot::new(outcome, self.token.clone());
             if let Some((attempt, kids)) = self.meta.get(&target.id()) {
                 slot.attempt = *attempt;

@@ -97,6 +97,12 @@ pub trait Store: Send + Sync + 'static {
     /// Read one record.
     async fn read(&self, key: &str) -> Result<Option<Record>, BackendError>;
 
+    /// Store a large text out of line under `key` (which nobody else writes).
+    async fn put_blob(&self, key: &str, text: &str) -> Result<(), BackendError>;
+
+    /// Read a text stored with [`Store::put_blob`].
+    async fn get_blob(&self, key: &str) -> Result<Option<String>, BackendError>;
+
     /// Read many records, in order.
     async fn read_many(&self, keys: &[String]) -> Result<Vec<Option<Record>>, BackendError> {
         let mut out = Vec::with_capacity(keys.len());

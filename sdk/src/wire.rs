@@ -29,7 +29,19 @@ pub enum Outcome {
         /// How many members.
         n: u32,
     },
+    /// An outcome too large to keep inline, stored out of line under `key`.
+    Stored {
+        /// The blob's key in the store.
+        key: String,
+    },
 }
+
+/// Outcomes whose JSON is larger than this are stored out of line.
+pub const INLINE_OUTCOME_LIMIT: usize = 16 * 1024;
+/// Message bodies larger than this are stored out of line (SQS allows 256 KiB).
+pub const INLINE_MESSAGE_LIMIT: usize = 200 * 1024;
+/// A message body that points at a body stored out of line.
+pub const BLOB_POINTER: &str = "vow-blob:";
 
 /// Where a promise's outcome is written.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -284,6 +284,8 @@ async fn signed_queues_reject_forged_and_altered_messages() {
     let signed = vow
         .engine()
         .seal(&env(&altered))
+        .await
+        .expect("seal")
         .replace("\"with\":7", "\"with\":8");
     let by_old = vow::signing::SigningKeys::parse("k1=old-key-0123456789")
         .expect("keys")
@@ -327,4 +329,53 @@ async fn signed_queues_reject_forged_and_altered_messages() {
             "a forged message settled {id}"
         );
     }
+}
+
+#[tokio::test]
+async fn values_of_several_mib_travel_out_of_line() {
+    let vow = embedded();
+    let mib = 1024 * 1024;
+    let flow = vow.flow();
+    let big_out = flow.when(Big {
+        len: 3 * mib,
+        pad: String::new(),
+    });
+    let big_arg = flow.when(Big {
+        len: 0,
+        pad: "y".repeat(2 * mib),
+    });
+    let joined = flow.fan_out([
+        Big {
+            len: mib,
+            pad: String::new(),
+        },
+        Big {
+            len: 5,
+            pad: "z".repeat(mib),
+        },
+    ]);
+    let total = joined.then(Lengths);
+    vow.start(&flow).await.expect("start");
+    assert_eq!(
+        vow.wait(&big_out, WAIT)
+            .await
+            .expect("settles")
+            .expect("ok")
+            .len(),
+        3 * mib
+    );
+    assert_eq!(
+        vow.wait(&big_arg, WAIT)
+            .await
+            .expect("settles")
+            .expect("ok")
+            .len(),
+        2 * mib
+    );
+    assert_eq!(
+        vow.wait(&total, WAIT).await.expect("settles"),
+        Ok(2 * mib + 5)
+    );
+    let store = vow.memory_store().expect("embedded");
+    assert!(store.largest_record() <= vow::store::FAN_IN as usize);
 }

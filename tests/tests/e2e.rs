@@ -264,3 +264,61 @@ async fn the_real_worker_binary_runs_under_cargo_lambda() {
 fn fastrand_byte() -> u8 {
     PromiseId::random().as_str().as_bytes()[0] % 200
 }
+
+/// A string of `len` bytes, carrying `pad` (a large argument) along.
+#[derive(Debug, Serialize, Deserialize)]
+struct Big {
+    len: usize,
+    pad: String,
+}
+
+#[vow::task("e2e/big")]
+impl Task for Big {
+    type Input = ();
+    type Output = String;
+    async fn run(self, _: (), _cx: &Cx) -> Result<Resolution<String>, Error> {
+        done(format!("{}{}", "x".repeat(self.len), self.pad))
+    }
+}
+
+/// The length of its input.
+#[derive(Debug, Serialize, Deserialize)]
+struct Len;
+
+#[vow::task("e2e/len")]
+impl Task for Len {
+    type Input = Result<String, Failure>;
+    type Output = usize;
+    async fn run(self, s: Self::Input, _cx: &Cx) -> Result<Resolution<usize>, Error> {
+        done(s?.len())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn values_of_several_mib_travel_out_of_line() {
+    let stack = Stack::new("large", 5).await.with_workers(2);
+    let mib = 1024 * 1024;
+    let flow = stack.vow.flow();
+    let big_out = flow
+        .when(Big {
+            len: 3 * mib,
+            pad: String::new(),
+        })
+        .then(Len);
+    let big_arg = flow.when(Big {
+        len: 1,
+        pad: "y".repeat(2 * mib),
+    });
+    stack.vow.start(&flow).await.expect("start");
+    assert_eq!(
+        stack.vow.wait(&big_out, WAIT).await.expect("settles"),
+        Ok(3 * mib)
+    );
+    let arg = stack
+        .vow
+        .wait(&big_arg, WAIT)
+        .await
+        .expect("settles")
+        .expect("ok");
+    assert_eq!(arg.len(), 2 * mib + 1);
+}

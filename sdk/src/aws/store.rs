@@ -248,7 +248,100 @@ impl Store for DynamoStore {
     }
 
     async fn read_many(&self, keys: &[String]) -> Result<Vec<Option<Record>>, BackendError> {
-        let mut found: HashMap<String, Record> = HashMap::new();
+        let found = self.batch_get(keys).await?;
+        keys.iter()
+            .map(|k| found.get(k).map(decode_record).transpose())
+            .collect()
+    }
+
+    async fn put_blob(&self, key: &str, text: &str) -> Result<(), BackendError> {
+        let chunks = split_chunks(text, BLOB_CHUNK);
+        for (i, chunk) in chunks.iter().enumerate() {
+            self.put(
+                format!("{key}#{i}"),
+                vec![("b", AttributeValue::S((*chunk).to_owned()))],
+            )
+            .await?;
+        }
+        // The head goes last: a blob is readable once it is complete.
+        self.put(
+            key.to_owned(),
+            vec![("chunks", AttributeValue::N(chunks.len().to_string()))],
+        )
+        .await
+    }
+
+    async fn get_blob(&self, key: &str) -> Result<Option<String>, BackendError> {
+        let heads = self.batch_get(&[key.to_owned()]).await?;
+        let Some(head) = heads.get(key) else {
+            return Ok(None);
+        };
+        let n = decode_number(head, "chunks");
+        let keys: Vec<String> = (0..n).map(|i| format!("{key}#{i}")).collect();
+        let parts = self.batch_get(&keys).await?;
+        let mut text = String::new();
+        for k in &keys {
+            match parts.get(k).and_then(|item| item.get("b")) {
+                Some(AttributeValue::S(part)) => text.push_str(part),
+                _ => return Err(corrupt("blob", format!("chunk {k} missing"))),
+            }
+        }
+        Ok(Some(text))
+    }
+}
+
+/// Blob chunk size: well under DynamoDB's 400 KB item limit.
+const BLOB_CHUNK: usize = 300 * 1024;
+
+/// Split on character boundaries into pieces of at most `max` bytes.
+fn split_chunks(text: &str, max: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut end = rest.len().min(max);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.push(&rest[..end]);
+        rest = &rest[end..];
+    }
+    if out.is_empty() {
+        out.push("");
+    }
+    out
+}
+
+fn decode_number(item: &Item, name: &str) -> u64 {
+    match item.get(name) {
+        Some(AttributeValue::N(n)) => n.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+impl DynamoStore {
+    async fn put(
+        &self,
+        key: String,
+        attrs: Vec<(&str, AttributeValue)>,
+    ) -> Result<(), BackendError> {
+        self.metrics.count(Call::DdbWrite);
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(KEY, AttributeValue::S(key))
+            .item(TTL, self.expiry());
+        for (name, value) in attrs {
+            request = request.item(name, value);
+        }
+        request.send().await.map_err(|e| classify("PutItem", e))?;
+        Ok(())
+    }
+
+    /// Consistent reads of many items by key, 100 per `BatchGetItem`, retrying
+    /// unprocessed keys.
+    async fn batch_get(&self, keys: &[String]) -> Result<HashMap<String, Item>, BackendError> {
+        let mut found: HashMap<String, Item> = HashMap::new();
         let mut unique: Vec<&String> = keys.iter().collect();
         unique.sort();
         unique.dedup();
@@ -284,7 +377,7 @@ impl Store for DynamoStore {
                     .unwrap_or_default()
                 {
                     if let Some(AttributeValue::S(k)) = item.get(KEY) {
-                        found.insert(k.clone(), decode_record(&item)?);
+                        found.insert(k.clone(), item);
                     }
                 }
                 request = out
@@ -298,6 +391,20 @@ impl Store for DynamoStore {
                 }
             }
         }
-        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_split_on_character_boundaries() {
+        let text = "aé€😀".repeat(1000);
+        let parts = split_chunks(&text, 7);
+        assert!(parts.iter().all(|p| p.len() <= 7 && !p.is_empty()));
+        assert_eq!(parts.concat(), text);
+        assert_eq!(split_chunks("", 5), vec![""]);
     }
 }

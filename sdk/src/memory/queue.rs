@@ -152,6 +152,12 @@ impl MemoryQueue {
 #[async_trait]
 impl Queue for MemoryQueue {
     async fn send(&self, messages: Vec<Outgoing>) -> Result<(), BackendError> {
+        if let Some(big) = messages.iter().find(|m| m.body.len() > 256 * 1024) {
+            return Err(BackendError::fatal(format!(
+                "message of {} bytes exceeds the 256 KiB SQS limit",
+                big.body.len()
+            )));
+        }
         for m in messages {
             self.push(m.body, m.delay);
         }

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     records: Mutex<HashMap<String, Stored>>,
+    blobs: Mutex<HashMap<String, String>>,
     writes: std::sync::atomic::AtomicU64,
 }
 
@@ -65,11 +66,20 @@ fn later_of(stored: &Stored, slot: u32) -> Result<Vec<Cont>, BackendError> {
         .unwrap_or_else(|| Ok(Vec::new()))
 }
 
+/// DynamoDB's item size limit, enforced here too so tests see the same failures.
+const ITEM_LIMIT: usize = 400 * 1024;
+
 #[async_trait]
 impl Store for MemoryStore {
     async fn settle(&self, cell: &Cell, slot: &Slot) -> Result<Settled, BackendError> {
         self.count_write();
         let text = encode(slot)?;
+        if text.len() > ITEM_LIMIT {
+            return Err(BackendError::fatal(format!(
+                "item {} would exceed the 400 KB item limit",
+                cell.key
+            )));
+        }
         let mut records = self.lock();
         let stored = records.entry(cell.key.clone()).or_default();
         let later = later_of(stored, cell.slot)?;
@@ -104,6 +114,24 @@ impl Store for MemoryStore {
             later.insert(name.clone(), encode(cont)?);
         }
         Ok(None)
+    }
+
+    async fn put_blob(&self, key: &str, text: &str) -> Result<(), BackendError> {
+        self.count_write();
+        self.blobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_owned(), text.to_owned());
+        Ok(())
+    }
+
+    async fn get_blob(&self, key: &str) -> Result<Option<String>, BackendError> {
+        Ok(self
+            .blobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned())
     }
 
     async fn read(&self, key: &str) -> Result<Option<Record>, BackendError> {

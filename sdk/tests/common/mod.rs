@@ -176,3 +176,36 @@ impl Task for SumAll {
 pub fn arc<T>(t: T) -> Arc<T> {
     Arc::new(t)
 }
+
+/// Returns a string of `len` bytes; carries `pad` (a large argument) along.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Big {
+    pub len: usize,
+    pub pad: String,
+}
+
+#[vow::task("test/big")]
+impl Task for Big {
+    type Input = ();
+    type Output = String;
+    async fn run(self, _: (), _cx: &Cx) -> Result<Resolution<String>, Error> {
+        done(format!("{}{}", "x".repeat(self.len), self.pad))
+    }
+}
+
+/// The total length of the strings in a join, or of one string.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Lengths;
+
+#[vow::task("test/lengths")]
+impl Task for Lengths {
+    type Input = Result<Vec<Result<String, Failure>>, Failure>;
+    type Output = usize;
+    async fn run(self, all: Self::Input, _cx: &Cx) -> Result<Resolution<usize>, Error> {
+        let mut n = 0;
+        for s in all? {
+            n += s?.len();
+        }
+        done(n)
+    }
+}
