@@ -375,7 +375,7 @@ impl Engine {
         let Some(slot) = record.slots.remove(&cell.slot) else {
             return Ok(false);
         };
-        if env.repair || slot.by != env.token {
+        if slot.by != env.token {
             debug!(id = %env.target.id(), "already settled: not running again");
             return Ok(true);
         }

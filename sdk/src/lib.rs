@@ -43,6 +43,7 @@ mod context;
 pub mod engine;
 mod error;
 mod failure;
+pub mod fault;
 mod flow;
 mod id;
 pub mod invoke;

@@ -1,6 +1,9 @@
 //! A harness for end-to-end tests: a fresh queue, dead-letter queue and table on
 //! the emulators named by the environment (see `tests/run.sh`), with workers.
 
+pub mod chaos;
+pub mod tasks;
+
 use std::sync::Arc;
 use std::time::Duration;
 use vow::aws::{setup, AwsNames, DynamoStore, Metrics, SqsQueue};
@@ -49,14 +52,20 @@ impl Stack {
     /// A new queue pair and table named after `name` plus a random suffix; a
     /// message is dead-lettered after `max_receives` deliveries.
     pub async fn new(name: &str, max_receives: u32) -> Stack {
+        Self::with_visibility(name, max_receives, 30).await
+    }
+
+    /// Like [`Stack::new`], with the queue's visibility timeout in seconds.
+    pub async fn with_visibility(name: &str, max_receives: u32, visibility_secs: u32) -> Stack {
         require_emulators();
         let config = vow::aws::sdk_config().await;
         let sqs = aws_sdk_sqs::Client::new(&config);
         let dynamodb = aws_sdk_dynamodb::Client::new(&config);
         let unique = format!("vow-{name}-{}", &PromiseId::random().as_str()[..8]);
-        let (queue_url, dlq_url) = setup::ensure_queues(&sqs, &unique, max_receives, 30)
-            .await
-            .expect("create queues");
+        let (queue_url, dlq_url) =
+            setup::ensure_queues(&sqs, &unique, max_receives, visibility_secs)
+                .await
+                .expect("create queues");
         setup::ensure_table(&dynamodb, &unique)
             .await
             .expect("create table");

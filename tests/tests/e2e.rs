@@ -12,6 +12,7 @@ use vow::prelude::*;
 use vow::queue::{Delivery, Outgoing, Queue};
 use vow::wire::{Envelope, Target, WIRE_VERSION};
 use vow::{BackendError, Status};
+use vow_e2e::tasks::{Flaky, Inc};
 use vow_e2e::Stack;
 use vow_samples::{run_all, seed_dynamo, Square, Sum, Table};
 
@@ -33,37 +34,6 @@ async fn every_sample_runs_on_sqs_and_dynamodb() {
         .await
         .expect("samples run");
     print_results(&results);
-}
-
-/// Adds one to its input.
-#[derive(Debug, Serialize, Deserialize)]
-struct Inc;
-
-#[vow::task("e2e/inc")]
-impl Task for Inc {
-    type Input = Result<u64, Failure>;
-    type Output = u64;
-    async fn run(self, x: Self::Input, _cx: &Cx) -> Result<Resolution<u64>, Error> {
-        done(x? + 1)
-    }
-}
-
-/// Fails retryably before attempt `ok_on`.
-#[derive(Debug, Serialize, Deserialize)]
-struct Flaky {
-    ok_on: u32,
-}
-
-#[vow::task("e2e/flaky")]
-impl Task for Flaky {
-    type Input = ();
-    type Output = u32;
-    async fn run(self, _: (), cx: &Cx) -> Result<Resolution<u32>, Error> {
-        if cx.attempt() < self.ok_on {
-            return Err(Error::retryable("not yet"));
-        }
-        done(cx.attempt())
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
