@@ -90,6 +90,11 @@ impl Faults {
         hit
     }
 
+    /// Whether to lose the reply of a call that took effect (`fail_after`).
+    pub fn lose_reply(&self) -> bool {
+        self.roll(self.config.fail_after)
+    }
+
     fn before(&self, op: &str) -> Result<(), BackendError> {
         if self.roll(self.config.fail_before) {
             let kind = if self.rng.lock().unwrap_or_else(|e| e.into_inner()).bool() {

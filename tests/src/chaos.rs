@@ -189,10 +189,9 @@ impl Rig {
         store: Arc<dyn Store>,
         queue: Arc<dyn Queue>,
         dead_letters: Arc<dyn Queue>,
-        config: FaultConfig,
+        faults: Arc<Faults>,
         workers: usize,
     ) -> Rig {
-        let faults = Arc::new(Faults::new(config));
         let audit = Arc::new(Audit::new(store));
         let faulty_store = Arc::new(FaultyStore::new(audit.clone(), faults.clone()));
         let faulty_queue = Arc::new(FaultyQueue::new(queue.clone(), faults.clone()));
@@ -248,17 +247,36 @@ impl Drop for Rig {
 pub fn memory_rig(config: FaultConfig, workers: usize, visibility: Duration) -> Rig {
     let dlq = Arc::new(MemoryQueue::dead_letter_queue());
     let queue = Arc::new(MemoryQueue::new(visibility, 30, Some(dlq.clone())));
-    Rig::new(Arc::new(MemoryStore::new()), queue, dlq, config, workers)
+    let faults = Arc::new(Faults::new(config));
+    Rig::new(Arc::new(MemoryStore::new()), queue, dlq, faults, workers)
 }
 
 /// A rig on the emulators (or AWS) named by the environment, on a fresh stack.
+/// Besides the seam faults, the workers' SDK clients lose replies at the HTTP
+/// level ([`vow::aws::FaultInterceptor`]), so the SDK's own retries run too.
 pub async fn aws_rig(name: &str, config: FaultConfig, workers: usize, visibility_secs: u32) -> Rig {
     let stack = crate::Stack::with_visibility(name, 30, visibility_secs).await;
-    let dlq = Arc::new(vow::aws::SqsQueue::new(stack.sqs.clone(), &stack.dlq_url));
+    let faults = Arc::new(Faults::new(config));
+    let sdk = vow::aws::sdk_config().await;
+    let lossy = vow::aws::FaultInterceptor::new(faults.clone());
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&sdk)
+            .interceptor(lossy.clone())
+            .build(),
+    );
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(lossy)
+            .build(),
+    );
+    let dlq = Arc::new(vow::aws::SqsQueue::new(sqs.clone(), &stack.dlq_url));
+    let queue = Arc::new(vow::aws::SqsQueue::new(sqs, &stack.names.queue_url));
     let store = Arc::new(vow::aws::DynamoStore::new(
-        stack.dynamodb.clone(),
+        dynamodb,
         &stack.names.table_name,
         stack.names.record_ttl,
     ));
-    Rig::new(store, Arc::new(stack.queue()), dlq, config, workers)
+    let mut rig = Rig::new(store, queue, dlq, faults, workers);
+    rig.client = stack.vow;
+    rig
 }

@@ -10,11 +10,13 @@
 //! # Ok(()) }
 //! ```
 
+mod interceptor;
 mod metrics;
 mod queue;
 pub mod setup;
 mod store;
 
+pub use interceptor::FaultInterceptor;
 pub use metrics::{Counts, Metrics};
 pub use queue::SqsQueue;
 pub use store::DynamoStore;
