@@ -150,3 +150,59 @@ pub fn is_member(id: &PromiseId) -> bool {
 fn member(join: &PromiseId, index: u32) -> Option<PromiseId> {
     PromiseId::parse(&format!("{join}.{index}")).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::tree_text;
+    use std::sync::Arc;
+    use std::time::Duration;
+    use vow::memory::{MemoryQueue, MemoryStore};
+    use vow::queue::Queue;
+    use vow::wire::{decode_envelope, Target};
+    use vow::EngineConfig;
+
+    /// Run the queued messages whose target `keep` accepts; return how many ran.
+    async fn work(vow: &Vow, queue: &MemoryQueue, keep: impl Fn(&Target) -> bool) -> usize {
+        let batch = queue.receive(10, Duration::ZERO).await.expect("receive");
+        let chosen: Vec<_> = batch
+            .into_iter()
+            .filter(|d| keep(&decode_envelope(&d.body).expect("envelope").target))
+            .collect();
+        let n = chosen.len();
+        let failed = vow.engine().handle_batch(chosen).await;
+        assert!(failed.is_empty(), "{failed:?}");
+        n
+    }
+
+    #[tokio::test]
+    async fn pending_workflows_show_what_has_settled() {
+        let queue = Arc::new(MemoryQueue::dead_letter_queue());
+        let vow = Vow::client(
+            Arc::new(MemoryStore::new()),
+            queue.clone(),
+            EngineConfig::default(),
+        );
+        let root = vow.when(vow_samples::FanIn { n: 3 }).await.expect("start");
+        let root = root.id().clone();
+        assert_eq!(work(&vow, &queue, |_| true).await, 1, "the root runs");
+        let tree = walk(&vow, &root, 100).await.expect("walk");
+        assert_eq!(tree.nodes.len(), 1, "nothing settled below the root yet");
+
+        // Members 0 and 2 settle; member 1 stays pending.
+        let ran = work(
+            &vow,
+            &queue,
+            |t| matches!(t, Target::Member { index, .. } if *index != 1),
+        )
+        .await;
+        assert_eq!(ran, 2);
+        let join = root.child(0);
+        let text = tree_text(&walk(&vow, &root, 100).await.expect("walk"), true);
+        let want = format!(
+            "{root} pending\n└─ {join} pending\n   ├─ {join}.0 done    1\n   \
+             ├─ {join}.1 pending\n   └─ {join}.2 done    9\n"
+        );
+        assert_eq!(text, want);
+    }
+}
