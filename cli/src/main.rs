@@ -10,6 +10,7 @@ mod walk;
 
 use args::{Cli, Command, Dlq, Format, Target};
 use clap::Parser;
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -59,39 +60,41 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let vow = client(false)?;
             let inspection = vow.inspect(&id).await?;
             let status = vow.status(&id).await?;
-            print!(
-                "{}",
-                render::status_text(&inspection, &status, SystemTime::now())
-            );
+            emit(&render::status_text(
+                &inspection,
+                &status,
+                SystemTime::now(),
+            ));
         }
         Command::Tree { id, walk, full_ids } => {
             let tree = walk::walk(&client(false)?, &id, walk.max_nodes).await?;
-            print!("{}", render::tree_text(&tree, full_ids));
+            emit(&render::tree_text(&tree, full_ids));
         }
         Command::Graph { id, format, walk } => {
             let tree = walk::walk(&client(false)?, &id, walk.max_nodes).await?;
             match format {
-                Format::Dot => print!("{}", graph::dot(&tree)),
-                Format::Mermaid => print!("{}", graph::mermaid(&tree)),
+                Format::Dot => emit(&graph::dot(&tree)),
+                Format::Mermaid => emit(&graph::mermaid(&tree)),
             }
         }
         Command::Wait { id, wait } => return wait::wait(&client(false)?, &id, &wait).await,
         Command::Cancel { id, reason } => {
             let n = client(true)?.cancel(&id, &reason).await?;
-            println!("cancelled {n} promise{}", if n == 1 { "" } else { "s" });
+            emit(&format!("cancelled {n} promise{}\n", plural(u64::from(n))));
         }
         Command::Dlq(command) => {
             let sqs = aws_sdk_sqs::Client::new(&config);
             let dlq = SqsQueue::new(sqs.clone(), dlq_url(target)?);
             match command {
-                Dlq::List { max } => print!("{}", dlq::letters_text(&dlq::peek(&dlq, max).await?)),
+                Dlq::List { max } => emit(&dlq::letters_text(&dlq::peek(&dlq, max).await?)),
                 Dlq::Redrive => {
                     let work = SqsQueue::new(sqs, names(target, true)?.queue_url);
                     let n = dlq::redrive(&dlq, &work).await?;
-                    println!(
-                        "moved {n} message{} to the work queue",
-                        if n == 1 { "" } else { "s" }
-                    );
+                    emit(&format!(
+                        "moved {n} message{} to the work queue
+",
+                        plural(n as u64)
+                    ));
                 }
             }
         }
@@ -103,7 +106,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         } => {
             let mut vow = client(true)?;
             let id = run::start(&vow, sample).await?;
-            println!("{id}");
+            emit(&format!("{id}\n"));
             if !wait {
                 return Ok(ExitCode::SUCCESS);
             }
@@ -118,6 +121,30 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Write to stdout. A closed pipe (`vow graph ID | head`) ends the program
+/// quietly, as it would a Unix tool.
+pub fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("vow: cannot write to stdout: {e}");
+        }
+        std::process::exit(if e.kind() == std::io::ErrorKind::BrokenPipe {
+            0
+        } else {
+            3
+        });
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }
 
 /// The queue and table from flags or the environment. Commands that only read

@@ -4,7 +4,7 @@
 use crate::args::WaitArgs;
 use crate::walk::walk;
 use crate::CliError;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -60,7 +60,6 @@ pub async fn wait(vow: &Vow, id: &PromiseId, args: &WaitArgs) -> Result<ExitCode
     let tty = std::io::stdout().is_terminal();
     let mut pause = Duration::from_millis(250);
     let mut last_line: Option<Instant> = None;
-    let mut out = std::io::stdout();
     loop {
         let tree = walk(vow, id, args.walk.max_nodes).await?;
         let progress = Progress {
@@ -71,13 +70,10 @@ pub async fn wait(vow: &Vow, id: &PromiseId, args: &WaitArgs) -> Result<ExitCode
         let settled = tree.nodes.first().is_some_and(|n| n.outcome.is_some());
         let now = Instant::now();
         if tty {
-            let _ = write!(out, "\r{}\x1b[K", progress.bar(30));
-            if settled || now >= deadline {
-                let _ = writeln!(out);
-            }
-            let _ = out.flush();
+            let end = if settled || now >= deadline { "\n" } else { "" };
+            crate::emit(&format!("\r{}\x1b[K{end}", progress.bar(30)));
         } else if settled || last_line.is_none_or(|t| now - t >= LINE_EVERY) {
-            let _ = writeln!(out, "{}", progress.line());
+            crate::emit(&format!("{}\n", progress.line()));
             last_line = Some(now);
         }
         if settled {
@@ -96,11 +92,11 @@ pub async fn wait(vow: &Vow, id: &PromiseId, args: &WaitArgs) -> Result<ExitCode
     }
     Ok(match vow.status(id).await? {
         Status::Done(value) => {
-            println!("done: {value}");
+            crate::emit(&format!("done: {value}\n"));
             ExitCode::SUCCESS
         }
         Status::Failed(failure) => {
-            println!("failed: {failure}");
+            crate::emit(&format!("failed: {failure}\n"));
             ExitCode::from(1)
         }
         // Settled a moment ago, so not pending; a store that forgot is an error.
