@@ -90,11 +90,8 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 Dlq::Redrive => {
                     let work = SqsQueue::new(sqs, names(target, true)?.queue_url);
                     let n = dlq::redrive(&dlq, &work).await?;
-                    emit(&format!(
-                        "moved {n} message{} to the work queue
-",
-                        plural(n as u64)
-                    ));
+                    let s = plural(n as u64);
+                    emit(&format!("moved {n} message{s} to the work queue\n"));
                 }
             }
         }
