@@ -5,12 +5,14 @@
 //! binary prints them.
 
 pub mod count;
+pub mod rooted;
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use vow::prelude::*;
 
 pub use count::{expected_count, seed_dynamo, Item, MapCount, Predicate, Table};
+pub use rooted::{ClosureSample, FanIn, TimeoutSample};
 
 /// Call from a binary's `main` so the linker keeps this crate's task registrations
 /// even when nothing else from it is used.

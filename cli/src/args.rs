@@ -1,0 +1,173 @@
+//! The command line, declared with clap.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::time::Duration;
+use vow::PromiseId;
+
+/// Inspect, wait on, draw, cancel and start vow workflows; manage the dead-letter queue.
+///
+/// Uses the usual AWS SDK configuration (profiles, AWS_REGION, AWS_ENDPOINT_URL...).
+/// Exit codes: 0 success, 1 the promise failed, 2 timeout or usage error, 3 AWS error.
+#[derive(Debug, Parser)]
+#[command(name = "vow", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub target: Target,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the workflow lives.
+#[derive(Debug, Args)]
+pub struct Target {
+    /// The work queue's URL.
+    #[arg(long, global = true, env = vow::aws::ENV_QUEUE_URL, value_name = "URL")]
+    pub queue_url: Option<String>,
+    /// The DynamoDB table's name.
+    #[arg(long, global = true, env = vow::aws::ENV_TABLE_NAME, value_name = "NAME")]
+    pub table: Option<String>,
+    /// The dead-letter queue's URL.
+    #[arg(long, global = true, env = "VOW_DLQ_URL", value_name = "URL")]
+    pub dlq_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show whether a promise settled, and with what.
+    Status {
+        #[arg(value_parser = parse_id)]
+        id: PromiseId,
+    },
+    /// Show a promise and everything it spawned, like a process tree.
+    Tree {
+        #[arg(value_parser = parse_id)]
+        id: PromiseId,
+        #[command(flatten)]
+        walk: WalkArgs,
+        /// Print full promise ids instead of their first 8 digits.
+        #[arg(long)]
+        full_ids: bool,
+    },
+    /// Wait for a promise to settle, showing progress over its workflow.
+    Wait {
+        #[arg(value_parser = parse_id)]
+        id: PromiseId,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Draw a workflow as a Graphviz DOT or Mermaid graph.
+    Graph {
+        #[arg(value_parser = parse_id)]
+        id: PromiseId,
+        #[arg(long, value_enum, default_value_t = Format::Dot)]
+        format: Format,
+        #[command(flatten)]
+        walk: WalkArgs,
+    },
+    /// Cancel a promise and its known pending descendants.
+    Cancel {
+        #[arg(value_parser = parse_id)]
+        id: PromiseId,
+        /// Why: the failure message successors see.
+        #[arg(long, default_value = "cancelled with the vow command")]
+        reason: String,
+    },
+    /// Look at or redrive the dead-letter queue.
+    #[command(subcommand)]
+    Dlq(Dlq),
+    /// Start one of the samples and print its root promise id.
+    Run {
+        #[arg(value_enum)]
+        sample: Sample,
+        /// Wait for the result (exit codes as for `vow wait`).
+        #[arg(long)]
+        wait: bool,
+        /// Run this many workers in this process while waiting (when no
+        /// Lambda serves the queue).
+        #[arg(long, default_value_t = 0, requires = "wait")]
+        workers: usize,
+        #[command(flatten)]
+        wait_args: WaitArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Dlq {
+    /// Peek at the messages on the dead-letter queue (each peek counts as a receive).
+    List {
+        /// Show at most this many messages.
+        #[arg(long, default_value_t = 100)]
+        max: usize,
+    },
+    /// Move every dead-letter message back to the work queue.
+    Redrive,
+}
+
+/// How much of a workflow to walk.
+#[derive(Debug, Args)]
+pub struct WalkArgs {
+    /// Stop after this many promises.
+    #[arg(long, default_value_t = 500)]
+    pub max_nodes: usize,
+}
+
+/// How long to wait.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Give up after this long (e.g. 90s, 10m, 1h).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    #[command(flatten)]
+    pub walk: WalkArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Dot,
+    Mermaid,
+}
+
+/// The samples of crate `vow-samples`, each as one root task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Sample {
+    /// A step that outlives its timeout; the next step reports it.
+    Timeout,
+    /// A closure with captured state.
+    Closure,
+    /// Square 1..=10 in parallel, then sum.
+    FanIn,
+    /// Count matching items of a 10,000-item synthetic data set in parallel pages.
+    MapCount,
+}
+
+fn parse_id(s: &str) -> Result<PromiseId, String> {
+    PromiseId::parse(s.trim()).map_err(|f| f.message().to_owned())
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (try 30s, 10m or 1h)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bad_ids_and_durations_are_explained() {
+        let err = Cli::try_parse_from(["vow", "status", "nope"]).expect_err("rejected");
+        assert!(err.to_string().contains("is not a promise id"), "{err}");
+        let id = "0123456789abcdef0123456789abcdef";
+        let err = Cli::try_parse_from(["vow", "wait", id, "--timeout", "soon"]).expect_err("bad");
+        assert!(err.to_string().contains("try 30s"), "{err}");
+        let ok = Cli::try_parse_from(["vow", "wait", id, "--timeout", "90s"]).expect("parses");
+        assert!(
+            matches!(ok.command, Command::Wait { wait, .. } if wait.timeout == Duration::from_secs(90))
+        );
+    }
+}

@@ -1,0 +1,183 @@
+//! `vow`: the command-line tool for vow workflows on SQS and DynamoDB.
+
+mod args;
+mod dlq;
+mod graph;
+mod render;
+mod run;
+mod wait;
+mod walk;
+
+use args::{Cli, Command, Dlq, Format, Target};
+use clap::Parser;
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use vow::aws::{AwsNames, SqsQueue, ENV_QUEUE_URL, ENV_RECORD_TTL_DAYS, ENV_TABLE_NAME};
+use vow::{BackendError, EngineConfig, Vow};
+
+/// Why a command could not do its job.
+#[derive(Debug)]
+pub enum CliError {
+    /// Missing or bad configuration: exit code 2.
+    Usage(String),
+    /// AWS (or an emulator) failed: exit code 3.
+    Backend(String),
+}
+
+impl From<BackendError> for CliError {
+    fn from(e: BackendError) -> Self {
+        CliError::Backend(e.to_string())
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    vow_samples::link(); // keep the samples' tasks for `vow run --workers`
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(CliError::Usage(why)) => {
+            eprintln!("vow: {why}");
+            ExitCode::from(2)
+        }
+        Err(CliError::Backend(why)) => {
+            eprintln!("vow: {why}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let config = vow::aws::sdk_config().await;
+    let target = &cli.target;
+    let client = |need_queue| -> Result<Vow, CliError> {
+        let names = names(target, need_queue)?;
+        Ok(Vow::aws_with(&config, &names, EngineConfig::default()))
+    };
+    match cli.command {
+        Command::Status { id } => {
+            let vow = client(false)?;
+            let inspection = vow.inspect(&id).await?;
+            let status = vow.status(&id).await?;
+            emit(&render::status_text(
+                &inspection,
+                &status,
+                SystemTime::now(),
+            ));
+        }
+        Command::Tree { id, walk, full_ids } => {
+            let tree = walk::walk(&client(false)?, &id, walk.max_nodes).await?;
+            emit(&render::tree_text(&tree, full_ids));
+        }
+        Command::Graph { id, format, walk } => {
+            let tree = walk::walk(&client(false)?, &id, walk.max_nodes).await?;
+            match format {
+                Format::Dot => emit(&graph::dot(&tree)),
+                Format::Mermaid => emit(&graph::mermaid(&tree)),
+            }
+        }
+        Command::Wait { id, wait } => return wait::wait(&client(false)?, &id, &wait).await,
+        Command::Cancel { id, reason } => {
+            let n = client(true)?.cancel(&id, &reason).await?;
+            emit(&format!("cancelled {n} promise{}\n", plural(u64::from(n))));
+        }
+        Command::Dlq(command) => {
+            let sqs = aws_sdk_sqs::Client::new(&config);
+            let dlq = SqsQueue::new(sqs.clone(), dlq_url(target)?);
+            match command {
+                Dlq::List { max } => emit(&dlq::letters_text(&dlq::peek(&dlq, max).await?)),
+                Dlq::Redrive => {
+                    let work = SqsQueue::new(sqs, names(target, true)?.queue_url);
+                    let n = dlq::redrive(&dlq, &work).await?;
+                    let s = plural(n as u64);
+                    emit(&format!("moved {n} message{s} to the work queue\n"));
+                }
+            }
+        }
+        Command::Run {
+            sample,
+            wait,
+            workers,
+            wait_args,
+        } => {
+            let mut vow = client(true)?;
+            let id = run::start(&vow, sample).await?;
+            emit(&format!("{id}\n"));
+            if !wait {
+                return Ok(ExitCode::SUCCESS);
+            }
+            if workers > 0 {
+                let dlq = target.dlq_url.as_ref().map(|url| {
+                    let sqs = aws_sdk_sqs::Client::new(&config);
+                    Arc::new(SqsQueue::new(sqs, url)) as Arc<dyn vow::queue::Queue>
+                });
+                vow.run_workers(workers, dlq, Duration::from_secs(1));
+            }
+            return wait::wait(&vow, &id, &wait_args).await;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Write to stdout. A closed pipe (`vow graph ID | head`) ends the program
+/// quietly, as it would a Unix tool.
+pub fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("vow: cannot write to stdout: {e}");
+        }
+        std::process::exit(if e.kind() == std::io::ErrorKind::BrokenPipe {
+            0
+        } else {
+            3
+        });
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// The queue and table from flags or the environment. Commands that only read
+/// the table do not need the queue.
+fn names(target: &Target, need_queue: bool) -> Result<AwsNames, CliError> {
+    let table_name = target.table.clone().ok_or_else(|| {
+        CliError::Usage(format!(
+            "set {ENV_TABLE_NAME} or pass --table: the DynamoDB table (the stack's `TableName` output)"
+        ))
+    })?;
+    let queue_url = match (&target.queue_url, need_queue) {
+        (Some(url), _) => url.clone(),
+        (None, false) => String::new(),
+        (None, true) => {
+            return Err(CliError::Usage(format!(
+                "set {ENV_QUEUE_URL} or pass --queue-url: the work queue (the stack's `QueueUrl` output)"
+            )))
+        }
+    };
+    let days = match std::env::var(ENV_RECORD_TTL_DAYS) {
+        Ok(v) => v.parse::<u64>().map_err(|_| {
+            CliError::Usage(format!(
+                "{ENV_RECORD_TTL_DAYS} must be a whole number of days, not `{v}`"
+            ))
+        })?,
+        Err(_) => 30,
+    };
+    Ok(AwsNames {
+        queue_url,
+        table_name,
+        record_ttl: Duration::from_secs(days * 86_400),
+    })
+}
+
+fn dlq_url(target: &Target) -> Result<String, CliError> {
+    target.dlq_url.clone().ok_or_else(|| {
+        CliError::Usage("set VOW_DLQ_URL or pass --dlq-url: the dead-letter queue's URL".to_owned())
+    })
+}
