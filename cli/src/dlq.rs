@@ -26,13 +26,23 @@ pub struct Letter {
 impl Letter {
     /// Read what can be read, without decoding the task.
     pub fn read(d: &Delivery) -> Self {
-        let (promise, tag, problem) = match decode_envelope(&d.body) {
+        let body = vow::signing::unverified_body(&d.body);
+        if let Some(key) = body.strip_prefix(vow::wire::BLOB_POINTER) {
+            return Letter {
+                message_id: d.message_id.clone(),
+                receive_count: d.receive_count,
+                promise: None,
+                tag: None,
+                problem: Some(format!("body stored out of line under {key}")),
+            };
+        }
+        let (promise, tag, problem) = match decode_envelope(body) {
             Ok(env) => (Some(env.target.id()), env.tag().map(str::to_owned), None),
             Err(f) => {
-                let tag = serde_json::from_str::<serde_json::Value>(&d.body)
+                let tag = serde_json::from_str::<serde_json::Value>(body)
                     .ok()
                     .and_then(|v| v.pointer("/task/task")?.as_str().map(str::to_owned));
-                let promise = salvage(&d.body).map(|(target, _, _)| target.id());
+                let promise = salvage(body).map(|(target, _, _)| target.id());
                 (promise, tag, Some(f.message().to_owned()))
             }
         };

@@ -21,6 +21,7 @@ pub fn detail(outcome: Option<&Outcome>) -> String {
         None => String::new(),
         Some(Outcome::Ok(v)) => clip(&v.to_string(), 60),
         Some(Outcome::Joined { n, .. }) => format!("all of {n}"),
+        Some(Outcome::Stored { .. }) => "(large value, stored out of line)".to_owned(),
         Some(Outcome::Err(f)) => clip(&f.to_string(), 80),
     }
 }

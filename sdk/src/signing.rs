@@ -131,6 +131,15 @@ impl SigningKeys {
     }
 }
 
+/// The body inside a signed message *without* verifying it, for display only
+/// (`vow dlq list`); unsigned bodies come back unchanged.
+pub fn unverified_body(sealed: &str) -> &str {
+    sealed
+        .strip_prefix(PREFIX)
+        .and_then(|rest| rest.splitn(3, ':').nth(2))
+        .unwrap_or(sealed)
+}
+
 fn id_only(pair: &str) -> &str {
     pair.split('=').next().unwrap_or("")
 }
