@@ -5,6 +5,8 @@
 #
 #   ./tests/run.sh            everything
 #   ./tests/run.sh quick      only the tests that need no emulator
+#   ./tests/run.sh chaos      the chaos run: 300 workflows through injected faults
+#                             on the emulators (last line: workflows=… lost=… …)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -18,6 +20,7 @@ if ! command -v dot >/dev/null; then
     { echo "could not install graphviz: run apt-get install graphviz as root" >&2; exit 1; }
 fi
 
+if [[ "$mode" != chaos ]]; then
 step "lint"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
@@ -27,6 +30,7 @@ if [[ "$mode" == quick ]]; then
   cargo test --workspace --exclude vow-e2e --exclude vow-cli
   cargo test -p vow-cli --bins # its tests/ run the binary against the emulators
   exit 0
+fi
 fi
 
 step "emulators"
@@ -38,6 +42,13 @@ trap 'tests/emulators/stop.sh >/dev/null 2>&1 || true' EXIT
 tests/emulators/start.sh >/dev/null
 # shellcheck source=/dev/null
 source "$VOW_EMULATOR_LOGS/env.sh"
+
+if [[ "$mode" == chaos ]]; then
+  step "chaos (in memory, then on the emulators)"
+  cargo run --quiet -p vow-e2e --bin chaos -- --backend memory --workflows "${VOW_CHAOS_WORKFLOWS:-300}"
+  cargo run --quiet -p vow-e2e --bin chaos -- --backend aws --workflows "${VOW_CHAOS_WORKFLOWS:-300}"
+  exit 0
+fi
 
 step "tests"
 cargo test --workspace
