@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use vow::signing::SigningKeys;
-//! let keys = SigningKeys::parse("k2=new-secret,k1=old-secret").unwrap();
+//! let keys = SigningKeys::parse("k2=new-secret-0123456789,k1=old-secret-0123456789").unwrap();
 //! let sealed = keys.sign("{\"v\":1}");
 //! assert_eq!(keys.verify(&sealed).unwrap(), "{\"v\":1}");
 //! assert!(keys.verify("{\"v\":1}").is_err());
