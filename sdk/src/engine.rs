@@ -29,7 +29,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
-use tracing::{debug, warn};
+use tracing::{debug, warn, Instrument};
 
 /// Engine settings.
 #[derive(Clone, Debug)]
@@ -122,8 +122,13 @@ impl Engine {
     /// Process a batch concurrently. Returns the message ids that failed and must be
     /// redelivered (SQS `batchItemFailures`).
     pub async fn handle_batch(self: &Arc<Self>, batch: Vec<Delivery>) -> Vec<String> {
-        self.each(batch, |engine, d| async move {
-            engine.process(&d.body, d.receive_count).await
+        self.each(batch, |engine, d| {
+            let span = tracing::info_span!(
+                "vow.message",
+                message_id = %d.message_id,
+                receive_count = d.receive_count
+            );
+            async move { engine.process(&d.body, d.receive_count).await }.instrument(span)
         })
         .await
     }
@@ -170,6 +175,16 @@ impl Engine {
         if (env.repair || receive_count > 1) && self.settled_before(&env).await? {
             return Ok(());
         }
+        let span = tracing::info_span!(
+            "vow.run",
+            promise = %env.target.id(),
+            task = env.tag().unwrap_or("?"),
+            attempt = env.attempt
+        );
+        self.run(env).instrument(span).await
+    }
+
+    async fn run(self: &Arc<Self>, env: Envelope) -> Result<(), Rejected> {
         let task = decode_task(&env.task).map_err(Rejected::Undecodable)?;
         let input = match &env.input {
             Some(outcome) => self.resolve(outcome).await?,
