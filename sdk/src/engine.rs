@@ -425,13 +425,7 @@ impl Engine {
             if !seen.insert(next.clone()) || seen.len() > 100_000 {
                 continue;
             }
-            let cell = Cell::of(&next);
-            let slot = self
-                .store
-                .read(&cell.key)
-                .await?
-                .and_then(|mut r| r.slots.remove(&cell.slot));
-            match slot {
+            match self.slot(&next).await? {
                 None if next.as_member().is_none() => {
                     step.settle(
                         Target::Promise(next.clone()),
@@ -467,13 +461,7 @@ impl Engine {
 
     /// The settled outcome of `id`, if any.
     pub async fn outcome(&self, id: &PromiseId) -> Result<Option<Outcome>, BackendError> {
-        let cell = Cell::of(id);
-        Ok(self
-            .store
-            .read(&cell.key)
-            .await?
-            .and_then(|mut r| r.slots.remove(&cell.slot))
-            .map(|s| s.outcome))
+        Ok(self.slot(id).await?.map(|s| s.outcome))
     }
 
     /// Expand an outcome into the JSON of `Result<T, Failure>`, reading join members.

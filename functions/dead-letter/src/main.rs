@@ -2,21 +2,12 @@
 //! message's promise (if still pending) with a failure saying why it died, so
 //! dependents always get an outcome. Works without decoding the task.
 
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::Error;
+use vow::poller::InProcess;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let vow = vow::Vow::aws().await?;
-    let engine = vow.engine().clone();
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
-        let engine = engine.clone();
-        async move {
-            let failed = engine
-                .handle_dead_letters(vow_worker::deliveries(event.payload))
-                .await;
-            Ok::<_, Error>(vow_worker::response(failed))
-        }
-    }))
-    .await
+    vow_worker::serve(InProcess::dead_letters(vow.engine().clone())).await
 }

@@ -2,7 +2,24 @@
 //! failed message ids into a partial batch response.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use std::sync::Arc;
+use vow::poller::BatchHandler;
 use vow::queue::Delivery;
+
+/// Serve SQS batches with `handler` until the Lambda runtime stops: each event's
+/// deliveries go to the handler, its failed ids come back as `batchItemFailures`.
+pub async fn serve(handler: impl BatchHandler) -> Result<(), Error> {
+    let handler = Arc::new(handler);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let handler = handler.clone();
+        async move {
+            let failed = handler.handle(deliveries(event.payload)).await?;
+            Ok::<_, Error>(response(failed))
+        }
+    }))
+    .await
+}
 
 /// The deliveries in an SQS event. A record without a message id cannot be
 /// reported as failed, so it is skipped (and logged).

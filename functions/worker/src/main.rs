@@ -2,7 +2,8 @@
 //! settles its promise in DynamoDB, sends what follows, and reports the messages to
 //! retry as `batchItemFailures`.
 
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::Error;
+use vow::poller::InProcess;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -15,15 +16,5 @@ async fn main() -> Result<(), Error> {
     }
     lambda_runtime::tracing::init_default_subscriber();
     let vow = vow::Vow::aws().await?;
-    let engine = vow.engine().clone();
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
-        let engine = engine.clone();
-        async move {
-            let failed = engine
-                .handle_batch(vow_worker::deliveries(event.payload))
-                .await;
-            Ok::<_, Error>(vow_worker::response(failed))
-        }
-    }))
-    .await
+    vow_worker::serve(InProcess::worker(vow.engine().clone())).await
 }

@@ -89,10 +89,7 @@ fn decode_slot(item: &Item, slot: u32) -> Result<Option<Slot>, BackendError> {
 }
 
 fn decode_count(item: &Item) -> u32 {
-    match item.get(COUNT) {
-        Some(AttributeValue::N(n)) => n.parse().unwrap_or(0),
-        _ => 0,
-    }
+    u32::try_from(decode_number(item, COUNT)).unwrap_or(u32::MAX)
 }
 
 fn decode_later(item: &Item, slot: u32) -> Result<Vec<Cont>, BackendError> {
