@@ -8,37 +8,18 @@ use common::*;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use vow::fault::{FaultConfig, Faults, FaultyQueue};
 use vow::memory::{MemoryQueue, MemoryStore};
 use vow::poller::{InProcess, Poller};
 use vow::queue::{Delivery, Outgoing, Queue};
 use vow::wire::{Envelope, Target, WIRE_VERSION};
 use vow::{BackendError, Engine, FailureKind, PromiseId, Status, Vow};
 
-/// Sends every message twice.
-struct Twice(Arc<MemoryQueue>);
-
 /// Fails every `nth` send call, after the first.
 struct FailEvery {
     inner: Arc<MemoryQueue>,
     nth: u32,
     calls: AtomicU32,
-}
-
-#[async_trait]
-impl Queue for Twice {
-    async fn send(&self, messages: Vec<Outgoing>) -> Result<(), BackendError> {
-        self.0.send(messages.clone()).await?;
-        self.0.send(messages).await
-    }
-    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BackendError> {
-        self.0.receive(max, wait).await
-    }
-    async fn delete(&self, receipts: Vec<String>) -> Result<(), BackendError> {
-        self.0.delete(receipts).await
-    }
-    async fn release(&self, receipt: &str, after: Duration) -> Result<(), BackendError> {
-        self.0.release(receipt, after).await
-    }
 }
 
 #[async_trait]
@@ -61,6 +42,15 @@ impl Queue for FailEvery {
     }
 }
 
+/// Every message sent through it is delivered twice.
+fn twice(inner: Arc<MemoryQueue>) -> Arc<dyn Queue> {
+    let faults = Faults::new(FaultConfig {
+        duplicate: 1.0,
+        ..FaultConfig::default()
+    });
+    Arc::new(FaultyQueue::new(inner, Arc::new(faults)))
+}
+
 /// A client whose sends go through `queue`, with workers polling `inner`.
 fn harness(queue: Arc<dyn Queue>, inner: Arc<MemoryQueue>) -> (Vow, Arc<MemoryStore>) {
     let store = Arc::new(MemoryStore::new());
@@ -81,7 +71,7 @@ fn harness(queue: Arc<dyn Queue>, inner: Arc<MemoryQueue>) -> (Vow, Arc<MemorySt
 #[tokio::test]
 async fn duplicated_messages_settle_once_and_count_joins_once() {
     let inner = Arc::new(MemoryQueue::new(Duration::from_millis(500), 5, None));
-    let (vow, _) = harness(Arc::new(Twice(inner.clone())), inner.clone());
+    let (vow, _) = harness(twice(inner.clone()), inner.clone());
     let (k_chain, k_join, k_all) = (key(), key(), key());
     let flow = vow.flow();
     let chain = flow

@@ -2,16 +2,15 @@
 //! timeouts, retries, dead letters, duplicate deliveries, and the real worker
 //! binary under `cargo lambda watch`. Run with `./tests/run.sh`.
 
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
-use vow::aws::SqsQueue;
+use vow::fault::{FaultConfig, Faults, FaultyQueue};
 use vow::poller::Poller;
 use vow::prelude::*;
-use vow::queue::{Delivery, Outgoing, Queue};
+use vow::queue::{Outgoing, Queue};
 use vow::wire::{Envelope, Target, WIRE_VERSION};
-use vow::{BackendError, Status};
+use vow::Status;
 use vow_e2e::tasks::{Flaky, Inc};
 use vow_e2e::Stack;
 use vow_samples::{run_all, seed_dynamo, Square, Sum, Table};
@@ -140,30 +139,15 @@ async fn dead_letters_settle_their_promises() {
     ));
 }
 
-/// Sends every message twice, like an SQS duplicate delivery.
-struct Twice(SqsQueue);
-
-#[async_trait]
-impl Queue for Twice {
-    async fn send(&self, messages: Vec<Outgoing>) -> Result<(), BackendError> {
-        self.0.send(messages.clone()).await?;
-        self.0.send(messages).await
-    }
-    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BackendError> {
-        self.0.receive(max, wait).await
-    }
-    async fn delete(&self, receipts: Vec<String>) -> Result<(), BackendError> {
-        self.0.delete(receipts).await
-    }
-    async fn release(&self, receipt: &str, after: Duration) -> Result<(), BackendError> {
-        self.0.release(receipt, after).await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn duplicate_deliveries_never_settle_twice() {
     let stack = Stack::new("dupes", 5).await;
-    let mut client = stack.client_via(Arc::new(Twice(stack.queue())));
+    let faults = Faults::new(FaultConfig {
+        duplicate: 1.0,
+        ..FaultConfig::default()
+    });
+    let twice = FaultyQueue::new(Arc::new(stack.queue()), Arc::new(faults));
+    let mut client = stack.client_via(Arc::new(twice));
     client.run_workers(3, None, Duration::from_secs(1));
     let flow = client.flow();
     let chain = flow.when(Square(3)).then(Inc).then(Inc);
