@@ -53,7 +53,7 @@ pub struct EmbeddedConfig {
     /// Engine settings.
     pub engine: EngineConfig,
     /// How long a delivered message stays invisible (a crashed worker's messages
-    /// come back after this).
+    /// come back after this). Steps run inline for at most a quarter of it.
     pub visibility: Duration,
     /// Deliveries before a message goes to the dead-letter queue.
     pub max_receives: u32,
@@ -101,7 +101,9 @@ impl Vow {
     }
 
     /// The embedded backend with these settings.
-    pub fn embedded_with(config: EmbeddedConfig) -> Self {
+    pub fn embedded_with(mut config: EmbeddedConfig) -> Self {
+        // A message must not outlive its visibility while steps run inline.
+        config.engine.inline_for = config.engine.inline_for.min(config.visibility / 4);
         let store = Arc::new(MemoryStore::new());
         let dlq = Arc::new(MemoryQueue::dead_letter_queue());
         let queue = Arc::new(MemoryQueue::new(

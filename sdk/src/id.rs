@@ -118,6 +118,18 @@ pub(crate) fn token() -> String {
     format!("{:012x}", fastrand::u64(..) & 0xffff_ffff_ffff)
 }
 
+/// The token of the message that runs `next` when the message with token `by`
+/// settles its predecessor. Derived, not random, so every firing of the same
+/// continuation by the same settling message (a repair after a crash, or a step
+/// run inline in the same invocation) carries the same token, and the repair
+/// recognises the earlier settle as its own.
+pub(crate) fn successor_token(by: &str, next: &PromiseId) -> String {
+    let mut bytes = by.as_bytes().to_vec();
+    bytes.push(b'>');
+    bytes.extend_from_slice(next.as_str().as_bytes());
+    format!("{:012x}", fnv1a_128(&bytes) as u64 & 0xffff_ffff_ffff)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +141,16 @@ mod tests {
         assert_eq!(parent.child(7).as_str(), "c142129178508d9b88894589ef060d3b");
         assert_eq!(parent.child(7), parent.child(7));
         assert_eq!(parent.child(7).as_str().len(), 32);
+    }
+
+    #[test]
+    fn successor_tokens_depend_on_settler_and_successor() {
+        let a = PromiseId::parse("0123456789abcdef0123456789abcdef").expect("valid");
+        let b = a.child(1);
+        assert_eq!(successor_token("t1", &a), successor_token("t1", &a));
+        assert_ne!(successor_token("t1", &a), successor_token("t2", &a));
+        assert_ne!(successor_token("t1", &a), successor_token("t1", &b));
+        assert_eq!(successor_token("t1", &a).len(), 12);
     }
 
     #[test]

@@ -8,12 +8,13 @@ use common::*;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use vow::fault::{FaultConfig, Faults, FaultyQueue};
+use vow::fault::{FaultConfig, Faults, FaultyQueue, FaultyStore};
 use vow::memory::{MemoryQueue, MemoryStore};
 use vow::poller::{InProcess, Poller};
 use vow::queue::{Delivery, Outgoing, Queue};
+use vow::store::Store;
 use vow::wire::{Envelope, Target, WIRE_VERSION};
-use vow::{BackendError, Engine, FailureKind, PromiseId, Status, Vow};
+use vow::{BackendError, Engine, EngineConfig, FailureKind, PromiseId, Status, Vow};
 
 /// Fails every `nth` send call, after the first.
 struct FailEvery {
@@ -54,7 +55,17 @@ fn twice(inner: Arc<MemoryQueue>) -> Arc<dyn Queue> {
 /// A client whose sends go through `queue`, with workers polling `inner`.
 fn harness(queue: Arc<dyn Queue>, inner: Arc<MemoryQueue>) -> (Vow, Arc<MemoryStore>) {
     let store = Arc::new(MemoryStore::new());
-    let config = fast_config().engine;
+    let vow = harness_with(queue, inner, store.clone(), fast_config().engine);
+    (vow, store)
+}
+
+/// Like [`harness`], with workers on `store` and engine settings `config`.
+fn harness_with(
+    queue: Arc<dyn Queue>,
+    inner: Arc<MemoryQueue>,
+    store: Arc<dyn Store>,
+    config: EngineConfig,
+) -> Vow {
     let engine = Engine::new(store.clone(), queue.clone(), config.clone());
     for _ in 0..4 {
         let poller = Poller::new(inner.clone(), Arc::new(InProcess::worker(engine.clone())))
@@ -65,7 +76,7 @@ fn harness(queue: Arc<dyn Queue>, inner: Arc<MemoryQueue>) -> (Vow, Arc<MemorySt
             poller.run(stop).await
         });
     }
-    (Vow::client(store.clone(), queue, config), store)
+    Vow::client(store, queue, config)
 }
 
 #[tokio::test]
@@ -112,7 +123,13 @@ async fn crashes_between_settling_and_sending_are_repaired() {
         nth: 3,
         calls: AtomicU32::new(0),
     });
-    let (vow, _) = harness(queue.clone(), inner.clone());
+    // Successors go through the queue here; the next test crashes inline runs.
+    let config = EngineConfig {
+        inline_for: Duration::ZERO,
+        ..fast_config().engine
+    };
+    let store = Arc::new(MemoryStore::new());
+    let vow = harness_with(queue.clone(), inner.clone(), store, config);
     let k = key();
     let flow = vow.flow();
     let mut p = flow.when(Value(0));
@@ -135,6 +152,46 @@ async fn crashes_between_settling_and_sending_are_repaired() {
     // Each repair re-fires a successor as a repair message, which checks the store
     // first: runs stay close to one per step.
     assert!(count(&k) <= 20 + 20 / 3 + 2, "ran {} times", count(&k));
+}
+
+#[tokio::test]
+async fn crashes_during_inline_runs_are_repaired() {
+    let inner = Arc::new(MemoryQueue::new(Duration::from_millis(500), 20, None));
+    // A quarter of store writes take effect but report failure: the worker gives
+    // up on the message midway through a chain of steps it was running inline.
+    let faults = Arc::new(Faults::new(FaultConfig {
+        fail_after: 0.25,
+        seed: 7,
+        ..FaultConfig::default()
+    }));
+    let store = Arc::new(FaultyStore::new(
+        Arc::new(MemoryStore::new()),
+        faults.clone(),
+    ));
+    let config = EngineConfig {
+        inline_for: Duration::from_millis(100),
+        ..fast_config().engine
+    };
+    let vow = harness_with(inner.clone(), inner, store, config);
+    let k = key();
+    let flow = vow.flow();
+    let mut p = flow.when(Value(0));
+    for _ in 0..30 {
+        p = p.then(AddN {
+            n: 1,
+            key: k.clone(),
+        });
+    }
+    vow.start(&flow).await.expect("start");
+    assert_eq!(vow.wait(&p, WAIT).await.expect("settles"), Ok(30));
+    assert!(faults.injected() > 5, "faults were injected");
+    // A step whose settle reported failure runs again only if its repair found no
+    // settle: the chain's runs stay within one per step plus one per fault.
+    assert!(
+        u64::from(count(&k)) <= 30 + faults.injected(),
+        "ran {} times",
+        count(&k)
+    );
 }
 
 fn envelope_for(id: &PromiseId, task: serde_json::Value) -> Envelope {
