@@ -256,22 +256,33 @@ impl Envelope {
 }
 
 /// What the store keeps per settled slot: the outcome, the token of the write,
-/// and a little history for `vow status` and `vow tree`.
+/// and a little history for `vow status` and `vow tree`. Field names are one
+/// letter: a join shard holds 16 slots and should stay within one 1 KB write unit.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Slot {
     /// The outcome.
+    #[serde(rename = "o")]
     pub outcome: Outcome,
     /// The token of the envelope whose processing wrote it.
+    #[serde(rename = "b")]
     pub by: String,
     /// When it settled, in milliseconds since the Unix epoch.
-    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    #[serde(rename = "t", default, skip_serializing_if = "is_zero_u64")]
     pub at: u64,
     /// The attempt that settled it (0 when not settled by its own task).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(rename = "a", default = "first", skip_serializing_if = "is_first")]
     pub attempt: u32,
     /// How many child promises its task created: their ids are `id.child(0..kids)`.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(rename = "k", default, skip_serializing_if = "is_zero")]
     pub kids: u32,
+}
+
+fn first() -> u32 {
+    1
+}
+
+fn is_first(n: &u32) -> bool {
+    *n == 1
 }
 
 impl Slot {

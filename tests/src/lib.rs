@@ -1,6 +1,7 @@
 //! A harness for end-to-end tests: a fresh queue, dead-letter queue and table on
 //! the emulators named by the environment (see `tests/run.sh`), with workers.
 
+pub mod bench;
 pub mod chaos;
 pub mod tasks;
 

@@ -37,3 +37,28 @@ impl Task for Flaky {
         Some(self.ok_on + 5)
     }
 }
+
+/// The map step of the map-and-count benchmark: 1 if the synthetic item `id`
+/// is red with weight at least 50, else 0 (summed by `vow_samples::Sum`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MatchOne {
+    /// The item's id.
+    pub id: u32,
+}
+
+impl MatchOne {
+    /// Whether the item matches.
+    pub fn matches(id: u32) -> bool {
+        let item = vow_samples::count::synthetic_item(id);
+        item.color == "red" && item.weight >= 50
+    }
+}
+
+#[vow::task("e2e/match-one")]
+impl Task for MatchOne {
+    type Input = ();
+    type Output = u64;
+    async fn run(self, _: (), _cx: &Cx) -> Result<Resolution<u64>, Error> {
+        done(u64::from(Self::matches(self.id)))
+    }
+}

@@ -1,5 +1,7 @@
-//! Request accounting: every SQS and DynamoDB call vow makes, counted by kind.
+//! Request accounting: every SQS and DynamoDB call vow makes, counted by kind,
+//! with the DynamoDB capacity units they consume.
 
+use super::cost::Prices;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Counts of AWS requests. Share one between a [`super::SqsQueue`] and a
@@ -13,6 +15,10 @@ pub struct Metrics {
     ddb_write: AtomicU64,
     ddb_settled: AtomicU64,
     ddb_read: AtomicU64,
+    write_units: AtomicU64,
+    read_units: AtomicU64,
+    reported_milli: AtomicU64,
+    max_item_bytes: AtomicU64,
 }
 
 /// A snapshot of [`Metrics`].
@@ -32,12 +38,46 @@ pub struct Counts {
     pub ddb_settled: u64,
     /// DynamoDB `GetItem` and `BatchGetItem` calls.
     pub ddb_read: u64,
+    /// Write request units, from the sizes of the items written (DynamoDB's rule:
+    /// one per started KB of the larger of the item before and after).
+    pub write_units: u64,
+    /// Read request units, from the sizes of the items read.
+    pub read_units: u64,
+    /// Capacity units the service reported (`ConsumedCapacity`), in thousandths.
+    /// AWS reports what it bills; emulators may report a fixed figure.
+    pub reported_units_milli: u64,
+    /// The largest item written or read, in bytes.
+    pub max_item_bytes: u64,
 }
 
 impl Counts {
     /// All SQS requests.
     pub fn sqs(&self) -> u64 {
         self.sqs_send + self.sqs_receive + self.sqs_delete + self.sqs_other
+    }
+
+    /// What these requests cost at `prices`, in US dollars.
+    pub fn usd(&self, prices: &Prices) -> f64 {
+        self.sqs() as f64 * prices.sqs_request
+            + self.write_units as f64 * prices.write_unit
+            + self.read_units as f64 * prices.read_unit
+    }
+
+    /// The counts accrued since `earlier`.
+    pub fn since(&self, earlier: &Counts) -> Counts {
+        Counts {
+            sqs_send: self.sqs_send - earlier.sqs_send,
+            sqs_receive: self.sqs_receive - earlier.sqs_receive,
+            sqs_delete: self.sqs_delete - earlier.sqs_delete,
+            sqs_other: self.sqs_other - earlier.sqs_other,
+            ddb_write: self.ddb_write - earlier.ddb_write,
+            ddb_settled: self.ddb_settled - earlier.ddb_settled,
+            ddb_read: self.ddb_read - earlier.ddb_read,
+            write_units: self.write_units - earlier.write_units,
+            read_units: self.read_units - earlier.read_units,
+            reported_units_milli: self.reported_units_milli - earlier.reported_units_milli,
+            max_item_bytes: self.max_item_bytes,
+        }
     }
 }
 
@@ -67,6 +107,30 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A write of an item of `bytes` (the larger of before and after).
+    pub(crate) fn wrote(&self, bytes: usize) {
+        self.write_units
+            .fetch_add(super::cost::write_units(bytes), Ordering::Relaxed);
+        self.max_item_bytes
+            .fetch_max(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// A consistent read of an item of `bytes`.
+    pub(crate) fn read(&self, bytes: usize) {
+        self.read_units
+            .fetch_add(super::cost::read_units(bytes), Ordering::Relaxed);
+        self.max_item_bytes
+            .fetch_max(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Capacity the service reported consuming.
+    pub(crate) fn reported(&self, units: Option<f64>) {
+        if let Some(units) = units {
+            self.reported_milli
+                .fetch_add((units * 1000.0).round() as u64, Ordering::Relaxed);
+        }
+    }
+
     /// The counts so far.
     pub fn snapshot(&self) -> Counts {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -78,6 +142,10 @@ impl Metrics {
             ddb_write: get(&self.ddb_write),
             ddb_settled: get(&self.ddb_settled),
             ddb_read: get(&self.ddb_read),
+            write_units: get(&self.write_units),
+            read_units: get(&self.read_units),
+            reported_units_milli: get(&self.reported_milli),
+            max_item_bytes: get(&self.max_item_bytes),
         }
     }
 }

@@ -10,12 +10,14 @@
 //! # Ok(()) }
 //! ```
 
+pub mod cost;
 mod interceptor;
 mod metrics;
 mod queue;
 pub mod setup;
 mod store;
 
+pub use cost::{Prices, LIST_PRICES};
 pub use interceptor::FaultInterceptor;
 pub use metrics::{Counts, Metrics};
 pub use queue::SqsQueue;

@@ -13,6 +13,19 @@ use std::time::Duration;
 /// SQS allows 10 entries and 256 KiB per batch.
 const MAX_BATCH: usize = 10;
 const MAX_BATCH_BYTES: usize = 250 * 1024;
+/// `SendMessageBatch` calls one `send` keeps in flight.
+const SENDS_IN_FLIGHT: usize = 8;
+
+/// The result of one spawned batch send.
+fn joined(
+    done: Option<Result<Result<(), BackendError>, tokio::task::JoinError>>,
+) -> Result<(), BackendError> {
+    match done {
+        Some(Ok(result)) => result,
+        Some(Err(e)) => Err(BackendError::transient(format!("batch send aborted: {e}"))),
+        None => Ok(()),
+    }
+}
 
 /// A [`Queue`] on Amazon SQS. Sends go out in `SendMessageBatch` calls.
 #[derive(Clone, Debug)]
@@ -97,19 +110,36 @@ impl SqsQueue {
 #[async_trait]
 impl Queue for SqsQueue {
     async fn send(&self, messages: Vec<Outgoing>) -> Result<(), BackendError> {
-        let mut start = 0;
-        while start < messages.len() {
-            let mut end = start;
+        let mut chunks = Vec::new();
+        let mut rest = messages;
+        while !rest.is_empty() {
+            let mut end = 0;
             let mut bytes = 0;
-            while end < messages.len()
-                && end - start < MAX_BATCH
-                && (end == start || bytes + messages[end].body.len() <= MAX_BATCH_BYTES)
+            while end < rest.len()
+                && end < MAX_BATCH
+                && (end == 0 || bytes + rest[end].body.len() <= MAX_BATCH_BYTES)
             {
-                bytes += messages[end].body.len();
+                bytes += rest[end].body.len();
                 end += 1;
             }
-            self.send_chunk(&messages[start..end]).await?;
-            start = end;
+            let tail = rest.split_off(end);
+            chunks.push(rest);
+            rest = tail;
+        }
+        if chunks.len() == 1 {
+            return self.send_chunk(&chunks[0]).await;
+        }
+        // Large fan-outs: several batches in flight at once.
+        let mut sending = tokio::task::JoinSet::new();
+        for chunk in chunks {
+            if sending.len() >= SENDS_IN_FLIGHT {
+                joined(sending.join_next().await)?;
+            }
+            let queue = self.clone();
+            sending.spawn(async move { queue.send_chunk(&chunk).await });
+        }
+        while let Some(done) = sending.join_next().await {
+            joined(Some(done))?;
         }
         Ok(())
     }

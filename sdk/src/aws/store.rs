@@ -1,4 +1,5 @@
 use super::classify;
+use super::cost::item_size;
 use super::metrics::{Call, Metrics};
 use crate::error::BackendError;
 use crate::store::{Cell, Record, Settled, Store};
@@ -7,7 +8,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    AttributeValue, ConsumedCapacity, KeysAndAttributes, ReturnConsumedCapacity, ReturnValue,
+    ReturnValuesOnConditionCheckFailure,
 };
 use aws_sdk_dynamodb::Client;
 use std::collections::{BTreeMap, HashMap};
@@ -56,6 +58,22 @@ impl DynamoStore {
     /// The table's name.
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// The item returned with a failed condition, if that is what `err` is. The
+    /// failed write still consumed capacity for that item.
+    fn condition_failed(
+        &self,
+        err: &SdkError<UpdateItemError, impl std::fmt::Debug>,
+    ) -> Option<Item> {
+        match err.as_service_error() {
+            Some(UpdateItemError::ConditionalCheckFailedException(e)) => {
+                let item = e.item().cloned().unwrap_or_default();
+                self.metrics.wrote(item_size(&item));
+                Some(item)
+            }
+            _ => None,
+        }
     }
 
     fn expiry(&self) -> AttributeValue {
@@ -135,14 +153,9 @@ fn decode_record(item: &Item) -> Result<Record, BackendError> {
     })
 }
 
-/// The item returned with a failed condition, if that is what `err` is.
-fn condition_failed(err: &SdkError<UpdateItemError, impl std::fmt::Debug>) -> Option<Item> {
-    match err.as_service_error() {
-        Some(UpdateItemError::ConditionalCheckFailedException(e)) => {
-            Some(e.item().cloned().unwrap_or_default())
-        }
-        _ => None,
-    }
+/// The capacity a reply reports consuming.
+fn units(consumed: Option<&ConsumedCapacity>) -> Option<f64> {
+    consumed.and_then(ConsumedCapacity::capacity_units)
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<String, BackendError> {
@@ -168,18 +181,21 @@ impl Store for DynamoStore {
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
         match result {
             Ok(out) => {
                 self.metrics.count(Call::DdbSettled);
+                self.metrics.reported(units(out.consumed_capacity()));
                 let item = out.attributes.unwrap_or_default();
+                self.metrics.wrote(item_size(&item));
                 Ok(Settled::Won {
                     count: decode_count(&item),
                     later: decode_later(&item, cell.slot)?,
                 })
             }
-            Err(err) => match condition_failed(&err) {
+            Err(err) => match self.condition_failed(&err) {
                 Some(item) => Ok(Settled::Lost {
                     slot: decode_slot(&item, cell.slot)?
                         .ok_or_else(|| corrupt("slot", "condition failed but slot missing"))?,
@@ -206,7 +222,9 @@ impl Store for DynamoStore {
             .expression_attribute_names("#s", slot_attr(cell.slot))
             .expression_attribute_names("#ttl", TTL)
             .expression_attribute_values(":ttl", self.expiry())
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_values(ReturnValue::AllNew)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
         let mut sets = vec!["#ttl = if_not_exists(#ttl, :ttl)".to_owned()];
         for (i, (name, cont)) in conts.iter().enumerate() {
             sets.push(format!("#c{i} = :c{i}"));
@@ -222,8 +240,13 @@ impl Store for DynamoStore {
             .send()
             .await
         {
-            Ok(_) => Ok(None),
-            Err(err) => match condition_failed(&err) {
+            Ok(out) => {
+                self.metrics.reported(units(out.consumed_capacity()));
+                self.metrics
+                    .wrote(item_size(out.attributes.as_ref().unwrap_or(&Item::new())));
+                Ok(None)
+            }
+            Err(err) => match self.condition_failed(&err) {
                 Some(item) => decode_slot(&item, cell.slot),
                 None => Err(classify("UpdateItem", err)),
             },
@@ -238,9 +261,12 @@ impl Store for DynamoStore {
             .table_name(&self.table)
             .key(KEY, AttributeValue::S(key.to_owned()))
             .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(|e| classify("GetItem", e))?;
+        self.metrics.reported(units(out.consumed_capacity()));
+        self.metrics.read(out.item.as_ref().map_or(0, item_size));
         out.item.as_ref().map(decode_record).transpose()
     }
 
@@ -331,7 +357,14 @@ impl DynamoStore {
         for (name, value) in attrs {
             request = request.item(name, value);
         }
-        request.send().await.map_err(|e| classify("PutItem", e))?;
+        let size = request.get_item().as_ref().map_or(0, item_size);
+        let out = request
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| classify("PutItem", e))?;
+        self.metrics.reported(units(out.consumed_capacity()));
+        self.metrics.wrote(size);
         Ok(())
     }
 
@@ -360,19 +393,34 @@ impl DynamoStore {
             let mut round = 0u32;
             while let Some(keys_and_attrs) = request.take() {
                 self.metrics.count(Call::DdbRead);
+                let asked = keys_and_attrs.keys().len();
                 let out = self
                     .client
                     .batch_get_item()
                     .request_items(&self.table, keys_and_attrs)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
                     .send()
                     .await
                     .map_err(|e| classify("BatchGetItem", e))?;
-                for item in out
+                for used in out.consumed_capacity() {
+                    self.metrics.reported(used.capacity_units());
+                }
+                let items = out
                     .responses
                     .unwrap_or_default()
                     .remove(&self.table)
-                    .unwrap_or_default()
-                {
+                    .unwrap_or_default();
+                let unprocessed = out
+                    .unprocessed_keys
+                    .as_ref()
+                    .and_then(|u| u.get(&self.table))
+                    .map_or(0, |k| k.keys().len());
+                // A missing item still costs the minimum read.
+                for _ in items.len() + unprocessed..asked {
+                    self.metrics.read(0);
+                }
+                for item in items {
+                    self.metrics.read(item_size(&item));
                     if let Some(AttributeValue::S(k)) = item.get(KEY) {
                         found.insert(k.clone(), item);
                     }

@@ -1,0 +1,441 @@
+//! The cost and speed benchmark behind `./tests/run.sh bench`: workloads run by
+//! vow and by a raw baseline on the emulators, every request counted and priced.
+
+use crate::tasks::{Inc, MatchOne};
+use crate::Stack;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use vow::aws::cost::{item_size, write_units};
+use vow::aws::{Counts, DynamoStore, LIST_PRICES};
+use vow::store::{Cell, Record, Settled, Store};
+use vow::wire::{Cont, Slot};
+use vow::{BackendError, Vow};
+use vow_samples::{Square, Sum};
+
+/// Worker loops, each running batches of up to 10 messages, for vow and baseline alike.
+pub const WORKERS: usize = 4;
+/// How long a receive waits for messages (SQS's longest long poll).
+const LONG_POLL: Duration = Duration::from_secs(20);
+/// The longest a workload may take.
+const PATIENCE: Duration = Duration::from_secs(1_800);
+
+/// A workload: what a step is and how steps depend on each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// `n` steps, each started by the one before.
+    Chain(u32),
+    /// `n` independent steps joined with `all`.
+    All(u32),
+    /// `n` map steps over synthetic items joined with `all`, then one count step.
+    MapCount(u32),
+}
+
+impl Workload {
+    /// Steps a user asked for: tasks run (a join's bookkeeping is not a step).
+    pub fn steps(&self) -> u64 {
+        match *self {
+            Workload::Chain(n) | Workload::All(n) => u64::from(n),
+            Workload::MapCount(n) => u64::from(n) + 1,
+        }
+    }
+
+    /// A short name.
+    pub fn name(&self) -> String {
+        match *self {
+            Workload::Chain(n) => format!("chain-{n}"),
+            Workload::All(n) => format!("all-{n}"),
+            Workload::MapCount(n) => format!("map-count-{n}"),
+        }
+    }
+}
+
+/// One workload's measurements.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// The workload.
+    pub workload: Workload,
+    /// Wall time from enqueue to the last step settled.
+    pub elapsed: Duration,
+    /// Requests made, by the enqueuing client and the workers.
+    pub counts: Counts,
+}
+
+impl Run {
+    /// Steps per second.
+    pub fn steps_per_sec(&self) -> f64 {
+        self.workload.steps() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn per_step(&self, x: u64) -> f64 {
+        x as f64 / self.workload.steps() as f64
+    }
+
+    /// US dollars per million steps at list prices.
+    pub fn usd_per_million(&self) -> f64 {
+        self.counts.usd(&LIST_PRICES) / self.workload.steps() as f64 * 1e6
+    }
+
+    /// One line of figures.
+    pub fn line(&self, who: &str) -> String {
+        let c = &self.counts;
+        format!(
+            "{who:<8} {:<15} steps={} secs={:.1} steps_per_sec={:.0} writes_per_step={:.3} \
+             sqs_requests_per_step={:.3} wru_per_step={:.3} rru_per_step={:.3} \
+             usd_per_million_steps={:.3} max_item_bytes={}",
+            self.workload.name(),
+            self.workload.steps(),
+            self.elapsed.as_secs_f64(),
+            self.steps_per_sec(),
+            self.per_step(c.ddb_write),
+            self.per_step(c.sqs()),
+            self.per_step(c.write_units),
+            self.per_step(c.read_units),
+            self.usd_per_million(),
+            c.max_item_bytes,
+        )
+    }
+}
+
+/// The summary line over all workloads: cost and requests per step of vow, and
+/// vow's throughput relative to the baseline's.
+pub fn summary(vow: &[Run], baseline: &[Run]) -> String {
+    let steps: u64 = vow.iter().map(|r| r.workload.steps()).sum();
+    let sum = |f: fn(&Counts) -> u64| vow.iter().map(|r| f(&r.counts)).sum::<u64>() as f64;
+    let usd: f64 = vow.iter().map(|r| r.counts.usd(&LIST_PRICES)).sum();
+    let rate = |runs: &[Run]| {
+        runs.iter().map(|r| r.workload.steps()).sum::<u64>() as f64
+            / runs.iter().map(|r| r.elapsed.as_secs_f64()).sum::<f64>()
+    };
+    format!(
+        "usd_per_million_steps={:.3} writes_per_step={:.3} sqs_requests_per_step={:.3} vs_baseline={:.2}",
+        usd / steps as f64 * 1e6,
+        sum(|c| c.ddb_write) / steps as f64,
+        sum(Counts::sqs) / steps as f64,
+        rate(vow) / rate(baseline),
+    )
+}
+
+/// Store writes per record, to show that no item is hot.
+pub struct PerItem {
+    inner: Arc<dyn Store>,
+    writes: Mutex<HashMap<String, u32>>,
+}
+
+impl std::fmt::Debug for PerItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PerItem")
+            .field("max_writes", &self.max_writes())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PerItem {
+    /// Count writes through to `inner`.
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        PerItem {
+            inner,
+            writes: Mutex::default(),
+        }
+    }
+
+    /// The most writes any one record received.
+    pub fn max_writes(&self) -> u32 {
+        let writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
+        writes.values().copied().max().unwrap_or(0)
+    }
+
+    fn bump(&self, key: &str) {
+        let mut writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
+        *writes.entry(key.to_owned()).or_default() += 1;
+    }
+}
+
+#[async_trait]
+impl Store for PerItem {
+    async fn settle(&self, cell: &Cell, slot: &Slot) -> Result<Settled, BackendError> {
+        self.bump(&cell.key);
+        self.inner.settle(cell, slot).await
+    }
+    async fn add_continuations(
+        &self,
+        cell: &Cell,
+        conts: &[(String, Cont)],
+    ) -> Result<Option<Slot>, BackendError> {
+        self.bump(&cell.key);
+        self.inner.add_continuations(cell, conts).await
+    }
+    async fn read(&self, key: &str) -> Result<Option<Record>, BackendError> {
+        self.inner.read(key).await
+    }
+    async fn read_many(&self, keys: &[String]) -> Result<Vec<Option<Record>>, BackendError> {
+        self.inner.read_many(keys).await
+    }
+    async fn put_blob(&self, key: &str, text: &str) -> Result<(), BackendError> {
+        self.bump(key);
+        self.inner.put_blob(key, text).await
+    }
+    async fn get_blob(&self, key: &str) -> Result<Option<String>, BackendError> {
+        self.inner.get_blob(key).await
+    }
+}
+
+/// Run `workload` through vow on a fresh queue and table. Returns the figures and
+/// the most writes any one record received.
+pub async fn run_vow(workload: Workload) -> (Run, u32) {
+    let stack = Stack::new(&workload.name(), 5).await;
+    let counted = Arc::new(PerItem::new(Arc::new(
+        DynamoStore::new(
+            stack.dynamodb.clone(),
+            &stack.names.table_name,
+            stack.names.record_ttl,
+        )
+        .with_metrics(stack.metrics.clone()),
+    )));
+    let queue = Arc::new(stack.queue());
+    let mut workers = Vow::client(counted.clone(), queue, crate::test_engine());
+    workers.run_workers(WORKERS, None, LONG_POLL);
+    // The watcher's reads are not part of the workload.
+    let watcher = Vow::client(
+        Arc::new(DynamoStore::new(
+            stack.dynamodb.clone(),
+            &stack.names.table_name,
+            stack.names.record_ttl,
+        )),
+        Arc::new(stack.queue()),
+        crate::test_engine(),
+    );
+    let flow = workers.flow();
+    let started = Instant::now();
+    let outcome = match workload {
+        Workload::Chain(n) => {
+            let mut p = flow.when(Square(0));
+            for _ in 1..n {
+                p = p.then(Inc);
+            }
+            workers.start(&flow).await.expect("enqueue");
+            watcher
+                .wait(&p, PATIENCE)
+                .await
+                .map(|r| (r, u64::from(n) - 1))
+        }
+        Workload::All(n) => {
+            let all = flow.fan_out((0..u64::from(n)).map(Square));
+            workers.start(&flow).await.expect("enqueue");
+            let expected = (0..u64::from(n)).map(|i| i * i).sum();
+            watcher.wait(&all, PATIENCE).await.map(|r| {
+                (
+                    r.map(|v| v.into_iter().map(|x| x.unwrap_or(0)).sum()),
+                    expected,
+                )
+            })
+        }
+        Workload::MapCount(n) => {
+            let count = flow.fan_out((0..n).map(|id| MatchOne { id })).then(Sum);
+            workers.start(&flow).await.expect("enqueue");
+            let expected = (0..n).filter(|&id| MatchOne::matches(id)).count() as u64;
+            watcher.wait(&count, PATIENCE).await.map(|r| (r, expected))
+        }
+    };
+    let elapsed = started.elapsed();
+    let counts = stack.metrics.snapshot();
+    match outcome {
+        Ok((Ok(got), expected)) => assert_eq!(got, expected, "{} computed wrong", workload.name()),
+        other => panic!("{} did not complete: {other:?}", workload.name()),
+    }
+    let run = Run {
+        workload,
+        elapsed,
+        counts,
+    };
+    (run, counted.max_writes())
+}
+
+/// Counters of the baseline's requests.
+#[derive(Debug, Default)]
+struct Tally {
+    send: AtomicU64,
+    receive: AtomicU64,
+    delete: AtomicU64,
+    put: AtomicU64,
+    write_units: AtomicU64,
+    max_item: AtomicU64,
+    done: AtomicU64,
+}
+
+impl Tally {
+    fn counts(&self) -> Counts {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Counts {
+            sqs_send: get(&self.send),
+            sqs_receive: get(&self.receive),
+            sqs_delete: get(&self.delete),
+            ddb_write: get(&self.put),
+            ddb_settled: get(&self.put),
+            write_units: get(&self.write_units),
+            max_item_bytes: get(&self.max_item),
+            ..Counts::default()
+        }
+    }
+}
+
+/// Run `workload` the way one would by hand with the plain SDK and no vow: a
+/// message per step (sent in batches of 10 where steps are independent), and per
+/// step one receive share, one `PutItem` of its result and one delete share. It
+/// keeps no join counter (the enqueuer watches an in-process count), so it is a
+/// floor, not a rival.
+pub async fn run_baseline(workload: Workload) -> Run {
+    let stack = Stack::new(&format!("base-{}", workload.name()), 5).await;
+    let tally = Arc::new(Tally::default());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let chain_of = match workload {
+        Workload::Chain(n) => Some(u64::from(n)),
+        _ => None,
+    };
+    for _ in 0..WORKERS {
+        let (sqs, ddb, url, table) = (
+            stack.sqs.clone(),
+            stack.dynamodb.clone(),
+            stack.names.queue_url.clone(),
+            stack.names.table_name.clone(),
+        );
+        let (tally, stopped) = (tally.clone(), stopped.clone());
+        tokio::spawn(async move {
+            while !*stopped.borrow() {
+                tally.receive.fetch_add(1, Ordering::Relaxed);
+                let Ok(out) = sqs
+                    .receive_message()
+                    .queue_url(&url)
+                    .max_number_of_messages(10)
+                    .wait_time_seconds(LONG_POLL.as_secs() as i32)
+                    .send()
+                    .await
+                else {
+                    continue;
+                };
+                let messages = out.messages.unwrap_or_default();
+                let mut deletes = Vec::new();
+                for (i, m) in messages.iter().enumerate() {
+                    let step: u64 = m.body().and_then(|b| b.parse().ok()).unwrap_or(0);
+                    let item = HashMap::from([
+                        (
+                            "pk".to_owned(),
+                            AttributeValue::S(format!("{table}#{step}")),
+                        ),
+                        (
+                            "s0".to_owned(),
+                            AttributeValue::S(format!(
+                                r#"{{"o":{{"Ok":{step}}},"b":"0123456789ab","t":1764200000000}}"#
+                            )),
+                        ),
+                        ("ttl".to_owned(), AttributeValue::N("1764200000".into())),
+                    ]);
+                    let size = item_size(&item);
+                    tally.put.fetch_add(1, Ordering::Relaxed);
+                    tally
+                        .write_units
+                        .fetch_add(write_units(size), Ordering::Relaxed);
+                    tally.max_item.fetch_max(size as u64, Ordering::Relaxed);
+                    ddb.put_item()
+                        .table_name(&table)
+                        .set_item(Some(item))
+                        .send()
+                        .await
+                        .expect("baseline put");
+                    if chain_of.is_some_and(|n| step + 1 < n) {
+                        tally.send.fetch_add(1, Ordering::Relaxed);
+                        sqs.send_message()
+                            .queue_url(&url)
+                            .message_body((step + 1).to_string())
+                            .send()
+                            .await
+                            .expect("baseline send");
+                    }
+                    if let Some(receipt) = m.receipt_handle() {
+                        deletes.push(
+                            DeleteMessageBatchRequestEntry::builder()
+                                .id(i.to_string())
+                                .receipt_handle(receipt)
+                                .build()
+                                .expect("entry"),
+                        );
+                    }
+                    tally.done.fetch_add(1, Ordering::Relaxed);
+                }
+                if !deletes.is_empty() {
+                    tally.delete.fetch_add(1, Ordering::Relaxed);
+                    sqs.delete_message_batch()
+                        .queue_url(&url)
+                        .set_entries(Some(deletes))
+                        .send()
+                        .await
+                        .expect("baseline delete");
+                }
+            }
+        });
+    }
+    let send_all = |steps: std::ops::Range<u64>| {
+        let (sqs, url, tally) = (
+            stack.sqs.clone(),
+            stack.names.queue_url.clone(),
+            tally.clone(),
+        );
+        async move {
+            let mut sending = tokio::task::JoinSet::new();
+            let steps: Vec<u64> = steps.collect();
+            for chunk in steps.chunks(10) {
+                if sending.len() >= 8 {
+                    sending.join_next().await;
+                }
+                let entries: Vec<_> = chunk
+                    .iter()
+                    .map(|s| {
+                        SendMessageBatchRequestEntry::builder()
+                            .id(s.to_string())
+                            .message_body(s.to_string())
+                            .build()
+                            .expect("entry")
+                    })
+                    .collect();
+                tally.send.fetch_add(1, Ordering::Relaxed);
+                let request = sqs
+                    .send_message_batch()
+                    .queue_url(&url)
+                    .set_entries(Some(entries));
+                sending.spawn(async move { request.send().await.expect("baseline send") });
+            }
+            while sending.join_next().await.is_some() {}
+        }
+    };
+    let started = Instant::now();
+    let wait_for = |n: u64| {
+        let tally = tally.clone();
+        async move {
+            while tally.done.load(Ordering::Relaxed) < n {
+                assert!(started.elapsed() < PATIENCE, "baseline stalled");
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    };
+    match workload {
+        Workload::Chain(_) => send_all(0..1).await,
+        Workload::All(n) => send_all(0..u64::from(n)).await,
+        Workload::MapCount(n) => {
+            send_all(0..u64::from(n)).await;
+            wait_for(u64::from(n)).await;
+            send_all(u64::from(n)..u64::from(n) + 1).await;
+        }
+    }
+    wait_for(workload.steps()).await;
+    let elapsed = started.elapsed();
+    let _ = stop.send(true);
+    Run {
+        workload,
+        elapsed,
+        counts: tally.counts(),
+    }
+}
