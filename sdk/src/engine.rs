@@ -14,6 +14,7 @@ use crate::context::{with_flow, Cx};
 use crate::error::{BackendError, Error};
 use crate::failure::Failure;
 use crate::flow::{Flow, Plan};
+use crate::gather::Gather;
 use crate::id::{successor_token, token, PromiseId};
 use crate::queue::{Delivery, Outgoing, Queue};
 use crate::signing::SigningKeys;
@@ -51,6 +52,10 @@ pub struct EngineConfig {
     /// crash is repaired from it. Keep it well under the queue's visibility
     /// timeout and the Lambda function timeout. Zero sends every successor.
     pub inline_for: Duration,
+    /// A settle waits up to this for the other messages of its batch, so that
+    /// settles of the same record (neighbouring members of a join) share one
+    /// write. Zero writes every settle alone.
+    pub gather_for: Duration,
 }
 
 impl Default for EngineConfig {
@@ -62,6 +67,7 @@ impl Default for EngineConfig {
             retry_max: Duration::from_secs(300),
             signing: None,
             inline_for: Duration::from_secs(2),
+            gather_for: Duration::from_millis(10),
         }
     }
 }
@@ -130,13 +136,23 @@ impl Engine {
     /// Process a batch concurrently. Returns the message ids that failed and must be
     /// redelivered (SQS `batchItemFailures`).
     pub async fn handle_batch(self: &Arc<Self>, batch: Vec<Delivery>) -> Vec<String> {
+        let gather = (batch.len() > 1 && !self.config.gather_for.is_zero())
+            .then(|| Gather::new(self.store.clone(), batch.len(), self.config.gather_for));
         self.each(batch, |engine, d| {
             let span = tracing::info_span!(
                 "vow.message",
                 message_id = %d.message_id,
                 receive_count = d.receive_count
             );
-            async move { engine.process(&d.body, d.receive_count).await }.instrument(span)
+            let gather = gather.clone();
+            async move {
+                let done = engine.process_in(&d.body, d.receive_count, &gather).await;
+                if let Some(gather) = gather {
+                    gather.leave();
+                }
+                done
+            }
+            .instrument(span)
         })
         .await
     }
@@ -179,13 +195,23 @@ impl Engine {
     /// Run the task in one message body (delivered for the `receive_count`-th time)
     /// and settle its promise.
     pub async fn process(self: &Arc<Self>, body: &str, receive_count: u32) -> Result<(), Rejected> {
+        self.process_in(body, receive_count, &None).await
+    }
+
+    /// [`Engine::process`] as one message of a batch whose settles are gathered.
+    async fn process_in(
+        self: &Arc<Self>,
+        body: &str,
+        receive_count: u32,
+        gather: &Option<Arc<Gather>>,
+    ) -> Result<(), Rejected> {
         let env = self.open(body).await?;
         let inline_until = Instant::now() + self.config.inline_for;
         let mut next = Some((env, receive_count > 1));
         while let Some((env, redelivered)) = next.take() {
             let inline = Instant::now() < inline_until;
             if env.repair || redelivered {
-                if let Some(after) = self.settled_before(&env, inline).await? {
+                if let Some(after) = self.settled_before(&env, inline, gather).await? {
                     next = after.map(|env| (env, false));
                     continue;
                 }
@@ -197,7 +223,7 @@ impl Engine {
                 attempt = env.attempt
             );
             next = self
-                .run(env, inline)
+                .run(env, inline, gather)
                 .instrument(span)
                 .await?
                 .map(|env| (env, false));
@@ -211,6 +237,7 @@ impl Engine {
         self: &Arc<Self>,
         env: Envelope,
         inline: bool,
+        gather: &Option<Arc<Gather>>,
     ) -> Result<Option<Envelope>, Rejected> {
         let task = decode_task(&env.task).map_err(Rejected::Undecodable)?;
         let input = match &env.input {
@@ -244,6 +271,7 @@ impl Engine {
         };
         let mut step = Step::new(self, env.token.clone());
         step.inline = inline;
+        step.gather = gather.clone();
         step.meta
             .insert(env.target.id(), (env.attempt, flow.created()));
         match ran {
@@ -416,6 +444,7 @@ impl Engine {
         &self,
         env: &Envelope,
         inline: bool,
+        gather: &Option<Arc<Gather>>,
     ) -> Result<Option<Option<Envelope>>, BackendError> {
         let cell = Cell::of(&env.target.id());
         let Some(mut record) = self.store.read(&cell.key).await? else {
@@ -431,6 +460,7 @@ impl Engine {
         debug!(id = %env.target.id(), "redelivered after settling: repairing");
         let mut step = Step::new(self, env.token.clone());
         step.inline = inline;
+        step.gather = gather.clone();
         let mut conts = env.conts.clone();
         conts.extend(record.later.remove(&cell.slot).unwrap_or_default());
         step.fire(conts, slot.outcome, true).await?;
@@ -550,6 +580,8 @@ struct Step<'e> {
     inline: bool,
     /// That successor, once fired.
     next: Option<Envelope>,
+    /// Where settles go to share writes with the rest of the batch.
+    gather: Option<Arc<Gather>>,
 }
 
 /// Tokens of cancellations start with this.
@@ -564,6 +596,7 @@ impl<'e> Step<'e> {
             meta: Default::default(),
             inline: false,
             next: None,
+            gather: None,
         }
     }
 
@@ -629,24 +662,27 @@ impl<'e> Step<'e> {
                 slot.attempt = *attempt;
                 slot.kids = *kids;
             }
-            let (outcome, mut all, count, repair) =
-                match self.engine.store.settle(&cell, &slot).await? {
-                    Settled::Won { count, later } => (slot.outcome, later, count, repair),
-                    Settled::Lost { slot, count, later } if slot.by == self.token => {
-                        debug!(id = %target.id(), "already settled by this message: repairing");
-                        (slot.outcome, later, count, true)
-                    }
-                    Settled::Lost { slot, .. } if slot.by.starts_with(CANCELLED_BY) => {
-                        // The canceller fired the stored continuations; the ones
-                        // carried here are ours to fire.
-                        debug!(id = %target.id(), "cancelled while pending");
-                        return self.fire(conts, slot.outcome, true).await;
-                    }
-                    Settled::Lost { .. } => {
-                        debug!(id = %target.id(), "already settled by another message");
-                        return Ok(());
-                    }
-                };
+            let settled = match &self.gather {
+                Some(gather) => gather.settle(cell, slot.clone()).await?,
+                None => self.engine.store.settle(&cell, &slot).await?,
+            };
+            let (outcome, mut all, count, repair) = match settled {
+                Settled::Won { count, later } => (slot.outcome, later, count, repair),
+                Settled::Lost { slot, count, later } if slot.by == self.token => {
+                    debug!(id = %target.id(), "already settled by this message: repairing");
+                    (slot.outcome, later, count, true)
+                }
+                Settled::Lost { slot, .. } if slot.by.starts_with(CANCELLED_BY) => {
+                    // The canceller fired the stored continuations; the ones
+                    // carried here are ours to fire.
+                    debug!(id = %target.id(), "cancelled while pending");
+                    return self.fire(conts, slot.outcome, true).await;
+                }
+                Settled::Lost { .. } => {
+                    debug!(id = %target.id(), "already settled by another message");
+                    return Ok(());
+                }
+            };
             all.splice(0..0, conts);
             self.fire(all, outcome, repair).await?;
             if let Target::Member { join, index, n } = target {

@@ -217,6 +217,16 @@ impl Store for FaultyStore {
         self.faults.after("UpdateItem", settled)
     }
 
+    async fn settle_together(
+        &self,
+        key: &str,
+        slots: &[(u32, Slot)],
+    ) -> Result<Option<Vec<Settled>>, BackendError> {
+        self.faults.before("UpdateItem")?;
+        let settled = self.inner.settle_together(key, slots).await;
+        self.faults.after("UpdateItem", settled)
+    }
+
     async fn add_continuations(
         &self,
         cell: &Cell,
@@ -299,6 +309,27 @@ impl Store for Audit {
                 .unwrap_or_else(|e| e.into_inner())
                 .entry(cell.clone())
                 .or_default() += 1;
+        }
+        Ok(settled)
+    }
+
+    async fn settle_together(
+        &self,
+        key: &str,
+        slots: &[(u32, Slot)],
+    ) -> Result<Option<Vec<Settled>>, BackendError> {
+        let settled = self.inner.settle_together(key, slots).await?;
+        if let Some(all) = &settled {
+            let mut wins = self.wins.lock().unwrap_or_else(|e| e.into_inner());
+            for ((n, _), one) in slots.iter().zip(all) {
+                if matches!(one, Settled::Won { .. }) {
+                    let cell = Cell {
+                        key: key.to_owned(),
+                        slot: *n,
+                    };
+                    *wins.entry(cell).or_default() += 1;
+                }
+            }
         }
         Ok(settled)
     }

@@ -45,6 +45,7 @@ mod error;
 mod failure;
 pub mod fault;
 mod flow;
+mod gather;
 mod id;
 pub mod invoke;
 pub mod memory;

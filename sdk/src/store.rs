@@ -103,6 +103,21 @@ pub trait Store: Send + Sync + 'static {
     /// Read a text stored with [`Store::put_blob`].
     async fn get_blob(&self, key: &str) -> Result<Option<String>, BackendError>;
 
+    /// Settle several slots of the record `key` in one atomic conditional write, if
+    /// none of them is written yet. Returns, in order, what [`Store::settle`] would
+    /// have returned for each had they been written one after another (all `Won`,
+    /// each with the count after its own write), or `None` if any of them was
+    /// already written: then nothing is written and the caller settles them one by
+    /// one. Stores that cannot write several slots at once return `None`.
+    async fn settle_together(
+        &self,
+        key: &str,
+        slots: &[(u32, Slot)],
+    ) -> Result<Option<Vec<Settled>>, BackendError> {
+        let _ = (key, slots);
+        Ok(None)
+    }
+
     /// Read many records, in order.
     async fn read_many(&self, keys: &[String]) -> Result<Vec<Option<Record>>, BackendError> {
         let mut out = Vec::with_capacity(keys.len());

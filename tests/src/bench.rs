@@ -161,6 +161,14 @@ impl Store for PerItem {
         self.bump(&cell.key);
         self.inner.settle(cell, slot).await
     }
+    async fn settle_together(
+        &self,
+        key: &str,
+        slots: &[(u32, Slot)],
+    ) -> Result<Option<Vec<Settled>>, BackendError> {
+        self.bump(key);
+        self.inner.settle_together(key, slots).await
+    }
     async fn add_continuations(
         &self,
         cell: &Cell,

@@ -207,6 +207,68 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn settle_together(
+        &self,
+        key: &str,
+        slots: &[(u32, Slot)],
+    ) -> Result<Option<Vec<Settled>>, BackendError> {
+        self.metrics.count(Call::DdbWrite);
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(key.to_owned()))
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_names("#n", COUNT)
+            .expression_attribute_values(":ttl", self.expiry())
+            .expression_attribute_values(":m", AttributeValue::N(slots.len().to_string()));
+        let mut sets = Vec::with_capacity(slots.len() + 1);
+        let mut absent = Vec::with_capacity(slots.len());
+        for (i, (n, slot)) in slots.iter().enumerate() {
+            sets.push(format!("#s{i} = :v{i}"));
+            absent.push(format!("attribute_not_exists(#s{i})"));
+            request = request
+                .expression_attribute_names(format!("#s{i}"), slot_attr(*n))
+                .expression_attribute_values(format!(":v{i}"), AttributeValue::S(encode(slot)?));
+        }
+        sets.push("#ttl = if_not_exists(#ttl, :ttl)".to_owned());
+        let result = request
+            .update_expression(format!("SET {} ADD #n :m", sets.join(", ")))
+            .condition_expression(absent.join(" AND "))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                for _ in slots {
+                    self.metrics.count(Call::DdbSettled);
+                }
+                self.metrics.reported(units(out.consumed_capacity()));
+                let item = out.attributes.unwrap_or_default();
+                self.metrics.wrote(item_size(&item));
+                let total = decode_count(&item);
+                let first = total.saturating_sub(u32::try_from(slots.len()).unwrap_or(u32::MAX));
+                slots
+                    .iter()
+                    .zip(1..)
+                    .map(|((n, _), k)| {
+                        Ok(Settled::Won {
+                            count: first + k,
+                            later: decode_later(&item, *n)?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Some)
+            }
+            Err(err) => match self.condition_failed(&err) {
+                Some(_) => Ok(None),
+                None => Err(classify("UpdateItem", err)),
+            },
+        }
+    }
+
     async fn add_continuations(
         &self,
         cell: &Cell,

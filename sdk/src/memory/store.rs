@@ -98,6 +98,42 @@ impl Store for MemoryStore {
         })
     }
 
+    async fn settle_together(
+        &self,
+        key: &str,
+        slots: &[(u32, Slot)],
+    ) -> Result<Option<Vec<Settled>>, BackendError> {
+        self.count_write();
+        let texts = slots
+            .iter()
+            .map(|(n, slot)| Ok((*n, encode(slot)?)))
+            .collect::<Result<Vec<_>, BackendError>>()?;
+        if texts.iter().map(|(_, t)| t.len()).sum::<usize>() > ITEM_LIMIT {
+            return Err(BackendError::fatal(format!(
+                "item {key} would exceed the 400 KB item limit"
+            )));
+        }
+        let mut records = self.lock();
+        let stored = records.entry(key.to_owned()).or_default();
+        if texts.iter().any(|(n, _)| stored.slots.contains_key(n)) {
+            return Ok(None);
+        }
+        let mut settled = Vec::with_capacity(texts.len());
+        for (n, text) in texts {
+            let later = later_of(stored, n)?;
+            if stored.slots.insert(n, text).is_some() {
+                return Err(BackendError::fatal(format!(
+                    "slot {n} of {key} given twice"
+                )));
+            }
+            settled.push(Settled::Won {
+                count: u32::try_from(stored.slots.len()).unwrap_or(u32::MAX),
+                later,
+            });
+        }
+        Ok(Some(settled))
+    }
+
     async fn add_continuations(
         &self,
         cell: &Cell,
