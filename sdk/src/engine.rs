@@ -17,7 +17,8 @@ use crate::flow::{Flow, Plan};
 use crate::id::{token, PromiseId};
 use crate::queue::{Delivery, Outgoing, Queue};
 use crate::signing::SigningKeys;
-use crate::store::{cont_name, shard_key, Cell, Settled, Store, FAN_IN};
+use crate::stats::{BatchStats, Tally};
+use crate::store::{cont_name, shard_key, Cell, Note, Settled, Store, FAN_IN};
 use crate::task::Erased;
 use crate::wire::{
     decode_envelope, decode_task, result_json, salvage, Cont, Envelope, Outcome, Slot, Target,
@@ -122,24 +123,13 @@ impl Engine {
     /// Process a batch concurrently. Returns the message ids that failed and must be
     /// redelivered (SQS `batchItemFailures`).
     pub async fn handle_batch(self: &Arc<Self>, batch: Vec<Delivery>) -> Vec<String> {
-        self.each(batch, |engine, d| {
-            let span = tracing::info_span!(
-                "vow.message",
-                message_id = %d.message_id,
-                receive_count = d.receive_count
-            );
-            async move { engine.process(&d.body, d.receive_count).await }.instrument(span)
-        })
-        .await
+        self.handle_batch_stats(batch).await.0
     }
 
     /// Process a batch from the dead-letter queue: settle each message's promise with
     /// a failure saying why it was dead-lettered, so dependents still get an outcome.
     pub async fn handle_dead_letters(self: &Arc<Self>, batch: Vec<Delivery>) -> Vec<String> {
-        self.each(batch, |engine, d| async move {
-            engine.bury(&d.body, d.receive_count).await
-        })
-        .await
+        self.handle_dead_letters_stats(batch).await.0
     }
 
     async fn each<F, Fut>(self: &Arc<Self>, batch: Vec<Delivery>, f: F) -> Vec<String>
@@ -202,6 +192,7 @@ impl Engine {
             .map(Duration::from_millis)
             .unwrap_or(self.config.default_timeout);
         let flow = cx.flow().clone();
+        let began = std::time::Instant::now();
         let handle = tokio::spawn(with_flow(flow.clone(), task.run_erased(input, cx.clone())));
         let abort = handle.abort_handle();
         let ran = match tokio::time::timeout(timeout, handle).await {
@@ -215,9 +206,16 @@ impl Engine {
                 ))))
             }
         };
+        tally(|t| &t.steps_run, 1);
+        tally(|t| &t.task_ms, millis(began.elapsed()));
+        let reported = cx.finish_progress().await;
         let mut step = Step::new(self, env.token.clone());
         step.meta
             .insert(env.target.id(), (env.attempt, flow.created()));
+        step.task = env.tag().map(str::to_owned);
+        if matches!(ran, Ok(Erased::Adopt(_) | Erased::Deferred)) {
+            self.note_pending(&env.target.id(), &flow, reported).await?;
+        }
         match ran {
             Ok(Erased::Value(v)) => {
                 step.run_plan(flow.take_plan()).await?;
@@ -272,6 +270,7 @@ impl Engine {
         debug!(id = %env.target.id(), attempt = env.attempt, ?delay, error = %e, "retrying");
         env.attempt += 1;
         env.token = token();
+        tally(|t| &t.retries, 1);
         self.queue
             .send(vec![Outgoing {
                 body: self.seal(&env).await?,
@@ -315,6 +314,7 @@ impl Engine {
         step.settle(target, Outcome::Err(failure), conts, false)
             .await?;
         step.flush().await?;
+        tally(|t| &t.dead_lettered, 1);
         Ok(())
     }
 
@@ -374,9 +374,26 @@ impl Engine {
 
     /// Carry out a flow built by application code.
     pub async fn start(self: &Arc<Self>, flow: &Flow) -> Result<(), BackendError> {
-        let mut step = Step::new(self, token());
-        step.run_plan(flow.take_plan()).await?;
-        step.flush().await
+        let plan = flow.take_plan();
+        let root = plan
+            .sends
+            .first()
+            .map(|env| env.target.id())
+            .or_else(|| plan.joins.first().map(|j| j.0.clone()))
+            .or_else(|| plan.resolves.first().map(|r| r.0.id()))
+            .or_else(|| plan.remote.first().map(|r| r.0.clone()));
+        let span = tracing::info_span!(
+            "vow.enqueue",
+            promise = root.as_ref().map(tracing::field::display),
+            messages = plan.sends.len()
+        );
+        async {
+            let mut step = Step::new(self, token());
+            step.run_plan(plan).await?;
+            step.flush().await
+        }
+        .instrument(span)
+        .await
     }
 
     /// For repairs and redeliveries: whether the promise is already settled, in
@@ -501,6 +518,84 @@ impl Engine {
             }
         })
     }
+
+    /// Like [`Engine::handle_batch`], and also what the batch did (for metrics).
+    pub async fn handle_batch_stats(
+        self: &Arc<Self>,
+        batch: Vec<Delivery>,
+    ) -> (Vec<String>, BatchStats) {
+        self.tallied(batch, |engine, d| {
+            let span = tracing::info_span!(
+                "vow.message",
+                message_id = %d.message_id,
+                receive_count = d.receive_count
+            );
+            async move { engine.process(&d.body, d.receive_count).await }.instrument(span)
+        })
+        .await
+    }
+
+    /// Like [`Engine::handle_dead_letters`], and also what the batch did.
+    pub async fn handle_dead_letters_stats(
+        self: &Arc<Self>,
+        batch: Vec<Delivery>,
+    ) -> (Vec<String>, BatchStats) {
+        self.tallied(batch, |engine, d| async move {
+            engine.bury(&d.body, d.receive_count).await
+        })
+        .await
+    }
+
+    async fn tallied<F, Fut>(
+        self: &Arc<Self>,
+        batch: Vec<Delivery>,
+        f: F,
+    ) -> (Vec<String>, BatchStats)
+    where
+        F: Fn(Arc<Engine>, Delivery) -> Fut,
+        Fut: Future<Output = Result<(), Rejected>> + Send + 'static,
+    {
+        let began = std::time::Instant::now();
+        let messages = batch.len() as u64;
+        let counts = Arc::new(Tally::default());
+        let failed = self
+            .each(batch, |engine, d| TALLY.scope(counts.clone(), f(engine, d)))
+            .await;
+        let stats = counts.stats(messages, failed.len() as u64, millis(began.elapsed()));
+        (failed, stats)
+    }
+
+    /// Note on a pending promise whose task adopted or deferred: the children it
+    /// created (joins with their sizes) and that its own work is done. Written
+    /// before the children are sent, so `vow tree` and [`crate::Vow::progress`]
+    /// can always find them. Tasks that create nothing and report nothing skip it.
+    async fn note_pending(
+        &self,
+        id: &PromiseId,
+        flow: &Flow,
+        reported: Option<(u64, u64)>,
+    ) -> Result<(), BackendError> {
+        let kids = flow.created();
+        if kids == 0 && reported.is_none() {
+            return Ok(());
+        }
+        let sizes = flow.join_sizes();
+        let joins = if sizes.is_empty() {
+            Default::default()
+        } else {
+            (0..kids)
+                .filter_map(|k| sizes.get(&id.child(k)).map(|n| (k, *n)))
+                .collect()
+        };
+        let total = reported.map_or(1, |(_, total)| total);
+        let note = Note {
+            done: Some(total),
+            total: Some(total),
+            kids,
+            joins,
+        };
+        self.store.note(&Cell::of(id), &note).await
+    }
 }
 
 /// The effects of processing one message: settles happen as they come, sends are
@@ -511,6 +606,8 @@ struct Step<'e> {
     sends: Vec<Envelope>,
     /// For promises whose task ran here: the attempt and how many children it created.
     meta: std::collections::HashMap<PromiseId, (u32, u32)>,
+    /// The tag of the task that ran here, if one did.
+    task: Option<String>,
 }
 
 /// Tokens of cancellations start with this.
@@ -523,6 +620,7 @@ impl<'e> Step<'e> {
             token,
             sends: Vec::new(),
             meta: Default::default(),
+            task: None,
         }
     }
 
@@ -580,16 +678,21 @@ impl<'e> Step<'e> {
         conts: Vec<Cont>,
         repair: bool,
     ) -> BoxFut<'_, Result<(), BackendError>> {
-        Box::pin(async move {
-            let cell = Cell::of(&target.id());
-            let outcome = self.engine.shrink(&cell, outcome, &self.token).await?;
-            let mut slot = Slot::new(outcome, self.token.clone());
-            if let Some((attempt, kids)) = self.meta.get(&target.id()) {
-                slot.attempt = *attempt;
-                slot.kids = *kids;
-            }
-            let (outcome, mut all, count, repair) =
-                match self.engine.store.settle(&cell, &slot).await? {
+        let span = self.settle_span(&target.id());
+        Box::pin(
+            async move {
+                let cell = Cell::of(&target.id());
+                let outcome = self.engine.shrink(&cell, outcome, &self.token).await?;
+                let mut slot = Slot::new(outcome, self.token.clone());
+                if let Some((attempt, kids)) = self.meta.get(&target.id()) {
+                    slot.attempt = *attempt;
+                    slot.kids = *kids;
+                }
+                let settled = self.engine.store.settle(&cell, &slot).await?;
+                if matches!(settled, Settled::Won { .. }) {
+                    settled_event(&slot.outcome);
+                }
+                let (outcome, mut all, count, repair) = match settled {
                     Settled::Won { count, later } => (slot.outcome, later, count, repair),
                     Settled::Lost { slot, count, later } if slot.by == self.token => {
                         debug!(id = %target.id(), "already settled by this message: repairing");
@@ -606,13 +709,15 @@ impl<'e> Step<'e> {
                         return Ok(());
                     }
                 };
-            all.splice(0..0, conts);
-            self.fire(all, outcome, repair).await?;
-            if let Target::Member { join, index, n } = target {
-                self.climb(join, n, index, count, repair).await?;
+                all.splice(0..0, conts);
+                self.fire(all, outcome, repair).await?;
+                if let Target::Member { join, index, n } = target {
+                    self.climb(join, n, index, count, repair).await?;
+                }
+                Ok(())
             }
-            Ok(())
-        })
+            .instrument(span),
+        )
     }
 
     /// After a join member settles: when its shard is full, count the shard one level
@@ -697,5 +802,55 @@ impl<'e> Step<'e> {
             }
         }
         Ok(())
+    }
+
+    /// The `vow.settle` span of settling `id`: the task and attempt are known when
+    /// `id`'s own task ran in this step; the outcome is recorded when it settles.
+    fn settle_span(&self, id: &PromiseId) -> tracing::Span {
+        let span = tracing::info_span!(
+            "vow.settle",
+            promise = %id,
+            task = tracing::field::Empty,
+            attempt = tracing::field::Empty,
+            outcome = tracing::field::Empty
+        );
+        if let Some((attempt, _)) = self.meta.get(id).filter(|(a, _)| *a > 0) {
+            span.record("attempt", attempt);
+            if let Some(task) = &self.task {
+                span.record("task", task.as_str());
+            }
+        }
+        span
+    }
+}
+
+tokio::task_local! {
+    /// The running batch's tally.
+    static TALLY: Arc<Tally>;
+}
+
+/// Add `n` to a counter of the running batch's tally, if there is one.
+fn tally(counter: impl FnOnce(&Tally) -> &std::sync::atomic::AtomicU64, n: u64) {
+    let _ = TALLY.try_with(|t| Tally::add(counter(t), n));
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A promise settled (this write won): record the outcome on the `vow.settle`
+/// span, count it, and log it (failures at INFO, values at DEBUG).
+fn settled_event(outcome: &Outcome) {
+    let kind = match outcome {
+        Outcome::Err(f) => f.kind().as_str(),
+        _ => "ok",
+    };
+    tracing::Span::current().record("outcome", kind);
+    if let Outcome::Err(f) = outcome {
+        tally(|t| &t.settled_failed, 1);
+        tracing::info!(outcome = kind, failure = %f, "settled");
+    } else {
+        tally(|t| &t.settled_ok, 1);
+        tracing::debug!(outcome = kind, "settled");
     }
 }

@@ -52,8 +52,10 @@ pub mod poller;
 mod promise;
 pub mod queue;
 pub mod signing;
+mod stats;
 pub mod store;
 mod task;
+pub mod walk;
 pub mod wire;
 
 pub use client::{EmbeddedConfig, Inspection, Status, Vow};
@@ -64,10 +66,12 @@ pub use failure::{Failure, FailureKind};
 pub use flow::{AsPromise, Flow};
 pub use id::PromiseId;
 pub use promise::{Promise, Resolver};
+pub use stats::BatchStats;
 pub use task::{
     adopt, deferred, done, registered_tasks, ErasedTask, Registration, Resolution, Task,
 };
 pub use vow_macros::{closure, task};
+pub use walk::Progress;
 
 /// The names most code needs: `use vow::prelude::*;`.
 pub mod prelude {
