@@ -40,6 +40,7 @@ extern crate self as vow;
 pub mod aws;
 mod client;
 mod context;
+pub mod emf;
 pub mod engine;
 mod error;
 mod failure;

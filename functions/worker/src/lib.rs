@@ -1,7 +1,9 @@
 //! What the vow Lambda functions share: turning an SQS event into deliveries and
-//! failed message ids into a partial batch response.
+//! failed message ids into a partial batch response, JSON logs, and one
+//! CloudWatch embedded-metric-format line per batch.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use lambda_runtime::tracing::subscriber::EnvFilter;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use std::sync::Arc;
 use vow::poller::BatchHandler;
@@ -9,16 +11,57 @@ use vow::queue::Delivery;
 
 /// Serve SQS batches with `handler` until the Lambda runtime stops: each event's
 /// deliveries go to the handler, its failed ids come back as `batchItemFailures`.
+/// After each batch, one EMF line with its counts and durations goes to stdout,
+/// where CloudWatch Logs turns it into metrics (namespace `vow`, dimension
+/// `function`).
 pub async fn serve(handler: impl BatchHandler) -> Result<(), Error> {
     let handler = Arc::new(handler);
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "vow".into());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let handler = handler.clone();
+        let function = function.clone();
         async move {
-            let failed = handler.handle(deliveries(event.payload)).await?;
+            let (failed, stats) = handler.handle_stats(deliveries(event.payload)).await?;
+            println!(
+                "{}",
+                vow::emf::batch_line(&function, &stats, std::time::SystemTime::now())
+            );
             Ok::<_, Error>(response(failed))
         }
     }))
     .await
+}
+
+/// Log JSON lines to stdout, for CloudWatch Logs: one object per event, with its
+/// fields and the spans it happened in (`vow.message`, `vow.run` with `promise`,
+/// `task` and `attempt`, `vow.settle` with `outcome`). The level comes from
+/// `AWS_LAMBDA_LOG_LEVEL` (Lambda's logging controls), else `RUST_LOG`, else INFO.
+pub fn init_logging() {
+    let filter = log_filter(
+        std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
+        std::env::var("RUST_LOG").ok().as_deref(),
+    );
+    lambda_runtime::tracing::subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(true)
+        .with_env_filter(EnvFilter::new(filter))
+        .with_writer(std::io::stdout)
+        .init();
+}
+
+/// The filter directives: Lambda's log level (`TRACE` ... `FATAL`) wins over
+/// `RUST_LOG`; INFO by default.
+pub fn log_filter(lambda_level: Option<&str>, rust_log: Option<&str>) -> String {
+    match (lambda_level.map(str::trim), rust_log.map(str::trim)) {
+        (Some(level), _) if !level.is_empty() => match level.to_ascii_lowercase().as_str() {
+            "fatal" => "error".to_owned(),
+            level => level.to_owned(),
+        },
+        (_, Some(directives)) if !directives.is_empty() => directives.to_owned(),
+        _ => "info".to_owned(),
+    }
 }
 
 /// The deliveries in an SQS event. A record without a message id cannot be
@@ -80,6 +123,15 @@ mod tests {
             json,
             serde_json::json!({"batchItemFailures": [{"itemIdentifier": "a"}]})
         );
+    }
+
+    #[test]
+    fn lambda_log_level_wins_over_rust_log() {
+        assert_eq!(log_filter(Some("DEBUG"), Some("warn")), "debug");
+        assert_eq!(log_filter(Some("FATAL"), None), "error");
+        assert_eq!(log_filter(None, Some("vow=debug,info")), "vow=debug,info");
+        assert_eq!(log_filter(Some(""), None), "info");
+        assert_eq!(log_filter(None, None), "info");
     }
 
     #[test]
