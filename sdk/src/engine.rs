@@ -670,7 +670,7 @@ impl<'e> Step<'e> {
     }
 
     /// Settle `target` and fire its continuations, or repair if this message settled
-    /// it before.
+    /// it before, in a `vow.settle` span.
     fn settle(
         &mut self,
         target: Target,
@@ -680,20 +680,32 @@ impl<'e> Step<'e> {
     ) -> BoxFut<'_, Result<(), BackendError>> {
         let span = self.settle_span(&target.id());
         Box::pin(
-            async move {
-                let cell = Cell::of(&target.id());
-                let outcome = self.engine.shrink(&cell, outcome, &self.token).await?;
-                let mut slot = Slot::new(outcome, self.token.clone());
-                if let Some((attempt, kids)) = self.meta.get(&target.id()) {
-                    slot.attempt = *attempt;
-                    slot.kids = *kids;
-                }
-                let settled = self.engine.store.settle(&cell, &slot).await?;
-                if matches!(settled, Settled::Won { .. }) {
-                    settled_event(&slot.outcome);
-                }
-                let (outcome, mut all, count, repair) = match settled {
-                    Settled::Won { count, later } => (slot.outcome, later, count, repair),
+            self.settle_here(target, outcome, conts, repair)
+                .instrument(span),
+        )
+    }
+
+    fn settle_here(
+        &mut self,
+        target: Target,
+        outcome: Outcome,
+        conts: Vec<Cont>,
+        repair: bool,
+    ) -> BoxFut<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            let cell = Cell::of(&target.id());
+            let outcome = self.engine.shrink(&cell, outcome, &self.token).await?;
+            let mut slot = Slot::new(outcome, self.token.clone());
+            if let Some((attempt, kids)) = self.meta.get(&target.id()) {
+                slot.attempt = *attempt;
+                slot.kids = *kids;
+            }
+            let (outcome, mut all, count, repair) =
+                match self.engine.store.settle(&cell, &slot).await? {
+                    Settled::Won { count, later } => {
+                        settled_event(&slot.outcome);
+                        (slot.outcome, later, count, repair)
+                    }
                     Settled::Lost { slot, count, later } if slot.by == self.token => {
                         debug!(id = %target.id(), "already settled by this message: repairing");
                         (slot.outcome, later, count, true)
@@ -709,15 +721,13 @@ impl<'e> Step<'e> {
                         return Ok(());
                     }
                 };
-                all.splice(0..0, conts);
-                self.fire(all, outcome, repair).await?;
-                if let Target::Member { join, index, n } = target {
-                    self.climb(join, n, index, count, repair).await?;
-                }
-                Ok(())
+            all.splice(0..0, conts);
+            self.fire(all, outcome, repair).await?;
+            if let Target::Member { join, index, n } = target {
+                self.climb(join, n, index, count, repair).await?;
             }
-            .instrument(span),
-        )
+            Ok(())
+        })
     }
 
     /// After a join member settles: when its shard is full, count the shard one level
