@@ -170,6 +170,7 @@ mod tests {
         };
         let at = UNIX_EPOCH + Duration::from_millis(1_764_204_000_123);
         let text = batch_line("vow-worker", &stats, at);
+        println!("{text}");
         assert!(!text.contains('\n'), "one log line");
         let doc: Value = serde_json::from_str(&text).expect("JSON");
         check_emf(&doc);

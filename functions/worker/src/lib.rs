@@ -3,6 +3,7 @@
 //! CloudWatch embedded-metric-format line per batch.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use lambda_runtime::tracing::subscriber::fmt::MakeWriter;
 use lambda_runtime::tracing::subscriber::EnvFilter;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use std::sync::Arc;
@@ -41,14 +42,26 @@ pub fn init_logging() {
         std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
         std::env::var("RUST_LOG").ok().as_deref(),
     );
+    lambda_runtime::tracing::subscriber::util::SubscriberInitExt::init(json_logs(
+        &filter,
+        std::io::stdout,
+    ));
+}
+
+/// The JSON subscriber of [`init_logging`], with `filter` directives, writing to
+/// `writer`.
+pub fn json_logs<W>(filter: &str, writer: W) -> impl lambda_runtime::tracing::Subscriber
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     lambda_runtime::tracing::subscriber::fmt()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(true)
         .with_env_filter(EnvFilter::new(filter))
-        .with_writer(std::io::stdout)
-        .init();
+        .with_writer(writer)
+        .finish()
 }
 
 /// The filter directives: Lambda's log level (`TRACE` ... `FATAL`) wins over
@@ -123,6 +136,67 @@ mod tests {
             json,
             serde_json::json!({"batchItemFailures": [{"itemIdentifier": "a"}]})
         );
+    }
+
+    /// A log sink for tests.
+    #[derive(Clone, Default)]
+    struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let mut out = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            out.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn logs_are_json_lines_with_the_promise_task_and_attempt() {
+        use vow::prelude::*;
+        vow_samples::link();
+        let sink = Sink::default();
+        let writer = sink.clone();
+        let logs = json_logs("info", move || writer.clone());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let logs = lambda_runtime::tracing::Dispatch::new(logs);
+        let id = lambda_runtime::tracing::dispatcher::with_default(&logs, || {
+            runtime.block_on(async {
+                let vow = Vow::embedded();
+                let slow = vow_samples::SlowStep {
+                    work_ms: 1_000,
+                    timeout_ms: 10,
+                };
+                let p = vow.when(slow).await.expect("start");
+                let wait = std::time::Duration::from_secs(5);
+                assert!(vow.wait(&p, wait).await.expect("settles").is_err());
+                p.id().to_string()
+            })
+        });
+        let text = String::from_utf8(sink.0.lock().expect("logs").clone()).expect("utf-8");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+            .collect();
+        let settled = lines
+            .iter()
+            .find(|l| l["message"] == "settled")
+            .expect("a failed settle is logged at INFO");
+        assert_eq!(settled["level"], "INFO");
+        assert_eq!(settled["outcome"], "timeout");
+        let spans = settled["spans"].as_array().expect("spans");
+        let run = spans.iter().find(|s| s["name"] == "vow.run").expect("run");
+        assert_eq!(run["promise"], id.as_str());
+        assert_eq!(run["task"], "samples/slow-step");
+        assert_eq!(run["attempt"], 1);
+        let settle = spans.iter().find(|s| s["name"] == "vow.settle");
+        assert_eq!(settle.expect("settle")["promise"], id.as_str());
+        println!("{}", serde_json::to_string(settled).expect("json"));
     }
 
     #[test]
