@@ -442,7 +442,9 @@ impl Engine {
             if !seen.insert(next.clone()) || seen.len() > 100_000 {
                 continue;
             }
-            match self.slot(&next).await? {
+            let (slot, noted) = self.slot_and_noted_kids(&next).await?;
+            queue.extend((0..noted).map(|k| next.child(k)));
+            match slot {
                 None if next.as_member().is_none() => {
                     step.settle(
                         Target::Promise(next.clone()),
@@ -595,6 +597,20 @@ impl Engine {
             joins,
         };
         self.store.note(&Cell::of(id), &note).await
+    }
+
+    /// The settled slot of `id`, if any, and how many children its note names
+    /// (a pending step that adopted or deferred).
+    async fn slot_and_noted_kids(
+        &self,
+        id: &PromiseId,
+    ) -> Result<(Option<Slot>, u32), BackendError> {
+        let cell = Cell::of(id);
+        let Some(mut record) = self.store.read(&cell.key).await? else {
+            return Ok((None, 0));
+        };
+        let kids = record.notes.get(&cell.slot).map_or(0, |n| n.kids);
+        Ok((record.slots.remove(&cell.slot), kids))
     }
 }
 
