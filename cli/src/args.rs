@@ -138,6 +138,8 @@ pub enum Sample {
     FanIn,
     /// Count matching items of a 10,000-item synthetic data set in parallel pages.
     MapCount,
+    /// Four batches of work (100 to 400 items) reporting their progress, joined.
+    Progress,
 }
 
 fn parse_id(s: &str) -> Result<PromiseId, String> {

@@ -57,11 +57,12 @@ fn label(node: &Node, full_id: bool) -> String {
     } else {
         short_id(&node.id)
     };
-    let mut line = format!(
-        "{id} {:<7} {}",
-        state(node.outcome.as_ref()),
-        detail(node.outcome.as_ref())
-    );
+    let detail = match (node.outcome.as_ref(), node.reported) {
+        (None, Some((done, total))) if done < total => format!("{done}/{total} units"),
+        (None, Some(_)) => "ran; waiting on its children".to_owned(),
+        (outcome, _) => detail(outcome),
+    };
+    let mut line = format!("{id} {:<7} {detail}", state(node.outcome.as_ref()));
     if let Some(attempt) = node.attempt.filter(|&a| a > 1) {
         let _ = write!(line, " (attempt {attempt})");
     }
@@ -208,6 +209,7 @@ pub(crate) mod tests {
             settled_at: Some(at),
             attempt: Some(2),
             children: vec![id(2), id(3)],
+            progress: None,
         };
         let text = status_text(
             &inspection,

@@ -2,7 +2,7 @@
 
 use crate::args::Sample;
 use vow::{BackendError, PromiseId, Vow};
-use vow_samples::{ClosureSample, FanIn, MapCount, Predicate, Table, TimeoutSample};
+use vow_samples::{ClosureSample, CrunchAll, FanIn, MapCount, Predicate, Table, TimeoutSample};
 
 /// Enqueue `sample`; returns its root promise.
 pub async fn start(vow: &Vow, sample: Sample) -> Result<PromiseId, BackendError> {
@@ -31,6 +31,13 @@ pub async fn start(vow: &Vow, sample: Sample) -> Result<PromiseId, BackendError>
                     color: "red".to_owned(),
                     min_weight: 50,
                 },
+            };
+            vow.when(task).await?.id().clone()
+        }
+        Sample::Progress => {
+            let task = CrunchAll {
+                batches: vec![100, 200, 300, 400],
+                pause_ms: 10,
             };
             vow.when(task).await?.id().clone()
         }

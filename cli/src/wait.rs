@@ -1,5 +1,5 @@
-//! `vow wait`: walk the workflow until its root settles, showing how many of the
-//! promises found so far have settled: a bar on a terminal, periodic lines otherwise.
+//! `vow wait`: walk the workflow until its root settles, showing its rolled-up
+//! progress (units of work, steps settled): a bar on a terminal, periodic lines otherwise.
 
 use crate::args::WaitArgs;
 use crate::walk::walk;
@@ -15,41 +15,52 @@ const LINE_EVERY: Duration = Duration::from_secs(5);
 /// Longest pause between walks.
 const MAX_PAUSE: Duration = Duration::from_secs(2);
 
-/// Progress of a workflow: settled of found promises, after `elapsed`.
+/// What `vow wait` shows: the workflow's rolled-up units of work and steps
+/// ([`vow::Progress`]), after `elapsed`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Progress {
-    pub settled: usize,
-    pub found: usize,
+pub struct Shown {
+    pub progress: vow::Progress,
     pub elapsed: Duration,
 }
 
-impl Progress {
-    /// `[#####-----] 5/10 settled  3s`
+impl Shown {
+    /// `[#####-----] 50/100 units  5/10 steps  3s`
     pub fn bar(&self, width: usize) -> String {
-        let filled = (self.settled * width)
-            .checked_div(self.found)
-            .unwrap_or(0)
-            .min(width);
+        let p = &self.progress;
+        let filled = if p.total == 0 {
+            0
+        } else {
+            usize::try_from(u128::from(p.done) * width as u128 / u128::from(p.total))
+                .unwrap_or(width)
+                .min(width)
+        };
         format!(
-            "[{}{}] {}  {}",
+            "[{}{}] {}/{} units  {}/{} steps  {}",
             "#".repeat(filled),
             "-".repeat(width - filled),
-            self.counts(),
-            humantime::format_duration(Duration::from_secs(self.elapsed.as_secs()))
+            p.done,
+            p.total,
+            p.settled,
+            p.steps,
+            self.elapsed()
         )
     }
 
-    /// `waiting: 5/10 settled after 3s`
+    /// `waiting: 50/100 units, 5/10 steps settled after 3s`
     pub fn line(&self) -> String {
+        let p = &self.progress;
         format!(
-            "waiting: {} after {}",
-            self.counts(),
-            humantime::format_duration(Duration::from_secs(self.elapsed.as_secs()))
+            "waiting: {}/{} units, {}/{} steps settled after {}",
+            p.done,
+            p.total,
+            p.settled,
+            p.steps,
+            self.elapsed()
         )
     }
 
-    fn counts(&self) -> String {
-        format!("{}/{} settled", self.settled, self.found)
+    fn elapsed(&self) -> humantime::FormattedDuration {
+        humantime::format_duration(Duration::from_secs(self.elapsed.as_secs()))
     }
 }
 
@@ -62,12 +73,11 @@ pub async fn wait(vow: &Vow, id: &PromiseId, args: &WaitArgs) -> Result<ExitCode
     let mut last_line: Option<Instant> = None;
     loop {
         let tree = walk(vow, id, args.walk.max_nodes).await?;
-        let progress = Progress {
-            settled: tree.settled(),
-            found: tree.nodes.len() + tree.omitted,
+        let progress = Shown {
+            progress: tree.progress(),
             elapsed: start.elapsed(),
         };
-        let settled = tree.nodes.first().is_some_and(|n| n.outcome.is_some());
+        let settled = progress.progress.complete;
         let now = Instant::now();
         if tty {
             let end = if settled || now >= deadline { "\n" } else { "" };
@@ -114,18 +124,25 @@ mod tests {
 
     #[test]
     fn progress_reads_at_a_glance() {
-        let p = Progress {
-            settled: 3,
-            found: 12,
+        let p = Shown {
+            progress: vow::Progress {
+                done: 250,
+                total: 1000,
+                settled: 3,
+                steps: 12,
+                complete: false,
+            },
             elapsed: Duration::from_millis(65_400),
         };
-        assert_eq!(p.bar(8), "[##------] 3/12 settled  1m 5s");
-        assert_eq!(p.line(), "waiting: 3/12 settled after 1m 5s");
-        let empty = Progress {
-            found: 0,
-            settled: 0,
+        assert_eq!(p.bar(8), "[##------] 250/1000 units  3/12 steps  1m 5s");
+        assert_eq!(
+            p.line(),
+            "waiting: 250/1000 units, 3/12 steps settled after 1m 5s"
+        );
+        let empty = Shown {
+            progress: vow::Progress::default(),
             ..p
         };
-        assert_eq!(empty.bar(4), "[----] 0/0 settled  1m 5s");
+        assert_eq!(empty.bar(4), "[----] 0/0 units  0/0 steps  1m 5s");
     }
 }

@@ -264,3 +264,54 @@ async fn dead_letters_are_listed_and_redriven() {
     assert_eq!(wait.code, 0, "{wait:?}");
     assert!(wait.stdout.ends_with("done: 49\n"), "{wait:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tree_and_wait_show_the_children_and_units_of_a_pending_step() {
+    vow_samples::link();
+    // No workers yet: run only the root, which adopts a fan-out and its sum.
+    let stack = Stack::new("cli-pending", 5).await;
+    let id = run_sample(&stack, "fan-in").await;
+    let queue = stack.queue();
+    let batch = vow::queue::Queue::receive(&queue, 10, std::time::Duration::from_secs(5))
+        .await
+        .expect("receive");
+    assert_eq!(batch.len(), 1, "only the root is queued");
+    let receipts = batch.iter().map(|d| d.receipt.clone()).collect();
+    let failed = stack.vow.engine().handle_batch(batch).await;
+    assert!(failed.is_empty(), "{failed:?}");
+    vow::queue::Queue::delete(&queue, receipts)
+        .await
+        .expect("delete");
+
+    // The pending root lists its children: the join of 10 (all pending) and the sum.
+    let tree = vow(&stack, &["tree", &id]).await;
+    assert_eq!(tree.code, 0, "{tree:?}");
+    let lines: Vec<&str> = tree.stdout.lines().collect();
+    assert_eq!(lines.len(), 13, "{}", tree.stdout);
+    assert_eq!(
+        lines[0],
+        format!("{id} pending ran; waiting on its children")
+    );
+    assert!(lines[1].starts_with("├─ …") && lines[1].ends_with(" pending"));
+    assert!(lines[2].ends_with(".0 pending") && lines[11].ends_with(".9 pending"));
+    assert!(lines[12].starts_with("└─ …") && lines[12].ends_with(" pending"));
+
+    // Units: the root's own step is done; 12 steps below it are not.
+    let wait = vow(&stack, &["wait", &id, "--timeout", "1s"]).await;
+    assert_eq!(wait.code, 2, "{wait:?}");
+    assert!(
+        wait.stdout
+            .starts_with("waiting: 1/13 units, 0/13 steps settled after "),
+        "{wait:?}"
+    );
+
+    let stack = stack.with_workers(2);
+    let wait = vow(&stack, &["wait", &id, "--timeout", "60s"]).await;
+    assert_eq!(wait.code, 0, "{wait:?}");
+    assert!(
+        wait.stdout
+            .contains("waiting: 13/13 units, 13/13 steps settled after "),
+        "{wait:?}"
+    );
+    assert!(wait.stdout.ends_with("done: 385\n"), "{wait:?}");
+}

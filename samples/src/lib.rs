@@ -5,6 +5,7 @@
 //! binary prints them.
 
 pub mod count;
+pub mod progress;
 pub mod rooted;
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,7 @@ use std::time::Duration;
 use vow::prelude::*;
 
 pub use count::{expected_count, seed_dynamo, Item, MapCount, Predicate, Table};
+pub use progress::{Crunch, CrunchAll};
 pub use rooted::{ClosureSample, FanIn, TimeoutSample};
 
 /// Call from a binary's `main` so the linker keeps this crate's task registrations

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 /// Where a promise is.
@@ -41,8 +41,12 @@ pub struct Inspection {
     pub settled_at: Option<SystemTime>,
     /// The attempt of its task that settled it, if its task settled it.
     pub attempt: Option<u32>,
-    /// Promises its task created, and a join's members.
+    /// Promises its task created, and a join's members. A pending promise lists
+    /// the children of its task if the task adopted or deferred.
     pub children: Vec<PromiseId>,
+    /// The progress its task last reported with [`crate::Cx::progress`], as
+    /// `(done, total)`.
+    pub progress: Option<(u64, u64)>,
 }
 
 /// Settings of the embedded backend.
@@ -242,26 +246,9 @@ impl Vow {
     /// One promise's record: outcome, timing, attempt, and the ids of its children
     /// (to walk a workflow as a tree).
     pub async fn inspect(&self, id: &PromiseId) -> Result<Inspection, BackendError> {
-        let Some(slot) = self.engine.slot(id).await? else {
-            return Ok(Inspection {
-                id: id.clone(),
-                outcome: None,
-                settled_at: None,
-                attempt: None,
-                children: Vec::new(),
-            });
-        };
-        let mut children: Vec<PromiseId> = (0..slot.kids).map(|k| id.child(k)).collect();
-        if let Outcome::Joined { join, n } = &slot.outcome {
-            children.extend((0..*n).map(|i| join.member(i)));
-        }
-        Ok(Inspection {
-            id: id.clone(),
-            settled_at: (slot.at > 0).then(|| UNIX_EPOCH + Duration::from_millis(slot.at)),
-            attempt: (slot.attempt > 0).then_some(slot.attempt),
-            outcome: Some(slot.outcome),
-            children,
-        })
+        let key = crate::store::Cell::of(id).key;
+        let record = self.engine.store().read(&key).await?;
+        Ok(crate::walk::inspection_of(id, record).0)
     }
 
     /// Cancel `id` and its known pending descendants (see [`Engine::cancel`]).

@@ -4,12 +4,13 @@ use crate::error::Error;
 use crate::flow::Flow;
 use crate::id::PromiseId;
 use crate::promise::Resolver;
-use crate::store::{Cell, Store};
+use crate::store::{Cell, Note, Store};
 use crate::wire::{Cont, Target};
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 tokio::task_local! {
     static CURRENT_FLOW: Flow;
@@ -34,6 +35,7 @@ pub struct Cx {
     attempt: u32,
     conts: Vec<Cont>,
     store: Arc<dyn Store>,
+    reporter: Arc<Reporter>,
 }
 
 impl Cx {
@@ -45,11 +47,56 @@ impl Cx {
     ) -> Self {
         Cx {
             flow: Flow::new(target.id()),
+            reporter: Arc::new(Reporter {
+                cell: Cell::of(&target.id()),
+                store: store.clone(),
+                state: Mutex::default(),
+                write: tokio::sync::Mutex::new(()),
+            }),
             target,
             attempt,
             conts,
             store,
         }
+    }
+
+    /// Report progress: `done` of `total` units of work (items, pages, bytes).
+    /// Units weigh a task in the rolled-up progress of its workflow
+    /// ([`crate::Vow::progress`], `vow wait`): a task doing 1,000 units counts for
+    /// more than one doing 2. A task that never reports counts as one unit.
+    ///
+    /// Opt-in and cheap: only tasks that call this pay for a store write, at most
+    /// one per second per task (the latest report in between is written at the end
+    /// of that second). Settling implies `done == total`. Failing writes are
+    /// logged, not returned: progress is advisory.
+    ///
+    /// ```
+    /// # use serde::{Deserialize, Serialize};
+    /// # use vow::prelude::*;
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Resize { images: Vec<String> }
+    ///
+    /// #[vow::task("doc-resize")]
+    /// impl Task for Resize {
+    ///     type Input = ();
+    ///     type Output = usize;
+    ///     async fn run(self, _: (), cx: &Cx) -> Result<Resolution<usize>, Error> {
+    ///         let total = self.images.len() as u64;
+    ///         for (i, _image) in self.images.iter().enumerate() {
+    ///             // ... resize it ...
+    ///             cx.progress(i as u64 + 1, total).await;
+    ///         }
+    ///         done(self.images.len())
+    ///     }
+    /// }
+    /// ```
+    pub async fn progress(&self, done: u64, total: u64) {
+        self.reporter.clone().report(done.min(total), total).await;
+    }
+
+    /// Stop progress writes (the task returned) and take the latest report.
+    pub(crate) async fn finish_progress(&self) -> Option<(u64, u64)> {
+        self.reporter.finish().await
     }
 
     /// Whether this task's promise was cancelled (or otherwise settled) while it
@@ -98,5 +145,94 @@ impl fmt::Debug for Cx {
             .field("id", &self.target.id())
             .field("attempt", &self.attempt)
             .finish_non_exhaustive()
+    }
+}
+
+/// Writes one task attempt's progress reports, at most one per [`REPORT_EVERY`],
+/// newest last.
+struct Reporter {
+    cell: Cell,
+    store: Arc<dyn Store>,
+    state: Mutex<Reported>,
+    /// Held while writing, so writes land in order and none after `finish`.
+    write: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct Reported {
+    latest: Option<(u64, u64)>,
+    written: Option<(u64, u64)>,
+    last_write: Option<Instant>,
+    trailing: bool,
+    finished: bool,
+}
+
+/// Shortest time between two progress writes of one task.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
+
+impl Reporter {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Reported> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn report(self: Arc<Self>, done: u64, total: u64) {
+        let wait = {
+            let mut st = self.lock();
+            if st.finished {
+                return;
+            }
+            st.latest = Some((done, total));
+            match st.last_write.map(|t| t.elapsed()) {
+                Some(since) if since < REPORT_EVERY => {
+                    if st.trailing {
+                        return;
+                    }
+                    st.trailing = true;
+                    Some(REPORT_EVERY - since)
+                }
+                _ => None,
+            }
+        };
+        match wait {
+            None => self.flush().await,
+            Some(wait) => {
+                tokio::spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    self.flush().await;
+                });
+            }
+        }
+    }
+
+    /// Write the latest report, unless it is written already or the task returned.
+    async fn flush(&self) {
+        let _writing = self.write.lock().await;
+        let (done, total) = {
+            let mut st = self.lock();
+            st.trailing = false;
+            match st.latest {
+                Some(latest) if !st.finished && st.written != Some(latest) => {
+                    st.written = Some(latest);
+                    st.last_write = Some(Instant::now());
+                    latest
+                }
+                _ => return,
+            }
+        };
+        let note = Note {
+            done: Some(done),
+            total: Some(total),
+            ..Note::default()
+        };
+        if let Err(e) = self.store.note(&self.cell, &note).await {
+            tracing::warn!(promise = %self.cell.key, error = %e, "progress not recorded");
+        }
+    }
+
+    async fn finish(&self) -> Option<(u64, u64)> {
+        let _writing = self.write.lock().await;
+        let mut st = self.lock();
+        st.finished = true;
+        st.latest
     }
 }

@@ -18,7 +18,8 @@ use crate::gather::Gather;
 use crate::id::{successor_token, token, PromiseId};
 use crate::queue::{Delivery, Outgoing, Queue};
 use crate::signing::SigningKeys;
-use crate::store::{cont_name, shard_key, Cell, Settled, Store, FAN_IN};
+use crate::stats::{BatchStats, Tally};
+use crate::store::{cont_name, shard_key, Cell, Note, Settled, Store, FAN_IN};
 use crate::task::Erased;
 use crate::wire::{
     decode_envelope, decode_task, result_json, salvage, Cont, Envelope, Outcome, Slot, Target,
@@ -136,34 +137,13 @@ impl Engine {
     /// Process a batch concurrently. Returns the message ids that failed and must be
     /// redelivered (SQS `batchItemFailures`).
     pub async fn handle_batch(self: &Arc<Self>, batch: Vec<Delivery>) -> Vec<String> {
-        let gather = (batch.len() > 1 && !self.config.gather_for.is_zero())
-            .then(|| Gather::new(self.store.clone(), batch.len(), self.config.gather_for));
-        self.each(batch, |engine, d| {
-            let span = tracing::info_span!(
-                "vow.message",
-                message_id = %d.message_id,
-                receive_count = d.receive_count
-            );
-            let gather = gather.clone();
-            async move {
-                let done = engine.process_in(&d.body, d.receive_count, &gather).await;
-                if let Some(gather) = gather {
-                    gather.leave();
-                }
-                done
-            }
-            .instrument(span)
-        })
-        .await
+        self.handle_batch_stats(batch).await.0
     }
 
     /// Process a batch from the dead-letter queue: settle each message's promise with
     /// a failure saying why it was dead-lettered, so dependents still get an outcome.
     pub async fn handle_dead_letters(self: &Arc<Self>, batch: Vec<Delivery>) -> Vec<String> {
-        self.each(batch, |engine, d| async move {
-            engine.bury(&d.body, d.receive_count).await
-        })
-        .await
+        self.handle_dead_letters_stats(batch).await.0
     }
 
     async fn each<F, Fut>(self: &Arc<Self>, batch: Vec<Delivery>, f: F) -> Vec<String>
@@ -256,6 +236,7 @@ impl Engine {
             .map(Duration::from_millis)
             .unwrap_or(self.config.default_timeout);
         let flow = cx.flow().clone();
+        let began = std::time::Instant::now();
         let handle = tokio::spawn(with_flow(flow.clone(), task.run_erased(input, cx.clone())));
         let abort = handle.abort_handle();
         let ran = match tokio::time::timeout(timeout, handle).await {
@@ -269,11 +250,18 @@ impl Engine {
                 ))))
             }
         };
+        tally(|t| &t.steps_run, 1);
+        tally(|t| &t.task_ms, millis(began.elapsed()));
+        let reported = cx.finish_progress().await;
         let mut step = Step::new(self, env.token.clone());
         step.inline = inline;
         step.gather = gather.clone();
         step.meta
             .insert(env.target.id(), (env.attempt, flow.created()));
+        step.task = env.tag().map(str::to_owned);
+        if matches!(ran, Ok(Erased::Adopt(_) | Erased::Deferred)) {
+            self.note_pending(&env.target.id(), &flow, reported).await?;
+        }
         match ran {
             Ok(Erased::Value(v)) => {
                 step.run_plan(flow.take_plan()).await?;
@@ -329,6 +317,7 @@ impl Engine {
         debug!(id = %env.target.id(), attempt = env.attempt, ?delay, error = %e, "retrying");
         env.attempt += 1;
         env.token = token();
+        tally(|t| &t.retries, 1);
         self.queue
             .send(vec![Outgoing {
                 body: self.seal(&env).await?,
@@ -372,6 +361,7 @@ impl Engine {
         step.settle(target, Outcome::Err(failure), conts, false)
             .await?;
         step.flush().await?;
+        tally(|t| &t.dead_lettered, 1);
         Ok(())
     }
 
@@ -431,9 +421,26 @@ impl Engine {
 
     /// Carry out a flow built by application code.
     pub async fn start(self: &Arc<Self>, flow: &Flow) -> Result<(), BackendError> {
-        let mut step = Step::new(self, token());
-        step.run_plan(flow.take_plan()).await?;
-        step.flush().await
+        let plan = flow.take_plan();
+        let root = plan
+            .sends
+            .first()
+            .map(|env| env.target.id())
+            .or_else(|| plan.joins.first().map(|j| j.0.clone()))
+            .or_else(|| plan.resolves.first().map(|r| r.0.id()))
+            .or_else(|| plan.remote.first().map(|r| r.0.clone()));
+        let span = tracing::info_span!(
+            "vow.enqueue",
+            promise = root.as_ref().map(tracing::field::display),
+            messages = plan.sends.len()
+        );
+        async {
+            let mut step = Step::new(self, token());
+            step.run_plan(plan).await?;
+            step.flush().await
+        }
+        .instrument(span)
+        .await
     }
 
     /// For repairs and redeliveries: whether the promise is already settled
@@ -490,7 +497,9 @@ impl Engine {
             if !seen.insert(next.clone()) || seen.len() > 100_000 {
                 continue;
             }
-            match self.slot(&next).await? {
+            let (slot, noted) = self.slot_and_noted_kids(&next).await?;
+            queue.extend((0..noted).map(|k| next.child(k)));
+            match slot {
                 None if next.as_member().is_none() => {
                     step.settle(
                         Target::Promise(next.clone()),
@@ -566,6 +575,108 @@ impl Engine {
             }
         })
     }
+
+    /// Like [`Engine::handle_batch`], and also what the batch did (for metrics).
+    pub async fn handle_batch_stats(
+        self: &Arc<Self>,
+        batch: Vec<Delivery>,
+    ) -> (Vec<String>, BatchStats) {
+        let gather = (batch.len() > 1 && !self.config.gather_for.is_zero())
+            .then(|| Gather::new(self.store.clone(), batch.len(), self.config.gather_for));
+        self.tallied(batch, |engine, d| {
+            let span = tracing::info_span!(
+                "vow.message",
+                message_id = %d.message_id,
+                receive_count = d.receive_count
+            );
+            let gather = gather.clone();
+            async move {
+                let done = engine.process_in(&d.body, d.receive_count, &gather).await;
+                if let Some(gather) = gather {
+                    gather.leave();
+                }
+                done
+            }
+            .instrument(span)
+        })
+        .await
+    }
+
+    /// Like [`Engine::handle_dead_letters`], and also what the batch did.
+    pub async fn handle_dead_letters_stats(
+        self: &Arc<Self>,
+        batch: Vec<Delivery>,
+    ) -> (Vec<String>, BatchStats) {
+        self.tallied(batch, |engine, d| async move {
+            engine.bury(&d.body, d.receive_count).await
+        })
+        .await
+    }
+
+    async fn tallied<F, Fut>(
+        self: &Arc<Self>,
+        batch: Vec<Delivery>,
+        f: F,
+    ) -> (Vec<String>, BatchStats)
+    where
+        F: Fn(Arc<Engine>, Delivery) -> Fut,
+        Fut: Future<Output = Result<(), Rejected>> + Send + 'static,
+    {
+        let began = std::time::Instant::now();
+        let messages = batch.len() as u64;
+        let counts = Arc::new(Tally::default());
+        let failed = self
+            .each(batch, |engine, d| TALLY.scope(counts.clone(), f(engine, d)))
+            .await;
+        let stats = counts.stats(messages, failed.len() as u64, millis(began.elapsed()));
+        (failed, stats)
+    }
+
+    /// Note on a pending promise whose task adopted or deferred: the children it
+    /// created (joins with their sizes) and that its own work is done. Written
+    /// before the children are sent, so `vow tree` and [`crate::Vow::progress`]
+    /// can always find them. Tasks that create nothing and report nothing skip it.
+    async fn note_pending(
+        &self,
+        id: &PromiseId,
+        flow: &Flow,
+        reported: Option<(u64, u64)>,
+    ) -> Result<(), BackendError> {
+        let kids = flow.created();
+        if kids == 0 && reported.is_none() {
+            return Ok(());
+        }
+        let sizes = flow.join_sizes();
+        let joins = if sizes.is_empty() {
+            Default::default()
+        } else {
+            (0..kids)
+                .filter_map(|k| sizes.get(&id.child(k)).map(|n| (k, *n)))
+                .collect()
+        };
+        let total = reported.map_or(1, |(_, total)| total);
+        let note = Note {
+            done: Some(total),
+            total: Some(total),
+            kids,
+            joins,
+        };
+        self.store.note(&Cell::of(id), &note).await
+    }
+
+    /// The settled slot of `id`, if any, and how many children its note names
+    /// (a pending step that adopted or deferred).
+    async fn slot_and_noted_kids(
+        &self,
+        id: &PromiseId,
+    ) -> Result<(Option<Slot>, u32), BackendError> {
+        let cell = Cell::of(id);
+        let Some(mut record) = self.store.read(&cell.key).await? else {
+            return Ok((None, 0));
+        };
+        let kids = record.notes.get(&cell.slot).map_or(0, |n| n.kids);
+        Ok((record.slots.remove(&cell.slot), kids))
+    }
 }
 
 /// The effects of processing one message: settles happen as they come, sends are
@@ -582,6 +693,8 @@ struct Step<'e> {
     next: Option<Envelope>,
     /// Where settles go to share writes with the rest of the batch.
     gather: Option<Arc<Gather>>,
+    /// The tag of the task that ran here, if one did.
+    task: Option<String>,
 }
 
 /// Tokens of cancellations start with this.
@@ -597,6 +710,7 @@ impl<'e> Step<'e> {
             inline: false,
             next: None,
             gather: None,
+            task: None,
         }
     }
 
@@ -646,8 +760,22 @@ impl<'e> Step<'e> {
     }
 
     /// Settle `target` and fire its continuations, or repair if this message settled
-    /// it before.
+    /// it before, in a `vow.settle` span.
     fn settle(
+        &mut self,
+        target: Target,
+        outcome: Outcome,
+        conts: Vec<Cont>,
+        repair: bool,
+    ) -> BoxFut<'_, Result<(), BackendError>> {
+        let span = self.settle_span(&target.id());
+        Box::pin(
+            self.settle_here(target, outcome, conts, repair)
+                .instrument(span),
+        )
+    }
+
+    fn settle_here(
         &mut self,
         target: Target,
         outcome: Outcome,
@@ -667,7 +795,10 @@ impl<'e> Step<'e> {
                 None => self.engine.store.settle(&cell, &slot).await?,
             };
             let (outcome, mut all, count, repair) = match settled {
-                Settled::Won { count, later } => (slot.outcome, later, count, repair),
+                Settled::Won { count, later } => {
+                    settled_event(&slot.outcome);
+                    (slot.outcome, later, count, repair)
+                }
                 Settled::Lost { slot, count, later } if slot.by == self.token => {
                     debug!(id = %target.id(), "already settled by this message: repairing");
                     (slot.outcome, later, count, true)
@@ -781,5 +912,55 @@ impl<'e> Step<'e> {
             }
         }
         Ok(())
+    }
+
+    /// The `vow.settle` span of settling `id`: the task and attempt are known when
+    /// `id`'s own task ran in this step; the outcome is recorded when it settles.
+    fn settle_span(&self, id: &PromiseId) -> tracing::Span {
+        let span = tracing::info_span!(
+            "vow.settle",
+            promise = %id,
+            task = tracing::field::Empty,
+            attempt = tracing::field::Empty,
+            outcome = tracing::field::Empty
+        );
+        if let Some((attempt, _)) = self.meta.get(id).filter(|(a, _)| *a > 0) {
+            span.record("attempt", attempt);
+            if let Some(task) = &self.task {
+                span.record("task", task.as_str());
+            }
+        }
+        span
+    }
+}
+
+tokio::task_local! {
+    /// The running batch's tally.
+    static TALLY: Arc<Tally>;
+}
+
+/// Add `n` to a counter of the running batch's tally, if there is one.
+fn tally(counter: impl FnOnce(&Tally) -> &std::sync::atomic::AtomicU64, n: u64) {
+    let _ = TALLY.try_with(|t| Tally::add(counter(t), n));
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A promise settled (this write won): record the outcome on the `vow.settle`
+/// span, count it, and log it (failures at INFO, values at DEBUG).
+fn settled_event(outcome: &Outcome) {
+    let kind = match outcome {
+        Outcome::Err(f) => f.kind().as_str(),
+        _ => "ok",
+    };
+    tracing::Span::current().record("outcome", kind);
+    if let Outcome::Err(f) = outcome {
+        tally(|t| &t.settled_failed, 1);
+        tracing::info!(outcome = kind, failure = %f, "settled");
+    } else {
+        tally(|t| &t.settled_ok, 1);
+        tracing::debug!(outcome = kind, "settled");
     }
 }

@@ -15,7 +15,7 @@
 
 use crate::error::BackendError;
 use crate::queue::{Delivery, Outgoing, Queue};
-use crate::store::{Cell, Record, Settled, Store};
+use crate::store::{Cell, Note, Record, Settled, Store};
 use crate::wire::{Cont, Slot};
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -257,6 +257,12 @@ impl Store for FaultyStore {
         self.faults.before("GetItem")?;
         self.inner.get_blob(key).await
     }
+
+    async fn note(&self, cell: &Cell, note: &Note) -> Result<(), BackendError> {
+        self.faults.before("UpdateItem")?;
+        let noted = self.inner.note(cell, note).await;
+        self.faults.after("UpdateItem", noted)
+    }
 }
 
 /// Counts, per slot, the writes the real store accepted: more than one would be a
@@ -356,5 +362,9 @@ impl Store for Audit {
 
     async fn get_blob(&self, key: &str) -> Result<Option<String>, BackendError> {
         self.inner.get_blob(key).await
+    }
+
+    async fn note(&self, cell: &Cell, note: &Note) -> Result<(), BackendError> {
+        self.inner.note(cell, note).await
     }
 }

@@ -253,6 +253,11 @@ impl Flow {
         self.lock().seq
     }
 
+    /// The joins built so far and their member counts.
+    pub(crate) fn join_sizes(&self) -> HashMap<PromiseId, u32> {
+        self.lock().joins.iter().cloned().collect()
+    }
+
     /// Discard everything built so far (a failed attempt's children).
     pub(crate) fn discard(&self) {
         let _ = self.take_plan();

@@ -41,13 +41,24 @@ impl PromiseId {
         PromiseId(format!("{:032x}", fnv1a_128(&bytes)))
     }
 
-    /// The id of member `index` of the join `self`.
-    pub(crate) fn member(&self, index: u32) -> Self {
+    /// The id of member `index` of the join `self`: `<join id>.<index>`. A join's
+    /// members are the promises of a [`crate::Flow::fan_out`], and for
+    /// [`crate::Flow::all`] the slots its members' outcomes are copied into.
+    ///
+    /// ```
+    /// use vow::PromiseId;
+    /// let join = PromiseId::random();
+    /// let third = join.member(2);
+    /// assert_eq!(third.as_str(), format!("{join}.2"));
+    /// assert_eq!(third.as_member(), Some((join, 2)));
+    /// ```
+    pub fn member(&self, index: u32) -> Self {
         PromiseId(format!("{}.{index}", self.0))
     }
 
-    /// For a member id, the join it belongs to and its index.
-    pub(crate) fn as_member(&self) -> Option<(PromiseId, u32)> {
+    /// For a member id (see [`PromiseId::member`]), the join it belongs to and its
+    /// index; `None` for any other id.
+    pub fn as_member(&self) -> Option<(PromiseId, u32)> {
         let (join, index) = self.0.split_once('.')?;
         Some((PromiseId(join.to_owned()), index.parse().ok()?))
     }

@@ -40,6 +40,7 @@ extern crate self as vow;
 pub mod aws;
 mod client;
 mod context;
+pub mod emf;
 pub mod engine;
 mod error;
 mod failure;
@@ -53,8 +54,10 @@ pub mod poller;
 mod promise;
 pub mod queue;
 pub mod signing;
+mod stats;
 pub mod store;
 mod task;
+pub mod walk;
 pub mod wire;
 
 pub use client::{EmbeddedConfig, Inspection, Status, Vow};
@@ -65,10 +68,12 @@ pub use failure::{Failure, FailureKind};
 pub use flow::{AsPromise, Flow};
 pub use id::PromiseId;
 pub use promise::{Promise, Resolver};
+pub use stats::BatchStats;
 pub use task::{
     adopt, deferred, done, registered_tasks, ErasedTask, Registration, Resolution, Task,
 };
 pub use vow_macros::{closure, task};
+pub use walk::Progress;
 
 /// The names most code needs: `use vow::prelude::*;`.
 pub mod prelude {

@@ -4,6 +4,7 @@
 use crate::engine::Engine;
 use crate::error::BackendError;
 use crate::queue::{Delivery, Queue};
+use crate::stats::BatchStats;
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +15,22 @@ use tracing::warn;
 pub trait BatchHandler: Send + Sync + 'static {
     /// Handle a batch; return the message ids that failed.
     async fn handle(&self, batch: Vec<Delivery>) -> Result<Vec<String>, BackendError>;
+
+    /// Like [`BatchHandler::handle`], and also what the batch did. By default only
+    /// the message counts are known.
+    async fn handle_stats(
+        &self,
+        batch: Vec<Delivery>,
+    ) -> Result<(Vec<String>, BatchStats), BackendError> {
+        let messages = batch.len() as u64;
+        let failed = self.handle(batch).await?;
+        let stats = BatchStats {
+            messages,
+            failed_messages: failed.len() as u64,
+            ..BatchStats::default()
+        };
+        Ok((failed, stats))
+    }
 }
 
 /// Runs batches on an [`Engine`] in this process.
@@ -48,6 +65,17 @@ impl BatchHandler for InProcess {
             self.engine.handle_dead_letters(batch).await
         } else {
             self.engine.handle_batch(batch).await
+        })
+    }
+
+    async fn handle_stats(
+        &self,
+        batch: Vec<Delivery>,
+    ) -> Result<(Vec<String>, BatchStats), BackendError> {
+        Ok(if self.dead_letters {
+            self.engine.handle_dead_letters_stats(batch).await
+        } else {
+            self.engine.handle_batch_stats(batch).await
         })
     }
 }

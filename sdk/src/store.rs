@@ -11,6 +11,7 @@ use crate::error::BackendError;
 use crate::id::PromiseId;
 use crate::wire::{Cont, Slot};
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Slots per join shard record.
@@ -55,6 +56,40 @@ pub struct Record {
     pub count: u32,
     /// Continuations stored for slots not yet written.
     pub later: BTreeMap<u32, Vec<Cont>>,
+    /// What running tasks noted about the slots' promises (see [`Note`]).
+    pub notes: BTreeMap<u32, Note>,
+}
+
+/// What a task notes about its own promise while it is pending: the progress it
+/// reported with [`crate::Cx::progress`], and, when it returned `adopt` or
+/// `deferred`, the children it created (a settled slot records them itself).
+/// Kept beside the slot in the promise's record; written only by tasks that
+/// report progress or adopt/defer with children.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    /// Units of work done, as last reported.
+    #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
+    pub done: Option<u64>,
+    /// Units of work in all, as last reported.
+    #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// Children the task created: `id.child(0..kids)`.
+    #[serde(rename = "k", default, skip_serializing_if = "is_zero")]
+    pub kids: u32,
+    /// Of those, the joins: child sequence number -> member count.
+    #[serde(rename = "j", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub joins: BTreeMap<u32, u32>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl Note {
+    /// The reported progress as `(done, total)`, if any.
+    pub fn progress(&self) -> Option<(u64, u64)> {
+        Some((self.done?, self.total?))
+    }
 }
 
 /// The reply to [`Store::settle`].
@@ -125,6 +160,14 @@ pub trait Store: Send + Sync + 'static {
             out.push(self.read(key).await?);
         }
         Ok(out)
+    }
+
+    /// Replace the [`Note`] kept for `cell` (one unconditional write). A store that
+    /// does not keep notes ignores it: progress and the children of pending steps
+    /// are then not visible, and nothing else changes.
+    async fn note(&self, cell: &Cell, note: &Note) -> Result<(), BackendError> {
+        let _ = (cell, note);
+        Ok(())
     }
 }
 

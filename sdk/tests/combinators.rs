@@ -630,3 +630,55 @@ async fn cancel_settles_pending_descendants_and_running_tasks_see_it() {
     }
     assert_eq!(read_log(&k), vec!["saw cancel".to_owned()]);
 }
+
+/// Adopts a slow child and its successor.
+#[derive(Debug, Serialize, Deserialize)]
+struct AdoptSlow {
+    key: String,
+}
+
+#[vow::task("test/adopt-slow")]
+impl Task for AdoptSlow {
+    type Input = ();
+    type Output = u64;
+    async fn run(self, _: (), cx: &Cx) -> Result<Resolution<u64>, Error> {
+        let slow = cx.when(WatchCancel {
+            key: self.key.clone(),
+        });
+        adopt(slow.then(AddN {
+            n: 1,
+            key: self.key,
+        }))
+    }
+}
+
+#[tokio::test]
+async fn a_pending_adopting_step_shows_and_cancels_its_children() {
+    let vow = embedded();
+    let root = vow.when(AdoptSlow { key: key() }).await.expect("start");
+    let (slow, after) = (root.id().child(0), root.id().child(1));
+    let mut children = Vec::new();
+    for _ in 0..200 {
+        children = vow.inspect(root.id()).await.expect("inspect").children;
+        if !children.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        children,
+        vec![slow.clone(), after.clone()],
+        "noted while pending"
+    );
+    let cancelled = vow.cancel(root.id(), "stop").await.expect("cancel");
+    assert_eq!(
+        cancelled, 3,
+        "the root, its running child and the successor"
+    );
+    for id in [root.id(), &slow, &after] {
+        match vow.status(id).await.expect("status") {
+            Status::Failed(f) => assert_eq!(f.kind(), FailureKind::Cancelled),
+            other => panic!("{id}: {other:?}"),
+        }
+    }
+}

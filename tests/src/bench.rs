@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use vow::aws::cost::{item_size, write_units};
 use vow::aws::{Counts, DynamoStore, LIST_PRICES};
-use vow::store::{Cell, Record, Settled, Store};
+use vow::store::{Cell, Note, Record, Settled, Store};
 use vow::wire::{Cont, Slot};
 use vow::{BackendError, Vow};
 use vow_samples::{Square, Sum};
@@ -189,6 +189,10 @@ impl Store for PerItem {
     }
     async fn get_blob(&self, key: &str) -> Result<Option<String>, BackendError> {
         self.inner.get_blob(key).await
+    }
+    async fn note(&self, cell: &Cell, note: &Note) -> Result<(), BackendError> {
+        self.bump(&cell.key);
+        self.inner.note(cell, note).await
     }
 }
 

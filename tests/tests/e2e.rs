@@ -276,3 +276,43 @@ async fn values_of_several_mib_travel_out_of_line() {
         .expect("ok");
     assert_eq!(arg.len(), 2 * mib + 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn progress_rolls_up_to_the_root_on_dynamodb() {
+    let stack = Stack::new("progress", 5).await.with_workers(2);
+    let root = stack
+        .vow
+        .when(vow_samples::CrunchAll {
+            batches: vec![20, 40],
+            pause_ms: 60,
+        })
+        .await
+        .expect("start");
+    // The root, the join, the sum and the join's two member slots weigh one
+    // unit each; the batches weigh their items.
+    let total = 5 + 20 + 40;
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let end = loop {
+        let p = stack.vow.progress(root.id()).await.expect("progress");
+        assert!(p.done <= p.total, "{p:?}");
+        if p.complete {
+            break p;
+        }
+        seen.push(p);
+        assert!(tokio::time::Instant::now() < deadline, "{seen:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(
+        (end.done, end.total, end.settled, end.steps),
+        (total, total, 7, 7)
+    );
+    assert!(
+        seen.iter()
+            .any(|p| p.total == total && p.done > 3 && p.done < total - 5),
+        "the batches' items were seen under way: {seen:?}"
+    );
+    let dones: Vec<u64> = seen.iter().map(|p| p.done).collect();
+    assert!(dones.windows(2).all(|w| w[0] <= w[1]), "{dones:?}");
+    assert_eq!(stack.vow.wait(&root, WAIT).await.expect("settles"), Ok(60));
+}

@@ -7,7 +7,7 @@ use vow::poller::InProcess;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    vow_worker::init_logging();
     let vow = vow::Vow::aws().await?;
     vow_worker::serve(InProcess::dead_letters(vow.engine().clone())).await
 }

@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
         }
         return Ok(());
     }
-    lambda_runtime::tracing::init_default_subscriber();
+    vow_worker::init_logging();
     let vow = vow::Vow::aws().await?;
     vow_worker::serve(InProcess::worker(vow.engine().clone())).await
 }

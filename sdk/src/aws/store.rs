@@ -2,7 +2,7 @@ use super::classify;
 use super::cost::item_size;
 use super::metrics::{Call, Metrics};
 use crate::error::BackendError;
-use crate::store::{Cell, Record, Settled, Store};
+use crate::store::{Cell, Note, Record, Settled, Store};
 use crate::wire::{Cont, Slot};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
@@ -150,12 +150,31 @@ fn decode_record(item: &Item) -> Result<Record, BackendError> {
         count: decode_count(item),
         slots,
         later,
+        notes: decode_notes(item),
     })
 }
 
 /// The capacity a reply reports consuming.
 fn units(consumed: Option<&ConsumedCapacity>) -> Option<f64> {
     consumed.and_then(ConsumedCapacity::capacity_units)
+}
+
+fn note_attr(slot: u32) -> String {
+    format!("p{slot}")
+}
+
+/// The notes of a record (`p<k>`). A note that does not decode is ignored: it
+/// only feeds progress displays.
+fn decode_notes(item: &Item) -> BTreeMap<u32, Note> {
+    item.iter()
+        .filter_map(|(name, value)| {
+            let slot = name.strip_prefix('p')?.parse::<u32>().ok()?;
+            let AttributeValue::S(text) = value else {
+                return None;
+            };
+            Some((slot, serde_json::from_str(text).ok()?))
+        })
+        .collect()
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<String, BackendError> {
@@ -372,6 +391,29 @@ impl Store for DynamoStore {
             }
         }
         Ok(Some(text))
+    }
+
+    async fn note(&self, cell: &Cell, note: &Note) -> Result<(), BackendError> {
+        self.metrics.count(Call::DdbWrite);
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(cell.key.clone()))
+            .update_expression("SET #p = :p, #ttl = if_not_exists(#ttl, :ttl)")
+            .expression_attribute_names("#p", note_attr(cell.slot))
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_values(":p", AttributeValue::S(encode(note)?))
+            .expression_attribute_values(":ttl", self.expiry())
+            .return_values(ReturnValue::AllNew)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem", e))?;
+        self.metrics.reported(units(out.consumed_capacity()));
+        self.metrics
+            .wrote(item_size(out.attributes.as_ref().unwrap_or(&Item::new())));
+        Ok(())
     }
 }
 

@@ -1,5 +1,5 @@
 use crate::error::BackendError;
-use crate::store::{Cell, Record, Settled, Store};
+use crate::store::{Cell, Note, Record, Settled, Store};
 use crate::wire::{Cont, Slot};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
@@ -18,6 +18,7 @@ pub struct MemoryStore {
 struct Stored {
     slots: BTreeMap<u32, String>,
     later: BTreeMap<u32, BTreeMap<String, String>>,
+    notes: BTreeMap<u32, String>,
 }
 
 impl MemoryStore {
@@ -183,10 +184,24 @@ impl Store for MemoryStore {
         for n in stored.later.keys() {
             later.insert(*n, later_of(stored, *n)?);
         }
+        let mut notes = BTreeMap::new();
+        for (n, text) in &stored.notes {
+            notes.insert(*n, decode(text)?);
+        }
         Ok(Some(Record {
             count: u32::try_from(slots.len()).unwrap_or(u32::MAX),
             slots,
             later,
+            notes,
         }))
+    }
+
+    async fn note(&self, cell: &Cell, note: &Note) -> Result<(), BackendError> {
+        self.count_write();
+        let text = encode(note)?;
+        let mut records = self.lock();
+        let stored = records.entry(cell.key.clone()).or_default();
+        stored.notes.insert(cell.slot, text);
+        Ok(())
     }
 }

@@ -1,0 +1,59 @@
+//! Per-batch counts and durations, gathered by the engine as it works (no extra
+//! calls) and printed by the Lambda functions as CloudWatch metrics ([`crate::emf`]).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What one batch did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchStats {
+    /// Messages in the batch.
+    pub messages: u64,
+    /// Tasks run.
+    pub steps_run: u64,
+    /// Promises settled with a value (join and adoption settles included).
+    pub settled_ok: u64,
+    /// Promises settled with a failure.
+    pub settled_failed: u64,
+    /// Attempts that failed with a retryable error and were sent again.
+    pub retries: u64,
+    /// Dead letters whose promise this batch settled.
+    pub dead_lettered: u64,
+    /// Messages left for redelivery (`batchItemFailures`).
+    pub failed_messages: u64,
+    /// Wall time of the whole batch, in milliseconds.
+    pub batch_ms: u64,
+    /// Time spent in task code, summed over the batch's tasks, in milliseconds.
+    pub task_ms: u64,
+}
+
+/// The engine's running tally for one batch.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    pub steps_run: AtomicU64,
+    pub settled_ok: AtomicU64,
+    pub settled_failed: AtomicU64,
+    pub retries: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    pub task_ms: AtomicU64,
+}
+
+impl Tally {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn stats(&self, messages: u64, failed: u64, batch_ms: u64) -> BatchStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        BatchStats {
+            messages,
+            steps_run: get(&self.steps_run),
+            settled_ok: get(&self.settled_ok),
+            settled_failed: get(&self.settled_failed),
+            retries: get(&self.retries),
+            dead_lettered: get(&self.dead_lettered),
+            failed_messages: failed,
+            batch_ms,
+            task_ms: get(&self.task_ms),
+        }
+    }
+}
