@@ -92,7 +92,7 @@ impl Run {
             self.elapsed.as_secs_f64(),
             self.steps_per_sec(),
             self.per_step(c.ddb_write),
-            self.per_step(c.sqs()),
+            self.per_step(c.sqs_billed()),
             self.per_step(c.write_units),
             self.per_step(c.read_units),
             self.usd_per_million(),
@@ -115,7 +115,7 @@ pub fn summary(vow: &[Run], baseline: &[Run]) -> String {
         "usd_per_million_steps={:.3} writes_per_step={:.3} sqs_requests_per_step={:.3} vs_baseline={:.2}",
         usd / steps as f64 * 1e6,
         sum(|c| c.ddb_write) / steps as f64,
-        sum(Counts::sqs) / steps as f64,
+        sum(Counts::sqs_billed) / steps as f64,
         rate(vow) / rate(baseline),
     )
 }

@@ -19,6 +19,7 @@ pub struct Metrics {
     read_units: AtomicU64,
     reported_milli: AtomicU64,
     max_item_bytes: AtomicU64,
+    sqs_extra_chunks: AtomicU64,
 }
 
 /// A snapshot of [`Metrics`].
@@ -48,6 +49,9 @@ pub struct Counts {
     pub reported_units_milli: u64,
     /// The largest item written or read, in bytes.
     pub max_item_bytes: u64,
+    /// SQS bills each 64 KiB of a request's payload as one request: the chunks
+    /// beyond the first, over all requests.
+    pub sqs_extra_chunks: u64,
 }
 
 impl Counts {
@@ -56,9 +60,14 @@ impl Counts {
         self.sqs_send + self.sqs_receive + self.sqs_delete + self.sqs_other
     }
 
+    /// SQS requests as billed: each 64 KiB of payload counts as one.
+    pub fn sqs_billed(&self) -> u64 {
+        self.sqs() + self.sqs_extra_chunks
+    }
+
     /// What these requests cost at `prices`, in US dollars.
     pub fn usd(&self, prices: &Prices) -> f64 {
-        self.sqs() as f64 * prices.sqs_request
+        self.sqs_billed() as f64 * prices.sqs_request
             + self.write_units as f64 * prices.write_unit
             + self.read_units as f64 * prices.read_unit
     }
@@ -77,6 +86,7 @@ impl Counts {
             read_units: self.read_units - earlier.read_units,
             reported_units_milli: self.reported_units_milli - earlier.reported_units_milli,
             max_item_bytes: self.max_item_bytes,
+            sqs_extra_chunks: self.sqs_extra_chunks - earlier.sqs_extra_chunks,
         }
     }
 }
@@ -123,6 +133,13 @@ impl Metrics {
             .fetch_max(bytes as u64, Ordering::Relaxed);
     }
 
+    /// An SQS request carrying `bytes` of payload.
+    pub(crate) fn payload(&self, bytes: usize) {
+        let chunks = bytes.div_ceil(64 * 1024).max(1) as u64;
+        self.sqs_extra_chunks
+            .fetch_add(chunks - 1, Ordering::Relaxed);
+    }
+
     /// Capacity the service reported consuming.
     pub(crate) fn reported(&self, units: Option<f64>) {
         if let Some(units) = units {
@@ -146,6 +163,7 @@ impl Metrics {
             read_units: get(&self.read_units),
             reported_units_milli: get(&self.reported_milli),
             max_item_bytes: get(&self.max_item_bytes),
+            sqs_extra_chunks: get(&self.sqs_extra_chunks),
         }
     }
 }

@@ -73,6 +73,8 @@ impl SqsQueue {
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             self.metrics.count(Call::SqsSend);
+            self.metrics
+                .payload(pending.iter().map(|&i| chunk[i].body.len()).sum());
             let out = self
                 .client
                 .send_message_batch()
@@ -156,6 +158,12 @@ impl Queue for SqsQueue {
             .send()
             .await
             .map_err(|e| classify("ReceiveMessage", e))?;
+        self.metrics.payload(
+            out.messages()
+                .iter()
+                .map(|m| m.body().map_or(0, str::len))
+                .sum(),
+        );
         Ok(out
             .messages
             .unwrap_or_default()
