@@ -7,6 +7,9 @@
 #   ./tests/run.sh quick      only the tests that need no emulator
 #   ./tests/run.sh chaos      the chaos run: 300 workflows through injected faults
 #                             on the emulators (last line: workflows=… lost=… …)
+#   ./tests/run.sh bench      the engine on one core (criterion), the worker's size,
+#                             then vow against a raw SDK baseline on the emulators
+#                             (last line: usd_per_million_steps=… vs_baseline=…)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -20,7 +23,7 @@ if ! command -v dot >/dev/null; then
     { echo "could not install graphviz: run apt-get install graphviz as root" >&2; exit 1; }
 fi
 
-if [[ "$mode" != chaos ]]; then
+if [[ "$mode" != chaos && "$mode" != bench ]]; then
 step "lint"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
@@ -47,6 +50,25 @@ if [[ "$mode" == chaos ]]; then
   step "chaos (in memory, then on the emulators)"
   cargo run --quiet -p vow-e2e --bin chaos -- --backend memory --workflows "${VOW_CHAOS_WORKFLOWS:-300}"
   cargo run --quiet -p vow-e2e --bin chaos -- --backend aws --workflows "${VOW_CHAOS_WORKFLOWS:-300}"
+  exit 0
+fi
+
+if [[ "$mode" == bench ]]; then
+  step "engine on one core (criterion, in-memory backend)"
+  cargo bench -p vow --bench engine --no-default-features
+  step "worker size (release profile)"
+  cargo build --quiet --release -p vow-worker
+  python3 - target/release/vow-worker <<'PY'
+import io, os, sys, zipfile
+binary = sys.argv[1]
+zipped = io.BytesIO()
+with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+    z.write(binary, "bootstrap")  # what a provided.al2023 function's zip holds
+print(f"worker_binary_bytes={os.path.getsize(binary)} worker_zip_bytes={len(zipped.getvalue())}")
+PY
+  step "bench (vow and a raw SDK baseline on the emulators)"
+  read -ra bench_args <<<"${VOW_BENCH_ARGS:-}" # e.g. "--join 0" to skip the 100k join
+  cargo run --quiet -p vow-e2e --bin bench -- "${bench_args[@]}"
   exit 0
 fi
 

@@ -114,9 +114,11 @@ async fn fan_out_joins_many_members_in_bounded_records() {
     );
     let store = vow.memory_store().expect("embedded");
     assert!(store.largest_record() <= vow::store::FAN_IN as usize);
-    // One write per member, one per full shard (63 + 4), the join, its continuation
-    // record, and the successor.
+    // At most one write per member, one per full shard (63 + 4), the join, its
+    // continuation record, and the successor; members delivered in one batch
+    // share a write per shard, so far fewer in practice.
     assert!(store.writes() <= n + 80, "writes = {}", store.writes());
+    assert!(store.writes() < n * 6 / 10, "writes = {}", store.writes());
     assert_eq!(count(&k), 1);
 }
 

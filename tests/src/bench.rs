@@ -14,6 +14,7 @@ use vow::aws::cost::{item_size, write_units};
 use vow::aws::{Counts, DynamoStore, LIST_PRICES};
 use vow::store::{Cell, Note, Record, Settled, Store};
 use vow::wire::{Cont, Slot};
+use vow::fault::Audit;
 use vow::{BackendError, Vow};
 use vow_samples::{Square, Sum};
 
@@ -196,8 +197,9 @@ impl Store for PerItem {
     }
 }
 
-/// Run `workload` through vow on a fresh queue and table. Returns the figures and
-/// the most writes any one record received.
+/// Run `workload` through vow on a fresh queue and table, checking its result and
+/// that no slot was settled twice. Returns the figures and the most writes any
+/// one record received.
 pub async fn run_vow(workload: Workload) -> (Run, u32) {
     let stack = Stack::new(&workload.name(), 5).await;
     let counted = Arc::new(PerItem::new(Arc::new(
@@ -208,8 +210,9 @@ pub async fn run_vow(workload: Workload) -> (Run, u32) {
         )
         .with_metrics(stack.metrics.clone()),
     )));
+    let audit = Arc::new(Audit::new(counted.clone()));
     let queue = Arc::new(stack.queue());
-    let mut workers = Vow::client(counted.clone(), queue, crate::test_engine());
+    let mut workers = Vow::client(audit.clone(), queue, crate::test_engine());
     workers.run_workers(WORKERS, None, LONG_POLL);
     // The watcher's reads are not part of the workload.
     let watcher = Vow::client(
@@ -264,6 +267,8 @@ pub async fn run_vow(workload: Workload) -> (Run, u32) {
         elapsed,
         counts,
     };
+    let doubles = audit.doubles();
+    assert!(doubles.is_empty(), "settled twice: {doubles:?}");
     (run, counted.max_writes())
 }
 

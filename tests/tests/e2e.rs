@@ -60,6 +60,38 @@ async fn chains_cost_one_write_per_step() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn join_members_share_writes_and_chains_skip_the_queue() {
+    let stack = Stack::new("shared", 5).await.with_workers(2);
+    let n = 400u64;
+    let flow = stack.vow.flow();
+    let total = flow.fan_out((0..n).map(Square)).then(Sum);
+    stack.vow.start(&flow).await.expect("start");
+    let expected = (0..n).map(|i| i * i).sum::<u64>();
+    assert_eq!(stack.vow.wait(&total, WAIT).await.expect("settles"), Ok(expected));
+    let c = stack.metrics.snapshot();
+    println!(
+        "all of {n}: writes={} settled_slots={} write_units={} max_item_bytes={}",
+        c.ddb_write, c.ddb_settled, c.write_units, c.max_item_bytes
+    );
+    // Members arrive ten to a batch and their settles share one write per shard
+    // record; one write each would be at least `n`.
+    assert!(c.ddb_write < n * 6 / 10, "{c:?}");
+    assert!(c.ddb_settled >= n, "{c:?}");
+
+    // A chain of quick steps runs inline: one message, not one per step.
+    let before = stack.metrics.snapshot();
+    let flow = stack.vow.flow();
+    let mut p = flow.when(Square(0));
+    for _ in 0..20 {
+        p = p.then(Inc);
+    }
+    stack.vow.start(&flow).await.expect("start");
+    assert_eq!(stack.vow.wait(&p, WAIT).await.expect("settles"), Ok(20));
+    let c = stack.metrics.snapshot().since(&before);
+    assert!(c.sqs_send <= 3, "{c:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn timeouts_and_retries_cross_sqs() {
     let stack = Stack::new("retries", 5).await.with_workers(2);
     let flow = stack.vow.flow();

@@ -64,7 +64,7 @@ async fn main() -> ExitCode {
         let (run, max_writes) = run_vow(Workload::All(join)).await;
         println!("{}", run.line("vow"));
         println!(
-            "join-{join}: completed once, max_item_bytes={} max_writes_per_item={} \
+            "join-{join}: completed, no slot settled twice, max_item_bytes={} max_writes_per_item={} \
              usd_per_child={:.9} (usd_per_million_children={:.3})",
             run.counts.max_item_bytes,
             max_writes,
