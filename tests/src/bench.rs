@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use vow::aws::cost::{item_size, write_units};
 use vow::aws::{Counts, DynamoStore, LIST_PRICES};
+use vow::fault::Audit;
 use vow::store::{Cell, Note, Record, Settled, Store};
 use vow::wire::{Cont, Slot};
-use vow::fault::Audit;
 use vow::{BackendError, Vow};
 use vow_samples::{Square, Sum};
 

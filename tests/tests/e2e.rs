@@ -67,7 +67,10 @@ async fn join_members_share_writes_and_chains_skip_the_queue() {
     let total = flow.fan_out((0..n).map(Square)).then(Sum);
     stack.vow.start(&flow).await.expect("start");
     let expected = (0..n).map(|i| i * i).sum::<u64>();
-    assert_eq!(stack.vow.wait(&total, WAIT).await.expect("settles"), Ok(expected));
+    assert_eq!(
+        stack.vow.wait(&total, WAIT).await.expect("settles"),
+        Ok(expected)
+    );
     let c = stack.metrics.snapshot();
     println!(
         "all of {n}: writes={} settled_slots={} write_units={} max_item_bytes={}",
