@@ -76,6 +76,59 @@ impl DynamoStore {
         }
     }
 
+    /// Write `slots` into the record `key` and add their number to its count, in
+    /// one `UpdateItem` conditional on none of them being written. Returns the
+    /// item after the write, or the item as it was if the condition failed.
+    async fn write_slots(
+        &self,
+        key: &str,
+        slots: &[(u32, Slot)],
+    ) -> Result<Result<Item, Item>, BackendError> {
+        self.metrics.count(Call::DdbWrite);
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(key.to_owned()))
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_names("#n", COUNT)
+            .expression_attribute_values(":ttl", self.expiry())
+            .expression_attribute_values(":m", AttributeValue::N(slots.len().to_string()));
+        let mut sets = Vec::with_capacity(slots.len() + 1);
+        let mut absent = Vec::with_capacity(slots.len());
+        for (i, (n, slot)) in slots.iter().enumerate() {
+            sets.push(format!("#s{i} = :v{i}"));
+            absent.push(format!("attribute_not_exists(#s{i})"));
+            request = request
+                .expression_attribute_names(format!("#s{i}"), slot_attr(*n))
+                .expression_attribute_values(format!(":v{i}"), AttributeValue::S(encode(slot)?));
+        }
+        sets.push("#ttl = if_not_exists(#ttl, :ttl)".to_owned());
+        let result = request
+            .update_expression(format!("SET {} ADD #n :m", sets.join(", ")))
+            .condition_expression(absent.join(" AND "))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                for _ in slots {
+                    self.metrics.count(Call::DdbSettled);
+                }
+                self.metrics.reported(units(out.consumed_capacity()));
+                let item = out.attributes.unwrap_or_default();
+                self.metrics.wrote(item_size(&item));
+                Ok(Ok(item))
+            }
+            Err(err) => match self.condition_failed(&err) {
+                Some(item) => Ok(Err(item)),
+                None => Err(classify("UpdateItem", err)),
+            },
+        }
+    }
+
     fn expiry(&self) -> AttributeValue {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -184,46 +237,19 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<String, BackendError> {
 #[async_trait]
 impl Store for DynamoStore {
     async fn settle(&self, cell: &Cell, slot: &Slot) -> Result<Settled, BackendError> {
-        self.metrics.count(Call::DdbWrite);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(KEY, AttributeValue::S(cell.key.clone()))
-            .update_expression("SET #s = :v, #ttl = if_not_exists(#ttl, :ttl) ADD #n :one")
-            .condition_expression("attribute_not_exists(#s)")
-            .expression_attribute_names("#s", slot_attr(cell.slot))
-            .expression_attribute_names("#ttl", TTL)
-            .expression_attribute_names("#n", COUNT)
-            .expression_attribute_values(":v", AttributeValue::S(encode(slot)?))
-            .expression_attribute_values(":ttl", self.expiry())
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                self.metrics.count(Call::DdbSettled);
-                self.metrics.reported(units(out.consumed_capacity()));
-                let item = out.attributes.unwrap_or_default();
-                self.metrics.wrote(item_size(&item));
-                Ok(Settled::Won {
-                    count: decode_count(&item),
-                    later: decode_later(&item, cell.slot)?,
-                })
-            }
-            Err(err) => match self.condition_failed(&err) {
-                Some(item) => Ok(Settled::Lost {
-                    slot: decode_slot(&item, cell.slot)?
-                        .ok_or_else(|| corrupt("slot", "condition failed but slot missing"))?,
-                    count: decode_count(&item),
-                    later: decode_later(&item, cell.slot)?,
-                }),
-                None => Err(classify("UpdateItem", err)),
+        let slots = [(cell.slot, slot.clone())];
+        Ok(match self.write_slots(&cell.key, &slots).await? {
+            Ok(item) => Settled::Won {
+                count: decode_count(&item),
+                later: decode_later(&item, cell.slot)?,
             },
-        }
+            Err(item) => Settled::Lost {
+                slot: decode_slot(&item, cell.slot)?
+                    .ok_or_else(|| corrupt("slot", "condition failed but slot missing"))?,
+                count: decode_count(&item),
+                later: decode_later(&item, cell.slot)?,
+            },
+        })
     }
 
     async fn settle_together(
@@ -231,61 +257,22 @@ impl Store for DynamoStore {
         key: &str,
         slots: &[(u32, Slot)],
     ) -> Result<Option<Vec<Settled>>, BackendError> {
-        self.metrics.count(Call::DdbWrite);
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(KEY, AttributeValue::S(key.to_owned()))
-            .expression_attribute_names("#ttl", TTL)
-            .expression_attribute_names("#n", COUNT)
-            .expression_attribute_values(":ttl", self.expiry())
-            .expression_attribute_values(":m", AttributeValue::N(slots.len().to_string()));
-        let mut sets = Vec::with_capacity(slots.len() + 1);
-        let mut absent = Vec::with_capacity(slots.len());
-        for (i, (n, slot)) in slots.iter().enumerate() {
-            sets.push(format!("#s{i} = :v{i}"));
-            absent.push(format!("attribute_not_exists(#s{i})"));
-            request = request
-                .expression_attribute_names(format!("#s{i}"), slot_attr(*n))
-                .expression_attribute_values(format!(":v{i}"), AttributeValue::S(encode(slot)?));
-        }
-        sets.push("#ttl = if_not_exists(#ttl, :ttl)".to_owned());
-        let result = request
-            .update_expression(format!("SET {} ADD #n :m", sets.join(", ")))
-            .condition_expression(absent.join(" AND "))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                for _ in slots {
-                    self.metrics.count(Call::DdbSettled);
-                }
-                self.metrics.reported(units(out.consumed_capacity()));
-                let item = out.attributes.unwrap_or_default();
-                self.metrics.wrote(item_size(&item));
-                let total = decode_count(&item);
-                let first = total.saturating_sub(u32::try_from(slots.len()).unwrap_or(u32::MAX));
-                slots
-                    .iter()
-                    .zip(1..)
-                    .map(|((n, _), k)| {
-                        Ok(Settled::Won {
-                            count: first + k,
-                            later: decode_later(&item, *n)?,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(Some)
-            }
-            Err(err) => match self.condition_failed(&err) {
-                Some(_) => Ok(None),
-                None => Err(classify("UpdateItem", err)),
-            },
-        }
+        let Ok(item) = self.write_slots(key, slots).await? else {
+            return Ok(None);
+        };
+        let total = decode_count(&item);
+        let first = total.saturating_sub(u32::try_from(slots.len()).unwrap_or(u32::MAX));
+        slots
+            .iter()
+            .zip(1..)
+            .map(|((n, _), k)| {
+                Ok(Settled::Won {
+                    count: first + k,
+                    later: decode_later(&item, *n)?,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
     }
 
     async fn add_continuations(
