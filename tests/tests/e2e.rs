@@ -235,7 +235,13 @@ async fn the_real_worker_binary_runs_under_cargo_lambda() {
     let shout = vow_samples::greeting(&flow, "lambda".into(), 2);
     stack.vow.start(&flow).await.expect("start");
     // The first invocation waits for `cargo lambda` to build the worker.
-    let outcome = stack.vow.wait(&total, Duration::from_secs(600)).await;
+    let outcome = tokio::select! {
+        outcome = stack.vow.wait(&total, Duration::from_secs(600)) => outcome,
+        exited = watch.wait() => panic!(
+            "`cargo lambda watch` exited ({exited:?}): is cargo-lambda on PATH \
+             (tests/emulators/install.sh puts it in the emulator venv)?"
+        ),
+    };
     let shouted = stack.vow.wait(&shout, WAIT).await;
     let _ = stop.send(true);
     let _ = polling.await;
