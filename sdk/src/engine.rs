@@ -14,7 +14,7 @@ use crate::context::{with_flow, Cx};
 use crate::error::{BackendError, Error};
 use crate::failure::Failure;
 use crate::flow::{Flow, Plan};
-use crate::gather::Gather;
+use crate::gather::{Gather, Seat};
 use crate::id::{successor_token, token, PromiseId};
 use crate::queue::{Delivery, Outgoing, Queue};
 use crate::signing::SigningKeys;
@@ -175,7 +175,7 @@ impl Engine {
     /// Run the task in one message body (delivered for the `receive_count`-th time)
     /// and settle its promise.
     pub async fn process(self: &Arc<Self>, body: &str, receive_count: u32) -> Result<(), Rejected> {
-        self.process_in(body, receive_count, &None).await
+        self.process_in(body, receive_count, Seat::new(None)).await
     }
 
     /// [`Engine::process`] as one message of a batch whose settles are gathered.
@@ -183,32 +183,45 @@ impl Engine {
         self: &Arc<Self>,
         body: &str,
         receive_count: u32,
-        gather: &Option<Arc<Gather>>,
+        mut seat: Seat,
     ) -> Result<(), Rejected> {
         let env = self.open(body).await?;
         let inline_until = Instant::now() + self.config.inline_for;
         let mut next = Some((env, receive_count > 1));
         while let Some((env, redelivered)) = next.take() {
             let inline = Instant::now() < inline_until;
-            if env.repair || redelivered {
-                if let Some(after) = self.settled_before(&env, inline, gather).await? {
-                    next = after.map(|env| (env, false));
-                    continue;
-                }
-            }
-            let span = tracing::info_span!(
-                "vow.run",
-                promise = %env.target.id(),
-                task = env.tag().unwrap_or("?"),
-                attempt = env.attempt
-            );
             next = self
-                .run(env, inline, gather)
-                .instrument(span)
+                .step(env, redelivered, inline, seat.gather())
                 .await?
                 .map(|env| (env, false));
+            // Steps run inline after the first settle alone: they seldom share a
+            // record with the rest of the batch, which need not wait for them.
+            seat.leave();
         }
         Ok(())
+    }
+
+    /// Run one envelope unless it is a repair or redelivery of a settled promise.
+    /// Returns the successor to run inline, if `inline` allowed one.
+    async fn step(
+        self: &Arc<Self>,
+        env: Envelope,
+        redelivered: bool,
+        inline: bool,
+        gather: &Option<Arc<Gather>>,
+    ) -> Result<Option<Envelope>, Rejected> {
+        if env.repair || redelivered {
+            if let Some(after) = self.settled_before(&env, inline, gather).await? {
+                return Ok(after);
+            }
+        }
+        let span = tracing::info_span!(
+            "vow.run",
+            promise = %env.target.id(),
+            task = env.tag().unwrap_or("?"),
+            attempt = env.attempt
+        );
+        self.run(env, inline, gather).instrument(span).await
     }
 
     /// Run one envelope's task and settle. Returns the successor to run inline, if
@@ -589,15 +602,8 @@ impl Engine {
                 message_id = %d.message_id,
                 receive_count = d.receive_count
             );
-            let gather = gather.clone();
-            async move {
-                let done = engine.process_in(&d.body, d.receive_count, &gather).await;
-                if let Some(gather) = gather {
-                    gather.leave();
-                }
-                done
-            }
-            .instrument(span)
+            let seat = Seat::new(gather.clone());
+            async move { engine.process_in(&d.body, d.receive_count, seat).await }.instrument(span)
         })
         .await
     }

@@ -101,6 +101,35 @@ impl Gather {
     }
 }
 
+/// One message's place in a batch's [`Gather`]: it leaves when the message stops
+/// settling through the gather, at the latest when the seat is dropped.
+pub(crate) struct Seat(Option<Arc<Gather>>);
+
+impl Seat {
+    /// A seat in `gather`, or none.
+    pub(crate) fn new(gather: Option<Arc<Gather>>) -> Self {
+        Seat(gather)
+    }
+
+    /// The gather, while seated.
+    pub(crate) fn gather(&self) -> &Option<Arc<Gather>> {
+        &self.0
+    }
+
+    /// Settle alone from now on.
+    pub(crate) fn leave(&mut self) {
+        if let Some(gather) = self.0.take() {
+            gather.leave();
+        }
+    }
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
+
 fn answer(
     settled: Result<Result<Settled, BackendError>, oneshot::error::RecvError>,
 ) -> Result<Settled, BackendError> {
