@@ -188,10 +188,18 @@ impl Engine {
         let env = self.open(body).await?;
         let inline_until = Instant::now() + self.config.inline_for;
         let mut next = Some((env, receive_count > 1));
+        let mut first = true;
         while let Some((env, redelivered)) = next.take() {
-            let inline = Instant::now() < inline_until;
+            if !first && decode_task(&env.task).is_err() {
+                // Not for this worker: let it fail as its own message, not as ours.
+                let body = self.seal(&env).await?;
+                let delay = Duration::ZERO;
+                self.queue.send(vec![Outgoing { body, delay }]).await?;
+                break;
+            }
+            first = false;
             next = self
-                .step(env, redelivered, inline, seat.gather())
+                .step(env, redelivered, inline_until, seat.gather())
                 .await?
                 .map(|env| (env, false));
             // Steps run inline after the first settle alone: they seldom share a
@@ -202,16 +210,16 @@ impl Engine {
     }
 
     /// Run one envelope unless it is a repair or redelivery of a settled promise.
-    /// Returns the successor to run inline, if `inline` allowed one.
+    /// Returns the successor to run inline, if one fired before `inline_until`.
     async fn step(
         self: &Arc<Self>,
         env: Envelope,
         redelivered: bool,
-        inline: bool,
+        inline_until: Instant,
         gather: &Option<Arc<Gather>>,
     ) -> Result<Option<Envelope>, Rejected> {
         if env.repair || redelivered {
-            if let Some(after) = self.settled_before(&env, inline, gather).await? {
+            if let Some(after) = self.settled_before(&env, inline_until, gather).await? {
                 return Ok(after);
             }
         }
@@ -221,15 +229,15 @@ impl Engine {
             task = env.tag().unwrap_or("?"),
             attempt = env.attempt
         );
-        self.run(env, inline, gather).instrument(span).await
+        self.run(env, inline_until, gather).instrument(span).await
     }
 
     /// Run one envelope's task and settle. Returns the successor to run inline, if
-    /// `inline` allowed one.
+    /// one fired before `inline_until`.
     async fn run(
         self: &Arc<Self>,
         env: Envelope,
-        inline: bool,
+        inline_until: Instant,
         gather: &Option<Arc<Gather>>,
     ) -> Result<Option<Envelope>, Rejected> {
         let task = decode_task(&env.task).map_err(Rejected::Undecodable)?;
@@ -267,7 +275,7 @@ impl Engine {
         tally(|t| &t.task_ms, millis(began.elapsed()));
         let reported = cx.finish_progress().await;
         let mut step = Step::new(self, env.token.clone());
-        step.inline = inline;
+        step.inline_until = Some(inline_until);
         step.gather = gather.clone();
         step.meta
             .insert(env.target.id(), (env.attempt, flow.created()));
@@ -463,7 +471,7 @@ impl Engine {
     async fn settled_before(
         &self,
         env: &Envelope,
-        inline: bool,
+        inline_until: Instant,
         gather: &Option<Arc<Gather>>,
     ) -> Result<Option<Option<Envelope>>, BackendError> {
         let cell = Cell::of(&env.target.id());
@@ -479,7 +487,7 @@ impl Engine {
         }
         debug!(id = %env.target.id(), "redelivered after settling: repairing");
         let mut step = Step::new(self, env.token.clone());
-        step.inline = inline;
+        step.inline_until = Some(inline_until);
         step.gather = gather.clone();
         let mut conts = env.conts.clone();
         conts.extend(record.later.remove(&cell.slot).unwrap_or_default());
@@ -693,8 +701,8 @@ struct Step<'e> {
     sends: Vec<Envelope>,
     /// For promises whose task ran here: the attempt and how many children it created.
     meta: std::collections::HashMap<PromiseId, (u32, u32)>,
-    /// Whether the first successor fired may run inline instead of being sent.
-    inline: bool,
+    /// Until when the first successor fired may run inline instead of being sent.
+    inline_until: Option<Instant>,
     /// That successor, once fired.
     next: Option<Envelope>,
     /// Where settles go to share writes with the rest of the batch.
@@ -713,7 +721,7 @@ impl<'e> Step<'e> {
             token,
             sends: Vec::new(),
             meta: Default::default(),
-            inline: false,
+            inline_until: None,
             next: None,
             gather: None,
             task: None,
@@ -899,7 +907,8 @@ impl<'e> Step<'e> {
                         opts,
                         conts,
                     };
-                    if self.inline && self.next.is_none() {
+                    let inline = self.inline_until.is_some_and(|t| Instant::now() < t);
+                    if inline && self.next.is_none() {
                         self.next = Some(env);
                     } else {
                         self.sends.push(env);

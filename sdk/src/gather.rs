@@ -2,8 +2,8 @@
 //!
 //! The members of a join live 16 to a record, and a batch usually holds
 //! neighbouring members: their settles, arriving together, become one
-//! conditional write of several slots ([`Store::settle_together`]), which costs
-//! one write unit instead of one per member. A settle waits until every message
+//! conditional write of several slots ([`Store::settle_together`]): one write
+//! request instead of one per member. A settle waits until every message
 //! still being processed has a settle waiting too, or for a short window.
 
 use crate::error::BackendError;
@@ -156,17 +156,11 @@ async fn write_record(store: &dyn Store, key: &str, entries: Vec<(Cell, Slot, Re
             .iter()
             .map(|(cell, slot, _)| (cell.slot, slot.clone()))
             .collect();
-        match store.settle_together(key, &slots).await {
-            Ok(Some(settled)) => {
-                for ((_, _, reply), one) in together.drain(..).zip(settled) {
-                    let _ = reply.send(Ok(one));
-                }
-            }
-            Ok(None) => {}
-            Err(e) => {
-                for (_, _, reply) in together.drain(..) {
-                    let _ = reply.send(Err(e.clone()));
-                }
+        // If someone got there first, or the combined write failed, each settles
+        // on its own below (a combined write that did land shows up as its own).
+        if let Ok(Some(settled)) = store.settle_together(key, &slots).await {
+            for ((_, _, reply), one) in together.drain(..).zip(settled) {
+                let _ = reply.send(Ok(one));
             }
         }
     }

@@ -20,7 +20,7 @@ pub struct Prices {
     pub write_unit: f64,
     /// One DynamoDB on-demand read request unit (a consistent read of up to 4 KB).
     pub read_unit: f64,
-    /// One Lambda request, and one GB-second of Lambda compute (arm64).
+    /// One Lambda request.
     pub lambda_request: f64,
     /// One GB-second of Lambda compute on arm64.
     pub lambda_gb_second: f64,

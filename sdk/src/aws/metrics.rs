@@ -75,18 +75,22 @@ impl Counts {
     /// The counts accrued since `earlier`.
     pub fn since(&self, earlier: &Counts) -> Counts {
         Counts {
-            sqs_send: self.sqs_send - earlier.sqs_send,
-            sqs_receive: self.sqs_receive - earlier.sqs_receive,
-            sqs_delete: self.sqs_delete - earlier.sqs_delete,
-            sqs_other: self.sqs_other - earlier.sqs_other,
-            ddb_write: self.ddb_write - earlier.ddb_write,
-            ddb_settled: self.ddb_settled - earlier.ddb_settled,
-            ddb_read: self.ddb_read - earlier.ddb_read,
-            write_units: self.write_units - earlier.write_units,
-            read_units: self.read_units - earlier.read_units,
-            reported_units_milli: self.reported_units_milli - earlier.reported_units_milli,
+            sqs_send: self.sqs_send.saturating_sub(earlier.sqs_send),
+            sqs_receive: self.sqs_receive.saturating_sub(earlier.sqs_receive),
+            sqs_delete: self.sqs_delete.saturating_sub(earlier.sqs_delete),
+            sqs_other: self.sqs_other.saturating_sub(earlier.sqs_other),
+            ddb_write: self.ddb_write.saturating_sub(earlier.ddb_write),
+            ddb_settled: self.ddb_settled.saturating_sub(earlier.ddb_settled),
+            ddb_read: self.ddb_read.saturating_sub(earlier.ddb_read),
+            write_units: self.write_units.saturating_sub(earlier.write_units),
+            read_units: self.read_units.saturating_sub(earlier.read_units),
+            reported_units_milli: self
+                .reported_units_milli
+                .saturating_sub(earlier.reported_units_milli),
             max_item_bytes: self.max_item_bytes,
-            sqs_extra_chunks: self.sqs_extra_chunks - earlier.sqs_extra_chunks,
+            sqs_extra_chunks: self
+                .sqs_extra_chunks
+                .saturating_sub(earlier.sqs_extra_chunks),
         }
     }
 }

@@ -114,6 +114,12 @@ impl Store for MemoryStore {
                 "item {key} would exceed the 400 KB item limit"
             )));
         }
+        let mut distinct: Vec<u32> = texts.iter().map(|(n, _)| *n).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() != texts.len() {
+            return Err(BackendError::fatal(format!("a slot of {key} given twice")));
+        }
         let mut records = self.lock();
         let stored = records.entry(key.to_owned()).or_default();
         if texts.iter().any(|(n, _)| stored.slots.contains_key(n)) {
@@ -122,11 +128,7 @@ impl Store for MemoryStore {
         let mut settled = Vec::with_capacity(texts.len());
         for (n, text) in texts {
             let later = later_of(stored, n)?;
-            if stored.slots.insert(n, text).is_some() {
-                return Err(BackendError::fatal(format!(
-                    "slot {n} of {key} given twice"
-                )));
-            }
+            stored.slots.insert(n, text);
             settled.push(Settled::Won {
                 count: u32::try_from(stored.slots.len()).unwrap_or(u32::MAX),
                 later,
