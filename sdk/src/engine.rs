@@ -20,7 +20,7 @@ use crate::queue::{Delivery, Outgoing, Queue};
 use crate::signing::SigningKeys;
 use crate::stats::{BatchStats, Tally};
 use crate::store::{cont_name, shard_key, Cell, Note, Settled, Store, FAN_IN};
-use crate::task::Erased;
+use crate::task::{Erased, ErasedTask};
 use crate::wire::{
     decode_envelope, decode_task, result_json, salvage, Cont, Envelope, Outcome, Slot, Target,
     BLOB_POINTER, INLINE_MESSAGE_LIMIT, INLINE_OUTCOME_LIMIT,
@@ -188,20 +188,13 @@ impl Engine {
         let env = self.open(body).await?;
         let inline_until = Instant::now() + self.config.inline_for;
         let mut next = Some((env, receive_count > 1));
-        let mut first = true;
+        let mut taken_inline = false;
         while let Some((env, redelivered)) = next.take() {
-            if !first && decode_task(&env.task).is_err() {
-                // Not for this worker: let it fail as its own message, not as ours.
-                let body = self.seal(&env).await?;
-                let delay = Duration::ZERO;
-                self.queue.send(vec![Outgoing { body, delay }]).await?;
-                break;
-            }
-            first = false;
             next = self
-                .step(env, redelivered, inline_until, seat.gather())
+                .step(env, redelivered, taken_inline, inline_until, seat.gather())
                 .await?
                 .map(|env| (env, false));
+            taken_inline = true;
             // Steps run inline after the first settle alone: they seldom share a
             // record with the rest of the batch, which need not wait for them.
             seat.leave();
@@ -211,10 +204,13 @@ impl Engine {
 
     /// Run one envelope unless it is a repair or redelivery of a settled promise.
     /// Returns the successor to run inline, if one fired before `inline_until`.
+    /// An envelope `taken_inline` from its predecessor that this worker cannot
+    /// decode is sent as its own message, to fail there rather than fail ours.
     async fn step(
         self: &Arc<Self>,
         env: Envelope,
         redelivered: bool,
+        taken_inline: bool,
         inline_until: Instant,
         gather: &Option<Arc<Gather>>,
     ) -> Result<Option<Envelope>, Rejected> {
@@ -229,7 +225,19 @@ impl Engine {
             task = env.tag().unwrap_or("?"),
             attempt = env.attempt
         );
-        self.run(env, inline_until, gather).instrument(span).await
+        let task = match decode_task(&env.task) {
+            Ok(task) => task,
+            Err(_) if taken_inline => {
+                let body = self.seal(&env).await?;
+                let delay = Duration::ZERO;
+                self.queue.send(vec![Outgoing { body, delay }]).await?;
+                return Ok(None);
+            }
+            Err(failure) => return Err(Rejected::Undecodable(failure)),
+        };
+        self.run(env, task, inline_until, gather)
+            .instrument(span)
+            .await
     }
 
     /// Run one envelope's task and settle. Returns the successor to run inline, if
@@ -237,10 +245,10 @@ impl Engine {
     async fn run(
         self: &Arc<Self>,
         env: Envelope,
+        task: Box<dyn ErasedTask>,
         inline_until: Instant,
         gather: &Option<Arc<Gather>>,
     ) -> Result<Option<Envelope>, Rejected> {
-        let task = decode_task(&env.task).map_err(Rejected::Undecodable)?;
         let input = match &env.input {
             Some(outcome) => self.resolve(outcome).await?,
             None => Value::Null,
