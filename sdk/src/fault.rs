@@ -266,10 +266,12 @@ impl Store for FaultyStore {
 }
 
 /// Counts, per slot, the writes the real store accepted: more than one would be a
-/// promise settled twice (or a join arrival counted twice).
+/// promise settled twice (or a join arrival counted twice). Also counts the writes
+/// each record was sent, to show that no record is hot.
 pub struct Audit {
     inner: Arc<dyn Store>,
     wins: Mutex<HashMap<Cell, u32>>,
+    writes: Mutex<HashMap<String, u32>>,
 }
 
 impl Audit {
@@ -278,7 +280,19 @@ impl Audit {
         Audit {
             inner,
             wins: Mutex::new(HashMap::new()),
+            writes: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The most writes (accepted or not) any one record was sent.
+    pub fn max_writes_per_record(&self) -> u32 {
+        let writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
+        writes.values().copied().max().unwrap_or(0)
+    }
+
+    fn wrote(&self, key: &str) {
+        let mut writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
+        *writes.entry(key.to_owned()).or_default() += 1;
     }
 
     /// Slots the store accepted more than one settling write for.
@@ -307,6 +321,7 @@ impl std::fmt::Debug for Audit {
 #[async_trait]
 impl Store for Audit {
     async fn settle(&self, cell: &Cell, slot: &Slot) -> Result<Settled, BackendError> {
+        self.wrote(&cell.key);
         let settled = self.inner.settle(cell, slot).await?;
         if matches!(settled, Settled::Won { .. }) {
             *self
@@ -324,6 +339,7 @@ impl Store for Audit {
         key: &str,
         slots: &[(u32, Slot)],
     ) -> Result<Option<Vec<Settled>>, BackendError> {
+        self.wrote(key);
         let settled = self.inner.settle_together(key, slots).await?;
         if let Some(all) = &settled {
             let mut wins = self.wins.lock().unwrap_or_else(|e| e.into_inner());
@@ -345,6 +361,7 @@ impl Store for Audit {
         cell: &Cell,
         conts: &[(String, Cont)],
     ) -> Result<Option<Slot>, BackendError> {
+        self.wrote(&cell.key);
         self.inner.add_continuations(cell, conts).await
     }
 
@@ -357,6 +374,7 @@ impl Store for Audit {
     }
 
     async fn put_blob(&self, key: &str, text: &str) -> Result<(), BackendError> {
+        self.wrote(key);
         self.inner.put_blob(key, text).await
     }
 
@@ -365,6 +383,7 @@ impl Store for Audit {
     }
 
     async fn note(&self, cell: &Cell, note: &Note) -> Result<(), BackendError> {
+        self.wrote(&cell.key);
         self.inner.note(cell, note).await
     }
 }

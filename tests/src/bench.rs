@@ -3,19 +3,16 @@
 
 use crate::tasks::{Inc, MatchOne};
 use crate::Stack;
-use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vow::aws::cost::{item_size, write_units};
 use vow::aws::{Counts, DynamoStore, LIST_PRICES};
 use vow::fault::Audit;
-use vow::store::{Cell, Note, Record, Settled, Store};
-use vow::wire::{Cont, Slot};
-use vow::{BackendError, Vow};
+use vow::Vow;
 use vow_samples::{Square, Sum};
 
 /// Worker loops, each running batches of up to 10 messages, for vow and baseline alike.
@@ -121,88 +118,12 @@ pub fn summary(vow: &[Run], baseline: &[Run]) -> String {
     )
 }
 
-/// Store writes per record, to show that no item is hot.
-pub struct PerItem {
-    inner: Arc<dyn Store>,
-    writes: Mutex<HashMap<String, u32>>,
-}
-
-impl std::fmt::Debug for PerItem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PerItem")
-            .field("max_writes", &self.max_writes())
-            .finish_non_exhaustive()
-    }
-}
-
-impl PerItem {
-    /// Count writes through to `inner`.
-    pub fn new(inner: Arc<dyn Store>) -> Self {
-        PerItem {
-            inner,
-            writes: Mutex::default(),
-        }
-    }
-
-    /// The most writes any one record received.
-    pub fn max_writes(&self) -> u32 {
-        let writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
-        writes.values().copied().max().unwrap_or(0)
-    }
-
-    fn bump(&self, key: &str) {
-        let mut writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
-        *writes.entry(key.to_owned()).or_default() += 1;
-    }
-}
-
-#[async_trait]
-impl Store for PerItem {
-    async fn settle(&self, cell: &Cell, slot: &Slot) -> Result<Settled, BackendError> {
-        self.bump(&cell.key);
-        self.inner.settle(cell, slot).await
-    }
-    async fn settle_together(
-        &self,
-        key: &str,
-        slots: &[(u32, Slot)],
-    ) -> Result<Option<Vec<Settled>>, BackendError> {
-        self.bump(key);
-        self.inner.settle_together(key, slots).await
-    }
-    async fn add_continuations(
-        &self,
-        cell: &Cell,
-        conts: &[(String, Cont)],
-    ) -> Result<Option<Slot>, BackendError> {
-        self.bump(&cell.key);
-        self.inner.add_continuations(cell, conts).await
-    }
-    async fn read(&self, key: &str) -> Result<Option<Record>, BackendError> {
-        self.inner.read(key).await
-    }
-    async fn read_many(&self, keys: &[String]) -> Result<Vec<Option<Record>>, BackendError> {
-        self.inner.read_many(keys).await
-    }
-    async fn put_blob(&self, key: &str, text: &str) -> Result<(), BackendError> {
-        self.bump(key);
-        self.inner.put_blob(key, text).await
-    }
-    async fn get_blob(&self, key: &str) -> Result<Option<String>, BackendError> {
-        self.inner.get_blob(key).await
-    }
-    async fn note(&self, cell: &Cell, note: &Note) -> Result<(), BackendError> {
-        self.bump(&cell.key);
-        self.inner.note(cell, note).await
-    }
-}
-
 /// Run `workload` through vow on a fresh queue and table, checking its result and
 /// that no slot was settled twice. Returns the figures and the most writes any
 /// one record received.
 pub async fn run_vow(workload: Workload) -> (Run, u32) {
     let stack = Stack::new(&workload.name(), 5).await;
-    let counted = Arc::new(PerItem::new(Arc::new(
+    let audit = Arc::new(Audit::new(Arc::new(
         DynamoStore::new(
             stack.dynamodb.clone(),
             &stack.names.table_name,
@@ -210,7 +131,6 @@ pub async fn run_vow(workload: Workload) -> (Run, u32) {
         )
         .with_metrics(stack.metrics.clone()),
     )));
-    let audit = Arc::new(Audit::new(counted.clone()));
     let queue = Arc::new(stack.queue());
     let mut workers = Vow::client(audit.clone(), queue, crate::test_engine());
     workers.run_workers(WORKERS, None, LONG_POLL);
@@ -269,7 +189,7 @@ pub async fn run_vow(workload: Workload) -> (Run, u32) {
     };
     let doubles = audit.doubles();
     assert!(doubles.is_empty(), "settled twice: {doubles:?}");
-    (run, counted.max_writes())
+    (run, audit.max_writes_per_record())
 }
 
 /// Counters of the baseline's requests.
