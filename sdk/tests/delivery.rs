@@ -426,3 +426,41 @@ async fn values_of_several_mib_travel_out_of_line() {
     let store = vow.memory_store().expect("embedded");
     assert!(store.largest_record() <= vow::store::FAN_IN as usize);
 }
+
+#[tokio::test]
+async fn an_inline_successor_this_worker_cannot_decode_is_sent_as_its_own_message() {
+    let store = Arc::new(MemoryStore::new());
+    let queue = Arc::new(MemoryQueue::new(Duration::from_millis(500), 5, None));
+    let config = EngineConfig {
+        inline_for: Duration::from_secs(5),
+        ..fast_config().engine
+    };
+    let engine = Engine::new(store, queue.clone(), config);
+    let (first, next) = (PromiseId::random(), PromiseId::random());
+    // A successor registered in the enqueuing binary but not in this worker.
+    let foreign = serde_json::json!({"task": "elsewhere/only", "with": null});
+    let mut env = envelope_for(&first, serde_json::json!({"task": "test/value", "with": 7}));
+    env.conts = vec![vow::wire::Cont::Then {
+        id: next.clone(),
+        task: foreign.clone(),
+        opts: Default::default(),
+        conts: Vec::new(),
+    }];
+    // The message that ran `first` succeeds: its own step settled, and the
+    // successor it could not run inline is queued for a worker that can.
+    engine.process(&env.encode(), 1).await.expect("processed");
+    assert_eq!(
+        engine.outcome(&first).await.expect("read"),
+        Some(vow::wire::Outcome::Ok(7.into()))
+    );
+    assert_eq!(engine.outcome(&next).await.expect("read"), None);
+    let sent = queue
+        .receive(10, Duration::from_millis(100))
+        .await
+        .expect("receive");
+    assert_eq!(sent.len(), 1, "exactly the successor was sent");
+    let successor = engine.open(&sent[0].body).await.expect("opens");
+    assert_eq!(successor.target, Target::Promise(next));
+    assert_eq!(successor.task, foreign);
+    assert_eq!(successor.input, Some(vow::wire::Outcome::Ok(7.into())));
+}
