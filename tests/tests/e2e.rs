@@ -204,6 +204,9 @@ async fn the_real_worker_binary_runs_under_cargo_lambda() {
     let stack = Stack::new("lambda", 5).await;
     let port = 9_000 + u16::from(fastrand_byte());
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // The function's stdout: its JSON logs and one EMF line per batch.
+    let out_path = std::env::temp_dir().join(format!("vow-e2e-lambda-{port}.out"));
+    let out = std::fs::File::create(&out_path).expect("worker output file");
     let mut watch = tokio::process::Command::new("cargo")
         .args([
             "lambda",
@@ -217,6 +220,8 @@ async fn the_real_worker_binary_runs_under_cargo_lambda() {
         .current_dir(&root)
         .env(vow::aws::ENV_QUEUE_URL, &stack.names.queue_url)
         .env(vow::aws::ENV_TABLE_NAME, &stack.names.table_name)
+        .env("AWS_LAMBDA_LOG_LEVEL", "debug")
+        .stdout(out)
         .kill_on_drop(true)
         .process_group(0)
         .spawn()
@@ -243,6 +248,15 @@ async fn the_real_worker_binary_runs_under_cargo_lambda() {
         ),
     };
     let shouted = stack.vow.wait(&shout, WAIT).await;
+    // A batch's EMF line is printed once the batch is done, just after its settles.
+    let mut docs = Vec::new();
+    for _ in 0..50 {
+        docs = worker_output(&out_path);
+        if emf_sum(&docs, "StepsRun") >= 12 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let _ = stop.send(true);
     let _ = polling.await;
     if let Some(pid) = watch.id() {
@@ -253,6 +267,40 @@ async fn the_real_worker_binary_runs_under_cargo_lambda() {
     let _ = watch.kill().await;
     assert_eq!(outcome.expect("settles"), Ok(385));
     assert_eq!(shouted.expect("settles"), Ok("LAMBDA LAMBDA".into()));
+    let _ = std::fs::remove_file(&out_path);
+    // Ten squares, their sum and the greeting ran in the worker, and each batch
+    // printed its counts as an EMF line.
+    let steps = emf_sum(&docs, "StepsRun");
+    assert!(steps >= 12, "steps counted in EMF lines: {docs:?}");
+    assert!(emf_sum(&docs, "StepsSettled") >= steps, "settles counted");
+    let settled = docs
+        .iter()
+        .filter(|d| d["message"] == "settled")
+        .find_map(|d| {
+            d["spans"]
+                .as_array()?
+                .iter()
+                .find(|s| s["name"] == "vow.run")
+        })
+        .expect("settles are logged as JSON inside their vow.run span");
+    assert!(settled["promise"].is_string() && settled["attempt"] == 1);
+}
+
+/// The JSON lines a function printed to `path`.
+fn worker_output(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// A metric summed over the vow EMF lines among `docs`.
+fn emf_sum(docs: &[serde_json::Value], metric: &str) -> u64 {
+    docs.iter()
+        .filter(|d| d["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "vow")
+        .filter_map(|d| d[metric].as_u64())
+        .sum()
 }
 
 fn fastrand_byte() -> u8 {
