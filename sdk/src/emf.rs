@@ -13,7 +13,7 @@
 
 use crate::stats::BatchStats;
 use serde_json::{json, Map, Value};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// The metric namespace vow publishes in.
 pub const NAMESPACE: &str = "vow";
@@ -56,9 +56,7 @@ pub fn line(
     metrics: &[Metric],
     at: SystemTime,
 ) -> String {
-    let timestamp = at
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let timestamp = crate::clock::epoch_millis(at);
     let names: Vec<&str> = dimensions.iter().map(|(name, _)| *name).collect();
     let definitions: Vec<Value> = metrics
         .iter()
@@ -115,6 +113,7 @@ pub fn batch_line(function: &str, stats: &BatchStats, at: SystemTime) -> String 
 mod tests {
     use super::*;
     use std::time::Duration;
+    use std::time::UNIX_EPOCH;
 
     /// The rules of the EMF specification ("Specification: Embedded metric
     /// format", Amazon CloudWatch User Guide) that a document must follow.

@@ -10,6 +10,7 @@
 //! before running, so a crash between settling and sending is repaired without
 //! running a step twice.
 
+use crate::clock::millis;
 use crate::context::{with_flow, Cx};
 use crate::error::{BackendError, Error};
 use crate::failure::Failure;
@@ -18,7 +19,7 @@ use crate::gather::{Gather, Seat};
 use crate::id::{successor_token, token, PromiseId};
 use crate::queue::{Delivery, Outgoing, Queue};
 use crate::signing::SigningKeys;
-use crate::stats::{BatchStats, Tally};
+use crate::stats::{tally, BatchStats, Tally};
 use crate::store::{cont_name, shard_key, Cell, Note, Settled, Store, FAN_IN};
 use crate::task::{Erased, ErasedTask};
 use crate::wire::{
@@ -648,7 +649,7 @@ impl Engine {
         let messages = batch.len() as u64;
         let counts = Arc::new(Tally::default());
         let failed = self
-            .each(batch, |engine, d| TALLY.scope(counts.clone(), f(engine, d)))
+            .each(batch, |engine, d| counts.clone().scope(f(engine, d)))
             .await;
         let stats = counts.stats(messages, failed.len() as u64, millis(began.elapsed()));
         (failed, stats)
@@ -955,20 +956,6 @@ impl<'e> Step<'e> {
         }
         span
     }
-}
-
-tokio::task_local! {
-    /// The running batch's tally.
-    static TALLY: Arc<Tally>;
-}
-
-/// Add `n` to a counter of the running batch's tally, if there is one.
-fn tally(counter: impl FnOnce(&Tally) -> &std::sync::atomic::AtomicU64, n: u64) {
-    let _ = TALLY.try_with(|t| Tally::add(counter(t), n));
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A promise settled (this write won): record the outcome on the `vow.settle`

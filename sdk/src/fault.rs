@@ -123,7 +123,7 @@ impl Faults {
         if !self.roll(self.config.delay) {
             return None;
         }
-        let ms = u64::try_from(self.config.max_delay.as_millis()).unwrap_or(u64::MAX);
+        let ms = crate::clock::millis(self.config.max_delay);
         Some(Duration::from_millis(
             self.rng
                 .lock()

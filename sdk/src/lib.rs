@@ -39,6 +39,7 @@ extern crate self as vow;
 #[cfg(feature = "aws")]
 pub mod aws;
 mod client;
+mod clock;
 mod context;
 pub mod emf;
 pub mod engine;

@@ -1,7 +1,9 @@
 //! Per-batch counts and durations, gathered by the engine as it works (no extra
 //! calls) and printed by the Lambda functions as CloudWatch metrics ([`crate::emf`]).
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// What one batch did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -37,9 +39,20 @@ pub(crate) struct Tally {
     pub task_ms: AtomicU64,
 }
 
+tokio::task_local! {
+    /// The running batch's tally.
+    static TALLY: Arc<Tally>;
+}
+
+/// Add `n` to a counter of the running batch's tally, if there is one.
+pub(crate) fn tally(counter: impl FnOnce(&Tally) -> &AtomicU64, n: u64) {
+    let _ = TALLY.try_with(|t| counter(t).fetch_add(n, Ordering::Relaxed));
+}
+
 impl Tally {
-    pub(crate) fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
+    /// Run `work` with this as the running batch's tally.
+    pub(crate) fn scope<F: Future>(self: Arc<Self>, work: F) -> impl Future<Output = F::Output> {
+        TALLY.scope(self, work)
     }
 
     pub(crate) fn stats(&self, messages: u64, failed: u64, batch_ms: u64) -> BatchStats {

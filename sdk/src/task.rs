@@ -144,9 +144,7 @@ pub fn run_typed<K: Task>(task: K, input: Value, cx: Arc<Cx>) -> BoxFuture<Resul
 #[doc(hidden)]
 pub fn opts_of<K: Task>(task: &K) -> RunOpts {
     RunOpts {
-        timeout_ms: task
-            .timeout()
-            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        timeout_ms: task.timeout().map(crate::clock::millis),
         max_attempts: task.max_attempts(),
     }
 }

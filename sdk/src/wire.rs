@@ -288,9 +288,7 @@ fn is_first(n: &u32) -> bool {
 impl Slot {
     /// A slot written now by `by`.
     pub fn new(outcome: Outcome, by: impl Into<String>) -> Self {
-        let at = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let at = crate::clock::epoch_millis(std::time::SystemTime::now());
         Slot {
             outcome,
             by: by.into(),
