@@ -23,8 +23,8 @@ use crate::stats::{tally, BatchStats, Tally};
 use crate::store::{cont_name, shard_key, Cell, Note, Settled, Store, FAN_IN};
 use crate::task::{Erased, ErasedTask};
 use crate::wire::{
-    decode_envelope, decode_task, result_json, salvage, Cont, Envelope, Outcome, Slot, Target,
-    BLOB_POINTER, INLINE_MESSAGE_LIMIT, INLINE_OUTCOME_LIMIT,
+    decode_envelope, decode_task, result_json, salvage, Cont, Envelope, Outcome, RunOpts, Slot,
+    Target, BLOB_POINTER, INLINE_MESSAGE_LIMIT, INLINE_OUTCOME_LIMIT,
 };
 use serde_json::Value;
 use std::future::Future;
@@ -52,7 +52,9 @@ pub struct EngineConfig {
     /// through the queue (a chain of quick steps then costs a fraction of an SQS
     /// request per step). The message is deleted only after the whole run, so a
     /// crash is repaired from it. Keep it well under the queue's visibility
-    /// timeout and the Lambda function timeout. Zero sends every successor.
+    /// timeout. In a Lambda function a successor runs inline only if its timeout
+    /// ends before the invocation's (see [`Engine::handle_batch_by`]). Zero sends
+    /// every successor.
     pub inline_for: Duration,
     /// A settle waits up to this for the other messages of its batch, so that
     /// settles of the same record (neighbouring members of a join) share one
@@ -63,7 +65,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            default_timeout: Duration::from_secs(60),
+            default_timeout: Duration::from_secs(30),
             default_max_attempts: 3,
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(300),
@@ -176,7 +178,8 @@ impl Engine {
     /// Run the task in one message body (delivered for the `receive_count`-th time)
     /// and settle its promise.
     pub async fn process(self: &Arc<Self>, body: &str, receive_count: u32) -> Result<(), Rejected> {
-        self.process_in(body, receive_count, Seat::new(None)).await
+        self.process_in(body, receive_count, Seat::new(None), None)
+            .await
     }
 
     /// [`Engine::process`] as one message of a batch whose settles are gathered.
@@ -185,14 +188,18 @@ impl Engine {
         body: &str,
         receive_count: u32,
         mut seat: Seat,
+        deadline: Option<Instant>,
     ) -> Result<(), Rejected> {
         let env = self.open(body).await?;
-        let inline_until = Instant::now() + self.config.inline_for;
+        let inline = Inline {
+            until: Instant::now() + self.config.inline_for,
+            deadline,
+        };
         let mut next = Some((env, receive_count > 1));
         let mut taken_inline = false;
         while let Some((env, redelivered)) = next.take() {
             next = self
-                .step(env, redelivered, taken_inline, inline_until, seat.gather())
+                .step(env, redelivered, taken_inline, inline, seat.gather())
                 .await?
                 .map(|env| (env, false));
             taken_inline = true;
@@ -204,7 +211,7 @@ impl Engine {
     }
 
     /// Run one envelope unless it is a repair or redelivery of a settled promise.
-    /// Returns the successor to run inline, if one fired before `inline_until`.
+    /// Returns the successor to run inline, if `inline` allowed one.
     /// An envelope `taken_inline` from its predecessor that this worker cannot
     /// decode is sent as its own message, to fail there rather than fail ours.
     async fn step(
@@ -212,11 +219,11 @@ impl Engine {
         env: Envelope,
         redelivered: bool,
         taken_inline: bool,
-        inline_until: Instant,
+        inline: Inline,
         gather: &Option<Arc<Gather>>,
     ) -> Result<Option<Envelope>, Rejected> {
         if env.repair || redelivered {
-            if let Some(after) = self.settled_before(&env, inline_until, gather).await? {
+            if let Some(after) = self.settled_before(&env, inline, gather).await? {
                 return Ok(after);
             }
         }
@@ -236,18 +243,16 @@ impl Engine {
             }
             Err(failure) => return Err(Rejected::Undecodable(failure)),
         };
-        self.run(env, task, inline_until, gather)
-            .instrument(span)
-            .await
+        self.run(env, task, inline, gather).instrument(span).await
     }
 
     /// Run one envelope's task and settle. Returns the successor to run inline, if
-    /// one fired before `inline_until`.
+    /// `inline` allowed one.
     async fn run(
         self: &Arc<Self>,
         env: Envelope,
         task: Box<dyn ErasedTask>,
-        inline_until: Instant,
+        inline: Inline,
         gather: &Option<Arc<Gather>>,
     ) -> Result<Option<Envelope>, Rejected> {
         let input = match &env.input {
@@ -260,11 +265,7 @@ impl Engine {
             env.conts.clone(),
             self.store.clone(),
         ));
-        let timeout = env
-            .opts
-            .timeout_ms
-            .map(Duration::from_millis)
-            .unwrap_or(self.config.default_timeout);
+        let timeout = self.timeout(&env.opts);
         let flow = cx.flow().clone();
         let began = std::time::Instant::now();
         let handle = tokio::spawn(with_flow(flow.clone(), task.run_erased(input, cx.clone())));
@@ -284,7 +285,7 @@ impl Engine {
         tally(|t| &t.task_ms, millis(began.elapsed()));
         let reported = cx.finish_progress().await;
         let mut step = Step::new(self, env.token.clone());
-        step.inline_until = Some(inline_until);
+        step.inline = Some(inline);
         step.gather = gather.clone();
         step.meta
             .insert(env.target.id(), (env.attempt, flow.created()));
@@ -335,6 +336,13 @@ impl Engine {
         }
         step.flush().await?;
         Ok(step.next)
+    }
+
+    /// The timeout of one attempt run with `opts`.
+    fn timeout(&self, opts: &RunOpts) -> Duration {
+        opts.timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(self.config.default_timeout)
     }
 
     async fn retry(&self, mut env: Envelope, e: &Error) -> Result<(), BackendError> {
@@ -480,7 +488,7 @@ impl Engine {
     async fn settled_before(
         &self,
         env: &Envelope,
-        inline_until: Instant,
+        inline: Inline,
         gather: &Option<Arc<Gather>>,
     ) -> Result<Option<Option<Envelope>>, BackendError> {
         let cell = Cell::of(&env.target.id());
@@ -496,7 +504,7 @@ impl Engine {
         }
         debug!(id = %env.target.id(), "redelivered after settling: repairing");
         let mut step = Step::new(self, env.token.clone());
-        step.inline_until = Some(inline_until);
+        step.inline = Some(inline);
         step.gather = gather.clone();
         let mut conts = env.conts.clone();
         conts.extend(record.later.remove(&cell.slot).unwrap_or_default());
@@ -611,6 +619,26 @@ impl Engine {
         self: &Arc<Self>,
         batch: Vec<Delivery>,
     ) -> (Vec<String>, BatchStats) {
+        self.handle_batch_in(batch, None).await
+    }
+
+    /// Like [`Engine::handle_batch_stats`], for a batch that must be done by
+    /// `deadline` (a Lambda invocation's): a successor whose timeout would end
+    /// after it is sent to the queue instead of run inline, so the function is
+    /// never stopped in the middle of a step it need not have started.
+    pub async fn handle_batch_by(
+        self: &Arc<Self>,
+        batch: Vec<Delivery>,
+        deadline: Instant,
+    ) -> (Vec<String>, BatchStats) {
+        self.handle_batch_in(batch, Some(deadline)).await
+    }
+
+    async fn handle_batch_in(
+        self: &Arc<Self>,
+        batch: Vec<Delivery>,
+        deadline: Option<Instant>,
+    ) -> (Vec<String>, BatchStats) {
         let gather = (batch.len() > 1 && !self.config.gather_for.is_zero())
             .then(|| Gather::new(self.store.clone(), batch.len(), self.config.gather_for));
         self.tallied(batch, |engine, d| {
@@ -620,7 +648,12 @@ impl Engine {
                 receive_count = d.receive_count
             );
             let seat = Seat::new(gather.clone());
-            async move { engine.process_in(&d.body, d.receive_count, seat).await }.instrument(span)
+            async move {
+                engine
+                    .process_in(&d.body, d.receive_count, seat, deadline)
+                    .await
+            }
+            .instrument(span)
         })
         .await
     }
@@ -710,14 +743,39 @@ struct Step<'e> {
     sends: Vec<Envelope>,
     /// For promises whose task ran here: the attempt and how many children it created.
     meta: std::collections::HashMap<PromiseId, (u32, u32)>,
-    /// Until when the first successor fired may run inline instead of being sent.
-    inline_until: Option<Instant>,
+    /// Whether the first successor fired may run inline instead of being sent.
+    inline: Option<Inline>,
     /// That successor, once fired.
     next: Option<Envelope>,
     /// Where settles go to share writes with the rest of the batch.
     gather: Option<Arc<Gather>>,
     /// The tag of the task that ran here, if one did.
     task: Option<String>,
+}
+
+/// When a successor may run inline: while the message is young, and, in a
+/// Lambda invocation, if its timeout ends before the invocation's.
+#[derive(Clone, Copy, Debug)]
+struct Inline {
+    /// Until when successors run inline.
+    until: Instant,
+    /// The end of the invocation, if it has one.
+    deadline: Option<Instant>,
+}
+
+/// Time kept at the end of an invocation for settling and sending.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(1);
+
+impl Inline {
+    /// Whether a successor with this timeout may run inline now.
+    fn allows(&self, timeout: Duration) -> bool {
+        let now = Instant::now();
+        let ends_in_time = |deadline| {
+            now.checked_add(timeout.saturating_add(DEADLINE_MARGIN))
+                .is_some_and(|end| end <= deadline)
+        };
+        now < self.until && self.deadline.is_none_or(ends_in_time)
+    }
 }
 
 /// Tokens of cancellations start with this.
@@ -730,7 +788,7 @@ impl<'e> Step<'e> {
             token,
             sends: Vec::new(),
             meta: Default::default(),
-            inline_until: None,
+            inline: None,
             next: None,
             gather: None,
             task: None,
@@ -905,6 +963,7 @@ impl<'e> Step<'e> {
                     opts,
                     conts,
                 } => {
+                    let timeout = self.engine.timeout(&opts);
                     let env = Envelope {
                         v: crate::wire::WIRE_VERSION,
                         token: successor_token(&self.token, &id),
@@ -916,7 +975,7 @@ impl<'e> Step<'e> {
                         opts,
                         conts,
                     };
-                    let inline = self.inline_until.is_some_and(|t| Instant::now() < t);
+                    let inline = self.inline.is_some_and(|i| i.allows(timeout));
                     if inline && self.next.is_none() {
                         self.next = Some(env);
                     } else {

@@ -7,7 +7,7 @@ use crate::queue::{Delivery, Queue};
 use crate::stats::BatchStats;
 use async_trait::async_trait;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing::warn;
 
 /// Where a poller hands its batches.
@@ -30,6 +30,17 @@ pub trait BatchHandler: Send + Sync + 'static {
             ..BatchStats::default()
         };
         Ok((failed, stats))
+    }
+
+    /// Like [`BatchHandler::handle_stats`], for a batch that must be done by
+    /// `deadline` (a Lambda invocation's). By default the deadline is not used.
+    async fn handle_by(
+        &self,
+        batch: Vec<Delivery>,
+        deadline: Instant,
+    ) -> Result<(Vec<String>, BatchStats), BackendError> {
+        let _ = deadline;
+        self.handle_stats(batch).await
     }
 }
 
@@ -58,25 +69,39 @@ impl InProcess {
     }
 }
 
+impl InProcess {
+    async fn serve(
+        &self,
+        batch: Vec<Delivery>,
+        deadline: Option<Instant>,
+    ) -> (Vec<String>, BatchStats) {
+        match (self.dead_letters, deadline) {
+            (true, _) => self.engine.handle_dead_letters_stats(batch).await,
+            (false, None) => self.engine.handle_batch_stats(batch).await,
+            (false, Some(deadline)) => self.engine.handle_batch_by(batch, deadline).await,
+        }
+    }
+}
+
 #[async_trait]
 impl BatchHandler for InProcess {
     async fn handle(&self, batch: Vec<Delivery>) -> Result<Vec<String>, BackendError> {
-        Ok(if self.dead_letters {
-            self.engine.handle_dead_letters(batch).await
-        } else {
-            self.engine.handle_batch(batch).await
-        })
+        Ok(self.serve(batch, None).await.0)
     }
 
     async fn handle_stats(
         &self,
         batch: Vec<Delivery>,
     ) -> Result<(Vec<String>, BatchStats), BackendError> {
-        Ok(if self.dead_letters {
-            self.engine.handle_dead_letters_stats(batch).await
-        } else {
-            self.engine.handle_batch_stats(batch).await
-        })
+        Ok(self.serve(batch, None).await)
+    }
+
+    async fn handle_by(
+        &self,
+        batch: Vec<Delivery>,
+        deadline: Instant,
+    ) -> Result<(Vec<String>, BatchStats), BackendError> {
+        Ok(self.serve(batch, Some(deadline)).await)
     }
 }
 

@@ -464,3 +464,68 @@ async fn an_inline_successor_this_worker_cannot_decode_is_sent_as_its_own_messag
     assert_eq!(successor.task, foreign);
     assert_eq!(successor.input, Some(vow::wire::Outcome::Ok(7.into())));
 }
+
+#[tokio::test]
+async fn successors_run_inline_only_if_their_timeout_ends_before_the_invocation() {
+    let store = Arc::new(MemoryStore::new());
+    let queue = Arc::new(MemoryQueue::new(Duration::from_millis(500), 5, None));
+    let config = EngineConfig {
+        inline_for: Duration::from_secs(5),
+        default_timeout: Duration::from_secs(10),
+        ..fast_config().engine
+    };
+    let engine = Engine::new(store, queue.clone(), config);
+    // A two-step chain in one message; the successor's timeout is `timeout_ms`
+    // (the default, 10 s, when `None`); the invocation ends in `left`.
+    let chain = |timeout_ms: Option<u64>, left: Duration| {
+        let (engine, queue) = (engine.clone(), queue.clone());
+        async move {
+            let (first, next) = (PromiseId::random(), PromiseId::random());
+            let mut env =
+                envelope_for(&first, serde_json::json!({"task": "test/value", "with": 1}));
+            env.conts = vec![vow::wire::Cont::Then {
+                id: next.clone(),
+                task: serde_json::json!({"task": "test/value", "with": 2}),
+                opts: vow::wire::RunOpts {
+                    timeout_ms,
+                    max_attempts: None,
+                },
+                conts: Vec::new(),
+            }];
+            let delivery = Delivery {
+                message_id: "m".into(),
+                receipt: "r".into(),
+                body: env.encode(),
+                receive_count: 1,
+            };
+            let deadline = std::time::Instant::now() + left;
+            let (failed, _) = engine.handle_batch_by(vec![delivery], deadline).await;
+            assert!(failed.is_empty());
+            assert!(engine.outcome(&first).await.expect("read").is_some());
+            let ran_inline = engine.outcome(&next).await.expect("read").is_some();
+            let sent = queue
+                .receive(10, Duration::from_millis(50))
+                .await
+                .expect("receive");
+            assert_eq!(
+                sent.len(),
+                usize::from(!ran_inline),
+                "sent unless run inline"
+            );
+            ran_inline
+        }
+    };
+    assert!(chain(None, Duration::from_secs(60)).await, "time enough");
+    assert!(
+        !chain(None, Duration::from_secs(5)).await,
+        "10 s would outrun 5 s"
+    );
+    assert!(
+        chain(Some(1_000), Duration::from_secs(5)).await,
+        "1 s fits in 5 s"
+    );
+    assert!(
+        !chain(Some(u64::MAX), Duration::from_secs(60)).await,
+        "never"
+    );
+}

@@ -7,6 +7,7 @@ use lambda_runtime::tracing::subscriber::fmt::MakeWriter;
 use lambda_runtime::tracing::subscriber::EnvFilter;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use vow::poller::BatchHandler;
 use vow::queue::Delivery;
 
@@ -22,15 +23,28 @@ pub async fn serve(handler: impl BatchHandler) -> Result<(), Error> {
         let handler = handler.clone();
         let function = function.clone();
         async move {
-            let (failed, stats) = handler.handle_stats(deliveries(event.payload)).await?;
+            let deadline = invocation_deadline(event.context.deadline, SystemTime::now());
+            let batch = deliveries(event.payload);
+            let (failed, stats) = handler.handle_by(batch, deadline).await?;
             println!(
                 "{}",
-                vow::emf::batch_line(&function, &stats, std::time::SystemTime::now())
+                vow::emf::batch_line(&function, &stats, SystemTime::now())
             );
             Ok::<_, Error>(response(failed))
         }
     }))
     .await
+}
+
+/// The end of an invocation as an [`Instant`], from the runtime's deadline in
+/// milliseconds since the Unix epoch, read at `now`.
+pub fn invocation_deadline(deadline_ms: u64, now: SystemTime) -> Instant {
+    let left = UNIX_EPOCH
+        .checked_add(Duration::from_millis(deadline_ms))
+        .and_then(|end| end.duration_since(now).ok())
+        .unwrap_or_default();
+    let start = Instant::now();
+    start.checked_add(left).unwrap_or(start)
 }
 
 /// Log JSON lines to stdout, for CloudWatch Logs: one object per event, with its
@@ -136,6 +150,16 @@ mod tests {
             json,
             serde_json::json!({"batchItemFailures": [{"itemIdentifier": "a"}]})
         );
+    }
+
+    #[test]
+    fn the_deadline_is_the_time_left_from_now() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let ms = 1_800_000_000_000 + 30_000;
+        let left = invocation_deadline(ms, now) - Instant::now();
+        assert!(left > Duration::from_secs(29) && left <= Duration::from_secs(30));
+        let past = invocation_deadline(1_000, now);
+        assert!(past <= Instant::now());
     }
 
     /// A log sink for tests.
