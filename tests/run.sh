@@ -38,7 +38,7 @@ fi
 
 step "emulators"
 export VOW_EMULATOR_VENV="${VOW_EMULATOR_VENV:-$HOME/.cache/vow/emulators}"
-export VOW_EMULATOR_LOGS="${VOW_EMULATOR_LOGS:-$root/target/emulators}"
+export VOW_EMULATOR_LOGS="${VOW_EMULATOR_LOGS:-$root/target/emulators}" # the scripts' default too
 tests/emulators/install.sh
 export PATH="$VOW_EMULATOR_VENV/bin:$PATH" # cargo-lambda
 trap 'tests/emulators/stop.sh >/dev/null 2>&1 || true' EXIT

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Start the local AWS emulators on loopback: LocalStack (host mode) for SQS, moto for DynamoDB.
 # Progress goes to stderr; the `export` lines a test needs go to stdout and to "$logdir/env.sh".
-#   eval "$(tests/emulators/start.sh)"    or    tests/emulators/start.sh && . /tmp/vow-emulators/env.sh
+#   eval "$(tests/emulators/start.sh)"    or    tests/emulators/start.sh && . target/emulators/env.sh
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="${VOW_EMULATOR_VENV:-$HOME/.cache/vow/emulators}"
-logdir="${VOW_EMULATOR_LOGS:-/tmp/vow-emulators}"
+logdir="${VOW_EMULATOR_LOGS:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/target/emulators}"
 sqs_port="${VOW_SQS_PORT:-4566}"
 ddb_port="${VOW_DYNAMODB_PORT:-4569}"
 timeout="${VOW_EMULATOR_TIMEOUT:-90}"
@@ -19,7 +19,7 @@ mkdir -p "$logdir"
 "$here/stop.sh" >&2 # clear a previous run started with the same log dir
 for port in "$sqs_port" "$ddb_port"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    log "port $port is already in use"; exit 1
+    log "port $port is already in use (emulators of another checkout? its tests/emulators/stop.sh stops them)"; exit 1
   fi
 done
 

@@ -2,7 +2,7 @@
 # Stop the emulators started by start.sh (by pid file, whole process group). Idempotent.
 set -euo pipefail
 
-logdir="${VOW_EMULATOR_LOGS:-/tmp/vow-emulators}"
+logdir="${VOW_EMULATOR_LOGS:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/target/emulators}"
 
 stop() { # name, a string its command line must contain
   local pidfile="$logdir/$1.pid" pid
