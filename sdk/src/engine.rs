@@ -975,8 +975,7 @@ impl<'e> Step<'e> {
                         opts,
                         conts,
                     };
-                    let inline = self.inline.is_some_and(|i| i.allows(timeout));
-                    if inline && self.next.is_none() {
+                    if self.next.is_none() && self.inline.is_some_and(|i| i.allows(timeout)) {
                         self.next = Some(env);
                     } else {
                         self.sends.push(env);

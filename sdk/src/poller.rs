@@ -67,9 +67,8 @@ impl InProcess {
             dead_letters: true,
         }
     }
-}
 
-impl InProcess {
+    /// Run a batch on the engine, by `deadline` if it has one.
     async fn serve(
         &self,
         batch: Vec<Delivery>,

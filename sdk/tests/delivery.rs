@@ -427,15 +427,19 @@ async fn values_of_several_mib_travel_out_of_line() {
     assert!(store.largest_record() <= vow::store::FAN_IN as usize);
 }
 
+/// An engine with no workers, on a fresh store, and the queue it sends to.
+fn engine_alone(config: EngineConfig) -> (Arc<Engine>, Arc<MemoryQueue>) {
+    let queue = Arc::new(MemoryQueue::new(Duration::from_millis(500), 5, None));
+    let engine = Engine::new(Arc::new(MemoryStore::new()), queue.clone(), config);
+    (engine, queue)
+}
+
 #[tokio::test]
 async fn an_inline_successor_this_worker_cannot_decode_is_sent_as_its_own_message() {
-    let store = Arc::new(MemoryStore::new());
-    let queue = Arc::new(MemoryQueue::new(Duration::from_millis(500), 5, None));
-    let config = EngineConfig {
+    let (engine, queue) = engine_alone(EngineConfig {
         inline_for: Duration::from_secs(5),
         ..fast_config().engine
-    };
-    let engine = Engine::new(store, queue.clone(), config);
+    });
     let (first, next) = (PromiseId::random(), PromiseId::random());
     // A successor registered in the enqueuing binary but not in this worker.
     let foreign = serde_json::json!({"task": "elsewhere/only", "with": null});
@@ -467,14 +471,11 @@ async fn an_inline_successor_this_worker_cannot_decode_is_sent_as_its_own_messag
 
 #[tokio::test]
 async fn successors_run_inline_only_if_their_timeout_ends_before_the_invocation() {
-    let store = Arc::new(MemoryStore::new());
-    let queue = Arc::new(MemoryQueue::new(Duration::from_millis(500), 5, None));
-    let config = EngineConfig {
+    let (engine, queue) = engine_alone(EngineConfig {
         inline_for: Duration::from_secs(5),
         default_timeout: Duration::from_secs(10),
         ..fast_config().engine
-    };
-    let engine = Engine::new(store, queue.clone(), config);
+    });
     // A two-step chain in one message; the successor's timeout is `timeout_ms`
     // (the default, 10 s, when `None`); the invocation ends in `left`.
     let chain = |timeout_ms: Option<u64>, left: Duration| {

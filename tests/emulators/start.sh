@@ -6,7 +6,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="${VOW_EMULATOR_VENV:-$HOME/.cache/vow/emulators}"
-logdir="${VOW_EMULATOR_LOGS:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/target/emulators}"
+logdir="${VOW_EMULATOR_LOGS:-$(cd "$here/../.." && pwd)/target/emulators}"
 sqs_port="${VOW_SQS_PORT:-4566}"
 ddb_port="${VOW_DYNAMODB_PORT:-4569}"
 timeout="${VOW_EMULATOR_TIMEOUT:-90}"

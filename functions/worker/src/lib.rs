@@ -7,7 +7,7 @@ use lambda_runtime::tracing::subscriber::fmt::MakeWriter;
 use lambda_runtime::tracing::subscriber::EnvFilter;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 use vow::poller::BatchHandler;
 use vow::queue::Delivery;
 
@@ -23,7 +23,7 @@ pub async fn serve(handler: impl BatchHandler) -> Result<(), Error> {
         let handler = handler.clone();
         let function = function.clone();
         async move {
-            let deadline = invocation_deadline(event.context.deadline, SystemTime::now());
+            let deadline = invocation_deadline(event.context.deadline(), SystemTime::now());
             let batch = deliveries(event.payload);
             let (failed, stats) = handler.handle_by(batch, deadline).await?;
             println!(
@@ -36,13 +36,10 @@ pub async fn serve(handler: impl BatchHandler) -> Result<(), Error> {
     .await
 }
 
-/// The end of an invocation as an [`Instant`], from the runtime's deadline in
-/// milliseconds since the Unix epoch, read at `now`.
-pub fn invocation_deadline(deadline_ms: u64, now: SystemTime) -> Instant {
-    let left = UNIX_EPOCH
-        .checked_add(Duration::from_millis(deadline_ms))
-        .and_then(|end| end.duration_since(now).ok())
-        .unwrap_or_default();
+/// The end of an invocation as an [`Instant`], from the runtime's deadline
+/// (`Context::deadline`) read at `now`.
+pub fn invocation_deadline(end: SystemTime, now: SystemTime) -> Instant {
+    let left = end.duration_since(now).unwrap_or_default();
     let start = Instant::now();
     start.checked_add(left).unwrap_or(start)
 }
@@ -154,11 +151,12 @@ mod tests {
 
     #[test]
     fn the_deadline_is_the_time_left_from_now() {
+        use std::time::{Duration, UNIX_EPOCH};
         let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let ms = 1_800_000_000_000 + 30_000;
-        let left = invocation_deadline(ms, now) - Instant::now();
+        let end = now + Duration::from_secs(30);
+        let left = invocation_deadline(end, now) - Instant::now();
         assert!(left > Duration::from_secs(29) && left <= Duration::from_secs(30));
-        let past = invocation_deadline(1_000, now);
+        let past = invocation_deadline(UNIX_EPOCH + Duration::from_secs(1), now);
         assert!(past <= Instant::now());
     }
 
