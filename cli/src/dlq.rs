@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 use vow::queue::{Delivery, Outgoing, Queue};
-use vow::wire::{decode_envelope, salvage};
+use vow::wire::{decode_body, decode_envelope, salvage, Body};
 use vow::{BackendError, PromiseId};
 
 /// Long poll per receive: SQS may answer an empty short poll while messages wait.
@@ -27,13 +27,13 @@ impl Letter {
     /// Read what can be read, without decoding the task.
     pub fn read(d: &Delivery) -> Self {
         let body = vow::signing::unverified_body(&d.body);
-        if let Some(key) = body.strip_prefix(vow::wire::BLOB_POINTER) {
+        if let Ok(Body::Pointer(pointer)) = decode_body(body) {
             return Letter {
                 message_id: d.message_id.clone(),
                 receive_count: d.receive_count,
-                promise: None,
+                promise: Some(pointer.target.id()),
                 tag: None,
-                problem: Some(format!("body stored out of line under {key}")),
+                problem: Some(format!("body stored out of line under {}", pointer.blob)),
             };
         }
         let (promise, tag, problem) = match decode_envelope(body) {

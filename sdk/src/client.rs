@@ -232,7 +232,9 @@ impl Vow {
         Ok(Promise::from_id(id))
     }
 
-    /// Settle a deferred promise from application code.
+    /// Settle a deferred promise from application code (the first resolution
+    /// wins). After an error, call it again: the retry has the same effect, and
+    /// sends the successors the first try may not have.
     pub async fn resolve<T: Serialize>(
         &self,
         resolver: &Resolver<T>,
@@ -240,7 +242,8 @@ impl Vow {
     ) -> Result<(), BackendError> {
         let flow = self.flow();
         flow.resolve(resolver, result);
-        self.start(&flow).await
+        let token = crate::id::outside_token("resolve", &resolver.id());
+        self.engine.start_as(&flow, token).await
     }
 
     /// One promise's record: outcome, timing, attempt, and the ids of its children

@@ -26,6 +26,12 @@ pub(crate) async fn with_flow<F: Future>(flow: Flow, fut: F) -> F::Output {
     CURRENT_FLOW.scope(flow, fut).await
 }
 
+/// Run `decode` with `flow` as the current flow, so that promises it decodes
+/// bind to it (a task's fields are decoded before the task runs).
+pub(crate) fn decode_in<R>(flow: &Flow, decode: impl FnOnce() -> R) -> R {
+    CURRENT_FLOW.sync_scope(flow.clone(), decode)
+}
+
 /// A running task's context: its promise id, attempt, and a [`Flow`] (through
 /// `Deref`) to create children with. Children created here are sent when the task
 /// returns; a retried attempt creates the same children again, with the same ids.

@@ -9,7 +9,7 @@ use crate::failure::Failure;
 use crate::id::{token, PromiseId};
 use crate::promise::{Promise, Resolver};
 use crate::task::{encode_task, Task};
-use crate::wire::{to_value, Cont, Envelope, Outcome, Target, WIRE_VERSION};
+use crate::wire::{to_value, Cont, Envelope, Outcome, Target, MAX_JOIN, WIRE_VERSION};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
@@ -46,16 +46,22 @@ pub struct Flow {
 
 struct FlowState {
     seed: PromiseId,
+    /// The token a start of this flow settles with: the same on every try.
+    token: String,
     seq: u32,
     sends: Vec<Envelope>,
     pending: HashMap<PromiseId, Vec<Cont>>,
     remote: Vec<(PromiseId, Cont)>,
     joins: Vec<(PromiseId, u32)>,
     resolves: Vec<(Target, Vec<Cont>, Outcome)>,
+    /// A plan whose start failed, to carry out again on the next start.
+    kept: Option<Plan>,
+    /// Why the flow cannot be carried out (a join too large), if it cannot.
+    invalid: Option<String>,
 }
 
 /// What a flow asks the engine to do.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Plan {
     /// New messages.
     pub sends: Vec<Envelope>,
@@ -91,12 +97,15 @@ impl Flow {
         Flow {
             state: Arc::new(Mutex::new(FlowState {
                 seed,
+                token: token(),
                 seq: 0,
                 sends: Vec::new(),
                 pending: HashMap::new(),
                 remote: Vec::new(),
                 joins: Vec::new(),
                 resolves: Vec::new(),
+                kept: None,
+                invalid: None,
             })),
         }
     }
@@ -146,7 +155,7 @@ impl Flow {
         let members: Vec<PromiseId> = promises.into_iter().map(|p| p.promise_id()).collect();
         let mut st = self.lock();
         let join = st.next_id();
-        let n = u32::try_from(members.len()).unwrap_or(u32::MAX);
+        let n = st.join_size(members.len());
         for (index, member) in (0..n).zip(members) {
             let target = Target::Member {
                 join: join.clone(),
@@ -177,7 +186,7 @@ impl Flow {
         let tasks: Vec<K> = tasks.into_iter().collect();
         let mut st = self.lock();
         let join = st.next_id();
-        let n = u32::try_from(tasks.len()).unwrap_or(u32::MAX);
+        let n = st.join_size(tasks.len());
         for (index, task) in (0..n).zip(&tasks) {
             let target = Target::Member {
                 join: join.clone(),
@@ -211,12 +220,34 @@ impl Flow {
         self.lock().attach(promise, cont);
     }
 
+    /// The token a start of this flow settles with.
+    pub(crate) fn token(&self) -> String {
+        self.lock().token.clone()
+    }
+
+    /// Why this flow cannot be carried out, if it cannot.
+    pub(crate) fn invalid(&self) -> Option<String> {
+        self.lock().invalid.clone()
+    }
+
+    /// Keep a plan whose start failed: the next [`Flow::take_plan`] returns it again.
+    pub(crate) fn keep(&self, plan: Plan) {
+        let mut st = self.lock();
+        let mut kept = st.kept.take().unwrap_or_default();
+        kept.sends.extend(plan.sends);
+        kept.joins.extend(plan.joins);
+        kept.remote.extend(plan.remote);
+        kept.resolves.extend(plan.resolves);
+        st.kept = Some(kept);
+    }
+
     /// Take everything built so far as a plan, leaving the flow empty.
     pub(crate) fn take_plan(&self) -> Plan {
         let mut st = self.lock();
+        let kept = st.kept.take().unwrap_or_default();
         let sends = std::mem::take(&mut st.sends);
         let mut pending = std::mem::take(&mut st.pending);
-        let sends = sends
+        let sends: Vec<Envelope> = sends
             .into_iter()
             .map(|mut env| {
                 let own = pending.remove(&env.target.id()).unwrap_or_default();
@@ -224,7 +255,7 @@ impl Flow {
                 env
             })
             .collect();
-        let joins = std::mem::take(&mut st.joins)
+        let joins: Vec<(PromiseId, u32, Vec<Cont>)> = std::mem::take(&mut st.joins)
             .into_iter()
             .map(|(id, n)| {
                 let own = pending.remove(&id).unwrap_or_default();
@@ -232,7 +263,7 @@ impl Flow {
                 (id, n, conts)
             })
             .collect();
-        let remote = std::mem::take(&mut st.remote)
+        let remote: Vec<(PromiseId, Cont)> = std::mem::take(&mut st.remote)
             .into_iter()
             .map(|(id, cont)| {
                 let mut one = assemble(vec![cont], &mut pending);
@@ -241,10 +272,10 @@ impl Flow {
             .collect();
         let resolves = std::mem::take(&mut st.resolves);
         Plan {
-            sends,
-            joins,
-            remote,
-            resolves,
+            sends: kept.sends.into_iter().chain(sends).collect(),
+            joins: kept.joins.into_iter().chain(joins).collect(),
+            remote: kept.remote.into_iter().chain(remote).collect(),
+            resolves: kept.resolves.into_iter().chain(resolves).collect(),
         }
     }
 
@@ -275,6 +306,21 @@ impl fmt::Debug for Flow {
 }
 
 impl FlowState {
+    /// The size of a join of `len` members, marking the flow invalid if it is
+    /// larger than [`MAX_JOIN`].
+    fn join_size(&mut self, len: usize) -> u32 {
+        match u32::try_from(len) {
+            Ok(n) if n <= MAX_JOIN => n,
+            _ => {
+                self.invalid = Some(format!(
+                    "a join of {len} promises exceeds the {MAX_JOIN} allowed: split it into \
+                     joins of joins"
+                ));
+                0
+            }
+        }
+    }
+
     fn next_id(&mut self) -> PromiseId {
         let id = self.seed.child(self.seq);
         self.seq += 1;

@@ -141,6 +141,27 @@ pub(crate) fn successor_token(by: &str, next: &PromiseId) -> String {
     format!("{:012x}", fnv1a_128(&bytes) as u64 & 0xffff_ffff_ffff)
 }
 
+/// The token of attempt `attempt` of a task whose previous attempt's message had
+/// token `by`. Derived, so a redelivered attempt that fails again sends the very
+/// same next attempt (a duplicate, which settles once) rather than a second one.
+pub(crate) fn retry_token(by: &str, attempt: u32) -> String {
+    let mut bytes = by.as_bytes().to_vec();
+    bytes.push(b'#');
+    bytes.extend_from_slice(attempt.to_string().as_bytes());
+    format!("{:012x}", fnv1a_128(&bytes) as u64 & 0xffff_ffff_ffff)
+}
+
+/// The token of a settle made outside a message (`kind` says which: `cancel`,
+/// `resolve`) on behalf of `id`. Derived, not random, so the application can
+/// retry the call after an error and the retry recognises the settles the first
+/// try made as its own, and repairs what it left unsent.
+pub(crate) fn outside_token(kind: &str, id: &PromiseId) -> String {
+    let mut bytes = kind.as_bytes().to_vec();
+    bytes.push(b':');
+    bytes.extend_from_slice(id.as_str().as_bytes());
+    format!("{kind}:{:012x}", fnv1a_128(&bytes) as u64 & 0xffff_ffff_ffff)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,12 @@ pub const WIRE_VERSION: u32 = 1;
 
 /// A settled outcome as stored and sent: JSON of `Result<T, Failure>`, or a reference
 /// to the member outcomes of a join (read from the store when needed).
+///
+/// Decoding refuses a join of more than [`MAX_JOIN`] members and a stored key of
+/// another kind than an outcome's, so a hostile message cannot make a reader
+/// allocate without bound or read a message body as a value.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawOutcome")]
 pub enum Outcome {
     /// A value.
     Ok(Value),
@@ -36,16 +41,108 @@ pub enum Outcome {
     },
 }
 
-/// Outcomes whose JSON is larger than this are stored out of line.
+/// The same shape, as read before validation.
+#[derive(Deserialize)]
+enum RawOutcome {
+    Ok(Value),
+    Err(Failure),
+    Joined { join: PromiseId, n: u32 },
+    Stored { key: String },
+}
+
+impl TryFrom<RawOutcome> for Outcome {
+    type Error = String;
+    fn try_from(raw: RawOutcome) -> Result<Self, String> {
+        Ok(match raw {
+            RawOutcome::Ok(v) => Outcome::Ok(v),
+            RawOutcome::Err(f) => Outcome::Err(f),
+            RawOutcome::Joined { join, n } => {
+                check_join(&join, n)?;
+                Outcome::Joined { join, n }
+            }
+            RawOutcome::Stored { key } => {
+                if !is_blob_key(&key, BlobKind::Value) {
+                    return Err(format!("`{key}` is not the key of a stored outcome"));
+                }
+                Outcome::Stored { key }
+            }
+        })
+    }
+}
+
+/// Outcomes whose JSON is larger than this are stored out of line, values and
+/// failures alike, so 16 of them fit one join shard well within DynamoDB's 400 KB.
 pub const INLINE_OUTCOME_LIMIT: usize = 16 * 1024;
 /// Message bodies larger than this are stored out of line (SQS allows 256 KiB).
 pub const INLINE_MESSAGE_LIMIT: usize = 200 * 1024;
-/// A message body that points at a body stored out of line.
-pub const BLOB_POINTER: &str = "vow-blob:";
+/// The most members a join may have. It bounds what one message can make a
+/// worker allocate, read or climb (five levels of 16-slot shards).
+pub const MAX_JOIN: u32 = 1_000_000;
+
+/// What a text stored out of line is: a message body or an outcome. Keys of the
+/// two kinds never coincide, and neither coincides with a record's key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlobKind {
+    /// A message body too large for the queue.
+    Body,
+    /// An outcome too large for a slot.
+    Value,
+}
+
+impl BlobKind {
+    fn prefix(self) -> &'static str {
+        match self {
+            BlobKind::Body => "vow-msg#",
+            BlobKind::Value => "vow-val#",
+        }
+    }
+}
+
+/// The key a text of `kind` is stored under: named by its SHA-256, so a key
+/// always holds the same text, whoever writes it and however often.
+pub fn blob_key(kind: BlobKind, text: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    let mut key = String::with_capacity(kind.prefix().len() + 64);
+    key.push_str(kind.prefix());
+    for byte in digest.iter() {
+        key.push_str(&format!("{byte:02x}"));
+    }
+    key
+}
+
+/// Whether `key` is a key [`blob_key`] makes for `kind`.
+pub fn is_blob_key(key: &str, kind: BlobKind) -> bool {
+    key.strip_prefix(kind.prefix()).is_some_and(|hash| {
+        hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
+/// Whether `text` is what `key` names (its hash matches).
+pub fn blob_matches(key: &str, text: &str) -> bool {
+    [BlobKind::Body, BlobKind::Value]
+        .into_iter()
+        .any(|kind| is_blob_key(key, kind) && blob_key(kind, text) == key)
+}
+
+/// A join id and size that can be acted on.
+fn check_join(join: &PromiseId, n: u32) -> Result<(), String> {
+    if join.as_member().is_some() {
+        return Err(format!("join id {join} is a member id"));
+    }
+    if n > MAX_JOIN {
+        return Err(format!("a join of {n} members exceeds the {MAX_JOIN} allowed"));
+    }
+    Ok(())
+}
 
 /// Where a promise's outcome is written.
+///
+/// Decoding refuses targets nothing could have made: a member of an empty join,
+/// an index past the end, a join over [`MAX_JOIN`], and a plain promise whose id
+/// is a member's (it would write a join slot without counting it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", try_from = "RawTarget")]
 pub enum Target {
     /// The promise's own record.
     Promise(PromiseId),
@@ -58,6 +155,33 @@ pub enum Target {
         /// How many members the join has.
         n: u32,
     },
+}
+
+/// The same shape, as read before validation.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RawTarget {
+    Promise(PromiseId),
+    Member { join: PromiseId, index: u32, n: u32 },
+}
+
+impl TryFrom<RawTarget> for Target {
+    type Error = String;
+    fn try_from(raw: RawTarget) -> Result<Self, String> {
+        match raw {
+            RawTarget::Promise(id) if id.as_member().is_some() => Err(format!(
+                "{id} is a join member: it is settled only as a member target"
+            )),
+            RawTarget::Promise(id) => Ok(Target::Promise(id)),
+            RawTarget::Member { join, index, n } => {
+                check_join(&join, n)?;
+                if index >= n {
+                    return Err(format!("member {index} of a join of {n}"));
+                }
+                Ok(Target::Member { join, index, n })
+            }
+        }
+    }
 }
 
 impl Target {
@@ -191,6 +315,11 @@ impl<'de> Deserialize<'de> for Cont {
             }
             let conts: Vec<Cont> = built.drain(built.len() - n..).rev().collect();
             built.push(match node {
+                Node::Then { id, .. } if id.as_member().is_some() => {
+                    return Err(D::Error::custom(format!(
+                        "successor id {id} is a join member's"
+                    )))
+                }
                 Node::Then { id, task, opts, .. } => Cont::Then {
                     id,
                     task,
@@ -303,8 +432,69 @@ fn is_zero_u64(n: &u64) -> bool {
     *n == 0
 }
 
+/// A message whose envelope is stored out of line because it is too large for
+/// the queue. It names the envelope's target and token, so the dead-letter
+/// handler can settle the promise even if the stored envelope is gone.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pointer {
+    /// Wire version ([`WIRE_VERSION`]).
+    pub v: u32,
+    /// The key of the stored envelope (see [`blob_key`]).
+    pub blob: String,
+    /// The envelope's target.
+    pub target: Target,
+    /// The envelope's token.
+    pub token: String,
+}
+
+impl Pointer {
+    /// Encode as a message body.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// A decoded message body.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Body {
+    /// The envelope itself.
+    Envelope(Box<Envelope>),
+    /// A pointer to an envelope stored out of line.
+    Pointer(Pointer),
+}
+
+/// Decode a message body into an envelope or a pointer to one, with a failure
+/// that says what is wrong.
+pub fn decode_body(body: &str) -> Result<Body, Failure> {
+    let value = versioned(body)?;
+    if value.get("blob").is_some() {
+        let pointer: Pointer = serde_json::from_value(value)
+            .map_err(|e| Failure::bad_input(format!("malformed vow pointer: {e}")))?;
+        if !is_blob_key(&pointer.blob, BlobKind::Body) {
+            return Err(Failure::bad_input(format!(
+                "`{}` is not the key of a stored message body",
+                pointer.blob
+            )));
+        }
+        return Ok(Body::Pointer(pointer));
+    }
+    serde_json::from_value(value)
+        .map(|env| Body::Envelope(Box::new(env)))
+        .map_err(|e| Failure::bad_input(format!("malformed vow envelope: {e}")))
+}
+
 /// Decode a message body into an envelope, with a failure that says what is wrong.
 pub fn decode_envelope(body: &str) -> Result<Envelope, Failure> {
+    match decode_body(body)? {
+        Body::Envelope(env) => Ok(*env),
+        Body::Pointer(_) => Err(Failure::bad_input(
+            "message body is a pointer to an envelope stored out of line",
+        )),
+    }
+}
+
+/// Parse a body as JSON of this wire version.
+fn versioned(body: &str) -> Result<Value, Failure> {
     let value: Value = serde_json::from_str(body).map_err(|e| {
         Failure::bad_input(format!(
             "message body is not JSON ({e}); only vow producers may send to this queue"
@@ -312,21 +502,15 @@ pub fn decode_envelope(body: &str) -> Result<Envelope, Failure> {
     })?;
     let v = value.get("v").and_then(Value::as_u64);
     match v {
-        Some(v) if v == u64::from(WIRE_VERSION) => {}
-        Some(v) => {
-            return Err(Failure::bad_input(format!(
-                "wire version {v} is not supported by this worker (it reads version {WIRE_VERSION}); \
-                 deploy a worker built with the producer's vow version"
-            )))
-        }
-        None => {
-            return Err(Failure::bad_input(
-                "message is not a vow envelope (no `v` field); only vow producers may send to this queue",
-            ))
-        }
+        Some(v) if v == u64::from(WIRE_VERSION) => Ok(value),
+        Some(v) => Err(Failure::bad_input(format!(
+            "wire version {v} is not supported by this worker (it reads version {WIRE_VERSION}); \
+             deploy a worker built with the producer's vow version"
+        ))),
+        None => Err(Failure::bad_input(
+            "message is not a vow envelope (no `v` field); only vow producers may send to this queue",
+        )),
     }
-    serde_json::from_value(value)
-        .map_err(|e| Failure::bad_input(format!("malformed vow envelope: {e}")))
 }
 
 /// Read the target, continuations and token out of a body that does not decode as a
@@ -346,10 +530,16 @@ pub fn salvage(body: &str) -> Option<(Target, Vec<Cont>, String)> {
     Some((target, conts, token))
 }
 
-/// Decode the task object of an envelope.
+/// Decode the task object of an envelope. A task whose own `Deserialize` panics
+/// fails to decode like one whose fields are wrong: the panic is caught here, so
+/// it can neither take its message down with it nor the dead-letter handler.
 pub fn decode_task(task: &Value) -> Result<Box<dyn ErasedTask>, Failure> {
     let tag = task.get("task").and_then(Value::as_str).unwrap_or("");
-    serde_json::from_value::<Box<dyn ErasedTask>>(task.clone()).map_err(|e| {
+    let decoded = std::panic::catch_unwind(|| {
+        serde_json::from_value::<Box<dyn ErasedTask>>(task.clone())
+    })
+    .map_err(|_| Failure::bad_input(format!("task `{tag}` panicked while being decoded")))?;
+    decoded.map_err(|e| {
         let text = e.to_string();
         if text.contains("unknown variant") {
             Failure::unknown_task(format!(

@@ -1,0 +1,142 @@
+//! Values and message bodies too large to keep inline, stored out of line.
+//!
+//! Rule 4: what a slot or a message points at never changes. A stored text's key
+//! is its SHA-256 ([`blob_key`]), so two runs of one message that produce two
+//! values store them under two keys, and the slot's one conditional write
+//! decides which of them every reader sees; keys of bodies and of outcomes carry
+//! different prefixes, and chunk keys (`key~i`) can coincide with neither.
+//! Reading checks the hash, so a text that is not what its key names is never
+//! used. Rule 6: outcomes, failures included, over [`INLINE_OUTCOME_LIMIT`]
+//! and bodies over [`INLINE_MESSAGE_LIMIT`] move out of line, so every slot
+//! and message stays within the AWS limits.
+
+use super::{BoxFut, Engine, Rejected};
+use crate::error::BackendError;
+use crate::failure::Failure;
+use crate::store::{shard_key, FAN_IN};
+use crate::wire::{
+    blob_key, blob_matches, decode_body, decode_envelope, result_json, BlobKind, Body, Envelope,
+    Outcome, Pointer, INLINE_MESSAGE_LIMIT, INLINE_OUTCOME_LIMIT, WIRE_VERSION,
+};
+use serde_json::Value;
+use tracing::warn;
+
+impl Engine {
+    /// Encode an envelope as a message body, signed if signing is on. A body too
+    /// large for the queue is stored out of line and the message points at it.
+    pub async fn seal(&self, env: &Envelope) -> Result<String, BackendError> {
+        let mut body = env.encode();
+        if body.len() > INLINE_MESSAGE_LIMIT {
+            let key = blob_key(BlobKind::Body, &body);
+            self.store.put_blob(&key, &body).await?;
+            body = Pointer {
+                v: WIRE_VERSION,
+                blob: key,
+                target: env.target.clone(),
+                token: env.token.clone(),
+            }
+            .encode();
+        }
+        Ok(match &self.config.signing {
+            Some(keys) => keys.sign(&body),
+            None => body,
+        })
+    }
+
+    /// Verify (if signing is on) and decode a message body, fetching it from the
+    /// store if it was too large for the queue.
+    pub async fn open(&self, body: &str) -> Result<Envelope, Rejected> {
+        let body = match &self.config.signing {
+            Some(keys) => keys.verify(body).map_err(Rejected::Undecodable)?,
+            None => body,
+        };
+        match decode_body(body).map_err(Rejected::Undecodable)? {
+            Body::Envelope(env) => Ok(*env),
+            Body::Pointer(pointer) => {
+                let stored = self.fetch(&pointer.blob).await?.ok_or_else(|| {
+                    Rejected::Undecodable(Failure::bad_input(format!(
+                        "message body stored out of line under {} is missing (expired?)",
+                        pointer.blob
+                    )))
+                })?;
+                let env = decode_envelope(&stored).map_err(Rejected::Undecodable)?;
+                if env.target != pointer.target || env.token != pointer.token {
+                    return Err(Rejected::Undecodable(Failure::bad_input(
+                        "message body stored out of line does not match its pointer",
+                    )));
+                }
+                Ok(env)
+            }
+        }
+    }
+
+    /// The text stored under `key`, if it is there and is what the key names.
+    pub(super) async fn fetch(&self, key: &str) -> Result<Option<String>, BackendError> {
+        let Some(text) = self.store.get_blob(key).await? else {
+            return Ok(None);
+        };
+        if !blob_matches(key, &text) {
+            warn!(key, "stored text does not match its key: ignored");
+            return Ok(None);
+        }
+        Ok(Some(text))
+    }
+
+    /// Store an outcome out of line if it is too large to keep in a slot.
+    pub(super) async fn shrink(&self, outcome: Outcome) -> Result<Outcome, BackendError> {
+        if !matches!(outcome, Outcome::Ok(_) | Outcome::Err(_)) {
+            return Ok(outcome);
+        }
+        let text = serde_json::to_string(&outcome)
+            .map_err(|e| BackendError::fatal(format!("outcome could not be encoded: {e}")))?;
+        if text.len() <= INLINE_OUTCOME_LIMIT {
+            return Ok(outcome);
+        }
+        let key = blob_key(BlobKind::Value, &text);
+        self.store.put_blob(&key, &text).await?;
+        Ok(Outcome::Stored { key })
+    }
+
+    /// Expand an outcome into the JSON of `Result<T, Failure>`, reading join members.
+    pub fn resolve<'a>(&'a self, outcome: &'a Outcome) -> BoxFut<'a, Result<Value, BackendError>> {
+        Box::pin(async move {
+            match outcome {
+                Outcome::Ok(v) => Ok(result_json(Ok(v.clone()))),
+                Outcome::Err(f) => Ok(result_json(Err(f.clone()))),
+                Outcome::Stored { key } => {
+                    let text = self.fetch(key).await?.ok_or_else(|| {
+                        BackendError::fatal(format!("stored outcome {key} is missing"))
+                    })?;
+                    let inner: Outcome = serde_json::from_str(&text)
+                        .map_err(|e| BackendError::fatal(format!("stored outcome {key}: {e}")))?;
+                    if matches!(inner, Outcome::Stored { .. }) {
+                        return Err(BackendError::fatal(format!(
+                            "stored outcome {key} points at another"
+                        )));
+                    }
+                    self.resolve(&inner).await
+                }
+                Outcome::Joined { join, n } => {
+                    let keys: Vec<String> = (0..n.div_ceil(FAN_IN))
+                        .map(|s| shard_key(join, 0, s))
+                        .collect();
+                    let records = self.store.read_many(&keys).await?;
+                    let mut list = Vec::with_capacity(*n as usize);
+                    for i in 0..*n {
+                        let slot = records
+                            .get((i / FAN_IN) as usize)
+                            .and_then(Option::as_ref)
+                            .and_then(|r| r.slots.get(&(i % FAN_IN)));
+                        list.push(match slot {
+                            Some(slot) => self.resolve(&slot.outcome).await?,
+                            None => result_json(Err(Failure::crashed(format!(
+                                "member {i} of join {join} has no outcome"
+                            )))),
+                        });
+                    }
+                    Ok(result_json(Ok(Value::Array(list))))
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,94 @@
+//! Dead letters: messages that failed on every delivery.
+//!
+//! Rule 5: the dead-letter handler settles the promise of every message it can
+//! attribute, with a failure saying why, so successors still run; it follows a
+//! pointer to a body stored out of line, and settles the pointer's target even
+//! if that body is gone. Rule 3: it settles with the message's own token, so a
+//! late successful run of the same message and the dead-letter settle are one
+//! writer: whichever comes second repairs instead of firing twice. A body that
+//! fails signature checks settles nothing.
+
+use super::settle::Step;
+use super::{Engine, Rejected};
+use crate::failure::Failure;
+use crate::stats::tally;
+use crate::wire::{decode_body, decode_envelope, decode_task, salvage, Body, Cont, Outcome, Target};
+use std::sync::Arc;
+use tracing::warn;
+
+impl Engine {
+    /// Settle the promise of one dead-lettered message (delivered `receive_count`
+    /// times) with a failure saying why.
+    pub(super) async fn bury(
+        self: &Arc<Self>,
+        body: &str,
+        receive_count: u32,
+    ) -> Result<(), Rejected> {
+        let body = match &self.config.signing {
+            Some(keys) => match keys.verify(body) {
+                Ok(inner) => inner,
+                Err(f) => {
+                    // A forged message must not settle anybody's promise.
+                    warn!(%f, "unverifiable dead letter dropped");
+                    return Ok(());
+                }
+            },
+            None => body,
+        };
+        let stored;
+        let body = match decode_body(body) {
+            Ok(Body::Pointer(pointer)) => match self.fetch(&pointer.blob).await? {
+                Some(text) => {
+                    stored = text;
+                    stored.as_str()
+                }
+                None => {
+                    let failure = Failure::bad_input(format!(
+                        "message was dead-lettered and its body, stored out of line under {}, \
+                         is missing; continuations it carried are lost",
+                        pointer.blob
+                    ));
+                    return self
+                        .settle_dead(pointer.target, Vec::new(), pointer.token, failure)
+                        .await;
+                }
+            },
+            _ => body,
+        };
+        let (target, conts, by, failure) = match decode_envelope(body) {
+            Ok(env) => {
+                let failure = match decode_task(&env.task) {
+                    Err(f) => f,
+                    Ok(_) => Failure::crashed(format!(
+                        "message was dead-lettered after {receive_count} deliveries: the worker \
+                         failed, timed out or crashed on every attempt (see the worker's logs)"
+                    )),
+                };
+                (env.target, env.conts, env.token, failure)
+            }
+            Err(f) => match salvage(body) {
+                Some((target, conts, by)) => (target, conts, by, f),
+                None => {
+                    warn!(%f, "dead letter without a readable promise id dropped");
+                    return Ok(());
+                }
+            },
+        };
+        self.settle_dead(target, conts, by, failure).await
+    }
+
+    async fn settle_dead(
+        self: &Arc<Self>,
+        target: Target,
+        conts: Vec<Cont>,
+        by: String,
+        failure: Failure,
+    ) -> Result<(), Rejected> {
+        let mut step = Step::new(self, by);
+        step.settle(target, Outcome::Err(failure), conts, false)
+            .await?;
+        step.flush().await?;
+        tally(|t| &t.dead_lettered, 1);
+        Ok(())
+    }
+}

@@ -1,0 +1,213 @@
+//! The engine's decisions, as pure functions of what a message finds in the store.
+//!
+//! Every path (a first delivery, a redelivery, a repair, a dead letter, a settle
+//! made by application code) asks the same two questions, and the answers live
+//! here so the engine and the model checker call the very same code:
+//! - a slot was found written (by a settle that lost, or by a check before
+//!   running): what does this message still owe? ([`owed`])
+//! - a join member settled: how far up the join does the count climb? ([`climb`])
+//!
+//! Rule 3 is decided here: a message that finds its promise settled by itself
+//! repairs (fires everything again, marked as repairs); one that finds it
+//! cancelled delivers what it carries, since the canceller never saw it; one
+//! that finds it settled by another message does nothing, since that message
+//! carried the same continuations (a retry, a duplicate child, another copy of a
+//! resolver) and delivers them itself.
+
+use crate::store::FAN_IN;
+
+/// Tokens of cancellations start with this.
+pub(crate) const CANCELLED_BY: &str = "cancel:";
+
+/// Who wrote a slot, as seen by the message holding `token`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Writer {
+    /// Nobody yet: the slot is empty (or this write just won it).
+    Nobody,
+    /// This message (or an earlier delivery of it).
+    This,
+    /// A cancellation, which knew none of the continuations this message carries.
+    Cancel,
+    /// Another message, which carried the same continuations.
+    Other,
+}
+
+/// Who wrote a slot written by `by` (if written), as seen by a message holding `token`.
+pub fn writer(by: Option<&str>, token: &str) -> Writer {
+    match by {
+        None => Writer::Nobody,
+        Some(by) if by == token => Writer::This,
+        Some(by) if by.starts_with(CANCELLED_BY) => Writer::Cancel,
+        Some(_) => Writer::Other,
+    }
+}
+
+/// What a message owes once its promise's slot is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Owed {
+    /// Fire the continuations the message carries.
+    pub carried: bool,
+    /// Fire the continuations stored with the slot.
+    pub stored: bool,
+    /// Count a join member's arrival one level up.
+    pub climb: bool,
+    /// Mark what is fired as repairs (successors check the store before running).
+    pub repair: bool,
+}
+
+impl Owed {
+    /// Nothing.
+    pub const NOTHING: Owed = Owed {
+        carried: false,
+        stored: false,
+        climb: false,
+        repair: false,
+    };
+
+    /// Whether anything is owed.
+    pub fn any(&self) -> bool {
+        self.carried || self.stored || self.climb
+    }
+}
+
+/// What a message owes given who wrote its promise's slot. `Writer::Nobody`
+/// means this message's write just won it; `repair` says whether the message is
+/// itself a repair.
+pub fn owed(writer: Writer, repair: bool) -> Owed {
+    match writer {
+        Writer::Nobody => Owed {
+            carried: true,
+            stored: true,
+            climb: true,
+            repair,
+        },
+        Writer::This => Owed {
+            carried: true,
+            stored: true,
+            climb: true,
+            repair: true,
+        },
+        Writer::Cancel => Owed {
+            carried: true,
+            stored: false,
+            climb: false,
+            repair: true,
+        },
+        Writer::Other => Owed::NOTHING,
+    }
+}
+
+/// Whether a message checks the store before running its task: repairs and
+/// redeliveries do (their promise may be settled already); a first delivery
+/// does not, which saves a read per step.
+pub fn checks_first(repair: bool, redelivered: bool) -> bool {
+    repair || redelivered
+}
+
+/// One step of counting a join member's arrival.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Climb {
+    /// The shard is not full yet: stop here.
+    Wait,
+    /// The top shard is full: settle the join.
+    Complete,
+    /// The shard is full: write a mark into slot `slot` of shard `shard` at `level`.
+    Mark {
+        /// The level of the shard record to mark (1 = one above the members).
+        level: u32,
+        /// That shard's number.
+        shard: u32,
+        /// The slot to mark in it.
+        slot: u32,
+    },
+}
+
+/// How many entries level `level` of a join of `n` members has.
+pub fn width(n: u32, level: u32) -> u32 {
+    let mut width = n;
+    for _ in 0..level {
+        width = width.div_ceil(FAN_IN);
+    }
+    width
+}
+
+/// After entry `index` of level `level` of a join of `n` members was written
+/// and its shard record holds `count` written entries: what happens next.
+/// `n` is at least 1 and `index` below the level's width (decoding checks
+/// this); out-of-range input waits rather than loops or overflows.
+pub fn climb(n: u32, level: u32, index: u32, count: u32) -> Climb {
+    let width = width(n, level);
+    if index >= width || level > 8 {
+        return Climb::Wait;
+    }
+    let shard = index / FAN_IN;
+    let shard_len = FAN_IN.min(width - shard * FAN_IN);
+    if count < shard_len {
+        return Climb::Wait;
+    }
+    if width <= FAN_IN {
+        return Climb::Complete;
+    }
+    Climb::Mark {
+        level: level + 1,
+        shard: shard / FAN_IN,
+        slot: shard % FAN_IN,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writers_are_told_apart_by_token() {
+        assert_eq!(writer(None, "t"), Writer::Nobody);
+        assert_eq!(writer(Some("t"), "t"), Writer::This);
+        assert_eq!(writer(Some("cancel:1"), "t"), Writer::Cancel);
+        assert_eq!(writer(Some("cancel:1"), "cancel:1"), Writer::This);
+        assert_eq!(writer(Some("u"), "t"), Writer::Other);
+    }
+
+    #[test]
+    fn a_cancelled_slot_still_gets_what_the_message_carries() {
+        let o = owed(Writer::Cancel, false);
+        assert!(o.carried && !o.stored && !o.climb && o.repair);
+        assert!(!owed(Writer::Other, true).any());
+        assert!(owed(Writer::This, false).repair);
+        assert!(!owed(Writer::Nobody, false).repair);
+    }
+
+    #[test]
+    fn climbing_reaches_the_top_in_a_bounded_number_of_marks() {
+        for n in [1, 15, 16, 17, 256, 257, 4_097, crate::wire::MAX_JOIN] {
+            // The last member arrives into a full shard at every level.
+            let (mut level, mut index) = (0, n - 1);
+            let mut marks = 0;
+            loop {
+                let w = width(n, level);
+                let shard_len = FAN_IN.min(w - (index / FAN_IN) * FAN_IN);
+                match climb(n, level, index, shard_len) {
+                    Climb::Complete => break,
+                    Climb::Wait => panic!("a full shard waits (n={n})"),
+                    Climb::Mark {
+                        level: up,
+                        shard,
+                        slot,
+                    } => {
+                        marks += 1;
+                        assert!(marks <= 5, "n={n}");
+                        (level, index) = (up, shard * FAN_IN + slot);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn out_of_range_input_waits() {
+        assert_eq!(climb(0, 0, 0, 0), Climb::Wait);
+        assert_eq!(climb(5, 0, 7, 16), Climb::Wait);
+        assert_eq!(climb(20, 0, 3, 2), Climb::Wait);
+        assert_eq!(climb(u32::MAX, 9, 0, 16), Climb::Wait);
+    }
+}

@@ -1,0 +1,260 @@
+//! A batch of messages, and each message of it until it is deleted or left for
+//! redelivery.
+//!
+//! Rule 2: a message succeeds (and is deleted) only once everything it causes
+//! is sent or durably recorded; any error, and a panic anywhere in its handling,
+//! leaves it for redelivery. Rule 3: a redelivered message, and a repair, first
+//! look at their promise's slot and deliver what they still owe instead of
+//! running again ([`decide::owed`]).
+
+use super::decide;
+use super::settle::{Inline, Step};
+use super::{Engine, Rejected};
+use crate::clock::millis;
+use crate::context::{decode_in, Cx};
+use crate::error::BackendError;
+use crate::gather::{Gather, Seat};
+use crate::queue::{Delivery, Outgoing};
+use crate::stats::{BatchStats, Tally};
+use crate::store::Cell;
+use crate::wire::{decode_task, Envelope};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+use tracing::{debug, warn, Instrument};
+
+impl Engine {
+    /// Process a batch concurrently. Returns the message ids that failed and must be
+    /// redelivered (SQS `batchItemFailures`).
+    pub async fn handle_batch(self: &Arc<Self>, batch: Vec<Delivery>) -> Vec<String> {
+        self.handle_batch_stats(batch).await.0
+    }
+
+    /// Process a batch from the dead-letter queue: settle each message's promise with
+    /// a failure saying why it was dead-lettered, so dependents still get an outcome.
+    pub async fn handle_dead_letters(self: &Arc<Self>, batch: Vec<Delivery>) -> Vec<String> {
+        self.handle_dead_letters_stats(batch).await.0
+    }
+
+    /// Like [`Engine::handle_batch`], and also what the batch did (for metrics).
+    pub async fn handle_batch_stats(
+        self: &Arc<Self>,
+        batch: Vec<Delivery>,
+    ) -> (Vec<String>, BatchStats) {
+        self.handle_batch_in(batch, None).await
+    }
+
+    /// Like [`Engine::handle_batch_stats`], for a batch that must be done by
+    /// `deadline` (a Lambda invocation's): a successor whose timeout would end
+    /// after it is sent to the queue instead of run inline, so the function is
+    /// never stopped in the middle of a step it need not have started.
+    pub async fn handle_batch_by(
+        self: &Arc<Self>,
+        batch: Vec<Delivery>,
+        deadline: Instant,
+    ) -> (Vec<String>, BatchStats) {
+        self.handle_batch_in(batch, Some(deadline)).await
+    }
+
+    /// Like [`Engine::handle_dead_letters`], and also what the batch did.
+    pub async fn handle_dead_letters_stats(
+        self: &Arc<Self>,
+        batch: Vec<Delivery>,
+    ) -> (Vec<String>, BatchStats) {
+        self.tallied(batch, |engine, d| async move {
+            engine.bury(&d.body, d.receive_count).await
+        })
+        .await
+    }
+
+    async fn handle_batch_in(
+        self: &Arc<Self>,
+        batch: Vec<Delivery>,
+        deadline: Option<Instant>,
+    ) -> (Vec<String>, BatchStats) {
+        let gather = (batch.len() > 1 && !self.config.gather_for.is_zero())
+            .then(|| Gather::new(self.store.clone(), batch.len(), self.config.gather_for));
+        self.tallied(batch, |engine, d| {
+            let span = tracing::info_span!(
+                "vow.message",
+                message_id = %d.message_id,
+                receive_count = d.receive_count
+            );
+            let seat = Seat::new(gather.clone());
+            async move {
+                engine
+                    .process_in(&d.body, d.receive_count, seat, deadline)
+                    .await
+            }
+            .instrument(span)
+        })
+        .await
+    }
+
+    async fn tallied<F, Fut>(
+        self: &Arc<Self>,
+        batch: Vec<Delivery>,
+        f: F,
+    ) -> (Vec<String>, BatchStats)
+    where
+        F: Fn(Arc<Engine>, Delivery) -> Fut,
+        Fut: Future<Output = Result<(), Rejected>> + Send + 'static,
+    {
+        let began = std::time::Instant::now();
+        let messages = batch.len() as u64;
+        let counts = Arc::new(Tally::default());
+        let failed = self
+            .each(batch, |engine, d| counts.clone().scope(f(engine, d)))
+            .await;
+        let stats = counts.stats(messages, failed.len() as u64, millis(began.elapsed()));
+        (failed, stats)
+    }
+
+    /// Handle each message of a batch on its own tokio task. Returns the ids of
+    /// the messages to redeliver: those whose handling failed or panicked.
+    async fn each<F, Fut>(self: &Arc<Self>, batch: Vec<Delivery>, f: F) -> Vec<String>
+    where
+        F: Fn(Arc<Engine>, Delivery) -> Fut,
+        Fut: Future<Output = Result<(), Rejected>> + Send + 'static,
+    {
+        let mut set = JoinSet::new();
+        let mut ids = HashMap::new();
+        for d in batch {
+            let id = d.message_id.clone();
+            let handle = set.spawn(f(self.clone(), d));
+            ids.insert(handle.id(), id);
+        }
+        let mut failed = Vec::new();
+        while let Some(joined) = set.join_next_with_id().await {
+            let (task, why) = match joined {
+                Ok((_, Ok(()))) => continue,
+                Ok((task, Err(why))) => (task, why.to_string()),
+                Err(e) => (e.id(), format!("message handler panicked: {e}")),
+            };
+            // Every spawned task's id is in the map.
+            let id = ids.remove(&task).unwrap_or_default();
+            warn!(message_id = %id, %why, "message left for redelivery");
+            failed.push(id);
+        }
+        failed
+    }
+
+    /// Run the task in one message body (delivered for the `receive_count`-th time)
+    /// and settle its promise.
+    pub async fn process(self: &Arc<Self>, body: &str, receive_count: u32) -> Result<(), Rejected> {
+        self.process_in(body, receive_count, Seat::new(None), None)
+            .await
+    }
+
+    /// [`Engine::process`] as one message of a batch whose settles are gathered.
+    async fn process_in(
+        self: &Arc<Self>,
+        body: &str,
+        receive_count: u32,
+        mut seat: Seat,
+        deadline: Option<Instant>,
+    ) -> Result<(), Rejected> {
+        let env = self.open(body).await?;
+        let inline = Inline::new(self.config.inline_for, deadline);
+        let mut next = Some((env, receive_count > 1));
+        let mut taken_inline = false;
+        while let Some((env, redelivered)) = next.take() {
+            next = self
+                .step(env, redelivered, taken_inline, inline, seat.gather())
+                .await?
+                .map(|env| (env, false));
+            taken_inline = true;
+            // Steps run inline after the first settle alone: they seldom share a
+            // record with the rest of the batch, which need not wait for them.
+            seat.leave();
+        }
+        Ok(())
+    }
+
+    /// Run one envelope unless it is a repair or redelivery of a settled promise.
+    /// Returns the successor to run inline, if `inline` allowed one.
+    /// An envelope `taken_inline` from its predecessor that this worker cannot
+    /// decode is sent as its own message, to fail there rather than fail ours.
+    async fn step(
+        self: &Arc<Self>,
+        env: Envelope,
+        redelivered: bool,
+        taken_inline: bool,
+        inline: Inline,
+        gather: &Option<Arc<Gather>>,
+    ) -> Result<Option<Envelope>, Rejected> {
+        if decide::checks_first(env.repair, redelivered) {
+            if let Some(after) = self.arrive(&env, inline, gather).await? {
+                return Ok(after);
+            }
+        }
+        let span = tracing::info_span!(
+            "vow.run",
+            promise = %env.target.id(),
+            task = env.tag().unwrap_or("?"),
+            attempt = env.attempt
+        );
+        let cx = Arc::new(Cx::new(
+            env.target.clone(),
+            env.attempt,
+            env.conts.clone(),
+            self.store.clone(),
+        ));
+        // Promises among the task's fields bind to the task's own flow.
+        let task = match decode_in(cx.flow(), || decode_task(&env.task)) {
+            Ok(task) => task,
+            Err(_) if taken_inline => {
+                let body = self.seal(&env).await?;
+                let delay = Duration::ZERO;
+                self.queue.send(vec![Outgoing { body, delay }]).await?;
+                return Ok(None);
+            }
+            Err(failure) => return Err(Rejected::Undecodable(failure)),
+        };
+        self.run(env, task, cx, inline, gather)
+            .instrument(span)
+            .await
+    }
+
+    /// For repairs and redeliveries: whether the promise is already settled
+    /// (`Some`), in which case the task does not run again, and the message
+    /// delivers what it still owes ([`decide::owed`]); the inner option is a
+    /// successor to run inline.
+    async fn arrive(
+        &self,
+        env: &Envelope,
+        inline: Inline,
+        gather: &Option<Arc<Gather>>,
+    ) -> Result<Option<Option<Envelope>>, BackendError> {
+        let cell = Cell::of(&env.target.id());
+        let Some(mut record) = self.store.read(&cell.key).await? else {
+            return Ok(None);
+        };
+        let Some(slot) = record.slots.remove(&cell.slot) else {
+            return Ok(None);
+        };
+        let writer = decide::writer(Some(&slot.by), &env.token);
+        let owed = decide::owed(writer, env.repair);
+        debug!(id = %env.target.id(), ?writer, "already settled: not running again");
+        if !owed.any() {
+            return Ok(Some(None));
+        }
+        let mut step = Step::new(self, env.token.clone());
+        step.inline = Some(inline);
+        step.gather = gather.clone();
+        let stored = record.later.remove(&cell.slot).unwrap_or_default();
+        step.deliver(
+            owed,
+            env.target.clone(),
+            env.conts.clone(),
+            stored,
+            slot.outcome,
+            record.count,
+        )
+        .await?;
+        step.flush().await?;
+        Ok(Some(step.next))
+    }
+}

@@ -1,0 +1,189 @@
+//! The engine: runs one message, settles its promise exactly once, and fires
+//! continuations. Lambda, the local poller and the embedded workers all call
+//! [`Engine::handle_batch`].
+//!
+//! Exactly-once settlement under at-least-once delivery rests on the rules in
+//! DESIGN.md; each module along the path of one message opens with the ones it
+//! keeps:
+//! - `deliver`: a batch and each message of it, until it is deleted or left for
+//!   redelivery (rules 2 and 3);
+//! - `run`: one task attempt, its retries and timeouts (rules 1 and 5);
+//! - `settle`: the conditional write, firing continuations, climbing joins
+//!   (rules 1, 2 and 3);
+//! - `blob`: values and bodies stored out of line (rules 4 and 6);
+//! - `outside`: settles made by application code: start, resolve, cancel (rule 7);
+//! - `dead`: dead letters (rules 3 and 5);
+//! - `decide`: the decisions all of them take, as pure functions.
+
+mod blob;
+mod dead;
+pub mod decide;
+mod deliver;
+mod outside;
+mod run;
+mod settle;
+
+use crate::error::BackendError;
+use crate::failure::Failure;
+use crate::flow::Flow;
+use crate::id::PromiseId;
+use crate::queue::Queue;
+use crate::signing::SigningKeys;
+use crate::store::{Cell, Note, Store};
+use crate::wire::{Outcome, Slot};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Engine settings.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Timeout of one attempt when the task sets none.
+    pub default_timeout: Duration,
+    /// Attempts for retryable errors when the task sets none.
+    pub default_max_attempts: u32,
+    /// Delay before the first retry; doubles each attempt.
+    pub retry_base: Duration,
+    /// Longest delay between retries (SQS caps delays at 15 minutes).
+    pub retry_max: Duration,
+    /// Sign every message sent and reject unsigned or forged ones.
+    pub signing: Option<SigningKeys>,
+    /// While a message has been processed for less than this, the first successor
+    /// of each step it settles runs right here instead of taking a round trip
+    /// through the queue (a chain of quick steps then costs a fraction of an SQS
+    /// request per step). The message is deleted only after the whole run, so a
+    /// crash is repaired from it. Keep it well under the queue's visibility
+    /// timeout. In a Lambda function a successor runs inline only if its timeout
+    /// ends before the invocation's (see [`Engine::handle_batch_by`]). Zero sends
+    /// every successor.
+    pub inline_for: Duration,
+    /// A settle waits up to this for the other messages of its batch, so that
+    /// settles of the same record (neighbouring members of a join) share one
+    /// write. Zero writes every settle alone.
+    pub gather_for: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            default_timeout: Duration::from_secs(30),
+            default_max_attempts: 3,
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(300),
+            signing: None,
+            inline_for: Duration::from_secs(2),
+            gather_for: Duration::from_millis(10),
+        }
+    }
+}
+
+/// Runs tasks against a [`Store`] and a [`Queue`].
+pub struct Engine {
+    store: Arc<dyn Store>,
+    queue: Arc<dyn Queue>,
+    config: EngineConfig,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a message was not processed; the message stays on the queue.
+#[derive(Debug)]
+pub enum Rejected {
+    /// The message cannot be run by this worker; it will reach the dead-letter queue.
+    Undecodable(Failure),
+    /// The store or queue failed; a redelivery will try again.
+    Backend(BackendError),
+}
+
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rejected::Undecodable(failure) => write!(f, "undecodable message: {failure}"),
+            Rejected::Backend(e) => write!(f, "backend error: {e}"),
+        }
+    }
+}
+
+impl From<BackendError> for Rejected {
+    fn from(e: BackendError) -> Self {
+        Rejected::Backend(e)
+    }
+}
+
+type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+impl Engine {
+    /// An engine over the two seams.
+    pub fn new(store: Arc<dyn Store>, queue: Arc<dyn Queue>, config: EngineConfig) -> Arc<Self> {
+        Arc::new(Engine {
+            store,
+            queue,
+            config,
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> &Arc<dyn Queue> {
+        &self.queue
+    }
+
+    /// The settled slot of `id`, if any: outcome, time, attempt and children.
+    pub async fn slot(&self, id: &PromiseId) -> Result<Option<Slot>, BackendError> {
+        let cell = Cell::of(id);
+        Ok(self
+            .store
+            .read(&cell.key)
+            .await?
+            .and_then(|mut r| r.slots.remove(&cell.slot)))
+    }
+
+    /// The settled outcome of `id`, if any.
+    pub async fn outcome(&self, id: &PromiseId) -> Result<Option<Outcome>, BackendError> {
+        Ok(self.slot(id).await?.map(|s| s.outcome))
+    }
+
+    /// Note on a pending promise whose task adopted or deferred: the children it
+    /// created (joins with their sizes) and that its own work is done. Written
+    /// before the children are sent, so `vow tree`, [`crate::Vow::progress`] and
+    /// [`Engine::cancel`] can always find them. Tasks that create nothing and
+    /// report nothing skip it.
+    async fn note_pending(
+        &self,
+        id: &PromiseId,
+        flow: &Flow,
+        reported: Option<(u64, u64)>,
+    ) -> Result<(), BackendError> {
+        let kids = flow.created();
+        if kids == 0 && reported.is_none() {
+            return Ok(());
+        }
+        let sizes = flow.join_sizes();
+        let joins = if sizes.is_empty() {
+            Default::default()
+        } else {
+            (0..kids)
+                .filter_map(|k| sizes.get(&id.child(k)).map(|n| (k, *n)))
+                .collect()
+        };
+        let total = reported.map_or(1, |(_, total)| total);
+        let note = Note {
+            done: Some(total),
+            total: Some(total),
+            kids,
+            joins,
+        };
+        self.store.note(&Cell::of(id), &note).await
+    }
+}

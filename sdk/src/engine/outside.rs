@@ -1,0 +1,120 @@
+//! Settles made outside a message: starting a flow, resolving a deferred
+//! promise, and cancelling, all from application code.
+//!
+//! Rule 7: there is no message to redeliver, so each of these is retryable with
+//! the same effect. A flow settles with its own token and keeps its plan until
+//! it was carried out; an application's resolve and cancel settle with tokens
+//! derived from the promise they act on ([`outside_token`]). A retry after an
+//! error therefore finds the slots the first try wrote as its own and fires
+//! their continuations again, as repairs (rule 3), instead of losing them.
+//! Cancel sends what each settle fired before it moves on, so an error loses
+//! nothing already settled.
+
+use super::settle::Step;
+use super::Engine;
+use crate::error::BackendError;
+use crate::failure::Failure;
+use crate::flow::Flow;
+use crate::id::{outside_token, PromiseId};
+use crate::store::Cell;
+use crate::wire::{Outcome, Target};
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use tracing::Instrument;
+
+/// The most promises one cancel walks.
+const MAX_CANCEL_WALK: usize = 100_000;
+
+impl Engine {
+    /// Carry out a flow built by application code. If it fails, the flow keeps
+    /// what it was asked to do, and calling this again with the same flow does
+    /// it again with the same effect.
+    pub async fn start(self: &Arc<Self>, flow: &Flow) -> Result<(), BackendError> {
+        self.start_as(flow, flow.token()).await
+    }
+
+    /// [`Engine::start`], settling with `token`.
+    pub(crate) async fn start_as(
+        self: &Arc<Self>,
+        flow: &Flow,
+        token: String,
+    ) -> Result<(), BackendError> {
+        if let Some(why) = flow.invalid() {
+            return Err(BackendError::fatal(why));
+        }
+        let plan = flow.take_plan();
+        let root = plan
+            .sends
+            .first()
+            .map(|env| env.target.id())
+            .or_else(|| plan.joins.first().map(|j| j.0.clone()))
+            .or_else(|| plan.resolves.first().map(|r| r.0.id()))
+            .or_else(|| plan.remote.first().map(|r| r.0.clone()));
+        let span = tracing::info_span!(
+            "vow.enqueue",
+            promise = root.as_ref().map(tracing::field::display),
+            messages = plan.sends.len()
+        );
+        let done = async {
+            let mut step = Step::new(self, token);
+            step.run_plan(plan.clone()).await?;
+            step.flush().await
+        }
+        .instrument(span)
+        .await;
+        if done.is_err() {
+            flow.keep(plan);
+        }
+        done
+    }
+
+    /// Cancel `id` and its known pending descendants: each settles `Cancelled` with
+    /// `reason`, and their successors run with that failure. Returns how many
+    /// promises this call cancelled. Tasks already running finish, but their
+    /// promises stay cancelled; they can check [`crate::Cx::cancelled`]. After an
+    /// error, call it again: the retry sends what the first try could not.
+    pub async fn cancel(
+        self: &Arc<Self>,
+        id: &PromiseId,
+        reason: &str,
+    ) -> Result<u32, BackendError> {
+        let token = outside_token("cancel", id);
+        let mut step = Step::new(self, token.clone());
+        let failure = Outcome::Err(Failure::cancelled(reason.to_owned()));
+        let mut queue = VecDeque::from([id.clone()]);
+        let mut seen = HashSet::new();
+        let mut cancelled = 0;
+        while let Some(next) = queue.pop_front() {
+            if seen.len() >= MAX_CANCEL_WALK || !seen.insert(next.clone()) {
+                continue;
+            }
+            let cell = Cell::of(&next);
+            let mut record = self.store.read(&cell.key).await?.unwrap_or_default();
+            let noted = record.notes.get(&cell.slot).map_or(0, |n| n.kids);
+            queue.extend((0..noted).map(|k| next.child(k)));
+            match record.slots.remove(&cell.slot) {
+                None if next.as_member().is_none() => {
+                    let target = Target::Promise(next.clone());
+                    if step.settle(target, failure.clone(), Vec::new(), false).await? {
+                        cancelled += 1;
+                    }
+                    step.flush().await?;
+                }
+                None => {}
+                Some(slot) => {
+                    if slot.by == token {
+                        // An earlier try settled it: send what it may not have.
+                        let stored = record.later.remove(&cell.slot).unwrap_or_default();
+                        step.fire(stored, slot.outcome.clone(), true).await?;
+                        step.flush().await?;
+                    }
+                    queue.extend((0..slot.kids).map(|k| next.child(k)));
+                    if let Outcome::Joined { join, n } = &slot.outcome {
+                        queue.extend((0..*n).map(|i| join.member(i)));
+                    }
+                }
+            }
+        }
+        Ok(cancelled)
+    }
+}

@@ -1,0 +1,144 @@
+//! One attempt of one task: run it under its timeout, then settle, adopt, defer
+//! or retry.
+//!
+//! Rule 1: the attempt's outcome reaches the store only through one conditional
+//! settle named by the message's token. Rule 5: an attempt ends: a timeout
+//! aborts it, a panic is an error, and retries stop at the attempt limit, after
+//! which the promise settles `Crashed`. Children are sent before their parent
+//! settles (rule 2), and a failed attempt's children are discarded.
+
+use super::settle::{Inline, Step};
+use super::{Engine, Rejected};
+use crate::clock::millis;
+use crate::context::{with_flow, Cx};
+use crate::error::{BackendError, Error};
+use crate::failure::Failure;
+use crate::gather::Gather;
+use crate::id::retry_token;
+use crate::queue::Outgoing;
+use crate::stats::tally;
+use crate::task::{Erased, ErasedTask};
+use crate::wire::{Cont, Envelope, Outcome, RunOpts};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::debug;
+
+impl Engine {
+    /// Run one envelope's task and settle. Returns the successor to run inline, if
+    /// `inline` allowed one.
+    pub(super) async fn run(
+        self: &Arc<Self>,
+        env: Envelope,
+        task: Box<dyn ErasedTask>,
+        cx: Arc<Cx>,
+        inline: Inline,
+        gather: &Option<Arc<Gather>>,
+    ) -> Result<Option<Envelope>, Rejected> {
+        let input = match &env.input {
+            Some(outcome) => self.resolve(outcome).await?,
+            None => Value::Null,
+        };
+        let timeout = self.timeout(&env.opts);
+        let flow = cx.flow().clone();
+        let began = std::time::Instant::now();
+        let handle = tokio::spawn(with_flow(flow.clone(), task.run_erased(input, cx.clone())));
+        let abort = handle.abort_handle();
+        let mut ran = match tokio::time::timeout(timeout, handle).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(Error::retryable(format!("task panicked: {join}"))),
+            Err(_) => {
+                abort.abort();
+                Err(Error::from(Failure::timeout(format!(
+                    "task `{}` ran longer than its {timeout:?} timeout",
+                    env.tag().unwrap_or("?")
+                ))))
+            }
+        };
+        if let (Ok(_), Some(why)) = (&ran, flow.invalid()) {
+            ran = Err(Error::permanent(why));
+        }
+        tally(|t| &t.steps_run, 1);
+        tally(|t| &t.task_ms, millis(began.elapsed()));
+        let reported = cx.finish_progress().await;
+        let mut step = Step::new(self, env.token.clone());
+        step.inline = Some(inline);
+        step.gather = gather.clone();
+        step.meta
+            .insert(env.target.id(), (env.attempt, flow.created()));
+        step.task = env.tag().map(str::to_owned);
+        if matches!(ran, Ok(Erased::Adopt(_) | Erased::Deferred)) {
+            self.note_pending(&env.target.id(), &flow, reported).await?;
+        }
+        match ran {
+            Ok(Erased::Value(v)) => {
+                step.run_plan(flow.take_plan()).await?;
+                step.settle(env.target, Outcome::Ok(v), env.conts, false)
+                    .await?;
+            }
+            Ok(Erased::Adopt(other)) => {
+                flow.attach(
+                    &other,
+                    Cont::Settle {
+                        target: env.target,
+                        conts: env.conts,
+                        kids: flow.created(),
+                    },
+                );
+                step.run_plan(flow.take_plan()).await?;
+            }
+            Ok(Erased::Deferred) => step.run_plan(flow.take_plan()).await?,
+            Err(e) => {
+                flow.discard();
+                let max = env
+                    .opts
+                    .max_attempts
+                    .unwrap_or(self.config.default_max_attempts);
+                if e.is_retryable() && env.attempt < max {
+                    self.retry(env, &e).await?;
+                    return Ok(None);
+                }
+                let failure = if e.is_retryable() {
+                    Failure::crashed(format!(
+                        "gave up after {} attempts; last error: {}",
+                        env.attempt,
+                        e.failure().message()
+                    ))
+                } else {
+                    e.into_failure()
+                };
+                step.settle(env.target, Outcome::Err(failure), env.conts, false)
+                    .await?;
+            }
+        }
+        step.flush().await?;
+        Ok(step.next)
+    }
+
+    /// The timeout of one attempt run with `opts`.
+    pub(super) fn timeout(&self, opts: &RunOpts) -> Duration {
+        opts.timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(self.config.default_timeout)
+    }
+
+    /// Send the next attempt, after a delay that doubles each attempt.
+    async fn retry(&self, mut env: Envelope, e: &Error) -> Result<(), BackendError> {
+        let exp = env.attempt.saturating_sub(1).min(20);
+        let delay = self
+            .config
+            .retry_base
+            .saturating_mul(1 << exp)
+            .min(self.config.retry_max);
+        debug!(id = %env.target.id(), attempt = env.attempt, ?delay, error = %e, "retrying");
+        env.attempt = env.attempt.saturating_add(1);
+        env.token = retry_token(&env.token, env.attempt);
+        tally(|t| &t.retries, 1);
+        self.queue
+            .send(vec![Outgoing {
+                body: self.seal(&env).await?,
+                delay,
+            }])
+            .await
+    }
+}

@@ -1,0 +1,349 @@
+//! Settling a promise, firing its continuations, and counting join arrivals.
+//!
+//! Rule 1: a slot is written once, by one conditional write naming its writer's
+//! token. Rule 2: a step's new messages are sent before anything it settles, and
+//! the message is deleted only after [`Step::flush`]. Rule 3: what a settle owes
+//! when its write loses is decided by [`decide::owed`]: a repair when this
+//! message wrote the slot before, the carried continuations when a cancel did,
+//! nothing when another message (which carried the same) did.
+
+use super::decide::{self, Climb, Owed, Writer};
+use super::{BoxFut, Engine};
+use crate::error::BackendError;
+use crate::flow::Plan;
+use crate::gather::Gather;
+use crate::id::{successor_token, PromiseId};
+use crate::queue::Outgoing;
+use crate::stats::tally;
+use crate::store::{cont_name, shard_key, Cell, Settled, FAN_IN};
+use crate::wire::{Cont, Envelope, Outcome, Slot, Target};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{debug, Instrument};
+
+/// The effects of processing one message: settles happen as they come, sends are
+/// gathered and sent in batches.
+pub(super) struct Step<'e> {
+    engine: &'e Engine,
+    pub(super) token: String,
+    sends: Vec<Envelope>,
+    /// For promises whose task ran here: the attempt and how many children it created.
+    pub(super) meta: HashMap<PromiseId, (u32, u32)>,
+    /// Whether the first successor fired may run inline instead of being sent.
+    pub(super) inline: Option<Inline>,
+    /// That successor, once fired.
+    pub(super) next: Option<Envelope>,
+    /// Where settles go to share writes with the rest of the batch.
+    pub(super) gather: Option<Arc<Gather>>,
+    /// The tag of the task that ran here, if one did.
+    pub(super) task: Option<String>,
+}
+
+/// When a successor may run inline: while the message is young, and, in a
+/// Lambda invocation, if its timeout ends before the invocation's.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Inline {
+    /// Until when successors run inline.
+    until: Instant,
+    /// The end of the invocation, if it has one.
+    deadline: Option<Instant>,
+}
+
+/// Time kept at the end of an invocation for settling and sending.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(1);
+
+impl Inline {
+    /// Successors run inline for `inline_for` from now, and end by `deadline`.
+    pub(super) fn new(inline_for: Duration, deadline: Option<Instant>) -> Self {
+        let now = Instant::now();
+        Inline {
+            until: now.checked_add(inline_for).unwrap_or(now),
+            deadline,
+        }
+    }
+
+    /// Whether a successor with this timeout may run inline now.
+    fn allows(&self, timeout: Duration) -> bool {
+        let now = Instant::now();
+        let ends_in_time = |deadline| {
+            now.checked_add(timeout.saturating_add(DEADLINE_MARGIN))
+                .is_some_and(|end| end <= deadline)
+        };
+        now < self.until && self.deadline.is_none_or(ends_in_time)
+    }
+}
+
+impl<'e> Step<'e> {
+    pub(super) fn new(engine: &'e Engine, token: String) -> Self {
+        Step {
+            engine,
+            token,
+            sends: Vec::new(),
+            meta: Default::default(),
+            inline: None,
+            next: None,
+            gather: None,
+            task: None,
+        }
+    }
+
+    /// Send what this step fired so far.
+    pub(super) async fn flush(&mut self) -> Result<(), BackendError> {
+        if self.sends.is_empty() {
+            return Ok(());
+        }
+        let mut messages = Vec::with_capacity(self.sends.len());
+        for env in std::mem::take(&mut self.sends) {
+            messages.push(Outgoing {
+                body: self.engine.seal(&env).await?,
+                delay: Duration::ZERO,
+            });
+        }
+        self.engine.queue.send(messages).await
+    }
+
+    /// Carry out a plan; new messages are sent before the caller settles anything,
+    /// so a crash cannot lose children of a settled promise.
+    pub(super) async fn run_plan(&mut self, plan: Plan) -> Result<(), BackendError> {
+        let store = &self.engine.store;
+        for (join, n, conts) in plan.joins {
+            let target = Target::Promise(join.clone());
+            if n == 0 {
+                self.settle(target, Outcome::Joined { join, n }, conts, false)
+                    .await?;
+            } else if !conts.is_empty() {
+                let named: Vec<(String, Cont)> =
+                    conts.iter().map(|c| (cont_name(c), c.clone())).collect();
+                if let Some(slot) = store.add_continuations(&Cell::of(&join), &named).await? {
+                    self.fire(conts, slot.outcome, true).await?;
+                }
+            }
+        }
+        for (id, cont) in plan.remote {
+            let named = [(cont_name(&cont), cont.clone())];
+            if let Some(slot) = store.add_continuations(&Cell::of(&id), &named).await? {
+                self.fire(vec![cont], slot.outcome, true).await?;
+            }
+        }
+        self.sends.extend(plan.sends);
+        self.flush().await?;
+        for (target, conts, outcome) in plan.resolves {
+            self.settle(target, outcome, conts, false).await?;
+        }
+        Ok(())
+    }
+
+    /// Settle `target` and deliver what is owed (see [`decide::owed`]), in a
+    /// `vow.settle` span. Returns whether this write settled it.
+    pub(super) fn settle(
+        &mut self,
+        target: Target,
+        outcome: Outcome,
+        conts: Vec<Cont>,
+        repair: bool,
+    ) -> BoxFut<'_, Result<bool, BackendError>> {
+        let span = self.settle_span(&target.id());
+        Box::pin(
+            self.settle_here(target, outcome, conts, repair)
+                .instrument(span),
+        )
+    }
+
+    fn settle_here(
+        &mut self,
+        target: Target,
+        outcome: Outcome,
+        conts: Vec<Cont>,
+        repair: bool,
+    ) -> BoxFut<'_, Result<bool, BackendError>> {
+        Box::pin(async move {
+            let cell = Cell::of(&target.id());
+            let failure = match &outcome {
+                Outcome::Err(f) => Some(f.clone()),
+                _ => None,
+            };
+            let outcome = self.engine.shrink(outcome).await?;
+            let mut slot = Slot::new(outcome, self.token.clone());
+            if let Some((attempt, kids)) = self.meta.get(&target.id()) {
+                slot.attempt = *attempt;
+                slot.kids = *kids;
+            }
+            let settled = match &self.gather {
+                Some(gather) => gather.settle(cell, slot.clone()).await?,
+                None => self.engine.store.settle(&cell, &slot).await?,
+            };
+            let (writer, outcome, stored, count) = match settled {
+                Settled::Won { count, later } => {
+                    settled_event(failure.as_ref());
+                    (Writer::Nobody, slot.outcome, later, count)
+                }
+                Settled::Lost { slot, count, later } => (
+                    decide::writer(Some(&slot.by), &self.token),
+                    slot.outcome,
+                    later,
+                    count,
+                ),
+            };
+            if writer != Writer::Nobody {
+                debug!(id = %target.id(), ?writer, "already settled");
+            }
+            let owed = decide::owed(writer, repair);
+            self.deliver(owed, target, conts, stored, outcome, count)
+                .await?;
+            Ok(writer == Writer::Nobody)
+        })
+    }
+
+    /// Deliver what a message owes for `target`, whose slot holds `outcome` in a
+    /// record of `count` written slots: fire the `carried` and `stored`
+    /// continuations and count a member's arrival, as `owed` says.
+    pub(super) async fn deliver(
+        &mut self,
+        owed: Owed,
+        target: Target,
+        carried: Vec<Cont>,
+        stored: Vec<Cont>,
+        outcome: Outcome,
+        count: u32,
+    ) -> Result<(), BackendError> {
+        let mut conts = Vec::new();
+        if owed.carried {
+            conts.extend(carried);
+        }
+        if owed.stored {
+            conts.extend(stored);
+        }
+        self.fire(conts, outcome, owed.repair).await?;
+        if let (true, Target::Member { join, index, n }) = (owed.climb, target) {
+            self.climb(join, n, index, count, owed.repair).await?;
+        }
+        Ok(())
+    }
+
+    /// After a join member settles: when its shard is full, count the shard one level
+    /// up, and so on; when the top shard is full, settle the join itself.
+    async fn climb(
+        &mut self,
+        join: PromiseId,
+        n: u32,
+        index: u32,
+        count: u32,
+        repair: bool,
+    ) -> Result<(), BackendError> {
+        let (mut level, mut index, mut count) = (0, index, count);
+        loop {
+            match decide::climb(n, level, index, count) {
+                Climb::Wait => return Ok(()),
+                Climb::Complete => {
+                    let done = Outcome::Joined {
+                        join: join.clone(),
+                        n,
+                    };
+                    let target = Target::Promise(join);
+                    return self.settle(target, done, Vec::new(), repair).await.map(drop);
+                }
+                Climb::Mark {
+                    level: up,
+                    shard,
+                    slot,
+                } => {
+                    let cell = Cell {
+                        key: shard_key(&join, up, shard),
+                        slot,
+                    };
+                    let mark = Slot::new(Outcome::Ok(Value::Null), self.token.clone());
+                    count = match self.engine.store.settle(&cell, &mark).await? {
+                        Settled::Won { count, .. } => count,
+                        Settled::Lost { slot, count, .. } if slot.by == self.token => count,
+                        Settled::Lost { .. } => return Ok(()),
+                    };
+                    level = up;
+                    index = shard * FAN_IN + slot;
+                }
+            }
+        }
+    }
+
+    /// Fire continuations with an outcome.
+    pub(super) async fn fire(
+        &mut self,
+        conts: Vec<Cont>,
+        outcome: Outcome,
+        repair: bool,
+    ) -> Result<(), BackendError> {
+        for cont in conts {
+            match cont {
+                Cont::Then {
+                    id,
+                    task,
+                    opts,
+                    conts,
+                } => {
+                    let timeout = self.engine.timeout(&opts);
+                    let env = Envelope {
+                        v: crate::wire::WIRE_VERSION,
+                        token: successor_token(&self.token, &id),
+                        target: Target::Promise(id),
+                        attempt: 1,
+                        repair,
+                        task,
+                        input: Some(outcome.clone()),
+                        opts,
+                        conts,
+                    };
+                    if self.next.is_none() && self.inline.is_some_and(|i| i.allows(timeout)) {
+                        self.next = Some(env);
+                    } else {
+                        self.sends.push(env);
+                    }
+                }
+                Cont::Settle {
+                    target,
+                    conts,
+                    kids,
+                } => {
+                    if kids > 0 {
+                        self.meta.insert(target.id(), (0, kids));
+                    }
+                    self.settle(target, outcome.clone(), conts, repair).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The `vow.settle` span of settling `id`: the task and attempt are known when
+    /// `id`'s own task ran in this step; the outcome is recorded when it settles.
+    fn settle_span(&self, id: &PromiseId) -> tracing::Span {
+        let span = tracing::info_span!(
+            "vow.settle",
+            promise = %id,
+            task = tracing::field::Empty,
+            attempt = tracing::field::Empty,
+            outcome = tracing::field::Empty
+        );
+        if let Some((attempt, _)) = self.meta.get(id).filter(|(a, _)| *a > 0) {
+            span.record("attempt", attempt);
+            if let Some(task) = &self.task {
+                span.record("task", task.as_str());
+            }
+        }
+        span
+    }
+}
+
+/// A promise settled (this write won): record the outcome on the `vow.settle`
+/// span, count it, and log it (failures at INFO, values at DEBUG).
+fn settled_event(failure: Option<&crate::failure::Failure>) {
+    let kind = failure.map_or("ok", |f| f.kind().as_str());
+    tracing::Span::current().record("outcome", kind);
+    if let Some(f) = failure {
+        tally(|t| &t.settled_failed, 1);
+        tracing::info!(outcome = kind, failure = %f, "settled");
+    } else {
+        tally(|t| &t.settled_ok, 1);
+        tracing::debug!(outcome = kind, "settled");
+    }
+}
