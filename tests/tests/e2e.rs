@@ -404,3 +404,34 @@ async fn progress_rolls_up_to_the_root_on_dynamodb() {
     assert!(dones.windows(2).all(|w| w[0] <= w[1]), "{dones:?}");
     assert_eq!(stack.vow.wait(&root, WAIT).await.expect("settles"), Ok(60));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redelivered_large_message_still_opens_after_its_large_value_is_stored() {
+    // A message whose body and outcome are both stored out of line, delivered
+    // twice: the outcome must not land on any piece of the stored body.
+    let stack = Stack::new("blob-keys", 5).await;
+    let engine = stack.vow.engine();
+    let id = PromiseId::random();
+    let env = Envelope {
+        v: WIRE_VERSION,
+        target: Target::Promise(id.clone()),
+        token: "t1".into(),
+        attempt: 1,
+        repair: false,
+        task: serde_json::json!({"task": "e2e/big", "with": {"len": 40_000, "pad": "y".repeat(400_000)}}),
+        input: None,
+        opts: Default::default(),
+        conts: Vec::new(),
+    };
+    let body = engine.seal(&env).await.expect("seal");
+    assert!(body.len() < 1_000, "the body is stored out of line");
+    engine.process(&body, 1).await.expect("first delivery");
+    engine.process(&body, 2).await.expect("the redelivery opens its body");
+    let value = stack
+        .vow
+        .wait(&Promise::<String>::from_id(id), WAIT)
+        .await
+        .expect("settles")
+        .expect("ok");
+    assert_eq!(value.len(), 440_000);
+}
