@@ -134,7 +134,7 @@ pub(crate) fn token() -> String {
 /// continuation by the same settling message (a repair after a crash, or a step
 /// run inline in the same invocation) carries the same token, and the repair
 /// recognises the earlier settle as its own.
-pub(crate) fn successor_token(by: &str, next: &PromiseId) -> String {
+pub fn successor_token(by: &str, next: &PromiseId) -> String {
     let mut bytes = by.as_bytes().to_vec();
     bytes.push(b'>');
     bytes.extend_from_slice(next.as_str().as_bytes());
@@ -144,7 +144,7 @@ pub(crate) fn successor_token(by: &str, next: &PromiseId) -> String {
 /// The token of attempt `attempt` of a task whose previous attempt's message had
 /// token `by`. Derived, so a redelivered attempt that fails again sends the very
 /// same next attempt (a duplicate, which settles once) rather than a second one.
-pub(crate) fn retry_token(by: &str, attempt: u32) -> String {
+pub fn retry_token(by: &str, attempt: u32) -> String {
     let mut bytes = by.as_bytes().to_vec();
     bytes.push(b'#');
     bytes.extend_from_slice(attempt.to_string().as_bytes());

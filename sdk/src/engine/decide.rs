@@ -16,6 +16,8 @@
 
 use crate::store::FAN_IN;
 
+pub use crate::id::{retry_token, successor_token};
+
 /// Tokens of cancellations start with this.
 pub(crate) const CANCELLED_BY: &str = "cancel:";
 
@@ -124,9 +126,13 @@ pub enum Climb {
 
 /// How many entries level `level` of a join of `n` members has.
 pub fn width(n: u32, level: u32) -> u32 {
+    width_with(FAN_IN, n, level)
+}
+
+fn width_with(fan_in: u32, n: u32, level: u32) -> u32 {
     let mut width = n;
     for _ in 0..level {
-        width = width.div_ceil(FAN_IN);
+        width = width.div_ceil(fan_in);
     }
     width
 }
@@ -136,22 +142,29 @@ pub fn width(n: u32, level: u32) -> u32 {
 /// `n` is at least 1 and `index` below the level's width (decoding checks
 /// this); out-of-range input waits rather than loops or overflows.
 pub fn climb(n: u32, level: u32, index: u32, count: u32) -> Climb {
-    let width = width(n, level);
-    if index >= width || level > 8 {
+    climb_with(FAN_IN, n, level, index, count)
+}
+
+/// [`climb`] with shards of `fan_in` slots (the store uses [`FAN_IN`]; models
+/// use smaller shards, so a join of three already climbs).
+pub fn climb_with(fan_in: u32, n: u32, level: u32, index: u32, count: u32) -> Climb {
+    let fan_in = fan_in.max(2);
+    let width = width_with(fan_in, n, level);
+    if index >= width || level > 32 {
         return Climb::Wait;
     }
-    let shard = index / FAN_IN;
-    let shard_len = FAN_IN.min(width - shard * FAN_IN);
+    let shard = index / fan_in;
+    let shard_len = fan_in.min(width - shard * fan_in);
     if count < shard_len {
         return Climb::Wait;
     }
-    if width <= FAN_IN {
+    if width <= fan_in {
         return Climb::Complete;
     }
     Climb::Mark {
         level: level + 1,
-        shard: shard / FAN_IN,
-        slot: shard % FAN_IN,
+        shard: shard / fan_in,
+        slot: shard % fan_in,
     }
 }
 
@@ -208,6 +221,6 @@ mod tests {
         assert_eq!(climb(0, 0, 0, 0), Climb::Wait);
         assert_eq!(climb(5, 0, 7, 16), Climb::Wait);
         assert_eq!(climb(20, 0, 3, 2), Climb::Wait);
-        assert_eq!(climb(u32::MAX, 9, 0, 16), Climb::Wait);
+        assert_eq!(climb(u32::MAX, 33, 0, 16), Climb::Wait);
     }
 }

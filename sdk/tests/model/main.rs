@@ -1,0 +1,143 @@
+//! A model checker over the engine's own decisions.
+//!
+//! A small world (two workers, a dead-letter worker, the application, an
+//! at-least-once queue, a store with conditional writes) runs small workflows
+//! while faults strike between any two calls: crashes, duplicates, a visibility
+//! timeout that expires while a copy runs, dead-lettering after a receive
+//! limit, and a cancel or an application resolve at any moment. Every state
+//! reachable within a fault budget is explored breadth first. What a message
+//! does when it finds its slot written, how a join climbs, which token a
+//! successor carries and which key a stored value gets are not re-implemented:
+//! the model calls the engine's functions ([`vow::engine::decide`],
+//! [`vow::wire::blob_key`]).
+//!
+//! Properties, checked in every state:
+//! - `agreement`: every reader of a promise (each successor's input, `wait`, the
+//!   stored slot) sees the same value (rules 1, 3 and 4);
+//! - `liveness`: with the faults stopped, every workflow's root settles (rule 5);
+//! - `drained`: with the faults stopped, every message is deleted or
+//!   dead-lettered and settled (rule 2);
+//! - `bounded`: no message causes more than a fixed number of calls (rule 5).
+//!
+//! `cargo test -p vow --test model` runs the bounded check; with
+//! `VOW_MODEL=deep` it explores a larger fault budget and prints
+//! `states=<n> properties=<k> violations=<v>`.
+
+mod world;
+
+use std::collections::{HashMap, VecDeque};
+use world::{Action, Scenario, State};
+
+/// How much may go wrong in one run of a scenario.
+#[derive(Clone, Copy, Debug)]
+struct Budget {
+    crashes: u8,
+    duplicates: u8,
+    expiries: u8,
+    /// Receives after which a message is dead-lettered.
+    receive_limit: u8,
+}
+
+/// What exploring one scenario found.
+struct Found {
+    states: usize,
+    violation: Option<(String, Vec<Action>)>,
+}
+
+const PROPERTIES: usize = 4;
+
+/// A state's fingerprint: states are remembered by it, not kept whole.
+fn fingerprint(state: &State) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    state.hash(&mut h);
+    h.finish()
+}
+
+/// Breadth-first search of every state reachable from the scenario's start.
+fn explore(scenario: Scenario, budget: Budget, max_states: usize) -> Found {
+    let start = State::new(scenario, budget.receive_limit);
+    let mut parent: HashMap<u64, Option<(u64, Action)>> = HashMap::new();
+    parent.insert(fingerprint(&start), None);
+    let mut frontier = VecDeque::from([start]);
+    while let Some(state) = frontier.pop_front() {
+        let here = fingerprint(&state);
+        if let Some(why) = state.violation() {
+            return Found {
+                states: parent.len(),
+                violation: Some((why, trace(&parent, here))),
+            };
+        }
+        for (action, next) in state.successors(budget) {
+            if parent.len() >= max_states {
+                break;
+            }
+            let key = fingerprint(&next);
+            if let std::collections::hash_map::Entry::Vacant(e) = parent.entry(key) {
+                e.insert(Some((here, action)));
+                frontier.push_back(next);
+            }
+        }
+    }
+    Found {
+        states: parent.len(),
+        violation: None,
+    }
+}
+
+fn trace(parent: &HashMap<u64, Option<(u64, Action)>>, last: u64) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let mut at = last;
+    while let Some(Some((before, action))) = parent.get(&at) {
+        actions.push(action.clone());
+        at = *before;
+    }
+    actions.reverse();
+    actions
+}
+
+fn run(budget: Budget, max_states: usize) -> (usize, usize) {
+    let (mut states, mut violations) = (0, 0);
+    for scenario in Scenario::all() {
+        let found = explore(scenario, budget, max_states);
+        println!(
+            "model: {:<10} states={:>8} {}",
+            scenario.name(),
+            found.states,
+            if found.violation.is_some() { "VIOLATION" } else { "ok" }
+        );
+        states += found.states;
+        if let Some((why, actions)) = found.violation {
+            violations += 1;
+            println!("model: {} violates {why}; trace:", scenario.name());
+            for (i, action) in actions.iter().enumerate() {
+                println!("  {:>3}. {action}", i + 1);
+            }
+        }
+    }
+    (states, violations)
+}
+
+#[test]
+fn the_protocol_keeps_its_promise_in_every_reachable_state() {
+    let deep = std::env::var("VOW_MODEL").is_ok_and(|v| v == "deep");
+    let budget = if deep {
+        Budget {
+            crashes: 2,
+            duplicates: 1,
+            expiries: 1,
+            receive_limit: 3,
+        }
+    } else {
+        Budget {
+            crashes: 1,
+            duplicates: 1,
+            expiries: 1,
+            receive_limit: 2,
+        }
+    };
+    let max_states = if deep { 20_000_000 } else { 2_000_000 };
+    let (states, violations) = run(budget, max_states);
+    println!("states={states} properties={PROPERTIES} violations={violations}");
+    assert_eq!(violations, 0, "see the traces above");
+}

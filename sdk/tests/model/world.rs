@@ -1,0 +1,995 @@
+//! The model's world: a store, a queue, workers, the application, and the
+//! workflows they run. Each action is one call to the store or the queue (or a
+//! fault); what the engine decides between calls comes from the engine itself.
+
+use super::Budget;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use vow::engine::decide::{self, Climb};
+use vow::wire::{blob_key, BlobKind};
+use vow::PromiseId;
+
+/// Slots per join shard in the model: a join of three already climbs a level.
+const FAN: u32 = 2;
+/// Workers taking messages from the queue.
+const WORKERS: usize = 2;
+/// The most store and queue calls one message may cause.
+const MAX_CALLS: u16 = 40;
+
+/// A promise of the model, by number.
+pub type Pid = u8;
+
+/// A promise: a plain one, or member `index` of join `Pid`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Tgt {
+    P(Pid),
+    M { join: Pid, index: u8, n: u8 },
+}
+
+/// An outcome, as stored and sent.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Out {
+    /// The value of the `run`-th run of task `tag`.
+    Val(u8, u8),
+    /// Resolved by the application.
+    App,
+    Cancelled,
+    Crashed,
+    Joined(Pid, u8),
+    Stored(String),
+    /// What a reader gets when a stored value is gone.
+    Missing,
+}
+
+/// What a task does when it runs.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Task {
+    /// Returns a small value.
+    Value(u8),
+    /// Returns a value too large for a slot (stored out of line).
+    Large(u8),
+    /// Adopts `slow.then(after)`.
+    Adopt { slow: Pid, after: Pid },
+    /// Hands its resolver to the application and stays pending.
+    Defer,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Cont {
+    Then { id: Pid, task: Task, conts: Vec<Cont> },
+    Settle { target: Tgt, conts: Vec<Cont> },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Place {
+    Visible,
+    Held,
+    Dead,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Msg {
+    token: String,
+    target: Tgt,
+    task: Task,
+    /// The outcome it carries, and whose it is.
+    input: Option<(Tgt, Out)>,
+    repair: bool,
+    conts: Vec<Cont>,
+    receives: u8,
+    at: Place,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Rec {
+    Plain(Pid),
+    Shard(Pid, u32, u32),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct Record {
+    slots: BTreeMap<u32, (String, Out)>,
+    later: Vec<Cont>,
+    kids: Vec<Pid>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Op {
+    Check,
+    Run,
+    PutBlob(String, Out),
+    Settle {
+        target: Tgt,
+        out: Out,
+        carried: Vec<Cont>,
+        repair: bool,
+    },
+    Climb {
+        join: Pid,
+        n: u8,
+        level: u32,
+        index: u32,
+        count: u32,
+        repair: bool,
+    },
+    Note(Pid, Vec<Pid>),
+    Flush,
+    Delete,
+    CancelNext,
+    Finish,
+}
+
+/// One actor's work in progress: a message being processed, a dead letter
+/// being settled, or an application call.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Prog {
+    msg: Option<u16>,
+    token: String,
+    ops: VecDeque<Op>,
+    sends: Vec<Msg>,
+    calls: u16,
+    walk: VecDeque<Pid>,
+    walked: BTreeSet<Pid>,
+    /// Whether it settles a dead letter.
+    dead: bool,
+}
+
+impl Prog {
+    fn new(msg: Option<u16>, token: String, ops: Vec<Op>) -> Self {
+        Prog {
+            msg,
+            token,
+            ops: ops.into(),
+            sends: Vec::new(),
+            calls: 0,
+            walk: VecDeque::new(),
+            walked: BTreeSet::new(),
+            dead: false,
+        }
+    }
+}
+
+/// An application call that must eventually succeed (the application retries).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Call {
+    Idle,
+    Running,
+    Done,
+}
+
+/// Who acts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Actor {
+    Worker(usize),
+    DeadLetters,
+    App,
+}
+
+/// One transition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Receive(Actor, u16, String),
+    Step(Actor, String),
+    StartCancel(Pid),
+    StartResolve(Pid),
+    Crash(Actor),
+    Expire(Actor, u16),
+    Duplicate(u16),
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Receive(a, id, what) => write!(f, "{a:?} receives message {id}: {what}"),
+            Action::Step(a, what) => write!(f, "{a:?}: {what}"),
+            Action::StartCancel(p) => write!(f, "App calls cancel(p{p})"),
+            Action::StartResolve(p) => write!(f, "App calls resolve(p{p})"),
+            Action::Crash(a) => write!(f, "FAULT {a:?} crashes"),
+            Action::Expire(a, id) => {
+                write!(f, "FAULT visibility of message {id} expires while {a:?} runs it")
+            }
+            Action::Duplicate(id) => write!(f, "FAULT message {id} is delivered twice"),
+        }
+    }
+}
+
+/// The workflows checked, one at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scenario {
+    /// p0 → then p1 → then p2.
+    Chain,
+    /// A fan-out of three into join p10, whose stored successor is p11.
+    Join,
+    /// p20 adopts `p21.then(p22)` and carries `then p23`; cancelled at any moment.
+    Adopter,
+    /// p30 defers, carries `then p31`; the application resolves it.
+    Deferred,
+    /// p40 returns a value stored out of line; `then p41`.
+    Large,
+    /// p50 carries `then p51` and an arrival into join p52 (successor p53);
+    /// cancelled at any moment.
+    Cancelled,
+}
+
+impl Scenario {
+    pub fn all() -> [Scenario; 6] {
+        [
+            Scenario::Chain,
+            Scenario::Join,
+            Scenario::Adopter,
+            Scenario::Deferred,
+            Scenario::Large,
+            Scenario::Cancelled,
+        ]
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Scenario::Chain => "chain",
+            Scenario::Join => "join",
+            Scenario::Adopter => "adopter",
+            Scenario::Deferred => "deferred",
+            Scenario::Large => "large",
+            Scenario::Cancelled => "cancel",
+        }
+    }
+
+    /// Promises that must settle.
+    fn roots(&self) -> Vec<Pid> {
+        match self {
+            Scenario::Chain => vec![2],
+            Scenario::Join => vec![11],
+            Scenario::Adopter => vec![20, 23],
+            Scenario::Deferred => vec![31],
+            Scenario::Large => vec![41],
+            Scenario::Cancelled => vec![51, 53],
+        }
+    }
+
+    fn cancels(&self) -> Option<Pid> {
+        match self {
+            Scenario::Adopter => Some(20),
+            Scenario::Cancelled => Some(50),
+            _ => None,
+        }
+    }
+
+    /// The first messages, and what the store holds before they are sent.
+    fn start(&self) -> (Vec<Msg>, BTreeMap<Rec, Record>) {
+        let then = |id: Pid, conts: Vec<Cont>| Cont::Then {
+            id,
+            task: Task::Value(id),
+            conts,
+        };
+        let msg = |token: &str, target: Tgt, task: Task, conts: Vec<Cont>| Msg {
+            token: token.to_owned(),
+            target,
+            task,
+            input: None,
+            repair: false,
+            conts,
+            receives: 0,
+            at: Place::Visible,
+        };
+        let mut store = BTreeMap::new();
+        let later = |store: &mut BTreeMap<Rec, Record>, join: Pid, cont: Cont| {
+            store.insert(
+                Rec::Plain(join),
+                Record {
+                    later: vec![cont],
+                    ..Record::default()
+                },
+            );
+        };
+        let msgs = match self {
+            Scenario::Chain => vec![msg(
+                "s0",
+                Tgt::P(0),
+                Task::Value(0),
+                vec![then(1, vec![then(2, vec![])])],
+            )],
+            Scenario::Join => {
+                later(&mut store, 10, then(11, vec![]));
+                (0..3)
+                    .map(|i| {
+                        let target = Tgt::M {
+                            join: 10,
+                            index: i,
+                            n: 3,
+                        };
+                        msg(&format!("s{i}"), target, Task::Value(12 + i), vec![])
+                    })
+                    .collect()
+            }
+            Scenario::Adopter => vec![msg(
+                "s0",
+                Tgt::P(20),
+                Task::Adopt {
+                    slow: 21,
+                    after: 22,
+                },
+                vec![then(23, vec![])],
+            )],
+            Scenario::Deferred => vec![msg(
+                "s0",
+                Tgt::P(30),
+                Task::Defer,
+                vec![then(31, vec![])],
+            )],
+            Scenario::Large => vec![msg(
+                "s0",
+                Tgt::P(40),
+                Task::Large(40),
+                vec![then(41, vec![])],
+            )],
+            Scenario::Cancelled => {
+                later(&mut store, 52, then(53, vec![]));
+                let arrival = Cont::Settle {
+                    target: Tgt::M {
+                        join: 52,
+                        index: 0,
+                        n: 1,
+                    },
+                    conts: vec![],
+                };
+                vec![msg(
+                    "s0",
+                    Tgt::P(50),
+                    Task::Value(50),
+                    vec![then(51, vec![]), arrival],
+                )]
+            }
+        };
+        (msgs, store)
+    }
+}
+
+/// Where a promise's outcome is written.
+fn cell(target: Tgt) -> (Rec, u32) {
+    match target {
+        Tgt::P(p) => (Rec::Plain(p), 0),
+        Tgt::M { join, index, .. } => {
+            let index = u32::from(index);
+            (Rec::Shard(join, 0, index / FAN), index % FAN)
+        }
+    }
+}
+
+/// The engine's promise id for a model promise (tokens are derived from ids).
+fn promise_id(p: Pid) -> PromiseId {
+    PromiseId::parse(&format!("{p:032x}")).unwrap_or_else(|_| PromiseId::random())
+}
+
+/// The whole world.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct State {
+    scenario: Scenario,
+    limit: u8,
+    store: BTreeMap<Rec, Record>,
+    blobs: BTreeMap<String, Out>,
+    queue: BTreeMap<u16, Msg>,
+    workers: [Option<Prog>; WORKERS],
+    dead_letters: Option<Prog>,
+    app: Option<Prog>,
+    cancel: Call,
+    resolve: Call,
+    /// The resolver's continuations, once the deferred task handed it out.
+    resolver: Option<Vec<Cont>>,
+    runs: BTreeMap<u8, u8>,
+    /// What each reader saw of each promise.
+    seen: BTreeMap<Tgt, BTreeSet<Vec<Out>>>,
+    crashes: u8,
+    duplicates: u8,
+    expiries: u8,
+    /// A property broken while acting (a message doing unbounded work).
+    broken: Option<String>,
+}
+
+impl State {
+    pub fn new(scenario: Scenario, limit: u8) -> Self {
+        let (msgs, store) = scenario.start();
+        let mut state = State {
+            scenario,
+            limit,
+            store,
+            blobs: BTreeMap::new(),
+            queue: BTreeMap::new(),
+            workers: Default::default(),
+            dead_letters: None,
+            app: None,
+            cancel: if scenario.cancels().is_some() {
+                Call::Idle
+            } else {
+                Call::Done
+            },
+            resolve: Call::Idle,
+            resolver: None,
+            runs: BTreeMap::new(),
+            seen: BTreeMap::new(),
+            crashes: 0,
+            duplicates: 0,
+            expiries: 0,
+            broken: None,
+        };
+        for m in msgs {
+            state.enqueue(m);
+        }
+        state
+    }
+
+    fn enqueue(&mut self, msg: Msg) {
+        let id = (0..).find(|i| !self.queue.contains_key(i)).unwrap_or(0);
+        self.queue.insert(id, msg);
+    }
+
+    fn prog(&mut self, actor: Actor) -> &mut Option<Prog> {
+        match actor {
+            Actor::Worker(w) => &mut self.workers[w],
+            Actor::DeadLetters => &mut self.dead_letters,
+            Actor::App => &mut self.app,
+        }
+    }
+
+    fn busy(&self) -> Vec<Actor> {
+        let mut busy: Vec<Actor> = (0..WORKERS)
+            .filter(|w| self.workers[*w].is_some())
+            .map(Actor::Worker)
+            .collect();
+        if self.dead_letters.is_some() {
+            busy.push(Actor::DeadLetters);
+        }
+        if self.app.is_some() {
+            busy.push(Actor::App);
+        }
+        busy
+    }
+
+    /// Every transition without faults.
+    fn progress(&self) -> Vec<(Action, State)> {
+        let mut out = Vec::new();
+        for actor in self.busy() {
+            let mut next = self.clone();
+            let what = next.step(actor);
+            out.push((Action::Step(actor, what), next));
+        }
+        // Idle workers are interchangeable: the first one receives.
+        if let Some(w) = (0..WORKERS).find(|w| self.workers[*w].is_none()) {
+            for (id, m) in &self.queue {
+                if m.at == Place::Visible {
+                    let mut next = self.clone();
+                    let what = next.receive(w, *id);
+                    out.push((Action::Receive(Actor::Worker(w), *id, what), next));
+                }
+            }
+        }
+        if self.dead_letters.is_none() {
+            for (id, m) in &self.queue {
+                if m.at == Place::Dead {
+                    let mut next = self.clone();
+                    let mut prog = Prog::new(
+                        Some(*id),
+                        m.token.clone(),
+                        vec![
+                            Op::Settle {
+                                target: m.target,
+                                out: Out::Crashed,
+                                carried: m.conts.clone(),
+                                repair: false,
+                            },
+                            Op::Flush,
+                            Op::Delete,
+                        ],
+                    );
+                    prog.dead = true;
+                    next.dead_letters = Some(prog);
+                    let what = format!("dead letter for {:?}", m.target);
+                    out.push((Action::Receive(Actor::DeadLetters, *id, what), next));
+                }
+            }
+        }
+        if self.app.is_none() {
+            if let (Call::Idle, Some(p)) = (self.cancel, self.scenario.cancels()) {
+                let mut next = self.clone();
+                let token = format!("cancel:{:012x}", p);
+                let mut prog = Prog::new(None, token, vec![Op::CancelNext, Op::Finish]);
+                prog.walk.push_back(p);
+                next.app = Some(prog);
+                next.cancel = Call::Running;
+                out.push((Action::StartCancel(p), next));
+            }
+            if let (Call::Idle, Some(conts)) = (self.resolve, &self.resolver) {
+                let mut next = self.clone();
+                let ops = vec![
+                    Op::Settle {
+                        target: Tgt::P(30),
+                        out: Out::App,
+                        carried: conts.clone(),
+                        repair: false,
+                    },
+                    Op::Flush,
+                    Op::Finish,
+                ];
+                next.app = Some(Prog::new(None, "resolve:30".into(), ops));
+                next.resolve = Call::Running;
+                out.push((Action::StartResolve(30), next));
+            }
+        }
+        out
+    }
+
+    /// Every transition, faults included, within `budget`.
+    pub fn successors(&self, budget: Budget) -> Vec<(Action, State)> {
+        let mut out = self.progress();
+        if self.crashes < budget.crashes {
+            for actor in self.busy() {
+                let mut next = self.clone();
+                next.crashes += 1;
+                next.crash(actor);
+                out.push((Action::Crash(actor), next));
+            }
+        }
+        if self.expiries < budget.expiries {
+            for w in 0..WORKERS {
+                let Some(id) = self.workers[w].as_ref().and_then(|p| p.msg) else {
+                    continue;
+                };
+                if self.queue.get(&id).is_some_and(|m| m.at == Place::Held) {
+                    let mut next = self.clone();
+                    next.expiries += 1;
+                    if let Some(m) = next.queue.get_mut(&id) {
+                        m.at = Place::Visible;
+                    }
+                    out.push((Action::Expire(Actor::Worker(w), id), next));
+                }
+            }
+        }
+        if self.duplicates < budget.duplicates {
+            for (id, m) in &self.queue {
+                if m.at == Place::Visible {
+                    let mut next = self.clone();
+                    next.duplicates += 1;
+                    let mut copy = m.clone();
+                    copy.receives = 0;
+                    next.enqueue(copy);
+                    out.push((Action::Duplicate(*id), next));
+                }
+            }
+        }
+        out
+    }
+
+    fn crash(&mut self, actor: Actor) {
+        let Some(prog) = self.prog(actor).take() else {
+            return;
+        };
+        match actor {
+            Actor::Worker(_) => {
+                if let Some(m) = prog.msg.and_then(|id| self.queue.get_mut(&id)) {
+                    if m.at == Place::Held {
+                        m.at = Place::Visible;
+                    }
+                }
+            }
+            // The dead letter stays in its queue; the application retries.
+            Actor::DeadLetters => {}
+            Actor::App => {
+                if self.cancel == Call::Running {
+                    self.cancel = Call::Idle;
+                }
+                if self.resolve == Call::Running {
+                    self.resolve = Call::Idle;
+                }
+            }
+        }
+    }
+
+    fn receive(&mut self, w: usize, id: u16) -> String {
+        let limit = self.limit;
+        let Some(m) = self.queue.get_mut(&id) else {
+            return "gone".into();
+        };
+        m.receives += 1;
+        if m.receives > limit {
+            m.at = Place::Dead;
+            return format!("{:?}: over the receive limit, dead-lettered", m.target);
+        }
+        m.at = Place::Held;
+        let first = if decide::checks_first(m.repair, m.receives > 1) {
+            Op::Check
+        } else {
+            Op::Run
+        };
+        let what = format!(
+            "{:?} token {} receive {}{}",
+            m.target,
+            m.token,
+            m.receives,
+            if m.repair { " (repair)" } else { "" }
+        );
+        self.workers[w] = Some(Prog::new(Some(id), m.token.clone(), vec![first]));
+        what
+    }
+
+    /// Carry out `actor`'s next call (and the decisions before it).
+    fn step(&mut self, actor: Actor) -> String {
+        let Some(mut prog) = self.prog(actor).take() else {
+            return "idle".into();
+        };
+        let mut said = Vec::new();
+        while let Some(op) = prog.ops.pop_front() {
+            let call = self.apply(&mut prog, op, &mut said);
+            if call {
+                prog.calls += 1;
+                break;
+            }
+        }
+        if prog.calls > MAX_CALLS {
+            self.broken = Some(format!("bounded: {actor:?} made over {MAX_CALLS} calls"));
+        }
+        if !prog.ops.is_empty() {
+            *self.prog(actor) = Some(prog);
+        }
+        said.join("; ")
+    }
+
+    /// Apply one operation; returns whether it was a call to the store or queue.
+    fn apply(&mut self, prog: &mut Prog, op: Op, said: &mut Vec<String>) -> bool {
+        match op {
+            Op::Check => {
+                let Some(m) = prog.msg.and_then(|id| self.queue.get(&id)).cloned() else {
+                    return false;
+                };
+                let (rec, slot) = cell(m.target);
+                let record = self.store.get(&rec).cloned().unwrap_or_default();
+                match record.slots.get(&slot) {
+                    None => {
+                        said.push(format!("reads {:?}: pending, runs", m.target));
+                        prog.ops.push_front(Op::Run);
+                    }
+                    Some((by, out)) => {
+                        let owed = decide::owed(decide::writer(Some(by), &m.token), m.repair);
+                        said.push(format!("reads {:?}: settled by {by}, owes {owed:?}", m.target));
+                        let count = record.slots.len() as u32;
+                        let mut ops = self.deliver(prog, owed, m.target, m.conts, record.later, out.clone(), count);
+                        ops.extend([Op::Flush, Op::Delete]);
+                        push_front(prog, ops);
+                    }
+                }
+                true
+            }
+            Op::Run => {
+                let Some(m) = prog.msg.and_then(|id| self.queue.get(&id)).cloned() else {
+                    return false;
+                };
+                if let Some((from, out)) = &m.input {
+                    let value = self.read(out);
+                    self.seen.entry(*from).or_default().insert(value);
+                }
+                let mut run = |tag: u8| {
+                    let n = self.runs.entry(tag).or_default();
+                    *n += 1;
+                    *n
+                };
+                let settle = |out: Out| Op::Settle {
+                    target: m.target,
+                    out,
+                    carried: m.conts.clone(),
+                    repair: false,
+                };
+                let ops = match &m.task {
+                    Task::Value(tag) => {
+                        let v = Out::Val(*tag, run(*tag));
+                        said.push(format!("runs {:?} -> {v:?}", m.target));
+                        vec![settle(v), Op::Flush, Op::Delete]
+                    }
+                    Task::Large(tag) => {
+                        let v = Out::Val(*tag, run(*tag));
+                        let text = format!("{v:?}");
+                        let key = blob_key(BlobKind::Value, &text);
+                        said.push(format!("runs {:?} -> large {v:?}", m.target));
+                        vec![
+                            Op::PutBlob(key.clone(), v),
+                            settle(Out::Stored(key)),
+                            Op::Flush,
+                            Op::Delete,
+                        ]
+                    }
+                    Task::Adopt { slow, after } => {
+                        let k = run(*slow);
+                        said.push(format!("runs {:?}: adopts p{slow}.then(p{after})", m.target));
+                        prog.sends.push(Msg {
+                            token: format!("c{slow}-{k}"),
+                            target: Tgt::P(*slow),
+                            task: Task::Value(*slow),
+                            input: None,
+                            repair: false,
+                            conts: vec![Cont::Then {
+                                id: *after,
+                                task: Task::Value(*after),
+                                conts: vec![Cont::Settle {
+                                    target: m.target,
+                                    conts: m.conts.clone(),
+                                }],
+                            }],
+                            receives: 0,
+                            at: Place::Visible,
+                        });
+                        let Tgt::P(me) = m.target else {
+                            return false;
+                        };
+                        vec![Op::Note(me, vec![*slow, *after]), Op::Flush, Op::Delete]
+                    }
+                    Task::Defer => {
+                        said.push(format!("runs {:?}: deferred", m.target));
+                        self.resolver = Some(m.conts.clone());
+                        vec![Op::Delete]
+                    }
+                };
+                push_front(prog, ops);
+                false
+            }
+            Op::PutBlob(key, value) => {
+                said.push(format!("puts blob {}", &key[..16.min(key.len())]));
+                self.blobs.insert(key, value);
+                true
+            }
+            Op::Settle {
+                target,
+                out,
+                carried,
+                repair,
+            } => {
+                let (rec, slot) = cell(target);
+                let record = self.store.entry(rec).or_default();
+                let (by, found) = match record.slots.get(&slot) {
+                    None => {
+                        record.slots.insert(slot, (prog.token.clone(), out.clone()));
+                        (None, out)
+                    }
+                    Some((by, found)) => (Some(by.clone()), found.clone()),
+                };
+                let count = record.slots.len() as u32;
+                let later = record.later.clone();
+                let writer = decide::writer(by.as_deref(), &prog.token);
+                let owed = decide::owed(writer, repair);
+                said.push(format!("settles {target:?} with {found:?}: {writer:?}"));
+                let ops = self.deliver(prog, owed, target, carried, later, found, count);
+                push_front(prog, ops);
+                true
+            }
+            Op::Climb {
+                join,
+                n,
+                level,
+                index,
+                count,
+                repair,
+            } => match decide::climb_with(FAN, u32::from(n), level, index, count) {
+                Climb::Wait => false,
+                Climb::Complete => {
+                    prog.ops.push_front(Op::Settle {
+                        target: Tgt::P(join),
+                        out: Out::Joined(join, n),
+                        carried: vec![],
+                        repair,
+                    });
+                    false
+                }
+                Climb::Mark { level, shard, slot } => {
+                    let record = self.store.entry(Rec::Shard(join, level, shard)).or_default();
+                    let mine = match record.slots.get(&slot) {
+                        None => {
+                            record.slots.insert(slot, (prog.token.clone(), Out::App));
+                            true
+                        }
+                        Some((by, _)) => *by == prog.token,
+                    };
+                    said.push(format!("marks level {level} shard {shard} slot {slot}"));
+                    if mine {
+                        let count = record.slots.len() as u32;
+                        prog.ops.push_front(Op::Climb {
+                            join,
+                            n,
+                            level,
+                            index: shard * FAN + slot,
+                            count,
+                            repair,
+                        });
+                    }
+                    true
+                }
+            },
+            Op::Note(p, kids) => {
+                self.store.entry(Rec::Plain(p)).or_default().kids = kids;
+                said.push(format!("notes children of p{p}"));
+                true
+            }
+            Op::Flush => {
+                if prog.sends.is_empty() {
+                    return false;
+                }
+                said.push(format!("sends {} message(s)", prog.sends.len()));
+                for m in std::mem::take(&mut prog.sends) {
+                    self.enqueue(m);
+                }
+                true
+            }
+            Op::Delete => {
+                if let Some(id) = prog.msg {
+                    // A worker's receipt no longer deletes a message that moved to
+                    // the dead-letter queue meanwhile; the dead-letter worker's does.
+                    let dead = self.queue.get(&id).is_some_and(|m| m.at == Place::Dead);
+                    if dead == prog.dead {
+                        self.queue.remove(&id);
+                    }
+                }
+                said.push("deletes its message".into());
+                true
+            }
+            Op::CancelNext => {
+                let Some(p) = prog.walk.pop_front() else {
+                    return false;
+                };
+                if !prog.walked.insert(p) {
+                    prog.ops.push_front(Op::CancelNext);
+                    return false;
+                }
+                let record = self.store.get(&Rec::Plain(p)).cloned().unwrap_or_default();
+                prog.walk.extend(record.kids.iter().copied());
+                let mut ops = Vec::new();
+                match record.slots.get(&0) {
+                    None => ops.extend([
+                        Op::Settle {
+                            target: Tgt::P(p),
+                            out: Out::Cancelled,
+                            carried: vec![],
+                            repair: false,
+                        },
+                        Op::Flush,
+                    ]),
+                    Some((by, out)) if *by == prog.token => {
+                        let owed = decide::Owed {
+                            carried: false,
+                            stored: true,
+                            climb: false,
+                            repair: true,
+                        };
+                        ops.extend(self.deliver(prog, owed, Tgt::P(p), vec![], record.later.clone(), out.clone(), 1));
+                        ops.push(Op::Flush);
+                    }
+                    Some(_) => {}
+                }
+                said.push(format!("cancel reads p{p}"));
+                ops.push(Op::CancelNext);
+                push_front(prog, ops);
+                true
+            }
+            Op::Finish => {
+                if self.cancel == Call::Running {
+                    self.cancel = Call::Done;
+                }
+                if self.resolve == Call::Running {
+                    self.resolve = Call::Done;
+                }
+                said.push("returns Ok".into());
+                false
+            }
+        }
+    }
+
+    /// What the engine's `Step::deliver` does: buffer `then` successors, settle
+    /// carried arrivals, climb. Returns the calls to make, in order.
+    #[allow(clippy::too_many_arguments)]
+    fn deliver(
+        &mut self,
+        prog: &mut Prog,
+        owed: decide::Owed,
+        target: Tgt,
+        carried: Vec<Cont>,
+        stored: Vec<Cont>,
+        out: Out,
+        count: u32,
+    ) -> Vec<Op> {
+        let mut conts = Vec::new();
+        if owed.carried {
+            conts.extend(carried);
+        }
+        if owed.stored {
+            conts.extend(stored);
+        }
+        let mut ops = Vec::new();
+        for cont in conts {
+            match cont {
+                Cont::Then { id, task, conts } => prog.sends.push(Msg {
+                    token: decide::successor_token(&prog.token, &promise_id(id)),
+                    target: Tgt::P(id),
+                    task,
+                    input: Some((target, out.clone())),
+                    repair: owed.repair,
+                    conts,
+                    receives: 0,
+                    at: Place::Visible,
+                }),
+                Cont::Settle { target, conts } => ops.push(Op::Settle {
+                    target,
+                    out: out.clone(),
+                    carried: conts,
+                    repair: owed.repair,
+                }),
+            }
+        }
+        if let (true, Tgt::M { join, index, n }) = (owed.climb, target) {
+            ops.push(Op::Climb {
+                join,
+                n,
+                level: 0,
+                index: u32::from(index),
+                count,
+                repair: owed.repair,
+            });
+        }
+        ops
+    }
+
+    /// What a reader gets for an outcome: stored values and join members read
+    /// from the store.
+    fn read(&self, out: &Out) -> Vec<Out> {
+        match out {
+            Out::Stored(key) => vec![self.blobs.get(key).cloned().unwrap_or(Out::Missing)],
+            Out::Joined(join, n) => (0..*n)
+                .map(|i| {
+                    let (rec, slot) = cell(Tgt::M {
+                        join: *join,
+                        index: i,
+                        n: *n,
+                    });
+                    self.store
+                        .get(&rec)
+                        .and_then(|r| r.slots.get(&slot))
+                        .map_or(Out::Missing, |(_, o)| self.read(o).remove(0))
+                })
+                .collect(),
+            other => vec![other.clone()],
+        }
+    }
+
+    fn slot_of(&self, target: Tgt) -> Option<&Out> {
+        let (rec, slot) = cell(target);
+        self.store.get(&rec)?.slots.get(&slot).map(|(_, o)| o)
+    }
+
+    /// The first property this state breaks, if any.
+    pub fn violation(&self) -> Option<String> {
+        if let Some(why) = &self.broken {
+            return Some(why.clone());
+        }
+        for (who, values) in &self.seen {
+            let mut all = values.clone();
+            if let Some(out) = self.slot_of(*who) {
+                all.insert(self.read(out));
+            }
+            if all.len() > 1 || all.iter().flatten().any(|o| *o == Out::Missing) {
+                return Some(format!("agreement: {who:?} was read as {all:?}"));
+            }
+        }
+        if !self.progress().is_empty() {
+            return None;
+        }
+        // Nothing more happens without faults: everything must be done.
+        for root in self.scenario.roots() {
+            if self.slot_of(Tgt::P(root)).is_none() {
+                return Some(format!("liveness: p{root} never settles"));
+            }
+        }
+        if !self.queue.is_empty() {
+            return Some(format!("drained: {} message(s) left", self.queue.len()));
+        }
+        None
+    }
+}
+
+fn push_front(prog: &mut Prog, ops: Vec<Op>) {
+    for op in ops.into_iter().rev() {
+        prog.ops.push_front(op);
+    }
+}
