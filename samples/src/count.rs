@@ -219,6 +219,7 @@ mod dynamo {
     };
     use aws_sdk_dynamodb::Client;
     use std::collections::HashMap;
+    use std::time::Duration;
     use tokio::sync::OnceCell;
     use vow::Error;
 
@@ -285,6 +286,44 @@ mod dynamo {
         Ok((items, next))
     }
 
+    /// The first wait before sending unprocessed items again; it doubles each
+    /// round up to [`UNPROCESSED_BACKOFF_CAP`].
+    const UNPROCESSED_BACKOFF: Duration = Duration::from_millis(50);
+    /// The longest wait between two rounds.
+    const UNPROCESSED_BACKOFF_CAP: Duration = Duration::from_secs(2);
+    /// Rounds (the first send included) before unprocessed items are an error.
+    pub(super) const UNPROCESSED_ROUNDS: u32 = 8;
+
+    /// Send `pending` with `send`, which returns what was left unprocessed, again
+    /// and again with capped exponential backoff starting at `base` (DynamoDB
+    /// asks for backoff on `UnprocessedItems`), failing after
+    /// [`UNPROCESSED_ROUNDS`] rounds that left something unprocessed.
+    pub(super) async fn until_processed<T, F, Fut>(
+        mut pending: Vec<T>,
+        base: Duration,
+        mut send: F,
+    ) -> Result<(), Error>
+    where
+        F: FnMut(Vec<T>) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<T>, Error>>,
+    {
+        let mut wait = base;
+        for round in 1..=UNPROCESSED_ROUNDS {
+            pending = send(pending).await?;
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if round < UNPROCESSED_ROUNDS {
+                tokio::time::sleep(wait).await;
+                wait = wait.saturating_mul(2).min(UNPROCESSED_BACKOFF_CAP);
+            }
+        }
+        Err(Error::retryable(format!(
+            "{} items still unprocessed after {UNPROCESSED_ROUNDS} rounds of BatchWriteItem",
+            pending.len()
+        )))
+    }
+
     /// Create `table` (key `id`) and fill it with `items` generated items, the same
     /// ones the synthetic table yields.
     pub async fn seed(table: &str, items: u32) -> Result<(), Error> {
@@ -317,7 +356,7 @@ mod dynamo {
         }
         let ids: Vec<u32> = (0..items).collect();
         for chunk in ids.chunks(25) {
-            let mut requests = chunk
+            let requests = chunk
                 .iter()
                 .map(|&id| {
                     let item = synthetic_item(id);
@@ -330,7 +369,8 @@ mod dynamo {
                     Ok(WriteRequest::builder().put_request(put).build())
                 })
                 .collect::<Result<Vec<_>, Error>>()?;
-            while !requests.is_empty() {
+            let (c, fail) = (&c, &fail);
+            until_processed(requests, UNPROCESSED_BACKOFF, |requests| async move {
                 let out = c
                     .batch_write_item()
                     .request_items(table, requests)
@@ -342,13 +382,46 @@ mod dynamo {
                             aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
                         )
                     })?;
-                requests = out
+                Ok(out
                     .unprocessed_items
                     .unwrap_or_default()
                     .remove(table)
-                    .unwrap_or_default();
-            }
+                    .unwrap_or_default())
+            })
+            .await
+            .map_err(|e| fail("write", e.to_string()))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dynamo::{until_processed, UNPROCESSED_ROUNDS};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn unprocessed_items_are_retried_then_given_up() {
+        // Processed on the third round.
+        let rounds = AtomicU32::new(0);
+        until_processed(vec![1, 2, 3], Duration::from_millis(1), |pending| {
+            let round = rounds.fetch_add(1, Ordering::Relaxed) + 1;
+            async move { Ok(if round < 3 { pending } else { Vec::new() }) }
+        })
+        .await
+        .expect("processed");
+        assert_eq!(rounds.load(Ordering::Relaxed), 3);
+
+        // Never processed: an error after a bounded number of rounds.
+        let rounds = AtomicU32::new(0);
+        let err = until_processed(vec![1], Duration::from_millis(1), |pending| {
+            rounds.fetch_add(1, Ordering::Relaxed);
+            async move { Ok(pending) }
+        })
+        .await
+        .expect_err("gave up");
+        assert_eq!(rounds.load(Ordering::Relaxed), UNPROCESSED_ROUNDS);
+        assert!(err.to_string().contains("unprocessed"), "{err}");
     }
 }

@@ -65,40 +65,61 @@ impl LambdaInvoke {
         stream.write_all(request.as_bytes()).await.map_err(io)?;
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).await.map_err(io)?;
-        let text = String::from_utf8_lossy(&raw);
-        let (head, rest) = text
-            .split_once("\r\n\r\n")
-            .ok_or_else(|| BackendError::transient("invoke: malformed HTTP response"))?;
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let chunked = head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked");
-        Ok((
-            status,
-            if chunked {
-                dechunk(rest)
-            } else {
-                rest.to_owned()
-            },
-        ))
+        parse_response(&raw)
     }
 }
 
-fn dechunk(mut rest: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+/// The status and body of a raw HTTP/1.1 response. The body is joined from its
+/// chunks as bytes and decoded once at the end: a chunk may end inside a
+/// multi-byte character.
+fn parse_response(raw: &[u8]) -> Result<(u16, String), BackendError> {
+    let split = find(raw, b"\r\n\r\n")
+        .ok_or_else(|| BackendError::transient("invoke: malformed HTTP response"))?;
+    let (head, rest) = raw.split_at(split);
+    let rest = rest.get(4..).unwrap_or_default();
+    let head = String::from_utf8_lossy(head);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_vec()
+    };
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// Where `needle` first occurs in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Join the chunks of a chunked body. Stops at the last chunk, or at anything
+/// malformed (a bad size line, a chunk longer than what is left).
+fn dechunk(mut rest: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(line) = find(rest, b"\r\n") {
+        let (size, tail) = rest.split_at(line);
+        let tail = tail.get(2..).unwrap_or_default();
+        // A size may carry extensions after `;`.
+        let size = String::from_utf8_lossy(size);
+        let size = size.split(';').next().unwrap_or_default().trim();
+        let Ok(n) = usize::from_str_radix(size, 16) else {
             break;
         };
-        if n == 0 || tail.len() < n {
+        let (Some(chunk), Some(after)) = (tail.get(..n), tail.get(n..)) else {
+            break;
+        };
+        if n == 0 {
             break;
         }
-        out.push_str(&tail[..n]);
-        rest = tail[n..].trim_start_matches("\r\n");
+        out.extend_from_slice(chunk);
+        rest = after.strip_prefix(b"\r\n").unwrap_or(after);
     }
     out
 }
@@ -142,9 +163,23 @@ mod tests {
     #[test]
     fn chunked_bodies_are_joined() {
         assert_eq!(
-            dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
-            "hello world"
+            dechunk(b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n"),
+            b"hello world"
         );
+        // A chunk longer than what is left ends the body.
+        assert_eq!(dechunk(b"5\r\nhel"), b"");
+    }
+
+    #[test]
+    fn chunks_may_split_a_character() {
+        // "aé€" where the chunks cut "é" and "€" in two.
+        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+            2\r\na\xc3\r\n2\r\n\xa9\xe2\r\n2\r\n\x82\xac\r\n0\r\n\r\n";
+        let (status, body) = parse_response(raw).expect("parses");
+        assert_eq!(status, 200);
+        assert_eq!(body, "aé€");
+        let plain = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n€é".as_bytes();
+        assert_eq!(parse_response(plain).expect("parses").1, "€é");
     }
 
     #[test]

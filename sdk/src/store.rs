@@ -17,6 +17,59 @@ use std::collections::BTreeMap;
 /// Slots per join shard record.
 pub const FAN_IN: u32 = 16;
 
+/// The largest piece of a blob stored in one item: well under [`ITEM_LIMIT`],
+/// leaving room for the key and the other attributes.
+pub const BLOB_CHUNK: usize = 300 * 1024;
+
+/// DynamoDB's limit on the size of one item (attribute names plus values, as
+/// `vow::aws::cost::item_size` counts them). Both stores refuse a write that
+/// would take an item past it.
+pub const ITEM_LIMIT: usize = 400 * 1024;
+
+/// Bytes of continuations (attribute names plus encoded values) that may be
+/// stored on one record by [`Store::add_continuations`], so that continuations
+/// added after a promise was sent cannot grow its record without limit.
+/// Every add counts, including one that re-adds names already stored (the
+/// count is kept by an atomic `ADD` that cannot see which names are new), so
+/// the budget is conservative; an add that finds the budget used up still
+/// succeeds if every continuation it carries is already stored as given (a
+/// retried add).
+pub const LATER_BUDGET: usize = 64 * 1024;
+
+/// The key of chunk `index` of the blob whose head is at `key`: `key~index`.
+/// Head keys never contain `~` (see [`Store::put_blob`]), so a chunk key never
+/// equals a head key or a record key, and the chunks of two blobs never coincide.
+pub fn blob_chunk_key(key: &str, index: usize) -> String {
+    format!("{key}~{index}")
+}
+
+/// The character that separates a blob's key from its chunk number.
+pub const CHUNK_SEPARATOR: char = '~';
+
+/// Split `text` on character boundaries into pieces of at most `max` bytes (at
+/// least one piece, empty for an empty text). A piece is longer than `max` only
+/// when `max` is shorter than one character; then it holds that one character.
+pub fn split_chunks(text: &str, max: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(first) = rest.chars().next() {
+        let mut end = rest.len().min(max);
+        while end > 0 && !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        if end == 0 {
+            end = first.len_utf8();
+        }
+        let (piece, tail) = rest.split_at(end);
+        out.push(piece);
+        rest = tail;
+    }
+    if out.is_empty() {
+        out.push("");
+    }
+    out
+}
+
 /// One slot of one record.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Cell {
@@ -123,6 +176,11 @@ pub trait Store: Send + Sync + 'static {
     /// Store continuations for `cell`, each under its name (adding the same name
     /// twice stores it once), unless the slot is written; then return what is there
     /// and store nothing.
+    ///
+    /// The continuations stored on one record are limited to [`LATER_BUDGET`]
+    /// bytes: an add that would pass it fails with a fatal error (unless the slot
+    /// is written, or everything it adds is already stored). The check and the
+    /// write are one atomic conditional write.
     async fn add_continuations(
         &self,
         cell: &Cell,
@@ -132,7 +190,20 @@ pub trait Store: Send + Sync + 'static {
     /// Read one record.
     async fn read(&self, key: &str) -> Result<Option<Record>, BackendError>;
 
-    /// Store a large text out of line under `key` (which nobody else writes).
+    /// Store a large text out of line under `key`.
+    ///
+    /// The text is split with [`split_chunks`] into pieces of [`BLOB_CHUNK`] bytes,
+    /// each stored in its own item at [`blob_chunk_key`]`(key, i)` (`key~i`); the
+    /// head item at `key`, which says how many chunks there are, is written last,
+    /// so a blob is readable only once it is complete. Keys never contain `~`
+    /// (the engine's are `vow-msg#<64 hex>` and `vow-val#<64 hex>`): a key that
+    /// does is refused, since its head could be another blob's chunk.
+    ///
+    /// Stored values are immutable. Keys are content-addressed (the same key
+    /// always carries the same text), so a retried put writes identical bytes;
+    /// a put of an existing key with a *different* text is an engine bug and
+    /// fails with a fatal error (the memory store compares the texts; DynamoDB
+    /// writes each item on condition that it is new or holds the same value).
     async fn put_blob(&self, key: &str, text: &str) -> Result<(), BackendError>;
 
     /// Read a text stored with [`Store::put_blob`].
@@ -171,10 +242,72 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
+/// The size DynamoDB counts for the number `n` (decimal text): one byte per two
+/// significant digits, plus one.
+pub(crate) fn number_size(n: &str) -> usize {
+    let digits = n
+        .trim_start_matches(['-', '+'])
+        .split(['e', 'E'])
+        .next()
+        .unwrap_or("")
+        .replace('.', "");
+    let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
+    significant.div_ceil(2) + 1
+}
+
+/// The error for an add of continuations past [`LATER_BUDGET`].
+pub(crate) fn over_budget(key: &str) -> BackendError {
+    BackendError::fatal(format!(
+        "promise record {key} has too many continuations stored after it was sent \
+         (more than {LATER_BUDGET} bytes): attach successors before starting the flow"
+    ))
+}
+
+/// The error for a write that would take an item past [`ITEM_LIMIT`].
+pub(crate) fn too_large(key: &str, size: usize) -> BackendError {
+    BackendError::fatal(format!(
+        "item {key} would exceed DynamoDB's 400 KB item limit ({size} bytes)"
+    ))
+}
+
+/// The error for a blob key that contains [`CHUNK_SEPARATOR`].
+pub(crate) fn check_blob_key(key: &str) -> Result<(), BackendError> {
+    if key.contains(CHUNK_SEPARATOR) {
+        return Err(BackendError::fatal(format!(
+            "blob key {key} contains `{CHUNK_SEPARATOR}`, which separates chunk numbers"
+        )));
+    }
+    Ok(())
+}
+
 /// The name a continuation is stored under: the id it settles.
 pub(crate) fn cont_name(cont: &Cont) -> String {
     match cont {
         Cont::Then { id, .. } => id.to_string(),
         Cont::Settle { target, .. } => target.id().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_split_on_character_boundaries() {
+        let text = "aé€😀".repeat(1000);
+        let parts = split_chunks(&text, 7);
+        assert!(parts.iter().all(|p| p.len() <= 7 && !p.is_empty()));
+        assert_eq!(parts.concat(), text);
+        assert_eq!(split_chunks("", 5), vec![""]);
+        // A limit shorter than a character still makes progress.
+        assert_eq!(split_chunks("😀é", 1), vec!["😀", "é"]);
+        assert_eq!(split_chunks("ab", 0), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn chunk_keys_never_equal_head_keys() {
+        assert_eq!(blob_chunk_key("vow-val#ab", 3), "vow-val#ab~3");
+        assert!(check_blob_key(&blob_chunk_key("k", 0)).is_err());
+        assert!(check_blob_key("vow-msg#00").is_ok());
     }
 }

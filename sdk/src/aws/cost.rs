@@ -8,6 +8,7 @@
 //! assert!((counts.usd(&LIST_PRICES) - (3.0 * 0.40 + 10.0 * 0.625) / 1e6).abs() < 1e-12);
 //! ```
 
+use crate::store::number_size;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
@@ -70,17 +71,6 @@ fn value_size(v: &AttributeValue) -> usize {
         }
         _ => 0,
     }
-}
-
-fn number_size(n: &str) -> usize {
-    let digits = n
-        .trim_start_matches(['-', '+'])
-        .split(['e', 'E'])
-        .next()
-        .unwrap_or("")
-        .replace('.', "");
-    let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
-    significant.div_ceil(2) + 1
 }
 
 /// Write units a write consumes: one per started KB of the larger of the item

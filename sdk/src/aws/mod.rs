@@ -31,6 +31,12 @@ pub const ENV_QUEUE_URL: &str = "VOW_QUEUE_URL";
 /// The environment variable naming the DynamoDB table.
 pub const ENV_TABLE_NAME: &str = "VOW_TABLE_NAME";
 /// The environment variable setting how many days records live (default 30).
+///
+/// A record expires this long after its last settle (a pending record has no
+/// TTL; see [`DynamoStore`]). Set it above the work queue's message retention
+/// (14 days at most), so that no message can outlive the record it settles: a
+/// message delivered after its record expired would find the slot empty and
+/// settle it again.
 pub const ENV_RECORD_TTL_DAYS: &str = "VOW_RECORD_TTL_DAYS";
 /// Every environment variable vow reads, for checking deployment templates.
 pub const ENV_VARS: [&str; 3] = [ENV_QUEUE_URL, ENV_TABLE_NAME, ENV_RECORD_TTL_DAYS];
@@ -42,7 +48,8 @@ pub struct AwsNames {
     pub queue_url: String,
     /// The table's name.
     pub table_name: String,
-    /// How long records live.
+    /// How long records live after their last settle ([`ENV_RECORD_TTL_DAYS`]);
+    /// longer than the queue's message retention.
     pub record_ttl: Duration,
 }
 

@@ -2,10 +2,14 @@ use super::classify;
 use super::cost::item_size;
 use super::metrics::{Call, Metrics};
 use crate::error::BackendError;
-use crate::store::{Cell, Note, Record, Settled, Store};
+use crate::store::{
+    blob_chunk_key, check_blob_key, over_budget, split_chunks, too_large, Cell, Note, Record,
+    Settled, Store, BLOB_CHUNK, ITEM_LIMIT, LATER_BUDGET,
+};
 use crate::wire::{Cont, Slot};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConsumedCapacity, KeysAndAttributes, ReturnConsumedCapacity, ReturnValue,
@@ -21,6 +25,15 @@ pub const KEY: &str = "pk";
 /// The TTL attribute (epoch seconds).
 pub const TTL: &str = "ttl";
 const COUNT: &str = "n";
+/// Bytes of continuations stored on the record, counted against [`LATER_BUDGET`].
+const BUDGET: &str = "lb";
+/// A blob head's chunk count.
+const CHUNKS: &str = "chunks";
+/// A blob chunk's text.
+const CHUNK_TEXT: &str = "b";
+/// The most chunks a blob head may name (about 19 GiB): a head that names more
+/// is corrupt, and is not followed into a loop.
+const MAX_CHUNKS: u64 = 1 << 16;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -28,8 +41,18 @@ type Item = HashMap<String, AttributeValue>;
 ///
 /// Each record is one item. Slot `k` is the string attribute `s<k>` holding the
 /// encoded [`Slot`]; `n` counts written slots; a continuation stored for slot `k`
-/// under name `x` is the attribute `c<k>_<x>`. Settling is one `UpdateItem` with
-/// `attribute_not_exists(s<k>)`, returning the item either way.
+/// under name `x` is the attribute `c<k>_<x>`, and `lb` counts the bytes of
+/// stored continuations against [`LATER_BUDGET`]. Settling is one `UpdateItem`
+/// with `attribute_not_exists(s<k>)`, returning the item either way.
+///
+/// Time to live: every settle sets the record's `ttl` to `now + ttl`, so a
+/// record expires `ttl` after its last settle. Adding continuations and notes
+/// leaves `ttl` as it is, so a pending record (a join still counting, a deferred
+/// promise, stored continuations) has none until a slot of it settles and does
+/// not expire while it waits. Blob items (`key` and `key~i`, see
+/// [`Store::put_blob`]) get `now + ttl` when they are put. `ttl` should exceed
+/// the queue's message retention (14 days at most), so that no message can
+/// outlive the record it settles.
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
     client: Client,
@@ -39,7 +62,8 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
-    /// The table `table`; records expire `ttl` after their first write.
+    /// The table `table`; records expire `ttl` after their last settle, blobs
+    /// `ttl` after they were put.
     pub fn new(client: Client, table: impl Into<String>, ttl: Duration) -> Self {
         DynamoStore {
             client,
@@ -103,7 +127,8 @@ impl DynamoStore {
                 .expression_attribute_names(format!("#s{i}"), slot_attr(*n))
                 .expression_attribute_values(format!(":v{i}"), AttributeValue::S(encode(slot)?));
         }
-        sets.push("#ttl = if_not_exists(#ttl, :ttl)".to_owned());
+        // Every settle refreshes the TTL: a record lives `ttl` after its last settle.
+        sets.push("#ttl = :ttl".to_owned());
         let result = request
             .update_expression(format!("SET {} ADD #n :m", sets.join(", ")))
             .condition_expression(absent.join(" AND "))
@@ -124,7 +149,7 @@ impl DynamoStore {
             }
             Err(err) => match self.condition_failed(&err) {
                 Some(item) => Ok(Err(item)),
-                None => Err(classify("UpdateItem", err)),
+                None => Err(classify(&format!("UpdateItem {key}"), err)),
             },
         }
     }
@@ -234,6 +259,27 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<String, BackendError> {
     serde_json::to_string(value).map_err(|e| BackendError::fatal(format!("unencodable: {e}")))
 }
 
+/// What an add of continuations that was not written returns, given the item
+/// as it is: the slot if it is written; nothing if every continuation is
+/// already stored as given (a retried add); else the budget is used up.
+fn refused_add(
+    item: &Item,
+    cell: &Cell,
+    named: &[(String, String)],
+) -> Result<Option<Slot>, BackendError> {
+    if let Some(slot) = decode_slot(item, cell.slot)? {
+        return Ok(Some(slot));
+    }
+    let stored = named
+        .iter()
+        .all(|(name, text)| matches!(item.get(name), Some(AttributeValue::S(t)) if t == text));
+    if stored {
+        Ok(None)
+    } else {
+        Err(over_budget(&cell.key))
+    }
+}
+
 #[async_trait]
 impl Store for DynamoStore {
     async fn settle(&self, cell: &Cell, slot: &Slot) -> Result<Settled, BackendError> {
@@ -280,31 +326,49 @@ impl Store for DynamoStore {
         cell: &Cell,
         conts: &[(String, Cont)],
     ) -> Result<Option<Slot>, BackendError> {
+        let named = conts
+            .iter()
+            .map(|(name, cont)| Ok((format!("{}{name}", cont_prefix(cell.slot)), encode(cont)?)))
+            .collect::<Result<Vec<_>, BackendError>>()?;
+        let size: usize = named.iter().map(|(n, v)| n.len() + v.len()).sum();
+        if named.is_empty() || size > LATER_BUDGET {
+            // Nothing to store, or more than could ever fit: only look.
+            let item = self
+                .batch_get(std::slice::from_ref(&cell.key))
+                .await?
+                .remove(&cell.key)
+                .unwrap_or_default();
+            return refused_add(&item, cell, &named);
+        }
         self.metrics.count(Call::DdbWrite);
+        // Not a settle: the TTL is left as it is (a pending record has none).
         let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(KEY, AttributeValue::S(cell.key.clone()))
-            .condition_expression("attribute_not_exists(#s)")
+            .condition_expression(
+                "attribute_not_exists(#s) AND (attribute_not_exists(#lb) OR #lb <= :room)",
+            )
             .expression_attribute_names("#s", slot_attr(cell.slot))
-            .expression_attribute_names("#ttl", TTL)
-            .expression_attribute_values(":ttl", self.expiry())
+            .expression_attribute_names("#lb", BUDGET)
+            .expression_attribute_values(":size", AttributeValue::N(size.to_string()))
+            .expression_attribute_values(
+                ":room",
+                AttributeValue::N((LATER_BUDGET - size).to_string()),
+            )
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .return_values(ReturnValue::AllNew)
             .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        let mut sets = vec!["#ttl = if_not_exists(#ttl, :ttl)".to_owned()];
-        for (i, (name, cont)) in conts.iter().enumerate() {
+        let mut sets = Vec::with_capacity(named.len());
+        for (i, (name, text)) in named.iter().enumerate() {
             sets.push(format!("#c{i} = :c{i}"));
             request = request
-                .expression_attribute_names(
-                    format!("#c{i}"),
-                    format!("{}{name}", cont_prefix(cell.slot)),
-                )
-                .expression_attribute_values(format!(":c{i}"), AttributeValue::S(encode(cont)?));
+                .expression_attribute_names(format!("#c{i}"), name)
+                .expression_attribute_values(format!(":c{i}"), AttributeValue::S(text.clone()));
         }
         match request
-            .update_expression(format!("SET {}", sets.join(", ")))
+            .update_expression(format!("SET {} ADD #lb :size", sets.join(", ")))
             .send()
             .await
         {
@@ -315,8 +379,8 @@ impl Store for DynamoStore {
                 Ok(None)
             }
             Err(err) => match self.condition_failed(&err) {
-                Some(item) => decode_slot(&item, cell.slot),
-                None => Err(classify("UpdateItem", err)),
+                Some(item) => refused_add(&item, cell, &named),
+                None => Err(classify(&format!("UpdateItem {}", cell.key), err)),
             },
         }
     }
@@ -346,18 +410,21 @@ impl Store for DynamoStore {
     }
 
     async fn put_blob(&self, key: &str, text: &str) -> Result<(), BackendError> {
+        check_blob_key(key)?;
         let chunks = split_chunks(text, BLOB_CHUNK);
         for (i, chunk) in chunks.iter().enumerate() {
             self.put(
-                format!("{key}#{i}"),
-                vec![("b", AttributeValue::S((*chunk).to_owned()))],
+                blob_chunk_key(key, i),
+                CHUNK_TEXT,
+                AttributeValue::S((*chunk).to_owned()),
             )
             .await?;
         }
         // The head goes last: a blob is readable once it is complete.
         self.put(
             key.to_owned(),
-            vec![("chunks", AttributeValue::N(chunks.len().to_string()))],
+            CHUNKS,
+            AttributeValue::N(chunks.len().to_string()),
         )
         .await
     }
@@ -367,12 +434,17 @@ impl Store for DynamoStore {
         let Some(head) = heads.get(key) else {
             return Ok(None);
         };
-        let n = decode_number(head, "chunks");
-        let keys: Vec<String> = (0..n).map(|i| format!("{key}#{i}")).collect();
+        let n = decode_number(head, CHUNKS);
+        if n == 0 || n > MAX_CHUNKS {
+            return Err(corrupt("blob", format!("head {key} names {n} chunks")));
+        }
+        let keys: Vec<String> = (0..n)
+            .map(|i| blob_chunk_key(key, usize::try_from(i).unwrap_or(usize::MAX)))
+            .collect();
         let parts = self.batch_get(&keys).await?;
         let mut text = String::new();
         for k in &keys {
-            match parts.get(k).and_then(|item| item.get("b")) {
+            match parts.get(k).and_then(|item| item.get(CHUNK_TEXT)) {
                 Some(AttributeValue::S(part)) => text.push_str(part),
                 _ => return Err(corrupt("blob", format!("chunk {k} missing"))),
             }
@@ -387,42 +459,20 @@ impl Store for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .key(KEY, AttributeValue::S(cell.key.clone()))
-            .update_expression("SET #p = :p, #ttl = if_not_exists(#ttl, :ttl)")
+            // Not a settle: the TTL is left as it is (a pending record has none).
+            .update_expression("SET #p = :p")
             .expression_attribute_names("#p", note_attr(cell.slot))
-            .expression_attribute_names("#ttl", TTL)
             .expression_attribute_values(":p", AttributeValue::S(encode(note)?))
-            .expression_attribute_values(":ttl", self.expiry())
             .return_values(ReturnValue::AllNew)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
-            .map_err(|e| classify("UpdateItem", e))?;
+            .map_err(|e| classify(&format!("UpdateItem {}", cell.key), e))?;
         self.metrics.reported(units(out.consumed_capacity()));
         self.metrics
             .wrote(item_size(out.attributes.as_ref().unwrap_or(&Item::new())));
         Ok(())
     }
-}
-
-/// Blob chunk size: well under DynamoDB's 400 KB item limit.
-const BLOB_CHUNK: usize = 300 * 1024;
-
-/// Split on character boundaries into pieces of at most `max` bytes.
-fn split_chunks(text: &str, max: usize) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while !rest.is_empty() {
-        let mut end = rest.len().min(max);
-        while !rest.is_char_boundary(end) {
-            end -= 1;
-        }
-        out.push(&rest[..end]);
-        rest = &rest[end..];
-    }
-    if out.is_empty() {
-        out.push("");
-    }
-    out
 }
 
 fn decode_number(item: &Item, name: &str) -> u64 {
@@ -433,27 +483,43 @@ fn decode_number(item: &Item, name: &str) -> u64 {
 }
 
 impl DynamoStore {
+    /// Put the blob item `key` holding `name = value`, on condition that it is
+    /// new or already holds that value: stored values are immutable.
     async fn put(
         &self,
         key: String,
-        attrs: Vec<(&str, AttributeValue)>,
+        name: &str,
+        value: AttributeValue,
     ) -> Result<(), BackendError> {
         self.metrics.count(Call::DdbWrite);
-        let mut request = self
+        let request = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item(KEY, AttributeValue::S(key))
-            .item(TTL, self.expiry());
-        for (name, value) in attrs {
-            request = request.item(name, value);
-        }
+            .item(KEY, AttributeValue::S(key.clone()))
+            .item(TTL, self.expiry())
+            .item(name, value.clone())
+            .condition_expression("attribute_not_exists(#pk) OR #v = :v")
+            .expression_attribute_names("#pk", KEY)
+            .expression_attribute_names("#v", name)
+            .expression_attribute_values(":v", value);
         let size = request.get_item().as_ref().map_or(0, item_size);
+        if size > ITEM_LIMIT {
+            return Err(too_large(&key, size));
+        }
         let out = request
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
-            .map_err(|e| classify("PutItem", e))?;
+            .map_err(|err| match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(_)) => {
+                    BackendError::fatal(format!(
+                        "item {key} already holds a different value: stored values are \
+                         immutable and keys are content-addressed (a bug in the engine)"
+                    ))
+                }
+                _ => classify(&format!("PutItem {key}"), err),
+            })?;
         self.metrics.reported(units(out.consumed_capacity()));
         self.metrics.wrote(size);
         Ok(())
@@ -528,19 +594,5 @@ impl DynamoStore {
             }
         }
         Ok(found)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunks_split_on_character_boundaries() {
-        let text = "aé€😀".repeat(1000);
-        let parts = split_chunks(&text, 7);
-        assert!(parts.iter().all(|p| p.len() <= 7 && !p.is_empty()));
-        assert_eq!(parts.concat(), text);
-        assert_eq!(split_chunks("", 5), vec![""]);
     }
 }

@@ -1,24 +1,144 @@
 use crate::error::BackendError;
-use crate::store::{Cell, Note, Record, Settled, Store};
+use crate::store::{
+    blob_chunk_key, check_blob_key, number_size, over_budget, split_chunks, too_large, Cell, Note,
+    Record, Settled, Store, BLOB_CHUNK, ITEM_LIMIT, LATER_BUDGET,
+};
 use crate::wire::{Cont, Slot};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-/// A [`Store`] in a `HashMap`. Slots and continuations are kept encoded, as they
-/// would be in DynamoDB.
+/// A [`Store`] in a `HashMap`, laid out and limited the way `DynamoStore`
+/// is on DynamoDB, so that tests run in memory meet the same failures:
+///
+/// - one key space of items: records, blob heads and blob chunks;
+/// - slots, continuations and notes kept encoded, one attribute each, and the
+///   size of every item counted as DynamoDB counts it (attribute names plus
+///   values, with the `pk`, `n`, `ttl` and `lb` attributes DynamoDB would hold):
+///   a write that would take an item past [`ITEM_LIMIT`] fails and changes nothing;
+/// - continuations added to a pending record limited to [`LATER_BUDGET`] bytes;
+/// - blobs split into chunk items of [`BLOB_CHUNK`] bytes plus a head written
+///   last; a missing chunk is an error;
+/// - stored values immutable: a blob put over an item holding something else fails.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    records: Mutex<HashMap<String, Stored>>,
-    blobs: Mutex<HashMap<String, String>>,
+    items: Mutex<HashMap<String, Item>>,
     writes: std::sync::atomic::AtomicU64,
 }
 
-#[derive(Debug, Default)]
+/// One item, as DynamoDB would hold it.
+#[derive(Debug, PartialEq)]
+enum Item {
+    /// A promise record.
+    Record(Stored),
+    /// A blob's head: how many chunks it has.
+    Head { chunks: usize },
+    /// One chunk of a blob.
+    Chunk(String),
+}
+
+#[derive(Debug, Default, PartialEq)]
 struct Stored {
     slots: BTreeMap<u32, String>,
     later: BTreeMap<u32, BTreeMap<String, String>>,
     notes: BTreeMap<u32, String>,
+    /// Bytes of continuations counted against [`LATER_BUDGET`] (DynamoDB's `lb`).
+    budget_used: Option<usize>,
+}
+
+/// The size of the key attribute `pk` holding `key`.
+fn key_size(key: &str) -> usize {
+    "pk".len() + key.len()
+}
+
+/// The size of a `ttl` attribute: epoch seconds have ten digits until 2286.
+const TTL_SIZE: usize = "ttl".len() + 6;
+
+fn size_of_number(n: usize) -> usize {
+    number_size(&n.to_string())
+}
+
+impl Stored {
+    fn count(&self) -> u32 {
+        u32::try_from(self.slots.len()).unwrap_or(u32::MAX)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+            && self.later.is_empty()
+            && self.notes.is_empty()
+            && self.budget_used.is_none()
+    }
+
+    /// The item's size as DynamoDB counts it. A settle sets the count `n` and
+    /// the `ttl`; adding continuations sets `lb`.
+    fn size(&self, key: &str) -> usize {
+        let slots: usize = self
+            .slots
+            .iter()
+            .map(|(n, text)| slot_attr_len(*n) + text.len())
+            .sum();
+        let later: usize = self
+            .later
+            .iter()
+            .flat_map(|(n, named)| {
+                named
+                    .iter()
+                    .map(move |(name, text)| cont_attr_len(*n, name) + text.len())
+            })
+            .sum();
+        let notes: usize = self
+            .notes
+            .iter()
+            .map(|(n, text)| slot_attr_len(*n) + text.len())
+            .sum();
+        let settled = if self.slots.is_empty() {
+            0
+        } else {
+            "n".len() + size_of_number(self.slots.len()) + TTL_SIZE
+        };
+        let budget = self
+            .budget_used
+            .map_or(0, |used| "lb".len() + size_of_number(used));
+        key_size(key) + slots + later + notes + settled + budget
+    }
+
+    fn check_size(&self, key: &str) -> Result<(), BackendError> {
+        match self.size(key) {
+            size if size > ITEM_LIMIT => Err(too_large(key, size)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The length of the attribute name `s<k>` (and `p<k>`).
+fn slot_attr_len(slot: u32) -> usize {
+    1 + slot.to_string().len()
+}
+
+/// The length of the attribute name `c<k>_<name>`.
+fn cont_attr_len(slot: u32, name: &str) -> usize {
+    2 + slot.to_string().len() + name.len()
+}
+
+impl Item {
+    fn size(&self, key: &str) -> usize {
+        match self {
+            Item::Record(stored) => stored.size(key),
+            Item::Head { chunks } => {
+                key_size(key) + TTL_SIZE + "chunks".len() + size_of_number(*chunks)
+            }
+            Item::Chunk(text) => key_size(key) + TTL_SIZE + "b".len() + text.len(),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Item::Record(_) => "a promise record",
+            Item::Head { .. } => "a blob head",
+            Item::Chunk(_) => "a blob chunk",
+        }
+    }
 }
 
 impl MemoryStore {
@@ -27,7 +147,7 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// Conditional writes attempted so far (successful or not).
+    /// Writes attempted so far (successful or not), one per item written.
     pub fn writes(&self) -> u64 {
         self.writes.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -36,18 +156,79 @@ impl MemoryStore {
     pub fn largest_record(&self) -> usize {
         self.lock()
             .values()
-            .map(|r| r.slots.len())
+            .map(|item| match item {
+                Item::Record(r) => r.slots.len(),
+                _ => 0,
+            })
             .max()
             .unwrap_or(0)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Stored>> {
-        self.records.lock().unwrap_or_else(|e| e.into_inner())
+    /// Every item's key and its size as DynamoDB would count it: records, blob
+    /// heads and blob chunks (`key~i`). For tests and inspection.
+    pub fn item_sizes(&self) -> BTreeMap<String, usize> {
+        self.lock()
+            .iter()
+            .map(|(key, item)| (key.clone(), item.size(key)))
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Item>> {
+        self.items.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn count_write(&self) {
         self.writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Put one blob item, refusing one over the item limit or one that would
+    /// replace a different value.
+    fn put_item(&self, key: String, item: Item) -> Result<(), BackendError> {
+        self.count_write();
+        let size = item.size(&key);
+        if size > ITEM_LIMIT {
+            return Err(too_large(&key, size));
+        }
+        let mut items = self.lock();
+        match items.get(&key) {
+            Some(existing) if *existing != item => Err(BackendError::fatal(format!(
+                "item {key} already holds {} with a different value: stored values are \
+                 immutable and keys are content-addressed (a bug in the engine)",
+                existing.kind()
+            ))),
+            Some(_) => Ok(()),
+            None => {
+                items.insert(key, item);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The record at `key`, created empty if there is none; an error if `key`
+/// holds a blob item.
+fn record<'a>(
+    items: &'a mut HashMap<String, Item>,
+    key: &str,
+) -> Result<&'a mut Stored, BackendError> {
+    match items
+        .entry(key.to_owned())
+        .or_insert_with(|| Item::Record(Stored::default()))
+    {
+        Item::Record(stored) => Ok(stored),
+        other => Err(BackendError::fatal(format!(
+            "item {key} is {}, not a promise record: keys of different kinds coincide \
+             (a bug in the engine)",
+            other.kind()
+        ))),
+    }
+}
+
+/// Drop the record at `key` if a refused write left it empty (it did not exist).
+fn forget_if_empty(items: &mut HashMap<String, Item>, key: &str) {
+    if matches!(items.get(key), Some(Item::Record(stored)) if stored.is_empty()) {
+        items.remove(key);
     }
 }
 
@@ -67,24 +248,15 @@ fn later_of(stored: &Stored, slot: u32) -> Result<Vec<Cont>, BackendError> {
         .unwrap_or_else(|| Ok(Vec::new()))
 }
 
-/// DynamoDB's item size limit, enforced here too so tests see the same failures.
-const ITEM_LIMIT: usize = 400 * 1024;
-
 #[async_trait]
 impl Store for MemoryStore {
     async fn settle(&self, cell: &Cell, slot: &Slot) -> Result<Settled, BackendError> {
         self.count_write();
         let text = encode(slot)?;
-        if text.len() > ITEM_LIMIT {
-            return Err(BackendError::fatal(format!(
-                "item {} would exceed the 400 KB item limit",
-                cell.key
-            )));
-        }
-        let mut records = self.lock();
-        let stored = records.entry(cell.key.clone()).or_default();
+        let mut items = self.lock();
+        let stored = record(&mut items, &cell.key)?;
         let later = later_of(stored, cell.slot)?;
-        let count = u32::try_from(stored.slots.len()).unwrap_or(u32::MAX);
+        let count = stored.count();
         if let Some(existing) = stored.slots.get(&cell.slot) {
             return Ok(Settled::Lost {
                 slot: decode(existing)?,
@@ -93,8 +265,13 @@ impl Store for MemoryStore {
             });
         }
         stored.slots.insert(cell.slot, text);
+        if let Err(e) = stored.check_size(&cell.key) {
+            stored.slots.remove(&cell.slot);
+            forget_if_empty(&mut items, &cell.key);
+            return Err(e);
+        }
         Ok(Settled::Won {
-            count: count + 1,
+            count: stored.count(),
             later,
         })
     }
@@ -109,19 +286,14 @@ impl Store for MemoryStore {
             .iter()
             .map(|(n, slot)| Ok((*n, encode(slot)?)))
             .collect::<Result<Vec<_>, BackendError>>()?;
-        if texts.iter().map(|(_, t)| t.len()).sum::<usize>() > ITEM_LIMIT {
-            return Err(BackendError::fatal(format!(
-                "item {key} would exceed the 400 KB item limit"
-            )));
-        }
         let mut distinct: Vec<u32> = texts.iter().map(|(n, _)| *n).collect();
         distinct.sort_unstable();
         distinct.dedup();
         if distinct.len() != texts.len() {
             return Err(BackendError::fatal(format!("a slot of {key} given twice")));
         }
-        let mut records = self.lock();
-        let stored = records.entry(key.to_owned()).or_default();
+        let mut items = self.lock();
+        let stored = record(&mut items, key)?;
         if texts.iter().any(|(n, _)| stored.slots.contains_key(n)) {
             return Ok(None);
         }
@@ -130,9 +302,16 @@ impl Store for MemoryStore {
             let later = later_of(stored, n)?;
             stored.slots.insert(n, text);
             settled.push(Settled::Won {
-                count: u32::try_from(stored.slots.len()).unwrap_or(u32::MAX),
+                count: stored.count(),
                 later,
             });
+        }
+        if let Err(e) = stored.check_size(key) {
+            for n in &distinct {
+                stored.slots.remove(n);
+            }
+            forget_if_empty(&mut items, key);
+            return Err(e);
         }
         Ok(Some(settled))
     }
@@ -142,41 +321,123 @@ impl Store for MemoryStore {
         cell: &Cell,
         conts: &[(String, Cont)],
     ) -> Result<Option<Slot>, BackendError> {
+        let encoded = conts
+            .iter()
+            .map(|(name, cont)| Ok((name.clone(), encode(cont)?)))
+            .collect::<Result<Vec<_>, BackendError>>()?;
+        let mut items = self.lock();
+        if encoded.is_empty() {
+            // Nothing to store: only look (DynamoDB reads).
+            return match items.get(&cell.key) {
+                Some(Item::Record(stored)) => {
+                    stored.slots.get(&cell.slot).map(|s| decode(s)).transpose()
+                }
+                _ => Ok(None),
+            };
+        }
         self.count_write();
-        let mut records = self.lock();
-        let stored = records.entry(cell.key.clone()).or_default();
+        let stored = record(&mut items, &cell.key)?;
         if let Some(existing) = stored.slots.get(&cell.slot) {
             return Ok(Some(decode(existing)?));
         }
+        let size: usize = encoded
+            .iter()
+            .map(|(name, text)| cont_attr_len(cell.slot, name) + text.len())
+            .sum();
+        let used = stored.budget_used.unwrap_or(0);
+        if used.saturating_add(size) > LATER_BUDGET {
+            let stored_already = stored.later.get(&cell.slot).is_some_and(|named| {
+                encoded
+                    .iter()
+                    .all(|(name, text)| named.get(name) == Some(text))
+            });
+            forget_if_empty(&mut items, &cell.key);
+            return if stored_already {
+                Ok(None)
+            } else {
+                Err(over_budget(&cell.key))
+            };
+        }
+        let before_budget = stored.budget_used;
         let later = stored.later.entry(cell.slot).or_default();
-        for (name, cont) in conts {
-            later.insert(name.clone(), encode(cont)?);
+        let mut replaced = Vec::with_capacity(encoded.len());
+        for (name, text) in encoded {
+            let old = later.insert(name.clone(), text);
+            replaced.push((name, old));
+        }
+        stored.budget_used = Some(used + size);
+        if let Err(e) = stored.check_size(&cell.key) {
+            stored.budget_used = before_budget;
+            if let Some(later) = stored.later.get_mut(&cell.slot) {
+                for (name, old) in replaced.into_iter().rev() {
+                    match old {
+                        Some(text) => later.insert(name, text),
+                        None => later.remove(&name),
+                    };
+                }
+                if later.is_empty() {
+                    stored.later.remove(&cell.slot);
+                }
+            }
+            forget_if_empty(&mut items, &cell.key);
+            return Err(e);
         }
         Ok(None)
     }
 
     async fn put_blob(&self, key: &str, text: &str) -> Result<(), BackendError> {
-        self.count_write();
-        self.blobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.to_owned(), text.to_owned());
-        Ok(())
+        check_blob_key(key)?;
+        let chunks = split_chunks(text, BLOB_CHUNK);
+        for (i, chunk) in chunks.iter().enumerate() {
+            self.put_item(blob_chunk_key(key, i), Item::Chunk((*chunk).to_owned()))?;
+        }
+        // The head goes last: a blob is readable once it is complete.
+        self.put_item(
+            key.to_owned(),
+            Item::Head {
+                chunks: chunks.len(),
+            },
+        )
     }
 
     async fn get_blob(&self, key: &str) -> Result<Option<String>, BackendError> {
-        Ok(self
-            .blobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned())
+        let items = self.lock();
+        let chunks = match items.get(key) {
+            None => return Ok(None),
+            Some(Item::Head { chunks }) => *chunks,
+            Some(other) => {
+                return Err(BackendError::fatal(format!(
+                    "item {key} is {}, not a blob",
+                    other.kind()
+                )))
+            }
+        };
+        let mut text = String::new();
+        for i in 0..chunks {
+            let chunk = blob_chunk_key(key, i);
+            match items.get(&chunk) {
+                Some(Item::Chunk(part)) => text.push_str(part),
+                _ => {
+                    return Err(BackendError::fatal(format!(
+                        "corrupt record (blob): chunk {chunk} missing"
+                    )))
+                }
+            }
+        }
+        Ok(Some(text))
     }
 
     async fn read(&self, key: &str) -> Result<Option<Record>, BackendError> {
-        let records = self.lock();
-        let Some(stored) = records.get(key) else {
-            return Ok(None);
+        let items = self.lock();
+        let stored = match items.get(key) {
+            None => return Ok(None),
+            Some(Item::Record(stored)) => stored,
+            Some(other) => {
+                return Err(BackendError::fatal(format!(
+                    "item {key} is {}, not a promise record",
+                    other.kind()
+                )))
+            }
         };
         let mut slots = BTreeMap::new();
         for (n, text) in &stored.slots {
@@ -201,9 +462,17 @@ impl Store for MemoryStore {
     async fn note(&self, cell: &Cell, note: &Note) -> Result<(), BackendError> {
         self.count_write();
         let text = encode(note)?;
-        let mut records = self.lock();
-        let stored = records.entry(cell.key.clone()).or_default();
-        stored.notes.insert(cell.slot, text);
+        let mut items = self.lock();
+        let stored = record(&mut items, &cell.key)?;
+        let old = stored.notes.insert(cell.slot, text);
+        if let Err(e) = stored.check_size(&cell.key) {
+            match old {
+                Some(text) => stored.notes.insert(cell.slot, text),
+                None => stored.notes.remove(&cell.slot),
+            };
+            forget_if_empty(&mut items, &cell.key);
+            return Err(e);
+        }
         Ok(())
     }
 }

@@ -1,0 +1,271 @@
+//! `DynamoStore` on moto, read item by item: blob chunks and their keys, the
+//! 400 KB item limit, the budget for stored continuations, and the TTL a
+//! record gets (none while pending, refreshed by every settle).
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::json;
+use std::collections::HashMap;
+use std::time::Duration;
+use vow::aws::{setup, DynamoStore};
+use vow::store::{Cell, Note, Settled, Store};
+use vow::wire::{Cont, Outcome, RunOpts, Slot};
+use vow::PromiseId;
+
+struct Table {
+    store: DynamoStore,
+    client: aws_sdk_dynamodb::Client,
+    name: String,
+}
+
+async fn table(what: &str) -> Table {
+    vow_e2e::require_emulators();
+    let config = vow::aws::sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let name = format!("vow-{what}-{}", &PromiseId::random().as_str()[..8]);
+    setup::ensure_table(&client, &name)
+        .await
+        .expect("create table");
+    Table {
+        store: DynamoStore::new(client.clone(), &name, Duration::from_secs(3_600)),
+        client,
+        name,
+    }
+}
+
+impl Table {
+    /// The raw item at `key`.
+    async fn item(&self, key: &str) -> Option<HashMap<String, AttributeValue>> {
+        self.client
+            .get_item()
+            .table_name(&self.name)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get item")
+            .item
+    }
+
+    async fn ttl(&self, key: &str) -> Option<u64> {
+        match self.item(key).await.expect("item").get("ttl") {
+            Some(AttributeValue::N(n)) => Some(n.parse().expect("ttl is a number")),
+            Some(other) => panic!("ttl is {other:?}"),
+            None => None,
+        }
+    }
+}
+
+fn head(n: u8) -> String {
+    format!("vow-val#{}", format!("{n:02x}").repeat(32))
+}
+
+fn cell(key: &str, slot: u32) -> Cell {
+    Cell {
+        key: key.to_owned(),
+        slot,
+    }
+}
+
+fn slot_of(bytes: usize) -> Slot {
+    Slot::new(Outcome::Ok(json!("x".repeat(bytes))), "token")
+}
+
+fn cont_of(bytes: usize) -> (String, Cont) {
+    let id = PromiseId::random();
+    let cont = Cont::Then {
+        id: id.clone(),
+        task: json!({ "task": "test/pad", "with": "y".repeat(bytes) }),
+        opts: RunOpts::default(),
+        conts: Vec::new(),
+    };
+    (id.to_string(), cont)
+}
+
+#[tokio::test]
+async fn blobs_are_chunk_items_under_tilde_keys() {
+    let t = table("blobs").await;
+    let text = "€".repeat(700 * 1024 / 3);
+    t.store.put_blob(&head(1), &text).await.expect("put");
+    assert_eq!(t.store.get_blob(&head(1)).await.expect("get"), Some(text));
+    let head_item = t.item(&head(1)).await.expect("head");
+    assert_eq!(
+        head_item.get("chunks"),
+        Some(&AttributeValue::N("3".into()))
+    );
+    for i in 0..3 {
+        let chunk = t.item(&format!("{}~{i}", head(1))).await.expect("chunk");
+        assert!(chunk.contains_key("b") && chunk.contains_key("ttl"));
+    }
+    assert!(t.item(&format!("{}~3", head(1))).await.is_none());
+    assert!(t.store.put_blob("vow-val#ab~0", "x").await.is_err());
+}
+
+#[tokio::test]
+async fn a_blob_key_that_extends_another_does_not_touch_its_chunks() {
+    // An outcome stored at `blob#T#P#0` overwrote chunk 0 of the body `blob#T#P`.
+    let t = table("collide").await;
+    let body = "b".repeat(700 * 1024);
+    t.store.put_blob("blob#T#P", &body).await.expect("put body");
+    t.store
+        .put_blob("blob#T#P#0", "outcome")
+        .await
+        .expect("put outcome");
+    assert_eq!(t.store.get_blob("blob#T#P").await.expect("get"), Some(body));
+    assert_eq!(
+        t.store.get_blob("blob#T#P#0").await.expect("get"),
+        Some("outcome".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn blobs_are_immutable() {
+    let t = table("immutable").await;
+    t.store.put_blob(&head(1), "first").await.expect("put");
+    t.store
+        .put_blob(&head(1), "first")
+        .await
+        .expect("same text");
+    let err = t
+        .store
+        .put_blob(&head(1), "second")
+        .await
+        .expect_err("refused");
+    assert!(!err.is_retryable());
+    assert!(err.to_string().contains("immutable"), "{err}");
+    assert_eq!(
+        t.store.get_blob(&head(1)).await.expect("get"),
+        Some("first".to_owned())
+    );
+}
+
+/// moto refuses items past 405,000 bytes (DynamoDB: 409,600); 15 slots of
+/// 25 KiB fit either way and 16 fit neither.
+#[tokio::test]
+async fn a_record_that_would_pass_400_kb_is_not_written() {
+    let t = table("limit").await;
+    let key = "join#0#0";
+    for n in 0..15 {
+        let won = t
+            .store
+            .settle(&cell(key, n), &slot_of(25 * 1024))
+            .await
+            .expect("fits");
+        assert!(matches!(won, Settled::Won { .. }));
+    }
+    let err = t
+        .store
+        .settle(&cell(key, 15), &slot_of(25 * 1024))
+        .await
+        .expect_err("refused");
+    assert!(!err.is_retryable(), "{err}");
+    assert!(err.to_string().contains(key), "{err}");
+    let record = t.store.read(key).await.expect("read").expect("record");
+    assert_eq!(record.count, 15);
+    assert!(!record.slots.contains_key(&15));
+}
+
+#[tokio::test]
+async fn stored_continuations_have_a_budget() {
+    let t = table("budget").await;
+    let at = cell("pending", 0);
+    let mut added = Vec::new();
+    for _ in 0..6 {
+        let cont = cont_of(10 * 1024);
+        assert_eq!(
+            t.store
+                .add_continuations(&at, std::slice::from_ref(&cont))
+                .await
+                .expect("fits"),
+            None
+        );
+        added.push(cont);
+    }
+    let err = t
+        .store
+        .add_continuations(&at, &[cont_of(10 * 1024)])
+        .await
+        .expect_err("refused");
+    assert!(!err.is_retryable());
+    assert!(err.to_string().contains("continuations"), "{err}");
+    let record = t
+        .store
+        .read("pending")
+        .await
+        .expect("read")
+        .expect("record");
+    assert_eq!(record.later[&0].len(), 6);
+    assert_eq!(
+        t.store
+            .add_continuations(&at, &added[..2])
+            .await
+            .expect("re-add"),
+        None
+    );
+    assert!(t
+        .store
+        .add_continuations(&cell("big", 0), &[cont_of(65 * 1024)])
+        .await
+        .is_err());
+    t.store.settle(&at, &slot_of(1)).await.expect("settle");
+    let found = t
+        .store
+        .add_continuations(&at, &[cont_of(10 * 1024)])
+        .await
+        .expect("settled");
+    assert!(found.is_some());
+}
+
+#[tokio::test]
+async fn pending_records_have_no_ttl_and_every_settle_refreshes_it() {
+    let t = table("ttl").await;
+    let key = "join#0#0";
+    t.store
+        .add_continuations(&cell(key, 0), &[cont_of(10)])
+        .await
+        .expect("add");
+    t.store
+        .note(
+            &cell(key, 1),
+            &Note {
+                kids: 2,
+                ..Note::default()
+            },
+        )
+        .await
+        .expect("note");
+    assert_eq!(t.ttl(key).await, None, "a pending record has no TTL");
+
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    t.store
+        .settle(&cell(key, 0), &slot_of(1))
+        .await
+        .expect("settle");
+    let first = t.ttl(key).await.expect("settled records have a TTL");
+    assert!(first >= before + 3_600);
+
+    // Notes and continuations for other slots leave it as it is.
+    t.store
+        .add_continuations(&cell(key, 2), &[cont_of(10)])
+        .await
+        .expect("add");
+    assert_eq!(t.ttl(key).await, Some(first));
+
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    t.store
+        .settle(&cell(key, 1), &slot_of(1))
+        .await
+        .expect("settle");
+    let second = t.ttl(key).await.expect("ttl");
+    assert!(second > first, "{second} > {first}");
+
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    t.store
+        .settle_together(key, &[(2, slot_of(1)), (3, slot_of(1))])
+        .await
+        .expect("settle")
+        .expect("written");
+    assert!(t.ttl(key).await.expect("ttl") > second);
+}
