@@ -559,7 +559,7 @@ async fn a_shard_of_large_failures_stays_within_the_item_limit() {
     let k = key();
     let flow = vow.flow();
     let all = flow
-        .fan_out((0..16).map(|_| FailLong { len: 25_000 }))
+        .fan_out((0..16).map(|_| FailLong { len: 27_000 }))
         .then(Describe { key: k });
     vow.start(&flow).await.expect("start");
     let described = vow.wait(&all, LONG).await.expect("settles");

@@ -34,6 +34,8 @@ struct Budget {
     crashes: u8,
     duplicates: u8,
     expiries: u8,
+    /// Faults of all kinds together.
+    total: u8,
     /// Receives after which a message is dead-lettered.
     receive_limit: u8,
 }
@@ -62,13 +64,15 @@ fn explore(scenario: Scenario, budget: Budget, max_states: usize) -> Found {
     let mut frontier = VecDeque::from([start]);
     while let Some(state) = frontier.pop_front() {
         let here = fingerprint(&state);
-        if let Some(why) = state.violation() {
+        let mut next_states = state.progress();
+        if let Some(why) = state.violation(next_states.is_empty()) {
             return Found {
                 states: parent.len(),
                 violation: Some((why, trace(&parent, here))),
             };
         }
-        for (action, next) in state.successors(budget) {
+        next_states.extend(state.faults(budget));
+        for (action, next) in next_states {
             if parent.len() >= max_states {
                 break;
             }
@@ -126,13 +130,15 @@ fn the_protocol_keeps_its_promise_in_every_reachable_state() {
             crashes: 2,
             duplicates: 1,
             expiries: 1,
-            receive_limit: 3,
+            total: 3,
+            receive_limit: 2,
         }
     } else {
         Budget {
             crashes: 1,
             duplicates: 1,
             expiries: 1,
+            total: 2,
             receive_limit: 2,
         }
     };

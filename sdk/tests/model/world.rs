@@ -132,6 +132,8 @@ struct Prog {
     walked: BTreeSet<Pid>,
     /// Whether it settles a dead letter.
     dead: bool,
+    /// The receive count when it took the message (its receipt).
+    receipt: u8,
 }
 
 impl Prog {
@@ -145,6 +147,7 @@ impl Prog {
             walk: VecDeque::new(),
             walked: BTreeSet::new(),
             dead: false,
+            receipt: 0,
         }
     }
 }
@@ -445,7 +448,7 @@ impl State {
     }
 
     /// Every transition without faults.
-    fn progress(&self) -> Vec<(Action, State)> {
+    pub fn progress(&self) -> Vec<(Action, State)> {
         let mut out = Vec::new();
         for actor in self.busy() {
             let mut next = self.clone();
@@ -481,6 +484,7 @@ impl State {
                         ],
                     );
                     prog.dead = true;
+                    prog.receipt = m.receives;
                     next.dead_letters = Some(prog);
                     let what = format!("dead letter for {:?}", m.target);
                     out.push((Action::Receive(Actor::DeadLetters, *id, what), next));
@@ -517,9 +521,12 @@ impl State {
         out
     }
 
-    /// Every transition, faults included, within `budget`.
-    pub fn successors(&self, budget: Budget) -> Vec<(Action, State)> {
-        let mut out = self.progress();
+    /// Every fault that can strike now, within `budget`.
+    pub fn faults(&self, budget: Budget) -> Vec<(Action, State)> {
+        let mut out = Vec::new();
+        if self.crashes + self.duplicates + self.expiries >= budget.total {
+            return out;
+        }
         if self.crashes < budget.crashes {
             for actor in self.busy() {
                 let mut next = self.clone();
@@ -606,7 +613,9 @@ impl State {
             m.receives,
             if m.repair { " (repair)" } else { "" }
         );
-        self.workers[w] = Some(Prog::new(Some(id), m.token.clone(), vec![first]));
+        let mut prog = Prog::new(Some(id), m.token.clone(), vec![first]);
+        prog.receipt = m.receives;
+        self.workers[w] = Some(prog);
         what
     }
 
@@ -816,10 +825,16 @@ impl State {
             }
             Op::Delete => {
                 if let Some(id) = prog.msg {
-                    // A worker's receipt no longer deletes a message that moved to
-                    // the dead-letter queue meanwhile; the dead-letter worker's does.
-                    let dead = self.queue.get(&id).is_some_and(|m| m.at == Place::Dead);
-                    if dead == prog.dead {
+                    // A receipt deletes the message it was given for, even after
+                    // the message was received again (SQS may honour an old
+                    // receipt), but not once it moved to the dead-letter queue:
+                    // that copy is the dead-letter worker's to delete.
+                    let same = self.queue.get(&id).is_some_and(|m| {
+                        m.token == prog.token
+                            && m.receives >= prog.receipt
+                            && (m.at == Place::Dead) == prog.dead
+                    });
+                    if same {
                         self.queue.remove(&id);
                     }
                 }
@@ -958,8 +973,9 @@ impl State {
         self.store.get(&rec)?.slots.get(&slot).map(|(_, o)| o)
     }
 
-    /// The first property this state breaks, if any.
-    pub fn violation(&self) -> Option<String> {
+    /// The first property this state breaks, if any; `terminal` says that
+    /// nothing more happens without faults.
+    pub fn violation(&self, terminal: bool) -> Option<String> {
         if let Some(why) = &self.broken {
             return Some(why.clone());
         }
@@ -972,7 +988,7 @@ impl State {
                 return Some(format!("agreement: {who:?} was read as {all:?}"));
             }
         }
-        if !self.progress().is_empty() {
+        if !terminal {
             return None;
         }
         // Nothing more happens without faults: everything must be done.
