@@ -601,3 +601,107 @@ async fn a_promise_field_of_a_task_chains_in_the_task_flow() {
         Ok("ok:4".to_owned())
     );
 }
+
+/// A store that fails the next settle of one record, before it takes effect.
+#[derive(Debug)]
+struct Trap {
+    inner: Arc<MemoryStore>,
+    fail_key: Mutex<Option<String>>,
+}
+
+#[async_trait]
+impl vow::store::Store for Trap {
+    async fn settle(
+        &self,
+        cell: &vow::store::Cell,
+        slot: &vow::wire::Slot,
+    ) -> Result<vow::store::Settled, BackendError> {
+        let trapped = {
+            let mut fail = self.fail_key.lock().unwrap_or_else(|e| e.into_inner());
+            let hit = fail.as_deref() == Some(cell.key.as_str());
+            if hit {
+                *fail = None;
+            }
+            hit
+        };
+        if trapped {
+            return Err(BackendError::transient("injected: settle failed"));
+        }
+        self.inner.settle(cell, slot).await
+    }
+    async fn add_continuations(
+        &self,
+        cell: &vow::store::Cell,
+        conts: &[(String, Cont)],
+    ) -> Result<Option<vow::wire::Slot>, BackendError> {
+        self.inner.add_continuations(cell, conts).await
+    }
+    async fn read(&self, key: &str) -> Result<Option<vow::store::Record>, BackendError> {
+        self.inner.read(key).await
+    }
+    async fn put_blob(&self, key: &str, text: &str) -> Result<(), BackendError> {
+        self.inner.put_blob(key, text).await
+    }
+    async fn get_blob(&self, key: &str) -> Result<Option<String>, BackendError> {
+        self.inner.get_blob(key).await
+    }
+}
+
+#[tokio::test]
+async fn a_join_completed_by_a_copy_that_crashed_is_repaired_by_the_last_member() {
+    // The model checker's counterexample, on the in-memory backend: member 15
+    // fills shard 0 and its message is deleted; member 16 fills shard 1 but
+    // fails to settle the join; a late copy of member 15 settles the join and
+    // crashes before sending its successor. Member 16's redelivery must send it.
+    let trap = Arc::new(Trap {
+        inner: Arc::new(MemoryStore::new()),
+        fail_key: Mutex::new(None),
+    });
+    let inner = Arc::new(MemoryQueue::new(Duration::from_millis(500), 5, None));
+    let queue = Flaky::new(inner.clone());
+    let config = EngineConfig {
+        inline_for: Duration::ZERO,
+        ..fast_config().engine
+    };
+    let engine = Engine::new(trap.clone(), queue.clone(), config);
+    let (join, next) = (PromiseId::random(), PromiseId::random());
+    let successor = Cont::Then {
+        id: next.clone(),
+        task: serde_json::json!({"task": "test/value", "with": 1}),
+        opts: Default::default(),
+        conts: Vec::new(),
+    };
+    let cell = vow::store::Cell::of(&join);
+    vow::store::Store::add_continuations(trap.as_ref(), &cell, &[("next".into(), successor)])
+        .await
+        .expect("stored successor");
+    let member = |i: u32| {
+        let mut env = envelope_for(&join, serde_json::json!({"task": "test/value", "with": i}));
+        env.target = Target::Member {
+            join: join.clone(),
+            index: i,
+            n: 17,
+        };
+        env.token = format!("m{i}");
+        env.encode()
+    };
+    for i in 0..16 {
+        engine.process(&member(i), 1).await.expect("member");
+    }
+    *trap.fail_key.lock().unwrap_or_else(|e| e.into_inner()) = Some(cell.key.clone());
+    engine
+        .process(&member(16), 1)
+        .await
+        .expect_err("the join's settle fails");
+    queue.fail(1);
+    engine
+        .process(&member(15), 2)
+        .await
+        .expect_err("a late copy of member 15 settles the join, then its send fails");
+    assert!(drain(&inner).await.is_empty());
+    engine.process(&member(16), 2).await.expect("redelivered");
+    let sent = drain(&inner).await;
+    assert_eq!(sent.len(), 1, "the join's successor is sent");
+    let env = engine.open(&sent[0].body).await.expect("opens");
+    assert_eq!(env.target, Target::Promise(next));
+}

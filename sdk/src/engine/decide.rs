@@ -18,6 +18,18 @@ use crate::store::FAN_IN;
 
 pub use crate::id::{retry_token, successor_token};
 
+/// The token that marks a join's full shards and settles the join itself.
+/// It names the join, not the member whose arrival filled a shard: any message
+/// that finds a shard full (the member that filled it, a redelivery of another
+/// member, a repair) writes the same marks and the same join settle, and so
+/// repairs what another climber began and left unsent. With the climber's own
+/// token, a copy of a message whose other copy was already deleted could settle
+/// the join, crash before sending its successors, and leave the last member's
+/// climb to lose to it and send nothing.
+pub fn join_token(join: &crate::PromiseId) -> String {
+    crate::id::outside_token("join", join)
+}
+
 /// Tokens of cancellations start with this.
 pub(crate) const CANCELLED_BY: &str = "cancel:";
 

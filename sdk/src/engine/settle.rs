@@ -223,7 +223,8 @@ impl<'e> Step<'e> {
     }
 
     /// After a join member settles: when its shard is full, count the shard one level
-    /// up, and so on; when the top shard is full, settle the join itself.
+    /// up, and so on; when the top shard is full, settle the join itself. Marks and
+    /// the join's settle are written with the join's token ([`decide::join_token`]).
     async fn climb(
         &mut self,
         join: PromiseId,
@@ -232,6 +233,7 @@ impl<'e> Step<'e> {
         count: u32,
         repair: bool,
     ) -> Result<(), BackendError> {
+        let token = decide::join_token(&join);
         let (mut level, mut index, mut count) = (0, index, count);
         loop {
             match decide::climb(n, level, index, count) {
@@ -242,7 +244,11 @@ impl<'e> Step<'e> {
                         n,
                     };
                     let target = Target::Promise(join);
-                    return self.settle(target, done, Vec::new(), repair).await.map(drop);
+                    // Settle, and fire the join's successors, as the join.
+                    let climber = std::mem::replace(&mut self.token, token);
+                    let settled = self.settle(target, done, Vec::new(), repair).await;
+                    self.token = climber;
+                    return settled.map(drop);
                 }
                 Climb::Mark {
                     level: up,
@@ -253,12 +259,16 @@ impl<'e> Step<'e> {
                         key: shard_key(&join, up, shard),
                         slot,
                     };
-                    let mark = Slot::new(Outcome::Ok(Value::Null), self.token.clone());
-                    count = match self.engine.store.settle(&cell, &mark).await? {
-                        Settled::Won { count, .. } => count,
-                        Settled::Lost { slot, count, .. } if slot.by == self.token => count,
-                        Settled::Lost { .. } => return Ok(()),
+                    let mark = Slot::new(Outcome::Ok(Value::Null), token.clone());
+                    let settled = self.engine.store.settle(&cell, &mark).await?;
+                    let (by, found) = match settled {
+                        Settled::Won { count, .. } => (None, count),
+                        Settled::Lost { slot, count, .. } => (Some(slot.by), count),
                     };
+                    if decide::writer(by.as_deref(), &token) == Writer::Other {
+                        return Ok(());
+                    }
+                    count = found;
                     level = up;
                     index = shard * FAN_IN + slot;
                 }

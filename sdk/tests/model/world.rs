@@ -103,6 +103,8 @@ enum Op {
         out: Out,
         carried: Vec<Cont>,
         repair: bool,
+        /// Settle as this token instead of the actor's (a join settles as itself).
+        by: Option<String>,
     },
     Climb {
         join: Pid,
@@ -478,6 +480,7 @@ impl State {
                                 out: Out::Crashed,
                                 carried: m.conts.clone(),
                                 repair: false,
+                                by: None,
                             },
                             Op::Flush,
                             Op::Delete,
@@ -509,6 +512,7 @@ impl State {
                         out: Out::App,
                         carried: conts.clone(),
                         repair: false,
+                        by: None,
                     },
                     Op::Flush,
                     Op::Finish,
@@ -659,7 +663,7 @@ impl State {
                         let owed = decide::owed(decide::writer(Some(by), &m.token), m.repair);
                         said.push(format!("reads {:?}: settled by {by}, owes {owed:?}", m.target));
                         let count = record.slots.len() as u32;
-                        let mut ops = self.deliver(prog, owed, m.target, m.conts, record.later, out.clone(), count);
+                        let mut ops = self.deliver(prog, &m.token, owed, m.target, m.conts, record.later, out.clone(), count);
                         ops.extend([Op::Flush, Op::Delete]);
                         push_front(prog, ops);
                     }
@@ -684,6 +688,7 @@ impl State {
                     out,
                     carried: m.conts.clone(),
                     repair: false,
+                    by: None,
                 };
                 let ops = match &m.task {
                     Task::Value(tag) => {
@@ -747,22 +752,24 @@ impl State {
                 out,
                 carried,
                 repair,
+                by: as_token,
             } => {
+                let token = as_token.unwrap_or_else(|| prog.token.clone());
                 let (rec, slot) = cell(target);
                 let record = self.store.entry(rec).or_default();
                 let (by, found) = match record.slots.get(&slot) {
                     None => {
-                        record.slots.insert(slot, (prog.token.clone(), out.clone()));
+                        record.slots.insert(slot, (token.clone(), out.clone()));
                         (None, out)
                     }
                     Some((by, found)) => (Some(by.clone()), found.clone()),
                 };
                 let count = record.slots.len() as u32;
                 let later = record.later.clone();
-                let writer = decide::writer(by.as_deref(), &prog.token);
+                let writer = decide::writer(by.as_deref(), &token);
                 let owed = decide::owed(writer, repair);
                 said.push(format!("settles {target:?} with {found:?}: {writer:?}"));
-                let ops = self.deliver(prog, owed, target, carried, later, found, count);
+                let ops = self.deliver(prog, &token, owed, target, carried, later, found, count);
                 push_front(prog, ops);
                 true
             }
@@ -781,17 +788,19 @@ impl State {
                         out: Out::Joined(join, n),
                         carried: vec![],
                         repair,
+                        by: Some(decide::join_token(&promise_id(join))),
                     });
                     false
                 }
                 Climb::Mark { level, shard, slot } => {
+                    let token = decide::join_token(&promise_id(join));
                     let record = self.store.entry(Rec::Shard(join, level, shard)).or_default();
                     let mine = match record.slots.get(&slot) {
                         None => {
-                            record.slots.insert(slot, (prog.token.clone(), Out::App));
+                            record.slots.insert(slot, (token.clone(), Out::App));
                             true
                         }
-                        Some((by, _)) => *by == prog.token,
+                        Some((by, _)) => decide::writer(Some(by), &token) != decide::Writer::Other,
                     };
                     said.push(format!("marks level {level} shard {shard} slot {slot}"));
                     if mine {
@@ -859,6 +868,7 @@ impl State {
                             out: Out::Cancelled,
                             carried: vec![],
                             repair: false,
+                            by: None,
                         },
                         Op::Flush,
                     ]),
@@ -869,7 +879,8 @@ impl State {
                             climb: false,
                             repair: true,
                         };
-                        ops.extend(self.deliver(prog, owed, Tgt::P(p), vec![], record.later.clone(), out.clone(), 1));
+                        let token = prog.token.clone();
+                        ops.extend(self.deliver(prog, &token, owed, Tgt::P(p), vec![], record.later.clone(), out.clone(), 1));
                         ops.push(Op::Flush);
                     }
                     Some(_) => {}
@@ -898,6 +909,7 @@ impl State {
     fn deliver(
         &mut self,
         prog: &mut Prog,
+        token: &str,
         owed: decide::Owed,
         target: Tgt,
         carried: Vec<Cont>,
@@ -916,7 +928,7 @@ impl State {
         for cont in conts {
             match cont {
                 Cont::Then { id, task, conts } => prog.sends.push(Msg {
-                    token: decide::successor_token(&prog.token, &promise_id(id)),
+                    token: decide::successor_token(token, &promise_id(id)),
                     target: Tgt::P(id),
                     task,
                     input: Some((target, out.clone())),
@@ -930,6 +942,7 @@ impl State {
                     out: out.clone(),
                     carried: conts,
                     repair: owed.repair,
+                    by: Some(token.to_owned()),
                 }),
             }
         }
