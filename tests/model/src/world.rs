@@ -42,7 +42,7 @@ pub enum Out {
 }
 
 /// What a task does when it runs.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Task {
     /// Returns a small value.
     Value(u8),
@@ -54,20 +54,20 @@ pub enum Task {
     Defer,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Cont {
     Then { id: Pid, task: Task, conts: Vec<Cont> },
     Settle { target: Tgt, conts: Vec<Cont> },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Place {
     Visible,
     Held,
     Dead,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Msg {
     token: String,
     target: Tgt,
@@ -86,14 +86,14 @@ enum Rec {
     Shard(Pid, u32, u32),
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Record {
     slots: BTreeMap<u32, (String, Out)>,
     later: Vec<Cont>,
     kids: Vec<Pid>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Op {
     Check,
     Run,
@@ -123,9 +123,11 @@ enum Op {
 
 /// One actor's work in progress: a message being processed, a dead letter
 /// being settled, or an application call.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Prog {
     msg: Option<u16>,
+    /// The message as received (its id may be reused once it is deleted).
+    held: Option<Msg>,
     token: String,
     ops: VecDeque<Op>,
     sends: Vec<Msg>,
@@ -142,6 +144,7 @@ impl Prog {
     fn new(msg: Option<u16>, token: String, ops: Vec<Op>) -> Self {
         Prog {
             msg,
+            held: None,
             token,
             ops: ops.into(),
             sends: Vec::new(),
@@ -155,7 +158,7 @@ impl Prog {
 }
 
 /// An application call that must eventually succeed (the application retries).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Call {
     Idle,
     Running,
@@ -163,7 +166,7 @@ enum Call {
 }
 
 /// Who acts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Actor {
     Worker(usize),
     DeadLetters,
@@ -199,7 +202,7 @@ impl fmt::Display for Action {
 }
 
 /// The workflows checked, one at a time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scenario {
     /// p0 → then p1 → then p2.
     Chain,
@@ -366,7 +369,7 @@ fn promise_id(p: Pid) -> PromiseId {
 }
 
 /// The whole world.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct State {
     scenario: Scenario,
     limit: u8,
@@ -449,8 +452,22 @@ impl State {
         busy
     }
 
+    /// The same state with its interchangeable workers in a fixed order, so
+    /// states that differ only in which worker holds what are explored once.
+    fn canonical(mut self) -> Self {
+        self.workers.sort();
+        self
+    }
+
     /// Every transition without faults.
     pub fn progress(&self) -> Vec<(Action, State)> {
+        self.progress_raw()
+            .into_iter()
+            .map(|(a, s)| (a, s.canonical()))
+            .collect()
+    }
+
+    fn progress_raw(&self) -> Vec<(Action, State)> {
         let mut out = Vec::new();
         for actor in self.busy() {
             let mut next = self.clone();
@@ -527,6 +544,13 @@ impl State {
 
     /// Every fault that can strike now, within `budget`.
     pub fn faults(&self, budget: Budget) -> Vec<(Action, State)> {
+        self.faults_raw(budget)
+            .into_iter()
+            .map(|(a, s)| (a, s.canonical()))
+            .collect()
+    }
+
+    fn faults_raw(&self, budget: Budget) -> Vec<(Action, State)> {
         let mut out = Vec::new();
         if self.crashes + self.duplicates + self.expiries >= budget.total {
             return out;
@@ -619,6 +643,7 @@ impl State {
         );
         let mut prog = Prog::new(Some(id), m.token.clone(), vec![first]);
         prog.receipt = m.receives;
+        prog.held = Some(m.clone());
         self.workers[w] = Some(prog);
         what
     }
@@ -649,7 +674,7 @@ impl State {
     fn apply(&mut self, prog: &mut Prog, op: Op, said: &mut Vec<String>) -> bool {
         match op {
             Op::Check => {
-                let Some(m) = prog.msg.and_then(|id| self.queue.get(&id)).cloned() else {
+                let Some(m) = prog.held.clone() else {
                     return false;
                 };
                 let (rec, slot) = cell(m.target);
@@ -671,7 +696,7 @@ impl State {
                 true
             }
             Op::Run => {
-                let Some(m) = prog.msg.and_then(|id| self.queue.get(&id)).cloned() else {
+                let Some(m) = prog.held.clone() else {
                     return false;
                 };
                 if let Some((from, out)) = &m.input {

@@ -19,9 +19,9 @@
 //!   dead-lettered and settled (rule 2);
 //! - `bounded`: no message causes more than a fixed number of calls (rule 5).
 //!
-//! `cargo test -p vow --test model` runs the bounded check; with
-//! `VOW_MODEL=deep` it explores a larger fault budget and prints
-//! `states=<n> properties=<k> violations=<v>`.
+//! `cargo test -p vow-model` runs the bounded check (part of `./tests/run.sh`);
+//! `cargo run -p vow-model -- --deep` (`./tests/run.sh model`) explores a larger
+//! fault budget. Both print `states=<n> properties=<k> violations=<v>` last.
 
 mod world;
 
@@ -43,6 +43,11 @@ struct Budget {
 /// What exploring one scenario found.
 struct Found {
     states: usize,
+    /// Every state this many steps from the start was explored (all of them,
+    /// if the search ran out of states before it ran out of room).
+    depth: usize,
+    /// Whether every reachable state was explored.
+    complete: bool,
     violation: Option<(String, Vec<Action>)>,
 }
 
@@ -61,30 +66,41 @@ fn explore(scenario: Scenario, budget: Budget, max_states: usize) -> Found {
     let start = State::new(scenario, budget.receive_limit);
     let mut parent: HashMap<u64, Option<(u64, Action)>> = HashMap::new();
     parent.insert(fingerprint(&start), None);
-    let mut frontier = VecDeque::from([start]);
-    while let Some(state) = frontier.pop_front() {
+    let mut frontier = VecDeque::from([(start, 0)]);
+    let mut full = false;
+    let mut depth = 0;
+    while let Some((state, at)) = frontier.pop_front() {
         let here = fingerprint(&state);
         let mut next_states = state.progress();
         if let Some(why) = state.violation(next_states.is_empty()) {
             return Found {
                 states: parent.len(),
+                depth: at,
+                complete: false,
                 violation: Some((why, trace(&parent, here))),
             };
+        }
+        if !full {
+            depth = at;
         }
         next_states.extend(state.faults(budget));
         for (action, next) in next_states {
             if parent.len() >= max_states {
+                // States past this depth may go unexplored from here on.
+                full = true;
                 break;
             }
             let key = fingerprint(&next);
             if let std::collections::hash_map::Entry::Vacant(e) = parent.entry(key) {
                 e.insert(Some((here, action)));
-                frontier.push_back(next);
+                frontier.push_back((next, at + 1));
             }
         }
     }
     Found {
         states: parent.len(),
+        depth,
+        complete: !full,
         violation: None,
     }
 }
@@ -104,10 +120,16 @@ fn run(budget: Budget, max_states: usize) -> (usize, usize) {
     let (mut states, mut violations) = (0, 0);
     for scenario in Scenario::all() {
         let found = explore(scenario, budget, max_states);
+        let reach = if found.complete {
+            "every reachable state".to_owned()
+        } else {
+            format!("every state within {} steps", found.depth)
+        };
         println!(
-            "model: {:<10} states={:>8} {}",
+            "model: {:<10} states={:>8} {:<30} {}",
             scenario.name(),
             found.states,
+            reach,
             if found.violation.is_some() { "VIOLATION" } else { "ok" }
         );
         states += found.states;
@@ -122,28 +144,53 @@ fn run(budget: Budget, max_states: usize) -> (usize, usize) {
     (states, violations)
 }
 
-#[test]
-fn the_protocol_keeps_its_promise_in_every_reachable_state() {
-    let deep = std::env::var("VOW_MODEL").is_ok_and(|v| v == "deep");
-    let budget = if deep {
-        Budget {
-            crashes: 2,
-            duplicates: 1,
-            expiries: 1,
-            total: 3,
-            receive_limit: 2,
-        }
+/// The bounded check: one fault of each kind, two in all.
+const BOUNDED: Budget = Budget {
+    crashes: 1,
+    duplicates: 1,
+    expiries: 1,
+    total: 2,
+    receive_limit: 2,
+};
+
+/// States per scenario in the bounded check (about a minute in all).
+const MAX_STATES: usize = 300_000;
+
+/// The deeper check: three faults in all, two of them crashes.
+const DEEP: Budget = Budget {
+    crashes: 2,
+    duplicates: 1,
+    expiries: 1,
+    total: 3,
+    receive_limit: 2,
+};
+
+fn main() -> std::process::ExitCode {
+    let deep = std::env::args().any(|a| a == "--deep");
+    let (budget, max_states) = if deep {
+        (DEEP, 20_000_000)
     } else {
-        Budget {
-            crashes: 1,
-            duplicates: 1,
-            expiries: 1,
-            total: 2,
-            receive_limit: 2,
-        }
+        (BOUNDED, MAX_STATES)
     };
-    let max_states = if deep { 20_000_000 } else { 2_000_000 };
+    println!("model: budget {budget:?}");
     let (states, violations) = run(budget, max_states);
     println!("states={states} properties={PROPERTIES} violations={violations}");
-    assert_eq!(violations, 0, "see the traces above");
+    if violations == 0 {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_protocol_keeps_its_promise_in_every_reachable_state() {
+        let (states, violations) = run(BOUNDED, MAX_STATES);
+        println!("states={states} properties={PROPERTIES} violations={violations}");
+        assert!(states > 10_000, "explored {states} states");
+        assert_eq!(violations, 0, "see the traces above");
+    }
 }
