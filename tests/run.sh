@@ -7,6 +7,8 @@
 #   ./tests/run.sh quick      only the tests that need no emulator
 #   ./tests/run.sh chaos      the chaos run: 300 workflows through injected faults
 #                             on the emulators (last line: workflows=… lost=… …)
+#   ./tests/run.sh model      the model checker's deeper run over the engine's
+#                             decisions (last line: states=… properties=… violations=…)
 #   ./tests/run.sh bench      the engine on one core (criterion), the worker's size,
 #                             then vow against a raw SDK baseline on the emulators
 #                             (last line: usd_per_million_steps=… vs_baseline=…)
@@ -21,6 +23,12 @@ step "graphviz"
 if ! command -v dot >/dev/null; then
   { apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; } ||
     { echo "could not install graphviz: run apt-get install graphviz as root" >&2; exit 1; }
+fi
+
+if [[ "$mode" == model ]]; then
+  step "model checker (deeper run)"
+  cargo run --quiet -p vow-model -- --deep
+  exit 0
 fi
 
 if [[ "$mode" != chaos && "$mode" != bench ]]; then

@@ -53,11 +53,12 @@ struct Found {
 
 const PROPERTIES: usize = 4;
 
-/// A state's fingerprint: states are remembered by it, not kept whole.
+/// A state's fingerprint: states are remembered by it, not kept whole, and
+/// states that differ only in which worker does what share one.
 fn fingerprint(state: &State) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    state.hash(&mut h);
+    state.canonical().hash(&mut h);
     h.finish()
 }
 

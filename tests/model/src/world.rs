@@ -452,22 +452,17 @@ impl State {
         busy
     }
 
-    /// The same state with its interchangeable workers in a fixed order, so
-    /// states that differ only in which worker holds what are explored once.
-    fn canonical(mut self) -> Self {
-        self.workers.sort();
-        self
+    /// The same state with its interchangeable workers in a fixed order: states
+    /// that differ only in which worker holds what share this, and are explored
+    /// once.
+    pub fn canonical(&self) -> Self {
+        let mut state = self.clone();
+        state.workers.sort();
+        state
     }
 
     /// Every transition without faults.
     pub fn progress(&self) -> Vec<(Action, State)> {
-        self.progress_raw()
-            .into_iter()
-            .map(|(a, s)| (a, s.canonical()))
-            .collect()
-    }
-
-    fn progress_raw(&self) -> Vec<(Action, State)> {
         let mut out = Vec::new();
         for actor in self.busy() {
             let mut next = self.clone();
@@ -544,13 +539,6 @@ impl State {
 
     /// Every fault that can strike now, within `budget`.
     pub fn faults(&self, budget: Budget) -> Vec<(Action, State)> {
-        self.faults_raw(budget)
-            .into_iter()
-            .map(|(a, s)| (a, s.canonical()))
-            .collect()
-    }
-
-    fn faults_raw(&self, budget: Budget) -> Vec<(Action, State)> {
         let mut out = Vec::new();
         if self.crashes + self.duplicates + self.expiries >= budget.total {
             return out;
