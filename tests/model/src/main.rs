@@ -169,7 +169,7 @@ const DEEP: Budget = Budget {
 fn main() -> std::process::ExitCode {
     let deep = std::env::args().any(|a| a == "--deep");
     let (budget, max_states) = if deep {
-        (DEEP, 20_000_000)
+        (DEEP, 3_000_000)
     } else {
         (BOUNDED, MAX_STATES)
     };
