@@ -159,7 +159,10 @@ pub(crate) fn outside_token(kind: &str, id: &PromiseId) -> String {
     let mut bytes = kind.as_bytes().to_vec();
     bytes.push(b':');
     bytes.extend_from_slice(id.as_str().as_bytes());
-    format!("{kind}:{:012x}", fnv1a_128(&bytes) as u64 & 0xffff_ffff_ffff)
+    format!(
+        "{kind}:{:012x}",
+        fnv1a_128(&bytes) as u64 & 0xffff_ffff_ffff
+    )
 }
 
 #[cfg(test)]

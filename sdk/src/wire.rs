@@ -131,7 +131,9 @@ fn check_join(join: &PromiseId, n: u32) -> Result<(), String> {
         return Err(format!("join id {join} is a member id"));
     }
     if n > MAX_JOIN {
-        return Err(format!("a join of {n} members exceeds the {MAX_JOIN} allowed"));
+        return Err(format!(
+            "a join of {n} members exceeds the {MAX_JOIN} allowed"
+        ));
     }
     Ok(())
 }
@@ -535,10 +537,11 @@ pub fn salvage(body: &str) -> Option<(Target, Vec<Cont>, String)> {
 /// it can neither take its message down with it nor the dead-letter handler.
 pub fn decode_task(task: &Value) -> Result<Box<dyn ErasedTask>, Failure> {
     let tag = task.get("task").and_then(Value::as_str).unwrap_or("");
-    let decoded = std::panic::catch_unwind(|| {
-        serde_json::from_value::<Box<dyn ErasedTask>>(task.clone())
-    })
-    .map_err(|_| Failure::bad_input(format!("task `{tag}` panicked while being decoded")))?;
+    let decoded =
+        std::panic::catch_unwind(|| serde_json::from_value::<Box<dyn ErasedTask>>(task.clone()))
+            .map_err(|_| {
+                Failure::bad_input(format!("task `{tag}` panicked while being decoded"))
+            })?;
     decoded.map_err(|e| {
         let text = e.to_string();
         if text.contains("unknown variant") {

@@ -50,7 +50,10 @@ impl Task for Adopter {
             ms: self.ms,
             value: 1,
         });
-        adopt(slow.then(AddN { n: 1, key: self.key }))
+        adopt(slow.then(AddN {
+            n: 1,
+            key: self.key,
+        }))
     }
 }
 
@@ -132,7 +135,11 @@ async fn a_redelivered_message_of_a_cancelled_promise_still_delivers_what_it_car
         inline_for: Duration::ZERO,
         ..fast_config().engine
     });
-    let (p, next, join) = (PromiseId::random(), PromiseId::random(), PromiseId::random());
+    let (p, next, join) = (
+        PromiseId::random(),
+        PromiseId::random(),
+        PromiseId::random(),
+    );
     let mut env = envelope_for(&p, serde_json::json!({"task": "test/value", "with": 7}));
     env.conts = vec![
         Cont::Then {
@@ -159,7 +166,9 @@ async fn a_redelivered_message_of_a_cancelled_promise_still_delivers_what_it_car
     assert_eq!(sent.len(), 1, "the carried successor is sent");
     let successor = engine.open(&sent[0].body).await.expect("opens");
     assert_eq!(successor.target, Target::Promise(next));
-    assert!(matches!(successor.input, Some(Outcome::Err(ref f)) if f.kind() == FailureKind::Cancelled));
+    assert!(
+        matches!(successor.input, Some(Outcome::Err(ref f)) if f.kind() == FailureKind::Cancelled)
+    );
     // The carried join arrival counted, so the join settled.
     assert!(matches!(
         engine.outcome(&join).await.expect("read"),
@@ -375,11 +384,7 @@ impl Task for Park {
 
 async fn parked_resolver(k: &str) -> Resolver<u64> {
     for _ in 0..200 {
-        if let Some(r) = parked()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(k)
-        {
+        if let Some(r) = parked().lock().unwrap_or_else(|e| e.into_inner()).get(k) {
             return r.clone();
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -393,7 +398,9 @@ async fn an_application_resolve_whose_send_failed_is_retried_with_the_same_effec
     let (client, flaky) = flaky_client(&vow);
     let k = key();
     let flow = vow.flow();
-    let z = flow.when(Park { key: k.clone() }).then(Observe { key: k.clone() });
+    let z = flow
+        .when(Park { key: k.clone() })
+        .then(Observe { key: k.clone() });
     vow.start(&flow).await.expect("start");
     let resolver = parked_resolver(&k).await;
     flaky.fail(1);
@@ -402,7 +409,10 @@ async fn an_application_resolve_whose_send_failed_is_retried_with_the_same_effec
         .await
         .expect_err("the send fails after the settle");
     client.resolve(&resolver, Ok(5)).await.expect("retried");
-    assert_eq!(vow.wait(&z, LONG).await.expect("runs"), Ok("ok:5".to_owned()));
+    assert_eq!(
+        vow.wait(&z, LONG).await.expect("runs"),
+        Ok("ok:5".to_owned())
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(read_log(&k).len(), 1, "ran once");
 }
@@ -417,7 +427,10 @@ async fn a_start_whose_send_failed_is_retried_with_the_same_effect() {
     flaky.fail(1);
     client.start(&flow).await.expect_err("the send fails");
     client.start(&flow).await.expect("retried");
-    assert_eq!(vow.wait(&z, LONG).await.expect("runs"), Ok("ok:3".to_owned()));
+    assert_eq!(
+        vow.wait(&z, LONG).await.expect("runs"),
+        Ok("ok:3".to_owned())
+    );
 }
 
 #[tokio::test]
@@ -433,7 +446,10 @@ async fn a_cancel_whose_send_failed_is_retried_with_the_same_effect() {
     vow.start(&flow).await.expect("start");
     // A successor added after the promise was sent is stored with it.
     let later = vow.flow();
-    let z = later.then(&Promise::<u64>::from_id(slow.id().clone()), Observe { key: k.clone() });
+    let z = later.then(
+        &Promise::<u64>::from_id(slow.id().clone()),
+        Observe { key: k.clone() },
+    );
     vow.start(&later).await.expect("start later");
     flaky.fail(1);
     client
@@ -522,12 +538,10 @@ async fn hostile_envelopes_are_refused_at_once() {
     }];
     hostile.push(carried);
     for env in hostile {
-        let outcome = tokio::time::timeout(
-            Duration::from_secs(2),
-            engine.process(&env.encode(), 1),
-        )
-        .await
-        .unwrap_or_else(|_| panic!("{:?} ran on", env.target));
+        let outcome =
+            tokio::time::timeout(Duration::from_secs(2), engine.process(&env.encode(), 1))
+                .await
+                .unwrap_or_else(|_| panic!("{:?} ran on", env.target));
         assert!(
             matches!(outcome, Err(vow::engine::Rejected::Undecodable(_))),
             "{:?} was accepted: {outcome:?}",
@@ -564,11 +578,12 @@ async fn a_shard_of_large_failures_stays_within_the_item_limit() {
     vow.start(&flow).await.expect("start");
     let described = vow.wait(&all, LONG).await.expect("settles");
     assert_eq!(described, Ok(vec!["err:error"; 16].join(",")));
-    let p = vow
-        .when(FailLong { len: 100_000 })
+    let p = vow.when(FailLong { len: 100_000 }).await.expect("start");
+    let f = vow
+        .wait(&p, LONG)
         .await
-        .expect("start");
-    let f = vow.wait(&p, LONG).await.expect("settles").expect_err("fails");
+        .expect("settles")
+        .expect_err("fails");
     assert_eq!(f.message().len(), 100_000, "the whole message is kept");
 }
 

@@ -426,7 +426,10 @@ async fn a_redelivered_large_message_still_opens_after_its_large_value_is_stored
     let body = engine.seal(&env).await.expect("seal");
     assert!(body.len() < 1_000, "the body is stored out of line");
     engine.process(&body, 1).await.expect("first delivery");
-    engine.process(&body, 2).await.expect("the redelivery opens its body");
+    engine
+        .process(&body, 2)
+        .await
+        .expect("the redelivery opens its body");
     let value = stack
         .vow
         .wait(&Promise::<String>::from_id(id), WAIT)

@@ -12,7 +12,9 @@ use super::settle::Step;
 use super::{Engine, Rejected};
 use crate::failure::Failure;
 use crate::stats::tally;
-use crate::wire::{decode_body, decode_envelope, decode_task, salvage, Body, Cont, Outcome, Target};
+use crate::wire::{
+    decode_body, decode_envelope, decode_task, salvage, Body, Cont, Outcome, Target,
+};
 use std::sync::Arc;
 use tracing::warn;
 

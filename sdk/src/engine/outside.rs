@@ -95,7 +95,10 @@ impl Engine {
             match record.slots.remove(&cell.slot) {
                 None if next.as_member().is_none() => {
                     let target = Target::Promise(next.clone());
-                    if step.settle(target, failure.clone(), Vec::new(), false).await? {
+                    if step
+                        .settle(target, failure.clone(), Vec::new(), false)
+                        .await?
+                    {
                         cancelled += 1;
                     }
                     step.flush().await?;

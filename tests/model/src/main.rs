@@ -131,7 +131,11 @@ fn run(budget: Budget, max_states: usize) -> (usize, usize) {
             scenario.name(),
             found.states,
             reach,
-            if found.violation.is_some() { "VIOLATION" } else { "ok" }
+            if found.violation.is_some() {
+                "VIOLATION"
+            } else {
+                "ok"
+            }
         );
         states += found.states;
         if let Some((why, actions)) = found.violation {

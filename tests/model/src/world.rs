@@ -56,8 +56,15 @@ pub enum Task {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Cont {
-    Then { id: Pid, task: Task, conts: Vec<Cont> },
-    Settle { target: Tgt, conts: Vec<Cont> },
+    Then {
+        id: Pid,
+        task: Task,
+        conts: Vec<Cont>,
+    },
+    Settle {
+        target: Tgt,
+        conts: Vec<Cont>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -194,7 +201,10 @@ impl fmt::Display for Action {
             Action::StartResolve(p) => write!(f, "App calls resolve(p{p})"),
             Action::Crash(a) => write!(f, "FAULT {a:?} crashes"),
             Action::Expire(a, id) => {
-                write!(f, "FAULT visibility of message {id} expires while {a:?} runs it")
+                write!(
+                    f,
+                    "FAULT visibility of message {id} expires while {a:?} runs it"
+                )
             }
             Action::Duplicate(id) => write!(f, "FAULT message {id} is delivered twice"),
         }
@@ -318,12 +328,7 @@ impl Scenario {
                 },
                 vec![then(23, vec![])],
             )],
-            Scenario::Deferred => vec![msg(
-                "s0",
-                Tgt::P(30),
-                Task::Defer,
-                vec![then(31, vec![])],
-            )],
+            Scenario::Deferred => vec![msg("s0", Tgt::P(30), Task::Defer, vec![then(31, vec![])])],
             Scenario::Large => vec![msg(
                 "s0",
                 Tgt::P(40),
@@ -674,9 +679,21 @@ impl State {
                     }
                     Some((by, out)) => {
                         let owed = decide::owed(decide::writer(Some(by), &m.token), m.repair);
-                        said.push(format!("reads {:?}: settled by {by}, owes {owed:?}", m.target));
+                        said.push(format!(
+                            "reads {:?}: settled by {by}, owes {owed:?}",
+                            m.target
+                        ));
                         let count = record.slots.len() as u32;
-                        let mut ops = self.deliver(prog, &m.token, owed, m.target, m.conts, record.later, out.clone(), count);
+                        let mut ops = self.deliver(
+                            prog,
+                            &m.token,
+                            owed,
+                            m.target,
+                            m.conts,
+                            record.later,
+                            out.clone(),
+                            count,
+                        );
                         ops.extend([Op::Flush, Op::Delete]);
                         push_front(prog, ops);
                     }
@@ -723,7 +740,10 @@ impl State {
                     }
                     Task::Adopt { slow, after } => {
                         let k = run(*slow);
-                        said.push(format!("runs {:?}: adopts p{slow}.then(p{after})", m.target));
+                        said.push(format!(
+                            "runs {:?}: adopts p{slow}.then(p{after})",
+                            m.target
+                        ));
                         prog.sends.push(Msg {
                             token: format!("c{slow}-{k}"),
                             target: Tgt::P(*slow),
@@ -807,7 +827,10 @@ impl State {
                 }
                 Climb::Mark { level, shard, slot } => {
                     let token = decide::join_token(&promise_id(join));
-                    let record = self.store.entry(Rec::Shard(join, level, shard)).or_default();
+                    let record = self
+                        .store
+                        .entry(Rec::Shard(join, level, shard))
+                        .or_default();
                     let mine = match record.slots.get(&slot) {
                         None => {
                             record.slots.insert(slot, (token.clone(), Out::App));
@@ -893,7 +916,16 @@ impl State {
                             repair: true,
                         };
                         let token = prog.token.clone();
-                        ops.extend(self.deliver(prog, &token, owed, Tgt::P(p), vec![], record.later.clone(), out.clone(), 1));
+                        ops.extend(self.deliver(
+                            prog,
+                            &token,
+                            owed,
+                            Tgt::P(p),
+                            vec![],
+                            record.later.clone(),
+                            out.clone(),
+                            1,
+                        ));
                         ops.push(Op::Flush);
                     }
                     Some(_) => {}
