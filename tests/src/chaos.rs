@@ -148,6 +148,7 @@ pub const KINDS: &[&str] = &[
     "bad-decode",
     "hostile",
     "rec-flaky",
+    "hostile-joined",
 ];
 
 /// The kind of the dead-letter rig.
@@ -198,8 +199,9 @@ fn as_value<T>(p: &Promise<T>) -> Promise<Value> {
     Promise::from_id(p.id().clone())
 }
 
-fn next(label: &str, from: &PromiseId) -> RecNext {
+fn next(rig: &str, label: &str, from: &PromiseId) -> RecNext {
     RecNext {
+        rig: rig.into(),
         label: label.into(),
         from: from.to_string(),
         tries: 3,
@@ -207,8 +209,9 @@ fn next(label: &str, from: &PromiseId) -> RecNext {
     }
 }
 
-fn start_task(label: &str) -> RecStart {
+fn start_task(rig: &str, label: &str) -> RecStart {
     RecStart {
+        rig: rig.into(),
         label: label.into(),
         tries: 3,
         ..RecStart::default()
@@ -217,6 +220,8 @@ fn start_task(label: &str) -> RecStart {
 
 /// What a rig runs workflows on.
 pub struct Rig {
+    /// Names this rig's observations.
+    pub name: String,
     /// The clean client (starts, cancels, reads).
     pub client: Arc<Vow>,
     /// The application's client whose queue fails sends (resolves from app code).
@@ -306,6 +311,7 @@ impl Rig {
         let app_queue = Arc::new(FaultyQueue::new(queue.clone(), app_faults.clone()));
         let app = Arc::new(Vow::client(store, app_queue, config));
         Rig {
+            name: PromiseId::random().as_str()[..12].to_owned(),
             client,
             app,
             raw: queue,
@@ -352,6 +358,7 @@ impl Rig {
         kinds: &[&'static str],
     ) -> Result<(Vec<Workflow>, Vec<Driver>), Box<dyn std::error::Error>> {
         let client = &self.client;
+        let rn = self.name.clone();
         let flow = client.flow();
         let mut workflows = Vec::with_capacity(n);
         let mut drivers: Vec<Driver> = Vec::new();
@@ -425,8 +432,11 @@ impl Rig {
                 "cancel-adopt" => {
                     // A adopts Slow.then(After); Z follows A. A is cancelled
                     // while Slow runs: Z runs once, with Cancelled or A's value.
-                    let a = flow.when(Adopter { slow_ms: 1_500 });
-                    let z = flow.then(&a, next("z", a.id()));
+                    let a = flow.when(Adopter {
+                        rig: rn.clone(),
+                        slow_ms: 1_500,
+                    });
+                    let z = flow.then(&a, next(&rn, "z", a.id()));
                     let after = next_core("after", &Ok(start_core("slow", "")), "");
                     w.roots.push((
                         z.id().clone(),
@@ -450,9 +460,9 @@ impl Rig {
                     let p = flow.when(RecStart {
                         sleep_ms: vis_ms * 3 / 2,
                         timeout_ms: Some(vis_ms * 4 + 10_000),
-                        ..start_task("plain")
+                        ..start_task(&rn, "plain")
                     });
-                    let q = flow.then(&p, next("q", p.id()));
+                    let q = flow.then(&p, next(&rn, "q", p.id()));
                     w.roots.push((
                         q.id().clone(),
                         core_in(vec![
@@ -470,8 +480,11 @@ impl Rig {
                     }));
                 }
                 "defer-task" => {
-                    let d = flow.when(Deferrer { by_task: true });
-                    let r = flow.then(&d, next("r", d.id()));
+                    let d = flow.when(Deferrer {
+                        rig: rn.clone(),
+                        by_task: true,
+                    });
+                    let r = flow.then(&d, next(&rn, "r", d.id()));
                     w.roots.push((
                         r.id().clone(),
                         core_in(vec![next_core("r", &Ok(json!({ "l": "by-task" })), "")]),
@@ -479,8 +492,11 @@ impl Rig {
                     w.must.push((d.id().child(0), true));
                 }
                 "defer-app" => {
-                    let d = flow.when(Deferrer { by_task: false });
-                    let r = flow.then(&d, next("r", d.id()));
+                    let d = flow.when(Deferrer {
+                        rig: rn.clone(),
+                        by_task: false,
+                    });
+                    let r = flow.then(&d, next(&rn, "r", d.id()));
                     w.roots.push((
                         r.id().clone(),
                         core_in(vec![next_core("r", &Ok(json!({ "l": "by-app" })), "")]),
@@ -492,19 +508,21 @@ impl Rig {
                     }));
                 }
                 "late-attach" => {
-                    let p = flow.when(start_task("early"));
-                    let p2 = flow.when(start_task("early2"));
+                    let p = flow.when(start_task(&rn, "early"));
+                    let p2 = flow.when(start_task(&rn, "early2"));
                     // A task attaches to P, sent by this flow.
                     let t = flow.when(Attacher {
+                        rig: rn.clone(),
                         target: p.id().clone(),
                     });
                     let attached = next_core("attached", &Ok(start_core("early", "")), "");
-                    w.roots.push((t.id().clone(), core_in(vec![attached.clone()])));
+                    w.roots
+                        .push((t.id().clone(), core_in(vec![attached.clone()])));
                     // A second application flow attaches `then` and `all` later.
                     let late = client.flow();
-                    let l = late.then(&as_value(&p), next("late", p.id()));
+                    let l = late.then(&as_value(&p), next(&rn, "late", p.id()));
                     let j = late.all([as_value(&p), as_value(&p2)]);
-                    let jn = late.then(&as_value(&j), next("joined", j.id()));
+                    let jn = late.then(&as_value(&j), next(&rn, "joined", j.id()));
                     w.roots.push((
                         l.id().clone(),
                         core_in(vec![next_core("late", &Ok(start_core("early", "")), "")]),
@@ -528,23 +546,23 @@ impl Rig {
                     let pad = big_pad(i);
                     let s = flow.when(RecStart {
                         pad: pad.clone(),
-                        ..start_task("big")
+                        ..start_task(&rn, "big")
                     });
                     let n1 = flow.then(
                         &s,
                         RecNext {
                             pad: pad.clone(),
-                            ..next("big-next", s.id())
+                            ..next(&rn, "big-next", s.id())
                         },
                     );
                     let want = next_core("big-next", &Ok(start_core("big", &pad)), &pad);
                     w.roots.push((n1.id().clone(), core_in(vec![want])));
                     let f = flow.fan_out((0..3).map(|m| RecStart {
                         pad: pad.clone(),
-                        ..start_task(&format!("big{m}"))
+                        ..start_task(&rn, &format!("big{m}"))
                     }));
                     let fv = as_value(&f);
-                    let fj = flow.then(&fv, next("big-join", f.id()));
+                    let fj = flow.then(&fv, next(&rn, "big-join", f.id()));
                     let list = Value::Array(
                         (0..3)
                             .map(|m| json!({ "Ok": start_core(&format!("big{m}"), &pad) }))
@@ -559,9 +577,9 @@ impl Rig {
                     let p = flow.when(RecStart {
                         sleep_ms: vis_ms * 5 / 2,
                         timeout_ms: Some(vis_ms * 5 + 10_000),
-                        ..start_task("long")
+                        ..start_task(&rn, "long")
                     });
-                    let q = flow.then(&val(&p), next("after-long", p.id()));
+                    let q = flow.then(&val(&p), next(&rn, "after-long", p.id()));
                     w.roots.push((
                         q.id().clone(),
                         core_in(vec![next_core(
@@ -575,9 +593,9 @@ impl Rig {
                     let p = flow.when(RecStart {
                         panic: true,
                         tries: 2,
-                        ..start_task("panics")
+                        ..start_task(&rn, "panics")
                     });
-                    let q = flow.then(&p, next("after-panic", p.id()));
+                    let q = flow.then(&p, next(&rn, "after-panic", p.id()));
                     w.roots.push((
                         q.id().clone(),
                         core_in(vec![next_core(
@@ -591,7 +609,7 @@ impl Rig {
                     let p = as_value(&flow.when(BadDecode {
                         marker: PANIC_MARKER.into(),
                     }));
-                    let q = flow.then(&p, next("after-bad", p.id()));
+                    let q = flow.then(&p, next(&rn, "after-bad", p.id()));
                     w.roots.push((
                         q.id().clone(),
                         core_in(vec![
@@ -601,10 +619,10 @@ impl Rig {
                     ));
                     w.must.push((p.id().clone(), false));
                 }
-                "hostile" => {
+                "hostile" | "hostile-joined" => {
                     // A real workflow beside hostile bodies sent straight to the queue.
-                    let p = flow.when(start_task("beside"));
-                    let q = flow.then(&p, next("beside-next", p.id()));
+                    let p = flow.when(start_task(&rn, "beside"));
+                    let q = flow.then(&p, next(&rn, "beside-next", p.id()));
                     w.roots.push((
                         q.id().clone(),
                         core_in(vec![next_core(
@@ -615,16 +633,24 @@ impl Rig {
                     ));
                     let (raw, engine) = (self.raw.clone(), client.engine().clone());
                     let keys = self.keys.clone();
+                    let rn2 = rn.clone();
+                    // `hostile` cycles through the small bodies; `hostile-joined`
+                    // sends the four-billion-member input.
+                    let variant = if kind == "hostile" {
+                        [0, 1, 3, 4][i % 4]
+                    } else {
+                        2
+                    };
                     drivers.push(Box::pin(async move {
-                        inject_hostile(&raw, &engine, keys.as_ref(), i).await;
+                        inject_hostile(&raw, &engine, keys.as_ref(), variant, &rn2).await;
                     }));
                 }
                 "rec-flaky" => {
                     let p = flow.when(RecStart {
                         ok_on: 2,
-                        ..start_task("flaky")
+                        ..start_task(&rn, "flaky")
                     });
-                    let q = flow.then(&p, next("after-flaky", p.id()));
+                    let q = flow.then(&p, next(&rn, "after-flaky", p.id()));
                     w.roots.push((
                         q.id().clone(),
                         core_in(vec![next_core(
@@ -640,9 +666,9 @@ impl Rig {
                     let p = flow.when(RecStart {
                         sleep_ms: vis_ms * 5 / 2,
                         timeout_ms: Some(vis_ms * 5 + 10_000),
-                        ..start_task("late")
+                        ..start_task(&rn, "late")
                     });
-                    let q = flow.then(&p, next("after-dlq", p.id()));
+                    let q = flow.then(&p, next(&rn, "after-dlq", p.id()));
                     w.roots.push((
                         q.id().clone(),
                         core_in(vec![
@@ -757,11 +783,20 @@ async fn resolve_from_app(app: &Vow, d: &PromiseId, log: Option<&std::path::Path
 /// trusted but buggy producer would): garbage, member targets with `n: 0` and
 /// `index >= n`, a `Joined` input of four billion members, and a plain target
 /// whose id looks like a member.
-async fn inject_hostile(raw: &Arc<dyn Queue>, engine: &Engine, keys: Option<&SigningKeys>, i: usize) {
-    let rec_start = json!({ "task": "e2e/rec-start", "with": { "label": "hostile", "tries": 1 } });
+async fn inject_hostile(
+    raw: &Arc<dyn Queue>,
+    engine: &Engine,
+    keys: Option<&SigningKeys>,
+    variant: usize,
+    rig: &str,
+) {
+    let rec_start = json!({
+        "task": "e2e/rec-start",
+        "with": { "rig": rig, "label": "hostile", "tries": 1 }
+    });
     let rec_next = json!({
         "task": "e2e/rec-next",
-        "with": { "label": "hostile", "from": PromiseId::random().to_string(), "tries": 1 }
+        "with": { "rig": rig, "label": "hostile", "from": PromiseId::random().to_string(), "tries": 1 }
     });
     let env = |target: Target, task: Value, input: Option<Outcome>| Envelope {
         v: WIRE_VERSION,
@@ -777,7 +812,7 @@ async fn inject_hostile(raw: &Arc<dyn Queue>, engine: &Engine, keys: Option<&Sig
     let join = PromiseId::random();
     let looks_like_member = PromiseId::parse(&format!("{}.3", PromiseId::random()))
         .unwrap_or_else(|_| PromiseId::random());
-    let envelopes = match i % 5 {
+    let envelopes = match variant {
         0 => vec![env(
             Target::Member {
                 join: join.clone(),
@@ -861,6 +896,7 @@ async fn stored(client: &Vow, id: &PromiseId) -> Option<Value> {
 /// Wait for the workflows and audit every reader of every promise.
 async fn audit(rig: &Rig, workflows: &[Workflow], deadline: Instant) -> ChaosReport {
     let client = &rig.client;
+    let began = Instant::now();
     let mut report = ChaosReport::default();
     // What each reader saw, per promise: reader -> digest.
     let mut seen: BTreeMap<PromiseId, Vec<(String, String)>> = BTreeMap::new();
@@ -869,15 +905,22 @@ async fn audit(rig: &Rig, workflows: &[Workflow], deadline: Instant) -> ChaosRep
         for (root, check) in &w.roots {
             kind_of.insert(root.clone(), w.kind);
             let left = deadline.saturating_duration_since(Instant::now());
-            match client.wait(&Promise::<Value>::from_id(root.clone()), left).await {
+            match client
+                .wait(&Promise::<Value>::from_id(root.clone()), left)
+                .await
+            {
                 Ok(r) => {
                     seen.entry(root.clone())
                         .or_default()
                         .push(("wait".into(), digest(&result_value(&r))));
                     if !check(&r) {
                         report.wrong += 1;
-                        let shown: String = result_value(&r).to_string().chars().take(300).collect();
-                        eprintln!("chaos: WRONG workflow {i} ({}) root {root}: {shown}", w.kind);
+                        let shown: String =
+                            result_value(&r).to_string().chars().take(300).collect();
+                        eprintln!(
+                            "chaos: WRONG workflow {i} ({}) root {root}: {shown}",
+                            w.kind
+                        );
                     }
                 }
                 Err(e) => {
@@ -887,6 +930,11 @@ async fn audit(rig: &Rig, workflows: &[Workflow], deadline: Instant) -> ChaosRep
             }
         }
     }
+    eprintln!(
+        "chaos: rig {}: roots done ({:?} in)",
+        rig.name,
+        began.elapsed()
+    );
     // Side branches get a little longer: they may still run after the roots.
     let grace = deadline.max(Instant::now() + Duration::from_secs(10));
     let mut must_run = Vec::new();
@@ -900,7 +948,10 @@ async fn audit(rig: &Rig, workflows: &[Workflow], deadline: Instant) -> ChaosRep
                 .is_err()
             {
                 report.lost += 1;
-                eprintln!("chaos: LOST workflow {i} ({}) step {id} never settled", w.kind);
+                eprintln!(
+                    "chaos: LOST workflow {i} ({}) step {id} never settled",
+                    w.kind
+                );
             } else if *ran {
                 must_run.push((i, w.kind, id.clone()));
             }
@@ -908,7 +959,16 @@ async fn audit(rig: &Rig, workflows: &[Workflow], deadline: Instant) -> ChaosRep
     }
     // Let runs still in flight (losers of races) record themselves.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let obs = record::observations(rig.log.as_deref());
+    let obs: Vec<Observation> = record::observations(rig.log.as_deref())
+        .into_iter()
+        .filter(|o| o.rig == rig.name)
+        .collect();
+    eprintln!(
+        "chaos: rig {}: auditing {} observations ({:?} in)",
+        rig.name,
+        obs.len(),
+        began.elapsed()
+    );
     let ran: BTreeSet<&str> = obs.iter().map(|o| o.id.as_str()).collect();
     for (i, kind, id) in must_run {
         if !ran.contains(id.as_str()) {
@@ -918,14 +978,21 @@ async fn audit(rig: &Rig, workflows: &[Workflow], deadline: Instant) -> ChaosRep
     }
     let mine: BTreeSet<PromiseId> = workflows
         .iter()
-        .flat_map(|w| w.roots.iter().map(|r| r.0.clone()).chain(w.must.iter().map(|m| m.0.clone())))
+        .flat_map(|w| {
+            w.roots
+                .iter()
+                .map(|r| r.0.clone())
+                .chain(w.must.iter().map(|m| m.0.clone()))
+        })
         .collect();
     let mut attempts: BTreeMap<PromiseId, (BTreeSet<u32>, u32)> = BTreeMap::new();
     for o in &obs {
         let Ok(id) = PromiseId::parse(&o.id) else {
             continue;
         };
-        let a = attempts.entry(id.clone()).or_insert((BTreeSet::new(), o.max));
+        let a = attempts
+            .entry(id.clone())
+            .or_insert((BTreeSet::new(), o.max));
         a.0.insert(o.attempt);
         a.1 = a.1.min(o.max);
         seen.entry(id).or_default();
@@ -941,7 +1008,10 @@ async fn audit(rig: &Rig, workflows: &[Workflow], deadline: Instant) -> ChaosRep
     for (id, readers) in &mut seen {
         let kind = kind_of.get(id).copied().unwrap_or("step");
         let waited = client
-            .wait(&Promise::<Value>::from_id(id.clone()), Duration::from_millis(1))
+            .wait(
+                &Promise::<Value>::from_id(id.clone()),
+                Duration::from_millis(1),
+            )
             .await;
         if let Ok(r) = &waited {
             readers.push(("wait".into(), digest(&result_value(r))));
@@ -965,10 +1035,18 @@ async fn audit(rig: &Rig, workflows: &[Workflow], deadline: Instant) -> ChaosRep
             );
         }
     }
+    eprintln!(
+        "chaos: rig {}: audit done ({:?} in)",
+        rig.name,
+        began.elapsed()
+    );
     if let Some(a) = &rig.audit {
         let cells = a.doubles();
         if !cells.is_empty() {
-            eprintln!("chaos: the store accepted two settling writes of {} cells", cells.len());
+            eprintln!(
+                "chaos: the store accepted two settling writes of {} cells",
+                cells.len()
+            );
         }
     }
     report
@@ -978,13 +1056,19 @@ async fn audit(rig: &Rig, workflows: &[Workflow], deadline: Instant) -> ChaosRep
 /// `visibility` and are dead-lettered after `max_receives` deliveries.
 pub fn memory_rig(spec: &RigSpec, max_receives: u32) -> Rig {
     let dlq = Arc::new(MemoryQueue::dead_letter_queue());
-    let queue = Arc::new(MemoryQueue::new(spec.visibility, max_receives, Some(dlq.clone())));
+    let queue = Arc::new(MemoryQueue::new(
+        spec.visibility,
+        max_receives,
+        Some(dlq.clone()),
+    ));
     Rig::new(spec, Arc::new(MemoryStore::new()), queue, dlq)
 }
 
 /// The SQS and DynamoDB clients of a rig; with `faults`, they lose replies at
 /// the HTTP level ([`vow::aws::FaultInterceptor`]) so the SDK's retries run.
-async fn aws_clients(faults: Option<Arc<Faults>>) -> (aws_sdk_sqs::Client, aws_sdk_dynamodb::Client) {
+async fn aws_clients(
+    faults: Option<Arc<Faults>>,
+) -> (aws_sdk_sqs::Client, aws_sdk_dynamodb::Client) {
     let sdk = vow::aws::sdk_config().await;
     let mut sqs = aws_sdk_sqs::config::Builder::from(&sdk);
     let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&sdk);
@@ -1026,7 +1110,11 @@ pub async fn aws_rig(name: &str, spec: &RigSpec, max_receives: u32) -> Rig {
     ));
     let clean_queue: Arc<dyn Queue> = Arc::new(stack.queue());
     let app_faults = rig.faults[1].clone();
-    rig.client = Arc::new(Vow::client(clean_store.clone(), clean_queue.clone(), config.clone()));
+    rig.client = Arc::new(Vow::client(
+        clean_store.clone(),
+        clean_queue.clone(),
+        config.clone(),
+    ));
     rig.app = Arc::new(Vow::client(
         clean_store,
         Arc::new(FaultyQueue::new(clean_queue.clone(), app_faults)),

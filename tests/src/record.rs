@@ -24,6 +24,8 @@ pub const LOG_ENV: &str = "VOW_CHAOS_LOG";
 /// One run of a recording task.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Observation {
+    /// The rig (chaos run) the task belongs to.
+    pub rig: String,
     /// The promise the task settles (`cx.id()`).
     pub id: String,
     /// `cx.attempt()`.
@@ -159,6 +161,8 @@ fn input_digest<T: Serialize>(input: &Result<T, Failure>) -> String {
 /// (past the visibility timeout), fail retryably before an attempt, or panic.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RecStart {
+    /// The rig it belongs to.
+    pub rig: String,
     /// Its label.
     pub label: String,
     /// Echoed into the value (large arguments make large values).
@@ -186,6 +190,7 @@ impl Task for RecStart {
     type Output = Value;
     async fn run(self, _: (), cx: &Cx) -> Result<Resolution<Value>, Error> {
         record(Observation {
+            rig: self.rig.clone(),
             id: cx.id().to_string(),
             attempt: cx.attempt(),
             max: self.tries,
@@ -213,6 +218,8 @@ impl Task for RecStart {
 /// A successor that records its input and returns `{"l", "i", "p", "n"}`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RecNext {
+    /// The rig it belongs to.
+    pub rig: String,
     /// Its label.
     pub label: String,
     /// The promise its input comes from.
@@ -233,6 +240,7 @@ impl Task for RecNext {
     type Output = Value;
     async fn run(self, input: Self::Input, cx: &Cx) -> Result<Resolution<Value>, Error> {
         record(Observation {
+            rig: self.rig.clone(),
             id: cx.id().to_string(),
             attempt: cx.attempt(),
             max: self.tries,
@@ -257,6 +265,8 @@ impl Task for RecNext {
 /// [`RecStart`] "slow" working `slow_ms`) and `child(1)` (a [`RecNext`] "after").
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Adopter {
+    /// The rig it belongs to.
+    pub rig: String,
     /// How long the adopted step works.
     pub slow_ms: u64,
 }
@@ -267,6 +277,7 @@ impl Task for Adopter {
     type Output = Value;
     async fn run(self, _: (), cx: &Cx) -> Result<Resolution<Value>, Error> {
         record(Observation {
+            rig: self.rig.clone(),
             id: cx.id().to_string(),
             attempt: cx.attempt(),
             max: 3,
@@ -275,6 +286,7 @@ impl Task for Adopter {
             resolver: None,
         });
         let slow = cx.when(RecStart {
+            rig: self.rig.clone(),
             label: "slow".into(),
             sleep_ms: self.slow_ms,
             timeout_ms: Some(self.slow_ms + 30_000),
@@ -284,6 +296,7 @@ impl Task for Adopter {
         let after = cx.then(
             &slow,
             RecNext {
+                rig: self.rig.clone(),
                 label: "after".into(),
                 from: slow.id().to_string(),
                 tries: 3,
@@ -301,6 +314,8 @@ impl Task for Adopter {
 /// application code, which finds the resolver in its observation.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Deferrer {
+    /// The rig it belongs to.
+    pub rig: String,
     /// Hand the resolver to a task rather than to the application.
     pub by_task: bool,
 }
@@ -312,6 +327,7 @@ impl Task for Deferrer {
     async fn run(self, _: (), cx: &Cx) -> Result<Resolution<Value>, Error> {
         let resolver = cx.resolver::<Value>();
         record(Observation {
+            rig: self.rig.clone(),
             id: cx.id().to_string(),
             attempt: cx.attempt(),
             max: 3,
@@ -320,7 +336,10 @@ impl Task for Deferrer {
             resolver: (!self.by_task).then(|| serde_json::to_value(&resolver).unwrap_or_default()),
         });
         if self.by_task {
-            cx.when(ResolveIt { resolver });
+            cx.when(ResolveIt {
+                rig: self.rig.clone(),
+                resolver,
+            });
         }
         deferred()
     }
@@ -332,6 +351,8 @@ impl Task for Deferrer {
 /// Resolves another task's promise with `{"l": "by-task", "n"}`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ResolveIt {
+    /// The rig it belongs to.
+    pub rig: String,
     /// The resolver.
     pub resolver: Resolver<Value>,
 }
@@ -342,6 +363,7 @@ impl Task for ResolveIt {
     type Output = ();
     async fn run(self, _: (), cx: &Cx) -> Result<Resolution<()>, Error> {
         record(Observation {
+            rig: self.rig.clone(),
             id: cx.id().to_string(),
             attempt: cx.attempt(),
             max: 3,
@@ -360,6 +382,8 @@ impl Task for ResolveIt {
 /// Attaches a [`RecNext`] to a promise sent by an earlier flow and adopts it.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Attacher {
+    /// The rig it belongs to.
+    pub rig: String,
     /// The earlier promise.
     pub target: PromiseId,
 }
@@ -370,6 +394,7 @@ impl Task for Attacher {
     type Output = Value;
     async fn run(self, _: (), cx: &Cx) -> Result<Resolution<Value>, Error> {
         record(Observation {
+            rig: self.rig.clone(),
             id: cx.id().to_string(),
             attempt: cx.attempt(),
             max: 3,
@@ -380,6 +405,7 @@ impl Task for Attacher {
         let next = cx.then(
             &Promise::<Value>::from_id(self.target.clone()),
             RecNext {
+                rig: self.rig.clone(),
                 label: "attached".into(),
                 from: self.target.to_string(),
                 tries: 3,
@@ -438,7 +464,10 @@ pub const TAGS: &[&str] = &[
 /// the registry (empty when all are linked).
 pub fn link() -> Vec<&'static str> {
     let registered: Vec<&str> = vow::registered_tasks().iter().map(|r| r.tag).collect();
-    std::hint::black_box((digest as fn(&Value) -> String, crate::tasks::MatchOne::matches));
+    std::hint::black_box((
+        digest as fn(&Value) -> String,
+        crate::tasks::MatchOne::matches,
+    ));
     TAGS.iter()
         .copied()
         .filter(|t| !registered.contains(t))

@@ -31,7 +31,11 @@ async fn main() -> ExitCode {
     let backend = value("--backend").map_or("aws", String::as_str);
     let kill = args.iter().any(|a| a == "--kill");
     let kinds = kinds_from_env();
-    let within = Duration::from_secs(900);
+    let within = match value("--within").map(|v| v.parse()) {
+        None => Duration::from_secs(900),
+        Some(Ok(s)) => Duration::from_secs(s),
+        Some(Err(_)) => return usage("--within takes seconds"),
+    };
     eprintln!("chaos: {workflows} workflows on {backend}, kill={kill}, kinds {kinds:?}");
     let result = if kill {
         vow_e2e::require_emulators();
@@ -79,6 +83,6 @@ fn finish(report: ChaosReport) -> ExitCode {
 }
 
 fn usage(why: &str) -> ExitCode {
-    eprintln!("{why}\nusage: chaos [--workflows N] [--backend aws|memory] [--seed S] [--kill]");
+    eprintln!("{why}\nusage: chaos [--workflows N] [--backend aws|memory] [--seed S] [--kill] [--within SECS]");
     ExitCode::from(2)
 }

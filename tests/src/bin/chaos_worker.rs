@@ -57,8 +57,8 @@ async fn main() -> ExitCode {
             .failed_visibility(Duration::from_millis(100));
         loops.spawn(poller.run(stopped.clone()));
     }
-    let dead = Poller::new(dlq, Arc::new(InProcess::dead_letters(engine)))
-        .wait(Duration::from_secs(1));
+    let dead =
+        Poller::new(dlq, Arc::new(InProcess::dead_letters(engine))).wait(Duration::from_secs(1));
     loops.spawn(dead.run(stopped));
     while loops.join_next().await.is_some() {}
     ExitCode::SUCCESS
