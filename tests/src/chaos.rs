@@ -957,16 +957,38 @@ async fn audit(rig: &Rig, workflows: &[Workflow], deadline: Instant) -> ChaosRep
             }
         }
     }
-    // Let runs still in flight (losers of races) record themselves.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Let runs still in flight (losers of races, redeliveries of tasks longer
+    // than the visibility timeout, and whatever they send) record themselves:
+    // wait until no new observation arrives for three visibility timeouts.
+    let quiet = rig.visibility * 3;
+    let (mut count, mut since, until) =
+        (0, Instant::now(), Instant::now() + Duration::from_secs(90));
+    while Instant::now() < until {
+        let now = record::observations(rig.log.as_deref())
+            .iter()
+            .filter(|o| o.rig == rig.name)
+            .count();
+        if now != count {
+            (count, since) = (now, Instant::now());
+        } else if since.elapsed() >= quiet {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     let obs: Vec<Observation> = record::observations(rig.log.as_deref())
         .into_iter()
         .filter(|o| o.rig == rig.name)
         .collect();
+    let mut runs: HashMap<&str, usize> = HashMap::new();
+    for o in &obs {
+        *runs.entry(o.id.as_str()).or_default() += 1;
+    }
     eprintln!(
-        "chaos: rig {}: auditing {} observations ({:?} in)",
+        "chaos: rig {}: auditing {} observations of {} promises, {} run more than once ({:?} in)",
         rig.name,
         obs.len(),
+        runs.len(),
+        runs.values().filter(|n| **n > 1).count(),
         began.elapsed()
     );
     let ran: BTreeSet<&str> = obs.iter().map(|o| o.id.as_str()).collect();
