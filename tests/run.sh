@@ -59,7 +59,8 @@ if [[ "$mode" == chaos ]]; then
   lines=()
   for args in "--backend memory" "--backend aws" "--kill"; do
     # shellcheck disable=SC2086
-    if line="$("$chaos" $args --workflows "$n" | tail -n 1)"; then :; else status=1; fi
+    # A memory limit: a hostile body must fail the run, not take the machine down.
+    if line="$( (ulimit -v 8000000; exec "$chaos" $args --workflows "$n") | tail -n 1)"; then :; else status=1; fi
     echo "$line"
     lines+=("$line")
   done

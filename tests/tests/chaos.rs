@@ -3,8 +3,20 @@
 use std::time::Duration;
 use vow_e2e::chaos::{aws_rig, memory_rig, specs, split, ChaosReport, DLQ_KIND, KINDS};
 
+/// Every kind but `hostile-joined`: on an engine that allocates by what a message
+/// says, its four-billion-member input takes the whole test process (and, without
+/// a memory limit, the machine) down. `./tests/run.sh chaos` runs it under
+/// `ulimit -v`.
+fn kinds() -> Vec<&'static str> {
+    KINDS
+        .iter()
+        .copied()
+        .filter(|k| *k != "hostile-joined")
+        .collect()
+}
+
 async fn both(main: vow_e2e::chaos::Rig, dlq: vow_e2e::chaos::Rig, n: usize) -> ChaosReport {
-    let mut kinds: Vec<&'static str> = KINDS.to_vec();
+    let mut kinds = kinds();
     kinds.push(DLQ_KIND);
     let (n_main, main_kinds, n_dlq) = split(n, &kinds);
     let within = Duration::from_secs(150);
@@ -41,7 +53,7 @@ async fn chaos_on_sqs_and_dynamodb_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chaos_with_worker_processes_killed_loses_nothing() {
     vow_e2e::require_emulators();
-    let kinds: Vec<&'static str> = KINDS.to_vec();
+    let kinds = kinds();
     let report = vow_e2e::kill::run_with(
         std::path::Path::new(env!("CARGO_BIN_EXE_chaos_worker")),
         34,
