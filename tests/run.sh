@@ -5,8 +5,10 @@
 #
 #   ./tests/run.sh            everything
 #   ./tests/run.sh quick      only the tests that need no emulator
-#   ./tests/run.sh chaos      the chaos run: 300 workflows through injected faults
-#                             on the emulators (last line: workflows=… lost=… …)
+#   ./tests/run.sh chaos      the chaos run: 300 workflows (VOW_CHAOS_WORKFLOWS) through
+#                             injected faults in memory, on the emulators, and with
+#                             worker processes SIGKILLed (last line: workflows=…
+#                             faults=… kills=… lost=… double=… wrong=… hung=…)
 #   ./tests/run.sh model      the model checker's deeper run over the engine's
 #                             decisions (last line: states=… properties=… violations=…)
 #   ./tests/run.sh bench      the engine on one core (criterion), the worker's size,
@@ -55,10 +57,25 @@ tests/emulators/start.sh >/dev/null
 source "$VOW_EMULATOR_LOGS/env.sh"
 
 if [[ "$mode" == chaos ]]; then
-  step "chaos (in memory, then on the emulators)"
-  cargo run --quiet -p vow-e2e --bin chaos -- --backend memory --workflows "${VOW_CHAOS_WORKFLOWS:-300}"
-  cargo run --quiet -p vow-e2e --bin chaos -- --backend aws --workflows "${VOW_CHAOS_WORKFLOWS:-300}"
-  exit 0
+  step "chaos (in memory, on the emulators, then with worker processes killed)"
+  cargo build --quiet -p vow-e2e --bins
+  chaos=target/debug/chaos
+  [[ -n "${CARGO_TARGET_DIR:-}" ]] && chaos="$CARGO_TARGET_DIR/debug/chaos"
+  n="${VOW_CHAOS_WORKFLOWS:-300}"
+  status=0
+  # Each run prints its own line; the last line sums them, in the same form.
+  lines=()
+  for args in "--backend memory" "--backend aws" "--kill"; do
+    # shellcheck disable=SC2086
+    # A memory limit: a hostile body must fail the run, not take the machine down.
+    if line="$( (ulimit -v 8000000; exec "$chaos" $args --workflows "$n") | tail -n 1)"; then :; else status=1; fi
+    echo "$line"
+    lines+=("$line")
+  done
+  printf '%s\n' "${lines[@]}" | awk '
+    { for (i = 1; i <= NF; i++) { split($i, kv, "="); sum[kv[1]] += kv[2]; order[i] = kv[1] } n = NF }
+    END { for (i = 1; i <= n; i++) printf "%s=%d%s", order[i], sum[order[i]], (i < n ? " " : "\n") }'
+  exit "$status"
 fi
 
 if [[ "$mode" == bench ]]; then

@@ -3,6 +3,8 @@
 
 pub mod bench;
 pub mod chaos;
+pub mod kill;
+pub mod record;
 pub mod tasks;
 
 use std::sync::Arc;

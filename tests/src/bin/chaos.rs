@@ -1,11 +1,14 @@
-//! The chaos run: `chaos [--workflows N] [--backend aws|memory] [--seed S]`.
-//! Drives workflows through injected faults and checks every one. The last line
-//! reads `workflows=<n> faults=<m> lost=<x> double=<y> wrong=<z>`; the exit code
-//! is non-zero unless x, y and z are 0.
+//! The chaos run:
+//! `chaos [--workflows N] [--backend aws|memory] [--seed S] [--kill]`.
+//! Drives workflows through injected faults (with `--kill`, through worker
+//! processes SIGKILLed and restarted) and audits what users observe. The last
+//! line reads `workflows=<n> faults=<m> kills=<k> lost=<a> double=<b> wrong=<c>
+//! hung=<d>`; the exit code is non-zero unless a, b, c and d are 0.
+//! `VOW_CHAOS_KINDS=kind,kind` runs only those workflow kinds.
 
 use std::process::ExitCode;
 use std::time::Duration;
-use vow_e2e::chaos::{aws_rig, default_faults, memory_rig};
+use vow_e2e::chaos::{aws_rig, kinds_from_env, memory_rig, specs, split, ChaosReport};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() -> ExitCode {
@@ -26,25 +29,43 @@ async fn main() -> ExitCode {
         Some(Err(_)) => return usage("--seed takes a number"),
     };
     let backend = value("--backend").map_or("aws", String::as_str);
-    let faults = default_faults(seed);
-    eprintln!("chaos: {workflows} workflows on {backend}, faults {faults:?}");
-    let rig = match backend {
-        "memory" => memory_rig(faults, 8, Duration::from_secs(2)),
-        "aws" => {
-            vow_e2e::require_emulators();
-            aws_rig("chaos", faults, 8, 3).await
-        }
-        other => return usage(&format!("unknown backend `{other}`")),
+    let kill = args.iter().any(|a| a == "--kill");
+    let kinds = kinds_from_env();
+    let within = match value("--within").map(|v| v.parse()) {
+        None => Duration::from_secs(900),
+        Some(Ok(s)) => Duration::from_secs(s),
+        Some(Err(_)) => return usage("--within takes seconds"),
     };
-    match rig.run(workflows, Duration::from_secs(900)).await {
-        Ok(report) => {
-            println!("{report}");
-            if report.clean() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
+    eprintln!("chaos: {workflows} workflows on {backend}, kill={kill}, kinds {kinds:?}");
+    let result = if kill {
+        vow_e2e::require_emulators();
+        vow_e2e::kill::run(workflows, seed, &kinds, within).await
+    } else {
+        let (n_main, main_kinds, n_dlq) = split(workflows, &kinds);
+        let (main_spec, dlq_spec) = specs(seed, backend == "memory");
+        let (main, dlq) = match backend {
+            "memory" => (memory_rig(&main_spec, 30), memory_rig(&dlq_spec, 2)),
+            "aws" => {
+                vow_e2e::require_emulators();
+                (
+                    aws_rig("chaos", &main_spec, 30).await,
+                    aws_rig("chaos-dlq", &dlq_spec, 2).await,
+                )
             }
+            other => return usage(&format!("unknown backend `{other}`")),
+        };
+        let dlq_kinds = [vow_e2e::chaos::DLQ_KIND];
+        let (a, b) = tokio::join!(
+            main.run(n_main, &main_kinds, within),
+            dlq.run(n_dlq, &dlq_kinds, within)
+        );
+        match (a, b) {
+            (Ok(a), Ok(b)) => Ok(a.plus(b)),
+            (Err(e), _) | (_, Err(e)) => Err(e),
         }
+    };
+    match result {
+        Ok(report) => finish(report),
         Err(e) => {
             eprintln!("chaos run failed to start: {e}");
             ExitCode::FAILURE
@@ -52,7 +73,16 @@ async fn main() -> ExitCode {
     }
 }
 
+fn finish(report: ChaosReport) -> ExitCode {
+    println!("{report}");
+    if report.clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 fn usage(why: &str) -> ExitCode {
-    eprintln!("{why}\nusage: chaos [--workflows N] [--backend aws|memory] [--seed S]");
+    eprintln!("{why}\nusage: chaos [--workflows N] [--backend aws|memory] [--seed S] [--kill] [--within SECS]");
     ExitCode::from(2)
 }
