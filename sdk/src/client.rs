@@ -242,7 +242,7 @@ impl Vow {
     ) -> Result<(), BackendError> {
         let flow = self.flow();
         flow.resolve(resolver, result);
-        let token = crate::id::outside_token("resolve", &resolver.id());
+        let token = crate::id::resolve_token(&resolver.id());
         self.engine.start_as(&flow, token).await
     }
 

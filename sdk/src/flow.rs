@@ -6,7 +6,7 @@
 //! cost no store write. In application code, [`crate::Vow::start`] runs it.
 
 use crate::failure::Failure;
-use crate::id::{token, PromiseId};
+use crate::id::{task_token, token, PromiseId};
 use crate::promise::{Promise, Resolver};
 use crate::task::{encode_task, Task};
 use crate::wire::{to_value, Cont, Envelope, Outcome, Target, MAX_JOIN, WIRE_VERSION};
@@ -371,8 +371,8 @@ fn assemble(conts: Vec<Cont>, pending: &mut HashMap<PromiseId, Vec<Cont>>) -> Ve
 fn envelope<K: Task>(target: Target, task: &K, input: Option<Outcome>) -> Envelope {
     Envelope {
         v: WIRE_VERSION,
+        token: task_token(&target.id()),
         target,
-        token: token(),
         attempt: 1,
         repair: false,
         task: encode_task(task),

@@ -151,6 +151,23 @@ pub fn retry_token(by: &str, attempt: u32) -> String {
     format!("{:012x}", fnv1a_128(&bytes) as u64 & 0xffff_ffff_ffff)
 }
 
+/// The token of the first message that runs `id`'s task. Derived from the id,
+/// so every message that runs it (a duplicate, a copy sent again by a parent
+/// task that ran twice, a flow started again) carries the same token, and they
+/// settle as one writer: whichever comes second repairs what the first began.
+pub fn task_token(id: &PromiseId) -> String {
+    outside_token("run", id)
+}
+
+/// The token of every resolve of the promise `id` through a [`crate::Resolver`],
+/// by a task or by the application. All resolvers of a promise carry the same
+/// continuations, so they settle as one writer: a resolve that loses re-fires
+/// them as repairs instead of trusting a winner that may have crashed before
+/// sending them.
+pub fn resolve_token(id: &PromiseId) -> String {
+    outside_token("resolve", id)
+}
+
 /// The token of a settle made outside a message (`kind` says which: `cancel`,
 /// `resolve`) on behalf of `id`. Derived, not random, so the application can
 /// retry the call after an error and the retry recognises the settles the first

@@ -373,7 +373,35 @@ pub struct Envelope {
     pub conts: Vec<Cont>,
 }
 
+/// The tag of the message a task's resolve becomes: it settles its target with
+/// the outcome it carries, runs no user code, and needs no registration.
+pub const RESOLVE_TASK: &str = "vow/resolve";
+
 impl Envelope {
+    /// The message that settles the resolver's `target` with `outcome` and fires
+    /// `conts`. A task's resolves are sent as these before the task's own
+    /// promise settles, so a resolve is never lost with a worker that crashed
+    /// after it, and every resolver of one promise sends the same message
+    /// (its token is [`crate::id::resolve_token`]).
+    pub fn resolve(target: Target, conts: Vec<Cont>, outcome: Outcome) -> Self {
+        Envelope {
+            v: WIRE_VERSION,
+            token: crate::id::resolve_token(&target.id()),
+            target,
+            attempt: 1,
+            repair: false,
+            task: serde_json::json!({ "task": RESOLVE_TASK }),
+            input: Some(outcome),
+            opts: RunOpts::default(),
+            conts,
+        }
+    }
+
+    /// Whether this message settles a resolve ([`Envelope::resolve`]).
+    pub fn is_resolve(&self) -> bool {
+        self.tag() == Some(RESOLVE_TASK)
+    }
+
     /// The task's registered tag, if the task object has one.
     pub fn tag(&self) -> Option<&str> {
         self.task.get("task").and_then(Value::as_str)

@@ -720,3 +720,86 @@ async fn a_join_completed_by_a_copy_that_crashed_is_repaired_by_the_last_member(
     let env = engine.open(&sent[0].body).await.expect("opens");
     assert_eq!(env.target, Target::Promise(next));
 }
+
+/// Resolves the resolver it carries with 9.
+#[derive(Debug, Serialize, Deserialize)]
+struct ResolveWith {
+    resolver: Resolver<u64>,
+}
+
+#[vow::task("paths/resolve-with")]
+impl Task for ResolveWith {
+    type Input = ();
+    type Output = ();
+    async fn run(self, _: (), cx: &Cx) -> Result<Resolution<()>, Error> {
+        cx.resolve(&self.resolver, Ok(9));
+        done(())
+    }
+}
+
+#[tokio::test]
+async fn a_resolve_survives_the_task_that_made_it_dying() {
+    // The model checker's counterexample: a task resolves a deferred promise,
+    // fails to settle its own, and is dead-lettered; its redelivery would find
+    // its own promise settled and never run again. The resolve still settles
+    // the deferred promise and sends its successor.
+    let trap = Arc::new(Trap {
+        inner: Arc::new(MemoryStore::new()),
+        fail_key: Mutex::new(None),
+    });
+    let queue = Arc::new(MemoryQueue::new(Duration::from_millis(500), 5, None));
+    let config = EngineConfig {
+        inline_for: Duration::ZERO,
+        ..fast_config().engine
+    };
+    let engine = Engine::new(trap.clone(), queue.clone(), config);
+    let (deferred, next, resolver) = (PromiseId::random(), PromiseId::random(), PromiseId::random());
+    let successor = Cont::Then {
+        id: next.clone(),
+        task: serde_json::json!({"task": "test/value", "with": 1}),
+        opts: Default::default(),
+        conts: Vec::new(),
+    };
+    let handed = serde_json::json!({
+        "target": {"promise": deferred},
+        "conts": serde_json::to_value(vec![successor]).expect("json"),
+    });
+    let body = envelope_for(
+        &resolver,
+        serde_json::json!({"task": "paths/resolve-with", "with": {"resolver": handed}}),
+    )
+    .encode();
+    *trap.fail_key.lock().unwrap_or_else(|e| e.into_inner()) =
+        Some(vow::store::Cell::of(&resolver).key);
+    engine
+        .process(&body, 1)
+        .await
+        .expect_err("its own settle fails");
+    // Dead-lettered: its promise settles Crashed, and no redelivery runs it again.
+    let failed = engine
+        .handle_dead_letters(vec![Delivery {
+            message_id: "m".into(),
+            receipt: "r".into(),
+            body,
+            receive_count: 5,
+        }])
+        .await;
+    assert!(failed.is_empty());
+    assert!(matches!(
+        engine.outcome(&resolver).await.expect("read"),
+        Some(Outcome::Err(ref f)) if f.kind() == FailureKind::Crashed
+    ));
+    for d in drain(&queue).await {
+        engine.process(&d.body, d.receive_count).await.expect("processed");
+    }
+    assert_eq!(
+        engine.outcome(&deferred).await.expect("read"),
+        Some(Outcome::Ok(9.into()))
+    );
+    let sent = drain(&queue).await;
+    assert_eq!(sent.len(), 1, "the deferred promise's successor is sent");
+    assert_eq!(
+        engine.open(&sent[0].body).await.expect("opens").target,
+        Target::Promise(next)
+    );
+}

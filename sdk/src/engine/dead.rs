@@ -58,6 +58,16 @@ impl Engine {
             _ => body,
         };
         let (target, conts, by, failure) = match decode_envelope(body) {
+            Ok(env) if env.is_resolve() => {
+                // A resolve carries its outcome: settle with it, not a failure.
+                let Some(outcome) = env.input else {
+                    return Ok(());
+                };
+                let mut step = Step::new(self, env.token);
+                step.settle(env.target, outcome, env.conts, false).await?;
+                step.flush().await?;
+                return Ok(());
+            }
             Ok(env) => {
                 let failure = match decode_task(&env.task) {
                     Err(f) => f,

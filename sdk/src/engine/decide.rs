@@ -16,7 +16,7 @@
 
 use crate::store::FAN_IN;
 
-pub use crate::id::{retry_token, successor_token};
+pub use crate::id::{resolve_token, retry_token, successor_token, task_token};
 
 /// The token that marks a join's full shards and settles the join itself.
 /// It names the join, not the member whose arrival filled a shard: any message

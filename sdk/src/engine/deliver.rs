@@ -190,6 +190,9 @@ impl Engine {
                 return Ok(after);
             }
         }
+        if env.is_resolve() {
+            return self.settle_resolve(env, inline, gather).await;
+        }
         let span = tracing::info_span!(
             "vow.run",
             promise = %env.target.id(),

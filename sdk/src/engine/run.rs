@@ -18,6 +18,7 @@ use crate::id::retry_token;
 use crate::queue::Outgoing;
 use crate::stats::tally;
 use crate::task::{Erased, ErasedTask};
+use crate::flow::Plan;
 use crate::wire::{Cont, Envelope, Outcome, RunOpts};
 use serde_json::Value;
 use std::sync::Arc;
@@ -72,7 +73,7 @@ impl Engine {
         }
         match ran {
             Ok(Erased::Value(v)) => {
-                step.run_plan(flow.take_plan()).await?;
+                step.run_plan(durable(flow.take_plan())).await?;
                 step.settle(env.target, Outcome::Ok(v), env.conts, false)
                     .await?;
             }
@@ -85,9 +86,9 @@ impl Engine {
                         kids: flow.created(),
                     },
                 );
-                step.run_plan(flow.take_plan()).await?;
+                step.run_plan(durable(flow.take_plan())).await?;
             }
-            Ok(Erased::Deferred) => step.run_plan(flow.take_plan()).await?,
+            Ok(Erased::Deferred) => step.run_plan(durable(flow.take_plan())).await?,
             Err(e) => {
                 flow.discard();
                 let max = env
@@ -111,6 +112,27 @@ impl Engine {
                     .await?;
             }
         }
+        step.flush().await?;
+        Ok(step.next)
+    }
+
+    /// Settle a resolve sent by a task ([`Envelope::resolve`]): no user code runs.
+    pub(super) async fn settle_resolve(
+        self: &Arc<Self>,
+        env: Envelope,
+        inline: Inline,
+        gather: &Option<Arc<Gather>>,
+    ) -> Result<Option<Envelope>, Rejected> {
+        let Some(outcome) = env.input else {
+            return Err(Rejected::Undecodable(Failure::bad_input(
+                "a resolve message carries no outcome",
+            )));
+        };
+        let mut step = Step::new(self, env.token);
+        step.inline = Some(inline);
+        step.gather = gather.clone();
+        step.settle(env.target, outcome, env.conts, env.repair)
+            .await?;
         step.flush().await?;
         Ok(step.next)
     }
@@ -141,4 +163,18 @@ impl Engine {
             }])
             .await
     }
+}
+
+/// A task's plan with its resolves turned into messages ([`Envelope::resolve`]),
+/// sent with its children before the task's own promise settles: settling them
+/// here instead would leave nothing to repair them if this message were
+/// dead-lettered or cancelled after a crash.
+fn durable(mut plan: Plan) -> Plan {
+    let resolves = std::mem::take(&mut plan.resolves);
+    plan.sends.extend(
+        resolves
+            .into_iter()
+            .map(|(target, conts, outcome)| Envelope::resolve(target, conts, outcome)),
+    );
+    plan
 }

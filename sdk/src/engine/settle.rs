@@ -104,14 +104,26 @@ impl<'e> Step<'e> {
         self.engine.queue.send(messages).await
     }
 
-    /// Carry out a plan; new messages are sent before the caller settles anything,
-    /// so a crash cannot lose children of a settled promise.
+    /// Carry out a plan. Everything it causes is sent before it returns, and so
+    /// before the caller settles the task's own promise (rule 2): a redelivery
+    /// that finds that promise settled repairs only the promise's own
+    /// continuations, so what the plan fired (children, successors of resolved
+    /// and already-settled promises) must not wait for it, nor run inline.
     pub(super) async fn run_plan(&mut self, plan: Plan) -> Result<(), BackendError> {
+        let inline = self.inline.take();
+        let carried_out = self.carry_out(plan).await;
+        self.inline = inline;
+        carried_out?;
+        self.flush().await
+    }
+
+    async fn carry_out(&mut self, plan: Plan) -> Result<(), BackendError> {
         let store = &self.engine.store;
         for (join, n, conts) in plan.joins {
             let target = Target::Promise(join.clone());
             if n == 0 {
-                self.settle(target, Outcome::Joined { join, n }, conts, false)
+                let token = decide::join_token(&join);
+                self.settle_as(token, target, Outcome::Joined { join, n }, conts)
                     .await?;
             } else if !conts.is_empty() {
                 let named: Vec<(String, Cont)> =
@@ -130,9 +142,26 @@ impl<'e> Step<'e> {
         self.sends.extend(plan.sends);
         self.flush().await?;
         for (target, conts, outcome) in plan.resolves {
-            self.settle(target, outcome, conts, false).await?;
+            let token = decide::resolve_token(&target.id());
+            self.settle_as(token, target, outcome, conts).await?;
         }
         Ok(())
+    }
+
+    /// Settle as `token` rather than as this step's message: a join settles as
+    /// the join, a resolver as the resolver ([`decide`] says why). Successors
+    /// fired then carry tokens derived from `token`.
+    async fn settle_as(
+        &mut self,
+        token: String,
+        target: Target,
+        outcome: Outcome,
+        conts: Vec<Cont>,
+    ) -> Result<bool, BackendError> {
+        let own = std::mem::replace(&mut self.token, token);
+        let settled = self.settle(target, outcome, conts, false).await;
+        self.token = own;
+        settled
     }
 
     /// Settle `target` and deliver what is owed (see [`decide::owed`]), in a

@@ -52,6 +52,12 @@ pub enum Task {
     Adopt { slow: Pid, after: Pid },
     /// Hands its resolver to the application and stays pending.
     Defer,
+    /// Hands its resolver to a task `p<resolver>` and stays pending.
+    DeferTo { resolver: Pid },
+    /// Resolves `p<target>`, whose resolver carries `conts`.
+    Resolve { target: Pid, conts: Vec<Cont> },
+    /// The message a task's resolve becomes: settles its target with this.
+    Resolution(Out),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -224,18 +230,21 @@ pub enum Scenario {
     Deferred,
     /// p40 returns a value stored out of line; `then p41`.
     Large,
+    /// p60 defers and hands its resolver to task p61; carries `then p62`.
+    Resolver,
     /// p50 carries `then p51` and an arrival into join p52 (successor p53);
     /// cancelled at any moment.
     Cancelled,
 }
 
 impl Scenario {
-    pub fn all() -> [Scenario; 6] {
+    pub fn all() -> [Scenario; 7] {
         [
             Scenario::Chain,
             Scenario::Join,
             Scenario::Adopter,
             Scenario::Deferred,
+            Scenario::Resolver,
             Scenario::Large,
             Scenario::Cancelled,
         ]
@@ -248,6 +257,7 @@ impl Scenario {
             Scenario::Adopter => "adopter",
             Scenario::Deferred => "deferred",
             Scenario::Large => "large",
+            Scenario::Resolver => "resolver",
             Scenario::Cancelled => "cancel",
         }
     }
@@ -260,6 +270,7 @@ impl Scenario {
             Scenario::Adopter => vec![20, 23],
             Scenario::Deferred => vec![31],
             Scenario::Large => vec![41],
+            Scenario::Resolver => vec![60, 62],
             Scenario::Cancelled => vec![51, 53],
         }
     }
@@ -329,6 +340,12 @@ impl Scenario {
                 vec![then(23, vec![])],
             )],
             Scenario::Deferred => vec![msg("s0", Tgt::P(30), Task::Defer, vec![then(31, vec![])])],
+            Scenario::Resolver => vec![msg(
+                "s0",
+                Tgt::P(60),
+                Task::DeferTo { resolver: 61 },
+                vec![then(62, vec![])],
+            )],
             Scenario::Large => vec![msg(
                 "s0",
                 Tgt::P(40),
@@ -494,7 +511,11 @@ impl State {
                         vec![
                             Op::Settle {
                                 target: m.target,
-                                out: Out::Crashed,
+                                // A resolve settles with its outcome even when dead.
+                                out: match &m.task {
+                                    Task::Resolution(v) => v.clone(),
+                                    _ => Out::Crashed,
+                                },
                                 carried: m.conts.clone(),
                                 repair: false,
                                 by: None,
@@ -534,7 +555,8 @@ impl State {
                     Op::Flush,
                     Op::Finish,
                 ];
-                next.app = Some(Prog::new(None, "resolve:30".into(), ops));
+                let token = decide::resolve_token(&promise_id(30));
+                next.app = Some(Prog::new(None, token, ops));
                 next.resolve = Call::Running;
                 out.push((Action::StartResolve(30), next));
             }
@@ -739,13 +761,12 @@ impl State {
                         ]
                     }
                     Task::Adopt { slow, after } => {
-                        let k = run(*slow);
                         said.push(format!(
                             "runs {:?}: adopts p{slow}.then(p{after})",
                             m.target
                         ));
                         prog.sends.push(Msg {
-                            token: format!("c{slow}-{k}"),
+                            token: decide::task_token(&promise_id(*slow)),
                             target: Tgt::P(*slow),
                             task: Task::Value(*slow),
                             input: None,
@@ -770,6 +791,46 @@ impl State {
                         said.push(format!("runs {:?}: deferred", m.target));
                         self.resolver = Some(m.conts.clone());
                         vec![Op::Delete]
+                    }
+                    Task::DeferTo { resolver } => {
+                        let Tgt::P(me) = m.target else {
+                            return false;
+                        };
+                        said.push(format!("runs {:?}: deferred to p{resolver}", m.target));
+                        prog.sends.push(Msg {
+                            token: decide::task_token(&promise_id(*resolver)),
+                            target: Tgt::P(*resolver),
+                            task: Task::Resolve {
+                                target: me,
+                                conts: m.conts.clone(),
+                            },
+                            input: None,
+                            repair: false,
+                            conts: vec![],
+                            receives: 0,
+                            at: Place::Visible,
+                        });
+                        vec![Op::Note(me, vec![*resolver]), Op::Flush, Op::Delete]
+                    }
+                    Task::Resolve { target, conts } => {
+                        // What `Envelope::resolve` sends.
+                        let v = Out::Val(*target, run(*target));
+                        said.push(format!("runs {:?}: resolves p{target} with {v:?}", m.target));
+                        prog.sends.push(Msg {
+                            token: decide::resolve_token(&promise_id(*target)),
+                            target: Tgt::P(*target),
+                            task: Task::Resolution(v),
+                            input: None,
+                            repair: false,
+                            conts: conts.clone(),
+                            receives: 0,
+                            at: Place::Visible,
+                        });
+                        vec![Op::Flush, settle(Out::App), Op::Flush, Op::Delete]
+                    }
+                    Task::Resolution(v) => {
+                        said.push(format!("settles the resolve of {:?}", m.target));
+                        vec![settle(v.clone()), Op::Flush, Op::Delete]
                     }
                 };
                 push_front(prog, ops);
@@ -1049,8 +1110,21 @@ impl State {
         if !terminal {
             return None;
         }
-        // Nothing more happens without faults: everything must be done.
-        for root in self.scenario.roots() {
+        // Nothing more happens without faults: everything must be done. A
+        // deferred promise waits for its resolver: if the resolving task ran
+        // (rather than being dead-lettered), the promise and its successor end.
+        let mut roots = self.scenario.roots();
+        if self.scenario == Scenario::Resolver && self.runs.contains_key(&61) {
+            roots.push(61);
+        }
+        if self.scenario == Scenario::Resolver
+            && matches!(self.slot_of(Tgt::P(61)), Some(Out::Crashed))
+            && self.slot_of(Tgt::P(60)).is_none()
+        {
+            // Its resolver died before resolving it: it waits, as it should.
+            roots.retain(|r| *r == 61);
+        }
+        for root in roots {
             if self.slot_of(Tgt::P(root)).is_none() {
                 return Some(format!("liveness: p{root} never settles"));
             }
