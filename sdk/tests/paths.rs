@@ -753,7 +753,11 @@ async fn a_resolve_survives_the_task_that_made_it_dying() {
         ..fast_config().engine
     };
     let engine = Engine::new(trap.clone(), queue.clone(), config);
-    let (deferred, next, resolver) = (PromiseId::random(), PromiseId::random(), PromiseId::random());
+    let (deferred, next, resolver) = (
+        PromiseId::random(),
+        PromiseId::random(),
+        PromiseId::random(),
+    );
     let successor = Cont::Then {
         id: next.clone(),
         task: serde_json::json!({"task": "test/value", "with": 1}),
@@ -790,7 +794,10 @@ async fn a_resolve_survives_the_task_that_made_it_dying() {
         Some(Outcome::Err(ref f)) if f.kind() == FailureKind::Crashed
     ));
     for d in drain(&queue).await {
-        engine.process(&d.body, d.receive_count).await.expect("processed");
+        engine
+            .process(&d.body, d.receive_count)
+            .await
+            .expect("processed");
     }
     assert_eq!(
         engine.outcome(&deferred).await.expect("read"),

@@ -815,7 +815,10 @@ impl State {
                     Task::Resolve { target, conts } => {
                         // What `Envelope::resolve` sends.
                         let v = Out::Val(*target, run(*target));
-                        said.push(format!("runs {:?}: resolves p{target} with {v:?}", m.target));
+                        said.push(format!(
+                            "runs {:?}: resolves p{target} with {v:?}",
+                            m.target
+                        ));
                         prog.sends.push(Msg {
                             token: decide::resolve_token(&promise_id(*target)),
                             target: Tgt::P(*target),
