@@ -141,16 +141,6 @@ pub fn successor_token(by: &str, next: &PromiseId) -> String {
     format!("{:012x}", fnv1a_128(&bytes) as u64 & 0xffff_ffff_ffff)
 }
 
-/// The token of attempt `attempt` of a task whose previous attempt's message had
-/// token `by`. Derived, so a redelivered attempt that fails again sends the very
-/// same next attempt (a duplicate, which settles once) rather than a second one.
-pub fn retry_token(by: &str, attempt: u32) -> String {
-    let mut bytes = by.as_bytes().to_vec();
-    bytes.push(b'#');
-    bytes.extend_from_slice(attempt.to_string().as_bytes());
-    format!("{:012x}", fnv1a_128(&bytes) as u64 & 0xffff_ffff_ffff)
-}
-
 /// The token of the first message that runs `id`'s task. Derived from the id,
 /// so every message that runs it (a duplicate, a copy sent again by a parent
 /// task that ran twice, a flow started again) carries the same token, and they

@@ -79,6 +79,22 @@ pub const INLINE_MESSAGE_LIMIT: usize = 200 * 1024;
 /// worker allocate, read or climb (five levels of 16-slot shards).
 pub const MAX_JOIN: u32 = 1_000_000;
 
+/// The longest token a message may carry (tokens are copied into slots).
+pub const MAX_TOKEN_LEN: usize = 64;
+
+/// A token as tokens are made: short, of a few plain characters.
+fn token<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    use serde::de::Error as _;
+    let token = String::deserialize(d)?;
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_');
+    if token.is_empty() || token.len() > MAX_TOKEN_LEN || !token.chars().all(plain) {
+        return Err(D::Error::custom(
+            "a token must be 1 to 64 letters, digits, `:`, `-` or `_`",
+        ));
+    }
+    Ok(token)
+}
+
 /// What a text stored out of line is: a message body or an outcome. Keys of the
 /// two kinds never coincide, and neither coincides with a record's key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -353,7 +369,9 @@ pub struct Envelope {
     pub target: Target,
     /// Names this send of the message. The store records the token of the settling
     /// write, so a redelivery of the same message recognises its own earlier settle
-    /// and repairs whatever a crash may have left undone.
+    /// and repairs whatever a crash may have left undone. At most
+    /// [`MAX_TOKEN_LEN`] ASCII letters, digits, `:`, `-` and `_`.
+    #[serde(deserialize_with = "token")]
     pub token: String,
     /// 1 for the first attempt.
     pub attempt: u32,
@@ -474,6 +492,7 @@ pub struct Pointer {
     /// The envelope's target.
     pub target: Target,
     /// The envelope's token.
+    #[serde(deserialize_with = "token")]
     pub token: String,
 }
 
@@ -554,9 +573,8 @@ pub fn salvage(body: &str) -> Option<(Target, Vec<Cont>, String)> {
         .unwrap_or_default();
     let token = value
         .get("token")
-        .and_then(Value::as_str)
-        .unwrap_or("salvaged")
-        .to_owned();
+        .and_then(|t| token(t.clone()).ok())
+        .unwrap_or_else(|| "salvaged".to_owned());
     Some((target, conts, token))
 }
 

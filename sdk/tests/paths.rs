@@ -810,3 +810,110 @@ async fn a_resolve_survives_the_task_that_made_it_dying() {
         Target::Promise(next)
     );
 }
+
+/// Fails retryably on its first run of all (by `key`), then returns 5.
+#[derive(Debug, Serialize, Deserialize)]
+struct FirstFails {
+    key: String,
+}
+
+#[vow::task("paths/first-fails")]
+impl Task for FirstFails {
+    type Input = ();
+    type Output = u64;
+    async fn run(self, _: (), _cx: &Cx) -> Result<Resolution<u64>, Error> {
+        if bump(&self.key) == 1 {
+            return Err(Error::retryable("first run fails"));
+        }
+        done(5)
+    }
+}
+
+#[tokio::test]
+async fn a_retry_that_loses_to_a_late_earlier_attempt_still_sends_its_successors() {
+    // Two copies of one message: copy B fails and sends the next attempt (its
+    // message is deleted); copy A succeeds, settles and crashes before sending.
+    // The next attempt must find the slot its own and send the successor.
+    let inner = Arc::new(MemoryQueue::new(Duration::from_millis(500), 5, None));
+    let queue = Flaky::new(inner.clone());
+    let config = EngineConfig {
+        inline_for: Duration::ZERO,
+        retry_base: Duration::ZERO,
+        ..fast_config().engine
+    };
+    let engine = Engine::new(Arc::new(MemoryStore::new()), queue.clone(), config);
+    let (p, next) = (PromiseId::random(), PromiseId::random());
+    let mut env = envelope_for(
+        &p,
+        serde_json::json!({"task": "paths/first-fails", "with": {"key": key()}}),
+    );
+    env.conts = vec![Cont::Then {
+        id: next.clone(),
+        task: serde_json::json!({"task": "test/value", "with": 1}),
+        opts: Default::default(),
+        conts: Vec::new(),
+    }];
+    let body = env.encode();
+    engine
+        .process(&body, 1)
+        .await
+        .expect("copy B sends a retry");
+    queue.fail(1);
+    engine
+        .process(&body, 1)
+        .await
+        .expect_err("copy A settles, then its send fails");
+    let retry = drain(&inner).await;
+    assert_eq!(retry.len(), 1, "the retry");
+    engine
+        .process(&retry[0].body, 1)
+        .await
+        .expect("the retry runs");
+    let sent = drain(&inner).await;
+    assert_eq!(sent.len(), 1, "the successor is sent");
+    assert_eq!(
+        engine.open(&sent[0].body).await.expect("opens").target,
+        Target::Promise(next)
+    );
+}
+
+#[tokio::test]
+async fn a_cancel_that_died_before_sending_is_repaired_by_the_promise_s_own_message() {
+    let (engine, queue) = engine_alone(EngineConfig {
+        inline_for: Duration::ZERO,
+        ..fast_config().engine
+    });
+    let flaky_inner = Arc::new(MemoryQueue::new(Duration::from_millis(500), 5, None));
+    let flaky = Flaky::new(flaky_inner.clone());
+    let canceller = Engine::new(engine.store().clone(), flaky.clone(), fast_config().engine);
+    let (p, later) = (PromiseId::random(), PromiseId::random());
+    // A successor added after `p` was sent is stored with it.
+    let cont = Cont::Then {
+        id: later.clone(),
+        task: serde_json::json!({"task": "test/value", "with": 2}),
+        opts: Default::default(),
+        conts: Vec::new(),
+    };
+    engine
+        .store()
+        .add_continuations(&vow::store::Cell::of(&p), &[("later".into(), cont)])
+        .await
+        .expect("stored");
+    // The application dies after the cancel's settle, before its send.
+    flaky.fail(1);
+    canceller
+        .cancel(&p, "stop")
+        .await
+        .expect_err("the send fails, and nobody retries");
+    assert!(drain(&flaky_inner).await.is_empty());
+    // `p`'s own message comes: it sends the stored successor the cancel did not.
+    let body = envelope_for(&p, serde_json::json!({"task": "test/value", "with": 1})).encode();
+    engine.process(&body, 1).await.expect("processed");
+    let sent = drain(&queue).await;
+    assert_eq!(sent.len(), 1, "the stored successor is sent");
+    let successor = engine.open(&sent[0].body).await.expect("opens");
+    assert_eq!(successor.target, Target::Promise(later));
+    assert!(
+        matches!(successor.input, Some(Outcome::Err(ref f)) if f.kind() == FailureKind::Cancelled)
+    );
+}

@@ -21,6 +21,9 @@ use crate::wire::{
 use serde_json::Value;
 use tracing::warn;
 
+/// How deeply joins of joins may nest in one outcome.
+const MAX_NESTING: u32 = 64;
+
 impl Engine {
     /// Encode an envelope as a message body, signed if signing is on. A body too
     /// large for the queue is stored out of line and the message points at it.
@@ -99,7 +102,22 @@ impl Engine {
 
     /// Expand an outcome into the JSON of `Result<T, Failure>`, reading join members.
     pub fn resolve<'a>(&'a self, outcome: &'a Outcome) -> BoxFut<'a, Result<Value, BackendError>> {
+        self.resolve_within(outcome, MAX_NESTING)
+    }
+
+    /// [`Engine::resolve`], through at most `depth` levels of joins of joins (a
+    /// join whose member's outcome names the join itself must not loop).
+    fn resolve_within<'a>(
+        &'a self,
+        outcome: &'a Outcome,
+        depth: u32,
+    ) -> BoxFut<'a, Result<Value, BackendError>> {
         Box::pin(async move {
+            let Some(depth) = depth.checked_sub(1) else {
+                return Err(BackendError::fatal(
+                    "outcome nests joins deeper than vow allows",
+                ));
+            };
             match outcome {
                 Outcome::Ok(v) => Ok(result_json(Ok(v.clone()))),
                 Outcome::Err(f) => Ok(result_json(Err(f.clone()))),
@@ -114,7 +132,7 @@ impl Engine {
                             "stored outcome {key} points at another"
                         )));
                     }
-                    self.resolve(&inner).await
+                    self.resolve_within(&inner, depth).await
                 }
                 Outcome::Joined { join, n } => {
                     let keys: Vec<String> = (0..n.div_ceil(FAN_IN))
@@ -128,7 +146,7 @@ impl Engine {
                             .and_then(Option::as_ref)
                             .and_then(|r| r.slots.get(&(i % FAN_IN)));
                         list.push(match slot {
-                            Some(slot) => self.resolve(&slot.outcome).await?,
+                            Some(slot) => self.resolve_within(&slot.outcome, depth).await?,
                             None => result_json(Err(Failure::crashed(format!(
                                 "member {i} of join {join} has no outcome"
                             )))),

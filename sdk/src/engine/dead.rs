@@ -39,7 +39,11 @@ impl Engine {
         };
         let stored;
         let body = match decode_body(body) {
-            Ok(Body::Pointer(pointer)) => match self.fetch(&pointer.blob).await? {
+            Ok(Body::Pointer(pointer)) => match self
+                .fetch(&pointer.blob)
+                .await?
+                .filter(|text| matches_pointer(text, &pointer))
+            {
                 Some(text) => {
                     stored = text;
                     stored.as_str()
@@ -103,4 +107,11 @@ impl Engine {
         tally(|t| &t.dead_lettered, 1);
         Ok(())
     }
+}
+
+/// Whether a stored body is the envelope `pointer` names (what `open` checks too).
+fn matches_pointer(text: &str, pointer: &crate::wire::Pointer) -> bool {
+    decode_envelope(text)
+        .map(|env| env.target == pointer.target && env.token == pointer.token)
+        .unwrap_or(true)
 }

@@ -7,16 +7,20 @@
 //!   running): what does this message still owe? ([`owed`])
 //! - a join member settled: how far up the join does the count climb? ([`climb`])
 //!
-//! Rule 3 is decided here: a message that finds its promise settled by itself
-//! repairs (fires everything again, marked as repairs); one that finds it
-//! cancelled delivers what it carries, since the canceller never saw it; one
-//! that finds it settled by another message does nothing, since that message
-//! carried the same continuations (a retry, a duplicate child, another copy of a
-//! resolver) and delivers them itself.
+//! Rule 3 is decided here: a message whose own write won fires what it carries
+//! and what is stored, and climbs; a message that finds its slot written, by
+//! itself or by anyone else (a duplicate, a retry racing an earlier attempt, a
+//! cancel, a dead-letter settle, another resolver), delivers the same, as
+//! repairs, under the writer's token ([`firing_token`]). Successors' tokens
+//! derive from it, so whoever delivers them sends the very messages the writer
+//! sent or would have sent, and they settle once: nobody has to trust that the
+//! writer lived to send them (its message may have been deleted by another
+//! copy), and a canceller, which never saw the continuations a message carries,
+//! needs none of its own.
 
 use crate::store::FAN_IN;
 
-pub use crate::id::{resolve_token, retry_token, successor_token, task_token};
+pub use crate::id::{resolve_token, successor_token, task_token};
 
 /// The token that marks a join's full shards and settles the join itself.
 /// It names the join, not the member whose arrival filled a shard: any message
@@ -33,16 +37,17 @@ pub fn join_token(join: &crate::PromiseId) -> String {
 /// Tokens of cancellations start with this.
 pub(crate) const CANCELLED_BY: &str = "cancel:";
 
-/// Who wrote a slot, as seen by the message holding `token`.
+/// Who wrote a slot, as seen by the message holding `token` (for traces and
+/// logs: every writer is owed the same, see [`owed`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Writer {
     /// Nobody yet: the slot is empty (or this write just won it).
     Nobody,
     /// This message (or an earlier delivery of it).
     This,
-    /// A cancellation, which knew none of the continuations this message carries.
+    /// A cancellation.
     Cancel,
-    /// Another message, which carried the same continuations.
+    /// Another message or settle.
     Other,
 }
 
@@ -69,46 +74,24 @@ pub struct Owed {
     pub repair: bool,
 }
 
-impl Owed {
-    /// Nothing.
-    pub const NOTHING: Owed = Owed {
-        carried: false,
-        stored: false,
-        climb: false,
-        repair: false,
-    };
-
-    /// Whether anything is owed.
-    pub fn any(&self) -> bool {
-        self.carried || self.stored || self.climb
+/// What a message owes given who wrote its promise's slot. `Writer::Nobody`
+/// means this message's write just won it; `repair` says whether the message is
+/// itself a repair. Everything is owed either way; what differs is whether it
+/// is a repair, and under whose token it is fired ([`firing_token`]).
+pub fn owed(writer: Writer, repair: bool) -> Owed {
+    Owed {
+        carried: true,
+        stored: true,
+        climb: true,
+        repair: repair || writer != Writer::Nobody,
     }
 }
 
-/// What a message owes given who wrote its promise's slot. `Writer::Nobody`
-/// means this message's write just won it; `repair` says whether the message is
-/// itself a repair.
-pub fn owed(writer: Writer, repair: bool) -> Owed {
-    match writer {
-        Writer::Nobody => Owed {
-            carried: true,
-            stored: true,
-            climb: true,
-            repair,
-        },
-        Writer::This => Owed {
-            carried: true,
-            stored: true,
-            climb: true,
-            repair: true,
-        },
-        Writer::Cancel => Owed {
-            carried: true,
-            stored: false,
-            climb: false,
-            repair: true,
-        },
-        Writer::Other => Owed::NOTHING,
-    }
+/// The token a message fires its continuations under once its promise's slot
+/// is written by `by` (`None`: by this message's own write, token `own`): the
+/// writer's, so every copy, retry, loser and repair sends the same messages.
+pub fn firing_token<'a>(by: Option<&'a str>, own: &'a str) -> &'a str {
+    by.unwrap_or(own)
 }
 
 /// Whether a message checks the store before running its task: repairs and
@@ -194,12 +177,15 @@ mod tests {
     }
 
     #[test]
-    fn a_cancelled_slot_still_gets_what_the_message_carries() {
-        let o = owed(Writer::Cancel, false);
-        assert!(o.carried && !o.stored && !o.climb && o.repair);
-        assert!(!owed(Writer::Other, true).any());
-        assert!(owed(Writer::This, false).repair);
+    fn a_written_slot_is_owed_everything_as_repairs_under_its_writer() {
+        for writer in [Writer::This, Writer::Cancel, Writer::Other] {
+            let o = owed(writer, false);
+            assert!(o.carried && o.stored && o.climb && o.repair, "{writer:?}");
+        }
         assert!(!owed(Writer::Nobody, false).repair);
+        assert!(owed(Writer::Nobody, true).repair);
+        assert_eq!(firing_token(Some("w"), "me"), "w");
+        assert_eq!(firing_token(None, "me"), "me");
     }
 
     #[test]

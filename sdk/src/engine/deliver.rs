@@ -241,10 +241,8 @@ impl Engine {
         let writer = decide::writer(Some(&slot.by), &env.token);
         let owed = decide::owed(writer, env.repair);
         debug!(id = %env.target.id(), ?writer, "already settled: not running again");
-        if !owed.any() {
-            return Ok(Some(None));
-        }
-        let mut step = Step::new(self, env.token.clone());
+        let token = decide::firing_token(Some(&slot.by), &env.token).to_owned();
+        let mut step = Step::new(self, token);
         step.inline = Some(inline);
         step.gather = gather.clone();
         let stored = record.later.remove(&cell.slot).unwrap_or_default();

@@ -90,8 +90,12 @@ impl Engine {
             }
             let cell = Cell::of(&next);
             let mut record = self.store.read(&cell.key).await?.unwrap_or_default();
+            let room = |queue: &VecDeque<PromiseId>, seen: &HashSet<PromiseId>| {
+                MAX_CANCEL_WALK.saturating_sub(queue.len() + seen.len())
+            };
             let noted = record.notes.get(&cell.slot).map_or(0, |n| n.kids);
-            queue.extend((0..noted).map(|k| next.child(k)));
+            let take = room(&queue, &seen);
+            queue.extend((0..noted).map(|k| next.child(k)).take(take));
             match record.slots.remove(&cell.slot) {
                 None if next.as_member().is_none() => {
                     let target = Target::Promise(next.clone());
@@ -111,9 +115,11 @@ impl Engine {
                         step.fire(stored, slot.outcome.clone(), true).await?;
                         step.flush().await?;
                     }
-                    queue.extend((0..slot.kids).map(|k| next.child(k)));
+                    let take = room(&queue, &seen);
+                    queue.extend((0..slot.kids).map(|k| next.child(k)).take(take));
                     if let Outcome::Joined { join, n } = &slot.outcome {
-                        queue.extend((0..*n).map(|i| join.member(i)));
+                        let take = room(&queue, &seen);
+                        queue.extend((0..*n).map(|i| join.member(i)).take(take));
                     }
                 }
             }

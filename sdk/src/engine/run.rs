@@ -15,7 +15,6 @@ use crate::error::{BackendError, Error};
 use crate::failure::Failure;
 use crate::flow::Plan;
 use crate::gather::Gather;
-use crate::id::retry_token;
 use crate::queue::Outgoing;
 use crate::stats::tally;
 use crate::task::{Erased, ErasedTask};
@@ -24,6 +23,9 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::debug;
+
+/// The most attempts a task may have, whatever its message says.
+pub const MAX_ATTEMPTS: u32 = 100;
 
 impl Engine {
     /// Run one envelope's task and settle. Returns the successor to run inline, if
@@ -94,7 +96,8 @@ impl Engine {
                 let max = env
                     .opts
                     .max_attempts
-                    .unwrap_or(self.config.default_max_attempts);
+                    .unwrap_or(self.config.default_max_attempts)
+                    .min(MAX_ATTEMPTS);
                 if e.is_retryable() && env.attempt < max {
                     self.retry(env, &e).await?;
                     return Ok(None);
@@ -153,8 +156,9 @@ impl Engine {
             .saturating_mul(1 << exp)
             .min(self.config.retry_max);
         debug!(id = %env.target.id(), attempt = env.attempt, ?delay, error = %e, "retrying");
+        // The next attempt keeps the token: if an earlier attempt, delivered
+        // again, settles after all, the retry finds the slot its own and repairs.
         env.attempt = env.attempt.saturating_add(1);
-        env.token = retry_token(&env.token, env.attempt);
         tally(|t| &t.retries, 1);
         self.queue
             .send(vec![Outgoing {

@@ -203,24 +203,26 @@ impl<'e> Step<'e> {
                 Some(gather) => gather.settle(cell, slot.clone()).await?,
                 None => self.engine.store.settle(&cell, &slot).await?,
             };
-            let (writer, outcome, stored, count) = match settled {
+            let (by, outcome, stored, count) = match settled {
                 Settled::Won { count, later } => {
                     settled_event(failure.as_ref());
-                    (Writer::Nobody, slot.outcome, later, count)
+                    (None, slot.outcome, later, count)
                 }
-                Settled::Lost { slot, count, later } => (
-                    decide::writer(Some(&slot.by), &self.token),
-                    slot.outcome,
-                    later,
-                    count,
-                ),
+                Settled::Lost { slot, count, later } => (Some(slot.by), slot.outcome, later, count),
             };
+            let writer = decide::writer(by.as_deref(), &self.token);
             if writer != Writer::Nobody {
                 debug!(id = %target.id(), ?writer, "already settled");
             }
             let owed = decide::owed(writer, repair);
-            self.deliver(owed, target, conts, stored, outcome, count)
-                .await?;
+            // Deliver under the writer's token (see `decide::firing_token`).
+            let firing = decide::firing_token(by.as_deref(), &self.token).to_owned();
+            let own = std::mem::replace(&mut self.token, firing);
+            let delivered = self
+                .deliver(owed, target, conts, stored, outcome, count)
+                .await;
+            self.token = own;
+            delivered?;
             Ok(writer == Writer::Nobody)
         })
     }

@@ -58,6 +58,9 @@ pub enum Task {
     Resolve { target: Pid, conts: Vec<Cont> },
     /// The message a task's resolve becomes: settles its target with this.
     Resolution(Out),
+    /// Fails retryably on the first run of all, then returns a value; this
+    /// is its `attempt`-th attempt of two.
+    Flaky { attempt: u8 },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -232,15 +235,18 @@ pub enum Scenario {
     Large,
     /// p60 defers and hands its resolver to task p61; carries `then p62`.
     Resolver,
+    /// p70 fails once and is retried; carries `then p71`.
+    Retry,
     /// p50 carries `then p51` and an arrival into join p52 (successor p53);
     /// cancelled at any moment.
     Cancelled,
 }
 
 impl Scenario {
-    pub fn all() -> [Scenario; 7] {
+    pub fn all() -> [Scenario; 8] {
         [
             Scenario::Chain,
+            Scenario::Retry,
             Scenario::Join,
             Scenario::Adopter,
             Scenario::Deferred,
@@ -258,6 +264,7 @@ impl Scenario {
             Scenario::Deferred => "deferred",
             Scenario::Large => "large",
             Scenario::Resolver => "resolver",
+            Scenario::Retry => "retry",
             Scenario::Cancelled => "cancel",
         }
     }
@@ -271,6 +278,7 @@ impl Scenario {
             Scenario::Deferred => vec![31],
             Scenario::Large => vec![41],
             Scenario::Resolver => vec![60, 62],
+            Scenario::Retry => vec![70, 71],
             Scenario::Cancelled => vec![51, 53],
         }
     }
@@ -340,6 +348,12 @@ impl Scenario {
                 vec![then(23, vec![])],
             )],
             Scenario::Deferred => vec![msg("s0", Tgt::P(30), Task::Defer, vec![then(31, vec![])])],
+            Scenario::Retry => vec![msg(
+                "s0",
+                Tgt::P(70),
+                Task::Flaky { attempt: 1 },
+                vec![then(71, vec![])],
+            )],
             Scenario::Resolver => vec![msg(
                 "s0",
                 Tgt::P(60),
@@ -831,6 +845,28 @@ impl State {
                         });
                         vec![Op::Flush, settle(Out::App), Op::Flush, Op::Delete]
                     }
+                    Task::Flaky { attempt } => {
+                        let n = run(70);
+                        if n > 1 {
+                            let v = Out::Val(70, n);
+                            said.push(format!("runs {:?} -> {v:?}", m.target));
+                            vec![settle(v), Op::Flush, Op::Delete]
+                        } else if *attempt < 2 {
+                            said.push(format!("runs {:?}: fails, retries", m.target));
+                            // The engine's retry: the same token, the next attempt.
+                            let mut retry = m.clone();
+                            retry.task = Task::Flaky {
+                                attempt: attempt + 1,
+                            };
+                            retry.receives = 0;
+                            retry.at = Place::Visible;
+                            prog.sends.push(retry);
+                            vec![Op::Flush, Op::Delete]
+                        } else {
+                            said.push(format!("runs {:?}: fails, gives up", m.target));
+                            vec![settle(Out::Crashed), Op::Flush, Op::Delete]
+                        }
+                    }
                     Task::Resolution(v) => {
                         said.push(format!("settles the resolve of {:?}", m.target));
                         vec![settle(v.clone()), Op::Flush, Op::Delete]
@@ -866,7 +902,8 @@ impl State {
                 let writer = decide::writer(by.as_deref(), &token);
                 let owed = decide::owed(writer, repair);
                 said.push(format!("settles {target:?} with {found:?}: {writer:?}"));
-                let ops = self.deliver(prog, &token, owed, target, carried, later, found, count);
+                let firing = decide::firing_token(by.as_deref(), &token).to_owned();
+                let ops = self.deliver(prog, &firing, owed, target, carried, later, found, count);
                 push_front(prog, ops);
                 true
             }
