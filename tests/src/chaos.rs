@@ -580,14 +580,14 @@ impl Rig {
                         ..start_task(&rn, "long")
                     });
                     let q = flow.then(&val(&p), next(&rn, "after-long", p.id()));
-                    w.roots.push((
-                        q.id().clone(),
-                        core_in(vec![next_core(
-                            "after-long",
-                            &Ok(start_core("long", "")),
-                            "",
-                        )]),
-                    ));
+                    let mut ends = vec![next_core("after-long", &Ok(start_core("long", "")), "")];
+                    if self.log.is_some() {
+                        // Worker processes killed more often than a copy of this
+                        // task can finish: it may run out of receives and be
+                        // dead-lettered, which must then settle it Crashed.
+                        ends.push(next_core("after-long", &failed(FailureKind::Crashed), ""));
+                    }
+                    w.roots.push((q.id().clone(), core_in(ends)));
                 }
                 "panic" => {
                     let p = flow.when(RecStart {
