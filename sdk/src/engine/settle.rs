@@ -2,10 +2,9 @@
 //!
 //! Rule 1: a slot is written once, by one conditional write naming its writer's
 //! token. Rule 2: a step's new messages are sent before anything it settles, and
-//! the message is deleted only after [`Step::flush`]. Rule 3: what a settle owes
-//! when its write loses is decided by [`decide::owed`]: a repair when this
-//! message wrote the slot before, the carried continuations when a cancel did,
-//! nothing when another message (which carried the same) did.
+//! the message is deleted only after [`Step::flush`]. Rule 3: a settle whose
+//! write loses still delivers everything, as repairs under the writer's token
+//! ([`decide::owed`], [`decide::firing_token`]).
 
 use super::decide::{self, Climb, Owed, Writer};
 use super::{BoxFut, Engine};
@@ -123,7 +122,7 @@ impl<'e> Step<'e> {
             let target = Target::Promise(join.clone());
             if n == 0 {
                 let token = decide::join_token(&join);
-                self.settle_as(token, target, Outcome::Joined { join, n }, conts)
+                self.settle_as(token, target, Outcome::Joined { join, n }, conts, false)
                     .await?;
             } else if !conts.is_empty() {
                 let named: Vec<(String, Cont)> =
@@ -143,7 +142,7 @@ impl<'e> Step<'e> {
         self.flush().await?;
         for (target, conts, outcome) in plan.resolves {
             let token = decide::resolve_token(&target.id());
-            self.settle_as(token, target, outcome, conts).await?;
+            self.settle_as(token, target, outcome, conts, false).await?;
         }
         Ok(())
     }
@@ -157,9 +156,10 @@ impl<'e> Step<'e> {
         target: Target,
         outcome: Outcome,
         conts: Vec<Cont>,
+        repair: bool,
     ) -> Result<bool, BackendError> {
         let own = std::mem::replace(&mut self.token, token);
-        let settled = self.settle(target, outcome, conts, false).await;
+        let settled = self.settle(target, outcome, conts, repair).await;
         self.token = own;
         settled
     }
@@ -274,12 +274,12 @@ impl<'e> Step<'e> {
                         join: join.clone(),
                         n,
                     };
-                    let target = Target::Promise(join);
                     // Settle, and fire the join's successors, as the join.
-                    let climber = std::mem::replace(&mut self.token, token);
-                    let settled = self.settle(target, done, Vec::new(), repair).await;
-                    self.token = climber;
-                    return settled.map(drop);
+                    let target = Target::Promise(join);
+                    return self
+                        .settle_as(token, target, done, Vec::new(), repair)
+                        .await
+                        .map(drop);
                 }
                 Climb::Mark {
                     level: up,
