@@ -42,6 +42,22 @@ pub struct Observation {
     pub resolver: Option<Value>,
 }
 
+impl Observation {
+    /// A run of the task behind `cx` in rig `rig`, whose policy allows `max`
+    /// attempts, with no input.
+    pub fn run(rig: &str, cx: &Cx, max: u32) -> Self {
+        Observation {
+            rig: rig.to_owned(),
+            id: cx.id().to_string(),
+            attempt: cx.attempt(),
+            max,
+            input: "-".into(),
+            from: None,
+            resolver: None,
+        }
+    }
+}
+
 static MEMORY: Mutex<Vec<Observation>> = Mutex::new(Vec::new());
 static LOG: OnceLock<Option<Mutex<std::fs::File>>> = OnceLock::new();
 
@@ -189,15 +205,7 @@ impl Task for RecStart {
     type Input = ();
     type Output = Value;
     async fn run(self, _: (), cx: &Cx) -> Result<Resolution<Value>, Error> {
-        record(Observation {
-            rig: self.rig.clone(),
-            id: cx.id().to_string(),
-            attempt: cx.attempt(),
-            max: self.tries,
-            input: "-".into(),
-            from: None,
-            resolver: None,
-        });
+        record(Observation::run(&self.rig, cx, self.tries));
         tokio::time::sleep(Duration::from_millis(self.sleep_ms)).await;
         if self.panic {
             panic!("chaos: e2e/rec-start `{}` panics as asked", self.label);
@@ -240,13 +248,9 @@ impl Task for RecNext {
     type Output = Value;
     async fn run(self, input: Self::Input, cx: &Cx) -> Result<Resolution<Value>, Error> {
         record(Observation {
-            rig: self.rig.clone(),
-            id: cx.id().to_string(),
-            attempt: cx.attempt(),
-            max: self.tries,
             input: input_digest(&input),
             from: Some(self.from.clone()),
-            resolver: None,
+            ..Observation::run(&self.rig, cx, self.tries)
         });
         tokio::time::sleep(Duration::from_millis(self.sleep_ms)).await;
         done(json!({
@@ -276,15 +280,7 @@ impl Task for Adopter {
     type Input = ();
     type Output = Value;
     async fn run(self, _: (), cx: &Cx) -> Result<Resolution<Value>, Error> {
-        record(Observation {
-            rig: self.rig.clone(),
-            id: cx.id().to_string(),
-            attempt: cx.attempt(),
-            max: 3,
-            input: "-".into(),
-            from: None,
-            resolver: None,
-        });
+        record(Observation::run(&self.rig, cx, 3));
         let slow = cx.when(RecStart {
             rig: self.rig.clone(),
             label: "slow".into(),
@@ -327,13 +323,8 @@ impl Task for Deferrer {
     async fn run(self, _: (), cx: &Cx) -> Result<Resolution<Value>, Error> {
         let resolver = cx.resolver::<Value>();
         record(Observation {
-            rig: self.rig.clone(),
-            id: cx.id().to_string(),
-            attempt: cx.attempt(),
-            max: 3,
-            input: "-".into(),
-            from: None,
             resolver: (!self.by_task).then(|| serde_json::to_value(&resolver).unwrap_or_default()),
+            ..Observation::run(&self.rig, cx, 3)
         });
         if self.by_task {
             cx.when(ResolveIt {
@@ -362,15 +353,7 @@ impl Task for ResolveIt {
     type Input = ();
     type Output = ();
     async fn run(self, _: (), cx: &Cx) -> Result<Resolution<()>, Error> {
-        record(Observation {
-            rig: self.rig.clone(),
-            id: cx.id().to_string(),
-            attempt: cx.attempt(),
-            max: 3,
-            input: "-".into(),
-            from: None,
-            resolver: None,
-        });
+        record(Observation::run(&self.rig, cx, 3));
         cx.resolve(&self.resolver, Ok(json!({ "l": "by-task", "n": nonce() })));
         done(())
     }
@@ -393,15 +376,7 @@ impl Task for Attacher {
     type Input = ();
     type Output = Value;
     async fn run(self, _: (), cx: &Cx) -> Result<Resolution<Value>, Error> {
-        record(Observation {
-            rig: self.rig.clone(),
-            id: cx.id().to_string(),
-            attempt: cx.attempt(),
-            max: 3,
-            input: "-".into(),
-            from: None,
-            resolver: None,
-        });
+        record(Observation::run(&self.rig, cx, 3));
         let next = cx.then(
             &Promise::<Value>::from_id(self.target.clone()),
             RecNext {
