@@ -117,6 +117,11 @@ impl From<BackendError> for Rejected {
     }
 }
 
+/// The most join sizes a pending task's note records, so that a task creating
+/// many joins cannot grow its record past the item limit (a pending join whose
+/// size is not noted shows the members settled so far).
+const MAX_NOTED_JOINS: usize = 1_024;
+
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 impl Engine {
@@ -175,6 +180,7 @@ impl Engine {
         } else {
             (0..kids)
                 .filter_map(|k| sizes.get(&id.child(k)).map(|n| (k, *n)))
+                .take(MAX_NOTED_JOINS)
                 .collect()
         };
         let total = reported.map_or(1, |(_, total)| total);
