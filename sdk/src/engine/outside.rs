@@ -2,11 +2,12 @@
 //! promise, and cancelling, all from application code.
 //!
 //! Rule 7: there is no message to redeliver, so each of these is retryable with
-//! the same effect. A flow settles with its own token and keeps its plan until
-//! it was carried out; an application's resolve and cancel settle with tokens
-//! derived from the promise they act on ([`outside_token`]). A retry after an
-//! error therefore finds the slots the first try wrote as its own and fires
-//! their continuations again, as repairs (rule 3), instead of losing them.
+//! the same effect. A flow keeps its plan until it was carried out, and its
+//! messages carry tokens derived from their promises; an application's resolve
+//! and cancel settle with tokens derived from the promise they act on
+//! ([`outside_token`]). A retry after an error therefore finds the slots the
+//! first try wrote as its own and fires their continuations again, as repairs
+//! (rule 3), instead of losing them.
 //! Cancel sends what each settle fired before it moves on, so an error loses
 //! nothing already settled.
 
