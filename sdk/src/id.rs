@@ -158,6 +158,12 @@ pub fn resolve_token(id: &PromiseId) -> String {
     outside_token("resolve", id)
 }
 
+/// The token of an application's cancel of `root` and its descendants. Derived,
+/// so a retried cancel finds the settles of the first try its own.
+pub fn cancel_token(root: &PromiseId) -> String {
+    outside_token("cancel", root)
+}
+
 /// The token of a settle made outside a message (`kind` says which: `cancel`,
 /// `resolve`) on behalf of `id`. Derived, not random, so the application can
 /// retry the call after an error and the retry recognises the settles the first

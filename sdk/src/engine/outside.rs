@@ -5,7 +5,7 @@
 //! the same effect. A flow keeps its plan until it was carried out, and its
 //! messages carry tokens derived from their promises; an application's resolve
 //! and cancel settle with tokens derived from the promise they act on
-//! ([`outside_token`]). A retry after an error therefore finds the slots the
+//! ([`cancel_token`], [`crate::id::resolve_token`]). A retry after an error therefore finds the slots the
 //! first try wrote as its own and fires their continuations again, as repairs
 //! (rule 3), instead of losing them.
 //! Cancel sends what each settle fired before it moves on, so an error loses
@@ -16,7 +16,7 @@ use super::Engine;
 use crate::error::BackendError;
 use crate::failure::Failure;
 use crate::flow::Flow;
-use crate::id::{outside_token, PromiseId};
+use crate::id::{cancel_token, PromiseId};
 use crate::store::Cell;
 use crate::wire::{Outcome, Target};
 use std::collections::{HashSet, VecDeque};
@@ -79,7 +79,7 @@ impl Engine {
         id: &PromiseId,
         reason: &str,
     ) -> Result<u32, BackendError> {
-        let token = outside_token("cancel", id);
+        let token = cancel_token(id);
         let mut step = Step::new(self, token.clone());
         let failure = Outcome::Err(Failure::cancelled(reason.to_owned()));
         let mut queue = VecDeque::from([id.clone()]);

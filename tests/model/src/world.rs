@@ -549,7 +549,7 @@ impl State {
         if self.app.is_none() {
             if let (Call::Idle, Some(p)) = (self.cancel, self.scenario.cancels()) {
                 let mut next = self.clone();
-                let token = format!("cancel:{:012x}", p);
+                let token = decide::cancel_token(&promise_id(p));
                 let mut prog = Prog::new(None, token, vec![Op::CancelNext, Op::Finish]);
                 prog.walk.push_back(p);
                 next.app = Some(prog);
