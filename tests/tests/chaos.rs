@@ -54,7 +54,9 @@ async fn chaos_with_worker_processes_killed_loses_nothing() {
         34,
         13,
         &kinds,
-        Duration::from_secs(150),
+        // A message that fails on every delivery needs 30 receives to reach the
+        // dead-letter queue, and under kills each can cost a visibility timeout.
+        Duration::from_secs(300),
     )
     .await
     .expect("starts");
