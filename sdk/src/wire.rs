@@ -497,6 +497,11 @@ pub struct Pointer {
 }
 
 impl Pointer {
+    /// Whether `env` is the envelope this pointer names.
+    pub fn names(&self, env: &Envelope) -> bool {
+        env.target == self.target && env.token == self.token
+    }
+
     /// Encode as a message body.
     pub fn encode(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()

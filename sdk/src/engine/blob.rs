@@ -63,7 +63,7 @@ impl Engine {
                     )))
                 })?;
                 let env = decode_envelope(&stored).map_err(Rejected::Undecodable)?;
-                if env.target != pointer.target || env.token != pointer.token {
+                if !pointer.names(&env) {
                     return Err(Rejected::Undecodable(Failure::bad_input(
                         "message body stored out of line does not match its pointer",
                     )));

@@ -62,15 +62,12 @@ impl Engine {
             _ => body,
         };
         let (target, conts, by, failure) = match decode_envelope(body) {
+            // A resolve carries its outcome: settle with it, not a failure.
             Ok(env) if env.is_resolve() => {
-                // A resolve carries its outcome: settle with it, not a failure.
-                let Some(outcome) = env.input else {
+                if env.input.is_none() {
                     return Ok(());
-                };
-                let mut step = Step::new(self, env.token);
-                step.settle(env.target, outcome, env.conts, false).await?;
-                step.flush().await?;
-                return Ok(());
+                }
+                return self.settle_resolve(env, None, &None).await.map(drop);
             }
             Ok(env) => {
                 let failure = match decode_task(&env.task) {
@@ -111,7 +108,5 @@ impl Engine {
 
 /// Whether a stored body is the envelope `pointer` names (what `open` checks too).
 fn matches_pointer(text: &str, pointer: &crate::wire::Pointer) -> bool {
-    decode_envelope(text)
-        .map(|env| env.target == pointer.target && env.token == pointer.token)
-        .unwrap_or(true)
+    decode_envelope(text).map_or(true, |env| pointer.names(&env))
 }

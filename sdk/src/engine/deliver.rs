@@ -191,7 +191,7 @@ impl Engine {
             }
         }
         if env.is_resolve() {
-            return self.settle_resolve(env, inline, gather).await;
+            return self.settle_resolve(env, Some(inline), gather).await;
         }
         let span = tracing::info_span!(
             "vow.run",
@@ -238,16 +238,14 @@ impl Engine {
         let Some(slot) = record.slots.remove(&cell.slot) else {
             return Ok(None);
         };
-        let writer = decide::writer(Some(&slot.by), &env.token);
-        let owed = decide::owed(writer, env.repair);
-        debug!(id = %env.target.id(), ?writer, "already settled: not running again");
-        let token = decide::firing_token(Some(&slot.by), &env.token).to_owned();
-        let mut step = Step::new(self, token);
+        debug!(id = %env.target.id(), by = %slot.by, "already settled: not running again");
+        let mut step = Step::new(self, env.token.clone());
         step.inline = Some(inline);
         step.gather = gather.clone();
         let stored = record.later.remove(&cell.slot).unwrap_or_default();
-        step.deliver(
-            owed,
+        step.deliver_written(
+            Some(&slot.by),
+            env.repair,
             env.target.clone(),
             env.conts.clone(),
             stored,

@@ -120,10 +120,11 @@ impl Engine {
     }
 
     /// Settle a resolve sent by a task ([`Envelope::resolve`]): no user code runs.
+    /// A dead-lettered one settles here too, with no successor run `inline`.
     pub(super) async fn settle_resolve(
         self: &Arc<Self>,
         env: Envelope,
-        inline: Inline,
+        inline: Option<Inline>,
         gather: &Option<Arc<Gather>>,
     ) -> Result<Option<Envelope>, Rejected> {
         let Some(outcome) = env.input else {
@@ -132,7 +133,7 @@ impl Engine {
             )));
         };
         let mut step = Step::new(self, env.token);
-        step.inline = Some(inline);
+        step.inline = inline;
         step.gather = gather.clone();
         step.settle(env.target, outcome, env.conts, env.repair)
             .await?;

@@ -210,27 +210,45 @@ impl<'e> Step<'e> {
                 }
                 Settled::Lost { slot, count, later } => (Some(slot.by), slot.outcome, later, count),
             };
-            let writer = decide::writer(by.as_deref(), &self.token);
-            if writer != Writer::Nobody {
-                debug!(id = %target.id(), ?writer, "already settled");
-            }
-            let owed = decide::owed(writer, repair);
-            // Deliver under the writer's token (see `decide::firing_token`).
-            let firing = decide::firing_token(by.as_deref(), &self.token).to_owned();
-            let own = std::mem::replace(&mut self.token, firing);
-            let delivered = self
-                .deliver(owed, target, conts, stored, outcome, count)
-                .await;
-            self.token = own;
-            delivered?;
+            let writer = self
+                .deliver_written(by.as_deref(), repair, target, conts, stored, outcome, count)
+                .await?;
             Ok(writer == Writer::Nobody)
         })
     }
 
-    /// Deliver what a message owes for `target`, whose slot holds `outcome` in a
-    /// record of `count` written slots: fire the `carried` and `stored`
-    /// continuations and count a member's arrival, as `owed` says.
-    pub(super) async fn deliver(
+    /// Deliver what is owed once `target`'s slot holds `outcome`, written by
+    /// `by` (`None`: by this step's own write just now), in a record of `count`
+    /// written slots: what [`decide::owed`] says, under the writer's token
+    /// ([`decide::firing_token`]). Returns who the writer was.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn deliver_written(
+        &mut self,
+        by: Option<&str>,
+        repair: bool,
+        target: Target,
+        carried: Vec<Cont>,
+        stored: Vec<Cont>,
+        outcome: Outcome,
+        count: u32,
+    ) -> Result<Writer, BackendError> {
+        let writer = decide::writer(by, &self.token);
+        if writer != Writer::Nobody {
+            debug!(id = %target.id(), ?writer, "already settled");
+        }
+        let owed = decide::owed(writer, repair);
+        let firing = decide::firing_token(by, &self.token).to_owned();
+        let own = std::mem::replace(&mut self.token, firing);
+        let delivered = self
+            .deliver(owed, target, carried, stored, outcome, count)
+            .await;
+        self.token = own;
+        delivered.map(|()| writer)
+    }
+
+    /// Fire the `carried` and `stored` continuations and count a member's
+    /// arrival, as `owed` says.
+    async fn deliver(
         &mut self,
         owed: Owed,
         target: Target,
