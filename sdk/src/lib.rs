@@ -68,7 +68,7 @@ pub use error::{BackendError, Error, WaitError};
 pub use failure::{Failure, FailureKind};
 pub use flow::{AsPromise, Flow};
 pub use id::PromiseId;
-pub use promise::{Promise, Resolver};
+pub use promise::{Handle, Promise, Resolver};
 pub use stats::BatchStats;
 pub use task::{
     adopt, deferred, done, registered_tasks, ErasedTask, Registration, Resolution, Task,
@@ -79,7 +79,7 @@ pub use walk::Progress;
 /// The names most code needs: `use vow::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        adopt, deferred, done, Cx, Error, Failure, FailureKind, Flow, Promise, PromiseId,
+        adopt, deferred, done, Cx, Error, Failure, FailureKind, Flow, Handle, Promise, PromiseId,
         Resolution, Resolver, Task, Vow,
     };
 }

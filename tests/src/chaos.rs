@@ -195,8 +195,8 @@ fn val(p: &Promise<Value>) -> Promise<Value> {
     p.clone()
 }
 
-fn as_value<T>(p: &Promise<T>) -> Promise<Value> {
-    Promise::from_id(p.id().clone())
+fn as_value<T>(p: &Promise<T>) -> Handle<Value> {
+    Handle::from_id(p.id().clone())
 }
 
 fn next(rig: &str, label: &str, from: &PromiseId) -> RecNext {
@@ -906,7 +906,7 @@ async fn audit(rig: &Rig, workflows: &[Workflow], deadline: Instant) -> ChaosRep
             kind_of.insert(root.clone(), w.kind);
             let left = deadline.saturating_duration_since(Instant::now());
             match client
-                .wait(&Promise::<Value>::from_id(root.clone()), left)
+                .wait(&Handle::<Value>::from_id(root.clone()), left)
                 .await
             {
                 Ok(r) => {
@@ -943,7 +943,7 @@ async fn audit(rig: &Rig, workflows: &[Workflow], deadline: Instant) -> ChaosRep
             kind_of.insert(id.clone(), w.kind);
             let left = grace.saturating_duration_since(Instant::now());
             if client
-                .wait(&Promise::<Value>::from_id(id.clone()), left)
+                .wait(&Handle::<Value>::from_id(id.clone()), left)
                 .await
                 .is_err()
             {
@@ -1031,7 +1031,7 @@ async fn audit(rig: &Rig, workflows: &[Workflow], deadline: Instant) -> ChaosRep
         let kind = kind_of.get(id).copied().unwrap_or("step");
         let waited = client
             .wait(
-                &Promise::<Value>::from_id(id.clone()),
+                &Handle::<Value>::from_id(id.clone()),
                 Duration::from_millis(1),
             )
             .await;
