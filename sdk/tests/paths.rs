@@ -447,7 +447,7 @@ async fn a_cancel_whose_send_failed_is_retried_with_the_same_effect() {
     // A successor added after the promise was sent is stored with it.
     let later = vow.flow();
     let z = later.then(
-        &Handle::<u64>::from_id(slow.id().clone()),
+        Handle::<u64>::from_id(slow.id().clone()),
         Observe { key: k.clone() },
     );
     vow.start(&later).await.expect("start later");

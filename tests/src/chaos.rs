@@ -520,9 +520,9 @@ impl Rig {
                         .push((t.id().clone(), core_in(vec![attached.clone()])));
                     // A second application flow attaches `then` and `all` later.
                     let late = client.flow();
-                    let l = late.then(&as_value(&p), next(&rn, "late", p.id()));
+                    let l = late.then(as_value(&p), next(&rn, "late", p.id()));
                     let j = late.all([as_value(&p), as_value(&p2)]);
-                    let jn = late.then(&as_value(&j), next(&rn, "joined", j.id()));
+                    let jn = late.then(as_value(&j), next(&rn, "joined", j.id()));
                     w.roots.push((
                         l.id().clone(),
                         core_in(vec![next_core("late", &Ok(start_core("early", "")), "")]),
@@ -579,7 +579,7 @@ impl Rig {
                         timeout_ms: Some(vis_ms * 5 + 10_000),
                         ..start_task(&rn, "long")
                     });
-                    let q = flow.then(&val(&p), next(&rn, "after-long", p.id()));
+                    let q = flow.then(val(&p), next(&rn, "after-long", p.id()));
                     let mut ends = vec![next_core("after-long", &Ok(start_core("long", "")), "")];
                     if self.log.is_some() {
                         // Worker processes killed more often than a copy of this

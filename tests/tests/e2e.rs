@@ -138,7 +138,7 @@ async fn dead_letters_settle_their_promises() {
     };
     // A successor waits on the dead promise: it must still get an outcome.
     let flow = stack.vow.flow();
-    let after = flow.then(&Handle::<u64>::from_id(unknown.clone()), Inc);
+    let after = flow.then(Handle::<u64>::from_id(unknown.clone()), Inc);
     stack.vow.start(&flow).await.expect("start");
     stack
         .queue()
