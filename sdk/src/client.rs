@@ -50,6 +50,7 @@ pub struct Inspection {
 }
 
 /// Settings of the embedded backend.
+#[non_exhaustive]
 #[derive(Clone, Debug)]
 pub struct EmbeddedConfig {
     /// Worker loops, each running batches of up to 10 messages concurrently.
