@@ -1,0 +1,2 @@
+def check(root, load_tf, unwrap):
+    return []
