@@ -114,8 +114,8 @@ CASES = [
     (
         "TTL of 1.5 days accepted (Terraform)",
         TF_VARS,
-        "&& floor(var.record_ttl_days) == var.record_ttl_days",
-        "",
+        "condition     = var.record_ttl_days >= 15 && var.record_ttl_days <= 99999 && floor(var.record_ttl_days) == var.record_ttl_days",
+        "condition     = var.record_ttl_days >= 1",
         "modules/vow: record_ttl_days=1.5 is accepted, expected refused",
     ),
     (
