@@ -237,7 +237,8 @@ def check_values(variables: dict) -> None:
     defaults = {n: unwrap(b["default"]) for n, b in variables.items() if "default" in b}
     base = {**defaults, "name_prefix": "vow", "worker_zip": "w.zip", "dead_letter_zip": "d.zip"}
     timeouts = sam_doc["Parameters"]["FunctionTimeout"].get("AllowedValues", [])
-    variants = [("defaults", base), ("all options", {**base, **FULL})]
+    ten = [f"data-{i}" for i in range(10)]
+    variants = [("defaults", base), ("all options", {**base, **FULL}), ("10 data tables", {**base, "data_table_names": ten})]
     variants += [(f"timeout {t}", {**base, "timeout": t}) for t in timeouts if t != base["timeout"]]
     for label, params in variants:
         models = {}
@@ -254,6 +255,17 @@ def check_values(variables: dict) -> None:
             for e in values.check_parity(models["sam"], models["terraform"], label):
                 fail(e)
     check_parameters(sam_doc, variables, defaults, facts)
+    # SAM has no loops: more than 10 data tables must fail the deploy, not
+    # silently grant only the first ten.
+    for names, too_many in ((ten, False), (ten + ["data-10"], True)):
+        s = stack._Sam(sam_doc, {"DataTableNames": names})
+        created = [
+            k
+            for k, r in sam_doc["Resources"].items()
+            if k.startswith("TooManyDataTableNames") and ("Condition" not in r or s.condition(r["Condition"]))
+        ]
+        if bool(created) != too_many:
+            fail(f"sam: with {len(names)} DataTableNames the failing resources created are {created}")
 
 
 def check_parameters(sam_doc: dict, variables: dict, defaults: dict, facts) -> None:

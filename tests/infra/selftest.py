@@ -133,6 +133,13 @@ CASES = [
         "worker: role does not allow dynamodb:Scan on arn:aws:dynamodb:us-east-1:123456789012:table/samples-data",
     ),
     (
+        "more than 10 data tables no longer fail the deploy (SAM)",
+        SAM,
+        "    Type: AWS::CloudFormation::WaitCondition\n    Condition: DataTablesTooMany\n",
+        "    Type: AWS::CloudFormation::WaitCondition\n    Condition: HasDataTable9\n",
+        "sam: with 10 DataTableNames the failing resources created are ['TooManyDataTableNamesAtMost10']",
+    ),
+    (
         "a grant nothing uses (SAM: Query on the promise table)",
         SAM,
         "                  - dynamodb:BatchGetItem\n                Resource: !GetAtt PromiseTable.Arn\n              - !If",
