@@ -2,7 +2,8 @@
 # Static checks of the deployment infrastructure (infra/ and the starter's
 # examples/orders templates), all offline: cfn-lint, sam validate --lint,
 # terraform fmt, HCL parse + value checks of both stacks against the code
-# (tests/infra/consistency.py), the self-test that each deliberately broken
+# (tests/infra/consistency.py), `sam build` picking each function's binary
+# (tests/infra/sambuild.py), the self-test that each deliberately broken
 # template fails them (tests/infra/selftest.py), checkov.
 #
 # Usage (from the repository root): bash tests/infra/check.sh
@@ -170,6 +171,17 @@ fi
 t0="$(now)"
 "$CHECKOV_VENV/python" tests/infra/consistency.py >"$WORK/consistency.log" 2>&1
 report "values+consistency" "$?" "$(elapsed "$t0")" "$WORK/consistency.log"
+
+# `sam build` resolves each function's crate and binary from the parameters,
+# also through the starter's nested stack (a stand-in cargo-lambda records the
+# --bin it is given; cargo must be on PATH for `cargo metadata`).
+t0="$(now)"
+if command -v cargo >/dev/null 2>&1; then
+    "$CHECKOV_VENV/python" tests/infra/sambuild.py "$SAM_VENV/sam" >"$WORK/sambuild.log" 2>&1
+    report "sam build binaries" "$?" "$(elapsed "$t0")" "$WORK/sambuild.log"
+else
+    report "sam build binaries" skip "cargo not on PATH"
+fi
 
 # Each deliberately broken copy of a template must fail the value checks.
 t0="$(now)"
