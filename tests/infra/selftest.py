@@ -105,10 +105,11 @@ CASES = [
         "the work queue's visibility timeout (60 s) is under 6x its function's timeout (60 s)",
     ),
     (
-        "TTL of 1.5 days accepted (SAM)",
+        "TTL of 1.5 days accepted (SAM, the parameter as it was)",
         SAM,
-        'AllowedPattern: "^(1[5-9]|[2-9][0-9]|[1-9][0-9]{2,4})$"',
-        'AllowedPattern: "^[0-9.]+$"',
+        '    Type: String\n    Default: "30"\n    AllowedPattern: "^(1[5-9]|[2-9][0-9]|[1-9][0-9]{2,4})$"\n'
+        "    ConstraintDescription: a whole number of days from 15 to 99999\n",
+        "    Type: Number\n    Default: 30\n    MinValue: 1\n",
         "sam: RecordTtlDays=1.5 is accepted, expected refused",
     ),
     (
