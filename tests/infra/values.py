@@ -69,7 +69,7 @@ def check_model(model: dict, params: dict, facts: Facts, label: str) -> list[str
     else:
         if work["redrive"]["target"] != dlq["arn"]:
             fail(f"the work queue's redrive target is {work['redrive']['target']}, expected the dead-letter queue {dlq['arn']}")
-        if work["redrive"]["max_receive"] != params["max_receive_count"]:
+        if work["redrive"]["max_receive"] != params.get("max_receive_count"):
             fail(f"maxReceiveCount is {work['redrive']['max_receive']}, expected max_receive_count {params['max_receive_count']}")
     if dlq["redrive"]:
         fail("the dead-letter queue has a redrive policy of its own: dead letters could move on unsettled")
@@ -105,7 +105,7 @@ def check_model(model: dict, params: dict, facts: Facts, label: str) -> list[str
     want_env = {
         facts.env_queue_url: work["url"],
         facts.env_table_name: table["name"],
-        facts.env_record_ttl_days: str(params["record_ttl_days"]),
+        facts.env_record_ttl_days: str(params.get("record_ttl_days")),
     }
     if set(want_env) != set(facts.env_vars):
         fail(f"the checks know values for {sorted(want_env)}, the code reads {sorted(facts.env_vars)}")
@@ -127,15 +127,15 @@ def check_model(model: dict, params: dict, facts: Facts, label: str) -> list[str
             fail(f"{key}: records live {ttl_days} days, not longer than a message ({facts.retention} s)")
         if facts.reads_lambda_log_level and f["log_format"] != "JSON":
             fail(f"{key}: log format is {f['log_format']}: Lambda sets AWS_LAMBDA_LOG_LEVEL only with JSON")
-        if f["app_log_level"] != params["log_level"]:
+        if f["app_log_level"] != params.get("log_level"):
             fail(f"{key}: application log level is {f['app_log_level']}, expected {params['log_level']}")
         if f["system_log_level"] not in ("DEBUG", "INFO", "WARN"):
             fail(f"{key}: system log level is {f['system_log_level']}")
         if f["log_group"] != model["log_groups"][key]["name"]:
             fail(f"{key}: logs to {f['log_group']}, not its log group {model['log_groups'][key]['name']}")
-        if model["log_groups"][key]["retention"] != params["log_retention_days"]:
+        if model["log_groups"][key]["retention"] != params.get("log_retention_days"):
             fail(f"{key}: log retention is {model['log_groups'][key]['retention']} days, expected {params['log_retention_days']}")
-        if f["timeout"] != params["timeout"]:
+        if f["timeout"] != params.get("timeout"):
             fail(f"{key}: timeout is {f['timeout']}, expected the timeout parameter {params['timeout']}")
         if f["tracing"] != "Active":
             fail(f"{key}: tracing is {f['tracing']}")
@@ -156,13 +156,13 @@ def check_model(model: dict, params: dict, facts: Facts, label: str) -> list[str
             fail(f"{key}: batching window is {m['window']} s, expected 0 to {MAX_WINDOW}")
         if m["response_types"] != REPORT_FAILURES:
             fail(f"{key}: function response types are {m['response_types']}: without ReportBatchItemFailures one failure redelivers the whole batch")
-        if m["max_concurrency"] != params["max_concurrency"] or not 2 <= int(m["max_concurrency"] or 0) <= 1000:
+        if m["max_concurrency"] != params.get("max_concurrency") or not 2 <= int(m["max_concurrency"] or 0) <= 1000:
             fail(f"{key}: maximum concurrency is {m['max_concurrency']}, expected max_concurrency {params['max_concurrency']} (2 to 1000)")
         if m["enabled"] not in (True, "true"):
             fail(f"{key}: the event source mapping is disabled")
 
     # IAM.
-    extra = json.loads(params["extra_policy_json"]) if params.get("extra_policy_json") else {"Statement": []}
+    extra = json.loads(params.get("extra_policy_json")) if params.get("extra_policy_json") else {"Statement": []}
     from stack import _statements  # the same normalisation as the model's
 
     extra_pairs = _pairs(_statements(extra))
@@ -186,7 +186,7 @@ def check_model(model: dict, params: dict, facts: Facts, label: str) -> list[str
 
     # Alarm.
     a = model["alarm"]
-    topic = [params["alarm_topic_arn"]] if params.get("alarm_topic_arn") else []
+    topic = [params.get("alarm_topic_arn")] if params.get("alarm_topic_arn") else []
     want_alarm = {
         "namespace": "AWS/SQS",
         "metric": "ApproximateNumberOfMessagesVisible",
