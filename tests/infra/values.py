@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from codefacts import Facts
-from stack import secret_value
+from stack import _statements, secret_value
 
 REPORT_FAILURES = ["ReportBatchItemFailures"]
 RUNTIME, HANDLER, ARCH = "provided.al2023", "bootstrap", ["arm64"]
@@ -163,8 +163,6 @@ def check_model(model: dict, params: dict, facts: Facts, label: str) -> list[str
 
     # IAM.
     extra = json.loads(params.get("extra_policy_json")) if params.get("extra_policy_json") else {"Statement": []}
-    from stack import _statements  # the same normalisation as the model's
-
     extra_pairs = _pairs(_statements(extra))
     for key in fns:
         role = model["roles"].get(key)
