@@ -258,7 +258,7 @@ def check_values(variables: dict) -> None:
     # SAM has no loops: more than 10 data tables must fail the deploy, not
     # silently grant only the first ten.
     for names, too_many in ((ten, False), (ten + ["data-10"], True)):
-        s = stack._Sam(sam_doc, {"DataTableNames": names})
+        s = stack.SamEvaluator(sam_doc, {"DataTableNames": names})
         created = [
             k
             for k, r in sam_doc["Resources"].items()

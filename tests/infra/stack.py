@@ -113,7 +113,7 @@ def _as_list(v: Any) -> list:
     return v if isinstance(v, list) else [v]
 
 
-def _statements(doc: Any) -> list[dict]:
+def policy_statements(doc: Any) -> list[dict]:
     if isinstance(doc, str):
         doc = json.loads(doc)
     out = []
@@ -158,7 +158,7 @@ def load_sam(path: Path) -> dict:
 _NO_VALUE = object()
 
 
-class _Sam:
+class SamEvaluator:
     def __init__(self, doc: dict, params: dict[str, Any]):
         self.doc = doc
         self.resources = doc.get("Resources", {})
@@ -350,7 +350,7 @@ def sam_model(doc: dict, tf_params: dict[str, Any]) -> dict:
         if isinstance(v, bool):
             v = "true" if v else "false"
         params[sam_name] = v
-    s = _Sam(doc, params)
+    s = SamEvaluator(doc, params)
     model: dict[str, Any] = {"queues": {}, "functions": {}, "mappings": {}, "roles": {}, "log_groups": {}}
 
     for role, key in (("work", "work"), ("dead_letter_queue", "dead_letter")):
@@ -419,7 +419,7 @@ def sam_model(doc: dict, tf_params: dict[str, Any]) -> dict:
         }
         if role_logical:
             r = s.props(role_logical)
-            statements = [st for p in r.get("Policies", []) for st in _statements(p.get("PolicyDocument", {}))]
+            statements = [st for p in r.get("Policies", []) for st in policy_statements(p.get("PolicyDocument", {}))]
             model["roles"][key] = {
                 "arn": role_arn(s.name_of(role_logical)),
                 "statements": statements,
@@ -468,7 +468,7 @@ def load_terraform(directory: Path) -> dict[str, list]:
     return merged
 
 
-def _blocks(tf: dict, section: str, kind: str | None = None) -> dict[str, dict]:
+def blocks(tf: dict, section: str, kind: str | None = None) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for block in tf.get(section, []):
         if kind is None:
@@ -485,11 +485,11 @@ def _one(v: Any) -> Any:
     return v
 
 
-class _Tf:
+class TfEvaluator:
     def __init__(self, tf: dict, params: dict[str, Any]):
         self.tf = tf
         self.vars = {}
-        for name, body in _blocks(tf, "variable").items():
+        for name, body in blocks(tf, "variable").items():
             if name in params:
                 self.vars[name] = params[name]
             elif "default" in body:
@@ -506,7 +506,7 @@ class _Tf:
         return hclexpr.value(_one(raw), self.scope)
 
     def resource(self, kind: str, name: str) -> dict:
-        body = _blocks(self.tf, "resource", kind).get(name)
+        body = blocks(self.tf, "resource", kind).get(name)
         if body is None:
             raise ModelError(f"terraform: resource {kind}.{name} is missing")
         return body
@@ -533,7 +533,7 @@ class _Tf:
         return {"id": f"{kind}.{name}"}
 
     def data(self, kind: str, name: str) -> Any:
-        body = _blocks(self.tf, "data", kind).get(name)
+        body = blocks(self.tf, "data", kind).get(name)
         if body is None:
             raise ModelError(f"terraform: data source {kind}.{name} is missing")
         if kind == "aws_iam_policy_document":
@@ -607,7 +607,7 @@ class _Lazy:
 
 def terraform_model(tf: dict, params: dict[str, Any]) -> dict:
     """The model of the Terraform module `tf` (load_terraform) with these variable values."""
-    t = _Tf(tf, params)
+    t = TfEvaluator(tf, params)
     model: dict[str, Any] = {"queues": {}, "functions": {}, "mappings": {}, "roles": {}, "log_groups": {}}
 
     for role, key in (("work", "work"), ("dead_letter_queue", "dead_letter")):
@@ -622,7 +622,7 @@ def terraform_model(tf: dict, params: dict[str, Any]) -> dict:
             "RedrivePolicy": get("redrive_policy"),
         }
         q = _sqs_queue(props, get("name"))
-        for allow_name, allow in _blocks(tf, "resource", "aws_sqs_queue_redrive_allow_policy").items():
+        for allow_name, allow in blocks(tf, "resource", "aws_sqs_queue_redrive_allow_policy").items():
             if t.value(allow["queue_url"]) == q["url"]:
                 a = json.loads(t.value(allow["redrive_allow_policy"]))
                 q["redrive_allow"] = {"permission": a.get("redrivePermission"), "sources": sorted(a.get("sourceQueueArns", []))}
@@ -648,11 +648,11 @@ def terraform_model(tf: dict, params: dict[str, Any]) -> dict:
         "deletion_protection": bool(get("deletion_protection_enabled", False)),
     }
 
-    for name, body in _blocks(tf, "resource", "aws_cloudwatch_log_group").items():
+    for name, body in blocks(tf, "resource", "aws_cloudwatch_log_group").items():
         n = t.value(body["name"])
         model["log_groups"][name] = {"name": n, "arn": log_group_arn(n) + ":*", "retention": t.value(body.get("retention_in_days"))}
 
-    functions = _blocks(tf, "resource", "aws_lambda_function")
+    functions = blocks(tf, "resource", "aws_lambda_function")
     for key in ("worker", "dead_letter"):
         body = functions.get(key)
         if body is None:
@@ -682,7 +682,7 @@ def terraform_model(tf: dict, params: dict[str, Any]) -> dict:
             "code": get("filename"),
         }
 
-    for name, body in _blocks(tf, "resource", "aws_lambda_event_source_mapping").items():
+    for name, body in blocks(tf, "resource", "aws_lambda_event_source_mapping").items():
         get = lambda k, d=None, b=body: t.value(b[k]) if k in b else d  # noqa: E731
         scaling = _one(body.get("scaling_config", [{}]))
         function = get("function_name")
@@ -697,18 +697,18 @@ def terraform_model(tf: dict, params: dict[str, Any]) -> dict:
             "enabled": get("enabled", True),
         }
 
-    roles = {t.attrs("aws_iam_role", n)["arn"]: n for n in _blocks(tf, "resource", "aws_iam_role")}
-    ids = {t.attrs("aws_iam_role", n)["id"]: t.attrs("aws_iam_role", n)["arn"] for n in _blocks(tf, "resource", "aws_iam_role")}
+    roles = {t.attrs("aws_iam_role", n)["arn"]: n for n in blocks(tf, "resource", "aws_iam_role")}
+    ids = {t.attrs("aws_iam_role", n)["id"]: t.attrs("aws_iam_role", n)["arn"] for n in blocks(tf, "resource", "aws_iam_role")}
     per_role: dict[str, dict] = {arn: {"arn": arn, "statements": [], "managed": []} for arn in roles}
-    for name, body in _blocks(tf, "resource", "aws_iam_role_policy").items():
+    for name, body in blocks(tf, "resource", "aws_iam_role_policy").items():
         count = t.value(body["count"]) if "count" in body else 1
         if count == 0:
             continue
         arn = ids.get(t.value(body["role"]))
         if arn is None:
             raise ModelError(f"terraform: aws_iam_role_policy.{name} is on no role of the module")
-        per_role[arn]["statements"] += _statements(t.value(body["policy"]))
-    for name, body in _blocks(tf, "resource", "aws_iam_role_policy_attachment").items():
+        per_role[arn]["statements"] += policy_statements(t.value(body["policy"]))
+    for name, body in blocks(tf, "resource", "aws_iam_role_policy_attachment").items():
         arn = ids.get(t.value(body["role"]))
         if arn is None:
             raise ModelError(f"terraform: aws_iam_role_policy_attachment.{name} is on no role of the module")

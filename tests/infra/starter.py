@@ -71,7 +71,7 @@ def check_sam(root: Path, errors: list[str]) -> None:
         if problem:
             fail(problem)
 
-    s = stack._Sam(doc, {})
+    s = stack.SamEvaluator(doc, {})
     tables = {k for k, r in doc["Resources"].items() if r.get("Type") == "AWS::DynamoDB::Table"}
     if tables != {"OrdersTable"}:
         fail(f"expected one table OrdersTable, found {sorted(tables)}")
@@ -84,7 +84,7 @@ def check_sam(root: Path, errors: list[str]) -> None:
     table_arn = s.attr("OrdersTable", "Arn")
     policy = s.eval(given.get("ExtraPolicyJson", ""))
     try:
-        grants = _grants(stack._statements(json.loads(policy)))
+        grants = _grants(stack.policy_statements(json.loads(policy)))
     except (ValueError, AttributeError) as e:
         fail(f"ExtraPolicyJson is not a policy document: {e}")
         return
@@ -118,12 +118,12 @@ def check_terraform(root: Path, errors: list[str], load_tf: Callable, unwrap: Ca
         fail(f"module vow is given {extra}, which the module does not declare")
     for missing in sorted({n for n, b in module_vars.items() if "default" not in b} - args):
         fail(f"module vow is not given required variable {missing}")
-    t = stack._Tf(tf, {})
+    t = stack.TfEvaluator(tf, {})
     for arg, binary in (("worker_zip", "orders-worker"), ("dead_letter_zip", "orders-dead-letter")):
         zip_path = str(t.value(call.get(arg)))
         if f"/{binary}/bootstrap.zip" not in zip_path:
             fail(f"module vow {arg} is {zip_path}, expected cargo lambda's zip of {binary}")
-    tables = stack._blocks(tf, "resource", "aws_dynamodb_table")
+    tables = stack.blocks(tf, "resource", "aws_dynamodb_table")
     if set(tables) != {"orders"}:
         fail(f"expected one table aws_dynamodb_table.orders, found {sorted(tables)}")
         return
@@ -134,13 +134,13 @@ def check_terraform(root: Path, errors: list[str], load_tf: Callable, unwrap: Ca
         fail(f"the orders table's key is {hash_key} ({types.get(hash_key)}), expected {ORDER_KEY}")
     table_arn = t.attrs("aws_dynamodb_table", "orders")["arn"]
     try:
-        grants = _grants(stack._statements(json.loads(t.value(call.get("extra_policy_json")))))
+        grants = _grants(stack.policy_statements(json.loads(t.value(call.get("extra_policy_json")))))
     except (ValueError, TypeError) as e:
         fail(f"extra_policy_json is not a policy document: {e}")
         return
     want = {(a, table_arn) for a in ORDER_ACTIONS}
     if grants != want:
         fail(f"extra_policy_json grants {sorted(grants)}, expected exactly {sorted(want)}")
-    outputs = stack._blocks(tf, "output")
+    outputs = stack.blocks(tf, "output")
     if "orders_table_name" not in outputs or t.value(outputs["orders_table_name"]["value"]) != t.attrs("aws_dynamodb_table", "orders")["name"]:
         fail("output orders_table_name is not the orders table's name")

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from codefacts import Facts
-from stack import _statements, secret_value
+from stack import policy_statements, secret_value
 
 REPORT_FAILURES = ["ReportBatchItemFailures"]
 RUNTIME, HANDLER, ARCH = "provided.al2023", "bootstrap", ["arm64"]
@@ -163,7 +163,7 @@ def check_model(model: dict, params: dict, facts: Facts, label: str) -> list[str
 
     # IAM.
     extra = json.loads(params.get("extra_policy_json")) if params.get("extra_policy_json") else {"Statement": []}
-    extra_pairs = _pairs(_statements(extra))
+    extra_pairs = _pairs(policy_statements(extra))
     for key in fns:
         role = model["roles"].get(key)
         if role is None:
