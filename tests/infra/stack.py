@@ -565,6 +565,11 @@ class TfEvaluator:
                 entry["Principal"] = "…"
             statements.append(entry)
 
+        for source in self.value(body.get("source_policy_documents", [[]])) or []:
+            for st in policy_statements(source):
+                statements.append(
+                    {"Effect": st["effect"], "Action": st["actions"], "Resource": st["resources"], **({"Sid": st["sid"]} if st["sid"] else {})}
+                )
         for st in body.get("statement", []):
             add(st)
         for dyn in body.get("dynamic", []):
@@ -712,9 +717,10 @@ def terraform_model(tf: dict, params: dict[str, Any]) -> dict:
         arn = ids.get(t.value(body["role"]))
         if arn is None:
             raise ModelError(f"terraform: aws_iam_role_policy_attachment.{name} is on no role of the module")
-        if "for_each" in body:
-            for item in t.value(body["for_each"]):
-                t.scope.bound = {"each": {"value": item, "key": item}}
+        if "for_each" in body or "count" in body:
+            items = t.value(body["for_each"]) if "for_each" in body else range(t.value(body["count"]))
+            for i, item in enumerate(items):
+                t.scope.bound = {"each": {"value": item, "key": item}, "count": {"index": i}}
                 per_role[arn]["managed"].append(t.value(body["policy_arn"]))
             t.scope.bound = {}
         else:

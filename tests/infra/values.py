@@ -206,9 +206,10 @@ def check_parity(sam: dict, tf: dict, label: str) -> list[str]:
     errors = []
     for section in sorted(set(sam) | set(tf)):
         a, b = sam.get(section), tf.get(section)
-        if section == "roles":
-            a = {k: {**v, "arn": None} for k, v in (a or {}).items()}
-            b = {k: {**v, "arn": None} for k, v in (b or {}).items()}
+        if section == "roles":  # statement order means nothing to IAM
+            order = lambda sts: sorted(sts, key=lambda st: json.dumps(st, sort_keys=True))  # noqa: E731
+            a = {k: {**v, "arn": None, "statements": order(v["statements"])} for k, v in (a or {}).items()}
+            b = {k: {**v, "arn": None, "statements": order(v["statements"])} for k, v in (b or {}).items()}
         if section == "functions":
             a = {k: {**v, "role": None, "code": None} for k, v in (a or {}).items()}
             b = {k: {**v, "role": None, "code": None} for k, v in (b or {}).items()}

@@ -152,6 +152,11 @@ resource "aws_iam_role" "dead_letter" {
 }
 
 data "aws_iam_policy_document" "worker" {
+  # The user's own document, merged into this one (its Sids must differ from
+  # these). An argument rather than a counted resource, so that a document
+  # known only at apply (one naming a table created alongside) still plans.
+  source_policy_documents = var.extra_policy_json == null ? [] : [var.extra_policy_json]
+
   statement {
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
@@ -254,17 +259,12 @@ resource "aws_iam_role_policy" "worker" {
   policy = data.aws_iam_policy_document.worker.json
 }
 
-resource "aws_iam_role_policy" "worker_extra" {
-  count  = var.extra_policy_json == null ? 0 : 1
-  name   = "extra"
-  role   = aws_iam_role.worker.id
-  policy = var.extra_policy_json
-}
-
+# count, not for_each: the number of ARNs is known at plan even when an ARN is
+# not (a policy created alongside).
 resource "aws_iam_role_policy_attachment" "worker_extra" {
-  for_each   = toset(var.extra_policy_arns)
+  count      = length(var.extra_policy_arns)
   role       = aws_iam_role.worker.name
-  policy_arn = each.value
+  policy_arn = var.extra_policy_arns[count.index]
 }
 
 resource "aws_iam_role_policy" "dead_letter" {
@@ -312,7 +312,6 @@ resource "aws_lambda_function" "worker" {
   # The event source mapping validates the role's SQS permissions at creation.
   depends_on = [
     aws_iam_role_policy.worker,
-    aws_iam_role_policy.worker_extra,
     aws_iam_role_policy_attachment.worker_extra,
   ]
 }

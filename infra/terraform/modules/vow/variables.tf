@@ -26,7 +26,7 @@ variable "extra_policy_arns" {
 }
 
 variable "extra_policy_json" {
-  description = "An IAM policy document (JSON) added to the worker's role, for what your tasks call. Null for none."
+  description = "An IAM policy document (JSON) merged into the worker's role policy, for what your tasks call (Sids other than Logs, Tracing, ConsumeWorkQueue, SendFollowUps, PromiseTable, DataTables). Null for none."
   type        = string
   default     = null
 }
@@ -38,7 +38,7 @@ variable "data_table_names" {
 }
 
 variable "signing_secret_arn" {
-  description = "ARN of a Secrets Manager secret whose string is VOW_SIGNING_KEYS (id=secret,...). Null: messages are not signed."
+  description = "ARN of an existing Secrets Manager secret whose string is VOW_SIGNING_KEYS (id=secret,...); it must be known at plan. Null: messages are not signed."
   type        = string
   default     = null
 
