@@ -197,7 +197,7 @@ data "aws_iam_policy_document" "worker" {
   }
 
   dynamic "statement" {
-    for_each = length(local.data_table_arns) > 0 ? [1] : []
+    for_each = length(var.data_table_names) > 0 ? [1] : []
     content {
       sid = "DataTables"
       actions = [
