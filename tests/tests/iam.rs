@@ -485,7 +485,7 @@ async fn the_functions_calls_are_recorded_for_the_iam_check() {
         "work_queue": work,
         "dead_letter_queue": dlq,
         "promise_table": promises,
-        "data_tables": [data_arn, late_arn],
+        "data_tables": { "data": data_arn, "data-late": late_arn },
     }));
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).expect("record dir");
