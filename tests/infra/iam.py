@@ -25,6 +25,10 @@ and X-Ray grants (Tracing: Active, sent by the Lambda service) are out of
 scope; any other service in a grant fails the check, since nothing recorded
 could prove it.
 
+Before reporting, it proves it can fail: on a copy of the record with a call
+nobody grants, and on one without the calls of one of vow's grants, the
+comparison must report each (a "self-test" line says if it did not).
+
 Usage (from the repository root, after the tests wrote the record):
 
     python3 tests/infra/iam.py [--calls target/tmp/iam-calls.json]
@@ -1042,6 +1046,40 @@ def check(rec: Record, stacks: dict[str, tuple[list[Grant], list[Grant]]]) -> No
         fail(f"{principal}: {action} on {rec.label(resource)} granted ({', '.join(where)}), never called")
 
 
+def self_test(rec: Record, stacks: dict[str, tuple[list[Grant], list[Grant]]]) -> None:
+    """The check must fail on a record with a call nobody grants, and on one
+    missing the calls of a grant: run it on such copies of the record."""
+    global problems
+    kept, promises = problems, rec.arns["promise_table"]
+    try:
+        problems = []
+        rogue = Call("worker", "function", "dynamodb:DeleteTable", promises)
+        rec.calls.append(rogue)
+        check(rec, stacks)
+        rec.calls.pop()
+        want = f"worker: dynamodb:DeleteTable on table/<promises> not granted ({', '.join(stacks)})"
+        if want not in problems:
+            kept.append(f"self-test: a call nobody grants was not reported ({want!r} not in {problems})")
+        for g in stacks.get("SAM", ([], []))[1]:
+            if service(g.action) not in RECORDED:
+                continue
+            problems = []
+            calls = rec.calls
+            rec.calls = [
+                c
+                for c in calls
+                if not (c.principal == g.principal and wildcard(g.action, c.action, case=False)
+                        and wildcard(g.resource, c.resource, case=True))
+            ]
+            check(rec, stacks)
+            rec.calls = calls
+            if not any(p.startswith(f"{g.principal}: {g.action} ") and p.endswith("never called") for p in problems):
+                kept.append(f"self-test: {g.principal}'s {g.action} with its calls removed was not reported")
+            break
+    finally:
+        problems = kept
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
@@ -1061,6 +1099,8 @@ def main() -> int:
         except (Unsupported, KeyError, IndexError, TypeError, ValueError) as e:
             fail(f"{stack}: cannot evaluate the template's grants: {type(e).__name__}: {e}")
     check(rec, stacks)
+    if stacks:
+        self_test(rec, stacks)
     principals = sorted({c.principal for c in rec.calls})
     summary = ", ".join(
         f"{p} {len({(c.action, c.resource) for c in rec.calls if c.principal == p})}" for p in principals

@@ -371,7 +371,8 @@ async fn the_functions_calls_are_recorded_for_the_iam_check() {
     while !(cancelled && created) {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "{:?}",
+            "cancelled: {cancelled}, late table created: {created} (once a worker's scan of \
+             it is recorded); recorded: {:#?}",
             recorder.calls()
         );
         if !cancelled && started.elapsed() > Duration::from_secs(1) {
