@@ -194,9 +194,10 @@ fn unknown_tag(pad: usize) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_functions_calls_are_recorded_for_the_iam_check() {
     let out = record_path();
-    let _ = std::fs::remove_file(&out); // no stale record if this test fails
-                                        // Two receives before a message is dead-lettered, after a short visibility
-                                        // timeout, so the dead-letter paths run within seconds.
+    // No stale record if this test fails.
+    let _ = std::fs::remove_file(&out);
+    // Two receives before a message is dead-lettered, after a short visibility
+    // timeout, so the dead-letter paths run within seconds.
     let stack = Stack::with_visibility("iam", 2, 8).await;
     let data = format!("{}-data", stack.names.table_name);
     let late = format!("{}-late", stack.names.table_name);
@@ -205,8 +206,8 @@ async fn the_functions_calls_are_recorded_for_the_iam_check() {
         .expect("seed the data table");
 
     let recorder = Recorder::default();
-    let logs = std::env::temp_dir();
     let mut functions = Vec::new();
+    let mut logs = Vec::new();
     for (principal, binary) in [("worker", "vow-worker"), ("dead-letter", "vow-dead-letter")] {
         let sqs = recorder
             .proxy(principal, "function", &endpoint("SQS"))
@@ -223,8 +224,10 @@ async fn the_functions_calls_are_recorded_for_the_iam_check() {
             ("AWS_ENDPOINT_URL_SQS", sqs.as_str()),
             ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.as_str()),
         ];
-        let log = logs.join(format!("vow-iam-{binary}-{port}.out"));
+        // The function's output, kept if the test fails.
+        let log = std::env::temp_dir().join(format!("vow-iam-{binary}-{port}.out"));
         functions.push(Function::start(binary, port, &env, &log));
+        logs.push(log);
     }
     let (worker, dead_letter) = functions.split_at_mut(1);
     let (worker, dead_letter) = (&mut worker[0], &mut dead_letter[0]);
@@ -500,6 +503,9 @@ async fn the_functions_calls_are_recorded_for_the_iam_check() {
         );
     }
     println!("recorded to {}", out.display());
+    for log in logs {
+        let _ = std::fs::remove_file(log);
+    }
 }
 
 /// A free loopback port.
