@@ -310,8 +310,8 @@ async fn the_functions_calls_are_recorded_for_the_iam_check() {
     let unknown = PromiseId::random();
     let unknown_big = PromiseId::random();
     let dead = vow.flow();
-    let after_unknown = dead.then(&Promise::<String>::from_id(unknown.clone()), Report);
-    let after_unknown_big = dead.then(&Promise::<String>::from_id(unknown_big.clone()), Report);
+    let after_unknown = dead.then(Handle::<String>::from_id(unknown.clone()), Report);
+    let after_unknown_big = dead.then(Handle::<String>::from_id(unknown_big.clone()), Report);
     // Join members whose task the worker does not serve (`e2e/match-one` is
     // registered in this test only): the dead-letter function settles them
     // into their join, which completes and fires its successor.
@@ -425,7 +425,7 @@ async fn the_functions_calls_are_recorded_for_the_iam_check() {
         (&unknown_big, &after_unknown_big),
     ] {
         let f = vow
-            .wait(&Promise::<String>::from_id(id.clone()), WAIT)
+            .wait(&Handle::<String>::from_id(id.clone()), WAIT)
             .await
             .expect("settles")
             .expect_err("dead");
@@ -446,7 +446,7 @@ async fn the_functions_calls_are_recorded_for_the_iam_check() {
     }
     for id in [carrier, heavy] {
         let f = vow
-            .wait(&Promise::<String>::from_id(id), WAIT)
+            .wait(&Handle::<String>::from_id(id), WAIT)
             .await
             .expect("settles")
             .expect_err("dead");

@@ -178,7 +178,7 @@ mod tests {
     #[test]
     fn logs_are_json_lines_with_the_promise_task_and_attempt() {
         use vow::prelude::*;
-        vow_samples::link();
+        vow::check_tasks(&[vow_samples::tasks()]).expect("the samples' tasks are linked");
         let sink = Sink::default();
         let writer = sink.clone();
         let logs = json_logs("info", move || writer.clone());
@@ -232,7 +232,7 @@ mod tests {
 
     #[test]
     fn the_worker_serves_the_sample_tasks() {
-        vow_samples::link();
+        vow::check_tasks(&[vow_samples::tasks()]).expect("the samples' tasks are linked");
         let tags: Vec<&str> = vow::registered_tasks().iter().map(|r| r.tag).collect();
         assert!(
             tags.contains(&"samples/map-count") && tags.contains(&"samples/shout"),

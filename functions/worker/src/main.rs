@@ -7,9 +7,9 @@ use vow::poller::InProcess;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    vow_samples::link();
+    let served = vow::check_tasks(&[vow_samples::tasks()])?;
     if std::env::args().any(|a| a == "--list-tasks") {
-        for r in vow::registered_tasks() {
+        for r in served {
             println!("{}\t{}", r.tag, r.type_name);
         }
         return Ok(());
