@@ -365,10 +365,8 @@ class Cfn:
 
 
 def sam_grants(rec: Record, template: Path, data_tables: list[str]) -> list[Grant]:
-    tpl0 = yaml_load_for_params(template)
-    params = {}
-    if SAM_DATA_TABLES in tpl0.get("Parameters", {}):
-        params[SAM_DATA_TABLES] = ",".join(data_tables)
+    # A parameter the template does not declare is ignored by both.
+    params = {SAM_DATA_TABLES: ",".join(data_tables)}
     tpl = expand_sam(template, params)
     cfn = Cfn(tpl, params, rec)
     res = cfn.resources
@@ -410,20 +408,6 @@ def sam_grants(rec: Record, template: Path, data_tables: list[str]) -> list[Gran
                 continue
             grants += statements_of(principal, cfn.ev(props.get("PolicyDocument")), f"SAM {lid}")
     return grants
-
-
-def yaml_load_for_params(path: Path) -> dict:
-    """Only the Parameters section's names are needed before translation."""
-    names = {}
-    section = False
-    for line in path.read_text().splitlines():
-        if re.match(r"^\S", line):
-            section = line.startswith("Parameters:")
-            continue
-        m = re.match(r"^  ([A-Za-z0-9]+):", line)
-        if section and m:
-            names[m.group(1)] = {}
-    return {"Parameters": names}
 
 
 # -------------------------------------------------------------- Terraform
