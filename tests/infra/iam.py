@@ -881,6 +881,19 @@ class Hcl:
             "lower": lambda s: s.lower(),
             "upper": lambda s: s.upper(),
             "trimspace": lambda s: s.strip(),
+            "trimsuffix": lambda s, x: s[: -len(x)] if x and s.endswith(x) else s,
+            "trimprefix": lambda s, x: s[len(x) :] if s.startswith(x) else s,
+            "trim": lambda s, cs: s.strip(cs),
+            "chomp": lambda s: s.rstrip("\r\n"),
+            "substr": lambda s, o, n: s[o:] if n < 0 else s[o : o + n],
+            "regex": lambda r, s: regex(r, s),
+            "regexall": lambda r, s: [m.group(0) for m in re.finditer(r, s)],
+            "reverse": lambda x: list(reversed(x)),
+            "slice": lambda x, a, b: x[a:b],
+            "index": lambda x, v: x.index(v),
+            "range": lambda *a: list(range(*a)),
+            "zipmap": lambda k, v: dict(zip(k, v)),
+            "coalescelist": lambda *xs: next((x for x in xs if x), []),
             "replace": lambda s, a, b: s.replace(a, b),
             "merge": lambda *ms: {k: v for m in ms for k, v in m.items()},
             "contains": lambda x, v: v in x,
@@ -916,6 +929,15 @@ class Hcl:
             items = src.items() if isinstance(src, dict) else ((v, v) for v in src)
             return [{"each": {"key": k, "value": v}} for k, v in items]
         return [{}]
+
+
+def regex(pattern: str, s: str) -> Any:
+    m = re.search(pattern, s)
+    if not m:
+        raise Unsupported(f"regex({pattern!r}) does not match {s!r}")
+    if m.groupdict():
+        return m.groupdict()
+    return list(m.groups()) if m.groups() else m.group(0)
 
 
 def traverse(value: Any, rest: list) -> Any:
