@@ -109,5 +109,6 @@ fi
 step "IAM: the templates' grants against the calls the functions made"
 # tests/tests/iam.rs (run above) recorded every AWS call of the worker and the
 # dead-letter function; the SAM translator and python-hcl2 it uses come from
-# the venvs tests/infra/check.sh installed.
+# the venvs tests/infra/check.sh installed. The evaluators' examples first.
+(cd tests/infra && python3 -m doctest iam_cfn.py iam_hcl.py)
 python3 tests/infra/iam.py

@@ -57,7 +57,20 @@ class Cfn:
     """Evaluates a CloudFormation template's intrinsics with given parameters
     (the rest take their defaults). `stand_ins` gives, per logical id, what
     `Ref` and `Fn::GetAtt` of a resource return (keys `Ref`, `Arn`, ...);
-    other resources evaluate to `<Name>` and `<Name.Attr>`."""
+    other resources evaluate to `<Name>` and `<Name.Attr>`.
+
+    >>> tpl = {"Parameters": {"Names": {"Type": "CommaDelimitedList", "Default": ""}},
+    ...        "Conditions": {"Some": {"Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "Names"}]}, ""]}]}}}
+    >>> cfn = Cfn(tpl, {"Names": "a,b"}, "us-east-1", "1", {"Q": {"Arn": "arn:q"}})
+    >>> cfn.ev({"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:x/${Q.Arn}"})
+    'arn:aws:sqs:us-east-1:1:x/arn:q'
+    >>> cfn.ev({"Fn::Split": [",", {"Fn::Join": [",t/", {"Ref": "Names"}]}]})
+    ['a', 't/b']
+    >>> cfn.ev([{"Fn::If": ["Some", "yes", {"Ref": "AWS::NoValue"}]}, {"Fn::GetAtt": ["Other", "Arn"]}])
+    ['yes', '<Other.Arn>']
+    >>> Cfn(tpl, {}, "us-east-1", "1", {}).ev([{"Fn::If": ["Some", "yes", {"Ref": "AWS::NoValue"}]}])
+    []
+    """
 
     def __init__(
         self, tpl: dict, params: dict[str, str], region: str, account: str, stand_ins: dict[str, dict[str, str]]

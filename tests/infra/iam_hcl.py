@@ -249,7 +249,25 @@ class Hcl:
     """Evaluates a module's expressions (as python-hcl2 gives them). Variables
     take their defaults unless given; `stand_ins` gives, per resource address
     (`aws_sqs_queue.work`), its attributes (`arn`, `name`, ...); other
-    resources evaluate to `<address.attribute>`."""
+    resources evaluate to `<address.attribute>`.
+
+    >>> module = {"variable": [{"names": {"default": [[]]}}, {"none": {"default": [None]}}]}
+    >>> hcl = Hcl(module, {"names": ["a", "b"]}, "us-east-1", "1", {"aws_sqs_queue.q": {"arn": "arn:q"}})
+    >>> hcl.value("${aws_sqs_queue.q.arn}", {})
+    'arn:q'
+    >>> hcl.value("${aws_sqs_queue.other.arn}:*", {})
+    '<aws_sqs_queue.other.arn>:*'
+    >>> hcl.value('${[for t in var.names : "table/${upper(t)}" if t != "b"]}', {})
+    ['table/A']
+    >>> hcl.value("${1 + 2 * 3 == 7 && !false || false}", {})
+    True
+    >>> hcl.value("${var.none == None ? 0 : length(var.names)}", {})
+    0
+    >>> hcl.value('${formatlist("t/%s", var.names)}', {})
+    ['t/a', 't/b']
+    >>> hcl.value("${jsonencode({'Action': ['sqs:SendMessage'], 'Resource': aws_sqs_queue.q.arn})}", {})
+    '{"Action": ["sqs:SendMessage"], "Resource": "arn:q"}'
+    """
 
     def __init__(
         self, module: dict, variables: dict[str, Any], region: str, account: str, stand_ins: dict[str, dict[str, str]]
