@@ -5,6 +5,7 @@ pub mod bench;
 pub mod chaos;
 pub mod kill;
 pub mod record;
+pub mod recorder;
 pub mod tasks;
 
 use std::sync::Arc;
