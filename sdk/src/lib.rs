@@ -38,6 +38,8 @@ extern crate self as vow;
 
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "aws")]
+mod builder;
 mod client;
 mod clock;
 mod context;
@@ -58,9 +60,13 @@ pub mod signing;
 mod stats;
 pub mod store;
 mod task;
+pub mod upgrade;
 pub mod walk;
 pub mod wire;
+mod workers;
 
+#[cfg(feature = "aws")]
+pub use builder::VowBuilder;
 pub use client::{EmbeddedConfig, Inspection, Status, Vow};
 pub use context::Cx;
 pub use engine::{Engine, EngineConfig};
@@ -75,6 +81,7 @@ pub use task::{
 };
 pub use vow_macros::{closure, task};
 pub use walk::Progress;
+pub use workers::Workers;
 
 /// The names most code needs: `use vow::prelude::*;`.
 pub mod prelude {
