@@ -91,3 +91,31 @@ impl Drop for Workers {
         let _ = self.stop.send(true);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::prelude::*;
+    use crate::Status;
+    use std::time::Duration;
+
+    fn one() -> impl Task<Input = (), Output = u8> {
+        vow::closure!("workers-test/one", [], |_: ()| -> Result<u8, Error> {
+            Ok(1)
+        })
+    }
+
+    #[tokio::test]
+    async fn an_embedded_client_stops_its_workers_and_runs_nothing_after() {
+        let mut vow = Vow::embedded();
+        let first = vow.when(one()).await.expect("start");
+        let waited = vow.wait(&first, Duration::from_secs(5)).await;
+        assert_eq!(waited.expect("settles"), Ok(1));
+        vow.shutdown().await;
+        let second = vow.when(one()).await.expect("start");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let status = vow.status(second.id()).await.expect("status");
+        assert_eq!(status, Status::Pending);
+        let (queue, _) = vow.memory_queues().expect("embedded");
+        assert_eq!(queue.len(), 1, "the message waits, unreceived");
+    }
+}
