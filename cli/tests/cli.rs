@@ -591,3 +591,30 @@ async fn check_upgrade_reports_messages_of_older_shapes() {
     // The earlier peek counted as a receive: the report shows it.
     assert!(!clean.stdout.contains("(received 1 time)"), "{clean:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_quickstart_runs_against_a_signed_stack() {
+    vow_samples::link();
+    // The quickstart only enqueues (`--no-workers`); this stack's workers,
+    // which reject unsigned messages, run everything.
+    let stack = Stack::signed("cli-signed-quickstart", 5, signing_keys())
+        .await
+        .with_workers(2);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = Command::new(cargo)
+        .args(["run", "--quiet", "-p", "vow-samples", "--bin", "quickstart"])
+        .args(["--", "--aws", "--no-workers"])
+        .env("VOW_QUEUE_URL", &stack.names.queue_url)
+        .env("VOW_TABLE_NAME", &stack.names.table_name)
+        .env("VOW_SIGNING_KEYS", KEYS)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("cargo runs the quickstart");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert!(lines.iter().all(|l| l.starts_with("ok   ")), "{stdout}");
+}
