@@ -27,7 +27,7 @@ pub struct Target {
     #[arg(long, global = true, env = vow::aws::ENV_TABLE_NAME, value_name = "NAME")]
     pub table: Option<String>,
     /// The dead-letter queue's URL.
-    #[arg(long, global = true, env = "VOW_DLQ_URL", value_name = "URL")]
+    #[arg(long, global = true, env = vow::aws::ENV_DLQ_URL, value_name = "URL")]
     pub dlq_url: Option<String>,
 }
 
@@ -75,6 +75,19 @@ pub enum Command {
     /// Look at or redrive the dead-letter queue.
     #[command(subcommand)]
     Dlq(Dlq),
+    /// Before a deploy: decode the messages waiting in the dead-letter queue (and
+    /// with --work-queue the work queue) with the tasks this build links, and
+    /// report which do not decode. Messages are peeked, not consumed.
+    /// Exit 0 if all decode, 1 if some do not.
+    CheckUpgrade {
+        /// Also peek at the work queue. Each peek counts as a receive: a message
+        /// gets one fewer redelivery before the dead-letter queue.
+        #[arg(long)]
+        work_queue: bool,
+        /// Read at most this many messages per queue.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+        max: u32,
+    },
     /// Start one of the samples and print its root promise id.
     Run {
         #[arg(value_enum)]

@@ -1,6 +1,7 @@
 //! `vow`: the command-line tool for vow workflows on SQS and DynamoDB.
 
 mod args;
+mod check;
 mod dlq;
 mod graph;
 mod render;
@@ -14,8 +15,8 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use vow::aws::{AwsNames, SqsQueue, ENV_QUEUE_URL, ENV_RECORD_TTL_DAYS, ENV_TABLE_NAME};
-use vow::{BackendError, EngineConfig, Vow};
+use vow::aws::{SdkConfig, SqsQueue, ENV_DLQ_URL, ENV_QUEUE_URL, ENV_TABLE_NAME};
+use vow::{BackendError, Vow};
 
 /// Why a command could not do its job.
 #[derive(Debug)]
@@ -55,13 +56,9 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let config = vow::aws::sdk_config().await;
     let target = &cli.target;
-    let client = |need_queue| -> Result<Vow, CliError> {
-        let names = names(target, need_queue)?;
-        Ok(Vow::aws_with(&config, &names, EngineConfig::default()))
-    };
     match cli.command {
         Command::Status { id } => {
-            let vow = client(false)?;
+            let vow = client(&config, target, false).await?;
             let inspection = vow.inspect(&id).await?;
             let status = vow.status(&id).await?;
             emit(&render::status_text(
@@ -71,19 +68,26 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             ));
         }
         Command::Tree { id, walk, full_ids } => {
-            let tree = walk::walk(&client(false)?, &id, walk.max_nodes).await?;
+            let tree =
+                walk::walk(&client(&config, target, false).await?, &id, walk.max_nodes).await?;
             emit(&render::tree_text(&tree, full_ids));
         }
         Command::Graph { id, format, walk } => {
-            let tree = walk::walk(&client(false)?, &id, walk.max_nodes).await?;
+            let tree =
+                walk::walk(&client(&config, target, false).await?, &id, walk.max_nodes).await?;
             match format {
                 Format::Dot => emit(&graph::dot(&tree)),
                 Format::Mermaid => emit(&graph::mermaid(&tree)),
             }
         }
-        Command::Wait { id, wait } => return wait::wait(&client(false)?, &id, &wait).await,
+        Command::Wait { id, wait } => {
+            return wait::wait(&client(&config, target, false).await?, &id, &wait).await
+        }
         Command::Cancel { id, reason } => {
-            let n = client(true)?.cancel(&id, &reason).await?;
+            let n = client(&config, target, true)
+                .await?
+                .cancel(&id, &reason)
+                .await?;
             emit(&format!("cancelled {n} promise{}\n", plural(u64::from(n))));
         }
         Command::Dlq(command) => {
@@ -92,7 +96,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             match command {
                 Dlq::List { max } => emit(&dlq::letters_text(&dlq::peek(&dlq, max).await?)),
                 Dlq::Redrive => {
-                    let work = SqsQueue::new(sqs, names(target, true)?.queue_url);
+                    let work = SqsQueue::new(sqs, queue_url(target)?);
                     let n = dlq::redrive(&dlq, &work).await?;
                     let s = plural(n as u64);
                     emit(&format!("moved {n} message{s} to the work queue\n"));
@@ -105,20 +109,27 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             workers,
             wait_args,
         } => {
-            let mut vow = client(true)?;
+            let vow = client(&config, target, true).await?;
             let id = run::start(&vow, sample).await?;
             emit(&format!("{id}\n"));
             if !wait {
                 return Ok(ExitCode::SUCCESS);
             }
-            if workers > 0 {
+            let workers = (workers > 0).then(|| {
                 let dlq = target.dlq_url.as_ref().map(|url| {
                     let sqs = aws_sdk_sqs::Client::new(&config);
                     Arc::new(SqsQueue::new(sqs, url)) as Arc<dyn vow::queue::Queue>
                 });
-                vow.run_workers(workers, dlq, Duration::from_secs(1));
+                vow.run_workers(workers, dlq, Duration::from_secs(1))
+            });
+            let code = wait::wait(&vow, &id, &wait_args).await;
+            if let Some(workers) = workers {
+                workers.shutdown().await;
             }
-            return wait::wait(&vow, &id, &wait_args).await;
+            return code;
+        }
+        Command::CheckUpgrade { work_queue, max } => {
+            return check::check_upgrade(&config, target, work_queue, max).await;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -148,40 +159,45 @@ fn plural(n: u64) -> &'static str {
     }
 }
 
-/// The queue and table from flags or the environment. Commands that only read
-/// the table do not need the queue.
-fn names(target: &Target, need_queue: bool) -> Result<AwsNames, CliError> {
+/// A client of the stack the flags or the environment name, configured by
+/// [`Vow::builder`] like every other entry point (`VOW_RECORD_TTL_DAYS`,
+/// `VOW_SIGNING_KEYS`). Commands that only read the table do not need the queue.
+pub async fn client(
+    config: &SdkConfig,
+    target: &Target,
+    need_queue: bool,
+) -> Result<Vow, CliError> {
     let table_name = target.table.clone().ok_or_else(|| {
         CliError::Usage(format!(
             "set {ENV_TABLE_NAME} or pass --table: the DynamoDB table (the stack's `TableName` output)"
         ))
     })?;
-    let queue_url = match (&target.queue_url, need_queue) {
-        (Some(url), _) => url.clone(),
-        (None, false) => String::new(),
-        (None, true) => {
-            return Err(CliError::Usage(format!(
-                "set {ENV_QUEUE_URL} or pass --queue-url: the work queue (the stack's `QueueUrl` output)"
-            )))
-        }
+    let builder = Vow::builder().sdk_config(config).table_name(table_name);
+    let builder = match (&target.queue_url, need_queue) {
+        (Some(url), _) => builder.queue_url(url),
+        (None, false) => builder.read_only(),
+        (None, true) => builder.queue_url(queue_url(target)?),
     };
-    let days = match std::env::var(ENV_RECORD_TTL_DAYS) {
-        Ok(v) => v.parse::<u64>().map_err(|_| {
-            CliError::Usage(format!(
-                "{ENV_RECORD_TTL_DAYS} must be a whole number of days, not `{v}`"
-            ))
-        })?,
-        Err(_) => 30,
-    };
-    Ok(AwsNames {
-        queue_url,
-        table_name,
-        record_ttl: Duration::from_secs(days * 86_400),
+    // What can fail here is configuration: a malformed variable.
+    builder
+        .build()
+        .await
+        .map_err(|e| CliError::Usage(e.to_string()))
+}
+
+/// The work queue's URL from `--queue-url` or the environment.
+fn queue_url(target: &Target) -> Result<String, CliError> {
+    target.queue_url.clone().ok_or_else(|| {
+        CliError::Usage(format!(
+            "set {ENV_QUEUE_URL} or pass --queue-url: the work queue (the stack's `QueueUrl` output)"
+        ))
     })
 }
 
 fn dlq_url(target: &Target) -> Result<String, CliError> {
     target.dlq_url.clone().ok_or_else(|| {
-        CliError::Usage("set VOW_DLQ_URL or pass --dlq-url: the dead-letter queue's URL".to_owned())
+        CliError::Usage(format!(
+            "set {ENV_DLQ_URL} or pass --dlq-url: the dead-letter queue's URL"
+        ))
     })
 }

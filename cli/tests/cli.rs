@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
+use vow::aws::SqsQueue;
 use vow::prelude::*;
-use vow::wire::{Envelope, Target, WIRE_VERSION};
+use vow::signing::SigningKeys;
+use vow::wire::{Cont, Envelope, RunOpts, Target, WIRE_VERSION};
 use vow::ErasedTask;
 use vow_e2e::Stack;
 use vow_samples::Square;
@@ -23,11 +25,18 @@ struct Run {
 
 /// Run `vow args...` against `stack`.
 async fn vow(stack: &Stack, args: &[&str]) -> Run {
+    vow_with(stack, args, &[]).await
+}
+
+/// Run `vow args...` against `stack` with these extra environment variables.
+async fn vow_with(stack: &Stack, args: &[&str], env: &[(&str, &str)]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_vow"))
         .args(args)
         .env("VOW_QUEUE_URL", &stack.names.queue_url)
         .env("VOW_TABLE_NAME", &stack.names.table_name)
         .env("VOW_DLQ_URL", &stack.dlq_url)
+        .env_remove("VOW_SIGNING_KEYS")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .await
@@ -41,7 +50,12 @@ async fn vow(stack: &Stack, args: &[&str]) -> Run {
 
 /// `vow run <sample>`: the root id it prints.
 async fn run_sample(stack: &Stack, sample: &str) -> String {
-    let run = vow(stack, &["run", sample]).await;
+    run_sample_with(stack, sample, &[]).await
+}
+
+/// `vow run <sample>` with these extra environment variables.
+async fn run_sample_with(stack: &Stack, sample: &str, env: &[(&str, &str)]) -> String {
+    let run = vow_with(stack, &["run", sample], env).await;
     assert_eq!(run.code, 0, "{run:?}");
     let id = run.stdout.trim().to_owned();
     PromiseId::parse(&id).expect("`vow run` prints a promise id");
@@ -314,4 +328,293 @@ async fn tree_and_wait_show_the_children_and_units_of_a_pending_step() {
         "{wait:?}"
     );
     assert!(wait.stdout.ends_with("done: 385\n"), "{wait:?}");
+}
+
+/// The signing keys of the signed stacks (a fixed test secret).
+const KEYS: &str = "cli=cli-test-secret-0123456789";
+
+fn signed_env() -> [(&'static str, &'static str); 1] {
+    [("VOW_SIGNING_KEYS", KEYS)]
+}
+
+/// Defers forever: its promise settles only when cancelled.
+#[derive(Debug, Serialize, Deserialize)]
+struct Hold;
+
+#[vow::task("cli-test/hold")]
+impl Task for Hold {
+    type Input = ();
+    type Output = u64;
+    async fn run(self, _: (), _cx: &Cx) -> Result<Resolution<u64>, Error> {
+        deferred()
+    }
+}
+
+/// Says how its predecessor ended.
+#[derive(Debug, Serialize, Deserialize)]
+struct Verdict;
+
+#[vow::task("cli-test/verdict")]
+impl Task for Verdict {
+    type Input = Result<u64, Failure>;
+    type Output = String;
+    async fn run(self, x: Self::Input, _cx: &Cx) -> Result<Resolution<String>, Error> {
+        done(match x {
+            Ok(v) => format!("ok {v}"),
+            Err(f) => format!("predecessor {}", f.kind().as_str()),
+        })
+    }
+}
+
+/// `(visible, in flight)` messages of a queue.
+async fn depth(stack: &Stack, url: &str) -> (u64, u64) {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = stack
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("queue attributes");
+    let get = |name: A| {
+        out.attributes()
+            .and_then(|a| a.get(&name))
+            .and_then(|v| v.parse().ok())
+            .expect("attribute")
+    };
+    (
+        get(A::ApproximateNumberOfMessages),
+        get(A::ApproximateNumberOfMessagesNotVisible),
+    )
+}
+
+fn signing_keys() -> SigningKeys {
+    SigningKeys::parse(KEYS).expect("test keys")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn run_and_wait_work_with_signing_on() {
+    vow::check_tasks(&[vow_samples::tasks()]).expect("the samples' tasks are linked");
+    let stack = Stack::signed("cli-signed-run", 5, signing_keys())
+        .await
+        .with_workers(2);
+    // The workers reject unsigned messages, so this settles only if `vow run`
+    // signs what it sends.
+    let id = run_sample_with(&stack, "fan-in", &signed_env()).await;
+    let wait = vow_with(&stack, &["wait", &id, "--timeout", "30s"], &signed_env()).await;
+    assert_eq!(wait.code, 0, "{wait:?}");
+    assert!(wait.stdout.ends_with("done: 385\n"), "{wait:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancel_fires_signed_successors() {
+    // No workers yet: `Hold` stays pending, and a successor attached after it
+    // was started waits on its record, so the cancel itself sends it.
+    let stack = Stack::signed("cli-signed-cancel", 5, signing_keys()).await;
+    let held = stack.vow.when(Hold).await.expect("start");
+    let flow = stack.vow.flow();
+    let verdict = flow.then(&held, Verdict);
+    stack.vow.start(&flow).await.expect("attach");
+    let held_id = held.id().to_string();
+    let cancel = vow_with(&stack, &["cancel", &held_id], &signed_env()).await;
+    assert_eq!(cancel.code, 0, "{cancel:?}");
+    assert_eq!(cancel.stdout, "cancelled 1 promise\n");
+    // The workers reject unsigned messages: the successor runs only if the
+    // cancel signed it.
+    let stack = stack.with_workers(1);
+    let verdict_id = verdict.id().to_string();
+    let wait = vow_with(
+        &stack,
+        &["wait", &verdict_id, "--timeout", "30s"],
+        &signed_env(),
+    )
+    .await;
+    assert_eq!(wait.code, 0, "{wait:?}");
+    assert!(
+        wait.stdout.ends_with("done: \"predecessor cancelled\"\n"),
+        "{wait:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn malformed_configuration_is_named() {
+    let stack = Stack::new("cli-config", 5).await;
+    let id = PromiseId::random().to_string();
+    for (var, value, says) in [
+        (
+            "VOW_SIGNING_KEYS",
+            "k1=short",
+            "VOW_SIGNING_KEYS: key `k1` needs",
+        ),
+        (
+            "VOW_RECORD_TTL_DAYS",
+            "30d",
+            "VOW_RECORD_TTL_DAYS must be a whole number of days",
+        ),
+    ] {
+        let run = vow_with(&stack, &["status", &id], &[(var, value)]).await;
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stderr.contains(says), "{run:?}");
+    }
+}
+
+fn envelope(task: serde_json::Value, conts: Vec<Cont>) -> (PromiseId, String) {
+    let id = PromiseId::random();
+    let body = Envelope {
+        v: WIRE_VERSION,
+        target: Target::Promise(id.clone()),
+        token: "cli-test".into(),
+        attempt: 1,
+        repair: false,
+        task,
+        input: None,
+        opts: Default::default(),
+        conts,
+    }
+    .encode();
+    (id, body)
+}
+
+async fn send_to(stack: &Stack, url: &str, body: &str) {
+    stack
+        .sqs
+        .send_message()
+        .queue_url(url)
+        .message_body(body)
+        .send()
+        .await
+        .expect("send");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn check_upgrade_reports_messages_of_older_shapes() {
+    vow::check_tasks(&[vow_samples::tasks()]).expect("the samples' tasks are linked");
+    // No workers: the messages wait, as they would across a deploy.
+    let stack = Stack::new("cli-upgrade", 5).await;
+    let slow = |with| serde_json::json!({"task": "samples/slow-step", "with": with});
+    let current = slow(serde_json::json!({"work_ms": 1, "timeout_ms": 5}));
+    // Written before `SlowStep` had its `timeout_ms` field.
+    let older = slow(serde_json::json!({"work_ms": 1}));
+    let retired = serde_json::json!({"task": "samples/retired", "with": {}});
+    let successor = Cont::Then {
+        id: PromiseId::random(),
+        task: retired.clone(),
+        opts: RunOpts::default(),
+        conts: Vec::new(),
+    };
+    let (good, good_body) = envelope(current.clone(), Vec::new());
+    let (old, old_body) = envelope(older, Vec::new());
+    let (carrier, carrier_body) = envelope(current, vec![successor]);
+    let (dead, dead_body) = envelope(retired, Vec::new());
+    for body in [&good_body, &old_body, &carrier_body] {
+        send_to(&stack, &stack.names.queue_url, body).await;
+    }
+    send_to(&stack, &stack.dlq_url, &dead_body).await;
+
+    // By default only the dead-letter queue, which costs no receive.
+    let dlq_only = vow(&stack, &["check-upgrade"]).await;
+    assert_eq!(dlq_only.code, 1, "{dlq_only:?}");
+    let out = &dlq_only.stdout;
+    assert!(out.contains(&format!(" settles {dead}\n  FAILS  samples/retired: unknown_task: task `samples/retired` is not registered")), "{out}");
+    assert!(
+        out.contains("dead-letter queue: 1 message read, 1 does not decode in this build\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("work queue: not read (pass --work-queue; each peek counts as a receive toward maxReceiveCount)\n"), "{out}");
+    assert_eq!(
+        depth(&stack, &stack.names.queue_url).await,
+        (3, 0),
+        "work queue untouched"
+    );
+
+    let both = vow(&stack, &["check-upgrade", "--work-queue"]).await;
+    assert_eq!(both.code, 1, "{both:?}");
+    let out = &both.stdout;
+    assert!(
+        out.contains(&format!(" settles {good}\n  ok     samples/slow-step\n")),
+        "{out}"
+    );
+    assert!(out.contains(&format!(" settles {old}\n  FAILS  samples/slow-step: bad_input: task `samples/slow-step` could not be decoded: missing field `timeout_ms`")), "{out}");
+    assert!(
+        out.contains(&format!(
+            " settles {carrier}\n  ok     samples/slow-step\n  FAILS  samples/retired, successor "
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("work queue: 3 messages read, 2 do not decode in this build\n"),
+        "{out}"
+    );
+    assert!(out.contains("(received 1 time)"), "{out}");
+    // Peeking left every message where it was.
+    assert_eq!(depth(&stack, &stack.names.queue_url).await, (3, 0));
+    assert_eq!(depth(&stack, &stack.dlq_url).await, (1, 0));
+
+    // Without the messages this build cannot decode, the check passes.
+    let queue = stack.queue();
+    let mut bad = Vec::new();
+    while bad.len() < 2 {
+        for d in vow::queue::Queue::receive(&queue, 10, std::time::Duration::from_secs(1))
+            .await
+            .expect("receive")
+        {
+            if d.body == good_body {
+                vow::queue::Queue::release(&queue, &d.receipt, std::time::Duration::ZERO)
+                    .await
+                    .expect("release");
+            } else {
+                bad.push(d.receipt);
+            }
+        }
+    }
+    vow::queue::Queue::delete(&queue, bad)
+        .await
+        .expect("delete");
+    let dlq = SqsQueue::new(stack.sqs.clone(), &stack.dlq_url);
+    let letters = vow::queue::Queue::receive(&dlq, 10, std::time::Duration::from_secs(1))
+        .await
+        .expect("receive");
+    let receipts = letters.into_iter().map(|d| d.receipt).collect();
+    vow::queue::Queue::delete(&dlq, receipts)
+        .await
+        .expect("delete");
+    let clean = vow(&stack, &["check-upgrade", "--work-queue"]).await;
+    assert_eq!(clean.code, 0, "{clean:?}");
+    for line in [
+        "dead-letter queue: 0 messages read, 0 do not decode in this build\n",
+        "work queue: 1 message read, 0 do not decode in this build\n",
+    ] {
+        assert!(clean.stdout.contains(line), "{line:?} in {clean:?}");
+    }
+    // The earlier peek counted as a receive: the report shows it.
+    assert!(!clean.stdout.contains("(received 1 time)"), "{clean:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_quickstart_runs_against_a_signed_stack() {
+    vow::check_tasks(&[vow_samples::tasks()]).expect("the samples' tasks are linked");
+    // The quickstart only enqueues (`--no-workers`); this stack's workers,
+    // which reject unsigned messages, run everything.
+    let stack = Stack::signed("cli-signed-quickstart", 5, signing_keys())
+        .await
+        .with_workers(2);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = Command::new(cargo)
+        .args(["run", "--quiet", "-p", "vow-samples", "--bin", "quickstart"])
+        .args(["--", "--aws", "--no-workers"])
+        .env("VOW_QUEUE_URL", &stack.names.queue_url)
+        .env("VOW_TABLE_NAME", &stack.names.table_name)
+        .env("VOW_SIGNING_KEYS", KEYS)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("cargo runs the quickstart");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert!(lines.iter().all(|l| l.starts_with("ok   ")), "{stdout}");
 }

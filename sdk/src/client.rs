@@ -1,17 +1,19 @@
 //! [`Vow`]: the application's handle: start flows, wait for outcomes, query status.
 
+#[cfg(feature = "aws")]
+use crate::builder::VowBuilder;
 use crate::engine::{Engine, EngineConfig};
 use crate::error::{BackendError, WaitError};
 use crate::failure::Failure;
 use crate::flow::{AsPromise, Flow};
 use crate::id::PromiseId;
 use crate::memory::{MemoryQueue, MemoryStore};
-use crate::poller::{InProcess, Poller};
 use crate::promise::{Handle, Resolver};
 use crate::queue::Queue;
 use crate::store::Store;
 use crate::task::Task;
 use crate::wire::Outcome;
+use crate::workers::Workers;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -82,10 +84,12 @@ impl Default for EmbeddedConfig {
 /// The application's handle on vow.
 ///
 /// [`Vow::embedded`] runs everything in this process (no AWS, no emulator).
-/// With the `aws` feature, `Vow::aws` talks to SQS and DynamoDB.
+/// With the `aws` feature, [`Vow::builder`] (or its shorthand `Vow::aws`) makes
+/// a client of SQS and DynamoDB. The embedded backend's workers stop when the
+/// `Vow` drops, or gracefully with [`Vow::shutdown`].
 pub struct Vow {
     engine: Arc<Engine>,
-    stop: Option<tokio::sync::watch::Sender<bool>>,
+    workers: Option<Workers>,
     memory: Option<(Arc<MemoryStore>, Arc<MemoryQueue>, Arc<MemoryQueue>)>,
 }
 
@@ -118,41 +122,31 @@ impl Vow {
         ));
         let mut vow = Self::client(store.clone(), queue.clone(), config.engine);
         vow.memory = Some((store, queue, dlq.clone()));
-        vow.run_workers(config.workers, Some(dlq), Duration::from_millis(200));
+        let workers = vow.run_workers(config.workers, Some(dlq), Duration::from_millis(200));
+        vow.workers = Some(workers);
         vow
     }
 
     /// Run `workers` worker loops in this process, polling the engine's queue (and
-    /// one loop settling `dead_letters`, if given). They stop when this `Vow` drops.
-    /// This is how workers run outside Lambda: on ECS, a VM, or a laptop.
+    /// one loop settling `dead_letters`, if given), each long-polling for up to
+    /// `long_poll`. This is how workers run outside Lambda: on ECS, a VM, or a
+    /// laptop. They run until the returned handle is shut down or dropped; see
+    /// [`Workers`] for graceful shutdown.
     pub fn run_workers(
-        &mut self,
+        &self,
         workers: usize,
         dead_letters: Option<Arc<dyn Queue>>,
         long_poll: Duration,
-    ) {
-        let stopped = match &self.stop {
-            Some(stop) => stop.subscribe(),
-            None => {
-                let (stop, stopped) = tokio::sync::watch::channel(false);
-                self.stop = Some(stop);
-                stopped
-            }
-        };
-        let engine = &self.engine;
-        for _ in 0..workers.max(1) {
-            let handler = Arc::new(InProcess::worker(engine.clone()));
-            let poller = Poller::new(engine.queue().clone(), handler)
-                .wait(long_poll)
-                .failed_visibility(Duration::from_millis(50));
-            tokio::spawn(poller.run(stopped.clone()));
-        }
-        if let Some(dlq) = dead_letters {
-            let handler = Arc::new(InProcess::dead_letters(engine.clone()));
-            let poller = Poller::new(dlq, handler)
-                .wait(long_poll)
-                .failed_visibility(Duration::from_millis(50));
-            tokio::spawn(poller.run(stopped));
+    ) -> Workers {
+        Workers::spawn(&self.engine, workers, dead_letters, long_poll)
+    }
+
+    /// Stop the workers this client runs (the embedded backend's), letting the
+    /// batches in flight finish; returns when they have. Clients without
+    /// workers of their own return at once.
+    pub async fn shutdown(&mut self) {
+        if let Some(workers) = self.workers.take() {
+            workers.shutdown().await;
         }
     }
 
@@ -161,40 +155,31 @@ impl Vow {
     pub fn client(store: Arc<dyn Store>, queue: Arc<dyn Queue>, config: EngineConfig) -> Self {
         Vow {
             engine: Engine::new(store, queue, config),
-            stop: None,
+            workers: None,
             memory: None,
         }
     }
 
-    /// A client of the AWS backend named by the environment: `VOW_QUEUE_URL`,
-    /// `VOW_TABLE_NAME`, and the usual AWS SDK configuration.
+    /// A client of the AWS backend configured by the environment:
+    /// `VOW_QUEUE_URL`, `VOW_TABLE_NAME`, `VOW_RECORD_TTL_DAYS`,
+    /// `VOW_SIGNING_KEYS` and the usual AWS SDK configuration. Shorthand for
+    /// `Vow::builder().build().await`.
     #[cfg(feature = "aws")]
     pub async fn aws() -> Result<Self, BackendError> {
-        let names = crate::aws::AwsNames::from_env()?;
-        let signing = crate::signing::SigningKeys::from_env()
-            .map_err(|f| BackendError::fatal(f.message().to_owned()))?;
-        let config = crate::aws::sdk_config().await;
-        let engine = EngineConfig {
-            signing,
-            ..EngineConfig::default()
-        };
-        Ok(Self::aws_with(&config, &names, engine))
+        Self::builder().build().await
     }
 
-    /// A client of the AWS backend with explicit names and SDK configuration.
+    /// Configure a client of the AWS backend: explicit settings, and the
+    /// environment for the rest (see [`VowBuilder`]).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), vow::BackendError> {
+    /// let vow = vow::Vow::builder().table_name("vow").build().await?;
+    /// # Ok(()) }
+    /// ```
     #[cfg(feature = "aws")]
-    pub fn aws_with(
-        config: &aws_config::SdkConfig,
-        names: &crate::aws::AwsNames,
-        engine: EngineConfig,
-    ) -> Self {
-        let store = crate::aws::DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(config),
-            &names.table_name,
-            names.record_ttl,
-        );
-        let queue = crate::aws::SqsQueue::new(aws_sdk_sqs::Client::new(config), &names.queue_url);
-        Self::client(Arc::new(store), Arc::new(queue), engine)
+    pub fn builder() -> VowBuilder {
+        VowBuilder::default()
     }
 
     /// The engine (for pollers and handlers).
@@ -305,14 +290,6 @@ impl Vow {
             }
             tokio::time::sleep(pause.min(deadline - now)).await;
             pause = (pause * 2).min(Duration::from_millis(250));
-        }
-    }
-}
-
-impl Drop for Vow {
-    fn drop(&mut self) {
-        if let Some(stop) = &self.stop {
-            let _ = stop.send(true);
         }
     }
 }

@@ -38,6 +38,8 @@ extern crate self as vow;
 
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "aws")]
+mod builder;
 mod client;
 mod clock;
 mod context;
@@ -65,10 +67,12 @@ mod stats;
 #[doc(hidden)]
 pub mod store;
 mod task;
+pub mod upgrade;
 #[doc(hidden)]
 pub mod walk;
 #[doc(hidden)]
 pub mod wire;
+mod workers;
 
 /// The seams for backend authors: a [`Store`](backend::Store) settles outcomes
 /// exactly once and counts joins, a [`Queue`](backend::Queue) delivers message
@@ -85,6 +89,8 @@ pub mod backend {
     pub use crate::wire::{Cont, Outcome, Slot};
 }
 
+#[cfg(feature = "aws")]
+pub use builder::VowBuilder;
 pub use client::{EmbeddedConfig, Inspection, Status, Vow};
 pub use context::Cx;
 #[doc(hidden)]
@@ -102,6 +108,7 @@ pub use task::ErasedTask;
 pub use task::{adopt, deferred, done, Resolution, Task};
 pub use vow_macros::{closure, task};
 pub use walk::Progress;
+pub use workers::Workers;
 
 /// The names most code needs: `use vow::prelude::*;`.
 pub mod prelude {

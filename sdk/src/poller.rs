@@ -200,20 +200,24 @@ impl Poller {
         })
     }
 
-    /// Poll until `stop` turns true.
+    /// Poll until `stop` turns true, then return. A batch already received is
+    /// always finished (handled, its successes deleted), and so is a long poll
+    /// under way when `stop` turns: SQS may already have taken messages for it,
+    /// and cutting it off would leave them hidden until their visibility
+    /// timeout. No receive starts after `stop` turns.
     pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(100);
-        while !*stop.borrow() {
-            tokio::select! {
-                polled = self.poll_once() => match polled {
-                    Ok(_) => backoff = Duration::from_millis(100),
-                    Err(e) => {
-                        warn!(error = %e, ?backoff, "poll failed; backing off");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
+        while !*stop.borrow_and_update() {
+            match self.poll_once().await {
+                Ok(_) => backoff = Duration::from_millis(100),
+                Err(e) => {
+                    warn!(error = %e, ?backoff, "poll failed; backing off");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        _ = stop.changed() => {}
                     }
-                },
-                _ = stop.changed() => {}
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
             }
         }
     }

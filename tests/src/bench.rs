@@ -132,8 +132,8 @@ pub async fn run_vow(workload: Workload) -> (Run, u32) {
         .with_metrics(stack.metrics.clone()),
     )));
     let queue = Arc::new(stack.queue());
-    let mut workers = Vow::client(audit.clone(), queue, crate::test_engine());
-    workers.run_workers(WORKERS, None, LONG_POLL);
+    let workers = Vow::client(audit.clone(), queue, crate::test_engine());
+    let _running = workers.run_workers(WORKERS, None, LONG_POLL);
     // The watcher's reads are not part of the workload.
     let watcher = Vow::client(
         Arc::new(DynamoStore::new(

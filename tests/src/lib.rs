@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use vow::aws::{setup, AwsNames, DynamoStore, Metrics, SqsQueue};
 use vow::queue::Queue;
-use vow::{EngineConfig, PromiseId, Vow};
+use vow::signing::SigningKeys;
+use vow::{EngineConfig, PromiseId, Vow, Workers};
 
 /// One isolated vow deployment on the emulators.
 #[derive(Debug)]
@@ -29,6 +30,10 @@ pub struct Stack {
     pub sqs: aws_sdk_sqs::Client,
     /// The DynamoDB client.
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// The workers of [`Stack::with_workers`], until [`Stack::shutdown`].
+    pub workers: Vec<Workers>,
+    /// The engine settings of the stack's clients and workers.
+    pub engine: EngineConfig,
 }
 
 /// Fail with a clear message when the emulators are not configured.
@@ -60,6 +65,24 @@ impl Stack {
 
     /// Like [`Stack::new`], with the queue's visibility timeout in seconds.
     pub async fn with_visibility(name: &str, max_receives: u32, visibility_secs: u32) -> Stack {
+        Self::configured(name, max_receives, visibility_secs, test_engine()).await
+    }
+
+    /// Like [`Stack::new`], with every message signed and verified with `keys`.
+    pub async fn signed(name: &str, max_receives: u32, keys: SigningKeys) -> Stack {
+        let mut engine = test_engine();
+        engine.signing = Some(keys);
+        Self::configured(name, max_receives, 30, engine).await
+    }
+
+    /// A stack whose client (built by `Vow::builder`, as applications build
+    /// theirs) and workers use `engine`.
+    pub async fn configured(
+        name: &str,
+        max_receives: u32,
+        visibility_secs: u32,
+        engine: EngineConfig,
+    ) -> Stack {
         require_emulators();
         let config = vow::aws::sdk_config().await;
         let sqs = aws_sdk_sqs::Client::new(&config);
@@ -78,10 +101,17 @@ impl Stack {
             record_ttl: Duration::from_secs(3_600),
         };
         let metrics = Arc::new(Metrics::default());
-        let store = DynamoStore::new(dynamodb.clone(), &names.table_name, names.record_ttl)
-            .with_metrics(metrics.clone());
-        let queue = SqsQueue::new(sqs.clone(), &names.queue_url).with_metrics(metrics.clone());
-        let vow = Vow::client(Arc::new(store), Arc::new(queue), test_engine());
+        let vow = Vow::builder()
+            .sdk_config(&config)
+            .queue_url(&names.queue_url)
+            .table_name(&names.table_name)
+            .record_ttl(names.record_ttl)
+            .set_signing_keys(engine.signing.clone())
+            .engine(engine.clone())
+            .metrics(metrics.clone())
+            .build()
+            .await
+            .expect("client");
         Stack {
             vow,
             names,
@@ -89,6 +119,8 @@ impl Stack {
             metrics,
             sqs,
             dynamodb,
+            workers: Vec::new(),
+            engine,
         }
     }
 
@@ -97,8 +129,16 @@ impl Stack {
         let dlq: Arc<dyn Queue> = Arc::new(
             SqsQueue::new(self.sqs.clone(), &self.dlq_url).with_metrics(self.metrics.clone()),
         );
-        self.vow.run_workers(n, Some(dlq), Duration::from_secs(1));
+        let workers = self.vow.run_workers(n, Some(dlq), Duration::from_secs(1));
+        self.workers.push(workers);
         self
+    }
+
+    /// Stop the workers gracefully: batches in flight finish first.
+    pub async fn shutdown(&mut self) {
+        for workers in std::mem::take(&mut self.workers) {
+            workers.shutdown().await;
+        }
     }
 
     /// The work queue, counted.
@@ -114,6 +154,6 @@ impl Stack {
             self.names.record_ttl,
         )
         .with_metrics(self.metrics.clone());
-        Vow::client(Arc::new(store), queue, test_engine())
+        Vow::client(Arc::new(store), queue, self.engine.clone())
     }
 }

@@ -182,8 +182,8 @@ async fn duplicate_deliveries_never_settle_twice() {
         ..FaultConfig::default()
     });
     let twice = FaultyQueue::new(Arc::new(stack.queue()), Arc::new(faults));
-    let mut client = stack.client_via(Arc::new(twice));
-    client.run_workers(3, None, Duration::from_secs(1));
+    let client = stack.client_via(Arc::new(twice));
+    let _workers = client.run_workers(3, None, Duration::from_secs(1));
     let flow = client.flow();
     let chain = flow.when(Square(3)).then(Inc).then(Inc);
     let fanned = flow.fan_out((1..=50).map(Square)).then(Sum);

@@ -14,6 +14,10 @@ async fn main() -> Result<(), Error> {
         }
         return Ok(());
     }
+    // `vow-worker --check-upgrade [--work-queue]`: can this build decode what waits?
+    if let Some(code) = vow::upgrade::run_if_requested().await {
+        std::process::exit(code);
+    }
     vow_worker::init_logging();
     let vow = vow::Vow::aws().await?;
     vow_worker::serve(InProcess::worker(vow.engine().clone())).await

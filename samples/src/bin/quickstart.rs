@@ -5,15 +5,17 @@
 //! cargo run -p vow-samples --bin quickstart -- --aws   # SQS + DynamoDB the environment names
 //! ```
 //!
-//! With `--aws`, `VOW_QUEUE_URL` and `VOW_TABLE_NAME` name a deployed stack; when they
-//! are unset, a `vow-quickstart` queue and table are created (handy on LocalStack).
+//! With `--aws`, the client is configured by `vow::Vow::builder()`: `VOW_QUEUE_URL`
+//! and `VOW_TABLE_NAME` name a deployed stack (and `VOW_SIGNING_KEYS` signs, as on the
+//! stack's workers); when both are unset, a `vow-quickstart` queue and table are
+//! created (handy on LocalStack).
 //! Workers run in this process unless `--no-workers` says Lambda serves the queue.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use vow::aws::{setup, AwsNames, SqsQueue};
-use vow::{EngineConfig, Vow};
+use vow::aws::{setup, SqsQueue, ENV_DLQ_URL, ENV_QUEUE_URL, ENV_TABLE_NAME};
+use vow::Vow;
 use vow_samples::{run_all, seed_dynamo, Table};
 
 const ITEMS: u32 = 10_000;
@@ -48,34 +50,40 @@ async fn main() -> ExitCode {
 async fn on_aws(workers: bool) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let config = vow::aws::sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let (names, dlq) = match AwsNames::from_env() {
-        Ok(names) => (names, None),
-        Err(_) => {
-            eprintln!("VOW_QUEUE_URL/VOW_TABLE_NAME unset: using vow-quickstart queue and table");
-            let (queue_url, dlq_url) = setup::ensure_queues(&sqs, "vow-quickstart", 5, 120).await?;
-            let table_name = "vow-quickstart".to_owned();
-            setup::ensure_table(&aws_sdk_dynamodb::Client::new(&config), &table_name).await?;
-            let names = AwsNames {
-                queue_url,
-                table_name,
-                record_ttl: Duration::from_secs(86_400),
-            };
-            (names, Some(dlq_url))
-        }
+    // The same builder as every entry point: VOW_SIGNING_KEYS and
+    // VOW_RECORD_TTL_DAYS apply here too.
+    let builder = Vow::builder().sdk_config(&config);
+    let named = |var| std::env::var_os(var).is_some();
+    let (builder, dlq) = if named(ENV_QUEUE_URL) || named(ENV_TABLE_NAME) {
+        (builder, std::env::var(ENV_DLQ_URL).ok())
+    } else {
+        eprintln!("{ENV_QUEUE_URL}/{ENV_TABLE_NAME} unset: using vow-quickstart queue and table");
+        let (queue_url, dlq_url) = setup::ensure_queues(&sqs, "vow-quickstart", 5, 120).await?;
+        let table_name = "vow-quickstart";
+        setup::ensure_table(&aws_sdk_dynamodb::Client::new(&config), table_name).await?;
+        let builder = builder
+            .queue_url(queue_url)
+            .table_name(table_name)
+            .record_ttl(Duration::from_secs(86_400));
+        (builder, Some(dlq_url))
     };
+    let vow = builder.build().await?;
     let items = "vow-quickstart-items";
     eprintln!("seeding {ITEMS} items into DynamoDB table {items}...");
     seed_dynamo(items, ITEMS).await.map_err(|e| e.to_string())?;
-    let mut vow = Vow::aws_with(&config, &names, EngineConfig::default());
-    if workers {
+    let workers = workers.then(|| {
         let dlq =
             dlq.map(|url| Arc::new(SqsQueue::new(sqs.clone(), url)) as Arc<dyn vow::queue::Queue>);
-        vow.run_workers(4, dlq, Duration::from_secs(20));
-    }
+        vow.run_workers(4, dlq, Duration::from_secs(20))
+    });
     let table = Table::Dynamo {
         table: items.to_owned(),
     };
-    Ok(report(run_all(&vow, table, Duration::from_secs(300)).await))
+    let results = run_all(&vow, table, Duration::from_secs(300)).await;
+    if let Some(workers) = workers {
+        workers.shutdown().await;
+    }
+    Ok(report(results))
 }
 
 fn report(results: Result<Vec<vow_samples::Checked>, Box<dyn std::error::Error>>) -> ExitCode {

@@ -17,6 +17,8 @@ mod queue;
 pub mod setup;
 mod store;
 
+/// The AWS SDK's configuration, as [`crate::VowBuilder::sdk_config`] takes it.
+pub use aws_config::SdkConfig;
 pub use cost::{Prices, LIST_PRICES};
 pub use interceptor::FaultInterceptor;
 pub use metrics::{Counts, Metrics};
@@ -56,29 +58,76 @@ pub struct AwsNames {
 impl AwsNames {
     /// Read [`ENV_QUEUE_URL`], [`ENV_TABLE_NAME`] and [`ENV_RECORD_TTL_DAYS`].
     pub fn from_env() -> Result<Self, BackendError> {
-        let get = |name: &str| {
-            std::env::var(name).map_err(|_| {
-                BackendError::fatal(format!(
-                    "{name} is not set: set it to the {} (the `{}` output of the SAM or Terraform stack)",
-                    if name == ENV_QUEUE_URL { "work queue's URL" } else { "DynamoDB table's name" },
-                    if name == ENV_QUEUE_URL { "QueueUrl" } else { "TableName" },
-                ))
-            })
-        };
-        let days = match std::env::var(ENV_RECORD_TTL_DAYS) {
-            Ok(v) => v.parse::<u64>().map_err(|_| {
-                BackendError::fatal(format!(
-                    "{ENV_RECORD_TTL_DAYS} must be a whole number of days, not `{v}`"
-                ))
-            })?,
-            Err(_) => 30,
-        };
         Ok(AwsNames {
-            queue_url: get(ENV_QUEUE_URL)?,
-            table_name: get(ENV_TABLE_NAME)?,
-            record_ttl: Duration::from_secs(days * 86_400),
+            queue_url: required_env(ENV_QUEUE_URL)?,
+            table_name: required_env(ENV_TABLE_NAME)?,
+            record_ttl: record_ttl_from_env()?,
         })
     }
+}
+
+/// The environment variable naming the dead-letter queue's URL (read by the
+/// `vow` command and the upgrade check, not by the functions).
+pub const ENV_DLQ_URL: &str = "VOW_DLQ_URL";
+
+/// The value of a variable vow cannot do without, or an error saying what to set.
+pub(crate) fn required_env(name: &str) -> Result<String, BackendError> {
+    let what = match name {
+        ENV_QUEUE_URL => {
+            "the work queue's URL (the `QueueUrl` output of the SAM or Terraform stack)"
+        }
+        ENV_TABLE_NAME => {
+            "the DynamoDB table's name (the `TableName` output of the SAM or Terraform stack)"
+        }
+        ENV_DLQ_URL => "the dead-letter queue's URL",
+        _ => "a value",
+    };
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => Ok(value),
+        Ok(_) => Err(BackendError::fatal(format!(
+            "{name} is empty: set it to {what}"
+        ))),
+        Err(_) => Err(BackendError::fatal(format!(
+            "{name} is not set: set it to {what}"
+        ))),
+    }
+}
+
+/// The longest record lifetime [`ENV_RECORD_TTL_DAYS`] may ask for (ten years).
+const MAX_RECORD_TTL_DAYS: u64 = 3_650;
+
+/// [`ENV_RECORD_TTL_DAYS`] as a duration: 30 days when unset.
+pub(crate) fn record_ttl_from_env() -> Result<Duration, BackendError> {
+    match std::env::var(ENV_RECORD_TTL_DAYS) {
+        Ok(v) => parse_record_ttl_days(&v),
+        Err(_) => Ok(Duration::from_secs(30 * 86_400)),
+    }
+}
+
+/// Parse a [`ENV_RECORD_TTL_DAYS`] value: a whole number of days, 1 to 3650.
+///
+/// ```
+/// use std::time::Duration;
+/// use vow::aws::parse_record_ttl_days;
+/// assert_eq!(parse_record_ttl_days("30").unwrap(), Duration::from_secs(30 * 86_400));
+/// let e = parse_record_ttl_days("30d").unwrap_err().to_string();
+/// assert!(e.contains("VOW_RECORD_TTL_DAYS must be a whole number of days"), "{e}");
+/// assert!(parse_record_ttl_days("0").is_err());
+/// ```
+pub fn parse_record_ttl_days(value: &str) -> Result<Duration, BackendError> {
+    let bad = || {
+        BackendError::fatal(format!(
+            "{ENV_RECORD_TTL_DAYS} must be a whole number of days from 1 to {MAX_RECORD_TTL_DAYS} \
+             (above the work queue's message retention, 14 days at most), not `{value}`"
+        ))
+    };
+    let days = value.trim().parse::<u64>().map_err(|_| bad())?;
+    if !(1..=MAX_RECORD_TTL_DAYS).contains(&days) {
+        return Err(bad());
+    }
+    days.checked_mul(86_400)
+        .map(Duration::from_secs)
+        .ok_or_else(bad)
 }
 
 /// Load the AWS SDK configuration the standard way.

@@ -145,6 +145,11 @@ impl Engine {
         &self.queue
     }
 
+    /// Whether this engine signs and verifies messages.
+    pub fn is_signing(&self) -> bool {
+        self.config.signing.is_some()
+    }
+
     /// The settled slot of `id`, if any: outcome, time, attempt and children.
     pub async fn slot(&self, id: &PromiseId) -> Result<Option<Slot>, BackendError> {
         let cell = Cell::of(id);

@@ -1,0 +1,253 @@
+//! [`VowBuilder`]: the one way to configure a client of the AWS backend.
+//!
+//! Like the AWS SDK's own loader, it reads the environment for everything not
+//! set explicitly, and explicit settings win:
+//!
+//! | setting | setter | environment | default |
+//! |---|---|---|---|
+//! | work queue | [`VowBuilder::queue_url`] | `VOW_QUEUE_URL` | required |
+//! | table | [`VowBuilder::table_name`] | `VOW_TABLE_NAME` | required |
+//! | record lifetime | [`VowBuilder::record_ttl`] | `VOW_RECORD_TTL_DAYS` | 30 days |
+//! | signing keys | [`VowBuilder::signing_keys`] | `VOW_SIGNING_KEYS` | unsigned |
+//! | AWS SDK | [`VowBuilder::sdk_config`] | profiles, `AWS_REGION`, `AWS_ENDPOINT_URL`… | `aws_config` defaults |
+//!
+//! Every entry point builds its client this way ([`crate::Vow::aws`], the
+//! Lambda functions, the `vow` command, the quickstart), so a stack whose
+//! environment sets `VOW_SIGNING_KEYS` signs and verifies everywhere.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), vow::BackendError> {
+//! use std::time::Duration;
+//! // Everything from the environment (what `Vow::aws()` does):
+//! let vow = vow::Vow::builder().build().await?;
+//! // The queue and table given, the rest from the environment:
+//! let vow = vow::Vow::builder()
+//!     .queue_url("https://sqs.eu-west-1.amazonaws.com/123456789012/vow-work")
+//!     .table_name("vow")
+//!     .record_ttl(Duration::from_secs(30 * 86_400))
+//!     .build()
+//!     .await?;
+//! # Ok(()) }
+//! ```
+
+use crate::aws::{
+    record_ttl_from_env, required_env, DynamoStore, Metrics, SqsQueue, ENV_QUEUE_URL,
+    ENV_TABLE_NAME,
+};
+use crate::client::Vow;
+use crate::engine::EngineConfig;
+use crate::error::BackendError;
+use crate::queue::{Delivery, Outgoing, Queue};
+use crate::signing::SigningKeys;
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Builds a [`Vow`] client of SQS and DynamoDB; see the [module docs](self).
+#[derive(Clone, Debug, Default)]
+#[must_use = "call `.build().await` to make the client"]
+pub struct VowBuilder {
+    queue_url: Option<String>,
+    table_name: Option<String>,
+    record_ttl: Option<Duration>,
+    signing: Option<Option<SigningKeys>>,
+    engine: Option<EngineConfig>,
+    sdk_config: Option<aws_config::SdkConfig>,
+    metrics: Option<Arc<Metrics>>,
+    read_only: bool,
+}
+
+impl VowBuilder {
+    /// The work queue's URL (the stack's `QueueUrl` output), instead of `VOW_QUEUE_URL`.
+    pub fn queue_url(mut self, url: impl Into<String>) -> Self {
+        self.queue_url = Some(url.into());
+        self
+    }
+
+    /// The DynamoDB table's name (the stack's `TableName` output), instead of
+    /// `VOW_TABLE_NAME`.
+    pub fn table_name(mut self, name: impl Into<String>) -> Self {
+        self.table_name = Some(name.into());
+        self
+    }
+
+    /// How long records live after their last settle, instead of
+    /// `VOW_RECORD_TTL_DAYS` (see [`crate::aws::ENV_RECORD_TTL_DAYS`]).
+    pub fn record_ttl(mut self, ttl: Duration) -> Self {
+        self.record_ttl = Some(ttl);
+        self
+    }
+
+    /// Sign every message with these keys and reject unsigned ones, instead of
+    /// the keys in `VOW_SIGNING_KEYS`.
+    pub fn signing_keys(self, keys: SigningKeys) -> Self {
+        self.set_signing_keys(Some(keys))
+    }
+
+    /// Like [`VowBuilder::signing_keys`]; `None` turns signing off whatever
+    /// `VOW_SIGNING_KEYS` says (every producer and worker of a queue must agree).
+    pub fn set_signing_keys(mut self, keys: Option<SigningKeys>) -> Self {
+        self.signing = Some(keys);
+        self
+    }
+
+    /// Engine settings (timeouts, retries, inline runs). Their `signing`, if set,
+    /// counts as [`VowBuilder::signing_keys`]; if unset, the keys come from
+    /// `VOW_SIGNING_KEYS` as usual.
+    pub fn engine(mut self, config: EngineConfig) -> Self {
+        self.engine = Some(config);
+        self
+    }
+
+    /// The AWS SDK configuration, instead of loading `aws_config`'s defaults.
+    pub fn sdk_config(mut self, config: &aws_config::SdkConfig) -> Self {
+        self.sdk_config = Some(config.clone());
+        self
+    }
+
+    /// Count the client's requests here.
+    pub fn metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// A client that only reads the table (status, wait, inspect, progress):
+    /// no queue URL is needed, and anything that sends fails with an error
+    /// saying so.
+    pub fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self
+    }
+
+    /// Make the client. Fails, naming the variable and the form it expects, if
+    /// the queue URL or table name is set nowhere or a variable is malformed.
+    pub async fn build(self) -> Result<Vow, BackendError> {
+        let table_name = match self.table_name {
+            Some(name) => name,
+            None => required_env(ENV_TABLE_NAME)?,
+        };
+        let queue_url = match (self.queue_url, self.read_only) {
+            (Some(url), _) => Some(url),
+            (None, true) => None,
+            (None, false) => Some(required_env(ENV_QUEUE_URL)?),
+        };
+        let record_ttl = match self.record_ttl {
+            Some(ttl) => ttl,
+            None => record_ttl_from_env()?,
+        };
+        let mut engine = self.engine.unwrap_or_default();
+        engine.signing = match (self.signing, engine.signing.take()) {
+            (Some(explicit), _) => explicit,
+            (None, Some(keys)) => Some(keys),
+            (None, None) => {
+                SigningKeys::from_env().map_err(|f| BackendError::fatal(f.message().to_owned()))?
+            }
+        };
+        let sdk = match self.sdk_config {
+            Some(config) => config,
+            None => crate::aws::sdk_config().await,
+        };
+        let metrics = self.metrics.unwrap_or_default();
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table_name, record_ttl)
+            .with_metrics(metrics.clone());
+        let queue: Arc<dyn Queue> = match queue_url {
+            Some(url) => {
+                Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url).with_metrics(metrics))
+            }
+            None => Arc::new(NoQueue),
+        };
+        Ok(Vow::client(Arc::new(store), queue, engine))
+    }
+}
+
+/// The queue of a read-only client: every call fails, saying why.
+struct NoQueue;
+
+impl NoQueue {
+    fn refuse<T>() -> Result<T, BackendError> {
+        Err(BackendError::fatal(format!(
+            "this client was built read-only and has no queue: set {ENV_QUEUE_URL} \
+             or call `.queue_url(..)` on the builder to send"
+        )))
+    }
+}
+
+#[async_trait]
+impl Queue for NoQueue {
+    async fn send(&self, _: Vec<Outgoing>) -> Result<(), BackendError> {
+        Self::refuse()
+    }
+    async fn receive(&self, _: usize, _: Duration) -> Result<Vec<Delivery>, BackendError> {
+        Self::refuse()
+    }
+    async fn delete(&self, _: Vec<String>) -> Result<(), BackendError> {
+        Self::refuse()
+    }
+    async fn release(&self, _: &str, _: Duration) -> Result<(), BackendError> {
+        Self::refuse()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sdk() -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build()
+    }
+
+    fn keys() -> SigningKeys {
+        SigningKeys::parse("k1=0123456789abcdef-secret").expect("keys")
+    }
+
+    #[tokio::test]
+    async fn explicit_signing_settings_win_over_the_environment() {
+        let base = || {
+            Vow::builder()
+                .sdk_config(&sdk())
+                .queue_url("http://127.0.0.1:1/q")
+                .table_name("t")
+                .record_ttl(Duration::from_secs(86_400))
+        };
+        let signed = EngineConfig {
+            signing: Some(keys()),
+            ..EngineConfig::default()
+        };
+        let vow = base().engine(signed.clone()).build().await.expect("build");
+        assert!(vow.engine().is_signing(), "the engine's keys count");
+        let vow = base().signing_keys(keys()).build().await.expect("build");
+        assert!(vow.engine().is_signing());
+        let vow = base()
+            .engine(signed)
+            .set_signing_keys(None)
+            .build()
+            .await
+            .expect("build");
+        assert!(!vow.engine().is_signing(), "an explicit None turns it off");
+    }
+
+    #[tokio::test]
+    async fn a_read_only_client_needs_no_queue_and_refuses_to_send() {
+        let vow = Vow::builder()
+            .sdk_config(&sdk())
+            .table_name("t")
+            .record_ttl(Duration::from_secs(86_400))
+            .read_only()
+            .build()
+            .await
+            .expect("build");
+        let flow = vow.flow();
+        flow.when(crate::closure!("builder-test/noop", [], |_: ()| -> Result<
+            u8,
+            crate::Error,
+        > {
+            Ok(1)
+        }));
+        let err = vow.start(&flow).await.expect_err("no queue");
+        assert!(err.to_string().contains("read-only"), "{err}");
+        assert!(!err.is_retryable());
+    }
+}
