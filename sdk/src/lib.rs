@@ -38,6 +38,7 @@ extern crate self as vow;
 
 #[cfg(feature = "aws")]
 pub mod aws;
+mod classify;
 mod client;
 mod clock;
 mod context;
@@ -50,6 +51,7 @@ mod flow;
 mod gather;
 mod id;
 pub mod invoke;
+mod joined;
 pub mod memory;
 pub mod poller;
 mod promise;
@@ -64,10 +66,11 @@ pub mod wire;
 pub use client::{EmbeddedConfig, Inspection, Status, Vow};
 pub use context::Cx;
 pub use engine::{Engine, EngineConfig};
-pub use error::{BackendError, Error, WaitError};
+pub use error::{BackendError, BoxError, Error, ResultExt, WaitError};
 pub use failure::{Failure, FailureKind};
 pub use flow::{AsPromise, Flow};
 pub use id::PromiseId;
+pub use joined::{Joined, JoinedExt};
 pub use promise::{Promise, Resolver};
 pub use stats::BatchStats;
 pub use task::{
@@ -79,8 +82,8 @@ pub use walk::Progress;
 /// The names most code needs: `use vow::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        adopt, deferred, done, Cx, Error, Failure, FailureKind, Flow, Promise, PromiseId,
-        Resolution, Resolver, Task, Vow,
+        adopt, deferred, done, Cx, Error, Failure, FailureKind, Flow, Joined, JoinedExt, Promise,
+        PromiseId, Resolution, Resolver, ResultExt, Task, Vow,
     };
 }
 

@@ -587,7 +587,7 @@ impl Task for WatchCancel {
     type Output = u64;
     async fn run(self, _: (), cx: &Cx) -> Result<Resolution<u64>, Error> {
         for _ in 0..1_000 {
-            if cx.cancelled().await? {
+            if cx.cancelled().await {
                 log(&self.key, "saw cancel".into());
                 return done(0);
             }
