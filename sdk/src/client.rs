@@ -291,8 +291,8 @@ impl Vow {
             return Ok(Status::Unknown);
         };
         let Some(slot) = record.slots.remove(&cell.slot) else {
-            let known = record.later.contains_key(&cell.slot)
-                || record.notes.contains_key(&cell.slot);
+            let known =
+                record.later.contains_key(&cell.slot) || record.notes.contains_key(&cell.slot);
             return Ok(if known {
                 Status::Pending
             } else {

@@ -67,6 +67,34 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 ///     Ok(())
 /// }
 /// ```
+///
+/// `anyhow` works both ways: its errors convert with `?`, their context kept...
+///
+/// ```
+/// fn load() -> anyhow::Result<u32> {
+///     Err(anyhow::anyhow!("socket closed").context("loading the order"))
+/// }
+/// fn task_body() -> Result<u32, vow::Error> {
+///     Ok(load()?)
+/// }
+/// let e = task_body().unwrap_err();
+/// assert!(e.is_retryable());
+/// assert_eq!(e.failure().message(), "loading the order: socket closed");
+/// ```
+///
+/// ...and, with the `anyhow` feature, anyhow code can `?` a vow `Error`:
+///
+/// ```
+/// # #[cfg(feature = "anyhow")] {
+/// fn task_body() -> Result<u32, vow::Error> {
+///     Err(vow::Error::permanent("no such order"))
+/// }
+/// fn handler() -> anyhow::Result<u32> {
+///     Ok(task_body()?)
+/// }
+/// assert_eq!(handler().unwrap_err().to_string(), "no such order");
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Error {
     failure: Failure,

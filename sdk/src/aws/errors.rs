@@ -153,13 +153,22 @@ mod tests {
                 .message("not for you")
                 .build()
         };
-        let (retry, message) = class(service(GetItemError::generic(meta("AccessDeniedException")), 400));
+        let (retry, message) = class(service(
+            GetItemError::generic(meta("AccessDeniedException")),
+            400,
+        ));
         assert!(!retry, "{message}");
         assert!(message.contains("AccessDeniedException"), "{message}");
         assert!(message.contains("not for you"), "{message}");
-        let (retry, _) = class(service(GetItemError::generic(meta("ThrottlingException")), 400));
+        let (retry, _) = class(service(
+            GetItemError::generic(meta("ThrottlingException")),
+            400,
+        ));
         assert!(retry);
-        let (retry, _) = class(service(GetItemError::generic(meta("ValidationException")), 400));
+        let (retry, _) = class(service(
+            GetItemError::generic(meta("ValidationException")),
+            400,
+        ));
         assert!(!retry);
     }
 
