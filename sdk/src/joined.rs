@@ -25,11 +25,11 @@ pub type Joined<T> = Result<Vec<Result<T, Failure>>, Failure>;
 /// Combinators on a join's outcome ([`Joined`]). In the prelude.
 ///
 /// ```
-/// use vow::{Failure, Joined, JoinedExt};
+/// use vow::{Failure, Joined, JoinedExt, Partition};
 /// let joined: Joined<u32> = Ok(vec![Ok(1), Err(Failure::timeout("slow")), Ok(3), Err(Failure::error("no"))]);
 /// assert_eq!(joined.clone().all_ok(), Err(Failure::timeout("slow")));
 /// assert_eq!(joined.clone().successes(), Ok(vec![1, 3]));
-/// let (values, failures) = joined.partition().unwrap();
+/// let Partition { values, failures } = joined.partition().unwrap();
 /// assert_eq!(values, vec![1, 3]);
 /// assert_eq!(failures, vec![(1, Failure::timeout("slow")), (3, Failure::error("no"))]);
 ///
@@ -49,7 +49,16 @@ pub trait JoinedExt<T> {
     /// The values of the members that succeeded, and the failures of the others
     /// with their member index, both in member order. Fails only if the join
     /// itself failed.
-    fn partition(self) -> Result<(Vec<T>, Vec<(usize, Failure)>), Failure>;
+    fn partition(self) -> Result<Partition<T>, Failure>;
+}
+
+/// A join's outcome split by [`JoinedExt::partition`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Partition<T> {
+    /// The values of the members that succeeded, in member order.
+    pub values: Vec<T>,
+    /// The failures of the others, with their member index, in member order.
+    pub failures: Vec<(usize, Failure)>,
 }
 
 impl<T> JoinedExt<T> for Joined<T> {
@@ -61,7 +70,7 @@ impl<T> JoinedExt<T> for Joined<T> {
         Ok(self?.into_iter().filter_map(Result::ok).collect())
     }
 
-    fn partition(self) -> Result<(Vec<T>, Vec<(usize, Failure)>), Failure> {
+    fn partition(self) -> Result<Partition<T>, Failure> {
         let mut values = Vec::new();
         let mut failures = Vec::new();
         for (index, member) in self?.into_iter().enumerate() {
@@ -70,6 +79,6 @@ impl<T> JoinedExt<T> for Joined<T> {
                 Err(f) => failures.push((index, f)),
             }
         }
-        Ok((values, failures))
+        Ok(Partition { values, failures })
     }
 }

@@ -70,7 +70,7 @@ pub use error::{BackendError, BoxError, Error, ResultExt, WaitError};
 pub use failure::{Failure, FailureKind};
 pub use flow::{AsPromise, Flow};
 pub use id::PromiseId;
-pub use joined::{Joined, JoinedExt};
+pub use joined::{Joined, JoinedExt, Partition};
 pub use promise::{Promise, Resolver};
 pub use stats::BatchStats;
 pub use task::{

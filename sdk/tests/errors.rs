@@ -247,8 +247,8 @@ async fn join_combinators_in_successors() {
         "test/errors/partition",
         [],
         |joined: Joined<u64>| -> Result<Vec<usize>, Error> {
-            let (_, failed) = joined.partition()?;
-            Ok(failed.into_iter().map(|(i, _)| i).collect())
+            let split = joined.partition()?;
+            Ok(split.failures.into_iter().map(|(i, _)| i).collect())
         }
     ));
     vow.start(&flow).await.expect("start");

@@ -52,7 +52,7 @@ pub(crate) fn retryable(e: &(dyn StdError + 'static)) -> Option<bool> {
         return Some(connector(c));
     }
     if let Some(meta) = e.downcast_ref::<ErrorMetadata>() {
-        return meta.code().map(|code| transient_code(code));
+        return meta.code().map(transient_code);
     }
     match sdk_variant(e)? {
         "ConstructionFailure" => Some(false),
