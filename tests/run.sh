@@ -38,6 +38,8 @@ if [[ "$mode" != chaos && "$mode" != bench ]]; then
 step "lint"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+step "the sdk's optional anyhow feature"
+cargo test --quiet -p vow --features anyhow --test errors
 
 if [[ "$mode" == quick ]]; then
   step "tests (no emulators)"

@@ -103,8 +103,14 @@ pub fn status_text(inspection: &Inspection, status: &Status, now: SystemTime) ->
     };
     row("promise", &inspection.id);
     match status {
+        Status::Unknown => {
+            row(
+                "state",
+                &"unknown (no record: not settled yet, no such promise, or expired)",
+            );
+        }
         Status::Pending => {
-            row("state", &"pending (not settled yet, or no such promise)");
+            row("state", &"pending");
         }
         Status::Done(value) => {
             row("state", &"done");
@@ -114,6 +120,9 @@ pub fn status_text(inspection: &Inspection, status: &Status, now: SystemTime) ->
             row("state", &"failed");
             row("failure", &failure.kind().as_str());
             row("message", &failure.message());
+        }
+        other => {
+            row("state", &format!("{other:?}"));
         }
     }
     if let Some(attempt) = inspection.attempt {
@@ -228,5 +237,12 @@ children  2
         assert_eq!(text, want, "\n{text}");
         let done = status_text(&inspection, &Status::Done(serde_json::json!([1, 2])), at);
         assert!(done.contains("state     done\nvalue     [1,2]\n"), "{done}");
+        let unknown = status_text(&inspection, &Status::Unknown, at);
+        assert!(
+            unknown.contains("state     unknown (no record"),
+            "{unknown}"
+        );
+        let pending = status_text(&inspection, &Status::Pending, at);
+        assert!(pending.contains("state     pending\n"), "{pending}");
     }
 }

@@ -110,9 +110,9 @@ pub async fn wait(vow: &Vow, id: &PromiseId, args: &WaitArgs) -> Result<ExitCode
             ExitCode::from(1)
         }
         // Settled a moment ago, so not pending; a store that forgot is an error.
-        Status::Pending => {
+        other => {
             return Err(CliError::Backend(format!(
-                "{id} settled, then read back as pending"
+                "{id} settled, then read back as {other:?}"
             )))
         }
     })

@@ -21,10 +21,25 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
-/// Where a promise is.
+/// Where a promise is, as far as the store knows.
+///
+/// A promise's record is written when it settles (one write per step), so a
+/// running promise usually has none yet: [`Status::Unknown`] is what most
+/// promises show until they settle. [`crate::Vow::wait`] waits on a promise you
+/// hold; `status` is for ids read back from somewhere.
+///
+/// New states may be added: match with a `_` arm.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Status {
-    /// Not settled (or no such promise).
+    /// The store has no record of this id. Either the promise has not settled
+    /// and nothing was recorded about it yet (a record exists once it settles,
+    /// reports progress, adopts or defers with children, or gets a successor
+    /// attached after it was sent), or no promise has this id, or its record
+    /// expired (`VOW_RECORD_TTL_DAYS`). The store cannot tell these apart.
+    Unknown,
+    /// Not settled, and known to the store: it has a record (progress, children
+    /// or successors stored for it).
     Pending,
     /// Settled with this value (join outcomes expanded into a list).
     Done(Value),
@@ -248,12 +263,32 @@ impl Vow {
         self.engine.cancel(id, reason).await
     }
 
-    /// Where the promise `id` is.
+    /// Where the promise `id` is: one read of its record (and of its value, if
+    /// stored out of line or a join's).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let vow = vow::Vow::embedded();
+    /// let made_up = vow::PromiseId::random();
+    /// assert_eq!(vow.status(&made_up).await?, vow::Status::Unknown);
+    /// # Ok::<(), vow::BackendError>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn status(&self, id: &PromiseId) -> Result<Status, BackendError> {
-        let Some(outcome) = self.engine.outcome(id).await? else {
-            return Ok(Status::Pending);
+        let cell = crate::store::Cell::of(id);
+        let Some(mut record) = self.engine.store().read(&cell.key).await? else {
+            return Ok(Status::Unknown);
         };
-        let json = self.engine.resolve(&outcome).await?;
+        let Some(slot) = record.slots.remove(&cell.slot) else {
+            let known =
+                record.later.contains_key(&cell.slot) || record.notes.contains_key(&cell.slot);
+            return Ok(if known {
+                Status::Pending
+            } else {
+                Status::Unknown
+            });
+        };
+        let json = self.engine.resolve(&slot.outcome).await?;
         Ok(
             match serde_json::from_value::<Result<Value, Failure>>(json) {
                 Ok(Ok(v)) => Status::Done(v),
@@ -263,7 +298,10 @@ impl Vow {
         )
     }
 
-    /// Wait up to `timeout` for `promise` to settle, and decode its outcome.
+    /// Wait up to `timeout` for `promise` to settle, and decode its outcome:
+    /// `Ok(Ok(value))` or `Ok(Err(failure))` as the workflow settled it. An `Err`
+    /// is about the wait itself: it timed out, the store failed, or the value
+    /// does not decode as `T` ([`WaitError::Decode`]).
     pub async fn wait<T: DeserializeOwned>(
         &self,
         promise: impl AsPromise<T>,
@@ -275,14 +313,12 @@ impl Vow {
         loop {
             if let Some(outcome) = self.engine.outcome(&id).await? {
                 let json = self.engine.resolve(&outcome).await?;
-                return Ok(
-                    serde_json::from_value::<Result<T, Failure>>(json).unwrap_or_else(|e| {
-                        Err(Failure::bad_input(format!(
-                            "outcome does not decode as `{}`: {e}",
-                            std::any::type_name::<T>()
-                        )))
-                    }),
-                );
+                return serde_json::from_value::<Result<T, Failure>>(json).map_err(|error| {
+                    WaitError::Decode {
+                        expected: std::any::type_name::<T>(),
+                        error,
+                    }
+                });
             }
             let now = Instant::now();
             if now >= deadline {

@@ -1,6 +1,7 @@
 //! [`Cx`]: what a running task knows about itself, and its [`Flow`].
 
 use crate::error::Error;
+use crate::failure::Failure;
 use crate::flow::Flow;
 use crate::id::PromiseId;
 use crate::promise::Resolver;
@@ -106,15 +107,87 @@ impl Cx {
     }
 
     /// Whether this task's promise was cancelled (or otherwise settled) while it
-    /// runs: one read of the store. Long tasks check it between units of work.
-    pub async fn cancelled(&self) -> Result<bool, Error> {
+    /// runs: one read of the store. Long tasks check it between units of work
+    /// and stop as they see fit; [`Cx::check_cancelled`] stops with `?`.
+    ///
+    /// Advisory: if the store cannot be read, this says `false` (and logs a
+    /// warning), and the next check asks again. A cancelled task that keeps
+    /// running wastes work but changes nothing: its promise is settled already.
+    ///
+    /// ```
+    /// # use serde::{Deserialize, Serialize};
+    /// # use vow::prelude::*;
+    /// # #[derive(Serialize, Deserialize)] struct Crunch { items: u64 }
+    /// #[vow::task("doc-crunch")]
+    /// impl Task for Crunch {
+    ///     type Input = ();
+    ///     type Output = u64;
+    ///     async fn run(self, _: (), cx: &Cx) -> Result<Resolution<u64>, Error> {
+    ///         for item in 0..self.items {
+    ///             if cx.cancelled().await {
+    ///                 return done(item);      // what we got through
+    ///             }
+    ///             // ... one unit of work ...
+    ///         }
+    ///         done(self.items)
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// It is a plain `bool`: `cx.cancelled().await?` does not compile, so it
+    /// cannot be mistaken for a check that stops the task.
+    ///
+    /// ```compile_fail
+    /// # use vow::prelude::*;
+    /// async fn run(cx: &Cx) -> Result<(), Error> {
+    ///     cx.cancelled().await?;
+    ///     Ok(())
+    /// }
+    /// ```
+    #[must_use = "a cancellation check does nothing unless its answer is used; \
+                  `cx.check_cancelled().await?` stops the task"]
+    pub async fn cancelled(&self) -> bool {
         let cell = Cell::of(&self.target.id());
-        let record = self
-            .store
-            .read(&cell.key)
-            .await
-            .map_err(|e| Error::retryable(e.to_string()))?;
-        Ok(record.is_some_and(|r| r.slots.contains_key(&cell.slot)))
+        match self.store.read(&cell.key).await {
+            Ok(record) => record.is_some_and(|r| r.slots.contains_key(&cell.slot)),
+            Err(e) => {
+                tracing::warn!(promise = %cell.key, error = %e, "cancellation check failed");
+                false
+            }
+        }
+    }
+
+    /// Stop the task if its promise was cancelled (or otherwise settled): an
+    /// `Err` with a [`FailureKind::Cancelled`](crate::FailureKind::Cancelled)
+    /// failure, permanent, for `?`. The promise keeps the outcome it already has.
+    /// Advisory like [`Cx::cancelled`]: a store that cannot be read counts as
+    /// not cancelled.
+    ///
+    /// ```
+    /// # use serde::{Deserialize, Serialize};
+    /// # use vow::prelude::*;
+    /// # #[derive(Serialize, Deserialize)] struct Pages { pages: u32 }
+    /// #[vow::task("doc-pages")]
+    /// impl Task for Pages {
+    ///     type Input = ();
+    ///     type Output = u32;
+    ///     async fn run(self, _: (), cx: &Cx) -> Result<Resolution<u32>, Error> {
+    ///         for _page in 0..self.pages {
+    ///             cx.check_cancelled().await?;   // returns here once cancelled
+    ///             // ... fetch and store one page ...
+    ///         }
+    ///         done(self.pages)
+    ///     }
+    /// }
+    /// ```
+    pub async fn check_cancelled(&self) -> Result<(), Error> {
+        if self.cancelled().await {
+            return Err(Error::permanent(Failure::cancelled(format!(
+                "{} was cancelled or settled while its task ran",
+                self.target.id()
+            ))));
+        }
+        Ok(())
     }
 
     /// The id of the promise this task settles.

@@ -7,8 +7,11 @@ use std::fmt;
 ///
 /// Every kind carries a human-readable message. Failures cross `then` and `all`:
 /// a successor receives its predecessor's `Err(Failure)` and decides what to do.
+///
+/// New kinds may be added: match with a `_` arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum FailureKind {
     /// The task returned an error.
     Error,

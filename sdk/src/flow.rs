@@ -163,7 +163,8 @@ impl Flow {
     }
 
     /// A promise of every outcome, in order, once all `promises` settle. Failures
-    /// do not short-circuit: each member's `Err` is in the list.
+    /// do not short-circuit: each member's `Err` is in the list. A successor
+    /// takes a [`crate::Joined<T>`]; [`crate::JoinedExt`] takes it apart.
     pub fn all<T, P: AsPromise<T>>(
         &self,
         promises: impl IntoIterator<Item = P>,

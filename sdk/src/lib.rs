@@ -40,6 +40,7 @@ extern crate self as vow;
 pub mod aws;
 #[cfg(feature = "aws")]
 mod builder;
+mod classify;
 mod client;
 mod clock;
 mod context;
@@ -55,6 +56,7 @@ mod flow;
 mod gather;
 mod id;
 pub mod invoke;
+mod joined;
 #[doc(hidden)]
 pub mod memory;
 pub mod poller;
@@ -96,10 +98,11 @@ pub use context::Cx;
 #[doc(hidden)]
 pub use engine::Engine;
 pub use engine::EngineConfig;
-pub use error::{BackendError, Error, WaitError};
+pub use error::{BackendError, BoxError, Error, ResultExt, WaitError};
 pub use failure::{Failure, FailureKind};
 pub use flow::{AsPromise, Flow};
 pub use id::PromiseId;
+pub use joined::{Joined, JoinedExt, Partition};
 pub use promise::{Handle, Promise, Resolver};
 pub use registry::{check_tasks, registered_tasks, Registration, RegistryError, TaskSet};
 pub use stats::BatchStats;
@@ -113,8 +116,8 @@ pub use workers::Workers;
 /// The names most code needs: `use vow::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        adopt, deferred, done, Cx, Error, Failure, FailureKind, Flow, Handle, Promise, PromiseId,
-        Resolution, Resolver, Task, Vow,
+        adopt, deferred, done, Cx, Error, Failure, FailureKind, Flow, Handle, Joined, JoinedExt,
+        Promise, PromiseId, Resolution, Resolver, ResultExt, Task, Vow,
     };
 }
 

@@ -186,5 +186,19 @@ pub(crate) fn encode_task<K: Task>(task: &K) -> Value {
 ///     async fn run(self, _: (), _: &Cx) -> Result<Resolution<()>, Error> { done(()) }
 /// }
 /// ```
+///
+/// A closure's options are `timeout` and `attempts`; anything else is an error:
+///
+/// ```compile_fail
+/// use vow::prelude::*;
+/// let task = vow::closure!("doc-retries", [], retries = 3, |_: ()| -> Result<u64, Error> { Ok(1) });
+/// ```
+///
+/// and each has a type: a `Duration` for `timeout`, a `u32` for `attempts`:
+///
+/// ```compile_fail
+/// use vow::prelude::*;
+/// let task = vow::closure!("doc-seconds", [], timeout = 5, |_: ()| -> Result<u64, Error> { Ok(1) });
+/// ```
 #[cfg(doc)]
 pub mod registration_rules {}

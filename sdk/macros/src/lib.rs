@@ -100,6 +100,15 @@ fn register(name: &LitStr, imp: &ItemImpl) -> syn::Result<Tokens> {
 /// `name: Type` captures the variable `name`, `name: Type = expr` captures a value.
 /// The closure takes the input (`()` for `when`, `Result<T, Failure>` for `then`)
 /// and optionally the task's `&Cx`, and returns `Result<T, vow::Error>`.
+///
+/// Options between the captures and the closure set what a struct task sets with
+/// `Task::timeout` and `Task::max_attempts`; like captures, their values are
+/// evaluated where the closure is created:
+///
+/// ```ignore
+/// let slow = vow::closure!("slow", [], timeout = Duration::from_secs(5), attempts = 1,
+///     |_: ()| -> Result<u64, Error> { Ok(1) });
+/// ```
 #[proc_macro]
 pub fn closure(input: TokenStream) -> TokenStream {
     let spec = parse_macro_input!(input as ClosureSpec);
@@ -133,6 +142,8 @@ impl Parse for Capture {
 struct ClosureSpec {
     name: LitStr,
     captures: Vec<Capture>,
+    timeout: Option<Expr>,
+    attempts: Option<Expr>,
     closure: ExprClosure,
 }
 
@@ -146,11 +157,34 @@ impl Parse for ClosureSpec {
             .into_iter()
             .collect();
         input.parse::<Token![,]>()?;
+        let (mut timeout, mut attempts) = (None, None);
+        while input.peek(Ident) && input.peek2(Token![=]) {
+            let option: Ident = input.parse()?;
+            input.parse::<Token![=]>()?;
+            let value: Expr = input.parse()?;
+            input.parse::<Token![,]>()?;
+            let slot = match option.to_string().as_str() {
+                "timeout" => &mut timeout,
+                "attempts" => &mut attempts,
+                _ => {
+                    return Err(syn::Error::new(
+                        option.span(),
+                        "unknown option: a vow closure takes `timeout = <Duration>` and \
+                         `attempts = <u32>`",
+                    ))
+                }
+            };
+            if slot.replace(value).is_some() {
+                return Err(syn::Error::new(option.span(), "option given twice"));
+            }
+        }
         let closure = input.parse()?;
         let _ = input.parse::<Option<Token![,]>>()?;
         Ok(ClosureSpec {
             name,
             captures,
+            timeout,
+            attempts,
             closure,
         })
     }
@@ -197,13 +231,16 @@ impl ClosureSpec {
                 None => quote!(#n),
             }
         });
+        // Options travel as two more fields, set only when given, so that
+        // `Task::timeout` and `Task::max_attempts` can answer from `self`.
+        let (option_fields, option_inits, option_fns) = self.options();
         let span = c.span();
         Ok(quote_spanned! {span=>
             {
                 #[derive(::vow::__private::serde::Serialize, ::vow::__private::serde::Deserialize)]
                 #[serde(crate = "::vow::__private::serde")]
                 #[allow(non_camel_case_types)]
-                struct __VowClosure { #(#fields: #types),* }
+                struct __VowClosure { #(#fields: #types,)* #option_fields }
 
                 #[::vow::task(#name)]
                 impl ::vow::Task for __VowClosure {
@@ -215,16 +252,48 @@ impl ClosureSpec {
                         #cx_pat: &::vow::Cx,
                     ) -> ::std::result::Result<::vow::Resolution<#output>, ::vow::Error> {
                         #[allow(unused_variables)]
-                        let __VowClosure { #(#fields2),* } = self;
+                        let __VowClosure { #(#fields2,)* .. } = self;
                         let result: ::std::result::Result<#output, ::vow::Error> =
                             async move #body.await;
                         result.map(::vow::Resolution::Value)
                     }
+                    #option_fns
                 }
 
-                __VowClosure { #(#inits),* }
+                __VowClosure { #(#inits,)* #option_inits }
             }
         })
+    }
+
+    /// The hidden fields, their initialisers and the `Task` methods of the
+    /// `timeout` and `attempts` options.
+    fn options(&self) -> (Tokens, Tokens, Tokens) {
+        let (mut fields, mut inits, mut fns) = (Tokens::new(), Tokens::new(), Tokens::new());
+        if let Some(timeout) = &self.timeout {
+            fields.extend(quote! {
+                __vow_timeout: ::std::time::Duration,
+            });
+            let span = timeout.span();
+            inits.extend(quote_spanned! {span=> __vow_timeout: #timeout, });
+            fns.extend(quote! {
+                fn timeout(&self) -> ::std::option::Option<::std::time::Duration> {
+                    ::std::option::Option::Some(self.__vow_timeout)
+                }
+            });
+        }
+        if let Some(attempts) = &self.attempts {
+            fields.extend(quote! {
+                __vow_attempts: u32,
+            });
+            let span = attempts.span();
+            inits.extend(quote_spanned! {span=> __vow_attempts: #attempts, });
+            fns.extend(quote! {
+                fn max_attempts(&self) -> ::std::option::Option<u32> {
+                    ::std::option::Option::Some(self.__vow_attempts)
+                }
+            });
+        }
+        (fields, inits, fns)
     }
 }
 

@@ -11,6 +11,7 @@
 //! ```
 
 pub mod cost;
+pub(crate) mod errors;
 mod interceptor;
 mod metrics;
 mod queue;
@@ -143,22 +144,7 @@ where
     R: std::fmt::Debug,
 {
     use aws_sdk_sqs::error::SdkError;
-    let transient_code = |code: Option<&str>| {
-        matches!(
-            code,
-            Some(
-                "ThrottlingException"
-                    | "Throttling"
-                    | "ProvisionedThroughputExceededException"
-                    | "RequestLimitExceeded"
-                    | "InternalServerError"
-                    | "InternalFailure"
-                    | "ServiceUnavailable"
-                    | "TransactionConflictException"
-                    | "KMSThrottled"
-            )
-        )
-    };
+    let transient_code = |code: Option<&str>| code.is_some_and(errors::transient_code);
     let text = format!("{op}: {}", aws_sdk_sqs::error::DisplayErrorContext(&err));
     match &err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
