@@ -3,8 +3,11 @@
 
 pub mod bench;
 pub mod chaos;
+pub mod coldstart;
 pub mod kill;
+pub mod latency;
 pub mod record;
+pub mod runtime_api;
 pub mod tasks;
 
 use std::sync::Arc;
