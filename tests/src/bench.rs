@@ -205,7 +205,10 @@ pub async fn run_vow(workload: Workload) -> (Run, u32) {
             let last = crate::latency::join(&flow, n);
             workers.start(&flow).await.expect("enqueue");
             // The successor's value is when it returned: any value will do.
-            watcher.wait(&last, PATIENCE).await.map(|r| (r.map(|_| 0), 0))
+            watcher
+                .wait(&last, PATIENCE)
+                .await
+                .map(|r| (r.map(|_| 0), 0))
         }
     };
     let elapsed = started.elapsed();

@@ -327,7 +327,10 @@ mod tests {
     fn median_takes_the_middle() {
         let ms = |v: &[u64]| v.iter().map(|&m| Duration::from_millis(m)).collect();
         assert_eq!(median(ms(&[30, 10, 20])), Some(Duration::from_millis(20)));
-        assert_eq!(median(ms(&[40, 10, 30, 20])), Some(Duration::from_millis(20)));
+        assert_eq!(
+            median(ms(&[40, 10, 30, 20])),
+            Some(Duration::from_millis(20))
+        );
         assert_eq!(median(Vec::new()), None);
     }
 }

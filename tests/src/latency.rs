@@ -23,8 +23,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use vow::prelude::*;
 use vow::aws::DynamoStore;
+use vow::prelude::*;
 use vow::EngineConfig;
 
 /// How long a receive waits for messages (SQS's longest long poll), as in the
@@ -565,7 +565,10 @@ mod tests {
         let joined = join(&flow, 4);
         vow.start(&flow).await.expect("start");
         for p in [&last, &joined] {
-            assert!(matches!(vow.wait(p, Duration::from_secs(10)).await, Ok(Ok(_))));
+            assert!(matches!(
+                vow.wait(p, Duration::from_secs(10)).await,
+                Ok(Ok(_))
+            ));
         }
         let gaps = take_samples();
         // Two hops of the chain and one join; each well under the run's length.

@@ -171,7 +171,10 @@ async fn answer(request: Request, shared: &Shared) -> String {
                         "Lambda-Runtime-Invoked-Function-Arn",
                         "arn:aws:lambda:us-east-1:000000000000:function:bench",
                     ),
-                    ("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000"),
+                    (
+                        "Lambda-Runtime-Trace-Id",
+                        "Root=1-00000000-000000000000000000000000",
+                    ),
                     ("Content-Type", "application/json"),
                 ],
                 &event,
@@ -345,18 +348,30 @@ mod tests {
         // A response sent in chunks, then one with a length, then an error.
         let chunked = "POST /2018-06-01/runtime/invocation/request-0/response HTTP/1.1\r\n\
                        Transfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n3\r\n12}\r\n0\r\n\r\n";
-        assert!(exchange(&mut stream, chunked).await.starts_with("HTTP/1.1 202"));
+        assert!(exchange(&mut stream, chunked)
+            .await
+            .starts_with("HTTP/1.1 202"));
         let second = exchange(&mut stream, next).await;
         assert!(second.contains("request-1") && second.ends_with(r#"{"second":true}"#));
         let sized = "POST /2018-06-01/runtime/invocation/request-1/response HTTP/1.1\r\n\
                      Content-Length: 2\r\n\r\n{}";
-        assert!(exchange(&mut stream, sized).await.starts_with("HTTP/1.1 202"));
+        assert!(exchange(&mut stream, sized)
+            .await
+            .starts_with("HTTP/1.1 202"));
         let failed = "POST /2018-06-01/runtime/invocation/request-2/error HTTP/1.1\r\n\
                       Content-Length: 4\r\n\r\noops";
-        assert!(exchange(&mut stream, failed).await.starts_with("HTTP/1.1 202"));
+        assert!(exchange(&mut stream, failed)
+            .await
+            .starts_with("HTTP/1.1 202"));
         let patience = Duration::from_secs(5);
-        assert_eq!(api.reply(patience).await, Some(Reply::Response(r#"{"a":12}"#.into())));
-        assert_eq!(api.reply(patience).await, Some(Reply::Response("{}".into())));
+        assert_eq!(
+            api.reply(patience).await,
+            Some(Reply::Response(r#"{"a":12}"#.into()))
+        );
+        assert_eq!(
+            api.reply(patience).await,
+            Some(Reply::Response("{}".into()))
+        );
         assert_eq!(api.reply(patience).await, Some(Reply::Error("oops".into())));
         assert_eq!(api.reply(Duration::from_millis(50)).await, None);
     }

@@ -23,7 +23,10 @@ async fn main() -> Result<(), Error> {
                 ddb.put_item()
                     .table_name(table)
                     .item("pk", AttributeValue::S(format!("step#{id}")))
-                    .item("s0", AttributeValue::S(format!(r#"{{"o":{{"Ok":{body:?}}}}}"#)))
+                    .item(
+                        "s0",
+                        AttributeValue::S(format!(r#"{{"o":{{"Ok":{body:?}}}}}"#)),
+                    )
                     .item("ttl", AttributeValue::N("1764200000".into()))
                     .send()
                     .await?;

@@ -145,7 +145,10 @@ async fn main() -> ExitCode {
         eprintln!("running an all over {join} children…");
         latency::take_samples();
         let (run, max_writes) = run_vow(Workload::Join(join)).await;
-        let gap = (format!("join-{join}"), Percentiles::of(&latency::take_samples()));
+        let gap = (
+            format!("join-{join}"),
+            Percentiles::of(&latency::take_samples()),
+        );
         println!("{}", run.line("vow", compute("vow").as_ref()));
         println!(
             "join-{join}: completed, no slot settled twice, max_item_bytes={} max_writes_per_item={} \
