@@ -163,6 +163,9 @@ pub struct Plan {
     pub starts: u32,
     /// Joins as (members, how many of them one after another).
     pub joins: Vec<(u32, u32)>,
+    /// vow's settle gather window ([`EngineConfig::gather_for`]); `None`: the
+    /// default.
+    pub gather_for: Option<Duration>,
 }
 
 impl Default for Plan {
@@ -172,6 +175,7 @@ impl Default for Plan {
             inline_chain: 200,
             starts: 50,
             joins: vec![(10, 30), (1_000, 5)],
+            gather_for: None,
         }
     }
 }
@@ -185,9 +189,13 @@ pub type Figure = (String, Option<Percentiles>);
 /// runs whole).
 pub async fn vow_latencies(plan: &Plan, workers: usize) -> Vec<Figure> {
     let mut figures = Vec::new();
+    let engine = EngineConfig {
+        gather_for: plan.gather_for.unwrap_or(crate::test_engine().gather_for),
+        ..crate::test_engine()
+    };
     let through_queue = EngineConfig {
         inline_for: Duration::ZERO,
-        ..crate::test_engine()
+        ..engine.clone()
     };
     let (vow, _stack) = vow_workers("lat-hop", through_queue, workers).await;
     let hops = plan.hop_chain.saturating_sub(1) as usize;
@@ -197,7 +205,7 @@ pub async fn vow_latencies(plan: &Plan, workers: usize) -> Vec<Figure> {
 
     let inline = EngineConfig {
         inline_for: Duration::from_secs(10),
-        ..crate::test_engine()
+        ..engine
     };
     let (vow, _stack) = vow_workers("lat", inline, workers).await;
     let hops = plan.inline_chain.saturating_sub(1) as usize;

@@ -1,6 +1,7 @@
 //! The cost, speed and latency benchmark:
 //! `bench [--chain N] [--all N] [--map N] [--join N] [--latency N] [--starts N]
-//! [--worker PATH] [--baseline-lambda PATH]`.
+//! [--gather-ms N] [--hops N] [--worker PATH] [--baseline-lambda PATH]`. A workload of
+//! fewer than two steps is skipped.
 //!
 //! 1. With the release binaries of the vow worker and of the baseline function
 //!    (`--worker`, `--baseline-lambda`), each under a stand-in of the Lambda
@@ -8,8 +9,10 @@
 //!    step of a warm instance.
 //! 2. Each workload through vow and through a raw SDK baseline on the
 //!    emulators, priced (and Lambda priced from the CPU time per step).
-//! 3. Latencies (`--latency 0` skips them): hops, inline steps, joins of 10
-//!    and 1,000, start to first step, for vow and the baseline.
+//! 3. Latencies (`--latency 0` skips them): hops (in a chain of `--hops`
+//!    steps, 200 by default), inline steps, joins of 10
+//!    and 1,000, start to first step, for vow (with its settle gather window
+//!    set by `--gather-ms`, default 10) and the baseline.
 //! 4. An `all` over `--join` children (0 skips it), for its cost and as one
 //!    more join latency, through vow and the baseline.
 //!
@@ -26,7 +29,7 @@ use vow_e2e::coldstart::{self, Figures, Function};
 use vow_e2e::latency::{self, Figure, Percentiles, Plan};
 
 const USAGE: &str = "usage: bench [--chain N] [--all N] [--map N] [--join N] [--latency N] \
-                     [--starts N] [--worker PATH] [--baseline-lambda PATH]";
+                     [--starts N] [--gather-ms N] [--hops N] [--worker PATH] [--baseline-lambda PATH]";
 
 /// Memory size the Lambda price is computed at (arm64).
 const MEMORY_MB: u32 = 256;
@@ -46,6 +49,8 @@ async fn main() -> ExitCode {
         ("--join", 100_000),
         ("--latency", 1),
         ("--starts", 9),
+        ("--gather-ms", u32::MAX),
+        ("--hops", Plan::default().hop_chain),
     ];
     for (flag, size) in &mut sizes {
         match value(flag) {
@@ -57,7 +62,7 @@ async fn main() -> ExitCode {
             }
         }
     }
-    let [chain, all, map, join, latency_on, starts] = sizes.map(|(_, n)| n);
+    let [chain, all, map, join, latency_on, starts, gather_ms, hops] = sizes.map(|(_, n)| n);
     let mut paths = [("--worker", None), ("--baseline-lambda", None)];
     for (flag, path) in &mut paths {
         match value(flag) {
@@ -113,6 +118,9 @@ async fn main() -> ExitCode {
         Workload::All(all),
         Workload::MapCount(map),
     ] {
+        if workload.steps() < 2 {
+            continue;
+        }
         eprintln!(
             "running {} through vow, then the baseline…",
             workload.name()
@@ -131,7 +139,12 @@ async fn main() -> ExitCode {
         baseline_runs.push(base);
     }
 
-    let plan = Plan::default();
+    let plan = Plan {
+        gather_for: (gather_ms != u32::MAX)
+            .then(|| std::time::Duration::from_millis(u64::from(gather_ms))),
+        hop_chain: hops,
+        ..Plan::default()
+    };
     let (mut vow_latency, mut baseline_latency) = (Vec::new(), Vec::new());
     if latency_on > 0 {
         eprintln!("measuring latencies through vow, then the baseline…");
@@ -167,6 +180,7 @@ async fn main() -> ExitCode {
                 inline_chain: 0,
                 starts: 0,
                 joins: vec![(join, 1)],
+                gather_for: None,
             };
             let gaps = latency::baseline_latencies(&plan, WORKERS).await;
             print_figures("baseline", &gaps);
