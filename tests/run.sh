@@ -13,8 +13,11 @@
 #   ./tests/run.sh model      the model checker's deeper run over the engine's
 #                             decisions (last line: states=… properties=… violations=…)
 #   ./tests/run.sh bench      the engine on one core (criterion), the worker's size,
-#                             then vow against a raw SDK baseline on the emulators
-#                             (last line: usd_per_million_steps=… vs_baseline=…)
+#                             cold starts and CPU per step of the release worker,
+#                             then vow against a raw SDK baseline on the emulators:
+#                             cost, throughput and latency (last lines: latency vow
+#                             hop_p50_ms=… cold_start_ms=… cpu_us_per_step=…, the
+#                             same for the baseline, usd_per_million_steps=… vs_baseline=…)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -84,9 +87,11 @@ fi
 if [[ "$mode" == bench ]]; then
   step "engine on one core (criterion, in-memory backend)"
   cargo bench -p vow --bench engine --no-default-features
-  step "worker size (release profile)"
+  step "release binaries: the worker, the baseline function, the bench"
   cargo build --quiet --release -p vow-worker
-  python3 - target/release/vow-worker <<'PY'
+  cargo build --quiet --release -p vow-e2e --bin bench --bin baseline_lambda
+  release="${CARGO_TARGET_DIR:-target}/release"
+  python3 - "$release/vow-worker" <<'PY'
 import io, os, sys, zipfile
 binary = sys.argv[1]
 zipped = io.BytesIO()
@@ -94,9 +99,9 @@ with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
     z.write(binary, "bootstrap")  # what a provided.al2023 function's zip holds
 print(f"worker_binary_bytes={os.path.getsize(binary)} worker_zip_bytes={len(zipped.getvalue())}")
 PY
-  step "bench (vow and a raw SDK baseline on the emulators)"
+  step "bench (cold starts and CPU under a runtime API stand-in; vow and a raw SDK baseline on the emulators)"
   read -ra bench_args <<<"${VOW_BENCH_ARGS:-}" # e.g. "--join 0" to skip the 100k join
-  cargo run --quiet -p vow-e2e --bin bench -- "${bench_args[@]}"
+  "$release/bench" --worker "$release/vow-worker" --baseline-lambda "$release/baseline_lambda" "${bench_args[@]}"
   exit 0
 fi
 

@@ -31,6 +31,9 @@ pub enum Workload {
     All(u32),
     /// `n` map steps over synthetic items joined with `all`, then one count step.
     MapCount(u32),
+    /// `n` steps joined with `all`, then one step that records how long after
+    /// the last of them it started ([`crate::latency::join`]).
+    Join(u32),
 }
 
 impl Workload {
@@ -38,7 +41,7 @@ impl Workload {
     pub fn steps(&self) -> u64 {
         match *self {
             Workload::Chain(n) | Workload::All(n) => u64::from(n),
-            Workload::MapCount(n) => u64::from(n) + 1,
+            Workload::MapCount(n) | Workload::Join(n) => u64::from(n) + 1,
         }
     }
 
@@ -48,6 +51,7 @@ impl Workload {
             Workload::Chain(n) => format!("chain-{n}"),
             Workload::All(n) => format!("all-{n}"),
             Workload::MapCount(n) => format!("map-count-{n}"),
+            Workload::Join(n) => format!("join-{n}"),
         }
     }
 }
@@ -78,13 +82,22 @@ impl Run {
         self.counts.usd(&LIST_PRICES) / self.workload.steps() as f64 * 1e6
     }
 
-    /// One line of figures.
-    pub fn line(&self, who: &str) -> String {
+    /// US dollars per million steps for Lambda at `compute`: one request per
+    /// batch (the batches that deleted messages) plus the CPU time of each step.
+    pub fn lambda_usd_per_million(&self, compute: &Compute) -> f64 {
+        let requests = self.counts.sqs_delete as f64 * LIST_PRICES.lambda_request;
+        let seconds = compute.cpu_us_per_step * 1e-6 * self.workload.steps() as f64;
+        let gb_seconds = seconds * f64::from(compute.memory_mb) / 1024.0;
+        (requests + gb_seconds * LIST_PRICES.lambda_gb_second) / self.workload.steps() as f64 * 1e6
+    }
+
+    /// One line of figures, with Lambda's price at `compute` if known.
+    pub fn line(&self, who: &str, compute: Option<&Compute>) -> String {
         let c = &self.counts;
         format!(
             "{who:<8} {:<15} steps={} secs={:.1} steps_per_sec={:.0} writes_per_step={:.3} \
              sqs_requests_per_step={:.3} wru_per_step={:.3} rru_per_step={:.3} \
-             usd_per_million_steps={:.3} max_item_bytes={}",
+             usd_per_million_steps={:.3} max_item_bytes={}{}",
             self.workload.name(),
             self.workload.steps(),
             self.elapsed.as_secs_f64(),
@@ -95,8 +108,21 @@ impl Run {
             self.per_step(c.read_units),
             self.usd_per_million(),
             c.max_item_bytes,
+            compute.map_or(String::new(), |c| format!(
+                " lambda_usd_per_million_steps={:.3}",
+                self.lambda_usd_per_million(c)
+            )),
         )
     }
+}
+
+/// What a Lambda function spends per step, to price its compute.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Compute {
+    /// CPU time per step, in microseconds (measured on the release binary).
+    pub cpu_us_per_step: f64,
+    /// The function's memory size, in MB (the price scales with it).
+    pub memory_mb: u32,
 }
 
 /// The summary line over all workloads: cost and requests per step of vow, and
@@ -174,6 +200,15 @@ pub async fn run_vow(workload: Workload) -> (Run, u32) {
             workers.start(&flow).await.expect("enqueue");
             let expected = (0..n).filter(|&id| MatchOne::matches(id)).count() as u64;
             watcher.wait(&count, PATIENCE).await.map(|r| (r, expected))
+        }
+        Workload::Join(n) => {
+            let last = crate::latency::join(&flow, n);
+            workers.start(&flow).await.expect("enqueue");
+            // The successor's value is when it returned: any value will do.
+            watcher
+                .wait(&last, PATIENCE)
+                .await
+                .map(|r| (r.map(|_| 0), 0))
         }
     };
     let elapsed = started.elapsed();
@@ -361,7 +396,7 @@ pub async fn run_baseline(workload: Workload) -> Run {
     match workload {
         Workload::Chain(_) => send_all(0..1).await,
         Workload::All(n) => send_all(0..u64::from(n)).await,
-        Workload::MapCount(n) => {
+        Workload::MapCount(n) | Workload::Join(n) => {
             send_all(0..u64::from(n)).await;
             wait_for(u64::from(n)).await;
             send_all(u64::from(n)..u64::from(n) + 1).await;

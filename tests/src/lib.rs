@@ -3,9 +3,12 @@
 
 pub mod bench;
 pub mod chaos;
+pub mod coldstart;
 pub mod kill;
+pub mod latency;
 pub mod record;
 pub mod recorder;
+pub mod runtime_api;
 pub mod tasks;
 
 use std::sync::Arc;
