@@ -1,20 +1,8 @@
-//! The vow worker Lambda: one invocation per SQS batch. Runs each message's task,
-//! settles its promise in DynamoDB, sends what follows, and reports the messages to
-//! retry as `batchItemFailures`.
-
-use lambda_runtime::Error;
-use vow::poller::InProcess;
+//! The vow worker Lambda serving the samples' tasks: one invocation per SQS
+//! batch (see `vow_lambda::Worker`).
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), vow_lambda::Error> {
     vow_samples::link();
-    if std::env::args().any(|a| a == "--list-tasks") {
-        for r in vow::registered_tasks() {
-            println!("{}\t{}", r.tag, r.type_name);
-        }
-        return Ok(());
-    }
-    vow_worker::init_logging();
-    let vow = vow::Vow::aws().await?;
-    vow_worker::serve(InProcess::worker(vow.engine().clone())).await
+    vow_lambda::Worker::new().run().await
 }
