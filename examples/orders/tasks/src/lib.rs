@@ -1,0 +1,31 @@
+//! # orders: an order workflow on vow
+//!
+//! An order is validated and priced, then its stock is reserved and its card
+//! charged in parallel. If both succeed the order is confirmed; if either
+//! fails, whichever succeeded is undone (the stock released, the charge
+//! refunded) and the order is cancelled. Each step records its effect in the
+//! orders table (partition key `order_id`), whose name the application passes
+//! when it places an order.
+//!
+//! The application starts a workflow with [`place`]; the worker binaries in
+//! `worker/` run its tasks on Lambda.
+
+#![warn(missing_docs)]
+
+mod model;
+mod services;
+mod table;
+mod validate;
+mod workflow;
+
+pub use model::{Line, Order, Outcome, Priced};
+pub use services::{product, Product, CATALOGUE, DECLINED_CARD};
+pub use table::{create_table, fetch, OrderRecord, Status, KEY};
+pub use validate::price;
+pub use workflow::place;
+
+/// Link this crate's tasks into a binary that calls nothing else of it (a
+/// worker): a task that is not linked cannot be run.
+pub fn link() {
+    std::hint::black_box(vow::registered_tasks().len());
+}

@@ -1,0 +1,7 @@
+//! The worker function: runs the order workflow's tasks from the work queue.
+
+#[tokio::main]
+async fn main() -> Result<(), vow_lambda::Error> {
+    orders::link();
+    vow_lambda::Worker::new().run().await
+}
