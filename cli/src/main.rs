@@ -34,7 +34,11 @@ impl From<BackendError> for CliError {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    vow_samples::link(); // keep the samples' tasks for `vow run --workers`
+    // The samples' tasks, for `vow run --workers`.
+    if let Err(e) = vow::check_tasks(&[vow_samples::tasks()]) {
+        eprintln!("vow: {e}");
+        return ExitCode::FAILURE;
+    }
     match run(Cli::parse()).await {
         Ok(code) => code,
         Err(CliError::Usage(why)) => {

@@ -63,7 +63,7 @@ impl Task for Boom {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn run_wait_status_and_tree_on_a_fan_out() {
-    vow_samples::link();
+    vow::check_tasks(&[vow_samples::tasks()]).expect("the samples' tasks are linked");
     let stack = Stack::new("cli-tree", 5).await.with_workers(2);
     let id = run_sample(&stack, "fan-in").await;
 
@@ -145,7 +145,7 @@ async fn wait_exits_1_on_failure_and_2_on_timeout_or_bad_input() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn graphs_render_with_graphviz() {
-    vow_samples::link();
+    vow::check_tasks(&[vow_samples::tasks()]).expect("the samples' tasks are linked");
     let stack = Stack::new("cli-graph", 5).await.with_workers(2);
     let id = run_sample(&stack, "timeout").await;
     let wait = vow(&stack, &["wait", &id, "--timeout", "60s"]).await;
@@ -212,7 +212,7 @@ async fn cancel_settles_a_pending_workflow() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dead_letters_are_listed_and_redriven() {
-    vow_samples::link();
+    vow::check_tasks(&[vow_samples::tasks()]).expect("the samples' tasks are linked");
     // No workers yet: the dead-letter worker would settle the message.
     let stack = Stack::new("cli-dlq", 5).await;
     let id = PromiseId::random();
@@ -267,7 +267,7 @@ async fn dead_letters_are_listed_and_redriven() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tree_and_wait_show_the_children_and_units_of_a_pending_step() {
-    vow_samples::link();
+    vow::check_tasks(&[vow_samples::tasks()]).expect("the samples' tasks are linked");
     // No workers yet: run only the root, which adopts a fan-out and its sum.
     let stack = Stack::new("cli-pending", 5).await;
     let id = run_sample(&stack, "fan-in").await;

@@ -7,10 +7,15 @@
 //! dead-letter binary calls [`DeadLetters`].
 //!
 //! ```no_run
-//! // src/bin/my-worker.rs (your task crates are dependencies)
+//! // src/bin/my-worker.rs: serves the tasks of `my_tasks` (a dependency whose
+//! // lib.rs declares its set with `vow::tasks!();`)
+//! # mod my_tasks { vow::tasks!(); }
 //! #[tokio::main]
 //! async fn main() -> Result<(), vow_lambda::Error> {
-//!     vow_lambda::Worker::new().run().await
+//!     vow_lambda::Worker::new()
+//!         .tasks(my_tasks::tasks())
+//!         .run()
+//!         .await
 //! }
 //! ```
 //!
@@ -47,6 +52,9 @@ mod sqs;
 mod worker;
 
 pub use worker::{DeadLetters, Worker};
+
+#[cfg(test)]
+vow::tasks!();
 
 /// What [`Worker::run`] and [`DeadLetters::run`] fail with: the Lambda
 /// runtime's boxed error.

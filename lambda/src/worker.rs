@@ -4,44 +4,61 @@
 use crate::{logs, serve::serve};
 use lambda_runtime::Error;
 use vow::poller::InProcess;
-use vow::Vow;
+use vow::{check_tasks, Registration, TaskSet, Vow};
 
 /// The worker function: runs the task in each message of the work queue,
 /// settles its promise and sends what follows.
 ///
-/// [`Worker::run`] reads the stack's names from the environment (`VOW_QUEUE_URL`,
-/// `VOW_TABLE_NAME`, see [`Vow::aws`]), logs JSON lines and serves SQS batches
-/// until the Lambda runtime stops. Run with `--list-tasks`, the binary prints
-/// the tag and Rust type of every task it serves, one per line, and exits.
+/// Give it the [`TaskSet`] of every task crate it serves (each declares its set
+/// with `vow::tasks!()`). [`Worker::run`] refuses to start if a set's tasks are
+/// not in the binary or two types claim one tag; then it reads the stack's
+/// names from the environment (`VOW_QUEUE_URL`, `VOW_TABLE_NAME`, see
+/// [`Vow::aws`]), logs JSON lines and serves SQS batches until the Lambda
+/// runtime stops. Run with `--list-tasks`, the binary prints the tag and Rust
+/// type of every task it serves, one per line, and exits.
 ///
 /// ```no_run
+/// # mod my_tasks { vow::tasks!(); }
 /// #[tokio::main]
 /// async fn main() -> Result<(), vow_lambda::Error> {
-///     vow_lambda::Worker::new().run().await
+///     vow_lambda::Worker::new()
+///         .tasks(my_tasks::tasks())
+///         .run()
+///         .await
 /// }
 /// ```
 #[derive(Debug, Default)]
 #[must_use = "a worker does nothing until `run` is awaited"]
 pub struct Worker {
-    _private: (),
+    sets: Vec<TaskSet>,
 }
 
 impl Worker {
-    /// A worker serving every task linked into this binary.
+    /// A worker serving no tasks yet: add each task crate's set with
+    /// [`Worker::tasks`].
     pub fn new() -> Self {
         Worker::default()
     }
 
-    /// Serve the work queue (or, given `--list-tasks`, print the tasks and
-    /// return).
+    /// Serve the tasks of `set` too: `my_tasks::tasks()`, declared in the task
+    /// crate with `vow::tasks!()`.
+    pub fn tasks(mut self, set: TaskSet) -> Self {
+        self.sets.push(set);
+        self
+    }
+
+    /// Check the task sets, then serve the work queue (or, given
+    /// `--list-tasks`, print the tasks and return).
     ///
     /// # Errors
     ///
-    /// When the environment does not name the stack, or the Lambda runtime
-    /// fails.
+    /// When no set was given, a set's tasks are not linked into the binary, two
+    /// types claim one tag ([`vow::RegistryError`]), the environment does not
+    /// name the stack, or the Lambda runtime fails.
     pub async fn run(self) -> Result<(), Error> {
+        let served = check_tasks(&self.sets)?;
         if list_tasks_requested(std::env::args()) {
-            print!("{}", task_list());
+            print!("{}", task_list(&served));
             return Ok(());
         }
         logs::init();
@@ -91,10 +108,9 @@ fn list_tasks_requested(mut args: impl Iterator<Item = String>) -> bool {
     args.any(|a| a == "--list-tasks")
 }
 
-/// Every task this build serves: its tag and Rust type, tab-separated, one per
-/// line, sorted by tag.
-fn task_list() -> String {
-    vow::registered_tasks()
+/// The tasks served: tag and Rust type, tab-separated, one per line.
+fn task_list(served: &[&Registration]) -> String {
+    served
         .iter()
         .map(|r| format!("{}\t{}\n", r.tag, r.type_name))
         .collect()
@@ -117,12 +133,22 @@ mod tests {
     }
 
     #[test]
-    fn the_task_list_names_every_linked_task() {
-        let list = task_list();
-        let line = list
-            .lines()
-            .find(|l| l.starts_with("vow-lambda/test-slow\t"))
-            .unwrap_or_else(|| panic!("the test task is listed: {list}"));
-        assert!(line.ends_with("Slow"), "{line}");
+    fn the_task_list_names_the_tasks_of_the_sets() {
+        let served = check_tasks(&[crate::tasks()]).expect("this crate's tests define tasks");
+        let list = task_list(&served);
+        assert_eq!(list, "vow-lambda/test-slow\tSlow\n");
+    }
+
+    #[tokio::test]
+    async fn a_worker_without_its_tasks_refuses_to_start() {
+        let none = Worker::new().run().await.expect_err("refused");
+        assert_eq!(none.to_string(), vow::RegistryError::NoSets.to_string());
+        let unlinked = vow::TaskSet::of_crate("not_linked_here");
+        let err = Worker::new()
+            .tasks(unlinked)
+            .run()
+            .await
+            .expect_err("refused");
+        assert!(err.to_string().contains("not_linked_here"), "{err}");
     }
 }

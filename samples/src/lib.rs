@@ -16,12 +16,7 @@ pub use count::{expected_count, seed_dynamo, Item, MapCount, Predicate, Table};
 pub use progress::{Crunch, CrunchAll};
 pub use rooted::{ClosureSample, FanIn, TimeoutSample};
 
-/// Call from a binary's `main` so the linker keeps this crate's task registrations
-/// even when nothing else from it is used.
-#[inline(never)]
-pub fn link() {
-    std::hint::black_box(vow::registered_tasks().len());
-}
+vow::tasks!();
 
 /// Step one of the timeout sample: sleeps longer than its own timeout.
 #[derive(Debug, Serialize, Deserialize)]

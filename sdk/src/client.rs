@@ -3,11 +3,11 @@
 use crate::engine::{Engine, EngineConfig};
 use crate::error::{BackendError, WaitError};
 use crate::failure::Failure;
-use crate::flow::Flow;
+use crate::flow::{AsPromise, Flow};
 use crate::id::PromiseId;
 use crate::memory::{MemoryQueue, MemoryStore};
 use crate::poller::{InProcess, Poller};
-use crate::promise::{Promise, Resolver};
+use crate::promise::{Handle, Resolver};
 use crate::queue::Queue;
 use crate::store::Store;
 use crate::task::Task;
@@ -225,11 +225,11 @@ impl Vow {
     pub async fn when<K: Task<Input = ()>>(
         &self,
         task: K,
-    ) -> Result<Promise<K::Output>, BackendError> {
+    ) -> Result<Handle<K::Output>, BackendError> {
         let flow = self.flow();
-        let id = flow.when(task).id().clone();
+        let handle = flow.when(task).handle();
         self.start(&flow).await?;
-        Ok(Promise::from_id(id))
+        Ok(handle)
     }
 
     /// Settle a deferred promise from application code (the first resolution
@@ -277,13 +277,14 @@ impl Vow {
     /// Wait up to `timeout` for `promise` to settle, and decode its outcome.
     pub async fn wait<T: DeserializeOwned>(
         &self,
-        promise: &Promise<T>,
+        promise: impl AsPromise<T>,
         timeout: Duration,
     ) -> Result<Result<T, Failure>, WaitError> {
+        let id = promise.promise_id();
         let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_millis(2);
         loop {
-            if let Some(outcome) = self.engine.outcome(promise.id()).await? {
+            if let Some(outcome) = self.engine.outcome(&id).await? {
                 let json = self.engine.resolve(&outcome).await?;
                 return Ok(
                     serde_json::from_value::<Result<T, Failure>>(json).unwrap_or_else(|e| {

@@ -7,7 +7,7 @@
 
 use crate::failure::Failure;
 use crate::id::{task_token, token, PromiseId};
-use crate::promise::{Promise, Resolver};
+use crate::promise::{Handle, Promise, Resolver};
 use crate::task::{encode_task, Task};
 use crate::wire::{to_value, Cont, Envelope, Outcome, Target, MAX_JOIN, WIRE_VERSION};
 use serde::Serialize;
@@ -73,7 +73,8 @@ pub struct Plan {
     pub resolves: Vec<(Target, Vec<Cont>, Outcome)>,
 }
 
-/// Anything that names a promise of `T`: `Promise<T>` or `&Promise<T>`.
+/// Anything that names a promise of `T`: a [`Promise`], a [`Handle`], or a
+/// reference to either.
 pub trait AsPromise<T> {
     /// The promise's id.
     fn promise_id(&self) -> PromiseId;
@@ -85,9 +86,15 @@ impl<T> AsPromise<T> for Promise<T> {
     }
 }
 
-impl<T> AsPromise<T> for &Promise<T> {
+impl<T> AsPromise<T> for Handle<T> {
     fn promise_id(&self) -> PromiseId {
         self.id().clone()
+    }
+}
+
+impl<T, P: AsPromise<T>> AsPromise<T> for &P {
+    fn promise_id(&self) -> PromiseId {
+        (**self).promise_id()
     }
 }
 
@@ -123,15 +130,24 @@ impl Flow {
         st.pending.entry(id.clone()).or_default();
         st.sends.push(env);
         drop(st);
-        Promise::new(id, Some(self.clone()))
+        Promise::new(id, self.clone())
     }
 
-    /// Run `task` with `promise`'s outcome when it settles.
+    /// This flow's [`Promise`] for a promise made elsewhere (a [`Handle`] kept by
+    /// application code, say), to chain on with [`Promise::then`].
+    pub fn bind<T>(&self, promise: impl AsPromise<T>) -> Promise<T> {
+        Promise::new(promise.promise_id(), self.clone())
+    }
+
+    /// Run `task` with `promise`'s outcome when it settles. `promise` may come
+    /// from anywhere: this flow, another task, or a [`Handle`] application code
+    /// kept.
     pub fn then<T, K: Task<Input = Result<T, Failure>>>(
         &self,
-        promise: &Promise<T>,
+        promise: impl AsPromise<T>,
         task: K,
     ) -> Promise<K::Output> {
+        let promise = promise.promise_id();
         let mut st = self.lock();
         let id = st.next_id();
         let cont = Cont::Then {
@@ -141,9 +157,9 @@ impl Flow {
             conts: Vec::new(),
         };
         st.pending.entry(id.clone()).or_default();
-        st.attach(promise.id(), cont);
+        st.attach(&promise, cont);
         drop(st);
-        Promise::new(id, Some(self.clone()))
+        Promise::new(id, self.clone())
     }
 
     /// A promise of every outcome, in order, once all `promises` settle. Failures
@@ -174,7 +190,7 @@ impl Flow {
         st.pending.entry(join.clone()).or_default();
         st.joins.push((join.clone(), n));
         drop(st);
-        Promise::new(join, Some(self.clone()))
+        Promise::new(join, self.clone())
     }
 
     /// Run every task in parallel and join their outcomes: like `all` over `when`s,
@@ -198,7 +214,7 @@ impl Flow {
         st.pending.entry(join.clone()).or_default();
         st.joins.push((join.clone(), n));
         drop(st);
-        Promise::new(join, Some(self.clone()))
+        Promise::new(join, self.clone())
     }
 
     /// Settle the promise behind `resolver` (first resolution wins).

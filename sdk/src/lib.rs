@@ -54,6 +54,7 @@ pub mod memory;
 pub mod poller;
 mod promise;
 pub mod queue;
+mod registry;
 pub mod signing;
 mod stats;
 pub mod store;
@@ -68,18 +69,17 @@ pub use error::{BackendError, Error, WaitError};
 pub use failure::{Failure, FailureKind};
 pub use flow::{AsPromise, Flow};
 pub use id::PromiseId;
-pub use promise::{Promise, Resolver};
+pub use promise::{Handle, Promise, Resolver};
+pub use registry::{check_tasks, registered_tasks, Registration, RegistryError, TaskSet};
 pub use stats::BatchStats;
-pub use task::{
-    adopt, deferred, done, registered_tasks, ErasedTask, Registration, Resolution, Task,
-};
+pub use task::{adopt, deferred, done, ErasedTask, Resolution, Task};
 pub use vow_macros::{closure, task};
 pub use walk::Progress;
 
 /// The names most code needs: `use vow::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        adopt, deferred, done, Cx, Error, Failure, FailureKind, Flow, Promise, PromiseId,
+        adopt, deferred, done, Cx, Error, Failure, FailureKind, Flow, Handle, Promise, PromiseId,
         Resolution, Resolver, Task, Vow,
     };
 }
@@ -87,7 +87,8 @@ pub mod prelude {
 /// Used by the macros; not part of the API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::task::{opts_of, run_typed, BoxFuture, Erased, ErasedTask, Registration};
+    pub use crate::registry::Registration;
+    pub use crate::task::{opts_of, run_typed, BoxFuture, Erased, ErasedTask};
     pub use crate::wire::RunOpts;
     pub use inventory;
     pub use serde;

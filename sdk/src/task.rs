@@ -158,29 +158,6 @@ pub(crate) fn encode_task<K: Task>(task: &K) -> Value {
         .unwrap_or_else(|e| serde_json::json!({ "task": "<unencodable>", "error": e.to_string() }))
 }
 
-/// A registered task: its tag and Rust type. Collected from every `#[vow::task]`.
-#[derive(Debug)]
-pub struct Registration {
-    /// The stable tag that travels in messages.
-    pub tag: &'static str,
-    /// The Rust type registered under it.
-    pub type_name: &'static str,
-}
-
-inventory::collect!(Registration);
-
-/// Every task registered in this build, sorted by tag. Use it to check that a
-/// worker serves the tasks its producers send.
-///
-/// ```
-/// assert!(vow::registered_tasks().iter().all(|r| !r.tag.is_empty()));
-/// ```
-pub fn registered_tasks() -> Vec<&'static Registration> {
-    let mut all: Vec<_> = inventory::iter::<Registration>.into_iter().collect();
-    all.sort_by_key(|r| r.tag);
-    all
-}
-
 /// Generic implementations cannot be registered: a message names one concrete type.
 ///
 /// ```compile_fail

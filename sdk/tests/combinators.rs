@@ -74,7 +74,7 @@ async fn all_over_promises_started_elsewhere_including_settled_ones() {
     let flow = vow.flow();
     let fresh = flow.when(Value(1));
     let total = flow
-        .all([early.clone(), late, fresh])
+        .all([early.clone(), late, fresh.handle()])
         .then(SumAll { key: k.clone() });
     let again = flow.then(
         &early,
@@ -604,7 +604,7 @@ async fn cancel_settles_pending_descendants_and_running_tasks_see_it() {
     let root = vow.when(SpawnSlow { key: k.clone() }).await.expect("start");
     assert_eq!(vow.wait(&root, WAIT).await.expect("settles"), Ok(0));
     let slow = root.id().child(0);
-    let after = Promise::<u64>::from_id(root.id().child(1));
+    let after = Handle::<u64>::from_id(root.id().child(1));
     tokio::time::sleep(Duration::from_millis(50)).await;
     let cancelled = vow
         .cancel(root.id(), "operator said stop")

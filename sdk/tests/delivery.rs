@@ -259,7 +259,7 @@ async fn bad_input_settles_with_a_clear_failure_and_never_panics() {
         .expect("send");
     let wait = Duration::from_secs(30);
     let f = vow
-        .wait(&vow::Promise::<u64>::from_id(unknown), wait)
+        .wait(&vow::Handle::<u64>::from_id(unknown), wait)
         .await
         .expect("settles")
         .expect_err("fails");
@@ -269,13 +269,13 @@ async fn bad_input_settles_with_a_clear_failure_and_never_panics() {
         "{f}"
     );
     let f = vow
-        .wait(&vow::Promise::<u64>::from_id(bad_fields), wait)
+        .wait(&vow::Handle::<u64>::from_id(bad_fields), wait)
         .await
         .expect("settles")
         .expect_err("fails");
     assert_eq!(f.kind(), FailureKind::BadInput);
     let f = vow
-        .wait(&vow::Promise::<u64>::from_id(future_version), wait)
+        .wait(&vow::Handle::<u64>::from_id(future_version), wait)
         .await
         .expect("settles")
         .expect_err("fails");
@@ -351,7 +351,7 @@ async fn signed_queues_reject_forged_and_altered_messages() {
         .await
         .expect("send");
     let old = vow
-        .wait(&vow::Promise::<u64>::from_id(old_key), WAIT)
+        .wait(&vow::Handle::<u64>::from_id(old_key), WAIT)
         .await
         .expect("settles");
     assert_eq!(

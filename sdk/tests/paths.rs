@@ -295,13 +295,13 @@ async fn a_dead_letter_stored_out_of_line_still_settles_its_promise() {
         .await
         .expect("send");
     let f = vow
-        .wait(&Promise::<u64>::from_id(p), LONG)
+        .wait(&Handle::<u64>::from_id(p), LONG)
         .await
         .expect("settles")
         .expect_err("fails");
     assert_eq!(f.kind(), FailureKind::BadInput);
     let seen = vow
-        .wait(&Promise::<String>::from_id(next), LONG)
+        .wait(&Handle::<String>::from_id(next), LONG)
         .await
         .expect("the successor runs");
     assert_eq!(seen, Ok("bad_input".to_owned()));
@@ -447,7 +447,7 @@ async fn a_cancel_whose_send_failed_is_retried_with_the_same_effect() {
     // A successor added after the promise was sent is stored with it.
     let later = vow.flow();
     let z = later.then(
-        &Promise::<u64>::from_id(slow.id().clone()),
+        Handle::<u64>::from_id(slow.id().clone()),
         Observe { key: k.clone() },
     );
     vow.start(&later).await.expect("start later");

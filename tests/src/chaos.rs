@@ -195,8 +195,8 @@ fn val(p: &Promise<Value>) -> Promise<Value> {
     p.clone()
 }
 
-fn as_value<T>(p: &Promise<T>) -> Promise<Value> {
-    Promise::from_id(p.id().clone())
+fn as_value<T>(p: &Promise<T>) -> Handle<Value> {
+    Handle::from_id(p.id().clone())
 }
 
 fn next(rig: &str, label: &str, from: &PromiseId) -> RecNext {
@@ -520,9 +520,9 @@ impl Rig {
                         .push((t.id().clone(), core_in(vec![attached.clone()])));
                     // A second application flow attaches `then` and `all` later.
                     let late = client.flow();
-                    let l = late.then(&as_value(&p), next(&rn, "late", p.id()));
+                    let l = late.then(as_value(&p), next(&rn, "late", p.id()));
                     let j = late.all([as_value(&p), as_value(&p2)]);
-                    let jn = late.then(&as_value(&j), next(&rn, "joined", j.id()));
+                    let jn = late.then(as_value(&j), next(&rn, "joined", j.id()));
                     w.roots.push((
                         l.id().clone(),
                         core_in(vec![next_core("late", &Ok(start_core("early", "")), "")]),
@@ -579,7 +579,7 @@ impl Rig {
                         timeout_ms: Some(vis_ms * 5 + 10_000),
                         ..start_task(&rn, "long")
                     });
-                    let q = flow.then(&val(&p), next(&rn, "after-long", p.id()));
+                    let q = flow.then(val(&p), next(&rn, "after-long", p.id()));
                     let mut ends = vec![next_core("after-long", &Ok(start_core("long", "")), "")];
                     if self.log.is_some() {
                         // Worker processes killed more often than a copy of this
@@ -906,7 +906,7 @@ async fn audit(rig: &Rig, workflows: &[Workflow], deadline: Instant) -> ChaosRep
             kind_of.insert(root.clone(), w.kind);
             let left = deadline.saturating_duration_since(Instant::now());
             match client
-                .wait(&Promise::<Value>::from_id(root.clone()), left)
+                .wait(&Handle::<Value>::from_id(root.clone()), left)
                 .await
             {
                 Ok(r) => {
@@ -943,7 +943,7 @@ async fn audit(rig: &Rig, workflows: &[Workflow], deadline: Instant) -> ChaosRep
             kind_of.insert(id.clone(), w.kind);
             let left = grace.saturating_duration_since(Instant::now());
             if client
-                .wait(&Promise::<Value>::from_id(id.clone()), left)
+                .wait(&Handle::<Value>::from_id(id.clone()), left)
                 .await
                 .is_err()
             {
@@ -1031,7 +1031,7 @@ async fn audit(rig: &Rig, workflows: &[Workflow], deadline: Instant) -> ChaosRep
         let kind = kind_of.get(id).copied().unwrap_or("step");
         let waited = client
             .wait(
-                &Promise::<Value>::from_id(id.clone()),
+                &Handle::<Value>::from_id(id.clone()),
                 Duration::from_millis(1),
             )
             .await;

@@ -378,7 +378,7 @@ impl Task for Attacher {
     async fn run(self, _: (), cx: &Cx) -> Result<Resolution<Value>, Error> {
         record(Observation::run(&self.rig, cx, 3));
         let next = cx.then(
-            &Promise::<Value>::from_id(self.target.clone()),
+            Handle::<Value>::from_id(self.target.clone()),
             RecNext {
                 rig: self.rig.clone(),
                 label: "attached".into(),

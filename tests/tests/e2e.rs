@@ -138,7 +138,7 @@ async fn dead_letters_settle_their_promises() {
     };
     // A successor waits on the dead promise: it must still get an outcome.
     let flow = stack.vow.flow();
-    let after = flow.then(&Promise::<u64>::from_id(unknown.clone()), Inc);
+    let after = flow.then(Handle::<u64>::from_id(unknown.clone()), Inc);
     stack.vow.start(&flow).await.expect("start");
     stack
         .queue()
@@ -156,7 +156,7 @@ async fn dead_letters_settle_their_promises() {
         .expect("send");
     let f = stack
         .vow
-        .wait(&Promise::<u64>::from_id(unknown.clone()), WAIT)
+        .wait(&Handle::<u64>::from_id(unknown.clone()), WAIT)
         .await
         .expect("settles")
         .expect_err("dead");
@@ -432,7 +432,7 @@ async fn a_redelivered_large_message_still_opens_after_its_large_value_is_stored
         .expect("the redelivery opens its body");
     let value = stack
         .vow
-        .wait(&Promise::<String>::from_id(id), WAIT)
+        .wait(&Handle::<String>::from_id(id), WAIT)
         .await
         .expect("settles")
         .expect("ok");

@@ -3,6 +3,8 @@
 
 #[tokio::main]
 async fn main() -> Result<(), vow_lambda::Error> {
-    vow_samples::link();
-    vow_lambda::Worker::new().run().await
+    vow_lambda::Worker::new()
+        .tasks(vow_samples::tasks())
+        .run()
+        .await
 }

@@ -60,7 +60,11 @@ fn register(name: &LitStr, imp: &ItemImpl) -> syn::Result<Tokens> {
     Ok(quote! {
         #imp
         ::vow::__private::inventory::submit! {
-            ::vow::__private::Registration { tag: #name, type_name: stringify!(#ty) }
+            ::vow::__private::Registration {
+                tag: #name,
+                type_name: stringify!(#ty),
+                krate: env!("CARGO_CRATE_NAME"),
+            }
         }
         const _: () = {
             use ::vow::__private::typetag;

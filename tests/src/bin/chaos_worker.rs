@@ -14,7 +14,9 @@ use vow::{Engine, EngineConfig};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
-    vow_samples::link();
+    if let Err(e) = vow::check_tasks(&[vow_samples::tasks()]) {
+        return fail(&e.to_string());
+    }
     let missing = vow_e2e::record::link();
     if !missing.is_empty() {
         return fail(&format!("tasks not linked: {missing:?}"));

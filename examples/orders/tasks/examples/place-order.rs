@@ -35,9 +35,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let table = table.ok_or("--orders-table NAME is required (the OrdersTableName output)")?;
-    orders::link();
     let mut vow = vow::Vow::aws().await?;
     if workers {
+        vow::check_tasks(&[orders::tasks()])?;
         vow.run_workers(2, None, Duration::from_secs(1));
     }
     let order = orders::Order {

@@ -8,7 +8,7 @@
 //! when it places an order.
 //!
 //! The application starts a workflow with [`place`]; the worker binaries in
-//! `worker/` run its tasks on Lambda.
+//! `worker/` run its tasks on Lambda, serving [`tasks()`].
 
 #![warn(missing_docs)]
 
@@ -24,8 +24,4 @@ pub use table::{create_table, fetch, OrderRecord, Status, KEY};
 pub use validate::price;
 pub use workflow::place;
 
-/// Link this crate's tasks into a binary that calls nothing else of it (a
-/// worker): a task that is not linked cannot be run.
-pub fn link() {
-    std::hint::black_box(vow::registered_tasks().len());
-}
+vow::tasks!();

@@ -44,6 +44,7 @@ async fn shop(name: &str) -> Shop {
         retry_base: Duration::from_millis(50),
         ..EngineConfig::default()
     };
+    vow::check_tasks(&[orders::tasks()]).expect("the order workflow's tasks");
     let mut vow = Vow::aws_with(&config, &names, engine);
     vow.run_workers(2, None, Duration::from_secs(1));
     Shop {

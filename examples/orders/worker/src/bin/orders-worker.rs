@@ -2,6 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), vow_lambda::Error> {
-    orders::link();
-    vow_lambda::Worker::new().run().await
+    vow_lambda::Worker::new().tasks(orders::tasks()).run().await
 }
