@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: installs (and caches) the emulators, starts LocalStack (SQS) and
 # moto (DynamoDB) on loopback, runs lints and the whole workspace suite against
-# them, checks the deployment templates, and stops the emulators.
+# them, checks the deployment templates and their IAM grants against the calls
+# the functions made in the tests (tests/infra/iam.py), and stops the emulators.
 #
 #   ./tests/run.sh            everything
 #   ./tests/run.sh quick      only the tests that need no emulator
@@ -104,3 +105,10 @@ if [[ -x tests/infra/check.sh ]]; then
   step "deployment templates"
   tests/infra/check.sh
 fi
+
+step "IAM: the templates' grants against the calls the functions made"
+# tests/tests/iam.rs (run above) recorded every AWS call of the worker and the
+# dead-letter function; the SAM translator and python-hcl2 it uses come from
+# the venvs tests/infra/check.sh installed. The evaluators' examples first.
+(cd tests/infra && python3 -m doctest iam_cfn.py iam_hcl.py)
+python3 tests/infra/iam.py

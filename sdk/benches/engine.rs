@@ -65,13 +65,14 @@ async fn drain(engine: &Arc<Engine>, queue: &MemoryQueue) {
 async fn run(chain: bool, inline: bool) {
     let store = Arc::new(MemoryStore::new());
     let queue = Arc::new(MemoryQueue::new(Duration::from_secs(60), 5, None));
-    let config = EngineConfig {
-        inline_for: if inline {
+    let config = {
+        let mut config = EngineConfig::default();
+        config.inline_for = if inline {
             Duration::from_secs(60)
         } else {
             Duration::ZERO
-        },
-        ..EngineConfig::default()
+        };
+        config
     };
     let vow = Vow::client(store.clone(), queue.clone(), config.clone());
     let engine = Engine::new(store, queue.clone(), config);

@@ -50,6 +50,7 @@ pub struct Inspection {
 }
 
 /// Settings of the embedded backend.
+#[non_exhaustive]
 #[derive(Clone, Debug)]
 pub struct EmbeddedConfig {
     /// Worker loops, each running batches of up to 10 messages concurrently.
@@ -197,16 +198,19 @@ impl Vow {
     }
 
     /// The engine (for pollers and handlers).
+    #[doc(hidden)]
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
     }
 
     /// The embedded backend's store, if embedded.
+    #[doc(hidden)]
     pub fn memory_store(&self) -> Option<&Arc<MemoryStore>> {
         self.memory.as_ref().map(|m| &m.0)
     }
 
     /// The embedded backend's work queue and dead-letter queue, if embedded.
+    #[doc(hidden)]
     pub fn memory_queues(&self) -> Option<(&Arc<MemoryQueue>, &Arc<MemoryQueue>)> {
         self.memory.as_ref().map(|m| (&m.1, &m.2))
     }

@@ -43,30 +43,55 @@ pub mod aws;
 mod client;
 mod clock;
 mod context;
+#[doc(hidden)]
 pub mod emf;
+#[doc(hidden)]
 pub mod engine;
 mod error;
 mod failure;
+#[doc(hidden)]
 pub mod fault;
 mod flow;
 mod gather;
 mod id;
 pub mod invoke;
+#[doc(hidden)]
 pub mod memory;
 pub mod poller;
 mod promise;
+#[doc(hidden)]
 pub mod queue;
 mod registry;
 pub mod signing;
 mod stats;
+#[doc(hidden)]
 pub mod store;
 mod task;
+#[doc(hidden)]
 pub mod walk;
+#[doc(hidden)]
 pub mod wire;
+
+/// The seams for backend authors: a [`Store`](backend::Store) settles outcomes
+/// exactly once and counts joins, a [`Queue`](backend::Queue) delivers message
+/// bodies at least once. `vow::aws` implements both on DynamoDB and SQS; the
+/// in-memory pair behind [`Vow::embedded`] is the reference implementation.
+///
+/// What a store must guarantee is spelled out on each method; the types it
+/// stores ([`Slot`](backend::Slot), [`Cont`](backend::Cont)) are the engine's
+/// own and may change between minor versions before 1.0.
+pub mod backend {
+    pub use crate::memory::{MemoryQueue, MemoryStore};
+    pub use crate::queue::{Delivery, Outgoing, Queue};
+    pub use crate::store::{Cell, Note, Record, Settled, Store};
+    pub use crate::wire::{Cont, Outcome, Slot};
+}
 
 pub use client::{EmbeddedConfig, Inspection, Status, Vow};
 pub use context::Cx;
-pub use engine::{Engine, EngineConfig};
+#[doc(hidden)]
+pub use engine::Engine;
+pub use engine::EngineConfig;
 pub use error::{BackendError, Error, WaitError};
 pub use failure::{Failure, FailureKind};
 pub use flow::{AsPromise, Flow};
@@ -74,7 +99,9 @@ pub use id::PromiseId;
 pub use promise::{Handle, Promise, Resolver};
 pub use registry::{check_tasks, registered_tasks, Registration, RegistryError, TaskSet};
 pub use stats::BatchStats;
-pub use task::{adopt, deferred, done, ErasedTask, Resolution, Task};
+#[doc(hidden)]
+pub use task::ErasedTask;
+pub use task::{adopt, deferred, done, Resolution, Task};
 pub use vow_macros::{closure, task};
 pub use walk::Progress;
 

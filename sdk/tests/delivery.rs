@@ -124,10 +124,8 @@ async fn crashes_between_settling_and_sending_are_repaired() {
         calls: AtomicU32::new(0),
     });
     // Successors go through the queue here; the next test crashes inline runs.
-    let config = EngineConfig {
-        inline_for: Duration::ZERO,
-        ..fast_config().engine
-    };
+    let mut config = fast_config().engine;
+    config.inline_for = Duration::ZERO;
     let store = Arc::new(MemoryStore::new());
     let vow = harness_with(queue.clone(), inner.clone(), store, config);
     let k = key();
@@ -168,10 +166,8 @@ async fn crashes_during_inline_runs_are_repaired() {
         Arc::new(MemoryStore::new()),
         faults.clone(),
     ));
-    let config = EngineConfig {
-        inline_for: Duration::from_millis(100),
-        ..fast_config().engine
-    };
+    let mut config = fast_config().engine;
+    config.inline_for = Duration::from_millis(100);
     let vow = harness_with(inner.clone(), inner, store, config);
     let k = key();
     let flow = vow.flow();
@@ -436,9 +432,10 @@ fn engine_alone(config: EngineConfig) -> (Arc<Engine>, Arc<MemoryQueue>) {
 
 #[tokio::test]
 async fn an_inline_successor_this_worker_cannot_decode_is_sent_as_its_own_message() {
-    let (engine, queue) = engine_alone(EngineConfig {
-        inline_for: Duration::from_secs(5),
-        ..fast_config().engine
+    let (engine, queue) = engine_alone({
+        let mut config = fast_config().engine;
+        config.inline_for = Duration::from_secs(5);
+        config
     });
     let (first, next) = (PromiseId::random(), PromiseId::random());
     // A successor registered in the enqueuing binary but not in this worker.
@@ -471,10 +468,11 @@ async fn an_inline_successor_this_worker_cannot_decode_is_sent_as_its_own_messag
 
 #[tokio::test]
 async fn successors_run_inline_only_if_their_timeout_ends_before_the_invocation() {
-    let (engine, queue) = engine_alone(EngineConfig {
-        inline_for: Duration::from_secs(5),
-        default_timeout: Duration::from_secs(10),
-        ..fast_config().engine
+    let (engine, queue) = engine_alone({
+        let mut config = fast_config().engine;
+        config.inline_for = Duration::from_secs(5);
+        config.default_timeout = Duration::from_secs(10);
+        config
     });
     // A two-step chain in one message; the successor's timeout is `timeout_ms`
     // (the default, 10 s, when `None`); the invocation ends in `left`.

@@ -131,9 +131,10 @@ async fn drain(queue: &MemoryQueue) -> Vec<Delivery> {
 
 #[tokio::test]
 async fn a_redelivered_message_of_a_cancelled_promise_still_delivers_what_it_carries() {
-    let (engine, queue) = engine_alone(EngineConfig {
-        inline_for: Duration::ZERO,
-        ..fast_config().engine
+    let (engine, queue) = engine_alone({
+        let mut config = fast_config().engine;
+        config.inline_for = Duration::ZERO;
+        config
     });
     let (p, next, join) = (
         PromiseId::random(),
@@ -222,9 +223,10 @@ impl Task for Peek {
 
 #[tokio::test]
 async fn two_runs_of_one_message_never_leave_two_values() {
-    let (engine, _queue) = engine_alone(EngineConfig {
-        inline_for: Duration::from_secs(5),
-        ..fast_config().engine
+    let (engine, _queue) = engine_alone({
+        let mut config = fast_config().engine;
+        config.inline_for = Duration::from_secs(5);
+        config
     });
     let k = key();
     let (p, next) = (PromiseId::random(), PromiseId::random());
@@ -674,10 +676,8 @@ async fn a_join_completed_by_a_copy_that_crashed_is_repaired_by_the_last_member(
     });
     let inner = Arc::new(MemoryQueue::new(Duration::from_millis(500), 5, None));
     let queue = Flaky::new(inner.clone());
-    let config = EngineConfig {
-        inline_for: Duration::ZERO,
-        ..fast_config().engine
-    };
+    let mut config = fast_config().engine;
+    config.inline_for = Duration::ZERO;
     let engine = Engine::new(trap.clone(), queue.clone(), config);
     let (join, next) = (PromiseId::random(), PromiseId::random());
     let successor = Cont::Then {
@@ -748,10 +748,8 @@ async fn a_resolve_survives_the_task_that_made_it_dying() {
         fail_key: Mutex::new(None),
     });
     let queue = Arc::new(MemoryQueue::new(Duration::from_millis(500), 5, None));
-    let config = EngineConfig {
-        inline_for: Duration::ZERO,
-        ..fast_config().engine
-    };
+    let mut config = fast_config().engine;
+    config.inline_for = Duration::ZERO;
     let engine = Engine::new(trap.clone(), queue.clone(), config);
     let (deferred, next, resolver) = (
         PromiseId::random(),
@@ -836,11 +834,9 @@ async fn a_retry_that_loses_to_a_late_earlier_attempt_still_sends_its_successors
     // The next attempt must find the slot its own and send the successor.
     let inner = Arc::new(MemoryQueue::new(Duration::from_millis(500), 5, None));
     let queue = Flaky::new(inner.clone());
-    let config = EngineConfig {
-        inline_for: Duration::ZERO,
-        retry_base: Duration::ZERO,
-        ..fast_config().engine
-    };
+    let mut config = fast_config().engine;
+    config.inline_for = Duration::ZERO;
+    config.retry_base = Duration::ZERO;
     let engine = Engine::new(Arc::new(MemoryStore::new()), queue.clone(), config);
     let (p, next) = (PromiseId::random(), PromiseId::random());
     let mut env = envelope_for(
@@ -879,9 +875,10 @@ async fn a_retry_that_loses_to_a_late_earlier_attempt_still_sends_its_successors
 
 #[tokio::test]
 async fn a_cancel_that_died_before_sending_is_repaired_by_the_promise_s_own_message() {
-    let (engine, queue) = engine_alone(EngineConfig {
-        inline_for: Duration::ZERO,
-        ..fast_config().engine
+    let (engine, queue) = engine_alone({
+        let mut config = fast_config().engine;
+        config.inline_for = Duration::ZERO;
+        config
     });
     let flaky_inner = Arc::new(MemoryQueue::new(Duration::from_millis(500), 5, None));
     let flaky = Flaky::new(flaky_inner.clone());

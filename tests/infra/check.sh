@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Static checks of the deployment infrastructure (infra/), all offline:
-#   cfn-lint, sam validate --lint, terraform fmt, HCL parse + SAM/Terraform
-#   consistency (tests/infra/consistency.py), checkov.
+# Static checks of the deployment infrastructure (infra/ and the starter's
+# examples/orders templates), all offline: cfn-lint, sam validate --lint,
+# terraform fmt, HCL parse + value checks of both stacks against the code
+# (tests/infra/consistency.py), `sam build` picking each function's binary
+# (tests/infra/sambuild.py), the self-test that each deliberately broken
+# template fails them (tests/infra/selftest.py), checkov.
 #
 # Usage (from the repository root): bash tests/infra/check.sh
 #
@@ -23,6 +26,7 @@ REQS="tests/infra/requirements.txt"
 VENV_ROOT="${VOW_INFRA_VENV:-$HOME/.cache/vow/infra-venv}"
 PYTHON="${VOW_INFRA_PYTHON:-python3}"
 SAM_TEMPLATE="infra/sam/template.yaml"
+STARTER_TEMPLATE="examples/orders/template.yaml"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/vow-infra-check.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
@@ -141,9 +145,11 @@ collect() { # NAME LABEL
     report "$2" "$rc" "$took" "$WORK/$1.log"
 }
 
-run_bg cfnlint "$SAM_VENV/cfn-lint" "$SAM_TEMPLATE"
-run_bg samvalidate "$SAM_VENV/sam" validate --lint -t "$SAM_TEMPLATE"
-run_bg checkov "$CHECKOV_VENV/checkov" -d infra/ --quiet --compact --skip-download
+run_bg cfnlint "$SAM_VENV/cfn-lint" "$SAM_TEMPLATE" "$STARTER_TEMPLATE"
+run_bg samvalidate sh -c '"$1" validate --lint -t "$2" && "$1" validate --lint -t "$3"' _ \
+    "$SAM_VENV/sam" "$SAM_TEMPLATE" "$STARTER_TEMPLATE"
+run_bg checkov "$CHECKOV_VENV/checkov" -d infra/ -f "$STARTER_TEMPLATE" \
+    -f examples/orders/terraform/main.tf --quiet --compact --skip-download
 
 # terraform fmt parses every .tf file and checks formatting.
 t0="$(now)"
@@ -152,7 +158,8 @@ if command -v terraform >/dev/null 2>&1; then
     if [ -n "${TF_CLI_CONFIG_FILE:-}" ] && [ ! -e "$TF_CLI_CONFIG_FILE" ]; then
         unset TF_CLI_CONFIG_FILE
     fi
-    terraform fmt -check -recursive -diff infra/terraform >"$WORK/tffmt.log" 2>&1
+    { terraform fmt -check -recursive -diff infra/terraform &&
+        terraform fmt -check -recursive -diff examples/orders/terraform; } >"$WORK/tffmt.log" 2>&1
     report "terraform fmt" "$?" "$(elapsed "$t0")" "$WORK/tffmt.log"
 elif [ "${VOW_INFRA_REQUIRE_TERRAFORM:-0}" = 1 ]; then
     echo "terraform is not on PATH" >"$WORK/tffmt.log"
@@ -163,7 +170,23 @@ fi
 
 t0="$(now)"
 "$CHECKOV_VENV/python" tests/infra/consistency.py >"$WORK/consistency.log" 2>&1
-report "hcl parse+consistency" "$?" "$(elapsed "$t0")" "$WORK/consistency.log"
+report "values+consistency" "$?" "$(elapsed "$t0")" "$WORK/consistency.log"
+
+# `sam build` resolves each function's crate and binary from the parameters,
+# also through the starter's nested stack (a stand-in cargo-lambda records the
+# --bin it is given; cargo must be on PATH for `cargo metadata`).
+t0="$(now)"
+if command -v cargo >/dev/null 2>&1; then
+    "$CHECKOV_VENV/python" tests/infra/sambuild.py "$SAM_VENV/sam" >"$WORK/sambuild.log" 2>&1
+    report "sam build binaries" "$?" "$(elapsed "$t0")" "$WORK/sambuild.log"
+else
+    report "sam build binaries" skip "cargo not on PATH"
+fi
+
+# Each deliberately broken copy of a template must fail the value checks.
+t0="$(now)"
+"$CHECKOV_VENV/python" tests/infra/selftest.py >"$WORK/selftest.log" 2>&1
+report "broken copies caught" "$?" "$(elapsed "$t0")" "$WORK/selftest.log"
 
 wait
 collect cfnlint "cfn-lint"

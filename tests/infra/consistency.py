@@ -1,25 +1,36 @@
-"""Offline consistency checks of the vow deployment infrastructure.
+"""Offline checks of the vow deployment infrastructure, on values, not names.
 
-`terraform validate` needs providers, which cannot be downloaded here, so this
-script does the part of it that matters most, plus the SAM <-> Terraform parity
-that no tool checks:
+`terraform plan` needs providers, which cannot be downloaded here, so this
+script evaluates both templates itself (stack.py, hclexpr.py) and checks what
+they would create against what the code says (codefacts.py, values.py):
 
-* every .tf file under infra/terraform parses (HCL2, the parser checkov uses);
-* every `var.X` is declared, the example passes every required module variable
-  and only declared ones, and reads only outputs the module has;
-* the SAM template and the Terraform module expose the same outputs, set the
-  same environment variables, grant each function the same IAM actions, and
-  keep the fixed facts of the code (provided.al2023, bootstrap, arm64, batch
-  size 10 with ReportBatchItemFailures);
-* the SAM CodeUri/Binary pairs point at crates whose package name is the binary;
+* every .tf file under infra/terraform and examples/orders/terraform parses
+  (HCL2, the parser checkov uses); every `var.X` is declared; the example and
+  the starter pass every required module variable and only declared ones, and
+  read only outputs the module has;
+* the value checks of values.py on the SAM and the Terraform model, with the
+  defaults, with every option on and with every function timeout: queue
+  visibility vs function timeout, redrive target and max receive count, batch
+  size and window, ReportBatchItemFailures, maximum concurrency, table key and
+  TTL attribute, point-in-time recovery, encryption, environment values, log
+  format and level, every IAM grant (exactly what the code uses, only Allow),
+  the alarm; and that the two models are the same;
+* both tools accept and refuse the same parameter values (a TTL of 1.5 days is
+  refused) and have the same defaults;
+* the default CodeUri/Binary of each SAM function names a crate building it;
+* the starter (examples/orders) nests this stack with its own binaries and
+  grants exactly GetItem/PutItem/UpdateItem on its orders table (starter.py);
 * the LocalStack compose file serves the services the stack needs, on loopback.
 
-Run from the repository root with a Python that has `hcl2` (bc-python-hcl2,
-a checkov dependency) and PyYAML. Prints one line per failure; exit 1 if any.
+Usage: consistency.py [ROOT]  (ROOT defaults to the working directory; the
+code's facts are always read from this repository). Run with a Python that
+has `hcl2` (bc-python-hcl2, a checkov dependency) and PyYAML. Prints one line
+per failure; exit 1 if any.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -27,7 +38,16 @@ from pathlib import Path
 import hcl2
 import yaml
 
-ROOT = Path.cwd()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import codefacts  # noqa: E402
+import hclexpr  # noqa: E402
+import stack  # noqa: E402
+import starter  # noqa: E402
+import values  # noqa: E402
+from stack import load_sam  # noqa: E402
+
+CODE_ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else Path.cwd()
 SAM = ROOT / "infra/sam/template.yaml"
 TF = ROOT / "infra/terraform"
 MODULE = TF / "modules/vow"
@@ -35,7 +55,6 @@ EXAMPLE = TF / "example"
 COMPOSE = ROOT / "infra/localstack/docker-compose.yml"
 LOCALSTACK_SERVICES = {"sqs", "dynamodb", "lambda", "iam", "logs", "cloudwatch", "cloudformation", "s3", "sts"}
 
-EXPECTED_ENV = {"VOW_QUEUE_URL", "VOW_TABLE_NAME", "VOW_RECORD_TTL_DAYS"}
 EXPECTED_OUTPUTS = {
     "QueueUrl": "queue_url",
     "QueueArn": "queue_arn",
@@ -45,13 +64,10 @@ EXPECTED_OUTPUTS = {
     "WorkerFunctionArn": "worker_function_arn",
     "DeadLetterFunctionArn": "dead_letter_function_arn",
 }
-# Fixed facts of the deployed code, checked in both templates.
-RUNTIME, HANDLER, ARCHITECTURES = "provided.al2023", "bootstrap", ["arm64"]
-BATCH_SIZE, RESPONSE_TYPES = 10, ["ReportBatchItemFailures"]
-# SAM function -> (Terraform policy document, cargo binary)
+# SAM function -> (CodeUri parameter, Binary parameter, default binary)
 FUNCTIONS = {
-    "WorkerFunction": ("worker", "vow-worker"),
-    "DeadLetterFunction": ("dead_letter", "vow-dead-letter"),
+    "WorkerFunction": ("WorkerCodeUri", "WorkerBinary", "vow-worker"),
+    "DeadLetterFunction": ("DeadLetterCodeUri", "DeadLetterBinary", "vow-dead-letter"),
 }
 
 errors: list[str] = []
@@ -62,23 +78,6 @@ def fail(msg: str) -> None:
 
 
 # ------------------------------------------------------------------ loaders
-
-
-class CfnLoader(yaml.SafeLoader):
-    """SafeLoader that keeps CloudFormation short-form tags as {tag: value}."""
-
-
-def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node):
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {suffix: value}
-
-
-CfnLoader.add_multi_constructor("!", _tag)
 
 
 def load_tf(directory: Path) -> dict[str, list]:
@@ -137,6 +136,9 @@ def check_terraform() -> dict:
 
     for ref in sorted(var_refs(MODULE) - set(variables)):
         fail(f"modules/vow: var.{ref} is used but not declared")
+    sam_outputs = set(load_sam(SAM).get("Outputs", {}))
+    if sam_outputs != set(EXPECTED_OUTPUTS):
+        fail(f"sam: outputs are {sorted(sam_outputs)}, expected {sorted(EXPECTED_OUTPUTS)}")
     if required != {"worker_zip", "dead_letter_zip"}:
         fail(f"modules/vow: required variables are {sorted(required)}, expected worker_zip and dead_letter_zip")
     for want in EXPECTED_OUTPUTS.values():
@@ -162,100 +164,38 @@ def check_terraform() -> dict:
         if want not in names(example.get("output", [])):
             fail(f"example: output {want} is missing")
 
-    # Environment variable names.
-    env_keys: set[str] = set()
-    for block in module.get("locals", []):
-        env = unwrap(block.get("function_environment"))
-        if isinstance(env, dict):
-            env_keys |= set(env)
-    if env_keys != EXPECTED_ENV:
-        fail(f"modules/vow: function environment is {sorted(env_keys)}, expected {sorted(EXPECTED_ENV)}")
-
-    # Runtime facts of both functions and both event source mappings.
-    for block in module.get("resource", []):
-        for name, body in block.get("aws_lambda_function", {}).items():
-            got = (unwrap(body.get("runtime")), unwrap(body.get("handler")), body.get("architectures"))
-            if got[0] != RUNTIME or got[1] != HANDLER or unwrap(got[2]) not in (ARCHITECTURES, ARCHITECTURES[0]):
-                fail(f"modules/vow: aws_lambda_function.{name} runtime/handler/architectures are {got}")
-        for name, body in block.get("aws_lambda_event_source_mapping", {}).items():
-            if unwrap(body.get("batch_size")) != BATCH_SIZE or unwrap(body.get("function_response_types")) not in (
-                RESPONSE_TYPES,
-                RESPONSE_TYPES[0],
-            ):
-                fail(f"modules/vow: aws_lambda_event_source_mapping.{name} needs batch_size {BATCH_SIZE} and {RESPONSE_TYPES}")
-
-    # IAM actions per policy document.
-    actions: dict[str, set[str]] = {}
-    for block in module.get("data", []):
-        for name, body in block.get("aws_iam_policy_document", {}).items():
-            acts: set[str] = set()
-            for st in body.get("statement", []):
-                a = unwrap(st.get("actions"))
-                acts |= set(a if isinstance(a, list) else [a])
-            actions[name] = acts
-    return actions
+    return variables
 
 
 # ----------------------------------------------------------------------- SAM
 
 
-def statements_actions(role: dict) -> set[str]:
-    acts: set[str] = set()
-    for policy in role.get("Properties", {}).get("Policies", []):
-        for st in policy["PolicyDocument"]["Statement"]:
-            a = st["Action"]
-            acts |= set(a if isinstance(a, list) else [a])
-    return acts
-
-
-def check_sam(tf_actions: dict[str, set[str]]) -> None:
-    doc = yaml.load(SAM.read_text(), Loader=CfnLoader)  # noqa: S506 - SafeLoader subclass
-    resources = doc["Resources"]
-
-    outputs = set(doc.get("Outputs", {}))
-    if outputs != set(EXPECTED_OUTPUTS):
-        fail(f"sam: outputs are {sorted(outputs)}, expected {sorted(EXPECTED_OUTPUTS)}")
-
-    env = set(doc.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}))
-    for fname in FUNCTIONS:
-        env |= set(resources[fname]["Properties"].get("Environment", {}).get("Variables", {}))
-    if env != EXPECTED_ENV:
-        fail(f"sam: function environment is {sorted(env)}, expected {sorted(EXPECTED_ENV)}")
-
-    globals_fn = doc.get("Globals", {}).get("Function", {})
-    for fname, (tf_name, binary) in FUNCTIONS.items():
-        fn = resources[fname]
-        props = {**globals_fn, **fn["Properties"]}
-        got = (props.get("Runtime"), props.get("Handler"), props.get("Architectures"))
-        if got != (RUNTIME, HANDLER, ARCHITECTURES):
-            fail(f"sam: {fname} runtime/handler/architectures are {got}")
-        sqs_events = [e["Properties"] for e in props.get("Events", {}).values() if e.get("Type") == "SQS"]
-        if len(sqs_events) != 1:
-            fail(f"sam: {fname} needs exactly one SQS event")
-        for ev in sqs_events:
-            if ev.get("BatchSize") != BATCH_SIZE or ev.get("FunctionResponseTypes") != RESPONSE_TYPES:
-                fail(f"sam: {fname} SQS event needs BatchSize {BATCH_SIZE} and {RESPONSE_TYPES}")
-        meta = fn.get("Metadata", {})
-        if meta.get("BuildMethod") != "rust-cargolambda":
+def check_sam_code() -> None:
+    """The default CodeUri/Binary of each function name a crate that builds that binary."""
+    doc = load_sam(SAM)
+    params = doc.get("Parameters", {})
+    for fname, (uri_param, bin_param, binary) in FUNCTIONS.items():
+        fn = doc["Resources"][fname]
+        if fn["Properties"].get("CodeUri") != {"Ref": uri_param}:
+            fail(f"sam: {fname} CodeUri is not !Ref {uri_param}")
+        if fn.get("Metadata", {}).get("BuildMethod") != "rust-cargolambda":
             fail(f"sam: {fname} BuildMethod is not rust-cargolambda")
-        if meta.get("BuildProperties", {}).get("Binary") != binary:
-            fail(f"sam: {fname} Binary is not {binary}")
-        crate = (SAM.parent / fn["Properties"]["CodeUri"]).resolve()
-        cargo = crate / "Cargo.toml"
-        if not cargo.is_file():
-            fail(f"sam: {fname} CodeUri {fn['Properties']['CodeUri']} has no Cargo.toml")
-        elif not re.search(rf'^name\s*=\s*"{re.escape(binary)}"', cargo.read_text(), re.M):
-            fail(f"sam: {fname} CodeUri crate is not named {binary}")
+        if fn.get("Metadata", {}).get("BuildProperties", {}).get("Binary") != {"Ref": bin_param}:
+            fail(f"sam: {fname} Binary is not !Ref {bin_param}")
+        if params.get(bin_param, {}).get("Default") != binary:
+            fail(f"sam: {bin_param} defaults to {params.get(bin_param, {}).get('Default')}, expected {binary}")
+        crate = (SAM.parent / str(params.get(uri_param, {}).get("Default"))).resolve()
+        if not crate_builds(crate, binary):
+            fail(f"sam: {uri_param} default {crate} has no crate building binary {binary}")
 
-        role_ref = fn["Properties"].get("Role", {}).get("GetAtt", "")
-        role_name = role_ref.split(".")[0] if isinstance(role_ref, str) else role_ref[0]
-        sam_acts = statements_actions(resources.get(role_name, {}))
-        tf_acts = tf_actions.get(tf_name, set())
-        if sam_acts != tf_acts:
-            fail(
-                f"IAM drift for {fname}: only in SAM {sorted(sam_acts - tf_acts)}, "
-                f"only in Terraform {sorted(tf_acts - sam_acts)}"
-            )
+
+def crate_builds(crate: Path, binary: str) -> bool:
+    """Whether the crate in `crate` builds a binary named `binary`."""
+    cargo = crate / "Cargo.toml"
+    if not cargo.is_file():
+        return False
+    text = cargo.read_text()
+    return bool(re.search(rf'^name\s*=\s*"{re.escape(binary)}"', text, re.M))
 
 
 def check_compose() -> None:
@@ -273,10 +213,131 @@ def check_compose() -> None:
         fail(f"compose: ports are {ports}, expected only 127.0.0.1:4566:4566")
 
 
+FULL = {
+    "data_table_names": ["samples-data", "orders"],
+    "signing_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:vow-keys-AbCdEf",
+    "extra_policy_arns": ["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"],
+    "extra_policy_json": json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bucket/*"}]}
+    ),
+    "alarm_topic_arn": "arn:aws:sns:us-east-1:123456789012:alerts",
+}
+
+
+def check_values(variables: dict) -> None:
+    """Value checks of both stacks, with the defaults, with every option on, and
+    with every function timeout the SAM template allows."""
+    try:
+        facts = codefacts.read(CODE_ROOT)
+    except codefacts.CodeError as e:
+        fail(f"code: {e}")
+        return
+    sam_doc = load_sam(SAM)
+    tf = stack.load_terraform(MODULE)
+    defaults = {n: unwrap(b["default"]) for n, b in variables.items() if "default" in b}
+    base = {**defaults, "name_prefix": "vow", "worker_zip": "w.zip", "dead_letter_zip": "d.zip"}
+    timeouts = sam_doc["Parameters"]["FunctionTimeout"].get("AllowedValues", [])
+    ten = [f"data-{i}" for i in range(10)]
+    variants = [("defaults", base), ("all options", {**base, **FULL}), ("10 data tables", {**base, "data_table_names": ten})]
+    variants += [(f"timeout {t}", {**base, "timeout": t}) for t in timeouts if t != base["timeout"]]
+    for label, params in variants:
+        models = {}
+        for tool, build in (("sam", stack.sam_model), ("terraform", stack.terraform_model)):
+            try:
+                src = sam_doc if tool == "sam" else tf
+                models[tool] = build(src, {k: v for k, v in params.items()})
+            except (stack.ModelError, hclexpr.HclError, KeyError, TypeError, ValueError) as e:
+                fail(f"{tool} ({label}): cannot evaluate: {e!r}")
+                continue
+            for e in values.check_model(models[tool], params, facts, f"{tool} ({label})"):
+                fail(e)
+        if len(models) == 2:
+            for e in values.check_parity(models["sam"], models["terraform"], label):
+                fail(e)
+    check_parameters(sam_doc, variables, defaults, facts)
+    # SAM has no loops: more than 10 data tables must fail the deploy, not
+    # silently grant only the first ten.
+    for names, too_many in ((ten, False), (ten + ["data-10"], True)):
+        s = stack.SamEvaluator(sam_doc, {"DataTableNames": names})
+        created = [
+            k
+            for k, r in sam_doc["Resources"].items()
+            if k.startswith("TooManyDataTableNames") and ("Condition" not in r or s.condition(r["Condition"]))
+        ]
+        if bool(created) != too_many:
+            fail(f"sam: with {len(names)} DataTableNames the failing resources created are {created}")
+
+
+def check_parameters(sam_doc: dict, variables: dict, defaults: dict, facts) -> None:
+    """Both tools accept the same values of each knob, and refuse the ones the
+    code cannot use (a TTL of 1.5 days, or one shorter than a message lives)."""
+    for tf_name, sam_name in stack.PARAMETERS.items():
+        if sam_name not in sam_doc["Parameters"]:
+            fail(f"sam: parameter {sam_name} (Terraform {tf_name}) is missing")
+        if tf_name not in variables:
+            fail(f"modules/vow: variable {tf_name} (SAM {sam_name}) is missing")
+    cases = {
+        "record_ttl_days": {15: True, 30: True, 14: False, 1.5: False, 30.5: False, 0: False},
+        "timeout": {60: True},
+        "max_receive_count": {5: True, 0: False},
+    }
+    for tf_name, values_ in cases.items():
+        sam_name = stack.PARAMETERS[tf_name]
+        for v, ok in values_.items():
+            sam_ok = sam_accepts(sam_doc["Parameters"].get(sam_name, {}), v)
+            tf_ok = tf_accepts(variables.get(tf_name, {}), tf_name, v)
+            if sam_ok != ok:
+                fail(f"sam: {sam_name}={v} is {'accepted' if sam_ok else 'refused'}, expected {'accepted' if ok else 'refused'}")
+            if tf_ok != ok:
+                fail(f"modules/vow: {tf_name}={v} is {'accepted' if tf_ok else 'refused'}, expected {'accepted' if ok else 'refused'}")
+    for tf_name, sam_name in stack.PARAMETERS.items():
+        if tf_name in ("name_prefix", "worker_zip", "dead_letter_zip", "deletion_protection"):
+            continue  # stack name vs a fixed prefix; paths differ by tool; a bool vs "true"
+        sam_default = sam_doc["Parameters"].get(sam_name, {}).get("Default")
+        tf_default = defaults.get(tf_name)
+        norm = lambda v: "" if v in (None, [], "") else ",".join(map(str, v)) if isinstance(v, list) else str(v)  # noqa: E731
+        if norm(sam_default) != norm(tf_default):
+            fail(f"defaults differ: SAM {sam_name}={sam_default!r}, Terraform {tf_name}={tf_default!r}")
+
+
+def sam_accepts(spec: dict, v) -> bool:
+    """Whether CloudFormation accepts value v for a parameter with this spec."""
+    text = str(v)
+    if spec.get("Type") == "Number":
+        try:
+            n = float(text)
+        except ValueError:
+            return False
+        if "MinValue" in spec and n < float(spec["MinValue"]):
+            return False
+        if "MaxValue" in spec and n > float(spec["MaxValue"]):
+            return False
+    if "AllowedValues" in spec and text not in [str(a) for a in spec["AllowedValues"]]:
+        return False
+    if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], text):
+        return False
+    return True
+
+
+def tf_accepts(spec: dict, name: str, v) -> bool:
+    """Whether the variable's validation blocks accept value v."""
+    scope = hclexpr.Scope(lambda n: {name: v} if n == "var" else (_ for _ in ()).throw(hclexpr.HclError(n)))
+    for validation in spec.get("validation", []):
+        try:
+            if not hclexpr.value(unwrap(validation["condition"]), scope):
+                return False
+        except (hclexpr.HclError, TypeError, ValueError):
+            return False
+    return True
+
+
 def main() -> int:
-    tf_actions = check_terraform()
-    check_sam(tf_actions)
+    variables = check_terraform()
+    check_sam_code()
+    check_values(variables)
     check_compose()
+    for e in starter.check(ROOT, load_tf, unwrap):
+        fail(e)
     for e in errors:
         print(f"  {e}")
     return 1 if errors else 0

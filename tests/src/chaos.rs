@@ -266,11 +266,10 @@ pub struct RigSpec {
 }
 
 fn engine_config(keys: &Option<SigningKeys>, visibility: Duration) -> EngineConfig {
-    EngineConfig {
-        signing: keys.clone(),
-        inline_for: (visibility / 4).min(crate::test_engine().inline_for),
-        ..crate::test_engine()
-    }
+    let mut config = crate::test_engine();
+    config.signing = keys.clone();
+    config.inline_for = (visibility / 4).min(crate::test_engine().inline_for);
+    config
 }
 
 impl Rig {

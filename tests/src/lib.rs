@@ -5,6 +5,7 @@ pub mod bench;
 pub mod chaos;
 pub mod kill;
 pub mod record;
+pub mod recorder;
 pub mod tasks;
 
 use std::sync::Arc;
@@ -42,13 +43,12 @@ pub fn require_emulators() {
 
 /// Engine settings for tests: short timeouts and retry delays.
 pub fn test_engine() -> EngineConfig {
-    EngineConfig {
-        default_timeout: Duration::from_secs(30),
-        default_max_attempts: 3,
-        retry_base: Duration::from_millis(50),
-        retry_max: Duration::from_secs(1),
-        ..EngineConfig::default()
-    }
+    let mut config = EngineConfig::default();
+    config.default_timeout = Duration::from_secs(30);
+    config.default_max_attempts = 3;
+    config.retry_base = Duration::from_millis(50);
+    config.retry_max = Duration::from_secs(1);
+    config
 }
 
 impl Stack {

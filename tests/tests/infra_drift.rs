@@ -1,5 +1,6 @@
 //! The deployment templates give the functions exactly the names the code reads:
-//! the same environment variables, binaries, key and TTL attributes.
+//! the same environment variables, binaries, key and TTL attributes. (The values
+//! behind these names are checked by `tests/infra/check.sh`.)
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -30,7 +31,12 @@ fn assigned_vars(text: &str) -> BTreeSet<String> {
 
 #[test]
 fn templates_set_exactly_the_variables_the_code_reads() {
-    let code: BTreeSet<String> = vow::aws::ENV_VARS.iter().map(|s| s.to_string()).collect();
+    // Signing keys are optional (a Secrets Manager secret), the rest always set.
+    let code: BTreeSet<String> = vow::aws::ENV_VARS
+        .iter()
+        .chain([&vow::signing::ENV_SIGNING_KEYS])
+        .map(|s| s.to_string())
+        .collect();
     for path in [
         "infra/sam/template.yaml",
         "infra/terraform/modules/vow/main.tf",
@@ -52,6 +58,8 @@ fn templates_set_exactly_the_variables_the_code_reads() {
 fn templates_name_the_real_binaries_and_table_schema() {
     let sam = read("infra/sam/template.yaml");
     let tf = read("infra/terraform/modules/vow/main.tf");
+    let lines = |text: &str| -> Vec<String> { text.lines().map(|l| l.trim().to_owned()).collect() };
+    let (sam_lines, tf_lines) = (lines(&sam), lines(&tf));
     for (dir, bin) in [
         ("functions/worker", "vow-worker"),
         ("functions/dead-letter", "vow-dead-letter"),
@@ -61,16 +69,23 @@ fn templates_name_the_real_binaries_and_table_schema() {
             manifest.contains(&format!("name = \"{bin}\"")),
             "{dir} builds {bin}"
         );
-        assert!(sam.contains(&format!("Binary: {bin}")), "SAM builds {bin}");
+        // The CodeUri/Binary parameters default to the crate and its binary.
         assert!(
-            sam.contains(&format!("CodeUri: ../../{dir}")),
-            "SAM points at {dir}"
+            sam_lines.contains(&format!("Default: {bin}")),
+            "SAM builds {bin} by default"
+        );
+        assert!(
+            sam_lines.contains(&format!("Default: ../../{dir}")),
+            "SAM points at {dir} by default"
         );
     }
-    for text in [&sam, &tf] {
-        assert!(text.contains("pk"), "partition key `pk`");
-        assert!(text.contains("ttl"), "TTL attribute `ttl`");
+    for line in ["AttributeName: pk", "KeyType: HASH", "AttributeName: ttl"] {
+        assert!(sam_lines.iter().any(|l| l.ends_with(line)), "SAM: {line}");
     }
-    assert!(sam.contains("AttributeName: pk") && sam.contains("AttributeName: ttl"));
-    assert!(tf.contains("hash_key") && tf.contains("\"pk\"") && tf.contains("\"ttl\""));
+    for line in [
+        "hash_key                    = \"pk\"",
+        "attribute_name = \"ttl\"",
+    ] {
+        assert!(tf_lines.iter().any(|l| l == line), "Terraform: {line}");
+    }
 }

@@ -89,6 +89,13 @@ module "vow" {
   max_receive_count  = 5
   log_retention_days = 30
   record_ttl_days    = 30
+  log_level          = "INFO"
+
+  # For your own tasks (see the README): your worker's zips above, and
+  #   extra_policy_arns  = ["arn:aws:iam::aws:policy/..."]
+  #   extra_policy_json  = data.aws_iam_policy_document.my_tasks.json
+  #   data_table_names   = ["my-table"] # read by tasks (samples/count-segment scans one)
+  #   signing_secret_arn = "arn:aws:secretsmanager:...:secret:vow-signing-keys-..."
 }
 
 output "queue_url" {

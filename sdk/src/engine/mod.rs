@@ -37,6 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Engine settings.
+#[non_exhaustive]
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     /// Timeout of one attempt when the task sets none.

@@ -5,25 +5,21 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use vow::engine::EngineConfig;
 use vow::prelude::*;
 use vow::EmbeddedConfig;
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
 pub fn fast_config() -> EmbeddedConfig {
-    EmbeddedConfig {
-        workers: 4,
-        engine: EngineConfig {
-            default_timeout: Duration::from_secs(10),
-            default_max_attempts: 3,
-            retry_base: Duration::from_millis(5),
-            retry_max: Duration::from_millis(50),
-            ..EngineConfig::default()
-        },
-        visibility: Duration::from_millis(300),
-        max_receives: 3,
-    }
+    let mut embedded = EmbeddedConfig::default();
+    embedded.workers = 4;
+    embedded.engine.default_timeout = Duration::from_secs(10);
+    embedded.engine.default_max_attempts = 3;
+    embedded.engine.retry_base = Duration::from_millis(5);
+    embedded.engine.retry_max = Duration::from_millis(50);
+    embedded.visibility = Duration::from_millis(300);
+    embedded.max_receives = 3;
+    embedded
 }
 
 pub fn embedded() -> Vow {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use vow::aws::{AwsNames, DynamoStore, SqsQueue};
 use vow::poller::{InProcess, Poller};
 use vow::signing::SigningKeys;
-use vow::{Engine, EngineConfig};
+use vow::Engine;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
@@ -45,11 +45,9 @@ async fn main() -> ExitCode {
     ));
     let queue = Arc::new(SqsQueue::new(sqs.clone(), &names.queue_url));
     let dlq = Arc::new(SqsQueue::new(sqs, dlq_url));
-    let config = EngineConfig {
-        signing,
-        inline_for: visibility / 4,
-        ..vow_e2e::test_engine()
-    };
+    let mut config = vow_e2e::test_engine();
+    config.signing = signing;
+    config.inline_for = visibility / 4;
     let engine = Engine::new(store, queue.clone(), config);
     let (_stop, stopped) = tokio::sync::watch::channel(false);
     let mut loops = tokio::task::JoinSet::new();

@@ -12,13 +12,31 @@ locals {
   # holds it. Both queues feed a function with var.timeout.
   visibility_timeout = 6 * var.timeout
 
-  function_environment = {
-    VOW_QUEUE_URL       = aws_sqs_queue.work.url
-    VOW_TABLE_NAME      = aws_dynamodb_table.promises.name
-    VOW_RECORD_TTL_DAYS = tostring(var.record_ttl_days)
-  }
+  function_environment = merge(
+    {
+      VOW_QUEUE_URL       = aws_sqs_queue.work.url
+      VOW_TABLE_NAME      = aws_dynamodb_table.promises.name
+      VOW_RECORD_TTL_DAYS = tostring(var.record_ttl_days)
+    },
+    # The secret's string is the whole VOW_SIGNING_KEYS value (id=secret,...).
+    var.signing_secret_arn == null ? {} : {
+      VOW_SIGNING_KEYS = data.aws_secretsmanager_secret_version.signing[0].secret_string
+    },
+  )
+
+  # ARNs of the tables user tasks read (var.data_table_names), in the promise
+  # table's partition, region and account.
+  table_arn_prefix = trimsuffix(aws_dynamodb_table.promises.arn, aws_dynamodb_table.promises.name)
+  data_table_arns  = [for name in var.data_table_names : "${local.table_arn_prefix}${name}"]
 
   alarm_actions = compact([var.alarm_topic_arn])
+}
+
+# Read at every plan, so a changed secret reaches the functions on the next
+# apply. Its value is stored in the Terraform state: protect the state.
+data "aws_secretsmanager_secret_version" "signing" {
+  count     = var.signing_secret_arn == null ? 0 : 1
+  secret_id = var.signing_secret_arn
 }
 
 # ------------------------------------------------------------------ queues
@@ -134,6 +152,11 @@ resource "aws_iam_role" "dead_letter" {
 }
 
 data "aws_iam_policy_document" "worker" {
+  # The user's own document, merged into this one (its Sids must differ from
+  # these). An argument rather than a counted resource, so that a document
+  # known only at apply (one naming a table created alongside) still plans.
+  source_policy_documents = var.extra_policy_json == null ? [] : [var.extra_policy_json]
+
   statement {
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
@@ -152,7 +175,6 @@ data "aws_iam_policy_document" "worker" {
       "sqs:ReceiveMessage",
       "sqs:DeleteMessage",
       "sqs:GetQueueAttributes",
-      "sqs:ChangeMessageVisibility",
     ]
     resources = [aws_sqs_queue.work.arn]
   }
@@ -170,9 +192,22 @@ data "aws_iam_policy_document" "worker" {
       "dynamodb:PutItem",
       "dynamodb:UpdateItem",
       "dynamodb:BatchGetItem",
-      "dynamodb:Query",
     ]
     resources = [aws_dynamodb_table.promises.arn]
+  }
+
+  dynamic "statement" {
+    for_each = length(var.data_table_names) > 0 ? [1] : []
+    content {
+      sid = "DataTables"
+      actions = [
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+      ]
+      resources = local.data_table_arns
+    }
   }
 }
 
@@ -207,8 +242,9 @@ data "aws_iam_policy_document" "dead_letter" {
 
   statement {
     sid = "PromiseTable"
+    # BatchGetItem reads a body stored out of line; PutItem stores a large
+    # outcome; UpdateItem settles.
     actions = [
-      "dynamodb:GetItem",
       "dynamodb:PutItem",
       "dynamodb:UpdateItem",
       "dynamodb:BatchGetItem",
@@ -223,6 +259,14 @@ resource "aws_iam_role_policy" "worker" {
   policy = data.aws_iam_policy_document.worker.json
 }
 
+# count, not for_each: the number of ARNs is known at plan even when an ARN is
+# not (a policy created alongside).
+resource "aws_iam_role_policy_attachment" "worker_extra" {
+  count      = length(var.extra_policy_arns)
+  role       = aws_iam_role.worker.name
+  policy_arn = var.extra_policy_arns[count.index]
+}
+
 resource "aws_iam_role_policy" "dead_letter" {
   name   = "vow-dead-letter"
   role   = aws_iam_role.dead_letter.id
@@ -235,7 +279,7 @@ resource "aws_lambda_function" "worker" {
   #checkov:skip=CKV_AWS_116:A function DLQ only catches failed asynchronous invocations; SQS event source mappings invoke synchronously and failed messages go to the queue's redrive DLQ.
   #checkov:skip=CKV_AWS_117:The function reaches only SQS, DynamoDB, CloudWatch Logs and X-Ray public endpoints; a VPC would add NAT or endpoints and cold-start cost with nothing private to reach.
   #checkov:skip=CKV_AWS_115:Concurrency is bounded by the event source mapping's scaling_config (max_concurrency); reserved concurrency would carve capacity out of the account pool.
-  #checkov:skip=CKV_AWS_173:The environment holds only a queue URL, a table name and a TTL, no secrets; Lambda encrypts it at rest with its AWS managed key.
+  #checkov:skip=CKV_AWS_173:Lambda encrypts the environment at rest with its AWS managed key; it holds a queue URL, a table name, a TTL and, with signing_secret_arn, the signing keys: restrict lambda:GetFunctionConfiguration accordingly.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile and signed artifacts; the zip is built by cargo lambda in the deployer's own pipeline.
   function_name    = "${var.name_prefix}-worker"
   description      = "vow worker - runs the tasks of one SQS batch and settles their promises."
@@ -257,20 +301,26 @@ resource "aws_lambda_function" "worker" {
     mode = "Active"
   }
 
+  # JSON, so that Lambda sets AWS_LAMBDA_LOG_LEVEL, which the function reads.
   logging_config {
-    log_format = "Text"
-    log_group  = aws_cloudwatch_log_group.worker.name
+    log_format            = "JSON"
+    application_log_level = var.log_level
+    system_log_level      = "INFO"
+    log_group             = aws_cloudwatch_log_group.worker.name
   }
 
   # The event source mapping validates the role's SQS permissions at creation.
-  depends_on = [aws_iam_role_policy.worker]
+  depends_on = [
+    aws_iam_role_policy.worker,
+    aws_iam_role_policy_attachment.worker_extra,
+  ]
 }
 
 resource "aws_lambda_function" "dead_letter" {
   #checkov:skip=CKV_AWS_116:A function DLQ only catches failed asynchronous invocations; this function is invoked synchronously by the dead-letter queue's event source mapping.
   #checkov:skip=CKV_AWS_117:The function reaches only SQS, DynamoDB, CloudWatch Logs and X-Ray public endpoints; a VPC would add NAT or endpoints and cold-start cost with nothing private to reach.
   #checkov:skip=CKV_AWS_115:Concurrency is bounded by the event source mapping's scaling_config (max_concurrency); reserved concurrency would carve capacity out of the account pool.
-  #checkov:skip=CKV_AWS_173:The environment holds only a queue URL, a table name and a TTL, no secrets; Lambda encrypts it at rest with its AWS managed key.
+  #checkov:skip=CKV_AWS_173:Lambda encrypts the environment at rest with its AWS managed key; it holds a queue URL, a table name, a TTL and, with signing_secret_arn, the signing keys: restrict lambda:GetFunctionConfiguration accordingly.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile and signed artifacts; the zip is built by cargo lambda in the deployer's own pipeline.
   function_name    = "${var.name_prefix}-dead-letter"
   description      = "vow dead-letter handler - settles promises whose messages exhausted their receives as Crashed."
@@ -292,9 +342,12 @@ resource "aws_lambda_function" "dead_letter" {
     mode = "Active"
   }
 
+  # JSON, so that Lambda sets AWS_LAMBDA_LOG_LEVEL, which the function reads.
   logging_config {
-    log_format = "Text"
-    log_group  = aws_cloudwatch_log_group.dead_letter.name
+    log_format            = "JSON"
+    application_log_level = var.log_level
+    system_log_level      = "INFO"
+    log_group             = aws_cloudwatch_log_group.dead_letter.name
   }
 
   depends_on = [aws_iam_role_policy.dead_letter]

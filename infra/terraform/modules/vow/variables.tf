@@ -10,13 +10,53 @@ variable "name_prefix" {
 }
 
 variable "worker_zip" {
-  description = "Path of the worker deployment zip (cargo lambda build --release --arm64 --output-format zip: target/lambda/vow-worker/bootstrap.zip)."
+  description = "Path of the worker deployment zip (cargo lambda build --release --arm64 --output-format zip: target/lambda/<binary>/bootstrap.zip). Your own worker binary links your task crates."
   type        = string
 }
 
 variable "dead_letter_zip" {
-  description = "Path of the dead-letter deployment zip (target/lambda/vow-dead-letter/bootstrap.zip)."
+  description = "Path of the dead-letter deployment zip (target/lambda/<binary>/bootstrap.zip)."
   type        = string
+}
+
+variable "extra_policy_arns" {
+  description = "Managed policy ARNs attached to the worker's role, for what your tasks call."
+  type        = list(string)
+  default     = []
+}
+
+variable "extra_policy_json" {
+  description = "An IAM policy document (JSON) merged into the worker's role policy, for what your tasks call (Sids other than Logs, Tracing, ConsumeWorkQueue, SendFollowUps, PromiseTable, DataTables). Null for none."
+  type        = string
+  default     = null
+}
+
+variable "data_table_names" {
+  description = "DynamoDB tables (names, this account and region) your tasks read: the worker may GetItem, BatchGetItem, Query and Scan exactly these."
+  type        = list(string)
+  default     = []
+}
+
+variable "signing_secret_arn" {
+  description = "ARN of an existing Secrets Manager secret whose string is VOW_SIGNING_KEYS (id=secret,...); it must be known at plan. Null: messages are not signed."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.signing_secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.signing_secret_arn))
+    error_message = "signing_secret_arn must be a Secrets Manager secret ARN."
+  }
+}
+
+variable "log_level" {
+  description = "Application log level of both functions (Lambda's JSON logging sets AWS_LAMBDA_LOG_LEVEL, which the functions read)."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.log_level)
+    error_message = "log_level must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL."
+  }
 }
 
 variable "memory_size" {
@@ -80,9 +120,11 @@ variable "record_ttl_days" {
   type        = number
   default     = 30
 
+  # A whole number (the functions parse it as an unsigned integer), longer than
+  # the queues' 14-day message retention, so no message outlives its record.
   validation {
-    condition     = var.record_ttl_days >= 1
-    error_message = "record_ttl_days must be at least 1."
+    condition     = var.record_ttl_days >= 15 && var.record_ttl_days <= 99999 && floor(var.record_ttl_days) == var.record_ttl_days
+    error_message = "record_ttl_days must be a whole number of days from 15 to 99999."
   }
 }
 

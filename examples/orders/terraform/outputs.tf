@@ -1,0 +1,14 @@
+output "orders_table_name" {
+  description = "Name of the orders table (pass it in the workflow's state)."
+  value       = aws_dynamodb_table.orders.name
+}
+
+output "queue_url" {
+  description = "URL of the work queue (VOW_QUEUE_URL)."
+  value       = module.vow.queue_url
+}
+
+output "table_name" {
+  description = "Name of the promise table (VOW_TABLE_NAME)."
+  value       = module.vow.table_name
+}

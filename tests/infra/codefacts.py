@@ -1,0 +1,77 @@
+"""What the Rust code says a deployment must provide, read from its sources.
+
+The value checks compare the templates with these facts, so a template that
+drifts from the code (or code that drifts from the templates) fails.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class CodeError(Exception):
+    """A fact the checks need is no longer where they read it."""
+
+
+@dataclass(frozen=True)
+class Facts:
+    env_queue_url: str  # the variable holding the work queue's URL
+    env_table_name: str  # ... the table's name
+    env_record_ttl_days: str  # ... the records' TTL in whole days
+    env_vars: tuple[str, ...]  # every variable vow::aws reads (ENV_VARS)
+    env_signing_keys: str  # the signing keys' variable
+    key: str  # the table's partition key attribute
+    key_type: str  # its type (S, N, B)
+    ttl: str  # the TTL attribute
+    batch_size: int  # messages per batch the poller (like the event source) takes
+    retention: int  # message retention the code's own setup gives queues (seconds)
+    ttl_whole_days: bool  # the TTL variable is parsed as an unsigned integer
+    reads_lambda_log_level: bool  # the functions read AWS_LAMBDA_LOG_LEVEL (JSON logging)
+
+
+def _const(text: str, name: str, path: Path) -> str:
+    m = re.search(rf'pub const {name}: &str = "([^"]+)";', text)
+    if not m:
+        raise CodeError(f"{path}: no `pub const {name}: &str`")
+    return m.group(1)
+
+
+def read(root: Path) -> Facts:
+    aws = root / "sdk/src/aws/mod.rs"
+    aws_text = aws.read_text()
+    consts = {n: _const(aws_text, n, aws) for n in ("ENV_QUEUE_URL", "ENV_TABLE_NAME", "ENV_RECORD_TTL_DAYS")}
+    m = re.search(r"pub const ENV_VARS: \[&str; \d+\] = \[([^\]]*)\];", aws_text)
+    if not m:
+        raise CodeError(f"{aws}: no `pub const ENV_VARS`")
+    names = [n.strip() for n in m.group(1).split(",") if n.strip()]
+    unknown = [n for n in names if n not in consts]
+    if unknown:
+        raise CodeError(f"{aws}: ENV_VARS names {unknown}, which the checks do not know the value of")
+    signing = root / "sdk/src/signing.rs"
+    store = root / "sdk/src/aws/store.rs"
+    store_text = store.read_text()
+    setup = root / "sdk/src/aws/setup.rs"
+    setup_text = setup.read_text()
+    key_type = re.search(r"\.attribute_type\(ScalarAttributeType::(\w)\)", setup_text)
+    retention = re.search(r"MessageRetentionPeriod, \"(\d+)\"", setup_text)
+    poller = root / "sdk/src/poller.rs"
+    batch = re.search(r"batch_size: (\d+),", poller.read_text())
+    if not (key_type and retention and batch):
+        raise CodeError("the key type (setup.rs), queue retention (setup.rs) or batch size (poller.rs) moved")
+    function_sources = [p for d in ("functions", "lambda") for p in (root / d).rglob("*.rs") if "target" not in p.parts]
+    return Facts(
+        env_queue_url=consts["ENV_QUEUE_URL"],
+        env_table_name=consts["ENV_TABLE_NAME"],
+        env_record_ttl_days=consts["ENV_RECORD_TTL_DAYS"],
+        env_vars=tuple(consts[n] for n in names),
+        env_signing_keys=_const(signing.read_text(), "ENV_SIGNING_KEYS", signing),
+        key=_const(store_text, "KEY", store),
+        key_type=key_type.group(1),
+        ttl=_const(store_text, "TTL", store),
+        batch_size=int(batch.group(1)),
+        retention=int(retention.group(1)),
+        ttl_whole_days="parse::<u64>()" in aws_text,
+        reads_lambda_log_level=any("AWS_LAMBDA_LOG_LEVEL" in p.read_text() for p in function_sources),
+    )

@@ -1,0 +1,304 @@
+"""Shows that the value checks catch broken templates.
+
+Each case copies the templates to a temporary directory, breaks one thing in
+one template (the edit must match exactly once, so a moved template fails the
+self-test instead of passing it vacuously), runs consistency.py on the copy,
+and requires it to fail with the expected message. The unbroken copy must pass.
+
+Usage (from the repository root): python tests/infra/selftest.py
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+SAM = "infra/sam/template.yaml"
+TF = "infra/terraform/modules/vow/main.tf"
+TF_VARS = "infra/terraform/modules/vow/variables.tf"
+ORDERS_SAM = "examples/orders/template.yaml"
+ORDERS_TF = "examples/orders/terraform/main.tf"
+
+# (name, file, text, replacement, expected message)
+CASES = [
+    (
+        "work queue URL pointed at the dead-letter queue (SAM)",
+        SAM,
+        "VOW_QUEUE_URL: !Ref WorkQueue",
+        "VOW_QUEUE_URL: !Ref DeadLetterQueue",
+        "VOW_QUEUE_URL is 'https://sqs.us-east-1.amazonaws.com/123456789012/vow-dead-letter'",
+    ),
+    (
+        "work queue URL pointed at the dead-letter queue (Terraform)",
+        TF,
+        "VOW_QUEUE_URL       = aws_sqs_queue.work.url",
+        "VOW_QUEUE_URL       = aws_sqs_queue.dead_letter.url",
+        "VOW_QUEUE_URL is 'https://sqs.us-east-1.amazonaws.com/123456789012/vow-dead-letter'",
+    ),
+    (
+        "a Deny on * (SAM)",
+        SAM,
+        "              - Sid: SendFollowUps\n",
+        "              - Effect: Deny\n                Action: \"*\"\n                Resource: \"*\"\n              - Sid: SendFollowUps\n",
+        "worker: role has a Deny statement",
+    ),
+    (
+        "a Deny on * (Terraform)",
+        TF,
+        '  statement {\n    sid       = "SendFollowUps"\n',
+        '  statement {\n    effect    = "Deny"\n    actions   = ["*"]\n    resources = ["*"]\n  }\n\n'
+        '  statement {\n    sid       = "SendFollowUps"\n',
+        "worker: role has a Deny statement",
+    ),
+    (
+        "TTL off (SAM)",
+        SAM,
+        "        AttributeName: ttl\n        Enabled: true",
+        "        AttributeName: ttl\n        Enabled: false",
+        "the table's TTL is ('ttl', False)",
+    ),
+    (
+        "TTL off (Terraform)",
+        TF,
+        '    attribute_name = "ttl"\n    enabled        = true',
+        '    attribute_name = "ttl"\n    enabled        = false',
+        "the table's TTL is ('ttl', False)",
+    ),
+    (
+        "TTL on another attribute (Terraform)",
+        TF,
+        'attribute_name = "ttl"',
+        'attribute_name = "expires"',
+        "the table's TTL is ('expires', True)",
+    ),
+    (
+        "point-in-time recovery off (SAM)",
+        SAM,
+        "PointInTimeRecoveryEnabled: true",
+        "PointInTimeRecoveryEnabled: false",
+        "point-in-time recovery is off",
+    ),
+    (
+        "point-in-time recovery off (Terraform)",
+        TF,
+        "  point_in_time_recovery {\n    enabled = true",
+        "  point_in_time_recovery {\n    enabled = false",
+        "point-in-time recovery is off",
+    ),
+    (
+        "visibility equal to the function timeout (SAM)",
+        SAM,
+        '"60": { Seconds: 360 }',
+        '"60": { Seconds: 60 }',
+        "the work queue's visibility timeout (60 s) is under 6x its function's timeout (60 s)",
+    ),
+    (
+        "visibility equal to the function timeout (Terraform)",
+        TF,
+        "visibility_timeout = 6 * var.timeout",
+        "visibility_timeout = var.timeout",
+        "the work queue's visibility timeout (60 s) is under 6x its function's timeout (60 s)",
+    ),
+    (
+        "TTL of 1.5 days accepted (SAM, the parameter as it was)",
+        SAM,
+        '    Type: String\n    Default: "30"\n    AllowedPattern: "^(1[5-9]|[2-9][0-9]|[1-9][0-9]{2,4})$"\n'
+        "    ConstraintDescription: a whole number of days from 15 to 99999\n",
+        "    Type: Number\n    Default: 30\n    MinValue: 1\n",
+        "sam: RecordTtlDays=1.5 is accepted, expected refused",
+    ),
+    (
+        "TTL of 1.5 days accepted (Terraform)",
+        TF_VARS,
+        "condition     = var.record_ttl_days >= 15 && var.record_ttl_days <= 99999 && floor(var.record_ttl_days) == var.record_ttl_days",
+        "condition     = var.record_ttl_days >= 1",
+        "modules/vow: record_ttl_days=1.5 is accepted, expected refused",
+    ),
+    (
+        "Scan missing on the data tables (SAM)",
+        SAM,
+        "                    - dynamodb:Scan\n",
+        "",
+        "worker: role does not allow dynamodb:Scan on arn:aws:dynamodb:us-east-1:123456789012:table/samples-data",
+    ),
+    (
+        "Scan missing on the data tables (Terraform)",
+        TF,
+        '        "dynamodb:Scan",\n',
+        "",
+        "worker: role does not allow dynamodb:Scan on arn:aws:dynamodb:us-east-1:123456789012:table/samples-data",
+    ),
+    (
+        "more than 10 data tables no longer fail the deploy (SAM)",
+        SAM,
+        "    Type: AWS::CloudFormation::WaitCondition\n    Condition: DataTablesTooMany\n",
+        "    Type: AWS::CloudFormation::WaitCondition\n    Condition: HasDataTable9\n",
+        "sam: with 10 DataTableNames the failing resources created are ['TooManyDataTableNamesAtMost10']",
+    ),
+    (
+        "a grant nothing uses (SAM: Query on the promise table)",
+        SAM,
+        "                  - dynamodb:BatchGetItem\n                Resource: !GetAtt PromiseTable.Arn\n              - !If",
+        "                  - dynamodb:BatchGetItem\n                  - dynamodb:Query\n                Resource: !GetAtt PromiseTable.Arn\n              - !If",
+        "worker: role allows dynamodb:Query on arn:aws:dynamodb:us-east-1:123456789012:table/vow-promises, which nothing uses",
+    ),
+    (
+        "Text logs (Terraform)",
+        TF,
+        'log_format            = "JSON"\n    application_log_level = var.log_level\n    system_log_level      = "INFO"\n    log_group             = aws_cloudwatch_log_group.worker.name',
+        'log_format            = "Text"\n    application_log_level = var.log_level\n    system_log_level      = "INFO"\n    log_group             = aws_cloudwatch_log_group.worker.name',
+        "worker: log format is Text",
+    ),
+    (
+        "batch size 5 (SAM)",
+        SAM,
+        "            Queue: !GetAtt WorkQueue.Arn\n            BatchSize: 10",
+        "            Queue: !GetAtt WorkQueue.Arn\n            BatchSize: 5",
+        "worker: batch size is 5",
+    ),
+    (
+        "no ReportBatchItemFailures (Terraform)",
+        TF,
+        'function_name                      = aws_lambda_function.worker.arn\n  batch_size                         = 10\n'
+        '  maximum_batching_window_in_seconds = 1\n  function_response_types            = ["ReportBatchItemFailures"]',
+        'function_name                      = aws_lambda_function.worker.arn\n  batch_size                         = 10\n'
+        '  maximum_batching_window_in_seconds = 1\n  function_response_types            = []',
+        "worker: function response types are []",
+    ),
+    (
+        "max receive count fixed (SAM)",
+        SAM,
+        "maxReceiveCount: !Ref MaxReceiveCount",
+        "maxReceiveCount: 3",
+        "maxReceiveCount is 3, expected max_receive_count 5",
+    ),
+    (
+        "redrive to the work queue itself (Terraform)",
+        TF,
+        "deadLetterTargetArn = aws_sqs_queue.dead_letter.arn",
+        'deadLetterTargetArn = "arn:aws:sqs:us-east-1:123456789012:vow-work"',
+        "the work queue's redrive target is arn:aws:sqs:us-east-1:123456789012:vow-work",
+    ),
+    (
+        "maximum concurrency fixed (Terraform)",
+        TF,
+        "  scaling_config {\n    maximum_concurrency = var.max_concurrency\n  }\n}\n\nresource \"aws_lambda_event_source_mapping\" \"dead_letter\"",
+        "  scaling_config {\n    maximum_concurrency = 1000\n  }\n}\n\nresource \"aws_lambda_event_source_mapping\" \"dead_letter\"",
+        "worker: maximum concurrency is 1000, expected max_concurrency 10",
+    ),
+    (
+        "queue encryption off (SAM)",
+        SAM,
+        "        - \"${Prefix}-work\"\n        - Prefix: !If [HasNamePrefix, !Ref NamePrefix, !Ref \"AWS::StackName\"]\n      SqsManagedSseEnabled: true",
+        "        - \"${Prefix}-work\"\n        - Prefix: !If [HasNamePrefix, !Ref NamePrefix, !Ref \"AWS::StackName\"]\n      SqsManagedSseEnabled: false",
+        "the work queue is not encrypted at rest",
+    ),
+    (
+        "table encryption off (Terraform)",
+        TF,
+        "  server_side_encryption {\n    enabled = true",
+        "  server_side_encryption {\n    enabled = false",
+        "server-side encryption is off on the table",
+    ),
+    (
+        "table key renamed (SAM)",
+        SAM,
+        "        - AttributeName: pk\n          KeyType: HASH",
+        "        - AttributeName: id\n          KeyType: HASH",
+        "the table's key is [('id', None, 'HASH')], the code uses [('pk', 'S', 'HASH')]",
+    ),
+    (
+        "signing keys from another secret (Terraform)",
+        TF,
+        "secret_id = var.signing_secret_arn",
+        'secret_id = "arn:aws:secretsmanager:us-east-1:123456789012:secret:other"',
+        "VOW_SIGNING_KEYS is '<string of secret arn:aws:secretsmanager:us-east-1:123456789012:secret:other>'",
+    ),
+    (
+        "alarm on the work queue (SAM)",
+        SAM,
+        "Value: !GetAtt DeadLetterQueue.QueueName",
+        "Value: !GetAtt WorkQueue.QueueName",
+        "alarm: dimensions is {'QueueName': 'vow-work'}",
+    ),
+    (
+        "starter grants DeleteItem too (SAM)",
+        ORDERS_SAM,
+        '"dynamodb:UpdateItem"',
+        '"dynamodb:UpdateItem", "dynamodb:DeleteItem"',
+        "examples/orders/template.yaml: ExtraPolicyJson grants",
+    ),
+    (
+        "starter grants on every table (Terraform)",
+        ORDERS_TF,
+        "resources = [aws_dynamodb_table.orders.arn]",
+        'resources = ["*"]',
+        "examples/orders/terraform: extra_policy_json grants",
+    ),
+]
+
+
+def run(root: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(HERE / "consistency.py"), str(root)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def copy_tree(dest: Path) -> None:
+    for part in ("infra", "examples/orders/template.yaml", "examples/orders/terraform", "examples/orders/worker/Cargo.toml"):
+        src = ROOT / part
+        if src.is_dir():
+            shutil.copytree(src, dest / part, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))
+        elif src.is_file():
+            (dest / part).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / part)
+    # The default CodeUris point at the crates.
+    for crate in ("functions/worker", "functions/dead-letter"):
+        (dest / crate).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / crate / "Cargo.toml", dest / crate / "Cargo.toml")
+
+
+def main() -> int:
+    failures = 0
+    with tempfile.TemporaryDirectory(prefix="vow-infra-selftest.") as tmp:
+        clean = Path(tmp) / "clean"
+        copy_tree(clean)
+        result = run(clean)
+        if result.returncode != 0:
+            print(f"FAIL  the unbroken copy fails:\n{result.stdout}{result.stderr}")
+            return 1
+        for name, file, old, new, expected in CASES:
+            root = Path(tmp) / f"case-{CASES.index((name, file, old, new, expected))}"
+            copy_tree(root)
+            path = root / file
+            text = path.read_text()
+            if text.count(old) != 1:
+                print(f"FAIL  {name}: the text to break occurs {text.count(old)} times in {file}")
+                failures += 1
+                continue
+            path.write_text(text.replace(old, new))
+            result = run(root)
+            out = result.stdout + result.stderr
+            if result.returncode == 0:
+                print(f"FAIL  {name}: the checks pass")
+                failures += 1
+            elif expected not in out:
+                print(f"FAIL  {name}: the checks fail, but not with {expected!r}:\n{out}")
+                failures += 1
+            else:
+                line = next(line.strip() for line in out.splitlines() if expected in line)
+                print(f"ok    {name}\n        {line}")
+    print(f"selftest: {len(CASES) - failures} of {len(CASES)} broken copies caught")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

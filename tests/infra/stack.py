@@ -1,0 +1,749 @@
+"""What each deployment template would create, as one plain model per stack.
+
+`sam_model` evaluates the SAM template and `terraform_model` the Terraform
+module for a set of parameter values (Terraform variable names; the SAM
+parameter names are mapped through `PARAMETERS`). Both return the same shape,
+with every name, ARN and URL spelled out as AWS would for a stack named `vow`
+in us-east-1, account 123456789012:
+
+    queues      work / dead_letter: name, arn, url, visibility, retention, sse,
+                redrive {target, max_receive}, redrive_allow [source arns]
+    table       name, arn, key [(attribute, type, key type)], ttl (attribute,
+                enabled), pitr, sse, billing
+    log_groups  worker / dead_letter: name, arn, retention
+    functions   worker / dead_letter: name, arn, runtime, handler, arch,
+                timeout, memory, env {name: value}, log_format,
+                app_log_level, system_log_level, log_group, role, tracing
+    mappings    worker / dead_letter: source, function, batch_size, window,
+                response_types, max_concurrency
+    roles       worker / dead_letter: arn, statements [{effect, actions,
+                resources}], managed [arns]
+    alarm       namespace, metric, dimensions, statistic, period, threshold,
+                comparison, missing, actions, ok_actions
+
+The checks in values.py read only this model, so one check covers both tools.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import yaml
+
+import hclexpr
+
+REGION, ACCOUNT, PARTITION, STACK = "us-east-1", "123456789012", "aws", "vow"
+
+# Terraform variable -> SAM parameter (the same knob in both tools).
+PARAMETERS = {
+    "name_prefix": "NamePrefix",
+    "worker_zip": "WorkerCodeUri",
+    "dead_letter_zip": "DeadLetterCodeUri",
+    "memory_size": "FunctionMemorySize",
+    "timeout": "FunctionTimeout",
+    "max_concurrency": "MaxConcurrency",
+    "max_receive_count": "MaxReceiveCount",
+    "log_retention_days": "LogRetentionDays",
+    "record_ttl_days": "RecordTtlDays",
+    "deletion_protection": "TableDeletionProtection",
+    "alarm_topic_arn": "AlarmTopicArn",
+    "extra_policy_arns": "ExtraPolicyArns",
+    "extra_policy_json": "ExtraPolicyJson",
+    "data_table_names": "DataTableNames",
+    "signing_secret_arn": "SigningSecretArn",
+    "log_level": "LogLevel",
+}
+
+# Resource names in each tool, per role in the model.
+SAM_NAMES = {
+    "work": "WorkQueue",
+    "dead_letter_queue": "DeadLetterQueue",
+    "table": "PromiseTable",
+    "worker": "WorkerFunction",
+    "dead_letter": "DeadLetterFunction",
+    "alarm": "DeadLetterQueueAlarm",
+}
+TF_NAMES = {"work": "work", "dead_letter_queue": "dead_letter", "table": "promises", "alarm": "dead_letter_queue"}
+
+
+
+def secret_value(secret_id: str) -> str:
+    """The string of a Secrets Manager secret, as the model shows it."""
+    return f"<string of secret {secret_id}>"
+
+
+_RESOLVE = re.compile(r"^\{\{resolve:secretsmanager:(.+):SecretString(?::::?(.*))?\}\}$")
+
+
+class ModelError(Exception):
+    """The template lacks something the model needs."""
+
+
+def queue_arn(name: str) -> str:
+    return f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{name}"
+
+
+def queue_url(name: str) -> str:
+    return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
+
+
+def table_arn(name: str) -> str:
+    return f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
+
+
+def log_group_arn(name: str) -> str:
+    return f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{name}"
+
+
+def function_arn(name: str) -> str:
+    return f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:{name}"
+
+
+def role_arn(name: str) -> str:
+    return f"arn:{PARTITION}:iam::{ACCOUNT}:role/{name}"
+
+
+def _as_list(v: Any) -> list:
+    if v is None:
+        return []
+    return v if isinstance(v, list) else [v]
+
+
+def policy_statements(doc: Any) -> list[dict]:
+    if isinstance(doc, str):
+        doc = json.loads(doc)
+    out = []
+    for st in _as_list(doc.get("Statement")):
+        out.append(
+            {
+                "sid": st.get("Sid"),
+                "effect": st.get("Effect"),
+                "actions": sorted(_as_list(st.get("Action")) + _as_list(st.get("NotAction"))),
+                "not_action": "NotAction" in st,
+                "resources": sorted(_as_list(st.get("Resource")) + _as_list(st.get("NotResource"))),
+                "not_resource": "NotResource" in st,
+            }
+        )
+    return out
+
+
+# ----------------------------------------------------------------------- SAM
+
+
+class CfnLoader(yaml.SafeLoader):
+    """SafeLoader that keeps CloudFormation short-form tags as {tag: value}."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {suffix: value}
+
+
+CfnLoader.add_multi_constructor("!", _tag)
+
+
+def load_sam(path: Path) -> dict:
+    return yaml.load(path.read_text(), Loader=CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+_NO_VALUE = object()
+
+
+class SamEvaluator:
+    def __init__(self, doc: dict, params: dict[str, Any]):
+        self.doc = doc
+        self.resources = doc.get("Resources", {})
+        self.params: dict[str, Any] = {}
+        for name, spec in doc.get("Parameters", {}).items():
+            v = params.get(name, spec.get("Default"))
+            if v is None:
+                raise ModelError(f"sam: parameter {name} has no value")
+            if spec.get("Type") == "CommaDelimitedList" and isinstance(v, str):
+                v = v.split(",")
+            elif spec.get("Type") == "CommaDelimitedList":
+                v = list(v) if v else [""]
+            self.params[name] = v
+        self.pseudo = {
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Partition": PARTITION,
+            "AWS::StackName": STACK,
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::NoValue": _NO_VALUE,
+        }
+        self.conditions: dict[str, bool] = {}
+
+    def condition(self, name: str) -> bool:
+        if name not in self.conditions:
+            spec = self.doc.get("Conditions", {}).get(name)
+            if spec is None:
+                raise ModelError(f"sam: condition {name} is not defined")
+            self.conditions[name] = bool(self.eval(spec))
+        return self.conditions[name]
+
+    def ref(self, name: str) -> Any:
+        if name in self.pseudo:
+            return self.pseudo[name]
+        if name in self.params:
+            return self.params[name]
+        return self.attr(name, "Ref")
+
+    def name_of(self, logical: str) -> str:
+        res = self.resources.get(logical)
+        if res is None:
+            raise ModelError(f"sam: resource {logical} is missing")
+        props = res.get("Properties", {})
+        for key in ("QueueName", "TableName", "LogGroupName", "FunctionName", "RoleName", "TopicName"):
+            if key in props:
+                return self.eval(props[key])
+        return f"{STACK}-{logical}"
+
+    def attr(self, logical: str, attr: str) -> Any:
+        res = self.resources.get(logical)
+        if res is None:
+            raise ModelError(f"sam: resource {logical} is missing")
+        kind, name = res.get("Type"), self.name_of(logical)
+        table = {
+            "AWS::SQS::Queue": {"Ref": queue_url(name), "Arn": queue_arn(name), "QueueName": name, "QueueUrl": queue_url(name)},
+            "AWS::DynamoDB::Table": {"Ref": name, "Arn": table_arn(name)},
+            "AWS::Logs::LogGroup": {"Ref": name, "Arn": log_group_arn(name) + ":*"},
+            "AWS::IAM::Role": {"Ref": name, "Arn": role_arn(name)},
+            "AWS::Serverless::Function": {"Ref": name, "Arn": function_arn(name)},
+        }.get(kind, {"Ref": name})
+        if attr not in table:
+            raise ModelError(f"sam: {logical} ({kind}) has no attribute {attr} the checks know")
+        return table[attr]
+
+    def sub(self, template: str, extra: dict[str, Any]) -> str:
+        out, i = [], 0
+        while i < len(template):
+            if template.startswith("${!", i):
+                out.append("${")
+                i += 3
+            elif template.startswith("${", i):
+                j = template.index("}", i)
+                name = template[i + 2 : j]
+                if name in extra:
+                    v = extra[name]
+                elif "." in name and name.split(".")[0] in self.resources:
+                    logical, attr = name.split(".", 1)
+                    v = self.attr(logical, attr)
+                else:
+                    v = self.ref(name)
+                out.append(str(v))
+                i = j + 1
+            else:
+                out.append(template[i])
+                i += 1
+        return "".join(out)
+
+    def eval(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [v for v in (self.eval(x) for x in node) if v is not _NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            (key, arg), = node.items()
+            fn = key[4:] if key.startswith("Fn::") else key
+            if fn == "Ref":
+                return self.ref(arg)
+            if fn == "GetAtt":
+                logical, attr = arg.split(".", 1) if isinstance(arg, str) else arg
+                return self.attr(logical, attr)
+            if fn == "Sub":
+                if isinstance(arg, str):
+                    return self.sub(arg, {})
+                return self.sub(arg[0], {k: self.eval(v) for k, v in arg[1].items()})
+            if fn == "If":
+                return self.eval(arg[1] if self.condition(arg[0]) else arg[2])
+            if fn == "Condition":
+                return self.condition(arg)
+            if fn == "Equals":
+                a, b = (self.eval(x) for x in arg)
+                return str(a) == str(b)
+            if fn == "Not":
+                return not self.eval(arg[0])
+            if fn == "And":
+                return all(self.eval(x) for x in arg)
+            if fn == "Or":
+                return any(self.eval(x) for x in arg)
+            if fn == "Join":
+                return arg[0].join(str(x) for x in self.eval(arg[1]))
+            if fn == "Split":
+                return self.eval(arg[1]).split(arg[0])
+            if fn == "Select":
+                return self.eval(arg[1])[int(self.eval(arg[0]))]
+            if fn == "FindInMap":
+                m, k1, k2 = (str(self.eval(x)) for x in arg)
+                try:
+                    return self.doc["Mappings"][m][k1][k2]
+                except KeyError as e:
+                    raise ModelError(f"sam: mapping {m} has no {k1}.{k2}") from e
+        out = {}
+        for k, v in node.items():
+            v = self.eval(v)
+            if v is not _NO_VALUE:
+                out[k] = v
+        return out
+
+    def props(self, logical: str) -> dict:
+        res = self.resources.get(logical)
+        if res is None:
+            raise ModelError(f"sam: resource {logical} is missing")
+        if "Condition" in res and not self.condition(res["Condition"]):
+            raise ModelError(f"sam: resource {logical} is not created")
+        return self.eval(res.get("Properties", {}))
+
+
+def _int(v: Any) -> Any:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return v
+
+
+def _sqs_queue(props: dict, name: str) -> dict:
+    redrive = props.get("RedrivePolicy")
+    if isinstance(redrive, str):
+        redrive = json.loads(redrive)
+    allow = props.get("RedriveAllowPolicy")
+    if isinstance(allow, str):
+        allow = json.loads(allow)
+    return {
+        "name": name,
+        "arn": queue_arn(name),
+        "url": queue_url(name),
+        "visibility": _int(props.get("VisibilityTimeout", 30)),
+        "retention": _int(props.get("MessageRetentionPeriod", 345600)),
+        "sse": bool(props.get("SqsManagedSseEnabled") or props.get("KmsMasterKeyId")),
+        "redrive": None
+        if not redrive
+        else {"target": redrive.get("deadLetterTargetArn"), "max_receive": _int(redrive.get("maxReceiveCount"))},
+        "redrive_allow": None
+        if not allow
+        else {"permission": allow.get("redrivePermission"), "sources": sorted(allow.get("sourceQueueArns", []))},
+    }
+
+
+def _resolved(v: str) -> str:
+    """A Secrets Manager dynamic reference, as the value CloudFormation puts there."""
+    m = _RESOLVE.match(v)
+    return secret_value(m.group(1)) if m else v
+
+
+def sam_model(doc: dict, tf_params: dict[str, Any]) -> dict:
+    """The model of the SAM template `doc` with these (Terraform-named) parameter values."""
+    params = {}
+    for tf_name, v in tf_params.items():
+        sam_name = PARAMETERS.get(tf_name, tf_name)
+        if v is None:
+            v = ""
+        if isinstance(v, bool):
+            v = "true" if v else "false"
+        params[sam_name] = v
+    s = SamEvaluator(doc, params)
+    model: dict[str, Any] = {"queues": {}, "functions": {}, "mappings": {}, "roles": {}, "log_groups": {}}
+
+    for role, key in (("work", "work"), ("dead_letter_queue", "dead_letter")):
+        logical = SAM_NAMES[role]
+        model["queues"][key] = _sqs_queue(s.props(logical), s.name_of(logical))
+
+    t = s.props(SAM_NAMES["table"])
+    types = {a["AttributeName"]: a["AttributeType"] for a in t.get("AttributeDefinitions", [])}
+    ttl = t.get("TimeToLiveSpecification") or {}
+    model["table"] = {
+        "name": t.get("TableName"),
+        "arn": table_arn(t.get("TableName", "")),
+        "key": [(k["AttributeName"], types.get(k["AttributeName"]), k["KeyType"]) for k in t.get("KeySchema", [])],
+        "ttl": (ttl.get("AttributeName"), str(ttl.get("Enabled")).lower() == "true"),
+        "pitr": str((t.get("PointInTimeRecoverySpecification") or {}).get("PointInTimeRecoveryEnabled")).lower() == "true",
+        "sse": str((t.get("SSESpecification") or {}).get("SSEEnabled")).lower() == "true",
+        "billing": t.get("BillingMode", "PROVISIONED"),
+        "deletion_protection": str(t.get("DeletionProtectionEnabled")).lower() == "true",
+    }
+
+    globals_fn = s.eval(doc.get("Globals", {}).get("Function", {}))
+    for key in ("worker", "dead_letter"):
+        logical = SAM_NAMES[key]
+        props = s.props(logical)
+        env = {
+            **(globals_fn.get("Environment", {}).get("Variables", {})),
+            **(props.get("Environment", {}).get("Variables", {})),
+        }
+        merged = {**globals_fn, **props}
+        logging = merged.get("LoggingConfig", {})
+        role_logical = None
+        role_ref = doc["Resources"][logical].get("Properties", {}).get("Role")
+        if isinstance(role_ref, dict) and "GetAtt" in role_ref:
+            g = role_ref["GetAtt"]
+            role_logical = (g.split(".")[0] if isinstance(g, str) else g[0])
+        name = merged.get("FunctionName", logical)
+        model["functions"][key] = {
+            "name": name,
+            "arn": function_arn(name),
+            "runtime": merged.get("Runtime"),
+            "handler": merged.get("Handler"),
+            "arch": merged.get("Architectures"),
+            "timeout": _int(merged.get("Timeout", 3)),
+            "memory": _int(merged.get("MemorySize", 128)),
+            "env": {k: _resolved(str(v)) for k, v in env.items()},
+            "log_format": logging.get("LogFormat", "Text"),
+            "app_log_level": logging.get("ApplicationLogLevel"),
+            "system_log_level": logging.get("SystemLogLevel"),
+            "log_group": logging.get("LogGroup"),
+            "role": merged.get("Role"),
+            "tracing": merged.get("Tracing"),
+            "code": merged.get("CodeUri"),
+        }
+        events = [e.get("Properties", {}) for e in merged.get("Events", {}).values() if e.get("Type") == "SQS"]
+        if len(events) != 1:
+            raise ModelError(f"sam: {logical} needs exactly one SQS event, has {len(events)}")
+        ev = events[0]
+        model["mappings"][key] = {
+            "source": ev.get("Queue"),
+            "function": function_arn(name),
+            "batch_size": _int(ev.get("BatchSize", 10)),
+            "window": _int(ev.get("MaximumBatchingWindowInSeconds", 0)),
+            "response_types": ev.get("FunctionResponseTypes", []),
+            "max_concurrency": _int((ev.get("ScalingConfig") or {}).get("MaximumConcurrency")),
+            "enabled": ev.get("Enabled", True),
+        }
+        if role_logical:
+            r = s.props(role_logical)
+            statements = [st for p in r.get("Policies", []) for st in policy_statements(p.get("PolicyDocument", {}))]
+            model["roles"][key] = {
+                "arn": role_arn(s.name_of(role_logical)),
+                "statements": statements,
+                "managed": sorted(r.get("ManagedPolicyArns", [])),
+            }
+
+    for logical, res in doc.get("Resources", {}).items():
+        if res.get("Type") == "AWS::Logs::LogGroup":
+            props = s.props(logical)
+            key = "worker" if "Worker" in logical else "dead_letter" if "DeadLetter" in logical else logical
+            name = props.get("LogGroupName")
+            model["log_groups"][key] = {
+                "name": name,
+                "arn": log_group_arn(name) + ":*",
+                "retention": _int(props.get("RetentionInDays")),
+            }
+
+    a = s.props(SAM_NAMES["alarm"])
+    model["alarm"] = {
+        "namespace": a.get("Namespace"),
+        "metric": a.get("MetricName"),
+        "dimensions": {d["Name"]: d["Value"] for d in a.get("Dimensions", [])},
+        "statistic": a.get("Statistic"),
+        "period": _int(a.get("Period")),
+        "evaluation_periods": _int(a.get("EvaluationPeriods")),
+        "threshold": _int(a.get("Threshold")),
+        "comparison": a.get("ComparisonOperator"),
+        "missing": a.get("TreatMissingData"),
+        "actions": sorted(a.get("AlarmActions", [])),
+        "ok_actions": sorted(a.get("OKActions", [])),
+    }
+    return model
+
+
+# ----------------------------------------------------------------- Terraform
+
+
+def load_terraform(directory: Path) -> dict[str, list]:
+    """Merge the top-level blocks of every .tf file in a directory."""
+    merged: dict[str, list] = {}
+    for path in sorted(directory.glob("*.tf")):
+        with path.open() as f:
+            doc = hcl2.load(f)
+        for key, blocks in doc.items():
+            merged.setdefault(key, []).extend(blocks)
+    return merged
+
+
+def blocks(tf: dict, section: str, kind: str | None = None) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for block in tf.get(section, []):
+        if kind is None:
+            out.update(block)
+        elif kind in block:
+            out.update(block[kind])
+    return out
+
+
+def _one(v: Any) -> Any:
+    """python-hcl2 wraps each attribute value, and a single nested block, in a one-element list."""
+    if isinstance(v, list) and len(v) == 1:
+        return v[0]
+    return v
+
+
+class TfEvaluator:
+    def __init__(self, tf: dict, params: dict[str, Any]):
+        self.tf = tf
+        self.vars = {}
+        for name, body in blocks(tf, "variable").items():
+            if name in params:
+                self.vars[name] = params[name]
+            elif "default" in body:
+                self.vars[name] = _one(body["default"])
+            else:
+                raise ModelError(f"terraform: variable {name} has no value")
+        self.locals_raw = {}
+        for block in tf.get("locals", []):
+            self.locals_raw.update({k: v for k, v in block.items() if not k.startswith("__")})
+        self.local_values: dict[str, Any] = {}
+        self.scope = hclexpr.Scope(self.lookup)
+
+    def value(self, raw: Any) -> Any:
+        return hclexpr.value(_one(raw), self.scope)
+
+    def resource(self, kind: str, name: str) -> dict:
+        body = blocks(self.tf, "resource", kind).get(name)
+        if body is None:
+            raise ModelError(f"terraform: resource {kind}.{name} is missing")
+        return body
+
+    def attrs(self, kind: str, name: str) -> Any:
+        """What `kind.name` evaluates to in an expression."""
+        body = self.resource(kind, name)
+        v = lambda key, default=None: self.value(body[key]) if key in body else default  # noqa: E731
+        if kind == "aws_sqs_queue":
+            n = v("name")
+            return {"name": n, "arn": queue_arn(n), "url": queue_url(n), "id": queue_url(n)}
+        if kind == "aws_dynamodb_table":
+            n = v("name")
+            return {"name": n, "arn": table_arn(n), "id": n}
+        if kind == "aws_cloudwatch_log_group":
+            n = v("name")
+            return {"name": n, "arn": log_group_arn(n), "id": n}
+        if kind == "aws_iam_role":
+            n = v("name") or (v("name_prefix", "") + "0000")
+            return {"name": n, "id": n, "arn": role_arn(n)}
+        if kind == "aws_lambda_function":
+            n = v("function_name")
+            return {"function_name": n, "arn": function_arn(n), "id": n}
+        return {"id": f"{kind}.{name}"}
+
+    def data(self, kind: str, name: str) -> Any:
+        body = blocks(self.tf, "data", kind).get(name)
+        if body is None:
+            raise ModelError(f"terraform: data source {kind}.{name} is missing")
+        if kind == "aws_iam_policy_document":
+            return {"json": json.dumps(self.policy_document(body))}
+        if kind == "aws_secretsmanager_secret_version":
+            count = self.value(body["count"]) if "count" in body else None
+            item = {"secret_string": secret_value(self.value(body["secret_id"]))}
+            return [item] * count if count is not None else item
+        return {}
+
+    def policy_document(self, body: dict) -> dict:
+        statements = []
+
+        def add(st: dict) -> None:
+            principals = st.get("principals")
+            entry = {
+                "Effect": self.value(st["effect"]) if "effect" in st else "Allow",
+                "Action": self.value(st.get("actions", [[]])),
+            }
+            if "sid" in st:
+                entry["Sid"] = self.value(st["sid"])
+            if "resources" in st:
+                entry["Resource"] = self.value(st["resources"])
+            if "not_actions" in st:
+                entry["NotAction"] = self.value(st["not_actions"])
+            if "not_resources" in st:
+                entry["NotResource"] = self.value(st["not_resources"])
+            if principals:
+                entry["Principal"] = "…"
+            statements.append(entry)
+
+        for source in self.value(body.get("source_policy_documents", [[]])) or []:
+            for st in policy_statements(source):
+                statements.append(
+                    {"Effect": st["effect"], "Action": st["actions"], "Resource": st["resources"], **({"Sid": st["sid"]} if st["sid"] else {})}
+                )
+        for st in body.get("statement", []):
+            add(st)
+        for dyn in body.get("dynamic", []):
+            spec = dyn.get("statement")
+            if spec is None:
+                continue
+            for _ in self.value(spec["for_each"]):
+                for content in spec.get("content", []):
+                    add(content)
+        return {"Version": "2012-10-17", "Statement": statements}
+
+    def lookup(self, name: str) -> Any:
+        if name == "var":
+            return self.vars
+        if name == "local":
+            return _Lazy(self.local)
+        if name == "data":
+            return _Lazy(lambda kind: _Lazy(lambda n: self.data(kind, n)))
+        if name == "path":
+            return {"module": "."}
+        if name.startswith("aws_"):
+            return _Lazy(lambda n: self.attrs(name, n))
+        raise hclexpr.HclError(f"unknown reference {name}")
+
+    def local(self, name: str) -> Any:
+        if name not in self.local_values:
+            if name not in self.locals_raw:
+                raise hclexpr.HclError(f"local.{name} is not defined")
+            self.local_values[name] = self.value(self.locals_raw[name])
+        return self.local_values[name]
+
+
+class _Lazy:
+    def __init__(self, get):
+        self.get = get
+
+    def attr(self, name: str) -> Any:
+        return self.get(name)
+
+
+def terraform_model(tf: dict, params: dict[str, Any]) -> dict:
+    """The model of the Terraform module `tf` (load_terraform) with these variable values."""
+    t = TfEvaluator(tf, params)
+    model: dict[str, Any] = {"queues": {}, "functions": {}, "mappings": {}, "roles": {}, "log_groups": {}}
+
+    for role, key in (("work", "work"), ("dead_letter_queue", "dead_letter")):
+        name = TF_NAMES[role]
+        body = t.resource("aws_sqs_queue", name)
+        get = lambda k, d=None: t.value(body[k]) if k in body else d  # noqa: E731
+        props = {
+            "VisibilityTimeout": get("visibility_timeout_seconds", 30),
+            "MessageRetentionPeriod": get("message_retention_seconds", 345600),
+            "SqsManagedSseEnabled": get("sqs_managed_sse_enabled", False),
+            "KmsMasterKeyId": get("kms_master_key_id"),
+            "RedrivePolicy": get("redrive_policy"),
+        }
+        q = _sqs_queue(props, get("name"))
+        for allow_name, allow in blocks(tf, "resource", "aws_sqs_queue_redrive_allow_policy").items():
+            if t.value(allow["queue_url"]) == q["url"]:
+                a = json.loads(t.value(allow["redrive_allow_policy"]))
+                q["redrive_allow"] = {"permission": a.get("redrivePermission"), "sources": sorted(a.get("sourceQueueArns", []))}
+        model["queues"][key] = q
+
+    body = t.resource("aws_dynamodb_table", TF_NAMES["table"])
+    get = lambda k, d=None: t.value(body[k]) if k in body else d  # noqa: E731
+    types = {t.value(a["name"]): t.value(a["type"]) for a in body.get("attribute", [])}
+    key_schema = [(get("hash_key"), types.get(get("hash_key")), "HASH")]
+    if "range_key" in body:
+        key_schema.append((get("range_key"), types.get(get("range_key")), "RANGE"))
+    ttl = _one(body.get("ttl", [{}]))
+    pitr = _one(body.get("point_in_time_recovery", [{}]))
+    sse = _one(body.get("server_side_encryption", [{}]))
+    model["table"] = {
+        "name": get("name"),
+        "arn": table_arn(get("name")),
+        "key": key_schema,
+        "ttl": (t.value(ttl["attribute_name"]) if "attribute_name" in ttl else None, bool(t.value(ttl.get("enabled", False)))),
+        "pitr": bool(t.value(pitr.get("enabled", False))),
+        "sse": bool(t.value(sse.get("enabled", False))),
+        "billing": get("billing_mode", "PROVISIONED"),
+        "deletion_protection": bool(get("deletion_protection_enabled", False)),
+    }
+
+    for name, body in blocks(tf, "resource", "aws_cloudwatch_log_group").items():
+        n = t.value(body["name"])
+        model["log_groups"][name] = {"name": n, "arn": log_group_arn(n) + ":*", "retention": t.value(body.get("retention_in_days"))}
+
+    functions = blocks(tf, "resource", "aws_lambda_function")
+    for key in ("worker", "dead_letter"):
+        body = functions.get(key)
+        if body is None:
+            raise ModelError(f"terraform: resource aws_lambda_function.{key} is missing")
+        get = lambda k, d=None, b=body: t.value(b[k]) if k in b else d  # noqa: E731
+        env = _one(body.get("environment", [{}]))
+        logging = _one(body.get("logging_config", [{}]))
+        tracing = _one(body.get("tracing_config", [{}]))
+        name = get("function_name")
+        lg = lambda k: t.value(logging[k]) if k in logging else None  # noqa: E731
+        arch = get("architectures", ["x86_64"])
+        model["functions"][key] = {
+            "name": name,
+            "arn": function_arn(name),
+            "runtime": get("runtime"),
+            "handler": get("handler"),
+            "arch": arch if isinstance(arch, list) else [arch],
+            "timeout": get("timeout", 3),
+            "memory": get("memory_size", 128),
+            "env": {k: str(v) for k, v in (t.value(env["variables"]) if "variables" in env else {}).items()},
+            "log_format": lg("log_format") or "Text",
+            "app_log_level": lg("application_log_level"),
+            "system_log_level": lg("system_log_level"),
+            "log_group": lg("log_group"),
+            "role": get("role"),
+            "tracing": t.value(tracing["mode"]) if "mode" in tracing else None,
+            "code": get("filename"),
+        }
+
+    for name, body in blocks(tf, "resource", "aws_lambda_event_source_mapping").items():
+        get = lambda k, d=None, b=body: t.value(b[k]) if k in b else d  # noqa: E731
+        scaling = _one(body.get("scaling_config", [{}]))
+        function = get("function_name")
+        key = next((k for k, f in model["functions"].items() if function in (f["arn"], f["name"])), name)
+        model["mappings"][key] = {
+            "source": get("event_source_arn"),
+            "function": function_arn(function) if not str(function).startswith("arn:") else function,
+            "batch_size": get("batch_size", 10),
+            "window": get("maximum_batching_window_in_seconds", 0),
+            "response_types": get("function_response_types", []),
+            "max_concurrency": t.value(scaling["maximum_concurrency"]) if "maximum_concurrency" in scaling else None,
+            "enabled": get("enabled", True),
+        }
+
+    roles = {t.attrs("aws_iam_role", n)["arn"]: n for n in blocks(tf, "resource", "aws_iam_role")}
+    ids = {t.attrs("aws_iam_role", n)["id"]: t.attrs("aws_iam_role", n)["arn"] for n in blocks(tf, "resource", "aws_iam_role")}
+    per_role: dict[str, dict] = {arn: {"arn": arn, "statements": [], "managed": []} for arn in roles}
+    for name, body in blocks(tf, "resource", "aws_iam_role_policy").items():
+        count = t.value(body["count"]) if "count" in body else 1
+        if count == 0:
+            continue
+        arn = ids.get(t.value(body["role"]))
+        if arn is None:
+            raise ModelError(f"terraform: aws_iam_role_policy.{name} is on no role of the module")
+        per_role[arn]["statements"] += policy_statements(t.value(body["policy"]))
+    for name, body in blocks(tf, "resource", "aws_iam_role_policy_attachment").items():
+        arn = ids.get(t.value(body["role"]))
+        if arn is None:
+            raise ModelError(f"terraform: aws_iam_role_policy_attachment.{name} is on no role of the module")
+        if "for_each" in body or "count" in body:
+            items = t.value(body["for_each"]) if "for_each" in body else range(t.value(body["count"]))
+            for i, item in enumerate(items):
+                t.scope.bound = {"each": {"value": item, "key": item}, "count": {"index": i}}
+                per_role[arn]["managed"].append(t.value(body["policy_arn"]))
+            t.scope.bound = {}
+        else:
+            per_role[arn]["managed"].append(t.value(body["policy_arn"]))
+    for key, f in model["functions"].items():
+        if f["role"] in per_role:
+            r = per_role[f["role"]]
+            r["managed"] = sorted(r["managed"])
+            model["roles"][key] = r
+
+    body = t.resource("aws_cloudwatch_metric_alarm", TF_NAMES["alarm"])
+    get = lambda k, d=None: t.value(body[k]) if k in body else d  # noqa: E731
+    model["alarm"] = {
+        "namespace": get("namespace"),
+        "metric": get("metric_name"),
+        "dimensions": get("dimensions", {}),
+        "statistic": get("statistic"),
+        "period": get("period"),
+        "evaluation_periods": get("evaluation_periods"),
+        "threshold": get("threshold"),
+        "comparison": get("comparison_operator"),
+        "missing": get("treat_missing_data"),
+        "actions": sorted(get("alarm_actions", [])),
+        "ok_actions": sorted(get("ok_actions", [])),
+    }
+    return model

@@ -1,0 +1,226 @@
+"""Checks on the values of a deployment model (stack.py) against the code (code.py).
+
+Each function returns a list of failure messages; an empty list passes. The
+same checks run on the SAM and the Terraform model, so both stacks making the
+same mistake still fails.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from codefacts import Facts
+from stack import policy_statements, secret_value
+
+REPORT_FAILURES = ["ReportBatchItemFailures"]
+RUNTIME, HANDLER, ARCH = "provided.al2023", "bootstrap", ["arm64"]
+# AWS guidance for SQS event sources: visibility >= 6x the function timeout, so
+# a message is not redelivered while a (retried) invocation still holds it.
+VISIBILITY_FACTOR = 6
+# A continuation waits up to the batching window before a worker sees it.
+MAX_WINDOW = 5
+DATA_TABLE_ACTIONS = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"]
+
+
+def required_grants(model: dict, params: dict, key: str) -> set[tuple[str, str]]:
+    """(action, resource) pairs each function's code uses; nothing more may be granted.
+
+    worker: the SQS event source consumes the work queue with the function's
+    role; tasks' children and successors are sent to it (SqsQueue::send,
+    SendMessageBatch); DynamoStore reads (GetItem: a redelivery checking its
+    slot), reads out-of-line bodies and joins (BatchGetItem), stores large
+    values (PutItem) and settles (UpdateItem). dead_letter: consumes the
+    dead-letter queue, sends continuations to the work queue, reads a body
+    stored out of line (BatchGetItem), settles (UpdateItem), stores a large
+    outcome (PutItem). Both write their own log group and X-Ray segments.
+    """
+    q, table = model["queues"], model["table"]["arn"]
+    logs = model["log_groups"][key]["arn"]
+    source = q["work"]["arn"] if key == "worker" else q["dead_letter"]["arn"]
+    grants = {(a, logs) for a in ("logs:CreateLogStream", "logs:PutLogEvents")}
+    grants |= {(a, "*") for a in ("xray:PutTraceSegments", "xray:PutTelemetryRecords")}
+    grants |= {(a, source) for a in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")}
+    grants.add(("sqs:SendMessage", q["work"]["arn"]))
+    table_actions = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem"]
+    if key == "worker":
+        table_actions.append("dynamodb:GetItem")
+        for name in params.get("data_table_names") or []:
+            arn = table.rsplit("/", 1)[0] + "/" + name
+            grants |= {(a, arn) for a in DATA_TABLE_ACTIONS}
+    grants |= {(a, table) for a in table_actions}
+    return grants
+
+
+def _pairs(statements: list[dict]) -> set[tuple[str, str]]:
+    return {(a, r) for st in statements for a in st["actions"] for r in st["resources"]}
+
+
+def check_model(model: dict, params: dict, facts: Facts, label: str) -> list[str]:
+    errors: list[str] = []
+    fail = lambda msg: errors.append(f"{label}: {msg}")  # noqa: E731
+    q, table, fns, maps = model["queues"], model["table"], model["functions"], model["mappings"]
+    work, dlq = q["work"], q["dead_letter"]
+
+    # Queues.
+    if not work["redrive"]:
+        fail("the work queue has no redrive policy: failing messages would never reach the dead-letter function")
+    else:
+        if work["redrive"]["target"] != dlq["arn"]:
+            fail(f"the work queue's redrive target is {work['redrive']['target']}, expected the dead-letter queue {dlq['arn']}")
+        if work["redrive"]["max_receive"] != params.get("max_receive_count"):
+            fail(f"maxReceiveCount is {work['redrive']['max_receive']}, expected max_receive_count {params['max_receive_count']}")
+    if dlq["redrive"]:
+        fail("the dead-letter queue has a redrive policy of its own: dead letters could move on unsettled")
+    if not dlq["redrive_allow"] or dlq["redrive_allow"]["sources"] != [work["arn"]]:
+        fail(f"the dead-letter queue's redrive allow policy is {dlq['redrive_allow']}, expected only the work queue")
+    for name, queue, fn in (("work", work, "worker"), ("dead-letter", dlq, "dead_letter")):
+        timeout = fns[fn]["timeout"]
+        if queue["visibility"] < VISIBILITY_FACTOR * timeout:
+            fail(
+                f"the {name} queue's visibility timeout ({queue['visibility']} s) is under "
+                f"{VISIBILITY_FACTOR}x its function's timeout ({timeout} s): messages are redelivered while still running"
+            )
+        if queue["retention"] != facts.retention:
+            fail(f"the {name} queue keeps messages {queue['retention']} s, expected {facts.retention} s (14 days, the maximum)")
+        if not queue["sse"]:
+            fail(f"the {name} queue is not encrypted at rest")
+
+    # Table.
+    want_key = [(facts.key, facts.key_type, "HASH")]
+    if table["key"] != want_key:
+        fail(f"the table's key is {table['key']}, the code uses {want_key}")
+    if table["ttl"] != (facts.ttl, True):
+        fail(f"the table's TTL is {table['ttl']}, expected enabled on attribute {facts.ttl!r}: records would never expire")
+    if not table["pitr"]:
+        fail("point-in-time recovery is off on the table")
+    if not table["sse"]:
+        fail("server-side encryption is off on the table")
+    if table["billing"] != "PAY_PER_REQUEST":
+        fail(f"the table's billing mode is {table['billing']}, expected PAY_PER_REQUEST")
+
+    # Functions.
+    signing = params.get("signing_secret_arn")
+    want_env = {
+        facts.env_queue_url: work["url"],
+        facts.env_table_name: table["name"],
+        facts.env_record_ttl_days: str(params.get("record_ttl_days")),
+    }
+    if set(want_env) != set(facts.env_vars):
+        fail(f"the checks know values for {sorted(want_env)}, the code reads {sorted(facts.env_vars)}")
+    if signing:
+        want_env[facts.env_signing_keys] = secret_value(signing)
+    for key, f in fns.items():
+        if (f["runtime"], f["handler"], f["arch"]) != (RUNTIME, HANDLER, ARCH):
+            fail(f"{key}: runtime/handler/architectures are {f['runtime']}/{f['handler']}/{f['arch']}")
+        for var in sorted(set(want_env) | set(f["env"])):
+            got, want = f["env"].get(var), want_env.get(var)
+            if want is None:
+                fail(f"{key}: sets {var}, which the code does not read")
+            elif got != want:
+                fail(f"{key}: {var} is {got!r}, expected {want!r}")
+        ttl_days = f["env"].get(facts.env_record_ttl_days, "")
+        if facts.ttl_whole_days and not re.fullmatch(r"[0-9]+", ttl_days):
+            fail(f"{key}: {facts.env_record_ttl_days}={ttl_days!r} is not a whole number of days")
+        elif int(ttl_days or 0) * 86400 <= facts.retention:
+            fail(f"{key}: records live {ttl_days} days, not longer than a message ({facts.retention} s)")
+        if facts.reads_lambda_log_level and f["log_format"] != "JSON":
+            fail(f"{key}: log format is {f['log_format']}: Lambda sets AWS_LAMBDA_LOG_LEVEL only with JSON")
+        if f["app_log_level"] != params.get("log_level"):
+            fail(f"{key}: application log level is {f['app_log_level']}, expected {params['log_level']}")
+        if f["system_log_level"] not in ("DEBUG", "INFO", "WARN"):
+            fail(f"{key}: system log level is {f['system_log_level']}")
+        if f["log_group"] != model["log_groups"][key]["name"]:
+            fail(f"{key}: logs to {f['log_group']}, not its log group {model['log_groups'][key]['name']}")
+        if model["log_groups"][key]["retention"] != params.get("log_retention_days"):
+            fail(f"{key}: log retention is {model['log_groups'][key]['retention']} days, expected {params['log_retention_days']}")
+        if f["timeout"] != params.get("timeout"):
+            fail(f"{key}: timeout is {f['timeout']}, expected the timeout parameter {params['timeout']}")
+        if f["tracing"] != "Active":
+            fail(f"{key}: tracing is {f['tracing']}")
+
+    # Event source mappings.
+    for key, source in (("worker", work["arn"]), ("dead_letter", dlq["arn"])):
+        m = maps.get(key)
+        if m is None:
+            fail(f"{key}: no SQS event source mapping")
+            continue
+        if m["source"] != source:
+            fail(f"{key}: consumes {m['source']}, expected {source}")
+        if m["function"] != fns[key]["arn"]:
+            fail(f"{key}: its event source mapping invokes {m['function']}")
+        if m["batch_size"] != facts.batch_size:
+            fail(f"{key}: batch size is {m['batch_size']}, the code's batches are {facts.batch_size}")
+        if not isinstance(m["window"], int) or not 0 <= m["window"] <= MAX_WINDOW:
+            fail(f"{key}: batching window is {m['window']} s, expected 0 to {MAX_WINDOW}")
+        if m["response_types"] != REPORT_FAILURES:
+            fail(f"{key}: function response types are {m['response_types']}: without ReportBatchItemFailures one failure redelivers the whole batch")
+        if m["max_concurrency"] != params.get("max_concurrency") or not 2 <= int(m["max_concurrency"] or 0) <= 1000:
+            fail(f"{key}: maximum concurrency is {m['max_concurrency']}, expected max_concurrency {params['max_concurrency']} (2 to 1000)")
+        if m["enabled"] not in (True, "true"):
+            fail(f"{key}: the event source mapping is disabled")
+
+    # IAM.
+    extra = json.loads(params.get("extra_policy_json")) if params.get("extra_policy_json") else {"Statement": []}
+    extra_pairs = _pairs(policy_statements(extra))
+    for key in fns:
+        role = model["roles"].get(key)
+        if role is None:
+            fail(f"{key}: no execution role")
+            continue
+        for st in role["statements"]:
+            if st["effect"] != "Allow" or st["not_action"] or st["not_resource"]:
+                fail(f"{key}: role has a {st['effect']} statement {st['actions']} on {st['resources']}; vow's roles only Allow")
+        allowed = _pairs([st for st in role["statements"] if st["effect"] == "Allow"])
+        want = required_grants(model, params, key)
+        for action, resource in sorted(want - allowed):
+            fail(f"{key}: role does not allow {action} on {resource}")
+        for action, resource in sorted(allowed - want - (extra_pairs if key == "worker" else set())):
+            fail(f"{key}: role allows {action} on {resource}, which nothing uses")
+        want_managed = sorted(params.get("extra_policy_arns") or []) if key == "worker" else []
+        if role["managed"] != want_managed:
+            fail(f"{key}: managed policies are {role['managed']}, expected {want_managed}")
+
+    # Alarm.
+    a = model["alarm"]
+    topic = [params.get("alarm_topic_arn")] if params.get("alarm_topic_arn") else []
+    want_alarm = {
+        "namespace": "AWS/SQS",
+        "metric": "ApproximateNumberOfMessagesVisible",
+        "dimensions": {"QueueName": dlq["name"]},
+        "threshold": 0,
+        "comparison": "GreaterThanThreshold",
+        "missing": "notBreaching",
+        "actions": topic,
+        "ok_actions": topic,
+    }
+    for k, v in want_alarm.items():
+        if a.get(k) != v:
+            fail(f"alarm: {k} is {a.get(k)!r}, expected {v!r}")
+    return errors
+
+
+def check_parity(sam: dict, tf: dict, label: str) -> list[str]:
+    """The two tools create the same stack (role names aside, which differ by design)."""
+    errors = []
+    for section in sorted(set(sam) | set(tf)):
+        a, b = sam.get(section), tf.get(section)
+        if section == "roles":  # statement order means nothing to IAM
+            order = lambda sts: sorted(sts, key=lambda st: json.dumps(st, sort_keys=True))  # noqa: E731
+            a = {k: {**v, "arn": None, "statements": order(v["statements"])} for k, v in (a or {}).items()}
+            b = {k: {**v, "arn": None, "statements": order(v["statements"])} for k, v in (b or {}).items()}
+        if section == "functions":
+            a = {k: {**v, "role": None, "code": None} for k, v in (a or {}).items()}
+            b = {k: {**v, "role": None, "code": None} for k, v in (b or {}).items()}
+        if a != b:
+            errors.append(f"{label}: SAM and Terraform differ in {section}: {_diff(a, b)}")
+    return errors
+
+
+def _diff(a: Any, b: Any, path: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            if a.get(k) != b.get(k):
+                return _diff(a.get(k), b.get(k), f"{path}.{k}")
+    return f"{path.lstrip('.')}: SAM {a!r}, Terraform {b!r}"
