@@ -40,10 +40,8 @@ async fn shop(name: &str) -> Shop {
         table_name: unique,
         record_ttl: Duration::from_secs(3_600),
     };
-    let engine = EngineConfig {
-        retry_base: Duration::from_millis(50),
-        ..EngineConfig::default()
-    };
+    let mut engine = EngineConfig::default();
+    engine.retry_base = Duration::from_millis(50);
     vow::check_tasks(&[orders::tasks()]).expect("the order workflow's tasks");
     let mut vow = Vow::aws_with(&config, &names, engine);
     vow.run_workers(2, None, Duration::from_secs(1));
