@@ -32,6 +32,67 @@ const FILES: &[(&str, &str)] = starter![
     "worker/tests/list_tasks.rs",
 ];
 
+/// The starter's deployment files. They use the vow stack from a checkout of
+/// the vow repository, so they are written only with [`VowSource::Path`].
+const INFRA: &[(&str, &str)] = starter![
+    "template.yaml",
+    "samconfig.toml",
+    "terraform/main.tf",
+    "terraform/variables.tf",
+    "terraform/outputs.tf",
+];
+
+/// Where the starter's deployment files point into the repository, after
+/// renaming (`{name}` is the project's name): the file, the text, and the
+/// directory the path is relative to (`Project`: the file's own directory in
+/// the project; `Sam`: `infra/sam` of the checkout), with the target (in the
+/// checkout, or in the project).
+const INFRA_PATHS: [(&str, &str, Base, Target); 4] = [
+    (
+        "template.yaml",
+        "Location: ../../infra/sam/template.yaml",
+        Base::Project(""),
+        Target::Checkout("infra/sam/template.yaml"),
+    ),
+    (
+        "template.yaml",
+        "WorkerCodeUri: ../../examples/{name}/worker",
+        Base::Sam,
+        Target::Project("worker"),
+    ),
+    (
+        "template.yaml",
+        "DeadLetterCodeUri: ../../examples/{name}/worker",
+        Base::Sam,
+        Target::Project("worker"),
+    ),
+    (
+        "terraform/main.tf",
+        "source = \"../../../infra/terraform/modules/vow\"",
+        Base::Project("terraform"),
+        Target::Checkout("infra/terraform/modules/vow"),
+    ),
+];
+
+/// What a path in a deployment file is relative to.
+#[derive(Clone, Copy)]
+enum Base {
+    /// This directory of the new project.
+    Project(&'static str),
+    /// The vow stack's SAM template's directory, which resolves the nested
+    /// stack's code URIs.
+    Sam,
+}
+
+/// What a path in a deployment file points at.
+#[derive(Clone, Copy)]
+enum Target {
+    /// This path in the vow checkout.
+    Checkout(&'static str),
+    /// This path in the new project.
+    Project(&'static str),
+}
+
 /// The starter's name, replaced by the new project's.
 const STARTER: &str = "orders";
 
@@ -120,11 +181,18 @@ pub enum VowSource {
     Path(PathBuf),
 }
 
-/// The files of project `name`: relative path and contents.
-pub fn project(name: &str, vow: &VowSource) -> Result<Vec<(String, String)>, String> {
+/// The files of project `name`, to be written at `at` (an absolute path):
+/// relative path and contents. The deployment files come only with a vow
+/// checkout.
+pub fn project(name: &str, vow: &VowSource, at: &Path) -> Result<Vec<(String, String)>, String> {
     check_name(name)?;
+    let infra: &[(&str, &str)] = match vow {
+        VowSource::Path(_) => INFRA,
+        VowSource::Registry(_) => &[],
+    };
     FILES
         .iter()
+        .chain(infra)
         .map(|(path, text)| {
             let mut text = rename(text, name);
             if *path == "Cargo.toml" {
@@ -132,15 +200,31 @@ pub fn project(name: &str, vow: &VowSource) -> Result<Vec<(String, String)>, Str
                     let krate = line.split(' ').next().unwrap_or_default();
                     let dep = match vow {
                         VowSource::Registry(version) => format!("{krate} = \"{version}\""),
-                        VowSource::Path(root) => format!(
-                            "{krate} = {{ path = \"{}\" }}",
-                            root.join(dir).display().to_string().replace('\\', "/")
-                        ),
+                        VowSource::Path(root) => {
+                            format!("{krate} = {{ path = \"{}\" }}", slashes(&root.join(dir)))
+                        }
                     };
-                    if !text.contains(line) {
-                        return Err(format!("the embedded starter lacks `{line}`"));
+                    text = replace_once(&text, line, &dep)?;
+                }
+            }
+            if let VowSource::Path(root) = vow {
+                for (file, line, base, target) in INFRA_PATHS {
+                    if file != *path {
+                        continue;
                     }
-                    text = text.replace(line, &dep);
+                    let line = line.replace("{name}", name);
+                    let (key, _) = line.split_at(line.find(['"', '.']).unwrap_or(line.len()));
+                    let from = match base {
+                        Base::Project(dir) => at.join(dir),
+                        Base::Sam => root.join("infra/sam"),
+                    };
+                    let to = match target {
+                        Target::Checkout(p) => root.join(p),
+                        Target::Project(p) => at.join(p),
+                    };
+                    let quote = if line.contains('"') { "\"" } else { "" };
+                    let new = format!("{key}{quote}{}{quote}", slashes(&relative(&from, &to)));
+                    text = replace_once(&text, &line, &new)?;
                 }
             }
             Ok((rename(path, name), text))
@@ -148,17 +232,54 @@ pub fn project(name: &str, vow: &VowSource) -> Result<Vec<(String, String)>, Str
         .collect()
 }
 
+/// `text` with `old`, which must be there, replaced by `new`.
+fn replace_once(text: &str, old: &str, new: &str) -> Result<String, String> {
+    if !text.contains(old) {
+        return Err(format!("the embedded starter lacks `{old}`"));
+    }
+    Ok(text.replacen(old, new, 1))
+}
+
+/// A path with `/` separators, as Cargo, SAM and Terraform files write them.
+fn slashes(path: &Path) -> String {
+    path.display().to_string().replace('\\', "/")
+}
+
+/// The path from directory `from` to `to`, both absolute: `..` up to their
+/// common ancestor, then down.
+fn relative(from: &Path, to: &Path) -> PathBuf {
+    let from: Vec<_> = from.components().collect();
+    let to: Vec<_> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut path = PathBuf::new();
+    for _ in common..from.len() {
+        path.push("..");
+    }
+    for part in &to[common..] {
+        path.push(part);
+    }
+    if path.starts_with("..") {
+        path
+    } else {
+        Path::new(".").join(path)
+    }
+}
+
 /// Write project `name` into `dir`, which must not exist or be empty; returns
 /// the paths written.
 pub fn write(dir: &Path, name: &str, vow: &VowSource) -> Result<Vec<PathBuf>, String> {
-    let files = project(name, vow)?;
+    check_name(name)?;
     let occupied = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
     if occupied {
         return Err(format!("{} exists and is not empty", dir.display()));
     }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let at = dir
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut written = Vec::new();
-    for (path, text) in files {
-        let path = dir.join(path);
+    for (path, text) in project(name, vow, &at)? {
+        let path = at.join(path);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
                 .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
@@ -209,7 +330,8 @@ mod tests {
 
     #[test]
     fn the_project_is_the_starter_renamed() {
-        let files = project("my-shop", &VowSource::Registry("0.1.0".into())).expect("project");
+        let at = Path::new("/home/ada/my-shop");
+        let files = project("my-shop", &VowSource::Registry("0.1.0".into()), at).expect("project");
         let get = |path: &str| {
             files
                 .iter()
@@ -241,22 +363,49 @@ mod tests {
             let left = rename(text, "x") != *text;
             assert!(!left, "{path} still names the starter");
         }
+        assert!(
+            files.iter().all(|(p, _)| p != "template.yaml"),
+            "no deployment files without a vow checkout"
+        );
     }
 
     #[test]
     fn a_path_source_points_into_the_checkout() {
         let root = PathBuf::from("/src/vow");
-        let files = project("shop", &VowSource::Path(root)).expect("project");
-        let workspace = &files
-            .iter()
-            .find(|(p, _)| p == "Cargo.toml")
-            .expect("manifest")
-            .1;
+        let at = Path::new("/home/ada/shop");
+        let files = project("shop", &VowSource::Path(root), at).expect("project");
+        let get = |path: &str| &files.iter().find(|(p, _)| p == path).expect(path).1;
+        let workspace = get("Cargo.toml");
         assert!(
             workspace.contains("vow = { path = \"/src/vow/sdk\" }"),
             "{workspace}"
         );
         assert!(workspace.contains("vow-lambda = { path = \"/src/vow/lambda\" }"));
+        let sam = get("template.yaml");
+        assert!(
+            sam.contains("Location: ../../../src/vow/infra/sam/template.yaml\n"),
+            "{sam}"
+        );
+        assert!(
+            sam.contains("WorkerCodeUri: ../../../../home/ada/shop/worker\n"),
+            "{sam}"
+        );
+        assert!(sam.contains("WorkerBinary: shop-worker\n"), "{sam}");
+        assert!(sam.contains("DeadLetterCodeUri: ../../../../home/ada/shop/worker\n"));
+        let tf = get("terraform/main.tf");
+        assert!(
+            tf.contains("source = \"../../../../src/vow/infra/terraform/modules/vow\"\n"),
+            "{tf}"
+        );
+        assert!(tf.contains("/shop-worker/bootstrap.zip"), "{tf}");
+    }
+
+    #[test]
+    fn relative_paths_climb_to_the_common_ancestor() {
+        let rel = |a: &str, b: &str| relative(Path::new(a), Path::new(b));
+        assert_eq!(rel("/a/b/c", "/a/d"), PathBuf::from("../../d"));
+        assert_eq!(rel("/a", "/a/b"), PathBuf::from("./b"));
+        assert_eq!(rel("/a/b", "/a/b"), PathBuf::from("."));
     }
 
     #[test]

@@ -47,6 +47,30 @@ fn a_new_project_builds_and_its_worker_serves_its_tasks() {
             "{tag} in {text}"
         );
     }
+    // Its deployment files find the vow stack in the checkout, and the stack
+    // finds its worker.
+    let line = |file: &str, key: &str| {
+        let text = std::fs::read_to_string(dir.join(file)).expect(file);
+        let line = text.lines().find(|l| l.trim_start().starts_with(key));
+        let value = line.unwrap_or_else(|| panic!("{key} in {file}"));
+        value.trim_start()[key.len()..]
+            .trim()
+            .trim_matches('"')
+            .to_owned()
+    };
+    let location = dir.join(line("template.yaml", "Location:"));
+    assert!(location.is_file(), "{}", location.display());
+    let code = repo()
+        .join("infra/sam")
+        .join(line("template.yaml", "WorkerCodeUri:"));
+    assert_eq!(
+        code.canonicalize().expect("the worker's code"),
+        dir.join("worker").canonicalize().expect("worker dir")
+    );
+    let module = dir
+        .join("terraform")
+        .join(line("terraform/main.tf", "source ="));
+    assert!(module.join("main.tf").is_file(), "{}", module.display());
     // Writing over it is refused.
     let again = Command::new(env!("CARGO_BIN_EXE_vow"))
         .args(["new", "shop", "--dir"])
