@@ -102,6 +102,21 @@ pub enum Command {
         #[command(flatten)]
         wait_args: WaitArgs,
     },
+    /// Write a new vow project: a task crate with an order workflow, its
+    /// worker binaries and tests, ready for `cargo lambda build` and
+    /// `sam deploy`. Rename and reshape it from there.
+    New {
+        /// The project's name: lowercase letters, digits and `-` (its task crate,
+        /// binaries `NAME-worker` and `NAME-dead-letter`, and task tags `NAME/...`).
+        name: String,
+        /// Where to write it (default: ./NAME); must not exist or be empty.
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+        /// Use the vow crates of this checkout of the vow repository instead of
+        /// crates.io.
+        #[arg(long, value_name = "DIR")]
+        vow_path: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,6 +4,7 @@ mod args;
 mod check;
 mod dlq;
 mod graph;
+mod new;
 mod render;
 mod run;
 mod wait;
@@ -54,6 +55,14 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    if let Command::New {
+        name,
+        dir,
+        vow_path,
+    } = &cli.command
+    {
+        return new_project(name, dir.as_deref(), vow_path.as_deref());
+    }
     let config = vow::aws::sdk_config().await;
     let target = &cli.target;
     match cli.command {
@@ -103,6 +112,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 }
             }
         }
+        Command::New { .. } => {} // written above, before loading the AWS configuration
         Command::Run {
             sample,
             wait,
@@ -132,6 +142,30 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             return check::check_upgrade(&config, target, work_queue, max).await;
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `vow new`: write the project and say what to do next.
+fn new_project(
+    name: &str,
+    dir: Option<&std::path::Path>,
+    vow_path: Option<&std::path::Path>,
+) -> Result<ExitCode, CliError> {
+    let source = match vow_path {
+        Some(path) => new::VowSource::Path(
+            path.canonicalize()
+                .map_err(|e| CliError::Usage(format!("--vow-path {}: {e}", path.display())))?,
+        ),
+        None => new::VowSource::Registry(env!("CARGO_PKG_VERSION").to_owned()),
+    };
+    let dir = dir.map_or_else(|| std::path::PathBuf::from(name), |d| d.to_path_buf());
+    let written = new::write(&dir, name, &source).map_err(CliError::Usage)?;
+    emit(&format!(
+        "wrote {} files to {}\nnext: read {}/README.md; `cargo test` there runs its tests\n",
+        written.len(),
+        dir.display(),
+        dir.display()
+    ));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -34,6 +34,8 @@
 //! # }).unwrap();
 //! ```
 
+#![warn(missing_docs)]
+
 extern crate self as vow;
 
 #[cfg(feature = "aws")]

@@ -106,21 +106,23 @@ def main() -> int:
                 errors,
             )
 
-        # The starter, nesting the vow template, in a copy with its crate.
-        copy = tmp_path / "repo"
-        shutil.copytree(ROOT / "infra/sam", copy / "infra/sam")
-        (copy / "examples/orders").mkdir(parents=True)
-        shutil.copy2(ROOT / "examples/orders/template.yaml", copy / "examples/orders/template.yaml")
-        crate = copy / "examples/orders/worker"
+        # The starter, nesting the vow template: in place (its worker crate is
+        # a member of the starter's own workspace, which uses the vow crates
+        # by path), or in a copy with a stub crate where it has none.
         real = ROOT / "examples/orders/worker"
         if (real / "Cargo.toml").is_file():
-            shutil.copytree(real, crate, ignore=shutil.ignore_patterns("target"))
+            starter, crate = ROOT / "examples/orders", real
         else:
+            copy = tmp_path / "repo"
+            shutil.copytree(ROOT / "infra/sam", copy / "infra/sam")
+            (copy / "examples/orders").mkdir(parents=True)
+            shutil.copy2(ROOT / "examples/orders/template.yaml", copy / "examples/orders/template.yaml")
+            starter, crate = copy / "examples/orders", copy / "examples/orders/worker"
             (crate / "src").mkdir(parents=True)
             (crate / "Cargo.toml").write_text(STUB_MANIFEST)
             for name in ("worker", "dead_letter"):
                 (crate / "src" / f"{name}.rs").write_text("fn main() {}\n")
-        ok, log = build(sam, copy / "examples/orders", Path("template.yaml"), tmp_path / "orders-build", env)
+        ok, log = build(sam, starter, Path("template.yaml"), tmp_path / "orders-build", env)
         if not ok:
             errors.append(f"sam build of examples/orders/template.yaml failed:\n{log}")
         else:

@@ -1,13 +1,7 @@
-//! The vow dead-letter Lambda: consumes the dead-letter queue and settles each
-//! message's promise (if still pending) with a failure saying why it died, so
-//! dependents always get an outcome. Works without decoding the task.
-
-use lambda_runtime::Error;
-use vow::poller::InProcess;
+//! The vow dead-letter Lambda: settles the promise of each dead-lettered message
+//! (see `vow_lambda::DeadLetters`).
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    vow_worker::init_logging();
-    let vow = vow::Vow::aws().await?;
-    vow_worker::serve(InProcess::dead_letters(vow.engine().clone())).await
+async fn main() -> Result<(), vow_lambda::Error> {
+    vow_lambda::DeadLetters::new().run().await
 }

@@ -1,6 +1,8 @@
 //! Procedural macros for vow: `#[vow::task("name")]` registers a task, and
 //! `vow::closure!` turns a closure with named captures into a registered task.
 
+#![warn(missing_docs)]
+
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as Tokens};
 use quote::{quote, quote_spanned};
