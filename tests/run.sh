@@ -48,7 +48,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo fmt "${starter[@]}" --all --check
 cargo clippy "${starter[@]}" --all-targets --quiet -- -D warnings
 step "the sdk's optional anyhow feature"
-cargo test --quiet -p vow --features anyhow --test errors
+cargo test --quiet -p vow-sdk --features anyhow --test errors
 
 if [[ "$mode" == quick ]]; then
   step "tests (no emulators)"
@@ -92,7 +92,7 @@ fi
 
 if [[ "$mode" == bench ]]; then
   step "engine on one core (criterion, in-memory backend)"
-  cargo bench -p vow --bench engine --no-default-features
+  cargo bench -p vow-sdk --bench engine --no-default-features
   step "release binaries: the worker, the baseline function, the bench"
   cargo build --quiet --release -p vow-worker
   cargo build --quiet --release -p vow-e2e --bin bench --bin baseline_lambda
@@ -118,11 +118,11 @@ step "starter project (examples/orders) on the emulators"
 cargo test "${starter[@]}"
 
 step "publishable crates: packages and docs"
-# vow-lambda is packaged without the verifying build: its `vow ^0.1` would
-# resolve to crates.io's unrelated `vow` 0.1.3 (the name is taken there).
-cargo package --quiet --allow-dirty -p vow -p vow-macros
-cargo package --quiet --allow-dirty --no-verify -p vow-lambda
-RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps -p vow -p vow-macros -p vow-lambda
+# The SDK is published as `vow-sdk` (its library is `vow`): crates.io's `vow`
+# is another project. Packaged together, each verifying build uses the others'
+# packages, as crates.io would serve them.
+cargo package --quiet --allow-dirty -p vow-sdk -p vow-macros -p vow-lambda
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps -p vow-sdk -p vow-macros -p vow-lambda
 
 if [[ -x tests/infra/check.sh ]]; then
   step "deployment templates"

@@ -98,7 +98,10 @@ const STARTER: &str = "orders";
 
 /// How the starter depends on the vow crates (by path, inside the repository).
 const STARTER_DEPS: [(&str, &str); 2] = [
-    ("vow = { path = \"../../sdk\" }", "sdk"),
+    (
+        "vow = { package = \"vow-sdk\", path = \"../../sdk\" }",
+        "sdk",
+    ),
     ("vow-lambda = { path = \"../../lambda\" }", "lambda"),
 ];
 
@@ -198,11 +201,23 @@ pub fn project(name: &str, vow: &VowSource, at: &Path) -> Result<Vec<(String, St
             if *path == "Cargo.toml" {
                 for (line, dir) in STARTER_DEPS {
                     let krate = line.split(' ').next().unwrap_or_default();
+                    // The SDK is published as `vow-sdk`; its library is `vow`.
+                    let package = if krate == "vow" {
+                        "package = \"vow-sdk\", "
+                    } else {
+                        ""
+                    };
                     let dep = match vow {
-                        VowSource::Registry(version) => format!("{krate} = \"{version}\""),
-                        VowSource::Path(root) => {
-                            format!("{krate} = {{ path = \"{}\" }}", slashes(&root.join(dir)))
+                        VowSource::Registry(version) if package.is_empty() => {
+                            format!("{krate} = \"{version}\"")
                         }
+                        VowSource::Registry(version) => {
+                            format!("{krate} = {{ {package}version = \"{version}\" }}")
+                        }
+                        VowSource::Path(root) => format!(
+                            "{krate} = {{ {package}path = \"{}\" }}",
+                            slashes(&root.join(dir))
+                        ),
                     };
                     text = replace_once(&text, line, &dep)?;
                 }
@@ -340,7 +355,10 @@ mod tests {
                 .unwrap_or_else(|| panic!("{path} is written"))
         };
         let workspace = get("Cargo.toml");
-        assert!(workspace.contains("vow = \"0.1.0\"\n"), "{workspace}");
+        assert!(
+            workspace.contains("vow = { package = \"vow-sdk\", version = \"0.1.0\" }\n"),
+            "{workspace}"
+        );
         assert!(
             workspace.contains("vow-lambda = \"0.1.0\"\n"),
             "{workspace}"
@@ -377,7 +395,7 @@ mod tests {
         let get = |path: &str| &files.iter().find(|(p, _)| p == path).expect(path).1;
         let workspace = get("Cargo.toml");
         assert!(
-            workspace.contains("vow = { path = \"/src/vow/sdk\" }"),
+            workspace.contains("vow = { package = \"vow-sdk\", path = \"/src/vow/sdk\" }"),
             "{workspace}"
         );
         assert!(workspace.contains("vow-lambda = { path = \"/src/vow/lambda\" }"));

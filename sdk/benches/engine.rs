@@ -2,7 +2,7 @@
 //! and decode a message, dispatch it, run a trivial task and settle it. No
 //! network, so this is the overhead vow adds on top of SQS and DynamoDB.
 //!
-//! `cargo bench -p vow --bench engine` prints each workload's throughput in
+//! `cargo bench -p vow-sdk --bench engine` prints each workload's throughput in
 //! steps per second (`thrpt`, elements/s).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};

@@ -43,7 +43,8 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Builds a [`Vow`] client of SQS and DynamoDB; see the [module docs](self).
+/// Builds a [`Vow`] client of SQS and DynamoDB from the environment and the
+/// AWS SDK's configuration, each setting overridable.
 #[derive(Clone, Debug, Default)]
 #[must_use = "call `.build().await` to make the client"]
 pub struct VowBuilder {

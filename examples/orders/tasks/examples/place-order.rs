@@ -16,7 +16,7 @@
 //! confirmed, 1 otherwise.
 
 use std::time::Duration;
-use vow::aws::{setup, AwsNames};
+use vow::aws::setup;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -39,12 +39,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    let (vow, table) = if local {
+    let (vow, table, _workers) = if local {
         local_stack().await?
     } else {
         let table =
             table.ok_or("pass --orders-table NAME (the stack's OrdersTableName) or --local")?;
-        (vow::Vow::aws().await?, table)
+        (vow::Vow::aws().await?, table, None)
     };
     let order = orders::Order {
         order_id: format!("order-{}", &vow::PromiseId::random().as_str()[..12]),
@@ -66,20 +66,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// An `orders-local` queue pair, vow table and orders table wherever the AWS
 /// SDK's configuration points, and workers in this process.
-async fn local_stack() -> Result<(vow::Vow, String), Box<dyn std::error::Error>> {
+async fn local_stack(
+) -> Result<(vow::Vow, String, Option<vow::Workers>), Box<dyn std::error::Error>> {
     let config = vow::aws::sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
     let sqs = aws_sdk_sqs::Client::new(&config);
     let (queue_url, _) = setup::ensure_queues(&sqs, "orders-local", 5, 60).await?;
     setup::ensure_table(&dynamodb, "orders-local").await?;
     orders::create_table(&dynamodb, "orders-local-orders").await?;
-    let names = AwsNames {
-        queue_url,
-        table_name: "orders-local".to_owned(),
-        record_ttl: Duration::from_secs(86_400),
-    };
     vow::check_tasks(&[orders::tasks()])?;
-    let mut vow = vow::Vow::aws_with(&config, &names, vow::EngineConfig::default());
-    vow.run_workers(2, None, Duration::from_secs(1));
-    Ok((vow, "orders-local-orders".to_owned()))
+    let vow = vow::Vow::builder()
+        .sdk_config(&config)
+        .queue_url(queue_url)
+        .table_name("orders-local")
+        .record_ttl(Duration::from_secs(86_400))
+        .build()
+        .await?;
+    let workers = vow.run_workers(2, None, Duration::from_secs(1));
+    Ok((vow, "orders-local-orders".to_owned(), Some(workers)))
 }

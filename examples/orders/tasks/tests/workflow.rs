@@ -6,11 +6,12 @@
 use aws_sdk_dynamodb::Client;
 use orders::{Line, Order, OrderRecord, Outcome, Status};
 use std::time::Duration;
-use vow::aws::{setup, AwsNames};
+use vow::aws::setup;
 use vow::{EngineConfig, Failure, Vow};
 
 struct Shop {
     vow: Vow,
+    _workers: vow::Workers,
     dynamodb: Client,
     orders_table: String,
 }
@@ -35,18 +36,22 @@ async fn shop(name: &str) -> Shop {
     orders::create_table(&dynamodb, &orders_table)
         .await
         .expect("create the orders table");
-    let names = AwsNames {
-        queue_url,
-        table_name: unique,
-        record_ttl: Duration::from_secs(3_600),
-    };
     let mut engine = EngineConfig::default();
     engine.retry_base = Duration::from_millis(50);
     vow::check_tasks(&[orders::tasks()]).expect("the order workflow's tasks");
-    let mut vow = Vow::aws_with(&config, &names, engine);
-    vow.run_workers(2, None, Duration::from_secs(1));
+    let vow = Vow::builder()
+        .sdk_config(&config)
+        .queue_url(queue_url)
+        .table_name(unique)
+        .record_ttl(Duration::from_secs(3_600))
+        .engine(engine)
+        .build()
+        .await
+        .expect("the client");
+    let workers = vow.run_workers(2, None, Duration::from_secs(1));
     Shop {
         vow,
+        _workers: workers,
         dynamodb,
         orders_table,
     }
