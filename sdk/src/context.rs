@@ -1,5 +1,6 @@
 //! [`Cx`]: what a running task knows about itself, and its [`Flow`].
 
+use crate::engine::decide;
 use crate::error::Error;
 use crate::failure::Failure;
 use crate::flow::Flow;
@@ -41,6 +42,9 @@ pub struct Cx {
     target: Target,
     attempt: u32,
     conts: Vec<Cont>,
+    /// Whether a deferral stores `conts` in the promise's record (then the
+    /// task's resolvers carry none).
+    in_record: bool,
     store: Arc<dyn Store>,
     reporter: Arc<Reporter>,
 }
@@ -52,7 +56,9 @@ impl Cx {
         conts: Vec<Cont>,
         store: Arc<dyn Store>,
     ) -> Self {
+        let in_record = successors_in_record(&target, &conts);
         Cx {
+            in_record,
             flow: Flow::new(target.id()),
             reporter: Arc::new(Reporter {
                 cell: Cell::of(&target.id()),
@@ -203,12 +209,30 @@ impl Cx {
     /// A serializable resolver for this task's own promise. Hand it to other tasks
     /// and return [`crate::deferred`]; whoever calls [`Flow::resolve`] first settles it.
     pub fn resolver<T>(&self) -> Resolver<T> {
-        Resolver::new(self.target.clone(), self.conts.clone())
+        let conts = if self.in_record {
+            Vec::new()
+        } else {
+            self.conts.clone()
+        };
+        Resolver::new(self.target.clone(), conts)
+    }
+
+    /// Whether a deferral of this task stores the successors its message
+    /// carries in its promise's record ([`decide::successors_wait_in_record`]).
+    pub(crate) fn successors_in_record(&self) -> bool {
+        self.in_record
     }
 
     pub(crate) fn flow(&self) -> &Flow {
         &self.flow
     }
+}
+
+/// [`decide::successors_wait_in_record`] for a task's target and carried
+/// continuations.
+fn successors_in_record(target: &Target, conts: &[Cont]) -> bool {
+    let encoded = serde_json::to_vec(conts).map_or(usize::MAX, |b| b.len());
+    decide::successors_wait_in_record(matches!(target, Target::Promise(_)), conts.len(), encoded)
 }
 
 impl Deref for Cx {

@@ -914,3 +914,56 @@ async fn a_cancel_that_died_before_sending_is_repaired_by_the_promise_s_own_mess
         matches!(successor.input, Some(Outcome::Err(ref f)) if f.kind() == FailureKind::Cancelled)
     );
 }
+
+#[tokio::test]
+async fn cancelling_a_deferred_promise_runs_the_successors_it_was_created_with() {
+    let vow = embedded();
+    let k = key();
+    let flow = vow.flow();
+    let parked = flow.when(Park { key: k.clone() });
+    let z = parked.then(Observe { key: k.clone() });
+    vow.start(&flow).await.expect("start");
+    let resolver = parked_resolver(&k).await;
+    // Nobody resolves it: the application gives up on it.
+    vow.cancel(parked.id(), "no answer").await.expect("cancel");
+    assert_eq!(
+        vow.wait(&z, LONG).await.expect("the successor runs"),
+        Ok("cancelled".to_owned())
+    );
+    // A resolve that comes late loses: the successor only ever saw the cancel
+    // (it may run more than once; execution is at least once).
+    vow.resolve(&resolver, Ok(5)).await.expect("resolve");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = read_log(&k);
+    assert!(
+        !seen.is_empty() && seen.iter().all(|s| s == "cancelled"),
+        "{seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_deferred_promise_resolved_runs_its_successors_and_a_later_cancel_loses() {
+    let vow = embedded();
+    let k = key();
+    let flow = vow.flow();
+    let parked = flow.when(Park { key: k.clone() });
+    let z = parked.then(Observe { key: k.clone() });
+    vow.start(&flow).await.expect("start");
+    let resolver = parked_resolver(&k).await;
+    vow.resolve(&resolver, Ok(5)).await.expect("resolve");
+    vow.resolve(&resolver, Ok(6))
+        .await
+        .expect("a second resolve loses");
+    assert_eq!(
+        vow.wait(&z, LONG).await.expect("runs"),
+        Ok("ok:5".to_owned())
+    );
+    let cancelled = vow.cancel(parked.id(), "too late").await.expect("cancel");
+    assert_eq!(cancelled, 0, "the cancel loses to the resolve");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = read_log(&k);
+    assert!(
+        !seen.is_empty() && seen.iter().all(|s| s == "ok:5"),
+        "{seen:?}"
+    );
+}

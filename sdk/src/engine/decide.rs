@@ -101,6 +101,21 @@ pub fn checks_first(repair: bool, redelivered: bool) -> bool {
     repair || redelivered
 }
 
+/// The most bytes of carried successors a deferring task stores in its
+/// promise's record ([`successors_wait_in_record`]); a quarter of the record's
+/// budget for stored continuations (`store::LATER_BUDGET`).
+pub const DEFERRED_SUCCESSORS_IN_RECORD: usize = 16 * 1024;
+
+/// Where the successors a deferring task's message carries wait for the
+/// promise to settle: in the promise's record, when the promise is a plain one
+/// and they are small enough, so that whoever settles it finds them there (a
+/// resolver, and also a cancel or a dead-letter settle, which never see a
+/// resolver); otherwise inside the task's resolvers, which only a resolve
+/// delivers. `encoded` is their size as JSON.
+pub fn successors_wait_in_record(plain_promise: bool, count: usize, encoded: usize) -> bool {
+    plain_promise && count > 0 && encoded <= DEFERRED_SUCCESSORS_IN_RECORD
+}
+
 /// One step of counting a join member's arrival.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Climb {

@@ -90,7 +90,18 @@ impl Engine {
                 );
                 step.run_plan(durable(flow.take_plan())).await?;
             }
-            Ok(Erased::Deferred) => step.run_plan(durable(flow.take_plan())).await?,
+            Ok(Erased::Deferred) => {
+                // The successors this message carries wait in the promise's
+                // record, where a resolve, a cancel and a dead-letter settle
+                // all find them (the task's resolvers then carry none).
+                if cx.successors_in_record() {
+                    let id = env.target.id();
+                    for cont in env.conts {
+                        flow.attach(&id, cont);
+                    }
+                }
+                step.run_plan(durable(flow.take_plan())).await?
+            }
             Err(e) => {
                 flow.discard();
                 let max = env
