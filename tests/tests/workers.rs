@@ -98,7 +98,11 @@ async fn a_graceful_shutdown_finishes_the_batch_in_flight_and_receives_nothing_a
         "the gate's message is deleted, not left in flight; only the late one waits"
     );
     let status = stack.vow.status(late.id()).await.expect("status");
-    assert_eq!(status, Status::Unknown, "nothing ran after the shutdown: no record");
+    assert_eq!(
+        status,
+        Status::Unknown,
+        "nothing ran after the shutdown: no record"
+    );
     let left = stack
         .queue()
         .receive(10, Duration::from_secs(1))
