@@ -1,11 +1,11 @@
 //! `vow check-upgrade`: which waiting messages this build cannot decode, with
-//! [`vow::upgrade::check`] (the rule and how it peeks are documented there).
+//! [`vow::upgrade::check_queues`] (the rule and how it peeks are documented
+//! at [`vow::upgrade::check`]).
 
 use crate::args::Target;
 use crate::{client, emit, CliError};
 use std::process::ExitCode;
-use vow::aws::{SdkConfig, SqsQueue};
-use vow::queue::Queue;
+use vow::aws::SdkConfig;
 
 /// Check the dead-letter queue (if its URL is known) and, with `work_queue`, the
 /// work queue. Exit 0 if every message decodes, 1 if some do not.
@@ -23,26 +23,10 @@ pub async fn check_upgrade(
     }
     let vow = client(config, target, work_queue).await?;
     let max = usize::try_from(max).unwrap_or(usize::MAX);
-    let dlq = target
-        .dlq_url
-        .as_ref()
-        .map(|url| SqsQueue::new(aws_sdk_sqs::Client::new(config), url));
-    let mut queues: Vec<(&dyn Queue, &str)> = Vec::new();
-    if let Some(dlq) = &dlq {
-        queues.push((dlq, "dead-letter queue"));
-    }
-    if work_queue {
-        queues.push((vow.engine().queue().as_ref(), "work queue"));
-    }
-    let mut undecodable = 0;
-    for (queue, name) in queues {
-        let report = vow::upgrade::check(vow.engine(), queue, name, max).await?;
-        emit(&report.to_string());
-        undecodable += report.undecodable();
-    }
-    if !work_queue {
-        emit("work queue: not read (pass --work-queue; each peek counts as a receive toward maxReceiveCount)\n");
-    }
+    let dlq_url = target.dlq_url.as_deref();
+    let undecodable = vow::upgrade::check_queues(&vow, config, dlq_url, work_queue, max, emit)
+        .await
+        .map_err(|(_, e)| CliError::from(e))?;
     Ok(if undecodable == 0 {
         ExitCode::SUCCESS
     } else {

@@ -366,30 +366,6 @@ impl Task for Verdict {
     }
 }
 
-/// `(visible, in flight)` messages of a queue.
-async fn depth(stack: &Stack, url: &str) -> (u64, u64) {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let out = stack
-        .sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(A::ApproximateNumberOfMessages)
-        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .expect("queue attributes");
-    let get = |name: A| {
-        out.attributes()
-            .and_then(|a| a.get(&name))
-            .and_then(|v| v.parse().ok())
-            .expect("attribute")
-    };
-    (
-        get(A::ApproximateNumberOfMessages),
-        get(A::ApproximateNumberOfMessagesNotVisible),
-    )
-}
-
 fn signing_keys() -> SigningKeys {
     SigningKeys::parse(KEYS).expect("test keys")
 }
@@ -524,7 +500,7 @@ async fn check_upgrade_reports_messages_of_older_shapes() {
     );
     assert!(out.ends_with("work queue: not read (pass --work-queue; each peek counts as a receive toward maxReceiveCount)\n"), "{out}");
     assert_eq!(
-        depth(&stack, &stack.names.queue_url).await,
+        stack.depth(&stack.names.queue_url).await,
         (3, 0),
         "work queue untouched"
     );
@@ -549,8 +525,8 @@ async fn check_upgrade_reports_messages_of_older_shapes() {
     );
     assert!(out.contains("(received 1 time)"), "{out}");
     // Peeking left every message where it was.
-    assert_eq!(depth(&stack, &stack.names.queue_url).await, (3, 0));
-    assert_eq!(depth(&stack, &stack.dlq_url).await, (1, 0));
+    assert_eq!(stack.depth(&stack.names.queue_url).await, (3, 0));
+    assert_eq!(stack.depth(&stack.dlq_url).await, (1, 0));
 
     // Without the messages this build cannot decode, the check passes.
     let queue = stack.queue();

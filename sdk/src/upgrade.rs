@@ -321,8 +321,36 @@ pub async fn run_if_requested() -> Option<i32> {
             return Some(2);
         }
     };
-    let dlq = dlq_url.map(|url| crate::aws::SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url));
-    let mut queues: Vec<(&dyn Queue, &str)> = Vec::new();
+    let checked = check_queues(&vow, &sdk, dlq_url.as_deref(), work_queue, max, |text| {
+        print!("{text}")
+    })
+    .await;
+    match checked {
+        Ok(undecodable) => Some(i32::from(undecodable > 0)),
+        Err((name, e)) => {
+            eprintln!("--check-upgrade: {name}: {e}");
+            Some(3)
+        }
+    }
+}
+
+/// The upgrade check of `vow check-upgrade` and of a worker's
+/// `--check-upgrade`: [`check`] the dead-letter queue at `dlq_url` (if any)
+/// and, with `work_queue`, `vow`'s work queue, handing each report's text to
+/// `emit` (and, when the work queue is left unread, a line saying so).
+/// Returns how many messages do not decode, or the name of the queue whose
+/// reading failed and why.
+#[cfg(feature = "aws")]
+pub async fn check_queues(
+    vow: &crate::Vow,
+    sdk: &aws_config::SdkConfig,
+    dlq_url: Option<&str>,
+    work_queue: bool,
+    max: usize,
+    mut emit: impl FnMut(&str),
+) -> Result<usize, (&'static str, crate::BackendError)> {
+    let dlq = dlq_url.map(|url| crate::aws::SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url));
+    let mut queues: Vec<(&dyn Queue, &'static str)> = Vec::new();
     if let Some(dlq) = &dlq {
         queues.push((dlq, "dead-letter queue"));
     }
@@ -331,23 +359,16 @@ pub async fn run_if_requested() -> Option<i32> {
     }
     let mut undecodable = 0;
     for (queue, name) in queues {
-        match check(vow.engine(), queue, name, max).await {
-            Ok(report) => {
-                print!("{report}");
-                undecodable += report.undecodable();
-            }
-            Err(e) => {
-                eprintln!("--check-upgrade: {name}: {e}");
-                return Some(3);
-            }
-        }
+        let report = check(vow.engine(), queue, name, max)
+            .await
+            .map_err(|e| (name, e))?;
+        emit(&report.to_string());
+        undecodable += report.undecodable();
     }
     if !work_queue {
-        println!(
-            "work queue: not read (pass --work-queue; each peek counts as a receive toward maxReceiveCount)"
-        );
+        emit("work queue: not read (pass --work-queue; each peek counts as a receive toward maxReceiveCount)\n");
     }
-    Some(i32::from(undecodable > 0))
+    Ok(undecodable)
 }
 
 #[cfg(test)]

@@ -144,6 +144,30 @@ impl Stack {
         }
     }
 
+    /// The queue at `url`'s depth: messages visible, and in flight.
+    pub async fn depth(&self, url: &str) -> (u64, u64) {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let out = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("queue attributes");
+        let get = |name: A| {
+            out.attributes()
+                .and_then(|a| a.get(&name))
+                .and_then(|v| v.parse().ok())
+                .expect("attribute")
+        };
+        (
+            get(A::ApproximateNumberOfMessages),
+            get(A::ApproximateNumberOfMessagesNotVisible),
+        )
+    }
+
     /// The work queue, counted.
     pub fn queue(&self) -> SqsQueue {
         SqsQueue::new(self.sqs.clone(), &self.names.queue_url).with_metrics(self.metrics.clone())

@@ -31,30 +31,6 @@ impl Task for Gate {
     }
 }
 
-/// `(visible, in flight)` messages of the stack's work queue.
-async fn depth(stack: &Stack) -> (u64, u64) {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let out = stack
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&stack.names.queue_url)
-        .attribute_names(A::ApproximateNumberOfMessages)
-        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .expect("queue attributes");
-    let get = |name: A| {
-        out.attributes()
-            .and_then(|a| a.get(&name))
-            .and_then(|v| v.parse().ok())
-            .expect("attribute")
-    };
-    (
-        get(A::ApproximateNumberOfMessages),
-        get(A::ApproximateNumberOfMessagesNotVisible),
-    )
-}
-
 async fn until(what: &str, cond: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while !cond() {
@@ -93,7 +69,7 @@ async fn a_graceful_shutdown_finishes_the_batch_in_flight_and_receives_nothing_a
     let settled = stack.vow.status(gate.id()).await.expect("status");
     assert_eq!(settled, Status::Done(serde_json::json!("passed")));
     assert_eq!(
-        depth(&stack).await,
+        stack.depth(&stack.names.queue_url).await,
         (1, 0),
         "the gate's message is deleted, not left in flight; only the late one waits"
     );
