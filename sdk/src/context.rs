@@ -42,9 +42,6 @@ pub struct Cx {
     target: Target,
     attempt: u32,
     conts: Vec<Cont>,
-    /// Whether a deferral stores `conts` in the promise's record (then the
-    /// task's resolvers carry none).
-    in_record: bool,
     store: Arc<dyn Store>,
     reporter: Arc<Reporter>,
 }
@@ -56,9 +53,7 @@ impl Cx {
         conts: Vec<Cont>,
         store: Arc<dyn Store>,
     ) -> Self {
-        let in_record = successors_in_record(&target, &conts);
         Cx {
-            in_record,
             flow: Flow::new(target.id()),
             reporter: Arc::new(Reporter {
                 cell: Cell::of(&target.id()),
@@ -209,7 +204,7 @@ impl Cx {
     /// A serializable resolver for this task's own promise. Hand it to other tasks
     /// and return [`crate::deferred`]; whoever calls [`Flow::resolve`] first settles it.
     pub fn resolver<T>(&self) -> Resolver<T> {
-        let conts = if self.in_record {
+        let conts = if self.successors_in_record() {
             Vec::new()
         } else {
             self.conts.clone()
@@ -218,9 +213,11 @@ impl Cx {
     }
 
     /// Whether a deferral of this task stores the successors its message
-    /// carries in its promise's record ([`decide::successors_wait_in_record`]).
+    /// carries in its promise's record (then the task's resolvers carry none;
+    /// [`decide::successors_wait_in_record`]). Asked only by tasks that make a
+    /// resolver or defer, so other steps never encode their continuations.
     pub(crate) fn successors_in_record(&self) -> bool {
-        self.in_record
+        successors_in_record(&self.target, &self.conts)
     }
 
     pub(crate) fn flow(&self) -> &Flow {
