@@ -5,15 +5,19 @@
 //! returns, so continuations known at creation time travel inside the messages and
 //! cost no store write. In application code, [`crate::Vow::start`] runs it.
 
+use crate::clock::epoch_millis;
+use crate::engine::decide::MAX_TIMER;
 use crate::failure::Failure;
 use crate::id::{task_token, token, PromiseId};
 use crate::promise::{Handle, Promise, Resolver};
 use crate::task::{encode_task, Task};
 use crate::wire::{to_value, Cont, Envelope, Outcome, Target, MAX_JOIN, WIRE_VERSION};
 use serde::Serialize;
+use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
 
 /// A builder of promises. Cheap to clone; clones share state.
 ///
@@ -54,6 +58,9 @@ struct FlowState {
     remote: Vec<(PromiseId, Cont)>,
     joins: Vec<(PromiseId, u32)>,
     resolves: Vec<(Target, Vec<Cont>, Outcome)>,
+    /// Promises no message of this flow carries the continuations of (sleeps,
+    /// callbacks): their continuations are stored in their records.
+    waiting: Vec<PromiseId>,
     /// A plan whose start failed, to carry out again on the next start.
     kept: Option<Plan>,
     /// Why the flow cannot be carried out (a join too large), if it cannot.
@@ -71,6 +78,9 @@ pub struct Plan {
     pub remote: Vec<(PromiseId, Cont)>,
     /// Resolver calls.
     pub resolves: Vec<(Target, Vec<Cont>, Outcome)>,
+    /// Continuations to store in the records of promises created here that no
+    /// message carries them for (sleeps, callbacks), before anything is sent.
+    pub stored: Vec<(PromiseId, Vec<Cont>)>,
 }
 
 /// Anything that names a promise of `T`: a [`Promise`], a [`Handle`], or a
@@ -111,6 +121,7 @@ impl Flow {
                 remote: Vec::new(),
                 joins: Vec::new(),
                 resolves: Vec::new(),
+                waiting: Vec::new(),
                 kept: None,
                 invalid: None,
             })),
@@ -218,6 +229,117 @@ impl Flow {
         Promise::new(join, self.clone())
     }
 
+    /// A promise that settles with `()` once `duration` has passed: a durable
+    /// sleep. Nothing runs and no worker waits meanwhile: a timer message waits
+    /// in the queue, checking in every [`crate::EngineConfig::timer_hop`] (15
+    /// minutes), and settles the promise at its time. A sleep may last up to
+    /// 366 days; a longer one makes the flow fail to start (in a task: fail).
+    /// Cancelling the sleeping promise ends it at once with `Cancelled`.
+    ///
+    /// ```
+    /// # use serde::{Deserialize, Serialize};
+    /// # use vow::prelude::*;
+    /// # use std::time::Duration;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let vow = vow::Vow::embedded();
+    /// let flow = vow.flow();
+    /// let reminder = flow.sleep(Duration::from_millis(200)).then(vow::closure!(
+    ///     "doc-remind", [], |slept: Result<(), Failure>| -> Result<&'static str, Error> {
+    ///         slept?;
+    ///         Ok("time to renew")
+    ///     }
+    /// ));
+    /// let started = std::time::Instant::now();
+    /// vow.start(&flow).await?;
+    /// let said = vow.wait(&reminder, Duration::from_secs(5)).await?;
+    /// assert_eq!(said, Ok("time to renew".to_owned()));
+    /// assert!(started.elapsed() >= Duration::from_millis(200));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn sleep(&self, duration: Duration) -> Promise<()> {
+        let at = SystemTime::now().checked_add(duration);
+        self.timed(at, duration, Outcome::Ok(Value::Null), "sleep")
+            .0
+    }
+
+    /// A promise that settles with `()` at `at` (at once if `at` has passed);
+    /// see [`Flow::sleep`].
+    pub fn sleep_until(&self, at: SystemTime) -> Promise<()> {
+        let far = at.duration_since(SystemTime::now()).unwrap_or_default();
+        self.timed(Some(at), far, Outcome::Ok(Value::Null), "sleep")
+            .0
+    }
+
+    /// A promise that something outside the flow settles, and the [`Resolver`]
+    /// that settles it: hand the resolver (serializable; [`Resolver::id`] is
+    /// enough to rebuild it) to a task, a person, or another system, and settle
+    /// it with [`crate::Vow::resolve`] or [`Flow::resolve`]. The first
+    /// resolution wins. Unless resolved within `timeout`, the promise settles
+    /// with a [`FailureKind::Timeout`](crate::FailureKind::Timeout) failure
+    /// (timeouts may last up to 366 days). Its successors are stored with it,
+    /// so a resolve, the deadline and a cancel all run them at once.
+    ///
+    /// ```
+    /// # use vow::prelude::*;
+    /// # use std::time::Duration;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let vow = vow::Vow::embedded();
+    /// let flow = vow.flow();
+    /// let (approval, resolver) = flow.callback::<bool>(Duration::from_secs(3_600));
+    /// let answer = approval.then(vow::closure!(
+    ///     "doc-approved", [], |approved: Result<bool, Failure>| -> Result<&'static str, Error> {
+    ///         Ok(if approved? { "shipped" } else { "refunded" })
+    ///     }
+    /// ));
+    /// vow.start(&flow).await?;
+    /// // Later, maybe in another process: only the id is needed.
+    /// let resolver = vow::Resolver::<bool>::from_id(resolver.id());
+    /// vow.resolve(&resolver, Ok(true)).await?;
+    /// let said = vow.wait(&answer, Duration::from_secs(5)).await?;
+    /// assert_eq!(said, Ok("shipped".to_owned()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn callback<T>(&self, timeout: Duration) -> (Promise<T>, Resolver<T>) {
+        let at = SystemTime::now().checked_add(timeout);
+        let late = Outcome::Err(Failure::timeout(format!(
+            "the callback was not resolved within {timeout:?}"
+        )));
+        let (promise, id) = self.timed(at, timeout, late, "callback timeout");
+        (promise, Resolver::new(Target::Promise(id), Vec::new()))
+    }
+
+    /// A promise settled by a timer with `outcome` at `at`, `far` from now;
+    /// its continuations wait in its record. `what` names it in errors.
+    fn timed<T>(
+        &self,
+        at: Option<SystemTime>,
+        far: Duration,
+        outcome: Outcome,
+        what: &str,
+    ) -> (Promise<T>, PromiseId) {
+        let mut st = self.lock();
+        let id = st.next_id();
+        match at {
+            Some(at) if far <= MAX_TIMER => {
+                let target = Target::Promise(id.clone());
+                st.sends
+                    .push(Envelope::timer(target, outcome, epoch_millis(at)));
+            }
+            _ => {
+                st.invalid = Some(format!(
+                    "a {what} of {far:?} exceeds the {} days allowed",
+                    MAX_TIMER.as_secs() / 86_400
+                ));
+            }
+        }
+        st.pending.entry(id.clone()).or_default();
+        st.waiting.push(id.clone());
+        drop(st);
+        (Promise::new(id.clone(), self.clone()), id)
+    }
+
     /// Settle the promise behind `resolver` (first resolution wins).
     pub fn resolve<T: Serialize>(&self, resolver: &Resolver<T>, result: Result<T, Failure>) {
         let outcome = match result {
@@ -228,6 +350,15 @@ impl Flow {
             Err(f) => Outcome::Err(f),
         };
         let mut st = self.lock();
+        if let Target::Promise(id) = &resolver.target {
+            if id.as_member().is_some() {
+                st.invalid = Some(format!(
+                    "{id} is a join member: no resolver settles it (Resolver::from_id takes \
+                     the id of a callback)"
+                ));
+                return;
+            }
+        }
         st.resolves
             .push((resolver.target.clone(), resolver.conts.clone(), outcome));
     }
@@ -255,6 +386,7 @@ impl Flow {
         kept.joins.extend(plan.joins);
         kept.remote.extend(plan.remote);
         kept.resolves.extend(plan.resolves);
+        kept.stored.extend(plan.stored);
         st.kept = Some(kept);
     }
 
@@ -264,6 +396,13 @@ impl Flow {
         let kept = st.kept.take().unwrap_or_default();
         let sends = std::mem::take(&mut st.sends);
         let mut pending = std::mem::take(&mut st.pending);
+        let stored: Vec<(PromiseId, Vec<Cont>)> = std::mem::take(&mut st.waiting)
+            .into_iter()
+            .map(|id| {
+                let own = pending.remove(&id).unwrap_or_default();
+                (id, assemble(own, &mut pending))
+            })
+            .collect();
         let sends: Vec<Envelope> = sends
             .into_iter()
             .map(|mut env| {
@@ -293,6 +432,7 @@ impl Flow {
             joins: kept.joins.into_iter().chain(joins).collect(),
             remote: kept.remote.into_iter().chain(remote).collect(),
             resolves: kept.resolves.into_iter().chain(resolves).collect(),
+            stored: kept.stored.into_iter().chain(stored).collect(),
         }
     }
 

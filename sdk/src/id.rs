@@ -158,6 +158,14 @@ pub fn resolve_token(id: &PromiseId) -> String {
     outside_token("resolve", id)
 }
 
+/// The token of the timer that ends the sleep `id`, or settles the callback
+/// `id` at its deadline ([`crate::wire::Envelope::timer`]). Derived, so a task
+/// retried after creating the sleep sends the very same timer, and its copies
+/// settle as one writer.
+pub fn timer_token(id: &PromiseId) -> String {
+    outside_token("timer", id)
+}
+
 /// The token of an application's cancel of `root` and its descendants. Derived,
 /// so a retried cancel finds the settles of the first try its own.
 pub fn cancel_token(root: &PromiseId) -> String {

@@ -88,7 +88,7 @@ mod workers;
 /// own and may change between minor versions before 1.0.
 pub mod backend {
     pub use crate::memory::{MemoryQueue, MemoryStore};
-    pub use crate::queue::{Delivery, Outgoing, Queue};
+    pub use crate::queue::{Delivery, Outgoing, Queue, MAX_DELAY};
     pub use crate::store::{Cell, Note, Record, Settled, Store};
     pub use crate::wire::{Cont, Outcome, Slot};
 }

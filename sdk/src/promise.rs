@@ -179,6 +179,14 @@ impl<T> Resolver<T> {
         }
     }
 
+    /// The resolver of the promise `id`, as made by [`Flow::callback`]: an
+    /// external system can keep just the id and settle the promise with it.
+    /// (A task's own [`crate::Cx::resolver`] may carry its successors; keep
+    /// that resolver whole.)
+    pub fn from_id(id: PromiseId) -> Self {
+        Resolver::new(Target::Promise(id), Vec::new())
+    }
+
     /// The id of the promise this resolver settles.
     pub fn id(&self) -> PromiseId {
         self.target.id()

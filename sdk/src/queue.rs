@@ -4,12 +4,17 @@ use crate::error::BackendError;
 use async_trait::async_trait;
 use std::time::Duration;
 
+/// The longest a message may be hidden after it is sent: SQS's limit of 15
+/// minutes. Both queues clamp longer delays to it.
+pub const MAX_DELAY: Duration = Duration::from_secs(900);
+
 /// A message to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outgoing {
     /// The body (an encoded [`crate::wire::Envelope`]).
     pub body: String,
-    /// Hidden from receivers for this long (SQS allows up to 15 minutes).
+    /// Hidden from receivers for at least this long, up to [`MAX_DELAY`] (SQS
+    /// counts whole seconds: a fraction counts as a second more).
     pub delay: Duration,
 }
 

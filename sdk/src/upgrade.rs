@@ -44,7 +44,7 @@ use crate::error::BackendError;
 use crate::failure::Failure;
 use crate::id::PromiseId;
 use crate::queue::{Delivery, Queue};
-use crate::wire::{decode_task, salvage, Cont, Envelope, RESOLVE_TASK};
+use crate::wire::{decode_task, salvage, Cont, Envelope};
 use std::fmt;
 use std::time::Duration;
 
@@ -240,7 +240,7 @@ pub async fn check_message(engine: &Engine, delivery: &Delivery) -> Result<Check
 /// The envelope's task and every successor in its continuations, decoded.
 fn tasks_of(env: &Envelope) -> Vec<TaskCheck> {
     let mut found = Vec::new();
-    if env.tag() != Some(RESOLVE_TASK) {
+    if !env.is_resolve() {
         found.push(task_check(&env.task, env.target.id(), false));
     }
     let mut stack: Vec<&Cont> = env.conts.iter().rev().collect();

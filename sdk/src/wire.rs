@@ -395,6 +395,10 @@ pub struct Envelope {
 /// the outcome it carries, runs no user code, and needs no registration.
 pub const RESOLVE_TASK: &str = "vow/resolve";
 
+/// The tag of a timer message ([`Envelope::timer`]): like a resolve, it runs
+/// no user code and needs no registration.
+pub const TIMER_TASK: &str = "vow/timer";
+
 impl Envelope {
     /// The message that settles the resolver's `target` with `outcome` and fires
     /// `conts`. A task's resolves are sent as these before the task's own
@@ -415,9 +419,37 @@ impl Envelope {
         }
     }
 
-    /// Whether this message settles a resolve ([`Envelope::resolve`]).
+    /// The message that settles `target` with `outcome` once the clock reads
+    /// `at` (milliseconds since the Unix epoch): a sleep's end or a callback's
+    /// deadline. Until then it waits in the queue, in hops of at most
+    /// [`crate::EngineConfig::timer_hop`], and checks its promise at every hop,
+    /// so a timer whose promise settled (resolved, cancelled) stops there. Its
+    /// token is [`crate::id::timer_token`]: a retried parent sends the same timer.
+    pub fn timer(target: Target, outcome: Outcome, at: u64) -> Self {
+        Envelope {
+            v: WIRE_VERSION,
+            token: crate::id::timer_token(&target.id()),
+            target,
+            attempt: 1,
+            repair: false,
+            task: serde_json::json!({ "task": TIMER_TASK, "at": at }),
+            input: Some(outcome),
+            opts: RunOpts::default(),
+            conts: Vec::new(),
+        }
+    }
+
+    /// Whether this message settles its target with the outcome it carries and
+    /// runs no user code: a resolve ([`Envelope::resolve`]) or a timer
+    /// ([`Envelope::timer`]).
     pub fn is_resolve(&self) -> bool {
-        self.tag() == Some(RESOLVE_TASK)
+        matches!(self.tag(), Some(RESOLVE_TASK | TIMER_TASK))
+    }
+
+    /// For a timer ([`Envelope::timer`]): when it fires, in milliseconds since
+    /// the Unix epoch; `Some(None)` for a timer that names no time.
+    pub fn timer_at(&self) -> Option<Option<u64>> {
+        (self.tag() == Some(TIMER_TASK)).then(|| self.task.get("at").and_then(Value::as_u64))
     }
 
     /// The task's registered tag, if the task object has one.

@@ -1,7 +1,7 @@
 use super::classify;
 use super::metrics::{Call, Metrics};
 use crate::error::BackendError;
-use crate::queue::{Delivery, Outgoing, Queue};
+use crate::queue::{Delivery, Outgoing, Queue, MAX_DELAY};
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry,
@@ -65,9 +65,7 @@ impl SqsQueue {
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
                         .message_body(&chunk[i].body)
-                        .delay_seconds(
-                            i32::try_from(chunk[i].delay.as_secs().min(900)).unwrap_or(900),
-                        )
+                        .delay_seconds(delay_seconds(chunk[i].delay))
                         .build()
                         .map_err(|e| BackendError::fatal(format!("SendMessageBatch entry: {e}")))
                 })
@@ -225,5 +223,27 @@ impl Queue for SqsQueue {
             .await
             .map_err(|e| classify("ChangeMessageVisibility", e))?;
         Ok(())
+    }
+}
+
+/// SQS's `DelaySeconds` for a delay: whole seconds, rounded up (a message is
+/// never delivered before its delay is over), at most [`MAX_DELAY`].
+fn delay_seconds(delay: Duration) -> i32 {
+    let capped = delay.min(MAX_DELAY);
+    let secs = capped.as_secs() + u64::from(capped.subsec_nanos() > 0);
+    i32::try_from(secs).unwrap_or(i32::MAX)
+}
+
+#[cfg(test)]
+mod delay_tests {
+    use super::*;
+
+    #[test]
+    fn delays_round_up_to_whole_seconds_within_the_sqs_limit() {
+        assert_eq!(delay_seconds(Duration::ZERO), 0);
+        assert_eq!(delay_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(delay_seconds(Duration::from_millis(2_000)), 2);
+        assert_eq!(delay_seconds(Duration::from_millis(2_001)), 3);
+        assert_eq!(delay_seconds(Duration::from_secs(3_600)), 900);
     }
 }

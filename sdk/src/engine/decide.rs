@@ -19,6 +19,7 @@
 //! needs none of its own.
 
 use crate::store::FAN_IN;
+use std::time::Duration;
 
 pub use crate::id::{cancel_token, resolve_token, successor_token, task_token};
 
@@ -96,9 +97,44 @@ pub fn firing_token<'a>(by: Option<&'a str>, own: &'a str) -> &'a str {
 
 /// Whether a message checks the store before running its task: repairs and
 /// redeliveries do (their promise may be settled already); a first delivery
-/// does not, which saves a read per step.
-pub fn checks_first(repair: bool, redelivered: bool) -> bool {
-    repair || redelivered
+/// does not, which saves a read per step. A timer does at every hop, so one
+/// whose promise was resolved or cancelled stops waiting.
+pub fn checks_first(repair: bool, redelivered: bool, timer: bool) -> bool {
+    repair || redelivered || timer
+}
+
+/// The longest sleep or callback deadline: 366 days, as long as an AWS Lambda
+/// durable function may run.
+pub const MAX_TIMER: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// How far a timer's time may lie beyond [`MAX_TIMER`] from a worker's clock
+/// (the producer's clock may run ahead).
+pub const TIMER_SKEW: Duration = Duration::from_secs(24 * 3600);
+
+/// What a timer message does when it arrives ([`wake`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// Its time has come: settle the promise.
+    Now,
+    /// Send it again, to arrive after this long.
+    Later(Duration),
+    /// It names a time no producer makes (beyond [`MAX_TIMER`] from now):
+    /// refuse it rather than let a message keep itself alive for years.
+    TooFar,
+}
+
+/// A timer due at `at` arriving at `now` (milliseconds since the Unix epoch):
+/// fire it, or send it on for another hop of at most `hop`. Every hop brings
+/// it closer, so a timer ends after at most `MAX_TIMER / hop` hops.
+pub fn wake(at: u64, now: u64, hop: Duration) -> Wake {
+    let Some(left) = at.checked_sub(now).filter(|left| *left > 0) else {
+        return Wake::Now;
+    };
+    let left = Duration::from_millis(left);
+    if left > MAX_TIMER.saturating_add(TIMER_SKEW) {
+        return Wake::TooFar;
+    }
+    Wake::Later(left.min(hop.max(Duration::from_millis(1))))
 }
 
 /// The most bytes of carried successors a deferring task stores in its
@@ -227,6 +263,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn timers_hop_toward_their_time_and_refuse_times_beyond_the_limit() {
+        let hop = Duration::from_secs(900);
+        assert_eq!(wake(1_000, 1_000, hop), Wake::Now);
+        assert_eq!(wake(1_000, 5_000, hop), Wake::Now);
+        assert_eq!(
+            wake(1_500, 1_000, hop),
+            Wake::Later(Duration::from_millis(500))
+        );
+        let year = 365 * 24 * 3_600_000;
+        assert_eq!(wake(year, 0, hop), Wake::Later(hop));
+        assert_eq!(wake(u64::MAX, 0, hop), Wake::TooFar);
+        assert_eq!(
+            wake(2, 1, Duration::ZERO),
+            Wake::Later(Duration::from_millis(1))
+        );
+        // A year-long timer ends: every hop is a full one until the last.
+        let (mut now, mut hops) = (0u64, 0);
+        while let Wake::Later(d) = wake(year, now, hop) {
+            now += d.as_millis() as u64;
+            hops += 1;
+        }
+        assert_eq!(hops, year / 900_000);
+        assert!(checks_first(false, false, true) && !checks_first(false, false, false));
     }
 
     #[test]

@@ -185,12 +185,16 @@ impl Engine {
         inline: Inline,
         gather: &Option<Arc<Gather>>,
     ) -> Result<Option<Envelope>, Rejected> {
-        if decide::checks_first(env.repair, redelivered) {
+        let timer = env.timer_at().is_some();
+        if decide::checks_first(env.repair, redelivered, timer) {
             if let Some(after) = self.arrive(&env, inline, gather).await? {
                 return Ok(after);
             }
         }
         if env.is_resolve() {
+            if !self.due(&env).await? {
+                return Ok(None);
+            }
             return self.settle_resolve(env, Some(inline), gather).await;
         }
         let span = tracing::info_span!(

@@ -12,6 +12,7 @@
 //!   (rules 1, 2 and 3);
 //! - `blob`: values and bodies stored out of line (rules 4 and 6);
 //! - `outside`: settles made by application code: start, resolve, cancel (rule 7);
+//! - `timer`: timers waiting in the queue for their time (rules 2 and 5);
 //! - `dead`: dead letters (rules 3 and 5);
 //! - `decide`: the decisions all of them take, as pure functions.
 
@@ -22,6 +23,7 @@ mod deliver;
 mod outside;
 mod run;
 mod settle;
+mod timer;
 
 use crate::error::BackendError;
 use crate::failure::Failure;
@@ -63,6 +65,12 @@ pub struct EngineConfig {
     /// settles of the same record (neighbouring members of a join) share one
     /// write. Zero writes every settle alone.
     pub gather_for: Duration,
+    /// The longest a timer (a [`Flow::sleep`], a [`Flow::callback`]'s
+    /// deadline) waits in the queue before it checks its promise and sends
+    /// itself on: 15 minutes, the most SQS allows
+    /// ([`crate::backend::MAX_DELAY`]). Shorter hops notice a cancel sooner
+    /// and cost one more queue round trip and store read each.
+    pub timer_hop: Duration,
 }
 
 impl Default for EngineConfig {
@@ -75,6 +83,7 @@ impl Default for EngineConfig {
             signing: None,
             inline_for: Duration::from_secs(2),
             gather_for: Duration::from_millis(10),
+            timer_hop: crate::queue::MAX_DELAY,
         }
     }
 }

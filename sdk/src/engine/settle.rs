@@ -96,8 +96,8 @@ impl<'e> Step<'e> {
         let mut messages = Vec::with_capacity(self.sends.len());
         for env in std::mem::take(&mut self.sends) {
             messages.push(Outgoing {
+                delay: self.engine.delay_of(&env),
                 body: self.engine.seal(&env).await?,
-                delay: Duration::ZERO,
             });
         }
         self.engine.queue.send(messages).await
@@ -117,32 +117,49 @@ impl<'e> Step<'e> {
     }
 
     async fn carry_out(&mut self, plan: Plan) -> Result<(), BackendError> {
-        let store = &self.engine.store;
         for (join, n, conts) in plan.joins {
-            let target = Target::Promise(join.clone());
             if n == 0 {
                 let token = decide::join_token(&join);
+                let target = Target::Promise(join.clone());
                 self.settle_as(token, target, Outcome::Joined { join, n }, conts, false)
                     .await?;
-            } else if !conts.is_empty() {
-                let named: Vec<(String, Cont)> =
-                    conts.iter().map(|c| (cont_name(c), c.clone())).collect();
-                if let Some(slot) = store.add_continuations(&Cell::of(&join), &named).await? {
-                    self.fire(conts, slot.outcome, true).await?;
-                }
+            } else {
+                self.store_or_fire(&join, conts).await?;
             }
         }
+        for (id, conts) in plan.stored {
+            self.store_or_fire(&id, conts).await?;
+        }
         for (id, cont) in plan.remote {
-            let named = [(cont_name(&cont), cont.clone())];
-            if let Some(slot) = store.add_continuations(&Cell::of(&id), &named).await? {
-                self.fire(vec![cont], slot.outcome, true).await?;
-            }
+            self.store_or_fire(&id, vec![cont]).await?;
         }
         self.sends.extend(plan.sends);
         self.flush().await?;
         for (target, conts, outcome) in plan.resolves {
             let token = decide::resolve_token(&target.id());
             self.settle_as(token, target, outcome, conts, false).await?;
+        }
+        Ok(())
+    }
+
+    /// Store `conts` with the promise `id` until it settles, or fire them (as
+    /// repairs) if it has settled already.
+    async fn store_or_fire(
+        &mut self,
+        id: &PromiseId,
+        conts: Vec<Cont>,
+    ) -> Result<(), BackendError> {
+        if conts.is_empty() {
+            return Ok(());
+        }
+        let named: Vec<(String, Cont)> = conts.iter().map(|c| (cont_name(c), c.clone())).collect();
+        if let Some(slot) = self
+            .engine
+            .store
+            .add_continuations(&Cell::of(id), &named)
+            .await?
+        {
+            self.fire(conts, slot.outcome, true).await?;
         }
         Ok(())
     }

@@ -159,7 +159,7 @@ impl Queue for MemoryQueue {
             )));
         }
         for m in messages {
-            self.push(m.body, m.delay);
+            self.push(m.body, m.delay.min(crate::queue::MAX_DELAY));
         }
         Ok(())
     }

@@ -1,0 +1,306 @@
+//! Durable sleeps and callbacks with deadlines: timers that wait in the queue,
+//! hop after hop, and settle their promise at their time, unless a resolve or
+//! a cancel settles it first.
+
+mod common;
+
+use common::*;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use vow::engine::Rejected;
+use vow::memory::{MemoryQueue, MemoryStore};
+use vow::prelude::*;
+use vow::queue::{Delivery, Queue};
+use vow::wire::{Envelope, Outcome, Target};
+use vow::{Engine, EngineConfig, Status, WaitError};
+
+/// An embedded client whose timers check in every 100 ms, so a sleep of half
+/// a second takes several hops.
+fn hopping() -> Vow {
+    let mut config = fast_config();
+    config.engine.timer_hop = Duration::from_millis(100);
+    Vow::embedded_with(config)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Records the outcome it was given under `key` and returns it as text.
+#[derive(Debug, Serialize, Deserialize)]
+struct Note {
+    key: String,
+}
+
+#[vow::task("timers/note")]
+impl Task for Note {
+    type Input = Result<u64, Failure>;
+    type Output = String;
+    async fn run(self, input: Self::Input, _cx: &Cx) -> Result<Resolution<String>, Error> {
+        let said = match input {
+            Ok(v) => v.to_string(),
+            Err(f) => format!("err:{}", f.kind().as_str()),
+        };
+        log(&self.key, said.clone());
+        done(said)
+    }
+}
+
+/// Records when the sleep before it ended.
+#[derive(Debug, Serialize, Deserialize)]
+struct Woke {
+    key: String,
+}
+
+#[vow::task("timers/woke")]
+impl Task for Woke {
+    type Input = Result<(), Failure>;
+    type Output = String;
+    async fn run(self, slept: Self::Input, _cx: &Cx) -> Result<Resolution<String>, Error> {
+        let said = match slept {
+            Ok(()) => "woke".to_owned(),
+            Err(f) => format!("err:{}", f.kind().as_str()),
+        };
+        log(&self.key, format!("{said}@{}", now_ms()));
+        done(said)
+    }
+}
+
+#[tokio::test]
+async fn a_sleep_settles_at_its_time_and_not_before() {
+    let vow = hopping();
+    let k = key();
+    let flow = vow.flow();
+    let nap = flow.sleep(Duration::from_millis(450));
+    let after = nap.then(Woke { key: k.clone() });
+    let began = now_ms();
+    vow.start(&flow).await.expect("start");
+    // Several hops in, it still sleeps.
+    let early = vow.wait(&after, Duration::from_millis(250)).await;
+    assert!(matches!(early, Err(WaitError::TimedOut)), "{early:?}");
+    assert_eq!(
+        vow.wait(&after, WAIT).await.expect("wait"),
+        Ok("woke".into())
+    );
+    let lines = read_log(&k);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let woke: u64 = lines[0]
+        .strip_prefix("woke@")
+        .and_then(|t| t.parse().ok())
+        .expect("a time");
+    assert!(woke >= began + 450, "woke {} ms in", woke - began);
+    assert_eq!(vow.wait(&nap, WAIT).await.expect("wait"), Ok(()));
+}
+
+#[tokio::test]
+async fn a_task_sleeps_between_its_steps() {
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Later {
+        key: String,
+    }
+
+    #[vow::task("timers/later")]
+    impl Task for Later {
+        type Input = ();
+        type Output = String;
+        async fn run(self, _: (), cx: &Cx) -> Result<Resolution<String>, Error> {
+            adopt(
+                cx.sleep(Duration::from_millis(300))
+                    .then(Woke { key: self.key }),
+            )
+        }
+    }
+
+    let vow = hopping();
+    let k = key();
+    let began = Instant::now();
+    let later = vow.when(Later { key: k.clone() }).await.expect("start");
+    assert_eq!(
+        vow.wait(&later, WAIT).await.expect("wait"),
+        Ok("woke".into())
+    );
+    assert!(began.elapsed() >= Duration::from_millis(300));
+    assert_eq!(read_log(&k).len(), 1);
+}
+
+#[tokio::test]
+async fn a_callback_resolved_in_time_runs_its_successor_once_and_its_deadline_changes_nothing() {
+    let vow = hopping();
+    let k = key();
+    let flow = vow.flow();
+    let (answer, resolver) = flow.callback::<u64>(Duration::from_millis(500));
+    let noted = answer.then(Note { key: k.clone() });
+    vow.start(&flow).await.expect("start");
+    assert_eq!(
+        vow.status(answer.id()).await.expect("status"),
+        Status::Pending
+    );
+    // Resolved from elsewhere, with nothing but the id.
+    let resolver = Resolver::<u64>::from_id(resolver.id());
+    vow.resolve(&resolver, Ok(7)).await.expect("resolve");
+    assert_eq!(vow.wait(&noted, WAIT).await.expect("wait"), Ok("7".into()));
+    // Past the deadline: the timer found the promise settled and stopped.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(vow.wait(&answer, WAIT).await.expect("wait"), Ok(7));
+    assert_eq!(read_log(&k), vec!["7".to_owned()], "the successor ran once");
+    let (work, _) = vow.memory_queues().expect("embedded");
+    assert_eq!(work.len(), 0, "no timer left waiting");
+}
+
+#[tokio::test]
+async fn a_callback_nobody_resolves_times_out_and_a_late_resolve_loses() {
+    let vow = hopping();
+    let k = key();
+    let flow = vow.flow();
+    let (answer, resolver) = flow.callback::<u64>(Duration::from_millis(300));
+    let noted = answer.then(Note { key: k.clone() });
+    let began = Instant::now();
+    vow.start(&flow).await.expect("start");
+    assert_eq!(
+        vow.wait(&noted, WAIT).await.expect("wait"),
+        Ok("err:timeout".into())
+    );
+    assert!(began.elapsed() >= Duration::from_millis(300));
+    vow.resolve(&resolver, Ok(7))
+        .await
+        .expect("a late resolve is no error");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let outcome = vow.wait(&answer, WAIT).await.expect("wait");
+    assert!(
+        matches!(&outcome, Err(f) if f.kind() == FailureKind::Timeout && f.message().contains("not resolved")),
+        "{outcome:?}"
+    );
+    assert_eq!(read_log(&k), vec!["err:timeout".to_owned()]);
+}
+
+#[tokio::test]
+async fn cancelling_a_sleep_runs_its_successors_at_once() {
+    // Timers check in every 15 minutes here: the cancel must not wait for one.
+    let vow = embedded();
+    let k = key();
+    let flow = vow.flow();
+    let nap = flow.sleep(Duration::from_secs(3_600));
+    let after = nap.then(Woke { key: k.clone() });
+    vow.start(&flow).await.expect("start");
+    assert_eq!(
+        vow.cancel(nap.id(), "no more naps").await.expect("cancel"),
+        1
+    );
+    let said = vow
+        .wait(&after, Duration::from_secs(5))
+        .await
+        .expect("wait");
+    assert_eq!(said, Ok("err:cancelled".into()));
+}
+
+#[tokio::test]
+async fn timers_longer_than_the_limit_do_not_start() {
+    let vow = embedded();
+    let flow = vow.flow();
+    let _nap = flow.sleep(Duration::from_secs(400 * 24 * 3_600));
+    let err = vow.start(&flow).await.expect_err("refused");
+    assert!(err.to_string().contains("366 days"), "{err}");
+    let flow = vow.flow();
+    let _ = flow.callback::<u64>(Duration::MAX);
+    assert!(vow.start(&flow).await.is_err());
+}
+
+#[tokio::test]
+async fn a_resolver_made_from_a_join_member_id_is_refused() {
+    let vow = embedded();
+    let member = PromiseId::random().member(0);
+    let err = vow
+        .resolve(&Resolver::<u64>::from_id(member), Ok(1))
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("join member"), "{err}");
+}
+
+/// An engine with no workers, on a fresh store, and the queue it sends to.
+fn engine_alone() -> (Arc<Engine>, Arc<MemoryQueue>) {
+    let queue = Arc::new(MemoryQueue::new(Duration::from_millis(500), 5, None));
+    let mut config = EngineConfig::default();
+    config.timer_hop = Duration::from_millis(100);
+    let engine = Engine::new(Arc::new(MemoryStore::new()), queue.clone(), config);
+    (engine, queue)
+}
+
+fn dead_letter(body: String) -> Delivery {
+    Delivery {
+        message_id: "m1".into(),
+        receipt: "r1".into(),
+        body,
+        receive_count: 3,
+    }
+}
+
+#[tokio::test]
+async fn a_dead_lettered_timer_goes_back_to_wait_for_its_time() {
+    let (engine, queue) = engine_alone();
+    let id = PromiseId::random();
+    let timer = Envelope::timer(
+        Target::Promise(id.clone()),
+        Outcome::Ok(serde_json::Value::Null),
+        now_ms() + 250,
+    );
+    let body = engine.seal(&timer).await.expect("seal");
+    assert!(engine
+        .handle_dead_letters(vec![dead_letter(body)])
+        .await
+        .is_empty());
+    assert_eq!(
+        engine.outcome(&id).await.expect("read"),
+        None,
+        "not before its time"
+    );
+    let mut settled = None;
+    for _ in 0..40 {
+        for d in queue
+            .receive(10, Duration::from_millis(50))
+            .await
+            .expect("receive")
+        {
+            engine
+                .process(&d.body, d.receive_count)
+                .await
+                .expect("processed");
+            queue.delete(vec![d.receipt]).await.expect("delete");
+        }
+        settled = engine.outcome(&id).await.expect("read");
+        if settled.is_some() {
+            break;
+        }
+    }
+    assert_eq!(settled, Some(Outcome::Ok(serde_json::Value::Null)));
+}
+
+#[tokio::test]
+async fn a_timer_set_beyond_the_limit_is_refused_and_its_dead_letter_settles_it() {
+    let (engine, queue) = engine_alone();
+    let id = PromiseId::random();
+    let ten_years = 10 * 365 * 24 * 3_600_000;
+    let timer = Envelope::timer(
+        Target::Promise(id.clone()),
+        Outcome::Ok(serde_json::Value::Null),
+        now_ms() + ten_years,
+    );
+    let body = engine.seal(&timer).await.expect("seal");
+    let refused = engine.process(&body, 1).await;
+    assert!(
+        matches!(refused, Err(Rejected::Undecodable(_))),
+        "{refused:?}"
+    );
+    assert_eq!(queue.len(), 0, "not sent on");
+    assert!(engine
+        .handle_dead_letters(vec![dead_letter(body)])
+        .await
+        .is_empty());
+    let outcome = engine.outcome(&id).await.expect("read");
+    assert!(
+        matches!(&outcome, Some(Outcome::Err(f)) if f.kind() == FailureKind::BadInput),
+        "{outcome:?}"
+    );
+}
