@@ -5,7 +5,7 @@ use crate::builder::VowBuilder;
 use crate::engine::{Engine, EngineConfig};
 use crate::error::{BackendError, WaitError};
 use crate::failure::Failure;
-use crate::flow::{AsPromise, Flow};
+use crate::flow::{AsPromise, Flow, Started};
 use crate::id::PromiseId;
 use crate::memory::{MemoryQueue, MemoryStore};
 use crate::promise::{Handle, Resolver};
@@ -220,8 +220,46 @@ impl Vow {
         Flow::new(PromiseId::random())
     }
 
-    /// Send everything built in `flow`.
-    pub async fn start(&self, flow: &Flow) -> Result<(), BackendError> {
+    /// A flow that starts once per `name` (an order number, a request id): an
+    /// idempotent start. Its promises' ids derive from the name, so every
+    /// process that builds the flow the same way holds the same promises. The
+    /// first [`Vow::start`] of the name sends it and says [`Started::New`]; any
+    /// later start, from anywhere, sends nothing and says
+    /// [`Started::Existing`], and its promises are the running flow's. A start
+    /// that failed can be called again (it is still `New`). The name is taken
+    /// for as long as the store keeps records (`VOW_RECORD_TTL_DAYS`); names
+    /// are 1 to 256 bytes without control characters. The claim costs one
+    /// store write.
+    ///
+    /// ```
+    /// # use serde::{Deserialize, Serialize};
+    /// # use vow::prelude::*;
+    /// # #[derive(Serialize, Deserialize)] struct Charge { order: u64 }
+    /// # #[vow::task("doc-charge")]
+    /// # impl Task for Charge { type Input = (); type Output = u64;
+    /// #   async fn run(self, _: (), _: &Cx) -> Result<Resolution<u64>, Error> { done(self.order) } }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use vow::Started;
+    /// let vow = Vow::embedded();
+    /// for _ in 0..2 {
+    ///     // A retried request: the order is charged once.
+    ///     let flow = vow.flow_named("order-42");
+    ///     let charged = flow.when(Charge { order: 42 });
+    ///     let started = vow.start(&flow).await?;
+    ///     assert_eq!(vow.wait(&charged, std::time::Duration::from_secs(5)).await?, Ok(42));
+    ///     println!("{started:?}"); // New, then Existing
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn flow_named(&self, name: &str) -> Flow {
+        Flow::named(name)
+    }
+
+    /// Send everything built in `flow`; for a named flow, only if no start of
+    /// its name came first ([`Vow::flow_named`]). After an error, call it
+    /// again with the same flow: the retry has the same effect.
+    pub async fn start(&self, flow: &Flow) -> Result<Started, BackendError> {
         self.engine.start(flow).await
     }
 
@@ -247,7 +285,7 @@ impl Vow {
         let flow = self.flow();
         flow.resolve(resolver, result);
         let token = crate::id::resolve_token(&resolver.id());
-        self.engine.start_as(&flow, token).await
+        self.engine.start_as(&flow, token).await.map(drop)
     }
 
     /// One promise's record: outcome, timing, attempt, and the ids of its children

@@ -65,6 +65,8 @@ struct FlowState {
     kept: Option<Plan>,
     /// Why the flow cannot be carried out (a join too large), if it cannot.
     invalid: Option<String>,
+    /// The flow's name, if it has one: it starts once per name.
+    name: Option<String>,
 }
 
 /// What a flow asks the engine to do.
@@ -124,8 +126,33 @@ impl Flow {
                 waiting: Vec::new(),
                 kept: None,
                 invalid: None,
+                name: None,
             })),
         }
+    }
+
+    /// The flow named `name`: its promises' ids derive from the name, and it
+    /// starts once (see [`crate::Vow::flow_named`]).
+    pub(crate) fn named(name: &str) -> Self {
+        let flow = Flow::new(PromiseId::named(name));
+        let mut st = flow.lock();
+        if let Some(why) = bad_name(name) {
+            st.invalid = Some(why);
+        }
+        st.name = Some(name.to_owned());
+        drop(st);
+        flow
+    }
+
+    /// The flow's name, if it was made by [`crate::Vow::flow_named`].
+    pub fn name(&self) -> Option<String> {
+        self.lock().name.clone()
+    }
+
+    /// The seed its promises' ids derive from: for a named flow, the id of
+    /// the record that claims its name.
+    pub(crate) fn seed(&self) -> PromiseId {
+        self.lock().seed.clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, FlowState> {
@@ -490,6 +517,35 @@ impl FlowState {
             None => self.remote.push((promise.clone(), cont)),
         }
     }
+}
+
+/// What [`crate::Vow::start`] did.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Started {
+    /// This call started the flow (or finished what an earlier, failed try of
+    /// this very call began).
+    New,
+    /// A flow of the same name ([`crate::Vow::flow_named`]) was started
+    /// before, by another call: nothing was sent. The promises of a flow built
+    /// the same way are that flow's, so waiting on them waits on it.
+    Existing,
+}
+
+/// The longest flow name, in bytes.
+pub const MAX_NAME_LEN: usize = 256;
+
+/// Why `name` cannot name a flow, if it cannot.
+fn bad_name(name: &str) -> Option<String> {
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return Some(format!(
+            "a flow name must be 1 to {MAX_NAME_LEN} bytes, not {}",
+            name.len()
+        ));
+    }
+    name.chars()
+        .any(char::is_control)
+        .then(|| format!("a flow name may not contain control characters: {name:?}"))
 }
 
 /// Move the continuations of locally created promises into the continuations that

@@ -33,6 +33,19 @@ impl PromiseId {
         ))
     }
 
+    /// The seed of the flow named `name` ([`crate::Vow::flow_named`]): the same
+    /// for every process that names it, and unlike any other name's (128 bits
+    /// of its SHA-256).
+    pub(crate) fn named(name: &str) -> Self {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(format!("vow-flow-name:{name}").as_bytes());
+        let mut id = String::with_capacity(HEX_LEN);
+        for byte in digest.iter().take(HEX_LEN / 2) {
+            id.push_str(&format!("{byte:02x}"));
+        }
+        PromiseId(id)
+    }
+
     /// The id of the `seq`-th child created by the promise with this id.
     pub fn child(&self, seq: u32) -> Self {
         let mut bytes = self.0.as_bytes().to_vec();

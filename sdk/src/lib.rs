@@ -102,7 +102,7 @@ pub use engine::Engine;
 pub use engine::EngineConfig;
 pub use error::{BackendError, BoxError, Error, ResultExt, WaitError};
 pub use failure::{Failure, FailureKind};
-pub use flow::{AsPromise, Flow};
+pub use flow::{AsPromise, Flow, Started};
 pub use id::PromiseId;
 pub use joined::{Joined, JoinedExt, Partition};
 pub use promise::{Handle, Promise, Resolver};

@@ -358,6 +358,33 @@ fn flaky_client(vow: &Vow) -> (Vow, Arc<Flaky>) {
     (client, flaky)
 }
 
+#[tokio::test]
+async fn a_named_start_whose_send_failed_is_retried_and_still_starts_once() {
+    let vow = embedded();
+    let (client, flaky) = flaky_client(&vow);
+    let k = key();
+    let name = format!("retried-{k}");
+    let flow = client.flow_named(&name);
+    let ran = flow.when(Counted { key: k.clone() });
+    flaky.fail(1);
+    // The name is claimed, then the send fails: the start must still be
+    // this flow's to finish, and nobody else's.
+    client.start(&flow).await.expect_err("the send fails");
+    let other = client.flow_named(&name);
+    let _ = other.when(Counted { key: k.clone() });
+    assert_eq!(
+        client.start(&other).await.expect("start"),
+        vow::Started::Existing
+    );
+    assert_eq!(
+        client.start(&flow).await.expect("retried"),
+        vow::Started::New
+    );
+    assert_eq!(vow.wait(&ran, WAIT).await.expect("wait"), Ok(1));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(count(&k), 1);
+}
+
 /// Resolvers handed to application code, by key.
 fn parked() -> &'static Mutex<std::collections::HashMap<String, Resolver<u64>>> {
     static PARKED: OnceLock<Mutex<std::collections::HashMap<String, Resolver<u64>>>> =

@@ -438,3 +438,63 @@ async fn a_redelivered_large_message_still_opens_after_its_large_value_is_stored
         .expect("ok");
     assert_eq!(value.len(), 440_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sleeps_and_callbacks_wait_in_sqs_and_settle_in_dynamodb() {
+    let mut engine = vow_e2e::test_engine();
+    engine.timer_hop = Duration::from_secs(1);
+    let stack = Stack::configured("timers", 5, 30, engine)
+        .await
+        .with_workers(2);
+    let vow = &stack.vow;
+    let flow = vow.flow();
+    let nap = flow.sleep(Duration::from_millis(2_500));
+    let woke = nap.then(vow::closure!("e2e/woke", [], |slept: Result<
+        (),
+        Failure,
+    >|
+     -> Result<u64, Error> {
+        slept?;
+        Ok(1)
+    }));
+    let (answered, resolver) = flow.callback::<u64>(Duration::from_secs(60));
+    let answer = answered.then(Inc);
+    let (ignored, _) = flow.callback::<u64>(Duration::from_secs(2));
+    let late = ignored.then(Inc);
+    let began = std::time::Instant::now();
+    vow.start(&flow).await.expect("start");
+    vow.resolve(&Resolver::<u64>::from_id(resolver.id()), Ok(41))
+        .await
+        .expect("resolve");
+    assert_eq!(vow.wait(&answer, WAIT).await.expect("answer"), Ok(42));
+    let late = vow.wait(&late, WAIT).await.expect("late");
+    assert!(
+        matches!(&late, Err(f) if f.kind() == FailureKind::Timeout),
+        "{late:?}"
+    );
+    assert!(began.elapsed() >= Duration::from_secs(2));
+    assert_eq!(vow.wait(&woke, WAIT).await.expect("woke"), Ok(1));
+    assert!(began.elapsed() >= Duration::from_millis(2_500));
+    // The answered callback's timer stops at its next hop: nothing waits on.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (waiting, in_flight) = stack.depth(&stack.names.queue_url).await;
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let delayed = stack
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&stack.names.queue_url)
+        .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .expect("queue attributes");
+    let delayed = delayed
+        .attributes()
+        .and_then(|a| a.get(&A::ApproximateNumberOfMessagesDelayed))
+        .cloned();
+    assert_eq!(
+        (waiting, in_flight, delayed.as_deref()),
+        (0, 0, Some("0")),
+        "a timer kept hopping"
+    );
+    assert_eq!(vow.wait(&answered, WAIT).await.expect("read"), Ok(41));
+}

@@ -1,5 +1,6 @@
-//! Settles made outside a message: starting a flow, resolving a deferred
-//! promise, and cancelling, all from application code.
+//! Settles made outside a message: starting a flow (claiming its name first,
+//! if it has one), resolving a deferred promise, and cancelling, all from
+//! application code.
 //!
 //! Rule 7: there is no message to redeliver, so each of these is retryable with
 //! the same effect. A flow keeps its plan until it was carried out, and its
@@ -15,10 +16,10 @@ use super::settle::Step;
 use super::Engine;
 use crate::error::BackendError;
 use crate::failure::Failure;
-use crate::flow::Flow;
+use crate::flow::{Flow, Started};
 use crate::id::{cancel_token, PromiseId};
-use crate::store::Cell;
-use crate::wire::{Outcome, Target};
+use crate::store::{Cell, Settled};
+use crate::wire::{Outcome, Slot, Target};
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use tracing::Instrument;
@@ -30,7 +31,7 @@ impl Engine {
     /// Carry out a flow built by application code. If it fails, the flow keeps
     /// what it was asked to do, and calling this again with the same flow does
     /// it again with the same effect.
-    pub async fn start(self: &Arc<Self>, flow: &Flow) -> Result<(), BackendError> {
+    pub async fn start(self: &Arc<Self>, flow: &Flow) -> Result<Started, BackendError> {
         self.start_as(flow, flow.token()).await
     }
 
@@ -39,9 +40,15 @@ impl Engine {
         self: &Arc<Self>,
         flow: &Flow,
         token: String,
-    ) -> Result<(), BackendError> {
+    ) -> Result<Started, BackendError> {
         if let Some(why) = flow.invalid() {
             return Err(BackendError::fatal(why));
+        }
+        if let Some(name) = flow.name() {
+            if !self.claim(flow, &name).await? {
+                flow.discard();
+                return Ok(Started::Existing);
+            }
         }
         let plan = flow.take_plan();
         let root = plan
@@ -66,7 +73,21 @@ impl Engine {
         if done.is_err() {
             flow.keep(plan);
         }
-        done
+        done.map(|()| Started::New)
+    }
+
+    /// Claim a named flow's name with one conditional write of the record its
+    /// seed names, under the flow's own token: `true` if this flow holds it,
+    /// on its first try or a retry after an error (rule 7); `false` if another
+    /// start of the name took it first.
+    async fn claim(&self, flow: &Flow, name: &str) -> Result<bool, BackendError> {
+        let cell = Cell::of(&flow.seed());
+        let token = flow.token();
+        let claim = Slot::new(Outcome::Ok(serde_json::json!({ "name": name })), &token);
+        Ok(match self.store.settle(&cell, &claim).await? {
+            Settled::Won { .. } => true,
+            Settled::Lost { slot, .. } => slot.by == token,
+        })
     }
 
     /// Cancel `id` and its known pending descendants: each settles `Cancelled` with

@@ -205,3 +205,18 @@ impl Task for Lengths {
         done(n)
     }
 }
+
+/// Counts its runs under `key` and returns how many there were.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Counted {
+    pub key: String,
+}
+
+#[vow::task("test/counted")]
+impl Task for Counted {
+    type Input = ();
+    type Output = u32;
+    async fn run(self, _: (), _cx: &Cx) -> Result<Resolution<u32>, Error> {
+        done(bump(&self.key))
+    }
+}
