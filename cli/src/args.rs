@@ -72,6 +72,19 @@ pub enum Command {
         #[arg(long, default_value = "cancelled with the vow command")]
         reason: String,
     },
+    /// Settle a callback (`Flow::callback`) from outside: with a JSON value,
+    /// or with --fail and a message. The first resolution wins; a promise
+    /// settled already keeps its outcome.
+    Resolve {
+        #[arg(value_parser = parse_id)]
+        id: PromiseId,
+        /// The value, as JSON (`true`, `42`, `'{"approved": true}'`).
+        #[arg(required_unless_present = "fail", conflicts_with = "fail", value_parser = parse_json)]
+        value: Option<serde_json::Value>,
+        /// Settle with an error failure saying this instead of a value.
+        #[arg(long, value_name = "MESSAGE")]
+        fail: Option<String>,
+    },
     /// Look at or redrive the dead-letter queue.
     #[command(subcommand)]
     Dlq(Dlq),
@@ -172,6 +185,10 @@ pub enum Sample {
 
 fn parse_id(s: &str) -> Result<PromiseId, String> {
     PromiseId::parse(s.trim()).map_err(|f| f.message().to_owned())
+}
+
+fn parse_json(s: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str(s).map_err(|e| format!("not JSON: {e} (quote strings: '\"text\"')"))
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

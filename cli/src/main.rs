@@ -99,6 +99,25 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 .await?;
             emit(&format!("cancelled {n} promise{}\n", plural(u64::from(n))));
         }
+        Command::Resolve { id, value, fail } => {
+            let vow = client(&config, target, true).await?;
+            let before = vow.status(&id).await?;
+            let result = match fail {
+                Some(message) => Err(vow::Failure::error(message)),
+                None => Ok(value.unwrap_or_default()),
+            };
+            vow.resolve(
+                &vow::Resolver::<serde_json::Value>::from_id(id.clone()),
+                result,
+            )
+            .await?;
+            emit(&match before {
+                vow::Status::Done(_) | vow::Status::Failed(_) => {
+                    format!("{id} was settled already; it keeps its outcome\n")
+                }
+                _ => format!("resolved {id}\n"),
+            });
+        }
         Command::Dlq(command) => {
             let sqs = aws_sdk_sqs::Client::new(&config);
             let dlq = SqsQueue::new(sqs.clone(), dlq_url(target)?);

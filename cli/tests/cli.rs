@@ -594,3 +594,41 @@ async fn the_quickstart_runs_against_a_signed_stack() {
     assert_eq!(lines.len(), 4, "{stdout}");
     assert!(lines.iter().all(|l| l.starts_with("ok   ")), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolve_settles_a_callback_with_a_value_or_a_failure() {
+    let stack = Stack::new("cli-resolve", 5).await.with_workers(1);
+    let flow = stack.vow.flow();
+    let (approval, _) = flow.callback::<serde_json::Value>(std::time::Duration::from_secs(600));
+    let (refusal, _) = flow.callback::<u64>(std::time::Duration::from_secs(600));
+    stack.vow.start(&flow).await.expect("start");
+    let (approval, refusal) = (approval.id().to_string(), refusal.id().to_string());
+
+    let resolved = vow(&stack, &["resolve", &approval, r#"{"by": "ana"}"#]).await;
+    assert_eq!(resolved.code, 0, "{resolved:?}");
+    assert_eq!(resolved.stdout, format!("resolved {approval}\n"));
+    let again = vow(&stack, &["resolve", &approval, "false"]).await;
+    assert_eq!(
+        again.stdout,
+        format!("{approval} was settled already; it keeps its outcome\n")
+    );
+    let status = vow(&stack, &["status", &approval]).await;
+    assert!(status.stdout.contains("state     done\n"), "{status:?}");
+    assert!(status.stdout.contains("ana"), "{status:?}");
+
+    let failed = vow(&stack, &["resolve", &refusal, "--fail", "declined"]).await;
+    assert_eq!(failed.code, 0, "{failed:?}");
+    let status = vow(&stack, &["status", &refusal]).await;
+    assert!(
+        status
+            .stdout
+            .contains("failure   error\nmessage   declined\n"),
+        "{status:?}"
+    );
+
+    let bad = vow(&stack, &["resolve", &refusal, "not json"]).await;
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("not JSON"), "{bad:?}");
+    let neither = vow(&stack, &["resolve", &refusal]).await;
+    assert_eq!(neither.code, 2, "{neither:?}");
+}

@@ -704,7 +704,7 @@ async fn start_until_ok(client: &Vow, flow: &Flow) {
     // clean client is used (its sends do not fail).
     for attempt in 0.. {
         match client.start(flow).await {
-            Ok(()) => return,
+            Ok(_) => return,
             Err(e) if attempt < 20 => {
                 eprintln!("chaos: start failed ({e}); retrying");
                 tokio::time::sleep(Duration::from_millis(200)).await;

@@ -21,7 +21,7 @@
 use crate::store::FAN_IN;
 use std::time::Duration;
 
-pub use crate::id::{cancel_token, resolve_token, successor_token, task_token};
+pub use crate::id::{cancel_token, resolve_token, successor_token, task_token, timer_token};
 
 /// The token that marks a join's full shards and settles the join itself.
 /// It names the join, not the member whose arrival filled a shard: any message

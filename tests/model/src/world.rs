@@ -35,6 +35,8 @@ pub enum Out {
     App,
     Cancelled,
     Crashed,
+    /// A callback's deadline passed.
+    TimedOut,
     Joined(Pid, u8),
     Stored(String),
     /// What a reader gets when a stored value is gone.
@@ -61,6 +63,9 @@ pub enum Task {
     /// Fails retryably on the first run of all, then returns a value; this
     /// is its `attempt`-th attempt of two.
     Flaky { attempt: u8 },
+    /// A timer ([`vow::wire::Envelope::timer`]) that settles its target with
+    /// `out` after `hops` more trips through the queue.
+    Timer { out: Out, hops: u8 },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -240,10 +245,16 @@ pub enum Scenario {
     /// p50 carries `then p51` and an arrival into join p52 (successor p53);
     /// cancelled at any moment.
     Cancelled,
+    /// Callback p80 stores `then p81`; its timer hops once before its
+    /// deadline; the application resolves it, and cancels it, at any moment.
+    Callback,
+    /// Sleep p90 stores `then p91`; its timer hops once, and nothing else
+    /// settles it.
+    Sleep,
 }
 
 impl Scenario {
-    pub fn all() -> [Scenario; 8] {
+    pub fn all() -> [Scenario; 10] {
         [
             Scenario::Chain,
             Scenario::Retry,
@@ -253,6 +264,8 @@ impl Scenario {
             Scenario::Resolver,
             Scenario::Large,
             Scenario::Cancelled,
+            Scenario::Callback,
+            Scenario::Sleep,
         ]
     }
 
@@ -266,6 +279,8 @@ impl Scenario {
             Scenario::Resolver => "resolver",
             Scenario::Retry => "retry",
             Scenario::Cancelled => "cancel",
+            Scenario::Callback => "callback",
+            Scenario::Sleep => "sleep",
         }
     }
 
@@ -280,6 +295,8 @@ impl Scenario {
             Scenario::Resolver => vec![60, 62],
             Scenario::Retry => vec![70, 71],
             Scenario::Cancelled => vec![51, 53],
+            Scenario::Callback => vec![81],
+            Scenario::Sleep => vec![91],
         }
     }
 
@@ -287,6 +304,7 @@ impl Scenario {
         match self {
             Scenario::Adopter => Some(20),
             Scenario::Cancelled => Some(50),
+            Scenario::Callback => Some(80),
             _ => None,
         }
     }
@@ -382,6 +400,24 @@ impl Scenario {
                     Task::Value(50),
                     vec![then(51, vec![]), arrival],
                 )]
+            }
+            Scenario::Callback => {
+                later(&mut store, 80, then(81, vec![]));
+                let timer = Task::Timer {
+                    out: Out::TimedOut,
+                    hops: 1,
+                };
+                let token = decide::timer_token(&promise_id(80));
+                vec![msg(&token, Tgt::P(80), timer, vec![])]
+            }
+            Scenario::Sleep => {
+                later(&mut store, 90, then(91, vec![]));
+                let timer = Task::Timer {
+                    out: Out::Val(90, 1),
+                    hops: 1,
+                };
+                let token = decide::timer_token(&promise_id(90));
+                vec![msg(&token, Tgt::P(90), timer, vec![])]
             }
         };
         (msgs, store)
@@ -528,6 +564,7 @@ impl State {
                                 // A resolve settles with its outcome even when dead.
                                 out: match &m.task {
                                     Task::Resolution(v) => v.clone(),
+                                    Task::Timer { out, .. } => out.clone(),
                                     _ => Out::Crashed,
                                 },
                                 carried: m.conts.clone(),
@@ -538,6 +575,13 @@ impl State {
                             Op::Delete,
                         ],
                     );
+                    if let Task::Timer { hops, .. } = &m.task {
+                        if timer_wake(*hops) != decide::Wake::Now {
+                            // Before its time, a dead timer goes back to wait.
+                            prog.ops = vec![Op::Flush, Op::Delete].into();
+                            prog.sends.push(next_hop(m));
+                        }
+                    }
                     prog.dead = true;
                     prog.receipt = m.receives;
                     next.dead_letters = Some(prog);
@@ -556,11 +600,11 @@ impl State {
                 next.cancel = Call::Running;
                 out.push((Action::StartCancel(p), next));
             }
-            if let (Call::Idle, Some(conts)) = (self.resolve, &self.resolver) {
+            if let (Call::Idle, Some((p, conts))) = (self.resolve, self.resolvable()) {
                 let mut next = self.clone();
                 let ops = vec![
                     Op::Settle {
-                        target: Tgt::P(30),
+                        target: Tgt::P(p),
                         out: Out::App,
                         carried: conts.clone(),
                         repair: false,
@@ -569,13 +613,23 @@ impl State {
                     Op::Flush,
                     Op::Finish,
                 ];
-                let token = decide::resolve_token(&promise_id(30));
+                let token = decide::resolve_token(&promise_id(p));
                 next.app = Some(Prog::new(None, token, ops));
                 next.resolve = Call::Running;
-                out.push((Action::StartResolve(30), next));
+                out.push((Action::StartResolve(p), next));
             }
         }
         out
+    }
+
+    /// The promise the application may resolve now, and the continuations
+    /// its resolver carries: the deferred task's, once it handed its resolver
+    /// out; a callback's, whose continuations are stored with it, at any time.
+    fn resolvable(&self) -> Option<(Pid, Vec<Cont>)> {
+        match self.scenario {
+            Scenario::Callback => Some((80, Vec::new())),
+            _ => self.resolver.clone().map(|conts| (30, conts)),
+        }
     }
 
     /// Every fault that can strike now, within `budget`.
@@ -658,7 +712,8 @@ impl State {
             return format!("{:?}: over the receive limit, dead-lettered", m.target);
         }
         m.at = Place::Held;
-        let first = if decide::checks_first(m.repair, m.receives > 1) {
+        let timer = matches!(m.task, Task::Timer { .. });
+        let first = if decide::checks_first(m.repair, m.receives > 1, timer) {
             Op::Check
         } else {
             Op::Run
@@ -871,6 +926,17 @@ impl State {
                         said.push(format!("settles the resolve of {:?}", m.target));
                         vec![settle(v.clone()), Op::Flush, Op::Delete]
                     }
+                    Task::Timer { out, hops } => match timer_wake(*hops) {
+                        decide::Wake::Now => {
+                            said.push(format!("timer of {:?} fires", m.target));
+                            vec![settle(out.clone()), Op::Flush, Op::Delete]
+                        }
+                        _ => {
+                            said.push(format!("timer of {:?} sent on", m.target));
+                            prog.sends.push(next_hop(&m));
+                            vec![Op::Flush, Op::Delete]
+                        }
+                    },
                 };
                 push_front(prog, ops);
                 false
@@ -1174,6 +1240,23 @@ impl State {
         }
         None
     }
+}
+
+/// What the engine's `decide::wake` says of a timer `hops` trips from its time.
+fn timer_wake(hops: u8) -> decide::Wake {
+    let hop = std::time::Duration::from_millis(1);
+    decide::wake(u64::from(hops), 0, hop)
+}
+
+/// A timer message sent on for its next hop: the same token, one hop closer.
+fn next_hop(m: &Msg) -> Msg {
+    let mut next = m.clone();
+    if let Task::Timer { hops, .. } = &mut next.task {
+        *hops = hops.saturating_sub(1);
+    }
+    next.receives = 0;
+    next.at = Place::Visible;
+    next
 }
 
 fn push_front(prog: &mut Prog, ops: Vec<Op>) {
