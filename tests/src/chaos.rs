@@ -149,6 +149,8 @@ pub const KINDS: &[&str] = &[
     "hostile",
     "rec-flaky",
     "hostile-joined",
+    "sleep",
+    "callback",
 ];
 
 /// The kind of the dead-letter rig.
@@ -269,6 +271,8 @@ fn engine_config(keys: &Option<SigningKeys>, visibility: Duration) -> EngineConf
     let mut config = crate::test_engine();
     config.signing = keys.clone();
     config.inline_for = (visibility / 4).min(crate::test_engine().inline_for);
+    // Timers hop often, so faults meet them on every path of a hop.
+    config.timer_hop = Duration::from_millis(500);
     config
 }
 
@@ -504,6 +508,41 @@ impl Rig {
                     let log = self.log.clone();
                     drivers.push(Box::pin(async move {
                         resolve_from_app(&app, &d, log.as_deref()).await;
+                    }));
+                }
+                "sleep" => {
+                    // A sleep of a few hops, then a recorded step.
+                    let nap = flow.sleep(Duration::from_millis(1_500 + 100 * k));
+                    let woke = flow.then(as_value(&nap), next(&rn, "woke", nap.id()));
+                    let want = next_core("woke", &Ok(Value::Null), "");
+                    w.roots.push((woke.id().clone(), core_in(vec![want])));
+                }
+                "callback" => {
+                    // The application resolves a callback through a failing
+                    // queue around its deadline: either wins, once.
+                    let (cb, _) = flow.callback::<Value>(Duration::from_millis(2_000));
+                    let r = flow.then(&cb, next(&rn, "cb", cb.id()));
+                    w.roots.push((
+                        r.id().clone(),
+                        core_in(vec![
+                            next_core("cb", &Ok(json!({ "l": "by-app" })), ""),
+                            next_core("cb", &failed(FailureKind::Timeout), ""),
+                        ]),
+                    ));
+                    let (app, cb) = (self.app.clone(), cb.id().clone());
+                    let after = Duration::from_millis(1_500 + fastrand::u64(..1_000));
+                    drivers.push(Box::pin(async move {
+                        tokio::time::sleep(after).await;
+                        let resolver = Resolver::<Value>::from_id(cb.clone());
+                        let value =
+                            json!({ "l": "by-app", "n": format!("{:016x}", fastrand::u64(..)) });
+                        for _ in 0..200 {
+                            match app.resolve(&resolver, Ok(value.clone())).await {
+                                Ok(()) => return,
+                                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                            }
+                        }
+                        eprintln!("chaos: resolving callback {cb} never succeeded");
                     }));
                 }
                 "late-attach" => {
