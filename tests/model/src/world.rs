@@ -36,7 +36,7 @@ pub enum Out {
     Cancelled,
     Crashed,
     /// A callback's deadline passed.
-    TimedOut,
+    Late,
     Joined(Pid, u8),
     Stored(String),
     /// What a reader gets when a stored value is gone.
@@ -404,7 +404,7 @@ impl Scenario {
             Scenario::Callback => {
                 later(&mut store, 80, then(81, vec![]));
                 let timer = Task::Timer {
-                    out: Out::TimedOut,
+                    out: Out::Late,
                     hops: 1,
                 };
                 let token = decide::timer_token(&promise_id(80));
