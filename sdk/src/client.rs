@@ -253,7 +253,7 @@ impl Vow {
     /// # }).unwrap();
     /// ```
     pub fn flow_named(&self, name: &str) -> Flow {
-        Flow::named(name)
+        Flow::named("flow", name)
     }
 
     /// Send everything built in `flow`; for a named flow, only if no start of

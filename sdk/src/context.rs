@@ -1,7 +1,7 @@
 //! [`Cx`]: what a running task knows about itself, and its [`Flow`].
 
 use crate::engine::decide;
-use crate::error::Error;
+use crate::error::{BackendError, Error};
 use crate::failure::Failure;
 use crate::flow::Flow;
 use crate::id::PromiseId;
@@ -148,14 +148,11 @@ impl Cx {
     #[must_use = "a cancellation check does nothing unless its answer is used; \
                   `cx.check_cancelled().await?` stops the task"]
     pub async fn cancelled(&self) -> bool {
-        let cell = Cell::of(&self.target.id());
-        match self.store.read(&cell.key).await {
-            Ok(record) => record.is_some_and(|r| r.slots.contains_key(&cell.slot)),
-            Err(e) => {
-                tracing::warn!(promise = %cell.key, error = %e, "cancellation check failed");
-                false
-            }
-        }
+        let id = self.target.id();
+        self.is_settled(&id).await.unwrap_or_else(|e| {
+            tracing::warn!(promise = %id, error = %e, "cancellation check failed");
+            false
+        })
     }
 
     /// Stop the task if its promise was cancelled (or otherwise settled): an
@@ -222,6 +219,23 @@ impl Cx {
 
     pub(crate) fn flow(&self) -> &Flow {
         &self.flow
+    }
+
+    /// Whether the promise `id` has settled: one read of the store.
+    pub(crate) async fn is_settled(&self, id: &PromiseId) -> Result<bool, BackendError> {
+        let cell = Cell::of(id);
+        let record = self.store.read(&cell.key).await?;
+        Ok(record.is_some_and(|r| r.slots.contains_key(&cell.slot)))
+    }
+
+    /// [`crate::store::claim`] from a running task.
+    pub(crate) async fn claim(
+        &self,
+        id: &PromiseId,
+        token: &str,
+        what: serde_json::Value,
+    ) -> Result<bool, BackendError> {
+        crate::store::claim(&*self.store, id, token, what).await
     }
 }
 

@@ -11,7 +11,7 @@ use crate::failure::Failure;
 use crate::id::{task_token, token, PromiseId};
 use crate::promise::{Handle, Promise, Resolver};
 use crate::task::{encode_task, Task};
-use crate::wire::{to_value, Cont, Envelope, Outcome, Target, MAX_JOIN, WIRE_VERSION};
+use crate::wire::{to_value, Cont, Envelope, Outcome, RunOpts, Target, MAX_JOIN, WIRE_VERSION};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -133,8 +133,8 @@ impl Flow {
 
     /// The flow named `name`: its promises' ids derive from the name, and it
     /// starts once (see [`crate::Vow::flow_named`]).
-    pub(crate) fn named(name: &str) -> Self {
-        let flow = Flow::new(PromiseId::named(name));
+    pub(crate) fn named(kind: &str, name: &str) -> Self {
+        let flow = Flow::new(PromiseId::named(kind, name));
         let mut st = flow.lock();
         if let Some(why) = bad_name(name) {
             st.invalid = Some(why);
@@ -169,6 +169,23 @@ impl Flow {
         st.sends.push(env);
         drop(st);
         Promise::new(id, self.clone())
+    }
+
+    /// Start a task already encoded (`{"task": tag, "with": ...}`), as a
+    /// schedule keeps its job; returns its promise's id.
+    pub(crate) fn when_encoded(&self, task: Value, opts: RunOpts) -> PromiseId {
+        let mut st = self.lock();
+        let id = st.next_id();
+        let env = encoded_envelope(Target::Promise(id.clone()), task, opts, None);
+        st.pending.entry(id.clone()).or_default();
+        st.sends.push(env);
+        id
+    }
+
+    /// A new promise id of this flow that nothing settles but a resolve or a
+    /// cancel (a schedule's off switch).
+    pub(crate) fn reserve(&self) -> PromiseId {
+        self.lock().next_id()
     }
 
     /// This flow's [`Promise`] for a promise made elsewhere (a [`Handle`] kept by
@@ -582,15 +599,24 @@ fn assemble(conts: Vec<Cont>, pending: &mut HashMap<PromiseId, Vec<Cont>>) -> Ve
 }
 
 fn envelope<K: Task>(target: Target, task: &K, input: Option<Outcome>) -> Envelope {
+    encoded_envelope(target, encode_task(task), task.opts(), input)
+}
+
+fn encoded_envelope(
+    target: Target,
+    task: Value,
+    opts: RunOpts,
+    input: Option<Outcome>,
+) -> Envelope {
     Envelope {
         v: WIRE_VERSION,
         token: task_token(&target.id()),
         target,
         attempt: 1,
         repair: false,
-        task: encode_task(task),
+        task,
         input,
-        opts: task.opts(),
+        opts,
         conts: Vec::new(),
     }
 }

@@ -33,12 +33,13 @@ impl PromiseId {
         ))
     }
 
-    /// The seed of the flow named `name` ([`crate::Vow::flow_named`]): the same
-    /// for every process that names it, and unlike any other name's (128 bits
-    /// of its SHA-256).
-    pub(crate) fn named(name: &str) -> Self {
+    /// The id that `name` names among ids of its `kind` (a flow's seed for
+    /// [`crate::Vow::flow_named`], a schedule's, one firing of a schedule): the
+    /// same for every process, and unlike any other name's or kind's (128 bits
+    /// of a SHA-256).
+    pub(crate) fn named(kind: &str, name: &str) -> Self {
         use sha2::Digest;
-        let digest = sha2::Sha256::digest(format!("vow-flow-name:{name}").as_bytes());
+        let digest = sha2::Sha256::digest(format!("vow-{kind}-name:{name}").as_bytes());
         let mut id = String::with_capacity(HEX_LEN);
         for byte in digest.iter().take(HEX_LEN / 2) {
             id.push_str(&format!("{byte:02x}"));

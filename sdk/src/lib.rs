@@ -46,6 +46,7 @@ mod classify;
 mod client;
 mod clock;
 mod context;
+mod cron;
 #[doc(hidden)]
 pub mod emf;
 #[doc(hidden)]
@@ -66,6 +67,7 @@ mod promise;
 #[doc(hidden)]
 pub mod queue;
 mod registry;
+mod schedule;
 pub mod signing;
 mod stats;
 #[doc(hidden)]
@@ -97,6 +99,7 @@ pub mod backend {
 pub use builder::VowBuilder;
 pub use client::{EmbeddedConfig, Inspection, Status, Vow};
 pub use context::Cx;
+pub use cron::{Cron, CronError};
 #[doc(hidden)]
 pub use engine::Engine;
 pub use engine::EngineConfig;
@@ -107,6 +110,7 @@ pub use id::PromiseId;
 pub use joined::{Joined, JoinedExt, Partition};
 pub use promise::{Handle, Promise, Resolver};
 pub use registry::{check_tasks, registered_tasks, Registration, RegistryError, TaskSet};
+pub use schedule::Schedule;
 pub use stats::BatchStats;
 #[doc(hidden)]
 pub use task::ErasedTask;

@@ -18,8 +18,8 @@ use crate::error::BackendError;
 use crate::failure::Failure;
 use crate::flow::{Flow, Started};
 use crate::id::{cancel_token, PromiseId};
-use crate::store::{Cell, Settled};
-use crate::wire::{Outcome, Slot, Target};
+use crate::store::{claim, Cell};
+use crate::wire::{Outcome, Target};
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use tracing::Instrument;
@@ -81,13 +81,8 @@ impl Engine {
     /// on its first try or a retry after an error (rule 7); `false` if another
     /// start of the name took it first.
     async fn claim(&self, flow: &Flow, name: &str) -> Result<bool, BackendError> {
-        let cell = Cell::of(&flow.seed());
-        let token = flow.token();
-        let claim = Slot::new(Outcome::Ok(serde_json::json!({ "name": name })), &token);
-        Ok(match self.store.settle(&cell, &claim).await? {
-            Settled::Won { .. } => true,
-            Settled::Lost { slot, .. } => slot.by == token,
-        })
+        let what = serde_json::json!({ "name": name });
+        claim(&*self.store, &flow.seed(), &flow.token(), what).await
     }
 
     /// Cancel `id` and its known pending descendants: each settles `Cancelled` with

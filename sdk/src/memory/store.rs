@@ -147,6 +147,12 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// Drop the record or blob under `key`, as DynamoDB's TTL would once it
+    /// expires (for tests of what happens after).
+    pub fn expire(&self, key: &str) {
+        self.lock().remove(key);
+    }
+
     /// Writes attempted so far (successful or not), one per item written.
     pub fn writes(&self) -> u64 {
         self.writes.load(std::sync::atomic::Ordering::Relaxed)

@@ -220,3 +220,23 @@ impl Task for Counted {
         done(bump(&self.key))
     }
 }
+
+/// Logs a line under `key` each time it runs (`read_log(key).len()` counts
+/// its runs without changing anything).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Logged {
+    pub key: String,
+}
+
+#[vow::task("test/logged")]
+impl Task for Logged {
+    type Input = ();
+    type Output = ();
+    async fn run(self, _: (), cx: &Cx) -> Result<Resolution<()>, Error> {
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        log(&self.key, format!("{} at {at}", cx.id()));
+        done(())
+    }
+}
