@@ -288,9 +288,9 @@ impl Flow {
     /// let vow = vow::Vow::embedded();
     /// let flow = vow.flow();
     /// let reminder = flow.sleep(Duration::from_millis(200)).then(vow::closure!(
-    ///     "doc-remind", [], |slept: Result<(), Failure>| -> Result<&'static str, Error> {
+    ///     "doc-remind", [], |slept: Result<(), Failure>| -> Result<String, Error> {
     ///         slept?;
-    ///         Ok("time to renew")
+    ///         Ok("time to renew".to_owned())
     ///     }
     /// ));
     /// let started = std::time::Instant::now();
@@ -332,8 +332,8 @@ impl Flow {
     /// let flow = vow.flow();
     /// let (approval, resolver) = flow.callback::<bool>(Duration::from_secs(3_600));
     /// let answer = approval.then(vow::closure!(
-    ///     "doc-approved", [], |approved: Result<bool, Failure>| -> Result<&'static str, Error> {
-    ///         Ok(if approved? { "shipped" } else { "refunded" })
+    ///     "doc-approved", [], |approved: Result<bool, Failure>| -> Result<String, Error> {
+    ///         Ok(if approved? { "shipped" } else { "refunded" }.to_owned())
     ///     }
     /// ));
     /// vow.start(&flow).await?;
