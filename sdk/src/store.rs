@@ -288,6 +288,23 @@ pub(crate) fn cont_name(cont: &Cont) -> String {
     }
 }
 
+/// Claim `id` for the writer `token` with one conditional write of its slot,
+/// holding `what`: `true` if `token` holds it (by this write, or an earlier
+/// one under the same token: a retry), `false` if another token took it
+/// first. Named starts and schedule firings are claimed this way.
+pub(crate) async fn claim(
+    store: &dyn Store,
+    id: &PromiseId,
+    token: &str,
+    what: serde_json::Value,
+) -> Result<bool, BackendError> {
+    let slot = Slot::new(crate::wire::Outcome::Ok(what), token);
+    Ok(match store.settle(&Cell::of(id), &slot).await? {
+        Settled::Won { .. } => true,
+        Settled::Lost { slot, .. } => slot.by == token,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,21 +327,4 @@ mod tests {
         assert!(check_blob_key(&blob_chunk_key("k", 0)).is_err());
         assert!(check_blob_key("vow-msg#00").is_ok());
     }
-}
-
-/// Claim `id` for the writer `token` with one conditional write of its slot,
-/// holding `what`: `true` if `token` holds it (by this write, or an earlier
-/// one under the same token: a retry), `false` if another token took it
-/// first. Named starts and schedule firings are claimed this way.
-pub(crate) async fn claim(
-    store: &dyn Store,
-    id: &PromiseId,
-    token: &str,
-    what: serde_json::Value,
-) -> Result<bool, BackendError> {
-    let slot = Slot::new(crate::wire::Outcome::Ok(what), token);
-    Ok(match store.settle(&Cell::of(id), &slot).await? {
-        Settled::Won { .. } => true,
-        Settled::Lost { slot, .. } => slot.by == token,
-    })
 }

@@ -6,7 +6,6 @@ mod common;
 
 use common::*;
 use std::time::{Duration, Instant};
-use vow::prelude::*;
 use vow::{Cron, Started};
 
 fn every_second() -> Cron {
