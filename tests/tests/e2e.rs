@@ -498,3 +498,41 @@ async fn sleeps_and_callbacks_wait_in_sqs_and_settle_in_dynamodb() {
     );
     assert_eq!(vow.wait(&answered, WAIT).await.expect("read"), Ok(41));
 }
+
+static SCHEDULED_RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_schedule_fires_through_sqs_and_stops_when_cancelled() {
+    let stack = Stack::new("schedule", 5).await.with_workers(2);
+    let every_second: vow::Cron = "* * * * * *".parse().expect("cron");
+    let job = vow::closure!("e2e/scheduled", [], |_: ()| -> Result<(), Error> {
+        SCHEDULED_RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    });
+    let began = std::time::Instant::now();
+    let schedule = stack
+        .vow
+        .schedule("e2e-every-second", &every_second, job)
+        .await
+        .expect("scheduled");
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    let ran = SCHEDULED_RUNS.load(std::sync::atomic::Ordering::SeqCst);
+    let seconds = began.elapsed().as_secs() as u32;
+    assert!(
+        (2..=seconds + 1).contains(&ran),
+        "{ran} runs in {seconds} s"
+    );
+    stack
+        .vow
+        .cancel(schedule.id(), "enough")
+        .await
+        .expect("cancel");
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    let stopped = SCHEDULED_RUNS.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(stopped <= ran + 1, "{ran} then {stopped}");
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(
+        SCHEDULED_RUNS.load(std::sync::atomic::Ordering::SeqCst),
+        stopped
+    );
+}
