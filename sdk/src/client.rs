@@ -217,7 +217,7 @@ impl Vow {
 
     /// A new flow to build promises in; nothing is sent until [`Vow::start`].
     pub fn flow(&self) -> Flow {
-        Flow::new(PromiseId::random())
+        Flow::new(PromiseId::random(), self.engine.clock().clone())
     }
 
     /// A flow that starts once per `name` (an order number, a request id): an
@@ -253,7 +253,7 @@ impl Vow {
     /// # }).unwrap();
     /// ```
     pub fn flow_named(&self, name: &str) -> Flow {
-        Flow::named("flow", name)
+        Flow::named("flow", name, self.engine.clock().clone())
     }
 
     /// Send everything built in `flow`; for a named flow, only if no start of
@@ -286,6 +286,37 @@ impl Vow {
         flow.resolve(resolver, result);
         let token = crate::id::resolve_token(&resolver.id());
         self.engine.start_as(&flow, token).await.map(drop)
+    }
+
+    /// Embedded only, for tests: move the clock of sleeps, callback deadlines,
+    /// schedules and retry delays `by` forward, so what would come due in that
+    /// time comes due now. Real time keeps running beside it (task timeouts,
+    /// [`Vow::wait`]). Other clients' time cannot be skipped: an error.
+    ///
+    /// ```
+    /// # use vow::prelude::*;
+    /// # use std::time::Duration;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let vow = vow::Vow::embedded();
+    /// let flow = vow.flow();
+    /// let (approval, _resolver) = flow.callback::<bool>(Duration::from_secs(7 * 24 * 3_600));
+    /// vow.start(&flow).await?;
+    /// vow.skip_time(Duration::from_secs(7 * 24 * 3_600))?;
+    /// let outcome = vow.wait(&approval, Duration::from_secs(5)).await?;
+    /// assert_eq!(outcome.map_err(|f| f.kind()), Err(FailureKind::Timeout));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn skip_time(&self, by: Duration) -> Result<(), BackendError> {
+        let Some((_, work, dead)) = &self.memory else {
+            return Err(BackendError::fatal(
+                "only the embedded backend's time can be skipped",
+            ));
+        };
+        self.engine.clock().skip(by);
+        work.skip(by);
+        dead.skip(by);
+        Ok(())
     }
 
     /// One promise's record: outcome, timing, attempt, and the ids of its children

@@ -1,7 +1,36 @@
 //! Durations and times as whole milliseconds, the unit the wire, the store and
 //! the metrics use.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The time sleeps, deadlines and schedules are measured against: the system
+/// clock, plus whatever a test skipped on the embedded backend
+/// ([`crate::Vow::skip_time`]). Clones share what was skipped.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Clock {
+    skipped_ms: Arc<AtomicU64>,
+}
+
+impl Clock {
+    /// Now, as timers see it.
+    pub(crate) fn now(&self) -> SystemTime {
+        let skipped = Duration::from_millis(self.skipped_ms.load(Ordering::Relaxed));
+        let now = SystemTime::now();
+        now.checked_add(skipped).unwrap_or(now)
+    }
+
+    /// Move this clock `by` forward.
+    pub(crate) fn skip(&self, by: Duration) {
+        let by = millis(by);
+        let _ = self
+            .skipped_ms
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |ms| {
+                Some(ms.saturating_add(by))
+            });
+    }
+}
 
 /// `d` in whole milliseconds (saturating).
 pub(crate) fn millis(d: Duration) -> u64 {

@@ -1,5 +1,6 @@
 //! [`Cx`]: what a running task knows about itself, and its [`Flow`].
 
+use crate::clock::Clock;
 use crate::engine::decide;
 use crate::error::{BackendError, Error};
 use crate::failure::Failure;
@@ -52,9 +53,10 @@ impl Cx {
         attempt: u32,
         conts: Vec<Cont>,
         store: Arc<dyn Store>,
+        clock: Clock,
     ) -> Self {
         Cx {
-            flow: Flow::new(target.id()),
+            flow: Flow::new(target.id(), clock),
             reporter: Arc::new(Reporter {
                 cell: Cell::of(&target.id()),
                 store: store.clone(),

@@ -5,8 +5,8 @@
 //! returns, so continuations known at creation time travel inside the messages and
 //! cost no store write. In application code, [`crate::Vow::start`] runs it.
 
-use crate::clock::epoch_millis;
-use crate::engine::decide::MAX_TIMER;
+use crate::clock::{epoch_millis, Clock};
+use crate::engine::decide::{self, MAX_TIMER};
 use crate::failure::Failure;
 use crate::id::{task_token, token, PromiseId};
 use crate::promise::{Handle, Promise, Resolver};
@@ -50,6 +50,8 @@ pub struct Flow {
 
 struct FlowState {
     seed: PromiseId,
+    /// What sleeps and deadlines count from.
+    clock: Clock,
     /// The token a start of this flow settles with: the same on every try.
     token: String,
     seq: u32,
@@ -111,11 +113,12 @@ impl<T, P: AsPromise<T>> AsPromise<T> for &P {
 }
 
 impl Flow {
-    /// A flow whose children's ids derive from `seed`.
-    pub(crate) fn new(seed: PromiseId) -> Self {
+    /// A flow whose children's ids derive from `seed`, timed by `clock`.
+    pub(crate) fn new(seed: PromiseId, clock: Clock) -> Self {
         Flow {
             state: Arc::new(Mutex::new(FlowState {
                 seed,
+                clock,
                 token: token(),
                 seq: 0,
                 sends: Vec::new(),
@@ -133,8 +136,8 @@ impl Flow {
 
     /// The flow named `name`: its promises' ids derive from the name, and it
     /// starts once (see [`crate::Vow::flow_named`]).
-    pub(crate) fn named(kind: &str, name: &str) -> Self {
-        let flow = Flow::new(PromiseId::named(kind, name));
+    pub(crate) fn named(kind: &str, name: &str, clock: Clock) -> Self {
+        let flow = Flow::new(PromiseId::named(kind, name), clock);
         let mut st = flow.lock();
         if let Some(why) = bad_name(name) {
             st.invalid = Some(why);
@@ -273,6 +276,11 @@ impl Flow {
         Promise::new(join, self.clone())
     }
 
+    /// Now, as this flow's sleeps and deadlines count.
+    pub(crate) fn now(&self) -> SystemTime {
+        self.lock().clock.now()
+    }
+
     /// A promise that settles with `()` once `duration` has passed: a durable
     /// sleep. Nothing runs and no worker waits meanwhile: a timer message waits
     /// in the queue, checking in every [`crate::EngineConfig::timer_hop`] (15
@@ -302,17 +310,15 @@ impl Flow {
     /// # }).unwrap();
     /// ```
     pub fn sleep(&self, duration: Duration) -> Promise<()> {
-        let at = SystemTime::now().checked_add(duration);
+        let at = self.now().checked_add(duration);
         self.timed(at, duration, Outcome::Ok(Value::Null), "sleep")
-            .0
     }
 
     /// A promise that settles with `()` at `at` (at once if `at` has passed);
     /// see [`Flow::sleep`].
     pub fn sleep_until(&self, at: SystemTime) -> Promise<()> {
-        let far = at.duration_since(SystemTime::now()).unwrap_or_default();
+        let far = at.duration_since(self.now()).unwrap_or_default();
         self.timed(Some(at), far, Outcome::Ok(Value::Null), "sleep")
-            .0
     }
 
     /// A promise that something outside the flow settles, and the [`Resolver`]
@@ -346,12 +352,13 @@ impl Flow {
     /// # }).unwrap();
     /// ```
     pub fn callback<T>(&self, timeout: Duration) -> (Promise<T>, Resolver<T>) {
-        let at = SystemTime::now().checked_add(timeout);
+        let at = self.now().checked_add(timeout);
         let late = Outcome::Err(Failure::timeout(format!(
             "the callback was not resolved within {timeout:?}"
         )));
-        let (promise, id) = self.timed(at, timeout, late, "callback timeout");
-        (promise, Resolver::new(Target::Promise(id), Vec::new()))
+        let promise = self.timed(at, timeout, late, "callback timeout");
+        let resolver = Resolver::from_id(promise.id().clone());
+        (promise, resolver)
     }
 
     /// A promise settled by a timer with `outcome` at `at`, `far` from now;
@@ -362,7 +369,7 @@ impl Flow {
         far: Duration,
         outcome: Outcome,
         what: &str,
-    ) -> (Promise<T>, PromiseId) {
+    ) -> Promise<T> {
         let mut st = self.lock();
         let id = st.next_id();
         match at {
@@ -381,7 +388,7 @@ impl Flow {
         st.pending.entry(id.clone()).or_default();
         st.waiting.push(id.clone());
         drop(st);
-        (Promise::new(id.clone(), self.clone()), id)
+        Promise::new(id, self.clone())
     }
 
     /// Settle the promise behind `resolver` (first resolution wins).
@@ -440,13 +447,20 @@ impl Flow {
         let kept = st.kept.take().unwrap_or_default();
         let sends = std::mem::take(&mut st.sends);
         let mut pending = std::mem::take(&mut st.pending);
-        let stored: Vec<(PromiseId, Vec<Cont>)> = std::mem::take(&mut st.waiting)
-            .into_iter()
-            .map(|id| {
-                let own = pending.remove(&id).unwrap_or_default();
-                (id, assemble(own, &mut pending))
-            })
-            .collect();
+        // Successors of sleeps and callbacks wait in their records, where a
+        // resolve and a cancel find them; more than the record's share
+        // travel in the timer instead, delivered at its next hop.
+        let mut stored = Vec::new();
+        for id in std::mem::take(&mut st.waiting) {
+            let own = pending.remove(&id).unwrap_or_default();
+            let conts = assemble(own, &mut pending);
+            let size = serde_json::to_vec(&conts).map_or(usize::MAX, |b| b.len());
+            if decide::successors_wait_in_record(true, conts.len(), size) {
+                stored.push((id, conts));
+            } else {
+                pending.insert(id, conts);
+            }
+        }
         let sends: Vec<Envelope> = sends
             .into_iter()
             .map(|mut env| {
@@ -550,7 +564,7 @@ pub enum Started {
 }
 
 /// The longest flow name, in bytes.
-pub const MAX_NAME_LEN: usize = 256;
+const MAX_NAME_LEN: usize = 256;
 
 /// Why `name` cannot name a flow, if it cannot.
 fn bad_name(name: &str) -> Option<String> {

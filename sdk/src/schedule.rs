@@ -23,7 +23,7 @@ use crate::wire::RunOpts;
 use crate::Vow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 /// The longest a schedule sleeps before it looks at its off switch again.
 const LOOK_EVERY: Duration = Duration::from_secs(7 * 24 * 3_600);
@@ -86,9 +86,9 @@ impl Vow {
         job: K,
     ) -> Result<Schedule, BackendError> {
         let first = cron
-            .next_after(SystemTime::now())
+            .next_after(self.engine().clock().now())
             .ok_or_else(|| BackendError::fatal(format!("the schedule `{cron}` never fires")))?;
-        let flow = Flow::named("schedule", name);
+        let flow = Flow::named("schedule", name, self.engine().clock().clone());
         let off = flow.reserve();
         let tick = Tick {
             name: name.to_owned(),
@@ -121,7 +121,7 @@ impl Tick {
     /// Sleep until this tick's firing, or a week if that is sooner, then run it.
     fn sleep_toward(self, flow: &Flow) {
         let at = UNIX_EPOCH + Duration::from_millis(self.at);
-        let look = SystemTime::now() + LOOK_EVERY;
+        let look = flow.now() + LOOK_EVERY;
         flow.sleep_until(at.min(look)).then(self);
     }
 }
@@ -134,7 +134,7 @@ impl Task for Tick {
         if woke.is_err() || cx.is_settled(&self.off).await? {
             return done(()); // cancelled
         }
-        let now = epoch_millis(SystemTime::now());
+        let now = epoch_millis(cx.now());
         if now < self.at {
             self.sleep_toward(cx); // woke to look at the off switch
             return done(());

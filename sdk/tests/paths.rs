@@ -359,7 +359,7 @@ fn flaky_client(vow: &Vow) -> (Vow, Arc<Flaky>) {
 }
 
 #[tokio::test]
-async fn a_named_start_whose_send_failed_is_retried_and_still_starts_once() {
+async fn a_named_start_whose_send_failed_is_finished_by_its_retry() {
     let vow = embedded();
     let (client, flaky) = flaky_client(&vow);
     let k = key();
@@ -367,20 +367,52 @@ async fn a_named_start_whose_send_failed_is_retried_and_still_starts_once() {
     let flow = client.flow_named(&name);
     let ran = flow.when(Counted { key: k.clone() });
     flaky.fail(1);
-    // The name is claimed, then the send fails: the start must still be
-    // this flow's to finish, and nobody else's.
+    // The name is claimed, then the send fails: the retry finishes it.
     client.start(&flow).await.expect_err("the send fails");
+    assert_eq!(
+        client.start(&flow).await.expect("retried"),
+        vow::Started::New
+    );
+    assert_eq!(vow.wait(&ran, WAIT).await.expect("wait"), Ok(1));
     let other = client.flow_named(&name);
     let _ = other.when(Counted { key: k.clone() });
     assert_eq!(
         client.start(&other).await.expect("start"),
         vow::Started::Existing
     );
-    assert_eq!(
-        client.start(&flow).await.expect("retried"),
-        vow::Started::New
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(count(&k), 1);
+}
+
+#[tokio::test]
+async fn a_named_start_that_died_after_its_claim_is_taken_over() {
+    let vow = embedded();
+    let (client, flaky) = flaky_client(&vow);
+    let k = key();
+    let name = format!("orphaned-{k}");
+    let dead = client.flow_named(&name);
+    let _ = dead.when(Counted { key: k.clone() });
+    flaky.fail(1);
+    client.start(&dead).await.expect_err("the send fails");
+    drop(dead); // the process dies: nobody retries
+                // Another process starts the name: it waits for the claimer to say it
+                // sent the flow, then sends it itself.
+    let began = std::time::Instant::now();
+    let flow = client.flow_named(&name);
+    let ran = flow.when(Counted { key: k.clone() });
+    assert_eq!(client.start(&flow).await.expect("start"), vow::Started::New);
+    assert!(
+        began.elapsed() >= Duration::from_secs(4),
+        "{:?}",
+        began.elapsed()
     );
     assert_eq!(vow.wait(&ran, WAIT).await.expect("wait"), Ok(1));
+    let later = client.flow_named(&name);
+    let _ = later.when(Counted { key: k.clone() });
+    assert_eq!(
+        client.start(&later).await.expect("start"),
+        vow::Started::Existing
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(count(&k), 1);
 }

@@ -129,3 +129,28 @@ async fn a_schedule_that_never_fires_or_has_a_bad_name_is_refused() {
         .expect_err("no name");
     assert!(err.to_string().contains("name"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_daily_schedule_fires_once_a_day_as_time_is_skipped() {
+    let vow = embedded();
+    let k = key();
+    let daily: Cron = "0 3 * * *".parse().expect("cron");
+    let schedule = vow
+        .schedule(&format!("daily-{k}"), &daily, Logged { key: k.clone() })
+        .await
+        .expect("scheduled");
+    let day = Duration::from_secs(86_400);
+    for expected in 1..=3 {
+        vow.skip_time(day).expect("embedded");
+        let began = Instant::now();
+        while read_log(&k).len() < expected && began.elapsed() < WAIT {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(read_log(&k).len(), expected, "day {expected}");
+    }
+    vow.cancel(schedule.id(), "done").await.expect("cancel");
+    vow.skip_time(day * 2).expect("embedded");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(read_log(&k).len(), 3, "nothing after the cancel");
+}

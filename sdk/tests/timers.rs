@@ -304,3 +304,73 @@ async fn a_timer_set_beyond_the_limit_is_refused_and_its_dead_letter_settles_it(
         "{outcome:?}"
     );
 }
+
+#[tokio::test]
+async fn skipping_time_ends_a_week_long_sleep_at_once() {
+    let vow = embedded();
+    let k = key();
+    let flow = vow.flow();
+    let week = Duration::from_secs(7 * 24 * 3_600);
+    let after = flow.sleep(week).then(Woke { key: k.clone() });
+    vow.start(&flow).await.expect("start");
+    let early = vow.wait(&after, Duration::from_millis(300)).await;
+    assert!(matches!(early, Err(WaitError::TimedOut)), "{early:?}");
+    // A day short of the week: still asleep, hop after hop.
+    vow.skip_time(week - Duration::from_secs(86_400))
+        .expect("embedded");
+    let early = vow.wait(&after, Duration::from_millis(300)).await;
+    assert!(matches!(early, Err(WaitError::TimedOut)), "{early:?}");
+    vow.skip_time(Duration::from_secs(86_400))
+        .expect("embedded");
+    assert_eq!(
+        vow.wait(&after, WAIT).await.expect("wait"),
+        Ok("woke".into())
+    );
+}
+
+#[tokio::test]
+async fn only_the_embedded_backend_skips_time() {
+    let vow = embedded();
+    let store = vow.memory_store().expect("embedded").clone();
+    let (queue, _) = vow.memory_queues().expect("embedded");
+    let client = Vow::client(store, queue.clone(), fast_config().engine);
+    let err = client
+        .skip_time(Duration::from_secs(1))
+        .expect_err("not embedded");
+    assert!(err.to_string().contains("embedded"), "{err}");
+}
+
+/// Records its input like [`Note`], carrying `pad` bytes of state.
+#[derive(Debug, Serialize, Deserialize)]
+struct Heavy {
+    key: String,
+    pad: String,
+}
+
+#[vow::task("timers/heavy")]
+impl Task for Heavy {
+    type Input = Result<u64, Failure>;
+    type Output = usize;
+    async fn run(self, input: Self::Input, _cx: &Cx) -> Result<Resolution<usize>, Error> {
+        log(&self.key, format!("{:?}", input.map_err(|f| f.kind())));
+        done(self.pad.len())
+    }
+}
+
+#[tokio::test]
+async fn successors_too_large_for_the_record_travel_in_the_timer() {
+    let vow = hopping();
+    let k = key();
+    let flow = vow.flow();
+    let (answer, resolver) = flow.callback::<u64>(Duration::from_secs(60));
+    // More than a record may store for it (64 KiB): it rides in the timer.
+    let heavy = answer.then(Heavy {
+        key: k.clone(),
+        pad: "x".repeat(70_000),
+    });
+    vow.start(&flow).await.expect("start");
+    vow.resolve(&resolver, Ok(5)).await.expect("resolve");
+    // Delivered at the timer's next hop (100 ms here).
+    assert_eq!(vow.wait(&heavy, WAIT).await.expect("wait"), Ok(70_000));
+    assert_eq!(read_log(&k), vec!["Ok(5)".to_owned()]);
+}

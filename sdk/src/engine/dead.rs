@@ -65,19 +65,16 @@ impl Engine {
             // A resolve carries its outcome: settle with it, not a failure. A
             // timer settles at its time: before it, it goes back to the work
             // queue to wait; one that cannot wait settles with why.
-            Ok(env) if env.is_resolve() => {
-                if env.input.is_none() {
-                    return Ok(());
-                }
-                match self.due(&env).await {
-                    Ok(true) => return self.settle_resolve(env, None, &None).await.map(drop),
-                    Ok(false) => return Ok(()),
-                    Err(Rejected::Undecodable(failure)) => {
-                        (env.target, env.conts, env.token, failure)
-                    }
-                    Err(e) => return Err(e),
-                }
+            Ok(env) if env.is_resolve() && env.input.is_none() => {
+                let failure = Failure::bad_input("a resolve or timer message carries no outcome");
+                (env.target, env.conts, env.token, failure)
             }
+            Ok(env) if env.is_resolve() => match self.due(&env).await {
+                Ok(true) => return self.settle_resolve(env, None, &None).await.map(drop),
+                Ok(false) => return Ok(()),
+                Err(Rejected::Undecodable(failure)) => (env.target, env.conts, env.token, failure),
+                Err(e) => return Err(e),
+            },
             Ok(env) => {
                 let failure = match decode_task(&env.task) {
                     Err(f) => f,

@@ -208,6 +208,7 @@ impl Engine {
             env.attempt,
             env.conts.clone(),
             self.store.clone(),
+            self.clock.clone(),
         ));
         // Promises among the task's fields bind to the task's own flow.
         let task = match decode_in(cx.flow(), || decode_task(&env.task)) {

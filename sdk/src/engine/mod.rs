@@ -25,6 +25,7 @@ mod run;
 mod settle;
 mod timer;
 
+use crate::clock::Clock;
 use crate::error::BackendError;
 use crate::failure::Failure;
 use crate::flow::Flow;
@@ -93,6 +94,7 @@ pub struct Engine {
     store: Arc<dyn Store>,
     queue: Arc<dyn Queue>,
     config: EngineConfig,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for Engine {
@@ -141,7 +143,13 @@ impl Engine {
             store,
             queue,
             config,
+            clock: Clock::default(),
         })
+    }
+
+    /// What timers count from.
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// The store.

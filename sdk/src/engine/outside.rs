@@ -18,14 +18,31 @@ use crate::error::BackendError;
 use crate::failure::Failure;
 use crate::flow::{Flow, Started};
 use crate::id::{cancel_token, PromiseId};
-use crate::store::{claim, Cell};
-use crate::wire::{Outcome, Target};
+use crate::store::{claim, Cell, Settled};
+use crate::wire::{Outcome, Slot, Target};
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 use tracing::Instrument;
 
 /// The most promises one cancel walks.
 const MAX_CANCEL_WALK: usize = 100_000;
+
+/// How long after another start claimed a name this start waits for it to
+/// say it sent the flow, before it takes the other for dead and sends the
+/// flow itself.
+pub const TAKE_OVER_AFTER: Duration = Duration::from_secs(5);
+
+/// What a named start found when it claimed its name.
+enum NameClaim {
+    /// This flow holds the name and sends it.
+    Ours,
+    /// The flow was sent: by this flow's earlier try (`New`) or another
+    /// start (`Existing`).
+    Sent(Started),
+    /// Another start claimed the name and never said it sent the flow.
+    Abandoned,
+}
 
 impl Engine {
     /// Carry out a flow built by application code. If it fails, the flow keeps
@@ -44,13 +61,27 @@ impl Engine {
         if let Some(why) = flow.invalid() {
             return Err(BackendError::fatal(why));
         }
-        if let Some(name) = flow.name() {
-            if !self.claim(flow, &name).await? {
-                flow.discard();
-                return Ok(Started::Existing);
+        let name = flow.name();
+        let mut taking_over = false;
+        if let Some(name) = &name {
+            match self.claim_name(flow, name).await? {
+                NameClaim::Ours => {}
+                NameClaim::Sent(started) => {
+                    flow.discard();
+                    return Ok(started);
+                }
+                NameClaim::Abandoned => taking_over = true,
             }
         }
-        let plan = flow.take_plan();
+        let mut plan = flow.take_plan();
+        if taking_over {
+            // Another start claimed the name and stopped before it said it
+            // sent the flow: send it again, each first step checking its
+            // promise before it runs.
+            for env in &mut plan.sends {
+                env.repair = true;
+            }
+        }
         let root = plan
             .sends
             .first()
@@ -72,17 +103,55 @@ impl Engine {
         .await;
         if done.is_err() {
             flow.keep(plan);
+            return done.map(|()| Started::New);
         }
-        done.map(|()| Started::New)
+        if let Some(name) = &name {
+            let sent = PromiseId::named("flow-sent", name);
+            claim(&*self.store, &sent, &flow.token(), serde_json::json!({})).await?;
+        }
+        Ok(Started::New)
     }
 
     /// Claim a named flow's name with one conditional write of the record its
-    /// seed names, under the flow's own token: `true` if this flow holds it,
-    /// on its first try or a retry after an error (rule 7); `false` if another
-    /// start of the name took it first.
-    async fn claim(&self, flow: &Flow, name: &str) -> Result<bool, BackendError> {
+    /// seed names, under the flow's own token.
+    /// - This flow holds it (its first try, or a retry after an error): send
+    ///   the flow, unless another start took it over and sent it already.
+    /// - Another start holds it and has sent the flow: `Existing`.
+    /// - Another start holds it and has not said it sent the flow within
+    ///   [`TAKE_OVER_AFTER`] of its claim: it is taken to have died between
+    ///   its claim and its send (rule 7: what it left behind is repaired), and
+    ///   this start sends the flow.
+    async fn claim_name(&self, flow: &Flow, name: &str) -> Result<NameClaim, BackendError> {
+        let token = flow.token();
         let what = serde_json::json!({ "name": name });
-        claim(&*self.store, &flow.seed(), &flow.token(), what).await
+        let slot = Slot::new(Outcome::Ok(what), &token);
+        let (claimer, claimed_at) = match self.store.settle(&Cell::of(&flow.seed()), &slot).await? {
+            Settled::Won { .. } => return Ok(NameClaim::Ours),
+            Settled::Lost { slot, .. } => (slot.by, slot.at),
+        };
+        let sent = PromiseId::named("flow-sent", name);
+        let ours = claimer == token;
+        let give_up = claimed_at.saturating_add(crate::clock::millis(TAKE_OVER_AFTER));
+        let mut pause = Duration::from_millis(5);
+        loop {
+            if let Some(marker) = self.slot(&sent).await? {
+                let by_us = ours || marker.by == token;
+                return Ok(NameClaim::Sent(if by_us {
+                    Started::New
+                } else {
+                    Started::Existing
+                }));
+            }
+            if ours {
+                return Ok(NameClaim::Ours);
+            }
+            let now = crate::clock::epoch_millis(std::time::SystemTime::now());
+            if now >= give_up {
+                return Ok(NameClaim::Abandoned);
+            }
+            tokio::time::sleep(pause.min(Duration::from_millis(give_up - now))).await;
+            pause = (pause * 2).min(Duration::from_millis(250));
+        }
     }
 
     /// Cancel `id` and its known pending descendants: each settles `Cancelled` with

@@ -159,7 +159,11 @@ impl<'e> Step<'e> {
             .add_continuations(&Cell::of(id), &named)
             .await?
         {
-            self.fire(conts, slot.outcome, true).await?;
+            // Fired as the slot's writer would have (rule 3): under its token.
+            let own = std::mem::replace(&mut self.token, slot.by);
+            let fired = self.fire(conts, slot.outcome, true).await;
+            self.token = own;
+            fired?;
         }
         Ok(())
     }

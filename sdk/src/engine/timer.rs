@@ -15,7 +15,7 @@ use crate::clock::epoch_millis;
 use crate::failure::Failure;
 use crate::queue::Outgoing;
 use crate::wire::Envelope;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tracing::debug;
 
 impl Engine {
@@ -24,7 +24,7 @@ impl Engine {
     /// in before anything could have settled it), anything else not at all.
     pub(super) fn delay_of(&self, env: &Envelope) -> Duration {
         match env.timer_at() {
-            Some(Some(at)) => match decide::wake(at, now(), self.config.timer_hop) {
+            Some(Some(at)) => match decide::wake(at, self.now(), self.config.timer_hop) {
                 Wake::Later(delay) => delay,
                 Wake::Now | Wake::TooFar => Duration::ZERO,
             },
@@ -42,7 +42,12 @@ impl Engine {
         let at = at.ok_or_else(|| {
             Rejected::Undecodable(Failure::bad_input("a timer message names no time"))
         })?;
-        match decide::wake(at, now(), self.config.timer_hop) {
+        if env.input.is_none() {
+            return Err(Rejected::Undecodable(Failure::bad_input(
+                "a timer message carries no outcome",
+            )));
+        }
+        match decide::wake(at, self.now(), self.config.timer_hop) {
             Wake::Now => Ok(true),
             Wake::Later(delay) => {
                 debug!(promise = %env.target.id(), ?delay, "timer sent on");
@@ -58,7 +63,9 @@ impl Engine {
     }
 }
 
-/// Milliseconds since the Unix epoch, now.
-fn now() -> u64 {
-    epoch_millis(SystemTime::now())
+impl Engine {
+    /// Milliseconds since the Unix epoch, now, as timers count.
+    fn now(&self) -> u64 {
+        epoch_millis(self.clock.now())
+    }
 }

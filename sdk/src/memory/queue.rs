@@ -54,6 +54,23 @@ impl MemoryQueue {
         Self::new(Duration::from_secs(30), u32::MAX, None)
     }
 
+    /// Make delayed messages come due `by` sooner (the embedded backend's
+    /// [`crate::Vow::skip_time`]).
+    pub(crate) fn skip(&self, by: Duration) {
+        let now = Instant::now();
+        let mut st = self.lock();
+        let ready = std::mem::take(&mut st.ready);
+        st.ready = ready
+            .into_iter()
+            .map(|((at, seq), msg)| {
+                let sooner = at.checked_sub(by).unwrap_or(now).max(now.min(at));
+                ((sooner, seq), msg)
+            })
+            .collect();
+        drop(st);
+        self.notify.notify_waiters();
+    }
+
     /// Messages waiting or in flight.
     pub fn len(&self) -> usize {
         let st = self.lock();
