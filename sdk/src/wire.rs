@@ -439,6 +439,21 @@ impl Envelope {
         }
     }
 
+    /// For a timer: how many hops it has made (0 as sent by its flow).
+    pub fn timer_hop(&self) -> u64 {
+        self.task.get("hop").and_then(Value::as_u64).unwrap_or(0)
+    }
+
+    /// This timer, one hop further.
+    pub fn next_hop(&self) -> Envelope {
+        let mut next = self.clone();
+        let hop = self.timer_hop().saturating_add(1);
+        if let Some(task) = next.task.as_object_mut() {
+            task.insert("hop".to_owned(), Value::from(hop));
+        }
+        next
+    }
+
     /// Whether this message settles its target with the outcome it carries and
     /// runs no user code: a resolve ([`Envelope::resolve`]) or a timer
     /// ([`Envelope::timer`]).

@@ -374,3 +374,39 @@ async fn successors_too_large_for_the_record_travel_in_the_timer() {
     assert_eq!(vow.wait(&heavy, WAIT).await.expect("wait"), Ok(70_000));
     assert_eq!(read_log(&k), vec!["Ok(5)".to_owned()]);
 }
+
+#[tokio::test]
+async fn copies_of_a_timer_end_at_its_next_hop() {
+    let (engine, queue) = engine_alone();
+    let timer = Envelope::timer(
+        Target::Promise(PromiseId::random()),
+        Outcome::Ok(serde_json::Value::Null),
+        now_ms() + 60_000,
+    );
+    let body = engine.seal(&timer).await.expect("seal");
+    let delivery = |id: &str| Delivery {
+        message_id: id.into(),
+        receipt: format!("r-{id}"),
+        body: body.clone(),
+        receive_count: 1,
+    };
+    assert!(engine.handle_batch(vec![delivery("a")]).await.is_empty());
+    assert_eq!(queue.len(), 1, "sent on");
+    // A copy of the same hop in another message (the hop before was sent
+    // twice): it ends here.
+    assert!(engine.handle_batch(vec![delivery("b")]).await.is_empty());
+    assert_eq!(queue.len(), 1, "the copy ends");
+    // The message that holds the hop, delivered again (its delete was lost):
+    // it sends the hop on again, so a crash after the claim loses nothing.
+    assert!(engine.handle_batch(vec![delivery("a")]).await.is_empty());
+    assert_eq!(queue.len(), 2, "the holder sends again");
+    let sent = queue
+        .receive(10, Duration::from_millis(500))
+        .await
+        .expect("receive");
+    assert!(!sent.is_empty());
+    for d in sent {
+        let next = engine.open(&d.body).await.expect("opens");
+        assert_eq!(next.timer_hop(), 1, "one hop further");
+    }
+}

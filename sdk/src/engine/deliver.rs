@@ -64,7 +64,7 @@ impl Engine {
         batch: Vec<Delivery>,
     ) -> (Vec<String>, BatchStats) {
         self.tallied(batch, |engine, d| async move {
-            engine.bury(&d.body, d.receive_count).await
+            engine.bury(&d.body, d.receive_count, &d.message_id).await
         })
         .await
     }
@@ -85,7 +85,13 @@ impl Engine {
             let seat = Seat::new(gather.clone());
             async move {
                 engine
-                    .process_in(&d.body, d.receive_count, seat, deadline)
+                    .process_in(
+                        &d.body,
+                        d.receive_count,
+                        Some(&d.message_id),
+                        seat,
+                        deadline,
+                    )
                     .await
             }
             .instrument(span)
@@ -144,7 +150,7 @@ impl Engine {
     /// Run the task in one message body (delivered for the `receive_count`-th time)
     /// and settle its promise.
     pub async fn process(self: &Arc<Self>, body: &str, receive_count: u32) -> Result<(), Rejected> {
-        self.process_in(body, receive_count, Seat::new(None), None)
+        self.process_in(body, receive_count, None, Seat::new(None), None)
             .await
     }
 
@@ -153,16 +159,25 @@ impl Engine {
         self: &Arc<Self>,
         body: &str,
         receive_count: u32,
+        message_id: Option<&str>,
         mut seat: Seat,
         deadline: Option<Instant>,
     ) -> Result<(), Rejected> {
         let env = self.open(body).await?;
+        let mut message_id = message_id;
         let inline = Inline::new(self.config.inline_for, deadline);
         let mut next = Some((env, receive_count > 1));
         let mut taken_inline = false;
         while let Some((env, redelivered)) = next.take() {
             next = self
-                .step(env, redelivered, taken_inline, inline, seat.gather())
+                .step(
+                    env,
+                    redelivered,
+                    taken_inline,
+                    message_id.take(),
+                    inline,
+                    seat.gather(),
+                )
                 .await?
                 .map(|env| (env, false));
             taken_inline = true;
@@ -177,11 +192,13 @@ impl Engine {
     /// Returns the successor to run inline, if `inline` allowed one.
     /// An envelope `taken_inline` from its predecessor that this worker cannot
     /// decode is sent as its own message, to fail there rather than fail ours.
+    /// `message_id` is the queue's id of the message the envelope came in.
     async fn step(
         self: &Arc<Self>,
         env: Envelope,
         redelivered: bool,
         taken_inline: bool,
+        message_id: Option<&str>,
         inline: Inline,
         gather: &Option<Arc<Gather>>,
     ) -> Result<Option<Envelope>, Rejected> {
@@ -192,7 +209,7 @@ impl Engine {
             }
         }
         if env.is_resolve() {
-            if !self.due(&env).await? {
+            if !self.due(&env, message_id).await? {
                 return Ok(None);
             }
             return self.settle_resolve(env, Some(inline), gather).await;

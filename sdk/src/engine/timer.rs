@@ -13,7 +13,9 @@ use super::decide::{self, Wake};
 use super::{Engine, Rejected};
 use crate::clock::epoch_millis;
 use crate::failure::Failure;
+use crate::id::PromiseId;
 use crate::queue::Outgoing;
+use crate::store::claim;
 use crate::wire::Envelope;
 use std::time::Duration;
 use tracing::debug;
@@ -35,7 +37,18 @@ impl Engine {
     /// Whether `env` settles now: `true` for anything but a timer before its
     /// time, which is sent on for another hop instead. A timer that names no
     /// time, or one too far away, cannot be run.
-    pub(super) async fn due(&self, env: &Envelope) -> Result<bool, Rejected> {
+    ///
+    /// Copies of a timer (a hop sent twice because the message it came in was
+    /// delivered again) end at the next hop: each hop is claimed, with one
+    /// conditional write, by the queue message that carries it
+    /// (`message_id`), and only that message sends it on. A redelivery of
+    /// that message holds the claim again, so a crash between the claim and
+    /// the send loses nothing (rule 2).
+    pub(super) async fn due(
+        &self,
+        env: &Envelope,
+        message_id: Option<&str>,
+    ) -> Result<bool, Rejected> {
         let Some(at) = env.timer_at() else {
             return Ok(true);
         };
@@ -50,8 +63,18 @@ impl Engine {
         match decide::wake(at, self.now(), self.config.timer_hop) {
             Wake::Now => Ok(true),
             Wake::Later(delay) => {
-                debug!(promise = %env.target.id(), ?delay, "timer sent on");
-                let body = self.seal(env).await?;
+                let hop = env.timer_hop();
+                if let Some(message_id) = message_id {
+                    let name = format!("{}#{}#{hop}", env.target.id(), env.token);
+                    let hop_id = PromiseId::named("timer-hop", &name);
+                    let what = serde_json::json!({ "hop": hop });
+                    if !claim(&*self.store, &hop_id, message_id, what).await? {
+                        debug!(promise = %env.target.id(), hop, "a copy of this timer hops on: this one ends");
+                        return Ok(false);
+                    }
+                }
+                debug!(promise = %env.target.id(), ?delay, hop, "timer sent on");
+                let body = self.seal(&env.next_hop()).await?;
                 self.queue.send(vec![Outgoing { body, delay }]).await?;
                 Ok(false)
             }
