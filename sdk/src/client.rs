@@ -274,18 +274,25 @@ impl Vow {
         Ok(handle)
     }
 
-    /// Settle a deferred promise from application code (the first resolution
-    /// wins). After an error, call it again: the retry has the same effect, and
-    /// sends the successors the first try may not have.
+    /// Settle a deferred promise from application code: the first resolution
+    /// wins, and the answer says whether this one did. After an error, call it
+    /// again: the retry has the same effect, and what the first try began is
+    /// finished by the guard message it sent before writing.
     pub async fn resolve<T: Serialize>(
         &self,
         resolver: &Resolver<T>,
         result: Result<T, Failure>,
-    ) -> Result<(), BackendError> {
+    ) -> Result<crate::Resolved, BackendError> {
         let flow = self.flow();
         flow.resolve(resolver, result);
-        let token = crate::id::resolve_token(&resolver.id());
-        self.engine.start_as(&flow, token).await.map(drop)
+        if let Some(why) = flow.invalid() {
+            return Err(BackendError::fatal(why));
+        }
+        let mut resolved = crate::Resolved::TooLate;
+        for (target, conts, outcome) in flow.take_plan().resolves {
+            resolved = self.engine.resolve_outside(target, conts, outcome).await?;
+        }
+        Ok(resolved)
     }
 
     /// Embedded only, for tests: move the clock of sleeps, callback deadlines,

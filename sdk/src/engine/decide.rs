@@ -7,16 +7,24 @@
 //!   running): what does this message still owe? ([`owed`])
 //! - a join member settled: how far up the join does the count climb? ([`climb`])
 //!
-//! Rule 3 is decided here: a message whose own write won fires what it carries
-//! and what is stored, and climbs; a message that finds its slot written, by
-//! itself or by anyone else (a duplicate, a retry racing an earlier attempt, a
-//! cancel, a dead-letter settle, another resolver), delivers the same, as
-//! repairs, under the writer's token ([`firing_token`]). Successors' tokens
-//! derive from it, so whoever delivers them sends the very messages the writer
-//! sent or would have sent, and they settle once: nobody has to trust that the
-//! writer lived to send them (its message may have been deleted by another
-//! copy), and a canceller, which never saw the continuations a message carries,
-//! needs none of its own.
+//! Rules 3 and 8 are decided here. A message whose own write won fires what it
+//! carries and what is stored with the slot, and climbs. A message that finds
+//! its slot written by *its own writer* (a redelivery or a duplicate of the
+//! writing message, a retry of the same attempt chain) delivers the same, as
+//! repairs: the writer may have crashed between its write and its sends. A
+//! message that finds its slot written by *another* writer (a timer after an
+//! early resolve, a task after a cancel, a resolve after the deadline) delivers
+//! only what it carries itself, and climbs: the continuations stored with the
+//! slot are the writer's to deliver, and the writer always does. Every writer
+//! is either a queue message, deleted only after it delivered (rule 2), or a
+//! settle from application code that first sends a *guard*, a message under
+//! the same token that delivers for it ([`crate::engine::Engine::cancel`],
+//! [`crate::Vow::resolve`]; rule 7). So with no fault, stored successors are
+//! fired exactly once, and a successor that is still running, or that adopted
+//! a sleep and so has an empty slot for days, is never fired a second time.
+//! Deliveries go out under the writer's token ([`firing_token`]): successors'
+//! tokens derive from it, so whoever delivers them sends the very messages the
+//! writer sent or would have sent.
 
 use crate::store::FAN_IN;
 use std::time::Duration;
@@ -77,12 +85,15 @@ pub struct Owed {
 
 /// What a message owes given who wrote its promise's slot. `Writer::Nobody`
 /// means this message's write just won it; `repair` says whether the message is
-/// itself a repair. Everything is owed either way; what differs is whether it
-/// is a repair, and under whose token it is fired ([`firing_token`]).
+/// itself a repair. What it carries, and a member's climb, are owed whoever
+/// wrote the slot; what is stored with the slot only by its writer (this
+/// message's write, or an earlier delivery of it): another writer delivers
+/// that itself, and delivering it again would run successors twice (rule 8).
+/// Whatever is owed after the slot was found written goes out as repairs.
 pub fn owed(writer: Writer, repair: bool) -> Owed {
     Owed {
         carried: true,
-        stored: true,
+        stored: matches!(writer, Writer::Nobody | Writer::This),
         climb: true,
         repair: repair || writer != Writer::Nobody,
     }
@@ -228,11 +239,14 @@ mod tests {
     }
 
     #[test]
-    fn a_written_slot_is_owed_everything_as_repairs_under_its_writer() {
-        for writer in [Writer::This, Writer::Cancel, Writer::Other] {
+    fn a_written_slot_is_owed_what_is_carried_and_its_writer_owes_what_is_stored() {
+        let o = owed(Writer::This, false);
+        assert!(o.carried && o.stored && o.climb && o.repair);
+        for writer in [Writer::Cancel, Writer::Other] {
             let o = owed(writer, false);
-            assert!(o.carried && o.stored && o.climb && o.repair, "{writer:?}");
+            assert!(o.carried && !o.stored && o.climb && o.repair, "{writer:?}");
         }
+        assert!(owed(Writer::Nobody, false).stored);
         assert!(!owed(Writer::Nobody, false).repair);
         assert!(owed(Writer::Nobody, true).repair);
         assert_eq!(firing_token(Some("w"), "me"), "w");
