@@ -77,6 +77,7 @@ pub mod upgrade;
 #[doc(hidden)]
 pub mod walk;
 #[doc(hidden)]
+pub mod timer_index;
 pub mod wire;
 mod workers;
 

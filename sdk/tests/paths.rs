@@ -994,8 +994,8 @@ async fn a_cancel_that_died_before_its_write_is_carried_out_by_its_guard() {
         Target::Promise(p.clone()),
         Vec::new(),
         Outcome::Err(Failure::cancelled("stop".to_owned())),
+        vow::engine::decide::cancel_token(&p),
     );
-    guard.token = vow::engine::decide::cancel_token(&p);
     guard.repair = true;
     engine.process(&guard.encode(), 1).await.expect("processed");
     assert!(matches!(

@@ -9,6 +9,7 @@ mod common;
 use common::*;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
+use vow::backend::Store;
 use vow::prelude::*;
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -16,9 +17,10 @@ const HOUR: Duration = Duration::from_secs(3_600);
 const DAY: Duration = Duration::from_secs(24 * 3_600);
 
 /// Wait (in real time, generously) until the embedded workers have nothing
-/// due and nothing in flight.
+/// due and nothing in flight, and the timer index has sent everything due.
 async fn quiet(vow: &Vow) {
     let (work, dead) = vow.memory_queues().expect("embedded");
+    let store = vow.memory_store().expect("embedded");
     let give_up = std::time::Instant::now() + WAIT;
     // Two looks in a row: a message handled between them may send another.
     let mut calm = 0;
@@ -28,7 +30,10 @@ async fn quiet(vow: &Vow) {
             "the workers never went quiet"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
-        calm = if work.busy() + dead.busy() == 0 {
+        vow.engine().sweep("test").await.expect("sweep");
+        let sweeping = store.sweep_cursor().await.expect("cursor");
+        let swept = sweeping.is_none_or(|c| c.sweeping.is_none());
+        calm = if swept && work.busy() + dead.busy() == 0 {
             calm + 1
         } else {
             0
@@ -141,3 +146,4 @@ async fn an_approval_cancelled_early_ships_once_and_surveys_once() {
     assert_eq!(ship, vec!["cancelled".to_owned()]);
     assert_eq!(survey, vec!["survey".to_owned()]);
 }
+

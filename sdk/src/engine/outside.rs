@@ -162,7 +162,7 @@ impl Engine {
         conts: Vec<Cont>,
         outcome: Outcome,
     ) -> Result<Resolved, BackendError> {
-        let token = crate::id::resolve_token(&target.id());
+        let token = crate::id::resolve_token(&target.id(), &crate::id::nonce());
         let mut step = Step::new(self, token.clone());
         let held = step.settle_outside(&token, target, conts, outcome).await?;
         Ok(if held {

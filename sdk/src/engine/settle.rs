@@ -88,13 +88,20 @@ impl<'e> Step<'e> {
         }
     }
 
-    /// Send what this step fired so far.
+    /// Send what this step fired so far; far timers are written into the
+    /// timer index instead.
     pub(super) async fn flush(&mut self) -> Result<(), BackendError> {
         if self.sends.is_empty() {
             return Ok(());
         }
         let mut messages = Vec::with_capacity(self.sends.len());
         for env in std::mem::take(&mut self.sends) {
+            if let Some(Some(at)) = env.timer_at() {
+                if self.engine.timer_wake(at) == decide::Wake::Index {
+                    self.engine.index_timer(&env, at).await?;
+                    continue;
+                }
+            }
             messages.push(Outgoing {
                 delay: self.engine.delay_of(&env),
                 body: self.engine.seal(&env).await?,
@@ -136,7 +143,7 @@ impl<'e> Step<'e> {
         self.sends.extend(plan.sends);
         self.flush().await?;
         for (target, conts, outcome) in plan.resolves {
-            let token = decide::resolve_token(&target.id());
+            let token = decide::resolve_token(&target.id(), &crate::id::nonce());
             self.settle_outside(&token, target, conts, outcome).await?;
         }
         Ok(())
@@ -158,8 +165,7 @@ impl<'e> Step<'e> {
         conts: Vec<Cont>,
         outcome: Outcome,
     ) -> Result<bool, BackendError> {
-        let mut guard = Envelope::resolve(target.clone(), conts, outcome.clone());
-        guard.token = token.to_owned();
+        let mut guard = Envelope::resolve(target.clone(), conts, outcome.clone(), token.to_owned());
         guard.repair = true;
         self.sends.push(guard);
         self.flush().await?;
