@@ -161,7 +161,9 @@ impl VowBuilder {
         let metrics = self.metrics.unwrap_or_default();
         let timer_table = match self.timer_table {
             Some(name) => name,
-            None => std::env::var(ENV_TIMER_TABLE).ok().filter(|n| !n.is_empty()),
+            None => std::env::var(ENV_TIMER_TABLE)
+                .ok()
+                .filter(|n| !n.is_empty()),
         };
         let mut store =
             DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table_name, record_ttl)

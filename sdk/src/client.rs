@@ -312,6 +312,14 @@ impl Vow {
         Ok(resolved)
     }
 
+    /// Record a heartbeat of a callback made with
+    /// [`Flow::callback_with_heartbeat`], so that it does not time out for
+    /// lack of one: `true` if it still waits, `false` if it has settled (the
+    /// work behind it can stop). One read and one write.
+    pub async fn heartbeat<T>(&self, resolver: &Resolver<T>) -> Result<bool, BackendError> {
+        self.engine.heartbeat(&resolver.id()).await
+    }
+
     /// Embedded only, for tests: move the clock of sleeps, callback deadlines,
     /// schedules and retry delays `by` forward, so what would come due in that
     /// time comes due now. Real time keeps running beside it (task timeouts,

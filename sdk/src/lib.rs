@@ -73,11 +73,11 @@ mod stats;
 #[doc(hidden)]
 pub mod store;
 mod task;
+#[doc(hidden)]
+pub mod timer_index;
 pub mod upgrade;
 #[doc(hidden)]
 pub mod walk;
-#[doc(hidden)]
-pub mod timer_index;
 pub mod wire;
 mod workers;
 

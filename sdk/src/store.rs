@@ -133,6 +133,21 @@ pub struct Note {
     /// Of those, the joins: child sequence number -> member count.
     #[serde(rename = "j", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub joins: BTreeMap<u32, u32>,
+    /// For a sleep or a callback: when its timer settles it, in milliseconds
+    /// since the Unix epoch.
+    #[serde(rename = "w", default, skip_serializing_if = "Option::is_none")]
+    pub wakes_at: Option<u64>,
+    /// For a callback: it may be resolved from outside ([`crate::Vow::resolve`],
+    /// `vow resolve`, a resolve message); nothing else may.
+    #[serde(rename = "r", default, skip_serializing_if = "std::ops::Not::not")]
+    pub resolvable: bool,
+    /// For a callback with a heartbeat: the heartbeat timeout, in milliseconds.
+    #[serde(rename = "h", default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_ms: Option<u64>,
+    /// For a callback with a heartbeat: the last beat, in milliseconds since
+    /// the Unix epoch.
+    #[serde(rename = "b", default, skip_serializing_if = "Option::is_none")]
+    pub beat_at: Option<u64>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -187,6 +202,26 @@ pub trait Store: Send + Sync + 'static {
         cell: &Cell,
         conts: &[(String, Cont)],
     ) -> Result<Option<Slot>, BackendError>;
+
+    /// [`Store::add_continuations`] and [`Store::note`] in one write: what a
+    /// sleep or a callback leaves in its record when its flow starts (its
+    /// successors, and a note of its deadline and of whether it may be
+    /// resolved from outside). Like `add_continuations`, it stores nothing and
+    /// returns the slot if the slot is written.
+    async fn wait_with(
+        &self,
+        cell: &Cell,
+        conts: &[(String, Cont)],
+        note: &Note,
+    ) -> Result<Option<Slot>, BackendError> {
+        if !conts.is_empty() {
+            if let Some(slot) = self.add_continuations(cell, conts).await? {
+                return Ok(Some(slot));
+            }
+        }
+        self.note(cell, note).await?;
+        Ok(None)
+    }
 
     /// Read one record.
     async fn read(&self, key: &str) -> Result<Option<Record>, BackendError>;

@@ -357,63 +357,16 @@ impl Store for DynamoStore {
         cell: &Cell,
         conts: &[(String, Cont)],
     ) -> Result<Option<Slot>, BackendError> {
-        let named = conts
-            .iter()
-            .map(|(name, cont)| Ok((format!("{}{name}", cont_prefix(cell.slot)), encode(cont)?)))
-            .collect::<Result<Vec<_>, BackendError>>()?;
-        let size: usize = named.iter().map(|(n, v)| n.len() + v.len()).sum();
-        if named.is_empty() || size > LATER_BUDGET {
-            // Nothing to store, or more than could ever fit: only look.
-            let item = self
-                .batch_get(std::slice::from_ref(&cell.key))
-                .await?
-                .remove(&cell.key)
-                .unwrap_or_default();
-            return refused_add(&item, cell, &named);
-        }
-        self.metrics.count(Call::DdbWrite);
-        // Not a settle: the TTL is left as it is (a pending record has none).
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(KEY, AttributeValue::S(cell.key.clone()))
-            .condition_expression(
-                "attribute_not_exists(#s) AND (attribute_not_exists(#lb) OR #lb <= :room)",
-            )
-            .expression_attribute_names("#s", slot_attr(cell.slot))
-            .expression_attribute_names("#lb", BUDGET)
-            .expression_attribute_values(":size", AttributeValue::N(size.to_string()))
-            .expression_attribute_values(
-                ":room",
-                AttributeValue::N((LATER_BUDGET - size).to_string()),
-            )
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .return_values(ReturnValue::AllNew)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        let mut sets = Vec::with_capacity(named.len());
-        for (i, (name, text)) in named.iter().enumerate() {
-            sets.push(format!("#c{i} = :c{i}"));
-            request = request
-                .expression_attribute_names(format!("#c{i}"), name)
-                .expression_attribute_values(format!(":c{i}"), AttributeValue::S(text.clone()));
-        }
-        match request
-            .update_expression(format!("SET {} ADD #lb :size", sets.join(", ")))
-            .send()
-            .await
-        {
-            Ok(out) => {
-                self.metrics.reported(units(out.consumed_capacity()));
-                self.metrics
-                    .wrote(item_size(out.attributes.as_ref().unwrap_or(&Item::new())));
-                Ok(None)
-            }
-            Err(err) => match self.condition_failed(&err) {
-                Some(item) => refused_add(&item, cell, &named),
-                None => Err(classify(&format!("UpdateItem {}", cell.key), err)),
-            },
-        }
+        self.add_named(cell, conts, None).await
+    }
+
+    async fn wait_with(
+        &self,
+        cell: &Cell,
+        conts: &[(String, Cont)],
+        note: &Note,
+    ) -> Result<Option<Slot>, BackendError> {
+        self.add_named(cell, conts, Some(note)).await
     }
 
     async fn read(&self, key: &str) -> Result<Option<Record>, BackendError> {
@@ -538,6 +491,79 @@ fn decode_number(item: &Item, name: &str) -> u64 {
 }
 
 impl DynamoStore {
+    /// Store `conts` for `cell` (and replace its note with `note`, if given)
+    /// in one conditional `UpdateItem`, unless the slot is written.
+    async fn add_named(
+        &self,
+        cell: &Cell,
+        conts: &[(String, Cont)],
+        note: Option<&Note>,
+    ) -> Result<Option<Slot>, BackendError> {
+        let named = conts
+            .iter()
+            .map(|(name, cont)| Ok((format!("{}{name}", cont_prefix(cell.slot)), encode(cont)?)))
+            .collect::<Result<Vec<_>, BackendError>>()?;
+        let size: usize = named.iter().map(|(n, v)| n.len() + v.len()).sum();
+        if (named.is_empty() && note.is_none()) || size > LATER_BUDGET {
+            // Nothing to store, or more than could ever fit: only look.
+            let item = self
+                .batch_get(std::slice::from_ref(&cell.key))
+                .await?
+                .remove(&cell.key)
+                .unwrap_or_default();
+            return refused_add(&item, cell, &named);
+        }
+        self.metrics.count(Call::DdbWrite);
+        // Not a settle: the TTL is left as it is (a pending record has none).
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(cell.key.clone()))
+            .condition_expression(
+                "attribute_not_exists(#s) AND (attribute_not_exists(#lb) OR #lb <= :room)",
+            )
+            .expression_attribute_names("#s", slot_attr(cell.slot))
+            .expression_attribute_names("#lb", BUDGET)
+            .expression_attribute_values(":size", AttributeValue::N(size.to_string()))
+            .expression_attribute_values(
+                ":room",
+                AttributeValue::N((LATER_BUDGET - size).to_string()),
+            )
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_values(ReturnValue::AllNew)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        let mut sets = Vec::with_capacity(named.len());
+        for (i, (name, text)) in named.iter().enumerate() {
+            sets.push(format!("#c{i} = :c{i}"));
+            request = request
+                .expression_attribute_names(format!("#c{i}"), name)
+                .expression_attribute_values(format!(":c{i}"), AttributeValue::S(text.clone()));
+        }
+        if let Some(note) = note {
+            sets.push("#note = :note".to_owned());
+            request = request
+                .expression_attribute_names("#note", note_attr(cell.slot))
+                .expression_attribute_values(":note", AttributeValue::S(encode(note)?));
+        }
+        match request
+            .update_expression(format!("SET {} ADD #lb :size", sets.join(", ")))
+            .send()
+            .await
+        {
+            Ok(out) => {
+                self.metrics.reported(units(out.consumed_capacity()));
+                self.metrics
+                    .wrote(item_size(out.attributes.as_ref().unwrap_or(&Item::new())));
+                Ok(None)
+            }
+            Err(err) => match self.condition_failed(&err) {
+                Some(item) => refused_add(&item, cell, &named),
+                None => Err(classify(&format!("UpdateItem {}", cell.key), err)),
+            },
+        }
+    }
+
     fn index(&self) -> Result<&TimerTable, BackendError> {
         self.timers
             .as_ref()

@@ -174,13 +174,7 @@ impl Engine {
         let mut taken_inline = false;
         while let Some((env, redelivered)) = next.take() {
             next = self
-                .step(
-                    env,
-                    redelivered,
-                    taken_inline,
-                    inline,
-                    seat.gather(),
-                )
+                .step(env, redelivered, taken_inline, inline, seat.gather())
                 .await?
                 .map(|env| (env, false));
             taken_inline = true;

@@ -192,7 +192,8 @@ impl Engine {
     }
 
     /// Note on a pending promise whose task adopted or deferred: the children it
-    /// created (joins with their sizes) and that its own work is done. Written
+    /// created (joins with their sizes), that its own work is done, and, for a
+    /// deferred one, that it may be resolved from outside. Written
     /// before the children are sent, so `vow tree`, [`crate::Vow::progress`] and
     /// [`Engine::cancel`] can always find them. Tasks that create nothing and
     /// report nothing skip it.
@@ -201,9 +202,10 @@ impl Engine {
         id: &PromiseId,
         flow: &Flow,
         reported: Option<(u64, u64)>,
+        resolvable: bool,
     ) -> Result<(), BackendError> {
         let kids = flow.created();
-        if kids == 0 && reported.is_none() {
+        if kids == 0 && reported.is_none() && !resolvable {
             return Ok(());
         }
         let sizes = flow.join_sizes();
@@ -221,6 +223,8 @@ impl Engine {
             total: Some(total),
             kids,
             joins,
+            resolvable,
+            ..Note::default()
         };
         self.store.note(&Cell::of(id), &note).await
     }

@@ -545,8 +545,35 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
+    async fn wait_with(
+        &self,
+        cell: &Cell,
+        conts: &[(String, Cont)],
+        note: &Note,
+    ) -> Result<Option<Slot>, BackendError> {
+        // One write, as DynamoDB makes it: the add counts it.
+        if conts.is_empty() {
+            self.count_write();
+            if let Some(Item::Record(stored)) = self.lock().get(&cell.key) {
+                if let Some(slot) = stored.slots.get(&cell.slot) {
+                    return Ok(Some(decode(slot)?));
+                }
+            }
+        } else if let Some(slot) = self.add_continuations(cell, conts).await? {
+            return Ok(Some(slot));
+        }
+        self.put_note(cell, note)
+    }
+
     async fn note(&self, cell: &Cell, note: &Note) -> Result<(), BackendError> {
         self.count_write();
+        self.put_note(cell, note).map(drop)
+    }
+}
+
+impl MemoryStore {
+    /// Replace `cell`'s note (the write is counted by the caller).
+    fn put_note(&self, cell: &Cell, note: &Note) -> Result<Option<Slot>, BackendError> {
         let text = encode(note)?;
         let mut items = self.lock();
         let stored = record(&mut items, &cell.key)?;
@@ -559,6 +586,6 @@ impl Store for MemoryStore {
             forget_if_empty(&mut items, &cell.key);
             return Err(e);
         }
-        Ok(())
+        Ok(None)
     }
 }
