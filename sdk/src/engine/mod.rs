@@ -14,12 +14,14 @@
 //! - `outside`: settles made by application code: start, resolve, cancel (rule 7);
 //! - `timer`: timers waiting in the queue for their time (rules 2 and 5);
 //! - `dead`: dead letters (rules 3 and 5);
+//! - `expire`: a completed join's records and values get their TTL (rules 2, 5, 9);
 //! - `decide`: the decisions all of them take, as pure functions.
 
 mod blob;
 mod dead;
 pub mod decide;
 mod deliver;
+mod expire;
 mod outside;
 mod run;
 mod settle;
