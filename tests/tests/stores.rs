@@ -1,6 +1,7 @@
 //! `DynamoStore` on moto, read item by item: blob chunks and their keys, the
 //! 400 KB item limit, the budget for stored continuations, and the TTL a
-//! record gets (none while pending, refreshed by every settle).
+//! record gets (none while pending, refreshed by every settle; none on a join's
+//! shard records or values held for its members until the join completes).
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
@@ -268,4 +269,93 @@ async fn pending_records_have_no_ttl_and_every_settle_refreshes_it() {
         .expect("settle")
         .expect("written");
     assert!(t.ttl(key).await.expect("ttl") > second);
+}
+
+/// Rule 9 on DynamoDB: a join's shard records get no TTL while the join
+/// counts (settles and marks leave it off), and one once it completes
+/// (`expire_record`, never lowering a later one); values held for pending
+/// members have none until `expire_blob` gives head and chunks theirs.
+#[tokio::test]
+async fn join_shards_and_held_values_get_a_ttl_only_when_the_join_completes() {
+    let t = table("shards").await;
+    let join = PromiseId::random();
+    let shard = vow::store::shard_key(&join, 0, 0);
+    let mark = vow::store::shard_key(&join, 1, 0);
+    for n in 0..3 {
+        t.store
+            .settle(&cell(&shard, n), &slot_of(1))
+            .await
+            .expect("settle");
+    }
+    t.store
+        .settle_together(&shard, &[(3, slot_of(1)), (4, slot_of(1))])
+        .await
+        .expect("settle")
+        .expect("written");
+    t.store
+        .settle(&cell(&mark, 0), &slot_of(1))
+        .await
+        .expect("mark");
+    assert_eq!(t.ttl(&shard).await, None, "a counting shard has no TTL");
+    assert_eq!(t.ttl(&mark).await, None, "nor a mark");
+
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    t.store.expire_record(&shard).await.expect("expire");
+    let stamped = t
+        .ttl(&shard)
+        .await
+        .expect("a completed join's shard has a TTL");
+    assert!(stamped >= before + 3_600);
+    // A store with a shorter TTL stamping again does not lower it.
+    let short = DynamoStore::new(t.client.clone(), &t.name, Duration::from_secs(60));
+    short.expire_record(&shard).await.expect("expire again");
+    assert_eq!(t.ttl(&shard).await, Some(stamped));
+    // A missing record is not created.
+    short
+        .expire_record(&vow::store::shard_key(&join, 0, 9))
+        .await
+        .expect("expire missing");
+    assert!(t.item(&vow::store::shard_key(&join, 0, 9)).await.is_none());
+
+    // A value held for a pending member: no TTL on head or chunks, and a
+    // plain put of the same text (another promise's) does not add one.
+    let text = "v".repeat(700 * 1024);
+    let chunk = |i: usize| format!("{}~{i}", head(7));
+    t.store
+        .put_blob_held(&head(7), &text)
+        .await
+        .expect("put held");
+    t.store.put_blob(&head(7), &text).await.expect("put again");
+    assert_eq!(t.ttl(&head(7)).await, None);
+    assert_eq!(t.ttl(&chunk(2)).await, None);
+    t.store.expire_blob(&head(7)).await.expect("expire blob");
+    for key in [head(7), chunk(0), chunk(1), chunk(2)] {
+        assert!(t.ttl(&key).await.expect("ttl") >= before + 3_600, "{key}");
+    }
+
+    // A value stored with a TTL, then copied into a pending member: held.
+    t.store.put_blob(&head(8), &text).await.expect("put");
+    assert!(t.ttl(&chunk_of(8, 1)).await.is_some());
+    assert!(t.store.hold_blob(&head(8)).await.expect("hold"));
+    assert_eq!(t.ttl(&head(8)).await, None);
+    assert_eq!(t.ttl(&chunk_of(8, 1)).await, None);
+    assert!(!t.store.hold_blob(&head(9)).await.expect("hold missing"));
+    assert_eq!(
+        t.store.get_blob(&head(8)).await.expect("get"),
+        Some(text.clone())
+    );
+
+    // A plain put never lowers a later TTL.
+    t.store.put_blob(&head(10), "w").await.expect("put");
+    let later = t.ttl(&head(10)).await.expect("ttl");
+    short.put_blob(&head(10), "w").await.expect("put again");
+    assert_eq!(t.ttl(&head(10)).await, Some(later));
+    assert!(short.put_blob(&head(10), "z").await.is_err(), "immutable");
+}
+
+fn chunk_of(n: u8, i: usize) -> String {
+    format!("{}~{i}", head(n))
 }
