@@ -5,7 +5,8 @@
 //! A plain promise is slot 0 of the record named by its id. A join's members live
 //! in shard records of [`FAN_IN`] slots each (`<join>#0#<shard>`), and completed
 //! shards are counted in records one level up, so no record grows with the number
-//! of members and no record is written more than [`FAN_IN`] times per join.
+//! of members and no record is written more than [`FAN_IN`] times per join
+//! (plus once, when the join completes, to set its TTL: rule 9).
 
 use crate::error::BackendError;
 use crate::id::PromiseId;
