@@ -359,3 +359,95 @@ async fn join_shards_and_held_values_get_a_ttl_only_when_the_join_completes() {
 fn chunk_of(n: u8, i: usize) -> String {
     format!("{}~{i}", head(n))
 }
+
+/// `len` bytes of text: stored out of line past 16 KiB.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Text {
+    len: usize,
+}
+
+#[vow::task("stores/text")]
+impl vow::Task for Text {
+    type Input = ();
+    type Output = String;
+    async fn run(self, _: (), _cx: &vow::Cx) -> Result<vow::Resolution<String>, vow::Error> {
+        vow::done("t".repeat(self.len))
+    }
+}
+
+/// The total length of a join's texts.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct TotalLength;
+
+#[vow::task("stores/total-length")]
+impl vow::Task for TotalLength {
+    type Input = Result<Vec<Result<String, vow::Failure>>, vow::Failure>;
+    type Output = usize;
+    async fn run(
+        self,
+        all: Self::Input,
+        _cx: &vow::Cx,
+    ) -> Result<vow::Resolution<usize>, vow::Error> {
+        let mut n = 0;
+        for text in all? {
+            n += text?.len();
+        }
+        vow::done(n)
+    }
+}
+
+/// The engine on DynamoDB: a join waiting on a callback keeps its shard
+/// record and its member's value stored out of line without a TTL, and its
+/// completion gives both one (head and chunks).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_on_dynamodb_gets_its_ttl_when_it_completes() {
+    use std::sync::Arc;
+    use vow::memory::MemoryQueue;
+    const WAIT: Duration = Duration::from_secs(30);
+    let t = table("engine").await;
+    let queue = Arc::new(MemoryQueue::new(Duration::from_secs(30), 5, None));
+    let vow = vow::Vow::client(Arc::new(t.store.clone()), queue, vow_e2e::test_engine());
+    let _workers = vow.run_workers(2, None, Duration::from_millis(50));
+    let flow = vow.flow();
+    let (approval, resolver) = flow.callback::<String>(Duration::from_secs(3_600));
+    let big = flow.when(Text { len: 40 * 1024 });
+    let both = flow.all([approval, big]);
+    let total = both.clone().then(TotalLength);
+    vow.start(&flow).await.expect("start");
+
+    let shard = vow::store::shard_key(both.id(), 0, 0);
+    let deadline = std::time::Instant::now() + WAIT;
+    let blob = loop {
+        let record = t.store.read(&shard).await.expect("read");
+        if let Some(slot) = record.and_then(|r| r.slots.get(&1).cloned()) {
+            match slot.outcome {
+                Outcome::Stored { key } => break key,
+                other => panic!("the member's value is stored out of line: {other:?}"),
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the member never settled"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(t.ttl(&shard).await, None, "a counting shard has no TTL");
+    assert_eq!(t.ttl(&blob).await, None, "a held value has no TTL");
+    assert_eq!(t.ttl(&format!("{blob}~0")).await, None);
+
+    vow.resolve(&resolver, Ok("ab".to_owned()))
+        .await
+        .expect("resolve");
+    let n = vow.wait(&total, WAIT).await.expect("wait");
+    assert_eq!(n.expect("total"), 40 * 1024 + 2);
+    for key in [shard, blob.clone(), format!("{blob}~0")] {
+        let deadline = std::time::Instant::now() + WAIT;
+        while t.ttl(&key).await.is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{key} never got a TTL"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
