@@ -287,3 +287,53 @@ async fn every_record_of_a_large_completed_join_gets_a_ttl() {
         assert!(store.ttl_of(blob).is_some(), "{blob} has a TTL");
     }
 }
+
+/// Formats a join of joins: "[1,2],[9]".
+#[derive(Debug, Serialize, Deserialize)]
+struct Nested;
+
+type Inner = Vec<Result<u64, Failure>>;
+
+#[vow::task("expiry/nested")]
+impl Task for Nested {
+    type Input = Result<Vec<Result<Inner, Failure>>, Failure>;
+    type Output = String;
+    async fn run(self, all: Self::Input, _cx: &Cx) -> Result<Resolution<String>, Error> {
+        let mut parts = Vec::new();
+        for inner in all? {
+            let values: Vec<String> = inner?
+                .into_iter()
+                .map(|v| v.map_or_else(|f| format!("err:{}", f.kind().as_str()), |v| v.to_string()))
+                .collect();
+            parts.push(format!("[{}]", values.join(",")));
+        }
+        done(parts.join(","))
+    }
+}
+
+/// A join whose member is itself a join: the inner join completes on day 0,
+/// the outer on day 45. The outer successor still reads the inner values
+/// (the member holds the inner join's value, not a reference to records that
+/// count their TTL from the inner join's completion).
+#[tokio::test]
+async fn a_join_of_a_join_completes_past_the_ttl_with_the_inner_values() {
+    let vow = embedded();
+    let flow = vow.flow();
+    let inner = flow.all([flow.when(Value(1)), flow.when(Value(2))]);
+    let (late, resolver) = flow.callback::<Inner>(60 * DAY);
+    let outer = flow.all([inner.clone(), late]);
+    let said = outer.clone().then(Nested);
+    vow.start(&flow).await.expect("start");
+    settled(&vow, &outer.id().member(0)).await;
+
+    vow.skip_time(45 * DAY).expect("skip");
+    assert!(
+        !embedded_store(&vow).contains(&shard_key(inner.id(), 0, 0)),
+        "the inner join's records expired, as nothing pending refers to them"
+    );
+    vow.resolve(&resolver, Ok(vec![Ok(9)]))
+        .await
+        .expect("resolve");
+    let got = vow.wait(&said, WAIT).await.expect("wait");
+    assert_eq!(got.expect("nested"), "[1,2],[9]");
+}

@@ -93,6 +93,12 @@ impl Engine {
     /// join completes and [`Engine::expire_join`] gives it one, however long
     /// the join takes: put held, or, if the outcome was stored earlier (a
     /// promise's outcome copied into a member), taken off its TTL.
+    ///
+    /// A join's outcome copied into a member (an `all` of an `all`, a member
+    /// that adopted a join) would refer to the inner join's records, which
+    /// count their TTL from the inner join's completion: the member gets the
+    /// inner join's value itself instead, read now (as the outer join's
+    /// successor would read it later), and kept like any other value.
     pub(super) async fn shrink(
         &self,
         outcome: Outcome,
@@ -104,6 +110,13 @@ impl Engine {
             }
             return Ok(outcome);
         }
+        let outcome = match (outcome, member) {
+            (joined @ Outcome::Joined { .. }, true) => {
+                let mut value = self.resolve(&joined).await?;
+                Outcome::Ok(value.get_mut("Ok").map(Value::take).unwrap_or_default())
+            }
+            (outcome, _) => outcome,
+        };
         if !matches!(outcome, Outcome::Ok(_) | Outcome::Err(_)) {
             return Ok(outcome);
         }
