@@ -87,6 +87,11 @@ pub struct EmbeddedConfig {
     pub visibility: Duration,
     /// Deliveries before a message goes to the dead-letter queue.
     pub max_receives: u32,
+    /// How long records and stored values live once nothing pending refers to
+    /// them (rule 9); the memory store expires them on the embedded clock,
+    /// which [`Vow::skip_time`] moves. `VOW_RECORD_TTL_DAYS` when set to a
+    /// whole number of days, else 30 days.
+    pub record_ttl: Duration,
 }
 
 impl Default for EmbeddedConfig {
@@ -100,6 +105,7 @@ impl Default for EmbeddedConfig {
             },
             visibility: Duration::from_secs(30),
             max_receives: 5,
+            record_ttl: crate::store::record_ttl_or_default(),
         }
     }
 }
@@ -136,7 +142,7 @@ impl Vow {
     pub fn embedded_with(mut config: EmbeddedConfig) -> Self {
         // A message must not outlive its visibility while steps run inline.
         config.engine.inline_for = config.engine.inline_for.min(config.visibility / 4);
-        let store = Arc::new(MemoryStore::new());
+        let store = Arc::new(MemoryStore::new().with_record_ttl(config.record_ttl));
         let dlq = Arc::new(MemoryQueue::dead_letter_queue());
         let queue = Arc::new(MemoryQueue::new(
             config.visibility,
@@ -144,6 +150,8 @@ impl Vow {
             Some(dlq.clone()),
         ));
         let mut vow = Self::client(store.clone(), queue.clone(), config.engine);
+        // Records expire on the clock that `skip_time` moves.
+        store.use_clock(vow.engine.clock().clone());
         vow.memory = Some((store, queue, dlq.clone()));
         let workers = Workers::spawn(
             &vow.engine,

@@ -197,6 +197,9 @@ impl Engine {
         inline: Inline,
         gather: &Option<Arc<Gather>>,
     ) -> Result<Option<Envelope>, Rejected> {
+        if super::expire::is_expire(&env) {
+            return self.expire_step(&env).await.map(|()| None);
+        }
         let timer = env.timer_at().is_some();
         if decide::checks_first(env.repair, redelivered, timer) {
             if let Some(after) = self.arrive(&env, inline, gather).await? {

@@ -16,12 +16,14 @@
 //!   (rules 2, 5 and 8);
 //! - `sweep`: the once-a-minute sweep of the timer index (rules 2, 5 and 8);
 //! - `dead`: dead letters (rules 3 and 5);
+//! - `expire`: a completed join's records and values get their TTL (rules 2, 5, 9);
 //! - `decide`: the decisions all of them take, as pure functions.
 
 mod blob;
 mod dead;
 pub mod decide;
 mod deliver;
+mod expire;
 mod outside;
 mod run;
 mod settle;

@@ -169,7 +169,8 @@ impl<'e> Step<'e> {
         guard.repair = true;
         self.sends.push(guard);
         self.flush().await?;
-        let outcome = self.engine.shrink(outcome).await?;
+        let member = matches!(target, Target::Member { .. });
+        let outcome = self.engine.shrink(outcome, member).await?;
         let slot = Slot::new(outcome, token.to_owned());
         Ok(
             match self
@@ -280,7 +281,8 @@ impl<'e> Step<'e> {
                 Outcome::Err(f) => Some(f.clone()),
                 _ => None,
             };
-            let outcome = self.engine.shrink(outcome).await?;
+            let member = matches!(target, Target::Member { .. });
+            let outcome = self.engine.shrink(outcome, member).await?;
             let mut slot = Slot::new(outcome, self.token.clone());
             if let Some((attempt, kids)) = self.meta.get(&target.id()) {
                 slot.attempt = *attempt;
@@ -380,11 +382,14 @@ impl<'e> Step<'e> {
                         n,
                     };
                     // Settle, and fire the join's successors, as the join.
-                    let target = Target::Promise(join);
-                    return self
-                        .settle_as(token, target, done, Vec::new(), repair)
-                        .await
-                        .map(drop);
+                    let target = Target::Promise(join.clone());
+                    self.settle_as(token, target, done, Vec::new(), repair)
+                        .await?;
+                    // Rule 9: nothing pending reads the join's records now.
+                    if let Some(next) = self.engine.expire_join(&join, n, 0).await? {
+                        self.sends.push(next);
+                    }
+                    return Ok(());
                 }
                 Climb::Mark {
                     level: up,
