@@ -164,8 +164,7 @@ impl Cron {
     /// # Ok::<(), vow::CronError>(())
     /// ```
     pub fn in_zone(self, zone: &str) -> Result<Cron, CronError> {
-        let tz = TimeZone::get(zone)
-            .map_err(|e| CronError(format!("time zone `{zone}`: {e}")))?;
+        let tz = TimeZone::get(zone).map_err(|e| CronError(format!("time zone `{zone}`: {e}")))?;
         let expr = self.expression().to_owned();
         Ok(Cron {
             text: format!("{ZONE_PREFIX}{zone} {expr}"),
@@ -545,9 +544,16 @@ mod tests {
     fn more_than_once_a_minute_needs_saying_so() {
         let every_second = Cron::parse("* * * * * *").expect("parses");
         assert!(every_second.too_often().is_some());
-        assert!(every_second.clone().allow_sub_minute().too_often().is_none());
+        assert!(every_second
+            .clone()
+            .allow_sub_minute()
+            .too_often()
+            .is_none());
         let every_ten = Cron::parse("*/10 * * * * *").expect("parses");
-        assert!(every_ten.too_often().expect("refused").contains("allow_sub_minute"));
+        assert!(every_ten
+            .too_often()
+            .expect("refused")
+            .contains("allow_sub_minute"));
         for once_a_minute in ["* * * * *", "30 * * * * *", "0 */5 * * *"] {
             let cron = Cron::parse(once_a_minute).expect("parses");
             assert!(cron.too_often().is_none(), "{once_a_minute}");
