@@ -467,3 +467,85 @@ async fn scheduling_a_name_whose_chain_died_revives_it() {
     assert_eq!(jobs(&k, missed + 1).await, missed + 1);
     engine.cancel(schedule.id(), "done").await.expect("cancel");
 }
+
+/// The message a schedule declared in the SAM template or the Terraform
+/// module sends at each firing (their `Input`, with the time filled in).
+fn start_message(schedule: &str, task: &str, input: &str, at: &str) -> String {
+    format!(
+        r#"{{"vow":"start","schedule":"{schedule}","task":"{task}","input":{input},"at":"{at}"}}"#
+    )
+}
+
+/// A schedule declared in the deployment: its firing's raw start message
+/// starts the workflow once however often it is delivered, with a root id
+/// derived from the schedule's name and the firing's time; an undeclared
+/// schedule, or a declared one naming another task, is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_declared_schedules_start_message_starts_its_firing_once() {
+    let k = key();
+    let name = format!("nightly-{k}");
+    let mut config = fast_config();
+    config.engine.schedules = format!("{name}=test/logged").parse().expect("declared");
+    let vow = Vow::embedded_with(config);
+    let (queue, _) = vow.memory_queues().expect("embedded");
+    let at = "2026-12-07T03:00:00Z";
+    let body = start_message(&name, "test/logged", &format!(r#"{{"key":"{k}"}}"#), at);
+    let twice = vec![
+        Outgoing {
+            body: body.clone(),
+            delay: Duration::ZERO,
+        },
+        Outgoing {
+            body: body.clone(),
+            delay: Duration::ZERO,
+        },
+    ];
+    queue.send(twice).await.expect("sent");
+    assert_eq!(jobs(&k, 1).await, 1);
+    vow.engine().process(&body, 1).await.expect("processed");
+    assert_eq!(jobs(&k, 2).await, 1, "one start per firing");
+    // The root's id follows from the schedule's name and the firing's time.
+    let flow = vow.flow_named(&format!("schedule:{name}@{at}"));
+    let root = flow.when(Logged { key: k.clone() });
+    assert!(
+        read_log(&k)[0].starts_with(&root.id().to_string()),
+        "{:?} is not {}",
+        read_log(&k),
+        root.id()
+    );
+    // The next firing is another workflow.
+    let next = start_message(
+        &name,
+        "test/logged",
+        &format!(r#"{{"key":"{k}"}}"#),
+        "2026-12-08T03:00:00Z",
+    );
+    vow.engine().process(&next, 1).await.expect("processed");
+    assert_eq!(jobs(&k, 2).await, 2);
+    for (refused, why) in [
+        (
+            start_message("undeclared", "test/logged", "{}", at),
+            "not declared",
+        ),
+        (start_message(&name, "test/value", "{}", at), "starts task"),
+        (
+            start_message(&name, "test/logged", "[1]", at),
+            "JSON object",
+        ),
+        (
+            start_message(&name, "test/logged", "{}", "tomorrow"),
+            "RFC 3339",
+        ),
+    ] {
+        let err = vow
+            .engine()
+            .process(&refused, 1)
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(&err, vow::engine::Rejected::Undecodable(_)) && err.to_string().contains(why),
+            "{err}"
+        );
+    }
+    assert_eq!(read_log(&k).len(), 2);
+}

@@ -9,6 +9,7 @@
 
 use super::decide;
 use super::settle::{Inline, Step};
+use super::start_message;
 use super::{Engine, Rejected};
 use crate::clock::millis;
 use crate::context::{decode_in, Cx};
@@ -163,6 +164,9 @@ impl Engine {
         mut seat: Seat,
         deadline: Option<Instant>,
     ) -> Result<(), Rejected> {
+        if start_message::is_raw_start(body) {
+            return self.start_raw(body).await;
+        }
         let env = self.open(body).await?;
         let mut message_id = message_id;
         let inline = Inline::new(self.config.inline_for, deadline);

@@ -23,7 +23,10 @@ mod deliver;
 mod outside;
 mod run;
 mod settle;
+mod start_message;
 mod timer;
+
+pub use start_message::{DeclaredSchedules, ENV_SCHEDULES};
 
 use crate::clock::Clock;
 use crate::error::BackendError;
@@ -72,6 +75,9 @@ pub struct EngineConfig {
     /// ([`crate::backend::MAX_DELAY`]). Shorter hops notice a cancel sooner
     /// and cost one more queue round trip and store read each.
     pub timer_hop: Duration,
+    /// The schedules the deployment declares, whose unsigned start messages
+    /// this engine accepts (`VOW_SCHEDULES`; see [`DeclaredSchedules`]).
+    pub schedules: DeclaredSchedules,
 }
 
 impl Default for EngineConfig {
@@ -85,6 +91,7 @@ impl Default for EngineConfig {
             inline_for: Duration::from_secs(2),
             gather_for: Duration::from_millis(10),
             timer_hop: crate::queue::MAX_DELAY,
+            schedules: DeclaredSchedules::default(),
         }
     }
 }
