@@ -88,27 +88,27 @@ use std::collections::VecDeque;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The longest a schedule sleeps before it looks at its off switch again.
-pub const LOOK_EVERY: Duration = Duration::from_secs(7 * 24 * 3_600);
+pub(crate) const LOOK_EVERY: Duration = Duration::from_secs(7 * 24 * 3_600);
 
 /// How long a firing's lease keeps other ticks from taking it over: longer
 /// than a tick takes from its claim to its settle.
-pub const LEASE: Duration = Duration::from_secs(120);
+pub(crate) const LEASE: Duration = Duration::from_secs(120);
 
 /// How many times a firing may be taken over from a crashed holder before it
 /// is skipped.
-pub const MAX_TAKEOVERS: u32 = 16;
+pub(crate) const MAX_TAKEOVERS: u32 = 16;
 
 /// The attempt at which a failing tick hands its firing to a fresh tick.
-pub const HAND_OVER_AT: u32 = 3;
+pub(crate) const HAND_OVER_AT: u32 = 3;
 
 /// The longest pause before a handed-over tick tries again.
-pub const MAX_PAUSE: Duration = Duration::from_secs(15 * 60);
+pub(crate) const MAX_PAUSE: Duration = Duration::from_secs(15 * 60);
 
 /// Missed firings up to this old are caught up; older ones are skipped.
-pub const CATCH_UP: Duration = Duration::from_secs(7 * 24 * 3_600);
+pub(crate) const CATCH_UP: Duration = Duration::from_secs(7 * 24 * 3_600);
 
 /// A firing nothing claimed this long after its time means the chain died.
-pub const REVIVE_AFTER: Duration = Duration::from_secs(15 * 60);
+pub(crate) const REVIVE_AFTER: Duration = Duration::from_secs(15 * 60);
 
 /// The most firings [`Vow::schedule`] looks through for a dead chain.
 const MAX_LOOK_BACK: usize = 20_160;
@@ -148,8 +148,8 @@ impl Vow {
     ///
     /// Each firing runs the job at most once, also when SQS delivers a tick
     /// twice, and at least once while the schedule is on. Firings missed
-    /// because no worker ran are caught up when workers return, up to
-    /// [`CATCH_UP`] back. A cron that fires more than once a minute is
+    /// because no worker ran are caught up when workers return, up to a week
+    /// back. A cron that fires more than once a minute is
     /// refused unless it says [`Cron::allow_sub_minute`]. Each firing costs a
     /// few store writes besides the job's. See the module docs for why.
     ///
@@ -239,10 +239,17 @@ impl Vow {
         if engine.slot(off).await?.is_some() {
             return Ok(()); // cancelled
         }
-        let from = now.checked_sub(CATCH_UP).map_or(began, |w| w.max(began));
         let Some(until) = now.checked_sub(REVIVE_AFTER) else {
             return Ok(());
         };
+        // How far back to look: the catch-up window, or an hour for a cron
+        // that fires every second (rule 5: the walk below stays short).
+        let back = if cron.is_sub_minute() {
+            Duration::from_secs(3_600)
+        } else {
+            CATCH_UP
+        };
+        let from = now.checked_sub(back).map_or(began, |w| w.max(began));
         let mut due = VecDeque::new();
         let mut t = from;
         while let Some(next) = cron.next_after(t).filter(|n| *n <= until) {

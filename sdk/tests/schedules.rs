@@ -503,7 +503,8 @@ async fn a_declared_schedules_start_message_starts_its_firing_once() {
     queue.send(twice).await.expect("sent");
     assert_eq!(jobs(&k, 1).await, 1);
     vow.engine().process(&body, 1).await.expect("processed");
-    assert_eq!(jobs(&k, 2).await, 1, "one start per firing");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(read_log(&k).len(), 1, "one start per firing");
     // The root's id follows from the schedule's name and the firing's time.
     let flow = vow.flow_named(&format!("schedule:{name}@{at}"));
     let root = flow.when(Logged { key: k.clone() });

@@ -174,19 +174,19 @@ impl Engine {
                 start.schedule, start.task
             )));
         }
-        let mut fields = match start.input {
-            Value::Object(fields) => fields,
-            Value::Null => Map::new(),
+        let fields = match start.input {
+            Value::Object(fields) => Value::Object(fields),
+            Value::Null => Value::Null,
             other => {
                 return Err(undecodable(format!(
                     "a start message's `input` is the task's fields, a JSON object, not `{other}`"
                 )))
             }
         };
-        fields.insert("task".into(), Value::String(start.task));
-        let task = Value::Object(fields);
-        let opts = decode_task(&task).map_err(Rejected::Undecodable)?.opts();
+        // A task's wire form: its tag, and its fields `with` it.
+        let task = serde_json::json!({ "task": start.task, "with": fields });
         let name = flow_name(&start.schedule, &start.at).map_err(Rejected::Undecodable)?;
+        let opts = decode_task(&task).map_err(Rejected::Undecodable)?.opts();
         let flow = Flow::named("flow", &name, self.clock.clone());
         flow.when_encoded(task, opts);
         let started = self.start(&flow).await?;
