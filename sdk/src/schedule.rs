@@ -37,6 +37,15 @@
 //! not lose the firing: its message comes back, and after the lease the
 //! firing is sent.
 //!
+//! # Chains
+//!
+//! [`Vow::schedule`] claims the schedule's name with a named start (whose
+//! flow holds only the off switch) and, if the claim is new, starts the
+//! chain in a flow named after the name and its first firing. So a chain
+//! started after the name's record expired (a year-long schedule outlives
+//! the record lifetime) never shares a promise id with the chain still
+//! running; the two race for each firing's lease and the loser ends.
+//!
 //! # A tick retries until it succeeds
 //!
 //! A tick's own failures (a throttled read of the off switch, a failed claim)
@@ -185,8 +194,9 @@ impl Vow {
         let first = cron
             .next_after(now)
             .ok_or_else(|| BackendError::fatal(format!("the schedule `{cron}` never fires")))?;
-        let flow = Flow::named("schedule", name, self.engine().clock().clone());
-        let off = flow.reserve();
+        let clock = self.engine().clock().clone();
+        let named = Flow::named("schedule", name, clock.clone());
+        let off = named.reserve();
         let tick = Tick {
             name: name.to_owned(),
             cron: cron.clone(),
@@ -196,10 +206,21 @@ impl Vow {
             at: epoch_millis(first),
             pauses: 0,
         };
+        // The name's claim (one conditional write); its flow sends nothing.
+        let started = self.start(&named).await?;
         let began = self.began(name, now).await?;
-        tick.sleep_toward(&flow);
-        let started = self.start(&flow).await?;
-        if started == Started::Existing {
+        if started == Started::New {
+            // The chain's ids derive from the name and its first firing, so
+            // a chain started after the name's record expired never shares
+            // an id with an older chain still running. If this start fails,
+            // the next `schedule` call finds the chain missing and revives it.
+            let chain = Flow::new(
+                PromiseId::named("schedule-chain", &format!("{name}@{}", tick.at)),
+                clock,
+            );
+            tick.sleep_toward(&chain);
+            self.start(&chain).await?;
+        } else {
             self.revive(began, name, cron, &job, &off, now).await?;
         }
         Ok(Schedule { id: off, started })
