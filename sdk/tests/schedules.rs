@@ -514,14 +514,26 @@ async fn a_declared_schedules_start_message_starts_its_firing_once() {
         read_log(&k),
         root.id()
     );
-    // The next firing is another workflow.
+    // The next firing is another workflow; its message, dead-lettered (its
+    // start failed on every delivery), goes back to the work queue.
     let next = start_message(
         &name,
         "test/logged",
         &format!(r#"{{"key":"{k}"}}"#),
         "2026-12-08T03:00:00Z",
     );
-    vow.engine().process(&next, 1).await.expect("processed");
+    let dead = Delivery {
+        message_id: "dead-1".into(),
+        receipt: "r".into(),
+        body: next,
+        receive_count: 5,
+    };
+    assert!(vow
+        .engine()
+        .handle_dead_letters(vec![dead])
+        .await
+        .is_empty());
+    vow.skip_time(MINUTE).expect("embedded");
     assert_eq!(jobs(&k, 2).await, 2);
     for (refused, why) in [
         (

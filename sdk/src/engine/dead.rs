@@ -28,15 +28,7 @@ impl Engine {
         message_id: &str,
     ) -> Result<(), Rejected> {
         if super::start_message::is_raw_start(body) {
-            // A declared schedule's firing that could not start: try again
-            // (a named start, so at most once); a refused one is dropped.
-            return match self.start_raw(body).await {
-                Err(Rejected::Undecodable(f)) => {
-                    warn!(%f, "dead-lettered start message dropped");
-                    Ok(())
-                }
-                started => started,
-            };
+            return self.bury_raw(body).await;
         }
         let body = match &self.config.signing {
             Some(keys) => match keys.verify(body) {

@@ -26,10 +26,15 @@
 //! schedule's task at a time of their choosing, nothing more; with signing on
 //! that is the IAM policy on the queue (the scheduler's role may send to it
 //! and nothing else).
+//!
+//! Rule 2: a start message whose start failed on every delivery reaches the
+//! dead-letter queue; the dead-letter function sends it back to the work
+//! queue a few times (a `retry` count in the message) before it drops it.
 
 use super::{Engine, Rejected};
 use crate::failure::Failure;
 use crate::flow::Flow;
+use crate::queue::Outgoing;
 use crate::wire::decode_task;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -37,6 +42,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The environment variable naming the schedules a deployment declares.
 pub const ENV_SCHEDULES: &str = "VOW_SCHEDULES";
@@ -123,7 +129,18 @@ struct RawStart {
     #[serde(default)]
     input: Value,
     at: String,
+    /// How many times the dead-letter function sent it back (not in the
+    /// templates' message; read by [`Engine::bury_raw`]).
+    #[serde(default, rename = "retry")]
+    _retry: u32,
 }
+
+/// How many times a dead-lettered start message is sent back to the work
+/// queue before it is dropped (rule 5).
+const MAX_RETRIES: u64 = 3;
+
+/// How long a start message sent back waits before it is delivered again.
+const RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// Whether `body` is a raw start message (a JSON object whose `vow` field is
 /// `"start"`), without deciding whether it is a good one.
@@ -191,6 +208,41 @@ impl Engine {
         flow.when_encoded(task, opts);
         let started = self.start(&flow).await?;
         tracing::info!(schedule = %start.schedule, flow = %name, ?started, "scheduled start");
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// A start message the work queue dead-lettered (its start failed on
+    /// every delivery, say while the table was throttled): sent back to the
+    /// work queue a few times, then dropped with a warning. The dead-letter
+    /// function needs no list of schedules for this, and a message refused
+    /// as undeclared comes back at most [`MAX_RETRIES`] times.
+    pub(super) async fn bury_raw(&self, body: &str) -> Result<(), Rejected> {
+        let mut message = match serde_json::from_str::<Map<String, Value>>(body) {
+            Ok(message) => message,
+            Err(e) => {
+                tracing::warn!(error = %e, "dead-lettered start message dropped: not JSON");
+                return Ok(());
+            }
+        };
+        let retry = message.get("retry").and_then(Value::as_u64).unwrap_or(0);
+        if retry >= MAX_RETRIES {
+            tracing::warn!(
+                retry,
+                body,
+                "dead-lettered start message dropped: it failed {retry} times"
+            );
+            return Ok(());
+        }
+        message.insert("retry".into(), Value::from(retry.saturating_add(1)));
+        let body = Value::Object(message).to_string();
+        self.queue
+            .send(vec![Outgoing {
+                body,
+                delay: RETRY_AFTER,
+            }])
+            .await?;
         Ok(())
     }
 }
