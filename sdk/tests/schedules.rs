@@ -562,3 +562,92 @@ async fn a_declared_schedules_start_message_starts_its_firing_once() {
     }
     assert_eq!(read_log(&k).len(), 2);
 }
+
+/// A store that loses the reply to the first firing lease it writes: the
+/// tick that took the lease fails as if it crashed right after its claim.
+struct LoseFirstLease {
+    inner: Arc<dyn Store>,
+    lost: AtomicBool,
+}
+
+#[async_trait]
+impl Store for LoseFirstLease {
+    async fn settle(&self, cell: &Cell, slot: &Slot) -> Result<Settled, BackendError> {
+        let settled = self.inner.settle(cell, slot).await?;
+        let lease =
+            matches!(&slot.outcome, vow::backend::Outcome::Ok(v) if v.get("holder").is_some());
+        if lease && !self.lost.swap(true, Ordering::SeqCst) {
+            return Err(BackendError::transient(
+                "injected: reply lost after the write",
+            ));
+        }
+        Ok(settled)
+    }
+    async fn settle_together(
+        &self,
+        key: &str,
+        slots: &[(u32, Slot)],
+    ) -> Result<Option<Vec<Settled>>, BackendError> {
+        self.inner.settle_together(key, slots).await
+    }
+    async fn add_continuations(
+        &self,
+        cell: &Cell,
+        conts: &[(String, Cont)],
+    ) -> Result<Option<Slot>, BackendError> {
+        self.inner.add_continuations(cell, conts).await
+    }
+    async fn read(&self, key: &str) -> Result<Option<Record>, BackendError> {
+        self.inner.read(key).await
+    }
+    async fn read_many(&self, keys: &[String]) -> Result<Vec<Option<Record>>, BackendError> {
+        self.inner.read_many(keys).await
+    }
+    async fn put_blob(&self, key: &str, text: &str) -> Result<(), BackendError> {
+        self.inner.put_blob(key, text).await
+    }
+    async fn get_blob(&self, key: &str) -> Result<Option<String>, BackendError> {
+        self.inner.get_blob(key).await
+    }
+    async fn note(&self, cell: &Cell, note: &vow::backend::Note) -> Result<(), BackendError> {
+        self.inner.note(cell, note).await
+    }
+}
+
+/// A tick that took its firing's lease and crashed before sending the job
+/// does not lose the firing: once the lease is old, another delivery takes
+/// it over and sends the job, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_firing_whose_holder_crashed_is_taken_over_and_runs_once() {
+    let vow = Vow::embedded_wrapped(fast_config(), |store, queue| {
+        let wrapped = Arc::new(LoseFirstLease {
+            inner: store,
+            lost: AtomicBool::new(false),
+        });
+        (wrapped, queue)
+    });
+    let k = key();
+    let schedule = vow
+        .schedule(
+            &format!("crashed-{k}"),
+            &cron("0 3 * * *"),
+            Logged { key: k.clone() },
+        )
+        .await
+        .expect("scheduled");
+    vow.skip_time(DAY).expect("embedded");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        read_log(&k).is_empty(),
+        "the lease is young: nobody sends yet"
+    );
+    let began = Instant::now();
+    while read_log(&k).is_empty() && began.elapsed() < WAIT {
+        vow.skip_time(MINUTE).expect("embedded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(jobs(&k, 1).await, 1, "{:#?}", read_log(&k));
+    vow.skip_time(DAY).expect("embedded");
+    assert_eq!(jobs(&k, 2).await, 2, "and the schedule goes on");
+    vow.cancel(schedule.id(), "done").await.expect("cancel");
+}
