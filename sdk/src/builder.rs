@@ -154,6 +154,10 @@ impl VowBuilder {
                 SigningKeys::from_env().map_err(|f| BackendError::fatal(f.message().to_owned()))?
             }
         };
+        if engine.schedules.is_empty() {
+            engine.schedules = crate::engine::DeclaredSchedules::from_env()
+                .map_err(|f| BackendError::fatal(f.message().to_owned()))?;
+        }
         let sdk = match self.sdk_config {
             Some(config) => config,
             None => crate::aws::sdk_config().await,

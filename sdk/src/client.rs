@@ -139,7 +139,29 @@ impl Vow {
     }
 
     /// The embedded backend with these settings.
-    pub fn embedded_with(mut config: EmbeddedConfig) -> Self {
+    pub fn embedded_with(config: EmbeddedConfig) -> Self {
+        Self::embedded_wrapped(config, |store, queue| (store, queue))
+    }
+
+    /// The embedded backend with its engine seeing the store and the work
+    /// queue through `wrap`: for tests that inject faults ([`crate::fault`])
+    /// and still move the embedded clock with [`Vow::skip_time`].
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use vow::fault::{FaultConfig, Faults, FaultyQueue};
+    /// let faults = Arc::new(Faults::new(FaultConfig { duplicate: 1.0, ..FaultConfig::default() }));
+    /// let vow = vow::Vow::embedded_wrapped(vow::EmbeddedConfig::default(), |store, queue| {
+    ///     (store, Arc::new(FaultyQueue::new(queue, faults)))
+    /// });
+    /// # let _ = vow;
+    /// # });
+    /// ```
+    pub fn embedded_wrapped(
+        mut config: EmbeddedConfig,
+        wrap: impl FnOnce(Arc<dyn Store>, Arc<dyn Queue>) -> (Arc<dyn Store>, Arc<dyn Queue>),
+    ) -> Self {
         // A message must not outlive its visibility while steps run inline.
         config.engine.inline_for = config.engine.inline_for.min(config.visibility / 4);
         let store = Arc::new(MemoryStore::new().with_record_ttl(config.record_ttl));
@@ -149,7 +171,8 @@ impl Vow {
             config.max_receives,
             Some(dlq.clone()),
         ));
-        let mut vow = Self::client(store.clone(), queue.clone(), config.engine);
+        let (seen_store, seen_queue) = wrap(store.clone(), queue.clone());
+        let mut vow = Self::client(seen_store, seen_queue, config.engine);
         // Records expire on the clock that `skip_time` moves.
         store.use_clock(vow.engine.clock().clone());
         vow.memory = Some((store, queue, dlq.clone()));

@@ -26,6 +26,9 @@ impl Engine {
         body: &str,
         receive_count: u32,
     ) -> Result<(), Rejected> {
+        if super::start_message::is_raw_start(body) {
+            return self.bury_raw(body).await;
+        }
         let body = match &self.config.signing {
             Some(keys) => match keys.verify(body) {
                 Ok(inner) => inner,

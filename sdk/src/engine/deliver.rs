@@ -9,6 +9,7 @@
 
 use super::decide;
 use super::settle::{Inline, Step};
+use super::start_message;
 use super::{Engine, Rejected};
 use crate::clock::millis;
 use crate::context::{decode_in, Cx};
@@ -167,6 +168,9 @@ impl Engine {
             let by = message_id.map_or_else(crate::id::nonce, str::to_owned);
             self.sweep(&by).await?;
             return Ok(());
+        }
+        if start_message::is_raw_start(body) {
+            return self.start_raw(body).await;
         }
         let env = self.open(body).await?;
         let inline = Inline::new(self.config.inline_for, deadline);

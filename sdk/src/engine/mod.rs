@@ -27,9 +27,11 @@ mod expire;
 mod outside;
 mod run;
 mod settle;
+mod start_message;
 mod sweep;
 mod timer;
 
+pub use start_message::{DeclaredSchedules, ENV_SCHEDULES};
 pub use sweep::{is_sweep, SWEEP_BODY};
 
 use crate::clock::Clock;
@@ -80,6 +82,9 @@ pub struct EngineConfig {
     /// and this is at least 2 minutes; otherwise it hops through the queue,
     /// checking its promise at every hop.
     pub timer_hop: Duration,
+    /// The schedules the deployment declares, whose unsigned start messages
+    /// this engine accepts (`VOW_SCHEDULES`; see [`DeclaredSchedules`]).
+    pub schedules: DeclaredSchedules,
 }
 
 impl Default for EngineConfig {
@@ -93,6 +98,7 @@ impl Default for EngineConfig {
             inline_for: Duration::from_secs(2),
             gather_for: Duration::from_millis(10),
             timer_hop: crate::queue::MAX_DELAY,
+            schedules: DeclaredSchedules::default(),
         }
     }
 }
