@@ -411,3 +411,153 @@ pub async fn run_baseline(workload: Workload) -> Run {
         counts: tally.counts(),
     }
 }
+
+/// What waiting costs, at list prices: see [`sleeps_usd_per_million`] and
+/// [`schedule_idle_usd_per_week`].
+#[derive(Clone, Copy, Debug)]
+pub struct WaitCosts {
+    /// US dollars per million sleeps of an hour.
+    pub sleeps_1h: f64,
+    /// US dollars per million sleeps of 30 days.
+    pub sleeps_30d: f64,
+    /// US dollars a schedule that does not fire costs per week.
+    pub schedule_idle_week: f64,
+    /// US dollars a month of the once-a-minute sweep costs a deployment,
+    /// whatever sleeps: the sweep message, its cursor and its queries.
+    pub sweep_month: f64,
+}
+
+impl WaitCosts {
+    /// Measure them all on the emulators.
+    pub async fn measure() -> WaitCosts {
+        let hour = Duration::from_secs(3_600);
+        let sleeps_1h = sleeps_usd_per_million(hour, 100).await;
+        let sleeps_30d = sleeps_usd_per_million(30 * 24 * hour, 100).await;
+        let (schedule_idle_week, sweep_month) = schedule_idle_usd_per_week().await;
+        WaitCosts {
+            sleeps_1h,
+            sleeps_30d,
+            schedule_idle_week,
+            sweep_month,
+        }
+    }
+
+    /// The line `./tests/run.sh bench` prints.
+    pub fn line(&self) -> String {
+        format!(
+            "waits    usd_per_million_sleeps_1h={:.3} usd_per_million_sleeps_30d={:.3} \
+             schedule_idle_usd_per_week={:.9} sweep_usd_per_month={:.4}",
+            self.sleeps_1h, self.sleeps_30d, self.schedule_idle_week, self.sweep_month
+        )
+    }
+}
+
+/// The sweep's cursor of `stack`, moved to `minute` (not counted: the minutes
+/// skipped cost the deployment's fixed per-minute sweep, not any one sleep).
+async fn move_sweep_to(stack: &Stack, minute: u64) {
+    use vow::backend::Store;
+    let store = DynamoStore::new(
+        stack.dynamodb.clone(),
+        &stack.names.table_name,
+        stack.names.record_ttl,
+    )
+    .with_timer_table(crate::timer_table(&stack.names.table_name));
+    let cursor = store.sweep_cursor().await.expect("cursor");
+    let to = vow::timer_index::SweepCursor {
+        next: minute,
+        sweeping: None,
+    };
+    assert!(
+        store.move_cursor(cursor.as_ref(), &to).await.expect("move"),
+        "the cursor moved under the bench"
+    );
+}
+
+/// Wait until `stack`'s requests, receives aside, stop for two seconds.
+async fn until_quiet(stack: &Stack) {
+    let mut last = stack.metrics.snapshot();
+    let began = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = stack.metrics.snapshot();
+        let moved = Counts {
+            sqs_receive: 0,
+            ..now.since(&last)
+        };
+        if moved.usd(&LIST_PRICES) == 0.0 || began.elapsed() > PATIENCE {
+            return;
+        }
+        last = now;
+    }
+}
+
+/// US dollars per million sleeps of `length`, from `n` of them on the
+/// emulators: every request from the flow's start to the sleeps' settles.
+/// The engine's clock is moved rather than waited on, and the sweep's cursor
+/// is moved past the idle minutes between (their cost is the deployment's,
+/// [`WaitCosts::sweep_month`]).
+pub async fn sleeps_usd_per_million(length: Duration, n: u32) -> f64 {
+    let stack = Stack::with_visibility("sleeps", 5, 30).await;
+    let before = stack.metrics.snapshot();
+    let flow = stack.vow.flow();
+    let naps: Vec<_> = (0..n).map(|_| flow.sleep(length)).collect();
+    let started = std::time::SystemTime::now();
+    stack.vow.start(&flow).await.expect("start");
+    stack
+        .vow
+        .engine()
+        .skip_clock(length + Duration::from_secs(60));
+    let due_ms = started
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+        + length.as_millis() as u64;
+    move_sweep_to(&stack, due_ms / vow::timer_index::BUCKET_MS - 1).await;
+    let workers = stack.vow.run_workers(2, None, LONG_POLL);
+    for nap in &naps {
+        let woke = stack.vow.wait(nap, PATIENCE).await.expect("wait");
+        assert_eq!(woke, Ok(()), "a sleep ended wrong");
+    }
+    let counts = stack.metrics.snapshot().since(&before);
+    workers.shutdown().await;
+    counts.usd(&LIST_PRICES) / f64::from(n) * 1e6
+}
+
+/// What a schedule that fires once a year costs per week of idleness (it
+/// wakes once a week to look at its off switch), and what the sweep costs a
+/// deployment per month (one minute's sweep, measured, times the minutes of
+/// 30 days, plus the message EventBridge sends each minute with its receive
+/// and delete).
+pub async fn schedule_idle_usd_per_week() -> (f64, f64) {
+    let stack = Stack::with_visibility("idle", 5, 30).await;
+    let yearly: vow::Cron = "0 0 1 1 *".parse().expect("cron");
+    let name = format!("idle-{}", vow::PromiseId::random());
+    stack
+        .vow
+        .schedule(&name, &yearly, Square(1))
+        .await
+        .expect("schedule");
+    let workers = stack.vow.run_workers(2, None, LONG_POLL);
+    until_quiet(&stack).await;
+    let before = stack.metrics.snapshot();
+    let week = Duration::from_secs(7 * 24 * 3_600);
+    stack
+        .vow
+        .engine()
+        .skip_clock(week + Duration::from_secs(60));
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+        + week.as_millis() as u64;
+    move_sweep_to(&stack, now_ms / vow::timer_index::BUCKET_MS - 2).await;
+    stack.vow.engine().sweep("bench").await.expect("sweep");
+    until_quiet(&stack).await;
+    let per_week = stack.metrics.snapshot().since(&before).usd(&LIST_PRICES);
+    // One idle minute of the sweep.
+    move_sweep_to(&stack, now_ms / vow::timer_index::BUCKET_MS + 12).await;
+    let before = stack.metrics.snapshot();
+    stack.vow.engine().sweep("bench").await.expect("sweep");
+    let minute =
+        stack.metrics.snapshot().since(&before).usd(&LIST_PRICES) + 3.0 * LIST_PRICES.sqs_request;
+    workers.shutdown().await;
+    (per_week, minute * 60.0 * 24.0 * 30.0)
+}

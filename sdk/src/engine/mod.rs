@@ -169,6 +169,15 @@ impl Engine {
         &self.clock
     }
 
+    /// For benchmarks and tests on any backend: move the clock of this
+    /// engine's sleeps, deadlines and sweeps `by` forward (the queue's delays
+    /// stay real). [`crate::Vow::skip_time`] does this and more for the
+    /// embedded backend.
+    #[doc(hidden)]
+    pub fn skip_clock(&self, by: Duration) {
+        self.clock.skip(by);
+    }
+
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store

@@ -1,6 +1,6 @@
 //! The cost, speed and latency benchmark:
 //! `bench [--chain N] [--all N] [--map N] [--join N] [--latency N] [--starts N]
-//! [--gather-ms N] [--hops N] [--worker PATH] [--baseline-lambda PATH]`. A workload of
+//! [--gather-ms N] [--hops N] [--waits N] [--worker PATH] [--baseline-lambda PATH]`. A workload of
 //! fewer than two steps is skipped.
 //!
 //! 1. With the release binaries of the vow worker and of the baseline function
@@ -15,6 +15,11 @@
 //!    set by `--gather-ms`, default 10) and the baseline.
 //! 4. An `all` over `--join` children (0 skips it), for its cost and as one
 //!    more join latency, through vow and the baseline.
+//! 5. What waiting costs (`--waits 0` skips it): a hundred sleeps of an hour
+//!    and of 30 days, an idle yearly schedule for a week, and the sweep of the
+//!    timer index, priced: `waits usd_per_million_sleeps_1h=<x>
+//!    usd_per_million_sleeps_30d=<y> schedule_idle_usd_per_week=<z>
+//!    sweep_usd_per_month=<w>`.
 //!
 //! The last lines read `latency vow hop_p50_ms=<x> …`, the same for the
 //! baseline, and `usd_per_million_steps=<x> writes_per_step=<y>
@@ -29,7 +34,8 @@ use vow_e2e::coldstart::{self, Figures, Function};
 use vow_e2e::latency::{self, Figure, Percentiles, Plan};
 
 const USAGE: &str = "usage: bench [--chain N] [--all N] [--map N] [--join N] [--latency N] \
-                     [--starts N] [--gather-ms N] [--hops N] [--worker PATH] [--baseline-lambda PATH]";
+                     [--starts N] [--gather-ms N] [--hops N] [--waits N] [--worker PATH] \
+                     [--baseline-lambda PATH]";
 
 /// Memory size the Lambda price is computed at (arm64).
 const MEMORY_MB: u32 = 256;
@@ -51,6 +57,7 @@ async fn main() -> ExitCode {
         ("--starts", 9),
         ("--gather-ms", u32::MAX),
         ("--hops", Plan::default().hop_chain),
+        ("--waits", 1),
     ];
     for (flag, size) in &mut sizes {
         match value(flag) {
@@ -62,7 +69,7 @@ async fn main() -> ExitCode {
             }
         }
     }
-    let [chain, all, map, join, latency_on, starts, gather_ms, hops] = sizes.map(|(_, n)| n);
+    let [chain, all, map, join, latency_on, starts, gather_ms, hops, waits] = sizes.map(|(_, n)| n);
     let mut paths = [("--worker", None), ("--baseline-lambda", None)];
     for (flag, path) in &mut paths {
         match value(flag) {
@@ -186,6 +193,13 @@ async fn main() -> ExitCode {
             print_figures("baseline", &gaps);
             baseline_latency.extend(gaps);
         }
+    }
+
+    if waits > 0 {
+        eprintln!(
+            "measuring what waiting costs: sleeps of an hour and of 30 days, an idle schedule…"
+        );
+        println!("{}", vow_e2e::bench::WaitCosts::measure().await.line());
     }
 
     for (who, figures) in [("vow", &vow_latency), ("baseline", &baseline_latency)] {
