@@ -169,6 +169,12 @@ fn write_scripts(dir: &Path) -> Result<(), CliError> {
         let path = dir.join(name);
         std::fs::write(&path, text)
             .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", path.display())))?;
+        if name.ends_with(".sh") {
+            // start.sh runs stop.sh itself.
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| CliError::Usage(format!("cannot chmod {}: {e}", path.display())))?;
+        }
     }
     Ok(())
 }
