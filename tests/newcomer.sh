@@ -15,8 +15,11 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 infra_venv="${VOW_INFRA_VENV:-$HOME/.cache/vow/infra-venv}"
-sqs_port="${VOW_NEWCOMER_SQS_PORT:-4766}"
-ddb_port="${VOW_NEWCOMER_DYNAMODB_PORT:-4769}"
+# Two free loopback ports (others' emulators may hold any fixed pair).
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+sqs_port="${VOW_NEWCOMER_SQS_PORT:-$(free_port)}"
+ddb_port="${VOW_NEWCOMER_DYNAMODB_PORT:-$(free_port)}"
+[[ "$sqs_port" != "$ddb_port" ]] || ddb_port="$(free_port)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/vow-newcomer.XXXXXX")"
 dev_pid=""
 cleanup() {
@@ -119,6 +122,8 @@ SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCES
   "$infra_venv/sam/bin/sam" validate --lint
 say "terraform -chdir=terraform fmt -check -recursive"
 if command -v terraform >/dev/null; then
+  # A TF_CLI_CONFIG_FILE that names a missing file only adds a warning.
+  if [[ -n "${TF_CLI_CONFIG_FILE:-}" && ! -e "$TF_CLI_CONFIG_FILE" ]]; then unset TF_CLI_CONFIG_FILE; fi
   terraform -chdir=terraform fmt -check -recursive
 else
   echo "terraform is not on PATH: skipped (its HCL is still parsed below)"
