@@ -131,6 +131,11 @@ fi
 say "the value checks of its SAM template and Terraform (tests/infra/project.py)"
 "$infra_venv/checkov/bin/python" "$root/tests/infra/project.py" . my-app
 
+say "sam build picks the project's binaries (tests/infra/sambuild.py, a stand-in cargo-lambda)"
+SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+  AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true \
+  "$infra_venv/checkov/bin/python" "$root/tests/infra/sambuild.py" "$infra_venv/sam/bin/sam" --project . my-app
+
 say "the project moved elsewhere still builds"
 cd "$work"
 mkdir -p elsewhere/deeper
