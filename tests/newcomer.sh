@@ -131,6 +131,23 @@ fi
 say "the value checks of its SAM template and Terraform (tests/infra/project.py)"
 "$infra_venv/checkov/bin/python" "$root/tests/infra/project.py" . my-app
 
+say "a broken copy fails them (a wider grant; a module copy that drifted)"
+for broken in sam tf; do
+  copy="$work/broken-$broken"
+  mkdir -p "$copy/worker"
+  cp -r template.yaml vow terraform "$copy/"
+  cp worker/Cargo.toml "$copy/worker/"
+  case "$broken" in
+    sam) sed -i 's/"dynamodb:PutItem"\]/"dynamodb:PutItem", "dynamodb:DeleteItem"]/' "$copy/template.yaml" ;;
+    tf) sed -i '0,/default *= *"vow"/s//default     = "other"/' "$copy/terraform/vow/variables.tf" ;;
+  esac
+  cmp -s template.yaml "$copy/template.yaml" && cmp -s terraform/vow/variables.tf "$copy/terraform/vow/variables.tf" &&
+    fail "the broken copy ($broken) is not broken"
+  if "$infra_venv/checkov/bin/python" "$root/tests/infra/project.py" "$copy" my-app >"$work/broken.log"; then
+    cat "$work/broken.log" >&2; fail "the value checks pass a broken copy ($broken)"
+  fi
+done
+
 say "sam build picks the project's binaries (tests/infra/sambuild.py, a stand-in cargo-lambda)"
 SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
   AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true \

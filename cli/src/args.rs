@@ -4,7 +4,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::time::Duration;
 use vow::PromiseId;
 
-/// Inspect, wait on, draw, cancel and start vow workflows; manage the dead-letter queue.
+/// Write vow projects and run them locally; inspect, wait on, draw, cancel and start
+/// workflows; manage the dead-letter queue.
 ///
 /// Uses the usual AWS SDK configuration (profiles, AWS_REGION, AWS_ENDPOINT_URL...).
 /// Given no --queue-url, --table or VOW_* variables, it uses the local stack of
@@ -80,9 +81,10 @@ pub enum Command {
         #[arg(long, default_value = "cancelled with the vow command")]
         reason: String,
     },
-    /// Settle a callback (`Flow::callback`) from outside: with a JSON value,
-    /// or with --fail and a message. The first resolution wins; a promise
-    /// settled already keeps its outcome.
+    /// Settle a callback (`Flow::callback`) from outside.
+    ///
+    /// With a JSON value, or with --fail and a message. The first resolution
+    /// wins; a promise settled already keeps its outcome.
     Resolve {
         /// The promise's id: 32 hex digits, as `vow run` or your application printed it.
         #[arg(value_parser = parse_id)]
@@ -97,7 +99,9 @@ pub enum Command {
     /// Look at or redrive the dead-letter queue.
     #[command(subcommand)]
     Dlq(Dlq),
-    /// Before a deploy: decode the messages waiting in the dead-letter queue (and
+    /// Before a deploy: check that your new worker decodes the waiting messages.
+    ///
+    /// Decodes the messages waiting in the dead-letter queue (and
     /// with --work-queue the work queue) with the tasks of the worker you are
     /// about to deploy, and report which do not decode. Messages are peeked,
     /// not consumed. The tasks are those of --worker, else of the vow
@@ -117,8 +121,9 @@ pub enum Command {
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
         max: u32,
     },
-    /// Start a workflow and print its root promise id: one of vow's samples,
-    /// or with --example one of your project's examples (`cargo run --example
+    /// Start a workflow and print its root promise id.
+    ///
+    /// One of vow's samples, or with --example one of your project's examples (`cargo run --example
     /// NAME -- --stack ARGS...`, which starts its workflow on the stack this
     /// command points at: `vow dev`'s, or the one the flags name).
     Run {
@@ -145,8 +150,9 @@ pub enum Command {
         #[command(flatten)]
         wait_args: WaitArgs,
     },
-    /// Write a new vow project: a task crate with an order workflow and its
-    /// tests (they run embedded: no AWS, no emulator), its worker binaries, a
+    /// Write a new vow project, ready to test, run locally and deploy.
+    ///
+    /// A task crate with an order workflow and its tests (they run embedded: no AWS, no emulator), its worker binaries, a
     /// README, and deployment files for SAM (`sam build && sam deploy`) and
     /// Terraform that carry their own copy of vow's stack. Rename and reshape
     /// it from there.
@@ -166,7 +172,9 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         vow_git: Option<String>,
     },
-    /// The local dev loop, in a vow project's folder: installs the emulators
+    /// The local dev loop: emulators and your project's worker, until Ctrl-C.
+    ///
+    /// In a vow project's folder: installs the emulators
     /// once (LocalStack for SQS, moto for DynamoDB, into ~/.cache/vow/emulators;
     /// needs Python 3.11 and pip), starts them on 127.0.0.1, creates the queues
     /// and the promise table, writes .vow/dev.env (which the other commands then
