@@ -7,6 +7,7 @@
 //! |---|---|---|---|
 //! | work queue | [`VowBuilder::queue_url`] | `VOW_QUEUE_URL` | required |
 //! | table | [`VowBuilder::table_name`] | `VOW_TABLE_NAME` | required |
+//! | timer index | [`VowBuilder::timer_table`] | `VOW_TIMER_TABLE` | none: far timers hop |
 //! | record lifetime | [`VowBuilder::record_ttl`] | `VOW_RECORD_TTL_DAYS` | 30 days |
 //! | signing keys | [`VowBuilder::signing_keys`] | `VOW_SIGNING_KEYS` | unsigned |
 //! | AWS SDK | [`VowBuilder::sdk_config`] | profiles, `AWS_REGION`, `AWS_ENDPOINT_URL`… | `aws_config` defaults |
@@ -32,7 +33,7 @@
 
 use crate::aws::{
     record_ttl_from_env, required_env, DynamoStore, Metrics, SqsQueue, ENV_QUEUE_URL,
-    ENV_TABLE_NAME,
+    ENV_TABLE_NAME, ENV_TIMER_TABLE,
 };
 use crate::client::Vow;
 use crate::engine::EngineConfig;
@@ -50,6 +51,7 @@ use std::time::Duration;
 pub struct VowBuilder {
     queue_url: Option<String>,
     table_name: Option<String>,
+    timer_table: Option<Option<String>>,
     record_ttl: Option<Duration>,
     signing: Option<Option<SigningKeys>>,
     engine: Option<EngineConfig>,
@@ -69,6 +71,14 @@ impl VowBuilder {
     /// `VOW_TABLE_NAME`.
     pub fn table_name(mut self, name: impl Into<String>) -> Self {
         self.table_name = Some(name.into());
+        self
+    }
+
+    /// The timer index's table (the stack's `TimerTableName` output), instead
+    /// of `VOW_TIMER_TABLE`; `None` keeps no index (far timers then hop
+    /// through the queue every 15 minutes). See [`crate::timer_index`].
+    pub fn timer_table(mut self, name: Option<String>) -> Self {
+        self.timer_table = Some(name);
         self
     }
 
@@ -149,8 +159,16 @@ impl VowBuilder {
             None => crate::aws::sdk_config().await,
         };
         let metrics = self.metrics.unwrap_or_default();
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table_name, record_ttl)
-            .with_metrics(metrics.clone());
+        let timer_table = match self.timer_table {
+            Some(name) => name,
+            None => std::env::var(ENV_TIMER_TABLE).ok().filter(|n| !n.is_empty()),
+        };
+        let mut store =
+            DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table_name, record_ttl)
+                .with_metrics(metrics.clone());
+        if let Some(name) = timer_table {
+            store = store.with_timer_table(name);
+        }
         let queue: Arc<dyn Queue> = match queue_url {
             Some(url) => {
                 Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url).with_metrics(metrics))

@@ -21,6 +21,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
+/// How often workers run by [`Vow::run_workers`] sweep the timer index, as
+/// the deployment's EventBridge schedule does.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// How often the embedded workers sweep it: often, since
+/// [`Vow::skip_time`] moves their clock by days at once.
+const EMBEDDED_SWEEP_EVERY: Duration = Duration::from_millis(100);
+
 /// Where a promise is, as far as the store knows.
 ///
 /// A promise's record is written when it settles (one write per step), so a
@@ -137,7 +145,13 @@ impl Vow {
         ));
         let mut vow = Self::client(store.clone(), queue.clone(), config.engine);
         vow.memory = Some((store, queue, dlq.clone()));
-        let workers = vow.run_workers(config.workers, Some(dlq), Duration::from_millis(200));
+        let workers = Workers::spawn(
+            &vow.engine,
+            config.workers,
+            Some(dlq),
+            Duration::from_millis(200),
+            EMBEDDED_SWEEP_EVERY,
+        );
         vow.workers = Some(workers);
         vow
     }
@@ -145,15 +159,17 @@ impl Vow {
     /// Run `workers` worker loops in this process, polling the engine's queue (and
     /// one loop settling `dead_letters`, if given), each long-polling for up to
     /// `long_poll`. This is how workers run outside Lambda: on ECS, a VM, or a
-    /// laptop. They run until the returned handle is shut down or dropped; see
-    /// [`Workers`] for graceful shutdown.
+    /// laptop. They also sweep the timer index once a minute (what the
+    /// deployment's EventBridge schedule does for Lambda). They run until the
+    /// returned handle is shut down or dropped; see [`Workers`] for graceful
+    /// shutdown.
     pub fn run_workers(
         &self,
         workers: usize,
         dead_letters: Option<Arc<dyn Queue>>,
         long_poll: Duration,
     ) -> Workers {
-        Workers::spawn(&self.engine, workers, dead_letters, long_poll)
+        Workers::spawn(&self.engine, workers, dead_letters, long_poll, SWEEP_EVERY)
     }
 
     /// Stop the workers this client runs (the embedded backend's), letting the
@@ -274,18 +290,26 @@ impl Vow {
         Ok(handle)
     }
 
-    /// Settle a deferred promise from application code (the first resolution
-    /// wins). After an error, call it again: the retry has the same effect, and
-    /// sends the successors the first try may not have.
+    /// Settle a deferred promise from application code: the first resolution
+    /// wins, and the answer says whether this one did. After an error, call it
+    /// again: what the first try began is finished by the guard message it
+    /// sent before writing, so the retry answers [`crate::Resolved::TooLate`]
+    /// if the first try's write had landed.
     pub async fn resolve<T: Serialize>(
         &self,
         resolver: &Resolver<T>,
         result: Result<T, Failure>,
-    ) -> Result<(), BackendError> {
+    ) -> Result<crate::Resolved, BackendError> {
         let flow = self.flow();
         flow.resolve(resolver, result);
-        let token = crate::id::resolve_token(&resolver.id());
-        self.engine.start_as(&flow, token).await.map(drop)
+        if let Some(why) = flow.invalid() {
+            return Err(BackendError::fatal(why));
+        }
+        let mut resolved = crate::Resolved::TooLate;
+        for (target, conts, outcome) in flow.take_plan().resolves {
+            resolved = self.engine.resolve_outside(target, conts, outcome).await?;
+        }
+        Ok(resolved)
     }
 
     /// Embedded only, for tests: move the clock of sleeps, callback deadlines,

@@ -16,6 +16,7 @@
 use crate::error::BackendError;
 use crate::queue::{Delivery, Outgoing, Queue};
 use crate::store::{Cell, Note, Record, Settled, Store};
+use crate::timer_index::{IndexedTimer, SweepCursor};
 use crate::wire::{Cont, Slot};
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -263,6 +264,36 @@ impl Store for FaultyStore {
         let noted = self.inner.note(cell, note).await;
         self.faults.after("UpdateItem", noted)
     }
+
+    fn indexes_timers(&self) -> bool {
+        self.inner.indexes_timers()
+    }
+
+    async fn put_timer(&self, timer: &IndexedTimer) -> Result<(), BackendError> {
+        self.faults.before("PutItem")?;
+        let put = self.inner.put_timer(timer).await;
+        self.faults.after("PutItem", put)
+    }
+
+    async fn timers_in(&self, bucket: u64, shard: u32) -> Result<Vec<IndexedTimer>, BackendError> {
+        self.faults.before("Query")?;
+        self.inner.timers_in(bucket, shard).await
+    }
+
+    async fn sweep_cursor(&self) -> Result<Option<SweepCursor>, BackendError> {
+        self.faults.before("GetItem")?;
+        self.inner.sweep_cursor().await
+    }
+
+    async fn move_cursor(
+        &self,
+        from: Option<&SweepCursor>,
+        to: &SweepCursor,
+    ) -> Result<bool, BackendError> {
+        self.faults.before("UpdateItem")?;
+        let moved = self.inner.move_cursor(from, to).await;
+        self.faults.after("UpdateItem", moved)
+    }
 }
 
 /// Counts, per slot, the writes the real store accepted: more than one would be a
@@ -385,5 +416,29 @@ impl Store for Audit {
     async fn note(&self, cell: &Cell, note: &Note) -> Result<(), BackendError> {
         self.wrote(&cell.key);
         self.inner.note(cell, note).await
+    }
+
+    fn indexes_timers(&self) -> bool {
+        self.inner.indexes_timers()
+    }
+
+    async fn put_timer(&self, timer: &IndexedTimer) -> Result<(), BackendError> {
+        self.inner.put_timer(timer).await
+    }
+
+    async fn timers_in(&self, bucket: u64, shard: u32) -> Result<Vec<IndexedTimer>, BackendError> {
+        self.inner.timers_in(bucket, shard).await
+    }
+
+    async fn sweep_cursor(&self) -> Result<Option<SweepCursor>, BackendError> {
+        self.inner.sweep_cursor().await
+    }
+
+    async fn move_cursor(
+        &self,
+        from: Option<&SweepCursor>,
+        to: &SweepCursor,
+    ) -> Result<bool, BackendError> {
+        self.inner.move_cursor(from, to).await
     }
 }

@@ -426,7 +426,27 @@ impl Flow {
 
     /// Why this flow cannot be carried out, if it cannot.
     pub(crate) fn invalid(&self) -> Option<String> {
-        self.lock().invalid.clone()
+        let st = self.lock();
+        if st.invalid.is_some() {
+            return st.invalid.clone();
+        }
+        // Successors of sleeps and callbacks wait in their records, where a
+        // resolve, a cancel and the timer all find them; more than the
+        // record's share could only travel in a timer that may wait for months.
+        let mut pending = st.pending.clone();
+        for id in &st.waiting {
+            let conts = assemble(pending.remove(id).unwrap_or_default(), &mut pending);
+            let size = serde_json::to_vec(&conts).map_or(usize::MAX, |b| b.len());
+            if size > decide::TIMED_SUCCESSORS_IN_RECORD {
+                return Some(format!(
+                    "the steps chained after sleep or callback {id} take {size} bytes; at most \
+                     {} may wait with it: keep large state out of the steps (store it and pass \
+                     its key)",
+                    decide::TIMED_SUCCESSORS_IN_RECORD
+                ));
+            }
+        }
+        None
     }
 
     /// Keep a plan whose start failed: the next [`Flow::take_plan`] returns it again.
@@ -447,19 +467,16 @@ impl Flow {
         let kept = st.kept.take().unwrap_or_default();
         let sends = std::mem::take(&mut st.sends);
         let mut pending = std::mem::take(&mut st.pending);
-        // Successors of sleeps and callbacks wait in their records, where a
-        // resolve and a cancel find them; more than the record's share
-        // travel in the timer instead, delivered at its next hop.
+        // Successors of sleeps and callbacks wait in their records (at most
+        // their share of it: see `Flow::invalid`).
         let mut stored = Vec::new();
         for id in std::mem::take(&mut st.waiting) {
             let own = pending.remove(&id).unwrap_or_default();
             let conts = assemble(own, &mut pending);
-            let size = serde_json::to_vec(&conts).map_or(usize::MAX, |b| b.len());
-            if decide::successors_wait_in_record(true, conts.len(), size) {
-                stored.push((id, conts));
-            } else {
-                pending.insert(id, conts);
+            if conts.is_empty() {
+                continue;
             }
+            stored.push((id, conts));
         }
         let sends: Vec<Envelope> = sends
             .into_iter()

@@ -24,13 +24,10 @@ pub struct PromiseId(String);
 const HEX_LEN: usize = 32;
 
 impl PromiseId {
-    /// A fresh random id.
+    /// A fresh random id: 128 bits from the operating system's randomness, so
+    /// nobody can guess the id of a root they were not shown.
     pub fn random() -> Self {
-        PromiseId(format!(
-            "{:016x}{:016x}",
-            fastrand::u64(..),
-            fastrand::u64(..)
-        ))
+        PromiseId(hex(&os_random::<16>()))
     }
 
     /// The id that `name` names among ids of its `kind` (a flow's seed for
@@ -140,7 +137,29 @@ fn fnv1a_128(bytes: &[u8]) -> u128 {
 
 /// A random token naming one send of a message; see [`crate::wire::Envelope::token`].
 pub(crate) fn token() -> String {
-    format!("{:012x}", fastrand::u64(..) & 0xffff_ffff_ffff)
+    hex(&os_random::<6>())
+}
+
+/// 128 random bits as hex: what tells apart two settles made by application
+/// code ([`resolve_token`]).
+pub(crate) fn nonce() -> String {
+    hex(&os_random::<16>())
+}
+
+/// `N` bytes of the operating system's randomness. Should the system fail to
+/// provide it (it does not on Linux once booted), a seeded generator fills
+/// in and the failure is logged.
+fn os_random<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    if let Err(e) = getrandom::fill(&mut bytes) {
+        tracing::error!(error = %e, "the operating system gave no randomness");
+        bytes.iter_mut().for_each(|b| *b = fastrand::u8(..));
+    }
+    bytes
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The token of the message that runs `next` when the message with token `by`
@@ -163,13 +182,20 @@ pub fn task_token(id: &PromiseId) -> String {
     outside_token("run", id)
 }
 
-/// The token of every resolve of the promise `id` through a [`crate::Resolver`],
-/// by a task or by the application. All resolvers of a promise carry the same
-/// continuations, so they settle as one writer: a resolve that loses re-fires
-/// them as repairs instead of trusting a winner that may have crashed before
-/// sending them.
-pub fn resolve_token(id: &PromiseId) -> String {
-    outside_token("resolve", id)
+/// The token of a resolve of the promise `id` through a [`crate::Resolver`]
+/// made by `by`: a task's message token (a redelivery of that message
+/// resolves again as the same writer), or a random nonce for a resolve made by
+/// application code. Two resolvers are two writers: the first wins and
+/// delivers what is stored with the promise; the other delivers only what it
+/// carries ([`crate::engine::decide::owed`]).
+pub fn resolve_token(id: &PromiseId, by: &str) -> String {
+    let mut bytes = by.as_bytes().to_vec();
+    bytes.push(b'@');
+    bytes.extend_from_slice(id.as_str().as_bytes());
+    format!(
+        "resolve:{:012x}",
+        fnv1a_128(&bytes) as u64 & 0xffff_ffff_ffff
+    )
 }
 
 /// The token of the timer that ends the sleep `id`, or settles the callback

@@ -77,6 +77,7 @@ pub mod upgrade;
 #[doc(hidden)]
 pub mod walk;
 #[doc(hidden)]
+pub mod timer_index;
 pub mod wire;
 mod workers;
 
@@ -108,7 +109,7 @@ pub use failure::{Failure, FailureKind};
 pub use flow::{AsPromise, Flow, Started};
 pub use id::PromiseId;
 pub use joined::{Joined, JoinedExt, Partition};
-pub use promise::{Handle, Promise, Resolver};
+pub use promise::{Handle, Promise, Resolved, Resolver};
 pub use registry::{check_tasks, registered_tasks, Registration, RegistryError, TaskSet};
 pub use schedule::Schedule;
 pub use stats::BatchStats;

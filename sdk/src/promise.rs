@@ -157,6 +157,18 @@ impl<'de, T> Deserialize<'de> for Handle<T> {
     }
 }
 
+/// What [`crate::Vow::resolve`] did: the first resolution wins.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resolved {
+    /// This resolve settled the promise (or an earlier try of the same call
+    /// did); its successors run with the value.
+    Won,
+    /// The promise was settled before: by another resolve, its deadline, a
+    /// cancel, or a dead-letter settle. Nothing changed.
+    TooLate,
+}
+
 /// Settles a deferred promise from anywhere: a task returns [`crate::deferred`] after
 /// handing its resolver (which is serializable) to other tasks, and one of them calls
 /// [`Flow::resolve`]. The first resolution wins; later ones are ignored.

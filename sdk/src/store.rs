@@ -9,6 +9,7 @@
 
 use crate::error::BackendError;
 use crate::id::PromiseId;
+use crate::timer_index::{IndexedTimer, SweepCursor};
 use crate::wire::{Cont, Slot};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -239,6 +240,44 @@ pub trait Store: Send + Sync + 'static {
     async fn note(&self, cell: &Cell, note: &Note) -> Result<(), BackendError> {
         let _ = (cell, note);
         Ok(())
+    }
+
+    /// Whether this store keeps the timer index ([`crate::timer_index`]). A
+    /// store that does not makes far timers wait in the queue instead, in hops
+    /// of at most 15 minutes, each a queue round trip.
+    fn indexes_timers(&self) -> bool {
+        false
+    }
+
+    /// Write `timer` into the index (one write; writing the same timer again
+    /// keeps one). Only called when [`Store::indexes_timers`].
+    async fn put_timer(&self, timer: &IndexedTimer) -> Result<(), BackendError> {
+        let _ = timer;
+        Err(BackendError::fatal("this store keeps no timer index"))
+    }
+
+    /// Every timer in `shard` of minute `bucket`, read strongly consistently:
+    /// every write acknowledged before the call began is seen.
+    async fn timers_in(&self, bucket: u64, shard: u32) -> Result<Vec<IndexedTimer>, BackendError> {
+        let _ = (bucket, shard);
+        Ok(Vec::new())
+    }
+
+    /// The sweep's cursor, read strongly consistently (`None` before the first).
+    async fn sweep_cursor(&self) -> Result<Option<SweepCursor>, BackendError> {
+        Ok(None)
+    }
+
+    /// Replace the cursor `from` (`None`: there is none yet) by `to`, in one
+    /// conditional write: `false`, and nothing written, if the cursor is no
+    /// longer `from`.
+    async fn move_cursor(
+        &self,
+        from: Option<&SweepCursor>,
+        to: &SweepCursor,
+    ) -> Result<bool, BackendError> {
+        let _ = (from, to);
+        Ok(false)
     }
 }
 

@@ -401,14 +401,14 @@ pub const TIMER_TASK: &str = "vow/timer";
 
 impl Envelope {
     /// The message that settles the resolver's `target` with `outcome` and fires
-    /// `conts`. A task's resolves are sent as these before the task's own
-    /// promise settles, so a resolve is never lost with a worker that crashed
-    /// after it, and every resolver of one promise sends the same message
-    /// (its token is [`crate::id::resolve_token`]).
-    pub fn resolve(target: Target, conts: Vec<Cont>, outcome: Outcome) -> Self {
+    /// `conts`, as the writer `token` ([`crate::id::resolve_token`]). A task's
+    /// resolves are sent as these before the task's own promise settles, so a
+    /// resolve is never lost with a worker that crashed after it; a resolve
+    /// made by application code sends one as its guard.
+    pub fn resolve(target: Target, conts: Vec<Cont>, outcome: Outcome, token: String) -> Self {
         Envelope {
             v: WIRE_VERSION,
-            token: crate::id::resolve_token(&target.id()),
+            token,
             target,
             attempt: 1,
             repair: false,

@@ -41,12 +41,15 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// `workers` loops on the engine's queue, and one settling `dead_letters`.
+    /// `workers` loops on the engine's queue, one settling `dead_letters`,
+    /// and one sweeping the timer index every `sweep_every` (if the store
+    /// keeps one: [`Engine::sweep`]).
     pub(crate) fn spawn(
         engine: &Arc<Engine>,
         workers: usize,
         dead_letters: Option<Arc<dyn Queue>>,
         long_poll: Duration,
+        sweep_every: Duration,
     ) -> Self {
         let (stop, stopped) = watch::channel(false);
         let mut loops = Vec::new();
@@ -56,6 +59,13 @@ impl Workers {
                 .wait(long_poll)
                 .failed_visibility(Duration::from_millis(50));
             loops.push(tokio::spawn(poller.run(stopped.clone())));
+        }
+        if engine.store().indexes_timers() {
+            loops.push(tokio::spawn(sweep_loop(
+                engine.clone(),
+                sweep_every,
+                stopped.clone(),
+            )));
         }
         if let Some(dlq) = dead_letters {
             let handler = Arc::new(InProcess::dead_letters(engine.clone()));
@@ -117,5 +127,20 @@ mod tests {
         assert_eq!(status, Status::Unknown, "never run: no record");
         let (queue, _) = vow.memory_queues().expect("embedded");
         assert_eq!(queue.len(), 1, "the message waits, unreceived");
+    }
+}
+
+/// Sweep the timer index every `every` until told to stop. The loop keeps one
+/// name, so a sweep that failed halfway finishes its own claim next time.
+async fn sweep_loop(engine: Arc<Engine>, every: Duration, mut stop: watch::Receiver<bool>) {
+    let by = crate::id::nonce();
+    while !*stop.borrow() {
+        if let Err(e) = engine.sweep(&by).await {
+            tracing::warn!(error = %e, "sweeping the timer index failed; trying again");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.changed() => {}
+        }
     }
 }

@@ -163,9 +163,15 @@ async fn a_redelivered_message_of_a_cancelled_promise_still_delivers_what_it_car
     engine.cancel(&p, "stop").await.expect("cancel");
     // The message was delivered before, so it checks the store first.
     engine.process(&body, 2).await.expect("processed");
-    let sent = drain(&queue).await;
+    // The cancel's guard (which delivers what is stored with `p`) and the
+    // carried successor.
+    let mut sent = Vec::new();
+    for d in drain(&queue).await {
+        sent.push(engine.open(&d.body).await.expect("opens"));
+    }
+    sent.retain(|env| env.target != Target::Promise(p.clone()));
     assert_eq!(sent.len(), 1, "the carried successor is sent");
-    let successor = engine.open(&sent[0].body).await.expect("opens");
+    let successor = sent.remove(0);
     assert_eq!(successor.target, Target::Promise(next));
     assert!(
         matches!(successor.input, Some(Outcome::Err(ref f)) if f.kind() == FailureKind::Cancelled)
@@ -517,7 +523,8 @@ async fn a_cancel_whose_send_failed_is_retried_with_the_same_effect() {
         .cancel(slow.id(), "stop")
         .await
         .expect_err("the send fails");
-    assert_eq!(client.cancel(slow.id(), "stop").await.expect("retried"), 0);
+    // The guard goes before the write: the first try wrote nothing.
+    assert_eq!(client.cancel(slow.id(), "stop").await.expect("retried"), 1);
     assert_eq!(
         vow.wait(&z, LONG).await.expect("runs"),
         Ok("cancelled".to_owned())
@@ -933,15 +940,14 @@ async fn a_retry_that_loses_to_a_late_earlier_attempt_still_sends_its_successors
 }
 
 #[tokio::test]
-async fn a_cancel_that_died_before_sending_is_repaired_by_the_promise_s_own_message() {
+async fn a_cancel_is_delivered_by_its_guard_and_the_promise_s_own_message_adds_nothing() {
     let (engine, queue) = engine_alone({
         let mut config = fast_config().engine;
         config.inline_for = Duration::ZERO;
         config
     });
-    let flaky_inner = Arc::new(MemoryQueue::new(Duration::from_millis(500), 5, None));
-    let flaky = Flaky::new(flaky_inner.clone());
-    let canceller = Engine::new(engine.store().clone(), flaky.clone(), fast_config().engine);
+    let guards = Arc::new(MemoryQueue::new(Duration::from_millis(500), 5, None));
+    let canceller = Engine::new(engine.store().clone(), guards.clone(), fast_config().engine);
     let (p, later) = (PromiseId::random(), PromiseId::random());
     // A successor added after `p` was sent is stored with it.
     let cont = Cont::Then {
@@ -955,16 +961,17 @@ async fn a_cancel_that_died_before_sending_is_repaired_by_the_promise_s_own_mess
         .add_continuations(&vow::store::Cell::of(&p), &[("later".into(), cont)])
         .await
         .expect("stored");
-    // The application dies after the cancel's settle, before its send.
-    flaky.fail(1);
-    canceller
-        .cancel(&p, "stop")
-        .await
-        .expect_err("the send fails, and nobody retries");
-    assert!(drain(&flaky_inner).await.is_empty());
-    // `p`'s own message comes: it sends the stored successor the cancel did not.
+    // The application cancels and stops at once: it fires nothing itself.
+    assert_eq!(canceller.cancel(&p, "stop").await.expect("cancel"), 1);
+    // `p`'s own message comes: the slot is the cancel's, whose successors are
+    // the cancel's to deliver, so it sends nothing (it carries nothing).
     let body = envelope_for(&p, serde_json::json!({"task": "test/value", "with": 1})).encode();
     engine.process(&body, 1).await.expect("processed");
+    assert!(drain(&queue).await.is_empty(), "nothing sent twice");
+    // The guard the cancel sent before its write delivers the stored successor.
+    let guard = drain(&guards).await;
+    assert_eq!(guard.len(), 1, "one guard");
+    engine.process(&guard[0].body, 1).await.expect("processed");
     let sent = drain(&queue).await;
     assert_eq!(sent.len(), 1, "the stored successor is sent");
     let successor = engine.open(&sent[0].body).await.expect("opens");
@@ -972,6 +979,30 @@ async fn a_cancel_that_died_before_sending_is_repaired_by_the_promise_s_own_mess
     assert!(
         matches!(successor.input, Some(Outcome::Err(ref f)) if f.kind() == FailureKind::Cancelled)
     );
+}
+
+#[tokio::test]
+async fn a_cancel_that_died_before_its_write_is_carried_out_by_its_guard() {
+    let (engine, queue) = engine_alone({
+        let mut config = fast_config().engine;
+        config.inline_for = Duration::ZERO;
+        config
+    });
+    let p = PromiseId::random();
+    // What a cancel that died right after sending its guard leaves behind.
+    let mut guard = Envelope::resolve(
+        Target::Promise(p.clone()),
+        Vec::new(),
+        Outcome::Err(Failure::cancelled("stop".to_owned())),
+        vow::engine::decide::cancel_token(&p),
+    );
+    guard.repair = true;
+    engine.process(&guard.encode(), 1).await.expect("processed");
+    assert!(matches!(
+        engine.outcome(&p).await.expect("read"),
+        Some(Outcome::Err(ref f)) if f.kind() == FailureKind::Cancelled
+    ));
+    assert!(drain(&queue).await.is_empty());
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use vow::engine::Rejected;
+use vow::backend::Store;
 use vow::memory::{MemoryQueue, MemoryStore};
 use vow::prelude::*;
 use vow::queue::{Delivery, Queue};
@@ -358,55 +359,142 @@ impl Task for Heavy {
 }
 
 #[tokio::test]
-async fn successors_too_large_for_the_record_travel_in_the_timer() {
-    let vow = hopping();
+async fn successors_too_large_to_wait_with_a_callback_are_refused_with_a_clear_error() {
+    let vow = embedded();
     let k = key();
     let flow = vow.flow();
-    let (answer, resolver) = flow.callback::<u64>(Duration::from_secs(60));
-    // More than a record may store for it (64 KiB): it rides in the timer.
-    let heavy = answer.then(Heavy {
+    let (answer, _resolver) = flow.callback::<u64>(Duration::from_secs(60));
+    // More than a record keeps for it (48 KiB).
+    let _heavy = answer.then(Heavy {
         key: k.clone(),
         pad: "x".repeat(70_000),
     });
+    let err = vow.start(&flow).await.expect_err("refused");
+    assert!(err.to_string().contains("store it and pass its key"), "{err}");
+    // Within the limit it waits in the record, and runs once resolved.
+    let flow = vow.flow();
+    let (answer, resolver) = flow.callback::<u64>(Duration::from_secs(3_600));
+    let heavy = answer.then(Heavy {
+        key: k.clone(),
+        pad: "x".repeat(40_000),
+    });
     vow.start(&flow).await.expect("start");
     vow.resolve(&resolver, Ok(5)).await.expect("resolve");
-    // Delivered at the timer's next hop (100 ms here).
-    assert_eq!(vow.wait(&heavy, WAIT).await.expect("wait"), Ok(70_000));
+    assert_eq!(vow.wait(&heavy, WAIT).await.expect("wait"), Ok(40_000));
     assert_eq!(read_log(&k), vec!["Ok(5)".to_owned()]);
 }
 
+/// A queue whose every send fails.
+struct Refusing;
+
+#[async_trait::async_trait]
+impl Queue for Refusing {
+    async fn send(&self, _: Vec<vow::queue::Outgoing>) -> Result<(), vow::BackendError> {
+        Err(vow::BackendError::transient("injected: send failed"))
+    }
+    async fn receive(&self, _: usize, _: Duration) -> Result<Vec<Delivery>, vow::BackendError> {
+        Ok(Vec::new())
+    }
+    async fn delete(&self, _: Vec<String>) -> Result<(), vow::BackendError> {
+        Ok(())
+    }
+    async fn release(&self, _: &str, _: Duration) -> Result<(), vow::BackendError> {
+        Ok(())
+    }
+}
+
 #[tokio::test]
-async fn copies_of_a_timer_end_at_its_next_hop() {
+async fn a_timer_dead_lettered_while_it_could_not_send_comes_back_from_a_redrive() {
     let (engine, queue) = engine_alone();
+    let failing = Engine::new(engine.store().clone(), Arc::new(Refusing), EngineConfig::default());
+    let id = PromiseId::random();
+    let timer = Envelope::timer(
+        Target::Promise(id.clone()),
+        Outcome::Ok(serde_json::Value::Null),
+        now_ms() + 300,
+    );
+    let body = engine.seal(&timer).await.expect("seal");
+    let delivery = |message_id: &str| Delivery {
+        message_id: message_id.into(),
+        receipt: format!("r-{message_id}"),
+        body: body.clone(),
+        receive_count: 3,
+    };
+    // Every delivery fails to send the timer on: it is dead-lettered.
+    assert_eq!(failing.handle_batch(vec![delivery("a")]).await, vec!["a".to_owned()]);
+    // The redrive brings it back under another message id: it still waits
+    // for its time, and settles at it.
+    assert!(engine.handle_dead_letters(vec![delivery("b")]).await.is_empty());
+    let mut settled = None;
+    for _ in 0..40 {
+        for d in queue
+            .receive(10, Duration::from_millis(50))
+            .await
+            .expect("receive")
+        {
+            engine.process(&d.body, 1).await.expect("processed");
+            queue.delete(vec![d.receipt]).await.expect("delete");
+        }
+        settled = engine.outcome(&id).await.expect("read");
+        if settled.is_some() {
+            break;
+        }
+    }
+    assert_eq!(settled, Some(Outcome::Ok(serde_json::Value::Null)));
+}
+
+#[tokio::test]
+async fn a_far_timer_waits_in_the_index_once_however_often_it_arrives() {
+    let store = Arc::new(MemoryStore::new());
+    let queue = Arc::new(MemoryQueue::new(Duration::from_millis(500), 5, None));
+    let engine = Engine::new(store.clone(), queue.clone(), EngineConfig::default());
+    let at = now_ms() + 30 * 24 * 3_600_000;
     let timer = Envelope::timer(
         Target::Promise(PromiseId::random()),
         Outcome::Ok(serde_json::Value::Null),
-        now_ms() + 60_000,
+        at,
     );
     let body = engine.seal(&timer).await.expect("seal");
-    let delivery = |id: &str| Delivery {
-        message_id: id.into(),
-        receipt: format!("r-{id}"),
-        body: body.clone(),
-        receive_count: 1,
-    };
-    assert!(engine.handle_batch(vec![delivery("a")]).await.is_empty());
-    assert_eq!(queue.len(), 1, "sent on");
-    // A copy of the same hop in another message (the hop before was sent
-    // twice): it ends here.
-    assert!(engine.handle_batch(vec![delivery("b")]).await.is_empty());
-    assert_eq!(queue.len(), 1, "the copy ends");
-    // The message that holds the hop, delivered again (its delete was lost):
-    // it sends the hop on again, so a crash after the claim loses nothing.
-    assert!(engine.handle_batch(vec![delivery("a")]).await.is_empty());
-    assert_eq!(queue.len(), 2, "the holder sends again");
-    let sent = queue
-        .receive(10, Duration::from_millis(500))
-        .await
-        .expect("receive");
-    assert!(!sent.is_empty());
-    for d in sent {
-        let next = engine.open(&d.body).await.expect("opens");
-        assert_eq!(next.timer_hop(), 1, "one hop further");
+    // A first delivery, a duplicate, and a redelivery.
+    for (n, message_id) in [(1, "a"), (1, "b"), (2, "a")] {
+        let d = Delivery {
+            message_id: message_id.into(),
+            receipt: format!("r{n}{message_id}"),
+            body: body.clone(),
+            receive_count: n,
+        };
+        assert!(engine.handle_batch(vec![d]).await.is_empty());
     }
+    assert_eq!(queue.len(), 0, "nothing waits in the queue");
+    let bucket = at / vow::timer_index::BUCKET_MS;
+    let mut indexed = 0;
+    for shard in 0..vow::timer_index::SHARDS {
+        indexed += store.timers_in(bucket, shard).await.expect("read").len();
+    }
+    assert_eq!(indexed, 1, "one item in the index");
+    // A sweep now sends nothing: the month has not passed.
+    assert_eq!(engine.sweep("s").await.expect("sweep"), 0);
+    assert_eq!(queue.len(), 0);
+}
+
+#[tokio::test]
+async fn a_month_long_sleep_costs_the_queue_what_an_hour_long_one_does() {
+    async fn sends_for(nap: Duration) -> u64 {
+        let vow = embedded();
+        let k = key();
+        let flow = vow.flow();
+        let after = flow.sleep(nap).then(Woke { key: k });
+        vow.start(&flow).await.expect("start");
+        vow.skip_time(nap + Duration::from_secs(60)).expect("embedded");
+        assert_eq!(
+            vow.wait(&after, WAIT).await.expect("wait"),
+            Ok("woke".into())
+        );
+        let (work, _) = vow.memory_queues().expect("embedded");
+        work.sent()
+    }
+    let hour = sends_for(Duration::from_secs(3_600)).await;
+    let month = sends_for(Duration::from_secs(30 * 24 * 3_600)).await;
+    assert_eq!(hour, month, "the same messages, whatever the length");
+    assert!(hour <= 2, "{hour} messages for one sleep and its successor");
 }

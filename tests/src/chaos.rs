@@ -538,7 +538,7 @@ impl Rig {
                             json!({ "l": "by-app", "n": format!("{:016x}", fastrand::u64(..)) });
                         for _ in 0..200 {
                             match app.resolve(&resolver, Ok(value.clone())).await {
-                                Ok(()) => return,
+                                Ok(_) => return,
                                 Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
                             }
                         }
@@ -810,7 +810,7 @@ async fn resolve_from_app(app: &Vow, d: &PromiseId, log: Option<&std::path::Path
     let value = json!({ "l": "by-app", "n": format!("{:016x}", fastrand::u64(..)) });
     for _ in 0..200 {
         match app.resolve(&resolver, Ok(value.clone())).await {
-            Ok(()) => return,
+            Ok(_) => return,
             Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     }

@@ -59,6 +59,11 @@ pub fn test_engine() -> EngineConfig {
     config
 }
 
+/// The timer index's table of the stack whose table is `table`.
+pub fn timer_table(table: &str) -> String {
+    format!("{table}-timers")
+}
+
 impl Stack {
     /// A new queue pair and table named after `name` plus a random suffix; a
     /// message is dead-lettered after `max_receives` deliveries.
@@ -98,6 +103,9 @@ impl Stack {
         setup::ensure_table(&dynamodb, &unique)
             .await
             .expect("create table");
+        setup::ensure_timer_table(&dynamodb, &timer_table(&unique))
+            .await
+            .expect("create the timer index's table");
         let names = AwsNames {
             queue_url,
             table_name: unique,
@@ -108,6 +116,7 @@ impl Stack {
             .sdk_config(&config)
             .queue_url(&names.queue_url)
             .table_name(&names.table_name)
+            .timer_table(Some(timer_table(&names.table_name)))
             .record_ttl(names.record_ttl)
             .set_signing_keys(engine.signing.clone())
             .engine(engine.clone())
@@ -180,7 +189,8 @@ impl Stack {
             &self.names.table_name,
             self.names.record_ttl,
         )
-        .with_metrics(self.metrics.clone());
+        .with_metrics(self.metrics.clone())
+        .with_timer_table(timer_table(&self.names.table_name));
         Vow::client(Arc::new(store), queue, self.engine.clone())
     }
 }

@@ -17,6 +17,7 @@ mod metrics;
 mod queue;
 pub mod setup;
 mod store;
+mod timers;
 
 /// The AWS SDK's configuration, as [`crate::VowBuilder::sdk_config`] takes it.
 pub use aws_config::SdkConfig;
@@ -41,8 +42,17 @@ pub const ENV_TABLE_NAME: &str = "VOW_TABLE_NAME";
 /// message delivered after its record expired would find the slot empty and
 /// settle it again.
 pub const ENV_RECORD_TTL_DAYS: &str = "VOW_RECORD_TTL_DAYS";
+/// The environment variable naming the timer index's DynamoDB table
+/// ([`crate::timer_index`]). Unset, timers further away than a queue delay
+/// hop through the queue every 15 minutes instead.
+pub const ENV_TIMER_TABLE: &str = "VOW_TIMER_TABLE";
 /// Every environment variable vow reads, for checking deployment templates.
-pub const ENV_VARS: [&str; 3] = [ENV_QUEUE_URL, ENV_TABLE_NAME, ENV_RECORD_TTL_DAYS];
+pub const ENV_VARS: [&str; 4] = [
+    ENV_QUEUE_URL,
+    ENV_TABLE_NAME,
+    ENV_RECORD_TTL_DAYS,
+    ENV_TIMER_TABLE,
+];
 
 /// Where vow's queue and table are.
 #[derive(Clone, Debug, PartialEq, Eq)]

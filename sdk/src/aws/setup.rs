@@ -65,6 +65,69 @@ pub async fn ensure_table(
     Ok(())
 }
 
+/// Create the timer index's table if it does not exist (on-demand, `pk`
+/// partition key and `sk` sort key, both strings, TTL on `ttl`; see
+/// [`crate::timer_index`]).
+pub async fn ensure_timer_table(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+) -> Result<(), BackendError> {
+    if client
+        .describe_table()
+        .table_name(name)
+        .send()
+        .await
+        .is_ok()
+    {
+        return Ok(());
+    }
+    let string = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(|e| BackendError::fatal(e.to_string()))
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .map_err(|e| BackendError::fatal(e.to_string()))
+    };
+    if let Err(e) = client
+        .create_table()
+        .table_name(name)
+        .attribute_definitions(string(super::timers::PARTITION)?)
+        .attribute_definitions(string(super::timers::SORT)?)
+        .key_schema(key(super::timers::PARTITION, KeyType::Hash)?)
+        .key_schema(key(super::timers::SORT, KeyType::Range)?)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+    {
+        let exists = e
+            .as_service_error()
+            .is_some_and(|s| s.is_resource_in_use_exception());
+        if !exists {
+            return Err(classify("CreateTable", e));
+        }
+    }
+    let ttl = TimeToLiveSpecification::builder()
+        .attribute_name(TTL)
+        .enabled(true)
+        .build()
+        .map_err(|e| BackendError::fatal(e.to_string()))?;
+    // Emulators may not support TTL; items then simply stay.
+    let _ = client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(ttl)
+        .send()
+        .await;
+    Ok(())
+}
+
 /// Create (or find) a queue and its dead-letter queue with a redrive after
 /// `max_receives` deliveries; returns the two URLs.
 pub async fn ensure_queues(

@@ -1,11 +1,13 @@
 use super::classify;
 use super::cost::item_size;
 use super::metrics::{Call, Metrics};
+use super::timers::TimerTable;
 use crate::error::BackendError;
 use crate::store::{
     blob_chunk_key, check_blob_key, over_budget, split_chunks, too_large, Cell, Note, Record,
     Settled, Store, BLOB_CHUNK, ITEM_LIMIT, LATER_BUDGET,
 };
+use crate::timer_index::{IndexedTimer, SweepCursor};
 use crate::wire::{Cont, Slot};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
@@ -59,6 +61,7 @@ pub struct DynamoStore {
     table: String,
     ttl: Duration,
     metrics: Arc<Metrics>,
+    timers: Option<TimerTable>,
 }
 
 impl DynamoStore {
@@ -70,13 +73,41 @@ impl DynamoStore {
             table: table.into(),
             ttl,
             metrics: Arc::default(),
+            timers: None,
         }
     }
 
     /// Count requests in `metrics`.
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.metrics = metrics;
+        if let Some(timers) = self.timers.take() {
+            self.timers = Some(TimerTable::new(
+                self.client.clone(),
+                timers.name().to_owned(),
+                self.ttl,
+                self.metrics.clone(),
+            ));
+        }
         self
+    }
+
+    /// Keep the timer index ([`crate::timer_index`]) in the table `table`
+    /// (partition key `pk`, sort key `sk`, both strings; TTL on `ttl`), so
+    /// that a timer of any length costs the same few requests. Without one,
+    /// far timers hop through the queue every 15 minutes.
+    pub fn with_timer_table(mut self, table: impl Into<String>) -> Self {
+        self.timers = Some(TimerTable::new(
+            self.client.clone(),
+            table.into(),
+            self.ttl,
+            self.metrics.clone(),
+        ));
+        self
+    }
+
+    /// The timer index's table, if it keeps one.
+    pub fn timer_table(&self) -> Option<&str> {
+        self.timers.as_ref().map(TimerTable::name)
     }
 
     /// The table's name.
@@ -473,6 +504,30 @@ impl Store for DynamoStore {
             .wrote(item_size(out.attributes.as_ref().unwrap_or(&Item::new())));
         Ok(())
     }
+
+    fn indexes_timers(&self) -> bool {
+        self.timers.is_some()
+    }
+
+    async fn put_timer(&self, timer: &IndexedTimer) -> Result<(), BackendError> {
+        self.index()?.put(timer).await
+    }
+
+    async fn timers_in(&self, bucket: u64, shard: u32) -> Result<Vec<IndexedTimer>, BackendError> {
+        self.index()?.query(bucket, shard).await
+    }
+
+    async fn sweep_cursor(&self) -> Result<Option<SweepCursor>, BackendError> {
+        self.index()?.cursor().await
+    }
+
+    async fn move_cursor(
+        &self,
+        from: Option<&SweepCursor>,
+        to: &SweepCursor,
+    ) -> Result<bool, BackendError> {
+        self.index()?.move_cursor(from, to).await
+    }
 }
 
 fn decode_number(item: &Item, name: &str) -> u64 {
@@ -483,6 +538,12 @@ fn decode_number(item: &Item, name: &str) -> u64 {
 }
 
 impl DynamoStore {
+    fn index(&self) -> Result<&TimerTable, BackendError> {
+        self.timers
+            .as_ref()
+            .ok_or_else(|| BackendError::fatal("this store keeps no timer index"))
+    }
+
     /// Put the blob item `key` holding `name = value`, on condition that it is
     /// new or already holds that value: stored values are immutable.
     async fn put(

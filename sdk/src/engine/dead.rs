@@ -25,7 +25,6 @@ impl Engine {
         self: &Arc<Self>,
         body: &str,
         receive_count: u32,
-        message_id: &str,
     ) -> Result<(), Rejected> {
         let body = match &self.config.signing {
             Some(keys) => match keys.verify(body) {
@@ -70,7 +69,7 @@ impl Engine {
                 let failure = Failure::bad_input("a resolve or timer message carries no outcome");
                 (env.target, env.conts, env.token, failure)
             }
-            Ok(env) if env.is_resolve() => match self.due(&env, Some(message_id)).await {
+            Ok(env) if env.is_resolve() => match self.due(&env).await {
                 Ok(true) => return self.settle_resolve(env, None, &None).await.map(drop),
                 Ok(false) => return Ok(()),
                 Err(Rejected::Undecodable(failure)) => (env.target, env.conts, env.token, failure),

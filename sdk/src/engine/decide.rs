@@ -7,18 +7,29 @@
 //!   running): what does this message still owe? ([`owed`])
 //! - a join member settled: how far up the join does the count climb? ([`climb`])
 //!
-//! Rule 3 is decided here: a message whose own write won fires what it carries
-//! and what is stored, and climbs; a message that finds its slot written, by
-//! itself or by anyone else (a duplicate, a retry racing an earlier attempt, a
-//! cancel, a dead-letter settle, another resolver), delivers the same, as
-//! repairs, under the writer's token ([`firing_token`]). Successors' tokens
-//! derive from it, so whoever delivers them sends the very messages the writer
-//! sent or would have sent, and they settle once: nobody has to trust that the
-//! writer lived to send them (its message may have been deleted by another
-//! copy), and a canceller, which never saw the continuations a message carries,
-//! needs none of its own.
+//! Rules 3 and 8 are decided here. A message whose own write won fires what it
+//! carries and what is stored with the slot, and climbs. A message that finds
+//! its slot written by *its own writer* (a redelivery or a duplicate of the
+//! writing message, a retry of the same attempt chain) delivers the same, as
+//! repairs: the writer may have crashed between its write and its sends. A
+//! message that finds its slot written by *another* writer (a timer after an
+//! early resolve, a task after a cancel, a resolve after the deadline) delivers
+//! only what it carries itself, and climbs: the continuations stored with the
+//! slot are the writer's to deliver, and the writer always does. Every writer
+//! is either a queue message, deleted only after it delivered (rule 2), or a
+//! settle from application code that first sends a *guard*, a message under
+//! the same token that delivers for it ([`crate::engine::Engine::cancel`],
+//! [`crate::Vow::resolve`]; rule 7). So with no fault, stored successors are
+//! fired exactly once, and a successor that is still running, or that adopted
+//! a sleep and so has an empty slot for days, is never fired a second time.
+//! Deliveries go out under the writer's token ([`firing_token`]): successors'
+//! tokens derive from it, so whoever delivers them sends the very messages the
+//! writer sent or would have sent.
 
 use crate::store::FAN_IN;
+use crate::timer_index::{
+    SweepCursor, BUCKET_MS, INDEX_MARGIN, MAX_MINUTES_PER_SWEEP, SWEEP_TAKEOVER,
+};
 use std::time::Duration;
 
 pub use crate::id::{cancel_token, resolve_token, successor_token, task_token, timer_token};
@@ -77,12 +88,15 @@ pub struct Owed {
 
 /// What a message owes given who wrote its promise's slot. `Writer::Nobody`
 /// means this message's write just won it; `repair` says whether the message is
-/// itself a repair. Everything is owed either way; what differs is whether it
-/// is a repair, and under whose token it is fired ([`firing_token`]).
+/// itself a repair. What it carries, and a member's climb, are owed whoever
+/// wrote the slot; what is stored with the slot only by its writer (this
+/// message's write, or an earlier delivery of it): another writer delivers
+/// that itself, and delivering it again would run successors twice (rule 8).
+/// Whatever is owed after the slot was found written goes out as repairs.
 pub fn owed(writer: Writer, repair: bool) -> Owed {
     Owed {
         carried: true,
-        stored: true,
+        stored: matches!(writer, Writer::Nobody | Writer::This),
         climb: true,
         repair: repair || writer != Writer::Nobody,
     }
@@ -111,22 +125,32 @@ pub const MAX_TIMER: Duration = Duration::from_secs(366 * 24 * 3600);
 /// (the producer's clock may run ahead).
 pub const TIMER_SKEW: Duration = Duration::from_secs(24 * 3600);
 
-/// What a timer message does when it arrives ([`wake`]).
+/// What a timer does when it is created or arrives ([`wake`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wake {
     /// Its time has come: settle the promise.
     Now,
-    /// Send it again, to arrive after this long.
+    /// Send it (again), to arrive after this long.
     Later(Duration),
+    /// Write it into the timer index, where it waits at no cost until a sweep
+    /// sends it with the delay that brings it at its time.
+    Index,
     /// It names a time no producer makes (beyond [`MAX_TIMER`] from now):
     /// refuse it rather than let a message keep itself alive for years.
     TooFar,
 }
 
-/// A timer due at `at` arriving at `now` (milliseconds since the Unix epoch):
-/// fire it, or send it on for another hop of at most `hop`. Every hop brings
-/// it closer, so a timer ends after at most `MAX_TIMER / hop` hops.
-pub fn wake(at: u64, now: u64, hop: Duration) -> Wake {
+/// The shortest hop with which far timers are indexed rather than hopping:
+/// a sweep sends a minute's timers a hop less a minute ahead.
+pub const MIN_INDEXED_HOP: Duration = Duration::from_secs(2 * 60);
+
+/// A timer due at `at`, created or arriving at `now` (milliseconds since the
+/// Unix epoch): fire it, send it with a delay of at most `hop` (the queue's
+/// longest delay), or, when the store keeps a timer index (`indexed`) and the
+/// time is further than `hop` plus [`INDEX_MARGIN`], index it. A timer sent
+/// with a delay arrives closer to its time, so one that is never indexed ends
+/// after at most `MAX_TIMER / hop` hops, and an indexed one after at most two.
+pub fn wake(at: u64, now: u64, hop: Duration, indexed: bool) -> Wake {
     let Some(left) = at.checked_sub(now).filter(|left| *left > 0) else {
         return Wake::Now;
     };
@@ -134,13 +158,88 @@ pub fn wake(at: u64, now: u64, hop: Duration) -> Wake {
     if left > MAX_TIMER.saturating_add(TIMER_SKEW) {
         return Wake::TooFar;
     }
+    if indexed && hop >= MIN_INDEXED_HOP && left > hop.saturating_add(INDEX_MARGIN) {
+        return Wake::Index;
+    }
     Wake::Later(left.min(hop.max(Duration::from_millis(1))))
+}
+
+/// What a sweep of the timer index does next ([`sweep_step`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SweepStep {
+    /// Nothing falls due within reach yet: stop until the next sweep.
+    Idle,
+    /// There is no cursor yet: start it at this minute.
+    Start(u64),
+    /// Claim the minutes `first..=last` (one conditional write).
+    Claim {
+        /// The first minute claimed: the cursor's.
+        first: u64,
+        /// The last.
+        last: u64,
+    },
+    /// Send the timers of the claimed minutes `first..=last`, then release
+    /// them: this sweep's own claim, or that of a sweep that died.
+    Send {
+        /// The first minute.
+        first: u64,
+        /// The last.
+        last: u64,
+    },
+    /// Another sweep holds a live claim: stop.
+    Busy,
+}
+
+/// What a sweep named `me` does next, finding the index's `cursor` at `now`
+/// (milliseconds since the Unix epoch), when timers are sent at most `hop`
+/// ahead. A minute is claimed once the whole of it lies within `hop` of
+/// `now`, so every timer in it is sent with a delay the queue allows; at most
+/// [`MAX_MINUTES_PER_SWEEP`] minutes at once, so a sweep after a long outage
+/// does a bounded amount of work (rule 5). Each minute is claimed once; a
+/// claim is sent again only by its own sweep (a redelivery) or after
+/// [`SWEEP_TAKEOVER`] (a sweep that died).
+pub fn sweep_step(cursor: Option<&SweepCursor>, now: u64, hop: Duration, me: &str) -> SweepStep {
+    let Some(cursor) = cursor else {
+        return SweepStep::Start(now / BUCKET_MS);
+    };
+    if let Some(claim) = &cursor.sweeping {
+        let dead = now.saturating_sub(claim.since) >= crate::clock::millis(SWEEP_TAKEOVER);
+        return if claim.by == me || dead {
+            SweepStep::Send {
+                first: claim.bucket,
+                last: claim.last.max(claim.bucket),
+            }
+        } else {
+            SweepStep::Busy
+        };
+    }
+    let reach = now
+        .saturating_add(crate::clock::millis(hop))
+        .saturating_sub(BUCKET_MS);
+    // The last minute that ends within reach.
+    let Some(last) = (reach / BUCKET_MS).checked_sub(1) else {
+        return SweepStep::Idle;
+    };
+    if cursor.next > last {
+        return SweepStep::Idle;
+    }
+    let most = u64::from(MAX_MINUTES_PER_SWEEP);
+    SweepStep::Claim {
+        first: cursor.next,
+        last: last.min(cursor.next.saturating_add(most - 1)),
+    }
 }
 
 /// The most bytes of carried successors a deferring task stores in its
 /// promise's record ([`successors_wait_in_record`]); a quarter of the record's
 /// budget for stored continuations (`store::LATER_BUDGET`).
 pub const DEFERRED_SUCCESSORS_IN_RECORD: usize = 16 * 1024;
+
+/// The most bytes of successors a sleep or a callback keeps in its record
+/// (three quarters of `store::LATER_BUDGET`): whoever settles it, a resolve,
+/// a cancel or its timer, finds them there. A flow chaining more does not
+/// start.
+pub const TIMED_SUCCESSORS_IN_RECORD: usize = 48 * 1024;
 
 /// Where the successors a deferring task's message carries wait for the
 /// promise to settle: in the promise's record, when the promise is a plain one
@@ -228,11 +327,14 @@ mod tests {
     }
 
     #[test]
-    fn a_written_slot_is_owed_everything_as_repairs_under_its_writer() {
-        for writer in [Writer::This, Writer::Cancel, Writer::Other] {
+    fn a_written_slot_is_owed_what_is_carried_and_its_writer_owes_what_is_stored() {
+        let o = owed(Writer::This, false);
+        assert!(o.carried && o.stored && o.climb && o.repair);
+        for writer in [Writer::Cancel, Writer::Other] {
             let o = owed(writer, false);
-            assert!(o.carried && o.stored && o.climb && o.repair, "{writer:?}");
+            assert!(o.carried && !o.stored && o.climb && o.repair, "{writer:?}");
         }
+        assert!(owed(Writer::Nobody, false).stored);
         assert!(!owed(Writer::Nobody, false).repair);
         assert!(owed(Writer::Nobody, true).repair);
         assert_eq!(firing_token(Some("w"), "me"), "w");
@@ -268,27 +370,90 @@ mod tests {
     #[test]
     fn timers_hop_toward_their_time_and_refuse_times_beyond_the_limit() {
         let hop = Duration::from_secs(900);
-        assert_eq!(wake(1_000, 1_000, hop), Wake::Now);
-        assert_eq!(wake(1_000, 5_000, hop), Wake::Now);
+        assert_eq!(wake(1_000, 1_000, hop, false), Wake::Now);
+        assert_eq!(wake(1_000, 5_000, hop, false), Wake::Now);
         assert_eq!(
-            wake(1_500, 1_000, hop),
+            wake(1_500, 1_000, hop, false),
             Wake::Later(Duration::from_millis(500))
         );
         let year = 365 * 24 * 3_600_000;
-        assert_eq!(wake(year, 0, hop), Wake::Later(hop));
-        assert_eq!(wake(u64::MAX, 0, hop), Wake::TooFar);
+        assert_eq!(wake(year, 0, hop, false), Wake::Later(hop));
+        assert_eq!(wake(u64::MAX, 0, hop, false), Wake::TooFar);
         assert_eq!(
-            wake(2, 1, Duration::ZERO),
+            wake(2, 1, Duration::ZERO, false),
             Wake::Later(Duration::from_millis(1))
         );
         // A year-long timer ends: every hop is a full one until the last.
         let (mut now, mut hops) = (0u64, 0);
-        while let Wake::Later(d) = wake(year, now, hop) {
+        while let Wake::Later(d) = wake(year, now, hop, false) {
             now += d.as_millis() as u64;
             hops += 1;
         }
         assert_eq!(hops, year / 900_000);
         assert!(checks_first(false, false, true) && !checks_first(false, false, false));
+    }
+
+    #[test]
+    fn far_timers_are_indexed_and_near_ones_wait_in_the_queue() {
+        let hop = Duration::from_secs(900);
+        let min = 60_000;
+        assert_eq!(wake(20 * min, 0, hop, true), Wake::Later(hop));
+        assert_eq!(wake(20 * min + 1, 0, hop, true), Wake::Index);
+        assert_eq!(wake(30 * 24 * 60 * min, 0, hop, true), Wake::Index);
+        assert_eq!(wake(5 * min, 0, hop, true), Wake::Later(hop / 3));
+        // Short hops (tests) never index.
+        assert_eq!(
+            wake(30 * min, 0, Duration::from_millis(100), true),
+            Wake::Later(Duration::from_millis(100))
+        );
+    }
+
+    #[test]
+    fn a_sweep_claims_each_minute_once_in_reach_and_takes_over_dead_claims() {
+        let hop = Duration::from_secs(900);
+        let min = 60_000;
+        let now = 1_000 * min + 30_000; // half a minute into minute 1000
+        assert_eq!(sweep_step(None, now, hop, "a"), SweepStep::Start(1_000));
+        let at = |next| SweepCursor {
+            next,
+            sweeping: None,
+        };
+        // Minutes 1000..=1012 end within 14 minutes of now.
+        assert_eq!(
+            sweep_step(Some(&at(1_000)), now, hop, "a"),
+            SweepStep::Claim {
+                first: 1_000,
+                last: 1_012
+            }
+        );
+        assert_eq!(sweep_step(Some(&at(1_013)), now, hop, "a"), SweepStep::Idle);
+        // After a long outage, a bounded stretch at a time.
+        assert_eq!(
+            sweep_step(Some(&at(0)), now, hop, "a"),
+            SweepStep::Claim {
+                first: 0,
+                last: u64::from(MAX_MINUTES_PER_SWEEP) - 1
+            }
+        );
+        let claimed = SweepCursor {
+            next: 1_013,
+            sweeping: Some(crate::timer_index::SweepClaim {
+                bucket: 1_000,
+                last: 1_012,
+                by: "a".into(),
+                since: now,
+            }),
+        };
+        let send = SweepStep::Send {
+            first: 1_000,
+            last: 1_012,
+        };
+        assert_eq!(sweep_step(Some(&claimed), now, hop, "a"), send);
+        assert_eq!(sweep_step(Some(&claimed), now, hop, "b"), SweepStep::Busy);
+        let later = now + crate::clock::millis(SWEEP_TAKEOVER);
+        assert_eq!(sweep_step(Some(&claimed), later, hop, "b"), send);
+        assert_eq!(sweep_step(None, 0, hop, "a"), SweepStep::Start(0));
+        assert_eq!(sweep_step(Some(&at(0)), 0, Duration::ZERO, "a"), SweepStep::Idle);
     }
 
     #[test]

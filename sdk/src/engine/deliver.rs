@@ -64,7 +64,7 @@ impl Engine {
         batch: Vec<Delivery>,
     ) -> (Vec<String>, BatchStats) {
         self.tallied(batch, |engine, d| async move {
-            engine.bury(&d.body, d.receive_count, &d.message_id).await
+            engine.bury(&d.body, d.receive_count).await
         })
         .await
     }
@@ -163,8 +163,12 @@ impl Engine {
         mut seat: Seat,
         deadline: Option<Instant>,
     ) -> Result<(), Rejected> {
+        if super::is_sweep(body) {
+            let by = message_id.map_or_else(crate::id::nonce, str::to_owned);
+            self.sweep(&by).await?;
+            return Ok(());
+        }
         let env = self.open(body).await?;
-        let mut message_id = message_id;
         let inline = Inline::new(self.config.inline_for, deadline);
         let mut next = Some((env, receive_count > 1));
         let mut taken_inline = false;
@@ -174,7 +178,6 @@ impl Engine {
                     env,
                     redelivered,
                     taken_inline,
-                    message_id.take(),
                     inline,
                     seat.gather(),
                 )
@@ -192,13 +195,11 @@ impl Engine {
     /// Returns the successor to run inline, if `inline` allowed one.
     /// An envelope `taken_inline` from its predecessor that this worker cannot
     /// decode is sent as its own message, to fail there rather than fail ours.
-    /// `message_id` is the queue's id of the message the envelope came in.
     async fn step(
         self: &Arc<Self>,
         env: Envelope,
         redelivered: bool,
         taken_inline: bool,
-        message_id: Option<&str>,
         inline: Inline,
         gather: &Option<Arc<Gather>>,
     ) -> Result<Option<Envelope>, Rejected> {
@@ -209,7 +210,7 @@ impl Engine {
             }
         }
         if env.is_resolve() {
-            if !self.due(&env, message_id).await? {
+            if !self.due(&env).await? {
                 return Ok(None);
             }
             return self.settle_resolve(env, Some(inline), gather).await;

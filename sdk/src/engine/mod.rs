@@ -12,7 +12,9 @@
 //!   (rules 1, 2 and 3);
 //! - `blob`: values and bodies stored out of line (rules 4 and 6);
 //! - `outside`: settles made by application code: start, resolve, cancel (rule 7);
-//! - `timer`: timers waiting in the queue for their time (rules 2 and 5);
+//! - `timer`: timers waiting in the queue or the timer index for their time
+//!   (rules 2, 5 and 8);
+//! - `sweep`: the once-a-minute sweep of the timer index (rules 2, 5 and 8);
 //! - `dead`: dead letters (rules 3 and 5);
 //! - `decide`: the decisions all of them take, as pure functions.
 
@@ -23,7 +25,10 @@ mod deliver;
 mod outside;
 mod run;
 mod settle;
+mod sweep;
 mod timer;
+
+pub use sweep::{is_sweep, SWEEP_BODY};
 
 use crate::clock::Clock;
 use crate::error::BackendError;
@@ -67,10 +72,11 @@ pub struct EngineConfig {
     /// write. Zero writes every settle alone.
     pub gather_for: Duration,
     /// The longest a timer (a [`Flow::sleep`], a [`Flow::callback`]'s
-    /// deadline) waits in the queue before it checks its promise and sends
-    /// itself on: 15 minutes, the most SQS allows
-    /// ([`crate::backend::MAX_DELAY`]). Shorter hops notice a cancel sooner
-    /// and cost one more queue round trip and store read each.
+    /// deadline) waits in the queue at once: 15 minutes, the most SQS allows
+    /// ([`crate::backend::MAX_DELAY`]). A timer further away waits in the
+    /// store's timer index ([`crate::timer_index`]) when the store keeps one
+    /// and this is at least 2 minutes; otherwise it hops through the queue,
+    /// checking its promise at every hop.
     pub timer_hop: Duration,
 }
 
@@ -95,6 +101,8 @@ pub struct Engine {
     queue: Arc<dyn Queue>,
     config: EngineConfig,
     clock: Clock,
+    /// Whether this process has seen the timer index's sweep cursor.
+    cursor_seen: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -144,6 +152,7 @@ impl Engine {
             queue,
             config,
             clock: Clock::default(),
+            cursor_seen: Default::default(),
         })
     }
 

@@ -3,14 +3,13 @@
 //! application code.
 //!
 //! Rule 7: there is no message to redeliver, so each of these is retryable with
-//! the same effect. A flow keeps its plan until it was carried out, and its
-//! messages carry tokens derived from their promises; an application's resolve
-//! and cancel settle with tokens derived from the promise they act on
-//! ([`cancel_token`], [`crate::id::resolve_token`]). A retry after an error therefore finds the slots the
-//! first try wrote as its own and fires their continuations again, as repairs
-//! (rule 3), instead of losing them.
-//! Cancel sends what each settle fired before it moves on, so an error loses
-//! nothing already settled.
+//! the same effect, or leaves behind what repairs it. A flow keeps its plan
+//! until it was carried out, and its messages carry tokens derived from their
+//! promises. An application's resolve and cancel settle with tokens derived
+//! from the promise they act on ([`cancel_token`], [`crate::id::resolve_token`])
+//! and send a guard under that token before each write (`Step::settle_outside`):
+//! the guard delivers what is stored with the slot, once, whether or not this
+//! process lives to see its write succeed (rules 2 and 8).
 
 use super::settle::Step;
 use super::Engine;
@@ -18,8 +17,9 @@ use crate::error::BackendError;
 use crate::failure::Failure;
 use crate::flow::{Flow, Started};
 use crate::id::{cancel_token, PromiseId};
+use crate::promise::Resolved;
 use crate::store::{claim, Cell, Settled};
-use crate::wire::{Outcome, Slot, Target};
+use crate::wire::{Cont, Outcome, Slot, Target};
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -154,6 +154,24 @@ impl Engine {
         }
     }
 
+    /// Settle `target` with `outcome` from application code, under the
+    /// resolve token of its promise (see `Step::settle_outside`).
+    pub(crate) async fn resolve_outside(
+        self: &Arc<Self>,
+        target: Target,
+        conts: Vec<Cont>,
+        outcome: Outcome,
+    ) -> Result<Resolved, BackendError> {
+        let token = crate::id::resolve_token(&target.id(), &crate::id::nonce());
+        let mut step = Step::new(self, token.clone());
+        let held = step.settle_outside(&token, target, conts, outcome).await?;
+        Ok(if held {
+            Resolved::Won
+        } else {
+            Resolved::TooLate
+        })
+    }
+
     /// Cancel `id` and its known pending descendants: each settles `Cancelled` with
     /// `reason`, and their successors run with that failure. Returns how many
     /// promises this call cancelled. Tasks already running finish, but their
@@ -186,21 +204,17 @@ impl Engine {
                 None if next.as_member().is_none() => {
                     let target = Target::Promise(next.clone());
                     if step
-                        .settle(target, failure.clone(), Vec::new(), false)
+                        .settle_outside(&token, target, Vec::new(), failure.clone())
                         .await?
                     {
                         cancelled += 1;
                     }
-                    step.flush().await?;
                 }
                 None => {}
                 Some(slot) => {
-                    if slot.by == token {
-                        // An earlier try settled it: send what it may not have.
-                        let stored = record.later.remove(&cell.slot).unwrap_or_default();
-                        step.fire(stored, slot.outcome.clone(), true).await?;
-                        step.flush().await?;
-                    }
+                    // Settled already: by another writer, who delivers what
+                    // is stored with it, or by an earlier try of this cancel,
+                    // whose guard does.
                     let take = room(&queue, &seen);
                     queue.extend((0..slot.kids).map(|k| next.child(k)).take(take));
                     if let Outcome::Joined { join, n } = &slot.outcome {

@@ -75,7 +75,7 @@ impl Engine {
         }
         match ran {
             Ok(Erased::Value(v)) => {
-                step.run_plan(durable(flow.take_plan())).await?;
+                step.run_plan(durable(flow.take_plan(), &env.token)).await?;
                 step.settle(env.target, Outcome::Ok(v), env.conts, false)
                     .await?;
             }
@@ -88,7 +88,7 @@ impl Engine {
                         kids: flow.created(),
                     },
                 );
-                step.run_plan(durable(flow.take_plan())).await?;
+                step.run_plan(durable(flow.take_plan(), &env.token)).await?;
             }
             Ok(Erased::Deferred) => {
                 // The successors this message carries wait in the promise's
@@ -100,7 +100,7 @@ impl Engine {
                         flow.attach(&id, cont);
                     }
                 }
-                step.run_plan(durable(flow.take_plan())).await?
+                step.run_plan(durable(flow.take_plan(), &env.token)).await?
             }
             Err(e) => {
                 flow.discard();
@@ -185,12 +185,14 @@ impl Engine {
 /// sent with its children before the task's own promise settles: settling them
 /// here instead would leave nothing to repair them if this message were
 /// dead-lettered or cancelled after a crash.
-fn durable(mut plan: Plan) -> Plan {
+/// Their tokens derive from the task's message token `by`, so a redelivery of
+/// the message resolves again as the same writer.
+fn durable(mut plan: Plan, by: &str) -> Plan {
     let resolves = std::mem::take(&mut plan.resolves);
-    plan.sends.extend(
-        resolves
-            .into_iter()
-            .map(|(target, conts, outcome)| Envelope::resolve(target, conts, outcome)),
-    );
+    plan.sends
+        .extend(resolves.into_iter().map(|(target, conts, outcome)| {
+            let token = crate::id::resolve_token(&target.id(), by);
+            Envelope::resolve(target, conts, outcome, token)
+        }));
     plan
 }

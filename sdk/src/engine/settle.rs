@@ -88,13 +88,20 @@ impl<'e> Step<'e> {
         }
     }
 
-    /// Send what this step fired so far.
+    /// Send what this step fired so far; far timers are written into the
+    /// timer index instead.
     pub(super) async fn flush(&mut self) -> Result<(), BackendError> {
         if self.sends.is_empty() {
             return Ok(());
         }
         let mut messages = Vec::with_capacity(self.sends.len());
         for env in std::mem::take(&mut self.sends) {
+            if let Some(Some(at)) = env.timer_at() {
+                if self.engine.timer_wake(at) == decide::Wake::Index {
+                    self.engine.index_timer(&env, at).await?;
+                    continue;
+                }
+            }
             messages.push(Outgoing {
                 delay: self.engine.delay_of(&env),
                 body: self.engine.seal(&env).await?,
@@ -136,10 +143,45 @@ impl<'e> Step<'e> {
         self.sends.extend(plan.sends);
         self.flush().await?;
         for (target, conts, outcome) in plan.resolves {
-            let token = decide::resolve_token(&target.id());
-            self.settle_as(token, target, outcome, conts, false).await?;
+            let token = decide::resolve_token(&target.id(), &crate::id::nonce());
+            self.settle_outside(&token, target, conts, outcome).await?;
         }
         Ok(())
+    }
+
+    /// Settle `target` with `outcome` from application code (a resolve, a
+    /// cancel), under `token`, and return whether the slot is `token`'s (this
+    /// write's, or an earlier try's). Rule 7: there is no message to redeliver,
+    /// so a *guard* goes first: a resolve message under the same token that,
+    /// when a worker takes it, finds the slot written by its own token and
+    /// delivers what is stored with it, or settles the slot itself if this
+    /// process died before its write. Nothing is fired from here, so the
+    /// guard is the one writer that delivers, once (rule 8), and it costs a
+    /// read rather than a write when it finds the slot written.
+    pub(super) async fn settle_outside(
+        &mut self,
+        token: &str,
+        target: Target,
+        conts: Vec<Cont>,
+        outcome: Outcome,
+    ) -> Result<bool, BackendError> {
+        let mut guard = Envelope::resolve(target.clone(), conts, outcome.clone(), token.to_owned());
+        guard.repair = true;
+        self.sends.push(guard);
+        self.flush().await?;
+        let outcome = self.engine.shrink(outcome).await?;
+        let slot = Slot::new(outcome, token.to_owned());
+        Ok(
+            match self
+                .engine
+                .store
+                .settle(&Cell::of(&target.id()), &slot)
+                .await?
+            {
+                Settled::Won { .. } => true,
+                Settled::Lost { slot, .. } => slot.by == token,
+            },
+        )
     }
 
     /// Store `conts` with the promise `id` until it settles, or fire them (as

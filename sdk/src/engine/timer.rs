@@ -1,54 +1,64 @@
-//! Timers: a sleep's end or a callback's deadline, waiting in the queue.
+//! Timers: a sleep's end or a callback's deadline.
 //!
-//! A timer ([`Envelope::timer`]) is a resolve that waits for its time. Each
-//! time it arrives it checks its promise first (`decide::checks_first`): a
-//! promise already settled (resolved, cancelled) stops it, after it delivers
-//! what is owed like any message that finds its slot written (rule 3).
-//! Otherwise, before its time, it sends itself on for another hop and only then
-//! lets its message be deleted (rule 2); at its time it settles its promise
-//! under its own token (rule 1). Rule 5: every hop brings it closer, and a time
+//! A timer ([`Envelope::timer`]) is a resolve that waits for its time, in one
+//! of two places ([`decide::wake`]). Within a queue delay (15 minutes) of its
+//! time it waits in the queue, sent with the delay that brings it at its time.
+//! Further away it waits in the store's timer index ([`crate::timer_index`]),
+//! written once, until a sweep sends it with that delay ([`Engine::sweep`]); a
+//! store without an index makes it hop through the queue instead. Each time
+//! it arrives it checks its promise first (`decide::checks_first`): a promise
+//! already settled (resolved, cancelled) stops it, after it delivers what it
+//! carries (rule 3); what is stored with the promise is its writer's to
+//! deliver (rule 8). Before its time it is sent or indexed again, and only then
+//! is its message deleted (rule 2); at its time it settles its promise under
+//! its own token (rule 1). No claim is kept per hop, so a copy, a redelivery
+//! or a redrive of a timer is one more message that finds its way to the same
+//! settle: indexing it again writes the same item, and sending it again is a
+//! copy that a fault explains. Rule 5: every hop brings it closer, and a time
 //! further away than any producer sets is refused ([`decide::wake`]).
 
 use super::decide::{self, Wake};
 use super::{Engine, Rejected};
 use crate::clock::epoch_millis;
+use crate::error::BackendError;
 use crate::failure::Failure;
-use crate::id::PromiseId;
-use crate::queue::Outgoing;
-use crate::store::claim;
+use crate::queue::{Outgoing, MAX_DELAY};
+use crate::timer_index::{shard_of, IndexedTimer, SweepCursor, BUCKET_MS, INDEX_MARGIN};
 use crate::wire::Envelope;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 use tracing::debug;
 
 impl Engine {
     /// How long a new message waits in the queue before it is delivered: a
-    /// timer its first hop (so a timer created with its promise does not check
-    /// in before anything could have settled it), anything else not at all.
+    /// timer until its time, or its first hop (so a timer created with its
+    /// promise does not check in before anything could have settled it),
+    /// anything else not at all. Timers to be indexed are not sent
+    /// ([`Engine::timer_wake`]).
     pub(super) fn delay_of(&self, env: &Envelope) -> Duration {
         match env.timer_at() {
-            Some(Some(at)) => match decide::wake(at, self.now(), self.config.timer_hop) {
+            Some(Some(at)) => match self.timer_wake(at) {
                 Wake::Later(delay) => delay,
-                Wake::Now | Wake::TooFar => Duration::ZERO,
+                Wake::Now | Wake::Index | Wake::TooFar => Duration::ZERO,
             },
             _ => Duration::ZERO,
         }
     }
 
+    /// Where a timer due at `at` waits from now ([`decide::wake`]).
+    pub(super) fn timer_wake(&self, at: u64) -> Wake {
+        decide::wake(
+            at,
+            self.now(),
+            self.config.timer_hop,
+            self.store.indexes_timers(),
+        )
+    }
+
     /// Whether `env` settles now: `true` for anything but a timer before its
-    /// time, which is sent on for another hop instead. A timer that names no
-    /// time, or one too far away, cannot be run.
-    ///
-    /// Copies of a timer (a hop sent twice because the message it came in was
-    /// delivered again) end at the next hop: each hop is claimed, with one
-    /// conditional write, by the queue message that carries it
-    /// (`message_id`), and only that message sends it on. A redelivery of
-    /// that message holds the claim again, so a crash between the claim and
-    /// the send loses nothing (rule 2).
-    pub(super) async fn due(
-        &self,
-        env: &Envelope,
-        message_id: Option<&str>,
-    ) -> Result<bool, Rejected> {
+    /// time, which is sent on or indexed instead. A timer that names no time,
+    /// or one too far away, cannot be run.
+    pub(super) async fn due(&self, env: &Envelope) -> Result<bool, Rejected> {
         let Some(at) = env.timer_at() else {
             return Ok(true);
         };
@@ -60,22 +70,16 @@ impl Engine {
                 "a timer message carries no outcome",
             )));
         }
-        match decide::wake(at, self.now(), self.config.timer_hop) {
+        match self.timer_wake(at) {
             Wake::Now => Ok(true),
             Wake::Later(delay) => {
-                let hop = env.timer_hop();
-                if let Some(message_id) = message_id {
-                    let name = format!("{}#{}#{hop}", env.target.id(), env.token);
-                    let hop_id = PromiseId::named("timer-hop", &name);
-                    let what = serde_json::json!({ "hop": hop });
-                    if !claim(&*self.store, &hop_id, message_id, what).await? {
-                        debug!(promise = %env.target.id(), hop, "a copy of this timer hops on: this one ends");
-                        return Ok(false);
-                    }
-                }
-                debug!(promise = %env.target.id(), ?delay, hop, "timer sent on");
+                debug!(promise = %env.target.id(), ?delay, "timer sent on");
                 let body = self.seal(&env.next_hop()).await?;
                 self.queue.send(vec![Outgoing { body, delay }]).await?;
+                Ok(false)
+            }
+            Wake::Index => {
+                self.index_timer(env, at).await?;
                 Ok(false)
             }
             Wake::TooFar => Err(Rejected::Undecodable(Failure::bad_input(format!(
@@ -84,11 +88,63 @@ impl Engine {
             )))),
         }
     }
-}
 
-impl Engine {
+    /// Write the timer `env`, due at `at`, into the index. A writer that took
+    /// so long that the sweep may have passed the timer's minute looks at the
+    /// sweep's cursor and, if it has, sends the timer itself (rule 5).
+    pub(super) async fn index_timer(&self, env: &Envelope, at: u64) -> Result<(), BackendError> {
+        let began = Instant::now();
+        self.ensure_sweep_cursor().await?;
+        let timer = IndexedTimer {
+            bucket: at / BUCKET_MS,
+            shard: shard_of(&env.token),
+            name: env.token.clone(),
+            at,
+            body: self.seal(env).await?,
+        };
+        self.store.put_timer(&timer).await?;
+        debug!(promise = %env.target.id(), at, "timer indexed");
+        if began.elapsed() < INDEX_MARGIN / 2 {
+            return Ok(());
+        }
+        let passed = self.store.sweep_cursor().await?.is_some_and(|c| {
+            c.next > timer.bucket || c.sweeping.is_some_and(|s| s.bucket <= timer.bucket)
+        });
+        if passed {
+            let delay = self.delay_until(at);
+            let body = timer.body;
+            self.queue.send(vec![Outgoing { body, delay }]).await?;
+        }
+        Ok(())
+    }
+
+    /// The queue delay that brings a message at `at`, as far as the queue
+    /// allows.
+    pub(super) fn delay_until(&self, at: u64) -> Duration {
+        Duration::from_millis(at.saturating_sub(self.now())).min(MAX_DELAY)
+    }
+
+    /// Start the sweep's cursor at this minute if nobody has: timers are only
+    /// ever indexed into minutes at least [`INDEX_MARGIN`] ahead of the
+    /// cursor, so none is written behind it. One read per process.
+    async fn ensure_sweep_cursor(&self) -> Result<(), BackendError> {
+        if self.cursor_seen.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        if self.store.sweep_cursor().await?.is_none() {
+            let start = SweepCursor {
+                next: self.now() / BUCKET_MS,
+                sweeping: None,
+            };
+            // Lost: another process started it first.
+            self.store.move_cursor(None, &start).await?;
+        }
+        self.cursor_seen.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Milliseconds since the Unix epoch, now, as timers count.
-    fn now(&self) -> u64 {
+    pub(super) fn now(&self) -> u64 {
         epoch_millis(self.clock.now())
     }
 }

@@ -77,6 +77,14 @@ impl MemoryQueue {
         st.ready.len() + st.inflight.len()
     }
 
+    /// Messages due now (visible) or in flight: what a worker has yet to
+    /// handle before anything else can happen without time passing.
+    pub fn busy(&self) -> usize {
+        let now = Instant::now();
+        let st = self.lock();
+        st.ready.range(..(now, u64::MAX)).count() + st.inflight.len()
+    }
+
     /// Whether no message is waiting or in flight.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

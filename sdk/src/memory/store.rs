@@ -3,6 +3,7 @@ use crate::store::{
     blob_chunk_key, check_blob_key, number_size, over_budget, split_chunks, too_large, Cell, Note,
     Record, Settled, Store, BLOB_CHUNK, ITEM_LIMIT, LATER_BUDGET,
 };
+use crate::timer_index::{IndexedTimer, SweepCursor};
 use crate::wire::{Cont, Slot};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
@@ -24,7 +25,20 @@ use std::sync::Mutex;
 pub struct MemoryStore {
     items: Mutex<HashMap<String, Item>>,
     writes: std::sync::atomic::AtomicU64,
+    timers: Mutex<Timers>,
 }
+
+/// The timer index, as a table of its own would hold it.
+#[derive(Debug, Default)]
+struct Timers {
+    /// Partition (`<minute>#<shard>`) -> timer name -> timer.
+    parts: BTreeMap<(u64, u32), BTreeMap<String, IndexedTimer>>,
+    cursor: Option<SweepCursor>,
+}
+
+/// Minutes a swept minute's timers are kept (as DynamoDB's TTL keeps them a
+/// while), so that a sweep taking over a dead one still finds them.
+const SWEPT_KEPT_MINUTES: u64 = 60;
 
 /// One item, as DynamoDB would hold it.
 #[derive(Debug, PartialEq)]
@@ -463,6 +477,72 @@ impl Store for MemoryStore {
             later,
             notes,
         }))
+    }
+
+    fn indexes_timers(&self) -> bool {
+        true
+    }
+
+    async fn put_timer(&self, timer: &IndexedTimer) -> Result<(), BackendError> {
+        self.count_write();
+        // `pk`, `sk`, `at`, `body` and `ttl`, as the DynamoDB index holds them.
+        let size = "pk".len()
+            + timer.partition().len()
+            + "sk".len()
+            + timer.name.len()
+            + "at".len()
+            + number_size(&timer.at.to_string())
+            + "body".len()
+            + timer.body.len()
+            + TTL_SIZE;
+        if size > ITEM_LIMIT {
+            return Err(too_large(&timer.name, size));
+        }
+        self.timers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .parts
+            .entry((timer.bucket, timer.shard))
+            .or_default()
+            .insert(timer.name.clone(), timer.clone());
+        Ok(())
+    }
+
+    async fn timers_in(&self, bucket: u64, shard: u32) -> Result<Vec<IndexedTimer>, BackendError> {
+        Ok(self
+            .timers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .parts
+            .get(&(bucket, shard))
+            .map(|part| part.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn sweep_cursor(&self) -> Result<Option<SweepCursor>, BackendError> {
+        Ok(self
+            .timers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .cursor
+            .clone())
+    }
+
+    async fn move_cursor(
+        &self,
+        from: Option<&SweepCursor>,
+        to: &SweepCursor,
+    ) -> Result<bool, BackendError> {
+        self.count_write();
+        let mut timers = self.timers.lock().unwrap_or_else(|e| e.into_inner());
+        if timers.cursor.as_ref() != from {
+            return Ok(false);
+        }
+        timers.cursor = Some(to.clone());
+        let unsent = to.sweeping.as_ref().map_or(to.next, |claim| claim.bucket);
+        let keep_from = unsent.min(to.next).saturating_sub(SWEPT_KEPT_MINUTES);
+        timers.parts = timers.parts.split_off(&(keep_from, 0));
+        Ok(true)
     }
 
     async fn note(&self, cell: &Cell, note: &Note) -> Result<(), BackendError> {

@@ -1,0 +1,149 @@
+//! Long waits on the test clock: approvals that take days, sleeps inside the
+//! steps that follow them, and what a resolve or a cancel before a deadline
+//! leaves behind. Every test here moves time with `Vow::skip_time` and waits
+//! for the embedded workers to have nothing due before it moves on, so none of
+//! them depends on how fast the machine is.
+
+mod common;
+
+use common::*;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use vow::backend::Store;
+use vow::prelude::*;
+
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3_600);
+const DAY: Duration = Duration::from_secs(24 * 3_600);
+
+/// Wait (in real time, generously) until the embedded workers have nothing
+/// due and nothing in flight, and the timer index has sent everything due.
+async fn quiet(vow: &Vow) {
+    let (work, dead) = vow.memory_queues().expect("embedded");
+    let store = vow.memory_store().expect("embedded");
+    let give_up = std::time::Instant::now() + WAIT;
+    // Two looks in a row: a message handled between them may send another.
+    let mut calm = 0;
+    while calm < 2 {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "the workers never went quiet"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        vow.engine().sweep("test").await.expect("sweep");
+        let sweeping = store.sweep_cursor().await.expect("cursor");
+        let swept = sweeping.is_none_or(|c| c.sweeping.is_none());
+        calm = if swept && work.busy() + dead.busy() == 0 {
+            calm + 1
+        } else {
+            0
+        };
+    }
+}
+
+/// Let `total` pass on the test clock in steps of `step`, letting the workers
+/// finish what each step made due.
+async fn pass(vow: &Vow, total: Duration, step: Duration) {
+    let mut passed = Duration::ZERO;
+    while passed < total {
+        quiet(vow).await;
+        vow.skip_time(step).expect("embedded");
+        passed += step;
+    }
+    quiet(vow).await;
+}
+
+/// Ships an approved order, then asks for a survey three days later (a sleep
+/// adopted inside the step, as a workflow would write it).
+#[derive(Debug, Serialize, Deserialize)]
+struct Ship {
+    key: String,
+}
+
+#[vow::task("waits/ship")]
+impl Task for Ship {
+    type Input = Result<bool, Failure>;
+    type Output = String;
+    async fn run(self, approved: Self::Input, cx: &Cx) -> Result<Resolution<String>, Error> {
+        let approved = match approved {
+            Ok(yes) => yes.to_string(),
+            Err(f) => f.kind().as_str().to_owned(),
+        };
+        log(&format!("{}/ship", self.key), approved);
+        adopt(cx.sleep(3 * DAY).then(Survey { key: self.key }))
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Survey {
+    key: String,
+}
+
+#[vow::task("waits/survey")]
+impl Task for Survey {
+    type Input = Result<(), Failure>;
+    type Output = String;
+    async fn run(self, slept: Self::Input, _cx: &Cx) -> Result<Resolution<String>, Error> {
+        let said = match slept {
+            Ok(()) => "survey".to_owned(),
+            Err(f) => f.kind().as_str().to_owned(),
+        };
+        log(&format!("{}/survey", self.key), said.clone());
+        done(said)
+    }
+}
+
+/// An approval with a week's deadline, settled early by `settle_early`, then
+/// ten days on the clock: the step after it must run once, and the sleep it
+/// adopted must end once.
+async fn approval_settled_early<F, Fut>(settle_early: F) -> (Vec<String>, Vec<String>)
+where
+    F: FnOnce(Vow, PromiseId) -> Fut,
+    Fut: std::future::Future<Output = Vow>,
+{
+    let vow = embedded();
+    let k = key();
+    let flow = vow.flow();
+    let (approval, _resolver) = flow.callback::<bool>(7 * DAY);
+    let shipped = approval.then(Ship { key: k.clone() });
+    vow.start(&flow).await.expect("start");
+    pass(&vow, HOUR, MINUTE).await;
+    let vow = settle_early(vow, approval.id().clone()).await;
+    // The ship step runs at once, and sleeps for three days.
+    pass(&vow, 10 * MINUTE, MINUTE).await;
+    assert_eq!(read_log(&format!("{k}/ship")).len(), 1, "shipped at once");
+    // Ten days: every hop of the deadline's timer, the survey's sleep, the
+    // deadline itself.
+    pass(&vow, HOUR, 15 * MINUTE).await;
+    pass(&vow, 10 * DAY, 6 * HOUR).await;
+    let survey = vow.wait(&shipped, WAIT).await.expect("wait");
+    assert!(survey.is_ok(), "{survey:?}");
+    (
+        read_log(&format!("{k}/ship")),
+        read_log(&format!("{k}/survey")),
+    )
+}
+
+#[tokio::test]
+async fn an_approval_resolved_early_ships_once_and_surveys_once() {
+    let (ship, survey) = approval_settled_early(|vow, id| async move {
+        let resolver = Resolver::<bool>::from_id(id);
+        vow.resolve(&resolver, Ok(true)).await.expect("resolve");
+        vow
+    })
+    .await;
+    assert_eq!(ship, vec!["true".to_owned()]);
+    assert_eq!(survey, vec!["survey".to_owned()]);
+}
+
+#[tokio::test]
+async fn an_approval_cancelled_early_ships_once_and_surveys_once() {
+    let (ship, survey) = approval_settled_early(|vow, id| async move {
+        vow.cancel(&id, "order withdrawn").await.expect("cancel");
+        vow
+    })
+    .await;
+    assert_eq!(ship, vec!["cancelled".to_owned()]);
+    assert_eq!(survey, vec!["survey".to_owned()]);
+}
+
