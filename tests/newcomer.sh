@@ -79,7 +79,8 @@ say "cargo test (no emulator)"
 "${offline[@]}" cargo test --quiet
 say "cargo clippy --all-targets -- -D warnings"
 "${offline[@]}" cargo clippy --quiet --all-targets -- -D warnings
-cargo fmt --all --check || fail "the generated project is not rustfmt-clean"
+# Its own packages only: with --vow-path, `--all` would take in vow's crates too.
+cargo fmt --check -p my-app -p my-app-worker || fail "the generated project is not rustfmt-clean"
 
 say "vow dev (ports $sqs_port, $ddb_port)"
 # Its own session, so that stopping it stops nothing of the suite's.
