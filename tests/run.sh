@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test: installs (and caches) the emulators, starts LocalStack (SQS) and
 # moto (DynamoDB) on loopback, runs lints and the whole workspace suite against
-# them, checks the deployment templates and their IAM grants against the calls
-# the functions made in the tests (tests/infra/iam.py), and stops the emulators.
+# them (the README's and docs/ pages' Rust blocks are doctests of tests/docs),
+# checks the deployment templates, runs the newcomer's path of the README's first
+# screen on a fresh `vow new` project (tests/newcomer.sh), checks the templates'
+# IAM grants against the calls the functions made in the tests
+# (tests/infra/iam.py), and stops the emulators.
 #
 #   ./tests/run.sh            everything
 #   ./tests/run.sh quick      only the tests that need no emulator
@@ -128,6 +131,9 @@ if [[ -x tests/infra/check.sh ]]; then
   step "deployment templates"
   tests/infra/check.sh
 fi
+
+step "the newcomer's path: vow new, cargo test, the dev loop, the deploy checks (tests/newcomer.sh)"
+tests/newcomer.sh
 
 step "IAM: the templates' grants against the calls the functions made"
 # tests/tests/iam.rs (run above) recorded every AWS call of the worker and the

@@ -2,9 +2,11 @@
 
 mod args;
 mod check;
+mod dev;
 mod dlq;
 mod graph;
 mod new;
+mod project;
 mod render;
 mod run;
 mod wait;
@@ -34,14 +36,72 @@ impl From<BackendError> for CliError {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     // The samples' tasks, for `vow run --workers`.
     if let Err(e) = vow::check_tasks(&[vow_samples::tasks()]) {
         eprintln!("vow: {e}");
         return ExitCode::FAILURE;
     }
-    match run(Cli::parse()).await {
+    let cli = Cli::parse();
+    // The environment is settled before any thread starts.
+    let dev = match &cli.command {
+        Command::Dev {
+            sqs_port,
+            dynamodb_port,
+        } => match project::Project::current("vow dev") {
+            Ok(project) => {
+                for (k, v) in dev::local_aws_env(*sqs_port, *dynamodb_port) {
+                    std::env::set_var(k, v);
+                }
+                Some((project, *sqs_port, *dynamodb_port))
+            }
+            Err(e) => return report(Err(e)),
+        },
+        Command::New { .. } => None,
+        _ => {
+            use_dev_stack(&cli.target);
+            None
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("vow: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    report(runtime.block_on(async {
+        match dev {
+            Some((project, sqs, dynamodb)) => dev::dev(&project, sqs, dynamodb).await,
+            None => run(cli).await,
+        }
+    }))
+}
+
+/// Given no stack by flag or environment, take the one `vow dev` runs in this
+/// project, if any, saying so on stderr.
+fn use_dev_stack(target: &Target) {
+    let named = target.queue_url.is_some() || target.table.is_some() || target.dlq_url.is_some();
+    if named {
+        return;
+    }
+    let Some((path, vars)) = std::env::current_dir()
+        .ok()
+        .and_then(|here| project::find_dev_env(&here))
+    else {
+        return;
+    };
+    eprintln!(
+        "vow: using the local stack of `vow dev` ({})",
+        path.display()
+    );
+    for (k, v) in vars {
+        std::env::set_var(k, v);
+    }
+}
+
+fn report(outcome: Result<ExitCode, CliError>) -> ExitCode {
+    match outcome {
         Ok(code) => code,
         Err(CliError::Usage(why)) => {
             eprintln!("vow: {why}");
@@ -54,15 +114,31 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+async fn run(mut cli: Cli) -> Result<ExitCode, CliError> {
     if let Command::New {
         name,
         dir,
         vow_path,
+        vow_git,
     } = &cli.command
     {
-        return new_project(name, dir.as_deref(), vow_path.as_deref());
+        return new_project(
+            name,
+            dir.as_deref(),
+            vow_path.as_deref(),
+            vow_git.as_deref(),
+        );
     }
+    // The dev stack's variables, if just loaded, count as the environment.
+    let target = &mut cli.target;
+    let from_env = |flag: &mut Option<String>, var: &str| {
+        if flag.is_none() {
+            *flag = std::env::var(var).ok();
+        }
+    };
+    from_env(&mut target.queue_url, ENV_QUEUE_URL);
+    from_env(&mut target.table, ENV_TABLE_NAME);
+    from_env(&mut target.dlq_url, ENV_DLQ_URL);
     let config = vow::aws::sdk_config().await;
     let target = &cli.target;
     match cli.command {
@@ -131,13 +207,22 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 }
             }
         }
-        Command::New { .. } => {} // written above, before loading the AWS configuration
+        // Handled above, before loading the AWS configuration.
+        Command::New { .. } | Command::Dev { .. } => {}
+        Command::Run {
+            example: Some(example),
+            example_args,
+            ..
+        } => return run::example(&example, &example_args, target),
         Command::Run {
             sample,
             wait,
             workers,
             wait_args,
+            ..
         } => {
+            let sample =
+                sample.ok_or_else(|| CliError::Usage("name a sample or --example".into()))?;
             let vow = client(&config, target, true).await?;
             let id = run::start(&vow, sample).await?;
             emit(&format!("{id}\n"));
@@ -157,8 +242,12 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             }
             return code;
         }
-        Command::CheckUpgrade { work_queue, max } => {
-            return check::check_upgrade(&config, target, work_queue, max).await;
+        Command::CheckUpgrade {
+            worker,
+            work_queue,
+            max,
+        } => {
+            return check::check_upgrade(&config, target, worker, work_queue, max).await;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -169,18 +258,28 @@ fn new_project(
     name: &str,
     dir: Option<&std::path::Path>,
     vow_path: Option<&std::path::Path>,
+    vow_git: Option<&str>,
 ) -> Result<ExitCode, CliError> {
-    let source = match vow_path {
-        Some(path) => new::VowSource::Path(
-            path.canonicalize()
-                .map_err(|e| CliError::Usage(format!("--vow-path {}: {e}", path.display())))?,
-        ),
-        None => new::VowSource::Registry(env!("CARGO_PKG_VERSION").to_owned()),
+    let source = match (vow_path, vow_git) {
+        (Some(path), _) => {
+            let root = path
+                .canonicalize()
+                .map_err(|e| CliError::Usage(format!("--vow-path {}: {e}", path.display())))?;
+            if !root.join("sdk/Cargo.toml").is_file() {
+                return Err(CliError::Usage(format!(
+                    "--vow-path {}: not a checkout of vow (no sdk/Cargo.toml)",
+                    path.display()
+                )));
+            }
+            new::VowSource::Path(root)
+        }
+        (None, Some(url)) => new::VowSource::Git(url.to_owned()),
+        (None, None) => new::VowSource::Registry(env!("CARGO_PKG_VERSION").to_owned()),
     };
     let dir = dir.map_or_else(|| std::path::PathBuf::from(name), |d| d.to_path_buf());
     let written = new::write(&dir, name, &source).map_err(CliError::Usage)?;
     emit(&format!(
-        "wrote {} files to {}\nnext: read {}/README.md; `cargo test` there runs its tests\n",
+        "wrote {} files to {}\nnext: cd {} && cargo test; its README.md says how to run and deploy it\n",
         written.len(),
         dir.display(),
         dir.display()

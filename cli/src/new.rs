@@ -1,127 +1,102 @@
-//! `vow new <name>`: write a new vow project. It is the repository's starter
-//! project (`examples/orders`: a task crate, worker binaries, tests, a README),
-//! embedded in this binary, with `orders` renamed to `<name>` in file names,
-//! crate names, binaries, task tags and Rust paths.
+//! `vow new <name>`: write a new vow project from the templates in
+//! `cli/templates/starter` (embedded in this binary): a task crate with an
+//! order workflow behind a data seam, its worker binaries, tests that run
+//! embedded, a README, and deployment files that carry their own copy of
+//! vow's stack (the SAM template and the Terraform module of this release).
 
 use std::path::{Path, PathBuf};
 
-/// The starter project's files, relative to `examples/orders`.
+/// The starter's files: path in the project, template text.
 macro_rules! starter {
-    ($($path:literal),* $(,)?) => {
-        &[$(($path, include_str!(concat!("../../examples/orders/", $path)))),*]
+    ($(($path:literal, $file:literal)),* $(,)?) => {
+        &[$(($path, include_str!(concat!("../templates/starter/", $file)))),*]
     };
 }
 
 const FILES: &[(&str, &str)] = starter![
-    ".gitignore",
-    "Cargo.toml",
-    "Cargo.lock",
-    "README.md",
-    "tasks/Cargo.toml",
-    "tasks/src/lib.rs",
-    "tasks/src/model.rs",
-    "tasks/src/services.rs",
-    "tasks/src/table.rs",
-    "tasks/src/validate.rs",
-    "tasks/src/workflow.rs",
-    "tasks/examples/place-order.rs",
-    "tasks/tests/workflow.rs",
-    "worker/Cargo.toml",
-    "worker/src/bin/orders-worker.rs",
-    "worker/src/bin/orders-dead-letter.rs",
-    "worker/tests/list_tasks.rs",
+    (".gitignore", "gitignore"),
+    ("Cargo.toml", "Cargo.toml"),
+    ("README.md", "README.md"),
+    ("tasks/Cargo.toml", "tasks/Cargo.toml"),
+    ("tasks/src/lib.rs", "tasks/src/lib.rs"),
+    ("tasks/src/model.rs", "tasks/src/model.rs"),
+    ("tasks/src/store.rs", "tasks/src/store.rs"),
+    ("tasks/src/workflow.rs", "tasks/src/workflow.rs"),
+    ("tasks/tests/workflow.rs", "tasks/tests/workflow.rs"),
+    (
+        "tasks/examples/place-order.rs",
+        "tasks/examples/place-order.rs"
+    ),
+    ("worker/Cargo.toml", "worker/Cargo.toml"),
+    ("worker/src/bin/worker.rs", "worker/src/bin/worker.rs"),
+    (
+        "worker/src/bin/dead-letter.rs",
+        "worker/src/bin/dead-letter.rs"
+    ),
+    ("worker/tests/list_tasks.rs", "worker/tests/list_tasks.rs"),
+    ("template.yaml", "template.yaml"),
+    ("samconfig.toml", "samconfig.toml"),
+    ("terraform/main.tf", "terraform/main.tf"),
+    ("terraform/variables.tf", "terraform/variables.tf"),
+    ("terraform/outputs.tf", "terraform/outputs.tf"),
+    ("Cargo.lock", "Cargo.lock"),
 ];
 
-/// The starter's deployment files. They use the vow stack from a checkout of
-/// the vow repository, so they are written only with [`VowSource::Path`].
-const INFRA: &[(&str, &str)] = starter![
-    "template.yaml",
-    "samconfig.toml",
-    "terraform/main.tf",
-    "terraform/variables.tf",
-    "terraform/outputs.tf",
-];
-
-/// Where the starter's deployment files point into the repository, after
-/// renaming (`{name}` is the project's name): the file, the text, and the
-/// directory the path is relative to (`Project`: the file's own directory in
-/// the project; `Sam`: `infra/sam` of the checkout), with the target (in the
-/// checkout, or in the project).
-const INFRA_PATHS: [(&str, &str, Base, Target); 4] = [
+/// vow's own stack, copied into the project so that its deployment files do
+/// not depend on where a vow checkout lies: path in the project, text.
+const STACK: &[(&str, &str)] = &[
     (
-        "template.yaml",
-        "Location: ../../infra/sam/template.yaml",
-        Base::Project(""),
-        Target::Checkout("infra/sam/template.yaml"),
+        "vow/template.yaml",
+        include_str!("../../infra/sam/template.yaml"),
     ),
     (
-        "template.yaml",
-        "WorkerCodeUri: ../../examples/{name}/worker",
-        Base::Sam,
-        Target::Project("worker"),
+        "terraform/vow/main.tf",
+        include_str!("../../infra/terraform/modules/vow/main.tf"),
     ),
     (
-        "template.yaml",
-        "DeadLetterCodeUri: ../../examples/{name}/worker",
-        Base::Sam,
-        Target::Project("worker"),
+        "terraform/vow/variables.tf",
+        include_str!("../../infra/terraform/modules/vow/variables.tf"),
     ),
     (
-        "terraform/main.tf",
-        "source = \"../../../infra/terraform/modules/vow\"",
-        Base::Project("terraform"),
-        Target::Checkout("infra/terraform/modules/vow"),
+        "terraform/vow/outputs.tf",
+        include_str!("../../infra/terraform/modules/vow/outputs.tf"),
+    ),
+    (
+        "terraform/vow/versions.tf",
+        include_str!("../../infra/terraform/modules/vow/versions.tf"),
     ),
 ];
 
-/// What a path in a deployment file is relative to.
-#[derive(Clone, Copy)]
-enum Base {
-    /// This directory of the new project.
-    Project(&'static str),
-    /// The vow stack's SAM template's directory, which resolves the nested
-    /// stack's code URIs.
-    Sam,
-}
-
-/// What a path in a deployment file points at.
-#[derive(Clone, Copy)]
-enum Target {
-    /// This path in the vow checkout.
-    Checkout(&'static str),
-    /// This path in the new project.
-    Project(&'static str),
-}
-
-/// The starter's name, replaced by the new project's.
-const STARTER: &str = "orders";
-
-/// How the starter depends on the vow crates (by path, inside the repository).
-const STARTER_DEPS: [(&str, &str); 2] = [
-    (
-        "vow = { package = \"vow-sdk\", path = \"../../sdk\" }",
-        "sdk",
-    ),
-    ("vow-lambda = { path = \"../../lambda\" }", "lambda"),
+/// In the copy of vow's SAM template, the code paths default to this
+/// project's worker crate (they are relative to `vow/`).
+const SAM_DEFAULTS: [(&str, &str); 2] = [
+    ("Default: ../../functions/worker", "Default: ../worker"),
+    ("Default: ../../functions/dead-letter", "Default: ../worker"),
 ];
 
-/// Check a project name: lowercase letters, digits and `-`, starting with a
-/// letter, at most 40 characters, and not a name the Rust toolchain reserves.
+/// The longest name: resource names start with it, and vow's stack caps
+/// their prefix at 30 characters.
+const MAX_NAME: usize = 30;
+
+/// Check a project name: lowercase letters, digits, `-` and `_`, starting
+/// with a letter, at most 30 characters, and not a name the Rust toolchain
+/// reserves.
 pub fn check_name(name: &str) -> Result<(), String> {
-    let shape = name.len() <= 40
+    let shape = name.len() <= MAX_NAME
         && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && !name.ends_with('-')
+        && !name.ends_with(['-', '_'])
         && name
             .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     if !shape {
         return Err(format!(
-            "`{name}`: a project name is lowercase letters, digits and `-`, starts with a \
-             letter, and has at most 40 characters"
+            "`{name}`: a project name is lowercase letters, digits, `-` and `_`, starts with \
+             a letter, and has at most {MAX_NAME} characters"
         ));
     }
-    const RESERVED: [&str; 9] = [
+    const RESERVED: [&str; 10] = [
         "vow",
+        "vow-sdk",
         "std",
         "core",
         "alloc",
@@ -132,7 +107,11 @@ pub fn check_name(name: &str) -> Result<(), String> {
         "crate",
     ];
     let snake = name.replace('-', "_");
-    if RESERVED.contains(&name) || is_keyword(&snake) {
+    let dashed = name.replace('_', "-");
+    if RESERVED.contains(&dashed.as_str())
+        || RESERVED.contains(&snake.as_str())
+        || is_keyword(&snake)
+    {
         return Err(format!("`{name}` is reserved: choose another name"));
     }
     Ok(())
@@ -148,153 +127,137 @@ fn is_keyword(word: &str) -> bool {
     KEYWORDS.contains(&word)
 }
 
-/// `text` with every whole word `orders` renamed: to `name` with `-` turned
-/// into `_` before `::` (a Rust path), to `name` elsewhere.
-pub fn rename(text: &str, name: &str) -> String {
-    let snake = name.replace('-', "_");
-    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find(STARTER) {
-        let (before, after) = (&rest[..at], &rest[at + STARTER.len()..]);
-        out.push_str(before);
-        let starts = !out.chars().next_back().is_some_and(word);
-        let ends = !after.chars().next().is_some_and(word);
-        if starts && ends {
-            out.push_str(if after.starts_with("::") {
-                &snake
-            } else {
-                name
-            });
-        } else {
-            out.push_str(STARTER);
-        }
-        rest = after;
-    }
-    out.push_str(rest);
-    out
-}
-
 /// Where the new project's vow crates come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VowSource {
     /// crates.io, at this version.
     Registry(String),
-    /// A checkout of the vow repository.
+    /// A git repository of vow (its URL).
+    Git(String),
+    /// A checkout of the vow repository (an absolute path).
     Path(PathBuf),
 }
 
-/// The files of project `name`, to be written at `at` (an absolute path):
-/// relative path and contents. The deployment files come only with a vow
-/// checkout.
-pub fn project(name: &str, vow: &VowSource, at: &Path) -> Result<Vec<(String, String)>, String> {
-    check_name(name)?;
-    let infra: &[(&str, &str)] = match vow {
-        VowSource::Path(_) => INFRA,
-        VowSource::Registry(_) => &[],
-    };
-    FILES
-        .iter()
-        .chain(infra)
-        .map(|(path, text)| {
-            let mut text = rename(text, name);
-            if *path == "Cargo.toml" {
-                for (line, dir) in STARTER_DEPS {
-                    let krate = line.split(' ').next().unwrap_or_default();
-                    // The SDK is published as `vow-sdk`; its library is `vow`.
-                    let package = if krate == "vow" {
-                        "package = \"vow-sdk\", "
-                    } else {
-                        ""
-                    };
-                    let dep = match vow {
-                        VowSource::Registry(version) if package.is_empty() => {
-                            format!("{krate} = \"{version}\"")
-                        }
-                        VowSource::Registry(version) => {
-                            format!("{krate} = {{ {package}version = \"{version}\" }}")
-                        }
-                        VowSource::Path(root) => format!(
-                            "{krate} = {{ {package}path = \"{}\" }}",
-                            slashes(&root.join(dir))
-                        ),
-                    };
-                    text = replace_once(&text, line, &dep)?;
-                }
-            }
-            if let VowSource::Path(root) = vow {
-                for (file, line, base, target) in INFRA_PATHS {
-                    if file != *path {
-                        continue;
-                    }
-                    let line = line.replace("{name}", name);
-                    let (key, _) = line.split_at(line.find(['"', '.']).unwrap_or(line.len()));
-                    let from = match base {
-                        Base::Project(dir) => at.join(dir),
-                        Base::Sam => root.join("infra/sam"),
-                    };
-                    let to = match target {
-                        Target::Checkout(p) => root.join(p),
-                        Target::Project(p) => at.join(p),
-                    };
-                    let quote = if line.contains('"') { "\"" } else { "" };
-                    let new = format!("{key}{quote}{}{quote}", slashes(&relative(&from, &to)));
-                    text = replace_once(&text, &line, &new)?;
-                }
-            }
-            Ok((rename(path, name), text))
-        })
-        .collect()
-}
-
-/// `text` with `old`, which must be there, replaced by `new`.
-fn replace_once(text: &str, old: &str, new: &str) -> Result<String, String> {
-    if !text.contains(old) {
-        return Err(format!("the embedded starter lacks `{old}`"));
+impl VowSource {
+    /// The workspace dependency lines of `vow` (crate `vow-sdk`) and
+    /// `vow-lambda`.
+    fn dependencies(&self) -> [String; 2] {
+        match self {
+            VowSource::Registry(version) => [
+                format!("vow = {{ package = \"vow-sdk\", version = \"{version}\" }}"),
+                format!("vow-lambda = \"{version}\""),
+            ],
+            VowSource::Git(url) => [
+                format!(
+                    "vow = {{ package = \"vow-sdk\", git = \"{}\" }}",
+                    toml_str(url)
+                ),
+                format!("vow-lambda = {{ git = \"{}\" }}", toml_str(url)),
+            ],
+            VowSource::Path(root) => [
+                format!(
+                    "vow = {{ package = \"vow-sdk\", path = \"{}\" }}",
+                    toml_str(&slashes(&root.join("sdk")))
+                ),
+                format!(
+                    "vow-lambda = {{ path = \"{}\" }}",
+                    toml_str(&slashes(&root.join("lambda")))
+                ),
+            ],
+        }
     }
-    Ok(text.replacen(old, new, 1))
+
+    /// Where the README says vow came from.
+    fn describe(&self) -> String {
+        match self {
+            VowSource::Registry(version) => format!("vow {version} from crates.io"),
+            VowSource::Git(url) => format!("vow from `{url}`"),
+            VowSource::Path(root) => format!("vow from the checkout at `{}`", slashes(root)),
+        }
+    }
 }
 
-/// A path with `/` separators, as Cargo, SAM and Terraform files write them.
+/// `text` escaped for a TOML basic string.
+fn toml_str(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// A path with `/` separators, as Cargo files write them.
 fn slashes(path: &Path) -> String {
     path.display().to_string().replace('\\', "/")
 }
 
-/// The path from directory `from` to `to`, both absolute: `..` up to their
-/// common ancestor, then down.
-fn relative(from: &Path, to: &Path) -> PathBuf {
-    let from: Vec<_> = from.components().collect();
-    let to: Vec<_> = to.components().collect();
-    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
-    let mut path = PathBuf::new();
-    for _ in common..from.len() {
-        path.push("..");
+/// `template` with its placeholders filled in: `{{name}}` (the project's
+/// name), `{{crate}}` (its library's name: `-` turned into `_`), `{{prefix}}`
+/// (the stack's resource name prefix: `_` turned into `-`), `{{vow_dep}}`,
+/// `{{vow_lambda_dep}}` and `{{vow_source}}`.
+pub fn fill(template: &str, name: &str, vow: &VowSource) -> String {
+    let [vow_dep, lambda_dep] = vow.dependencies();
+    template
+        .replace("{{name}}", name)
+        .replace("{{crate}}", &name.replace('-', "_"))
+        .replace("{{prefix}}", &name.replace('_', "-"))
+        .replace("{{vow_dep}}", &vow_dep)
+        .replace("{{vow_lambda_dep}}", &lambda_dep)
+        .replace("{{vow_source}}", &vow.describe())
+}
+
+/// The files of project `name`: relative path and contents.
+pub fn project(name: &str, vow: &VowSource) -> Result<Vec<(String, String)>, String> {
+    check_name(name)?;
+    let mut files: Vec<(String, String)> = FILES
+        .iter()
+        .map(|(path, text)| ((*path).to_owned(), fill(text, name, vow)))
+        .collect();
+    for (path, text) in STACK {
+        let header = format!(
+            "# vow's stack, as vow {} ships it: written by `vow new`, deployed by\n\
+             # this project's {}. Update it with vow's release, not by hand.\n",
+            env!("CARGO_PKG_VERSION"),
+            if path.ends_with(".yaml") {
+                "template.yaml (SAM)"
+            } else {
+                "terraform/main.tf"
+            }
+        );
+        // The comments that speak of vow's repository (the SAM template's
+        // block before `Parameters:`) are dropped.
+        let body = match (
+            text.find("\n# Build and deploy"),
+            text.find("\nParameters:"),
+        ) {
+            (Some(from), Some(to)) if from < to => format!("{}\n{}", &text[..from], &text[to..]),
+            _ => (*text).to_owned(),
+        };
+        let mut text = format!("{header}{body}").replace(
+            "# Same resources as infra/sam/template.yaml; keep the two in step.\n",
+            "",
+        );
+        if path.ends_with(".yaml") {
+            for (old, new) in SAM_DEFAULTS {
+                if !text.contains(old) {
+                    return Err(format!("vow's SAM template lacks `{old}`"));
+                }
+                text = text.replacen(old, new, 1);
+            }
+        }
+        files.push(((*path).to_owned(), text));
     }
-    for part in &to[common..] {
-        path.push(part);
-    }
-    if path.starts_with("..") {
-        path
-    } else {
-        Path::new(".").join(path)
-    }
+    Ok(files)
 }
 
 /// Write project `name` into `dir`, which must not exist or be empty; returns
 /// the paths written.
 pub fn write(dir: &Path, name: &str, vow: &VowSource) -> Result<Vec<PathBuf>, String> {
-    check_name(name)?;
+    let files = project(name, vow)?;
     let occupied = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
     if occupied {
         return Err(format!("{} exists and is not empty", dir.display()));
     }
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let at = dir
-        .canonicalize()
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut written = Vec::new();
-    for (path, text) in project(name, vow, &at)? {
-        let path = at.join(path);
+    for (path, text) in files {
+        let path = dir.join(path);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
                 .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
@@ -311,119 +274,97 @@ mod tests {
 
     #[test]
     fn names_are_checked() {
-        for good in ["shop", "my-shop", "a1", "invoices-2"] {
+        for good in [
+            "shop",
+            "my-shop",
+            "my_shop",
+            "a1",
+            "invoices-2",
+            &"x".repeat(30),
+        ] {
             assert_eq!(check_name(good), Ok(()), "{good}");
         }
         for bad in [
             "",
             "Shop",
             "1shop",
-            "my_shop",
             "shop-",
+            "shop_",
             "my shop",
             "vow",
+            "vow_sdk",
             "test",
             "type",
             "../x",
-            &"x".repeat(41),
+            &"x".repeat(31),
         ] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
     }
 
-    #[test]
-    fn only_the_word_orders_is_renamed() {
-        let text = "use orders::{Order}; orders-worker \"orders/validate\" orders_table \
-                    OrdersTableName reorders orders.";
-        assert_eq!(
-            rename(text, "my-shop"),
-            "use my_shop::{Order}; my-shop-worker \"my-shop/validate\" orders_table \
-             OrdersTableName reorders my-shop."
-        );
-        assert_eq!(rename("orders", "shop"), "shop");
+    fn get<'a>(files: &'a [(String, String)], path: &str) -> &'a str {
+        files
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, t)| t.as_str())
+            .unwrap_or_else(|| panic!("{path} is written"))
     }
 
     #[test]
-    fn the_project_is_the_starter_renamed() {
-        let at = Path::new("/home/ada/my-shop");
-        let files = project("my-shop", &VowSource::Registry("0.1.0".into()), at).expect("project");
-        let get = |path: &str| {
-            files
-                .iter()
-                .find(|(p, _)| p == path)
-                .map(|(_, t)| t.as_str())
-                .unwrap_or_else(|| panic!("{path} is written"))
-        };
-        let workspace = get("Cargo.toml");
-        assert!(
-            workspace.contains("vow = { package = \"vow-sdk\", version = \"0.1.0\" }\n"),
-            "{workspace}"
-        );
-        assert!(
-            workspace.contains("vow-lambda = \"0.1.0\"\n"),
-            "{workspace}"
-        );
-        assert!(
-            workspace.contains("my-shop = { path = \"tasks\" }"),
-            "{workspace}"
-        );
-        assert!(
-            !workspace.contains("../../"),
-            "no path into the vow repository"
-        );
-        assert!(get("tasks/Cargo.toml").contains("name = \"my-shop\""));
-        let worker = get("worker/Cargo.toml");
-        assert!(worker.contains("name = \"my-shop-worker\""), "{worker}");
-        assert!(worker.contains("path = \"src/bin/my-shop-dead-letter.rs\""));
-        assert!(get("worker/src/bin/my-shop-worker.rs").contains(".tasks(my_shop::tasks())"));
-        assert!(get("tasks/src/workflow.rs").contains("#[vow::task(\"my-shop/validate\")]"));
-        for (path, text) in &files {
-            let left = rename(text, "x") != *text;
-            assert!(!left, "{path} still names the starter");
+    fn every_placeholder_is_filled_and_no_path_leaves_the_project() {
+        for source in [
+            VowSource::Registry("0.1.0".into()),
+            VowSource::Git("https://example.com/vow.git".into()),
+        ] {
+            let files = project("my_shop-2", &source).expect("project");
+            for (path, text) in &files {
+                // vow's stack is copied as it is (its `{{resolve:...}}` too).
+                let copied = STACK.iter().any(|(p, _)| p == path);
+                assert!(
+                    copied || !text.contains("{{"),
+                    "{path} has a placeholder left"
+                );
+                assert!(!text.contains("../../"), "{path} climbs out of the project");
+                assert!(
+                    !text.contains("examples/orders"),
+                    "{path} names vow's example"
+                );
+            }
+            let workspace = get(&files, "Cargo.toml");
+            assert!(
+                workspace.contains("my_shop-2 = { path = \"tasks\" }"),
+                "{workspace}"
+            );
+            assert!(
+                workspace.contains("worker = \"my_shop-2-worker\""),
+                "{workspace}"
+            );
+            let worker = get(&files, "worker/src/bin/worker.rs");
+            assert!(worker.contains("my_shop_2::tasks()"), "{worker}");
+            assert!(worker.contains("\"my_shop-2-orders\""), "{worker}");
+            let sam = get(&files, "template.yaml");
+            assert!(sam.contains("NamePrefix: my-shop-2\n"), "{sam}");
+            assert!(sam.contains("WorkerBinary: my_shop-2-worker\n"), "{sam}");
+            assert!(sam.contains("Location: vow/template.yaml\n"), "{sam}");
+            assert!(get(&files, "terraform/main.tf").contains("source = \"./vow\""));
+            assert!(get(&files, "vow/template.yaml").contains("Default: ../worker\n"));
         }
-        assert!(
-            files.iter().all(|(p, _)| p != "template.yaml"),
-            "no deployment files without a vow checkout"
-        );
     }
 
     #[test]
-    fn a_path_source_points_into_the_checkout() {
-        let root = PathBuf::from("/src/vow");
-        let at = Path::new("/home/ada/shop");
-        let files = project("shop", &VowSource::Path(root), at).expect("project");
-        let get = |path: &str| &files.iter().find(|(p, _)| p == path).expect(path).1;
-        let workspace = get("Cargo.toml");
-        assert!(
-            workspace.contains("vow = { package = \"vow-sdk\", path = \"/src/vow/sdk\" }"),
-            "{workspace}"
-        );
-        assert!(workspace.contains("vow-lambda = { path = \"/src/vow/lambda\" }"));
-        let sam = get("template.yaml");
-        assert!(
-            sam.contains("Location: ../../../src/vow/infra/sam/template.yaml\n"),
-            "{sam}"
-        );
-        assert!(
-            sam.contains("WorkerCodeUri: ../../../../home/ada/shop/worker\n"),
-            "{sam}"
-        );
-        assert!(sam.contains("WorkerBinary: shop-worker\n"), "{sam}");
-        assert!(sam.contains("DeadLetterCodeUri: ../../../../home/ada/shop/worker\n"));
-        let tf = get("terraform/main.tf");
-        assert!(
-            tf.contains("source = \"../../../../src/vow/infra/terraform/modules/vow\"\n"),
-            "{tf}"
-        );
-        assert!(tf.contains("/shop-worker/bootstrap.zip"), "{tf}");
-    }
-
-    #[test]
-    fn relative_paths_climb_to_the_common_ancestor() {
-        let rel = |a: &str, b: &str| relative(Path::new(a), Path::new(b));
-        assert_eq!(rel("/a/b/c", "/a/d"), PathBuf::from("../../d"));
-        assert_eq!(rel("/a", "/a/b"), PathBuf::from("./b"));
-        assert_eq!(rel("/a/b", "/a/b"), PathBuf::from("."));
+    fn the_source_of_vow_is_the_one_asked_for() {
+        let deps = |source: VowSource| {
+            let files = project("shop", &source).expect("project");
+            get(&files, "Cargo.toml").to_owned()
+        };
+        let registry = deps(VowSource::Registry("0.1.0".into()));
+        assert!(registry.contains("vow = { package = \"vow-sdk\", version = \"0.1.0\" }\n"));
+        assert!(registry.contains("vow-lambda = \"0.1.0\"\n"));
+        let git = deps(VowSource::Git("https://example.com/vow.git".into()));
+        assert!(git.contains("vow-lambda = { git = \"https://example.com/vow.git\" }\n"));
+        let path = deps(VowSource::Path(PathBuf::from("/src/vow")));
+        assert!(path.contains("vow = { package = \"vow-sdk\", path = \"/src/vow/sdk\" }\n"));
+        assert!(path.contains("vow-lambda = { path = \"/src/vow/lambda\" }\n"));
     }
 
     #[test]
@@ -432,8 +373,8 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let source = VowSource::Registry("0.1.0".into());
         let written = write(&dir, "shop", &source).expect("written");
-        assert_eq!(written.len(), FILES.len());
-        assert!(dir.join("worker/src/bin/shop-worker.rs").is_file());
+        assert_eq!(written.len(), FILES.len() + STACK.len());
+        assert!(dir.join("worker/src/bin/worker.rs").is_file());
         let again = write(&dir, "shop", &source);
         assert!(again.is_err_and(|e| e.contains("not empty")));
         std::fs::remove_dir_all(&dir).expect("clean up");

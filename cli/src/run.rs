@@ -44,3 +44,38 @@ pub async fn start(vow: &Vow, sample: Sample) -> Result<PromiseId, BackendError>
     };
     Ok(promise)
 }
+
+/// `vow run --example NAME -- ARGS`: run the example of the vow project in
+/// this folder with `--stack`, on the stack `target` names (`vow dev`'s, the
+/// flags' or the environment's); its exit code is the command's.
+pub fn example(
+    name: &str,
+    args: &[String],
+    target: &crate::args::Target,
+) -> Result<std::process::ExitCode, crate::CliError> {
+    use crate::CliError;
+    let project = crate::project::Project::current("vow run --example")?;
+    let mut command =
+        std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command
+        .args(["run", "--quiet", "--example", name, "--", "--stack"])
+        .args(args)
+        .current_dir(&project.root);
+    for (var, value) in [
+        (vow::aws::ENV_QUEUE_URL, &target.queue_url),
+        (vow::aws::ENV_TABLE_NAME, &target.table),
+        (vow::aws::ENV_DLQ_URL, &target.dlq_url),
+    ] {
+        if let Some(value) = value {
+            command.env(var, value);
+        }
+    }
+    let status = command
+        .status()
+        .map_err(|e| CliError::Usage(format!("cannot run cargo: {e}")))?;
+    Ok(match status.code() {
+        Some(0) => std::process::ExitCode::SUCCESS,
+        Some(code) => std::process::ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => std::process::ExitCode::FAILURE,
+    })
+}

@@ -14,6 +14,9 @@ many minutes), and checks that each built function holds the binary it should:
   the starter's crate is not in this tree).
 
 Usage: sambuild.py SAM_EXECUTABLE  (from the repository root; needs cargo).
+       sambuild.py SAM_EXECUTABLE --project DIR NAME: instead, a project `vow
+       new NAME` wrote in DIR, whose template.yaml nests its own copy of the vow
+       template (vow/template.yaml): NAME-worker and NAME-dead-letter from DIR/worker.
 """
 
 from __future__ import annotations
@@ -76,21 +79,52 @@ def expect(build_dir: Path, want: dict[str, tuple[str, Path]], errors: list[str]
             errors.append(f"{function}: built {got!r}, expected {binary} built in {crate}")
 
 
-def main() -> int:
-    sam = sys.argv[1] if len(sys.argv) > 1 else "sam"
+def fake_env(tmp_path: Path) -> dict:
+    """The environment of a `sam build` with the stand-in cargo-lambda."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "cargo-lambda").write_text(FAKE_CARGO_LAMBDA)
+    (fake / "cargo-lambda").chmod(0o755)
+    return {
+        **os.environ,
+        "PATH": f"{fake}{os.pathsep}{os.environ.get('PATH', '')}",
+        "CARGO_TARGET_DIR": str(tmp_path / "target"),  # never touch the real target/lambda
+        "SAM_CLI_TELEMETRY": "0",
+    }
+
+
+def project(sam: str, directory: Path, name: str) -> int:
     errors: list[str] = []
     with tempfile.TemporaryDirectory(prefix="vow-sam-build.") as tmp:
         tmp_path = Path(tmp)
-        fake = tmp_path / "bin"
-        fake.mkdir()
-        (fake / "cargo-lambda").write_text(FAKE_CARGO_LAMBDA)
-        (fake / "cargo-lambda").chmod(0o755)
-        env = {
-            **os.environ,
-            "PATH": f"{fake}{os.pathsep}{os.environ.get('PATH', '')}",
-            "CARGO_TARGET_DIR": str(tmp_path / "target"),  # never touch the real target/lambda
-            "SAM_CLI_TELEMETRY": "0",
-        }
+        env = fake_env(tmp_path)
+        ok, log = build(sam, directory, Path("template.yaml"), tmp_path / "build", env)
+        if not ok:
+            errors.append(f"sam build of {directory}/template.yaml failed:\n{log}")
+        else:
+            crate = (directory / "worker").resolve()
+            expect(
+                tmp_path / "build/Vow",
+                {
+                    "WorkerFunction": (f"{name}-worker", crate),
+                    "DeadLetterFunction": (f"{name}-dead-letter", crate),
+                },
+                errors,
+            )
+    for e in errors:
+        print(f"  {e}")
+    print(f"sam build of the project: {'ok' if not errors else 'FAILED'}")
+    return 1 if errors else 0
+
+
+def main() -> int:
+    sam = sys.argv[1] if len(sys.argv) > 1 else "sam"
+    if len(sys.argv) == 5 and sys.argv[2] == "--project":
+        return project(sam, Path(sys.argv[3]).resolve(), sys.argv[4])
+    errors: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="vow-sam-build.") as tmp:
+        tmp_path = Path(tmp)
+        env = fake_env(tmp_path)
 
         # The vow template with its defaults, in place.
         ok, log = build(sam, ROOT, ROOT / "infra/sam/template.yaml", tmp_path / "vow-build", env)

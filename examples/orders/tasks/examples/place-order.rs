@@ -64,10 +64,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 }
 
-/// An `orders-local` queue pair, vow table and orders table wherever the AWS
-/// SDK's configuration points, and workers in this process.
+/// An `orders-local` queue pair, vow table and orders table on the emulators
+/// the AWS SDK's endpoint variables name, and workers in this process. Refuses
+/// any endpoint that is not on this machine, so `--local` never reaches an
+/// AWS account.
 async fn local_stack(
 ) -> Result<(vow::Vow, String, Option<vow::Workers>), Box<dyn std::error::Error>> {
+    for service in ["SQS", "DYNAMODB"] {
+        let var = format!("AWS_ENDPOINT_URL_{service}");
+        let url = std::env::var(&var)
+            .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+            .unwrap_or_default();
+        if !is_loopback(&url) {
+            return Err(format!(
+                "--local runs on emulators on this machine only, and {var} is `{url}`: \
+                 start them (tests/emulators/start.sh) and export what it prints"
+            )
+            .into());
+        }
+    }
     let config = vow::aws::sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
     let sqs = aws_sdk_sqs::Client::new(&config);
@@ -84,4 +99,20 @@ async fn local_stack(
         .await?;
     let workers = vow.run_workers(2, None, Duration::from_secs(1));
     Ok((vow, "orders-local-orders".to_owned(), Some(workers)))
+}
+
+/// Whether `url` is an http(s) URL of this machine.
+fn is_loopback(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
