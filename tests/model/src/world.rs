@@ -666,13 +666,42 @@ impl State {
         busy
     }
 
-    /// The same state with its interchangeable workers in a fixed order: states
-    /// that differ only in which worker holds what share this, and are explored
-    /// once.
-    pub fn canonical(&self) -> Self {
-        let mut state = self.clone();
-        state.workers.sort();
-        state
+    /// A hash of the state with its interchangeable workers in a fixed order:
+    /// states that differ only in which worker holds what share it, and are
+    /// explored once. (Hashed field by field, without a copy of the state.)
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let State {
+            scenario,
+            limit,
+            store,
+            blobs,
+            queue,
+            workers,
+            dead_letters,
+            app,
+            cancel,
+            resolve,
+            resolver,
+            runs,
+            started,
+            sqs,
+            app_touched,
+            seen,
+            crashes,
+            duplicates,
+            expiries,
+            redrives,
+            broken,
+        } = self;
+        let mut workers: Vec<&Option<Prog>> = workers.iter().collect();
+        workers.sort();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (scenario, limit, store, blobs, queue, workers).hash(&mut h);
+        (dead_letters, app, cancel, resolve, resolver, runs, started).hash(&mut h);
+        (sqs, app_touched, seen, crashes, duplicates, expiries).hash(&mut h);
+        (redrives, broken).hash(&mut h);
+        h.finish()
     }
 
     /// Every transition without faults.
