@@ -1482,7 +1482,7 @@ impl State {
                     let why = if self.faults_injected() == 0 {
                         "with no fault injected".to_owned()
                     } else {
-                        format!("{clean} times from messages no fault touched")
+                        format!("{clean} of them from messages no fault touched")
                     };
                     return Some(format!(
                         "once: {who:?} (attempt {attempt}) ran {all} times, {why}"
