@@ -2,7 +2,7 @@
 //! workflows they run. Each action is one call to the store or the queue (or a
 //! fault); what the engine decides between calls comes from the engine itself.
 
-use super::Budget;
+use super::{proposal, Budget};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use vow::engine::decide::{self, Climb};
@@ -66,6 +66,24 @@ pub enum Task {
     /// A timer ([`vow::wire::Envelope::timer`]) that settles its target with
     /// `out` after `hops` more trips through the queue.
     Timer { out: Out, hops: u8 },
+    /// A schedule's tick ([`vow::Vow::schedule`]): claims its firing, and the
+    /// holder of the claim sends the job `p<job>`.
+    Tick { job: Pid },
+}
+
+impl Task {
+    /// Whether running it runs user code (what the `once` property counts):
+    /// everything but the engine's own resolves and timers.
+    fn user_code(&self) -> bool {
+        !matches!(self, Task::Resolution(_) | Task::Timer { .. })
+    }
+
+    fn attempt(&self) -> u8 {
+        match self {
+            Task::Flaky { attempt } => *attempt,
+            _ => 1,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -99,12 +117,42 @@ struct Msg {
     conts: Vec<Cont>,
     receives: u8,
     at: Place,
+    /// The queue's message id, for claims keyed on it: timers only (0 for
+    /// other messages). A duplicate delivery keeps it; a redrive gets a new one.
+    sqs: u8,
+    /// A fault struck this message (a crash or an expiry while it was held, a
+    /// duplicate, a redrive), or it was sent while handling one that was
+    /// touched: a re-run it causes is explained (property `once`).
+    touched: bool,
+    /// Sent under a claim that exists so it is sent once (a schedule's
+    /// firing): it inherits nothing from the message that sent it.
+    fence: bool,
+}
+
+impl Msg {
+    fn new(token: String, target: Tgt, task: Task, conts: Vec<Cont>) -> Msg {
+        Msg {
+            token,
+            target,
+            task,
+            input: None,
+            repair: false,
+            conts,
+            receives: 0,
+            at: Place::Visible,
+            sqs: 0,
+            touched: false,
+            fence: false,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Rec {
     Plain(Pid),
     Shard(Pid, u32, u32),
+    /// A schedule firing's claim, named by the job it fires.
+    Firing(Pid),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -140,6 +188,16 @@ enum Op {
     Delete,
     CancelNext,
     Finish,
+    /// One conditional write of a claim (`store::claim`); then the `held` ops
+    /// or the `lost` ones.
+    Claim {
+        rec: Rec,
+        claimant: String,
+        held: Vec<Op>,
+        lost: Vec<Op>,
+    },
+    /// Buffer a message to send at the next flush.
+    Send(Box<Msg>),
 }
 
 /// One actor's work in progress: a message being processed, a dead letter
@@ -159,6 +217,8 @@ struct Prog {
     dead: bool,
     /// The receive count when it took the message (its receipt).
     receipt: u8,
+    /// Whether what it sends is touched by a fault (property `once`).
+    touched: bool,
 }
 
 impl Prog {
@@ -174,6 +234,7 @@ impl Prog {
             walked: BTreeSet::new(),
             dead: false,
             receipt: 0,
+            touched: false,
         }
     }
 }
@@ -204,6 +265,7 @@ pub enum Action {
     Crash(Actor),
     Expire(Actor, u16),
     Duplicate(u16),
+    Redrive(u16),
 }
 
 impl fmt::Display for Action {
@@ -221,6 +283,10 @@ impl fmt::Display for Action {
                 )
             }
             Action::Duplicate(id) => write!(f, "FAULT message {id} is delivered twice"),
+            Action::Redrive(id) => write!(
+                f,
+                "FAULT dead letter {id} is redriven to the work queue (a new message id)"
+            ),
         }
     }
 }
@@ -251,10 +317,20 @@ pub enum Scenario {
     /// Sleep p90 stores `then p91`; its timer hops once, and nothing else
     /// settles it.
     Sleep,
+    /// Callback p100 (an approval) stores `then p101` (ship), which adopts
+    /// `p102.then(p103)` (in the product: a sleep of 3 days, then a survey);
+    /// the callback's timer hops once; the application resolves it at any
+    /// moment.
+    Approval,
+    /// One tick p110 of a schedule: it claims its firing and sends the job p111.
+    Schedule,
+    /// Sleep p120 stores `then p121`; its timer hops once; a message is
+    /// dead-lettered after one receive, and a dead letter may be redriven.
+    Redrive,
 }
 
 impl Scenario {
-    pub fn all() -> [Scenario; 10] {
+    pub fn all() -> [Scenario; 13] {
         [
             Scenario::Chain,
             Scenario::Retry,
@@ -266,7 +342,45 @@ impl Scenario {
             Scenario::Cancelled,
             Scenario::Callback,
             Scenario::Sleep,
+            Scenario::Approval,
+            Scenario::Schedule,
+            Scenario::Redrive,
         ]
+    }
+
+    /// The holes of issue 20 today's engine has in this scenario, each with
+    /// the property it breaks: the check expects each of those properties
+    /// broken, and checks every other one as usual. When the engine's fix for
+    /// a hole lands, the check says the hole is no longer found: take it out
+    /// of this list then.
+    pub fn holes(&self) -> &'static [(u8, &'static str)] {
+        match self {
+            // Holes 1 (an early resolve re-ran what follows) and 3 (a
+            // redriven timer lost to its hop's claim) are fixed: the writer
+            // alone delivers what is stored, and timers keep no hop claims.
+            // The tick is modelled as it was before its lease (the engine
+            // fixed both with a lease and endless retries, not modelled yet):
+            // a second delivery of the tick holds the firing's claim again
+            // (2); a tick dead-lettered before its claim drops the firing (4).
+            Scenario::Schedule => &[(2, "once"), (4, "liveness")],
+            _ => &[],
+        }
+    }
+
+    /// The fault budget for this scenario: `base`, with redrives only where
+    /// they are the point.
+    pub fn budget(&self, base: Budget) -> Budget {
+        match self {
+            Scenario::Redrive => Budget {
+                redrives: 1,
+                receive_limit: 1,
+                ..base
+            },
+            _ => Budget {
+                redrives: 0,
+                ..base
+            },
+        }
     }
 
     pub fn name(&self) -> &'static str {
@@ -281,6 +395,9 @@ impl Scenario {
             Scenario::Cancelled => "cancel",
             Scenario::Callback => "callback",
             Scenario::Sleep => "sleep",
+            Scenario::Approval => "approval",
+            Scenario::Schedule => "schedule",
+            Scenario::Redrive => "redrive",
         }
     }
 
@@ -297,6 +414,9 @@ impl Scenario {
             Scenario::Cancelled => vec![51, 53],
             Scenario::Callback => vec![81],
             Scenario::Sleep => vec![91],
+            Scenario::Approval => vec![101],
+            Scenario::Schedule => vec![110, 111],
+            Scenario::Redrive => vec![121],
         }
     }
 
@@ -316,15 +436,14 @@ impl Scenario {
             task: Task::Value(id),
             conts,
         };
-        let msg = |token: &str, target: Tgt, task: Task, conts: Vec<Cont>| Msg {
-            token: token.to_owned(),
-            target,
-            task,
-            input: None,
-            repair: false,
-            conts,
-            receives: 0,
-            at: Place::Visible,
+        let msg = |token: &str, target: Tgt, task: Task, conts: Vec<Cont>| {
+            Msg::new(token.to_owned(), target, task, conts)
+        };
+        let timer = |p: Pid, out: Out| {
+            let token = decide::timer_token(&promise_id(p));
+            let mut m = Msg::new(token, Tgt::P(p), Task::Timer { out, hops: 1 }, vec![]);
+            m.sqs = 1;
+            m
         };
         let mut store = BTreeMap::new();
         let later = |store: &mut BTreeMap<Rec, Record>, join: Pid, cont: Cont| {
@@ -403,21 +522,28 @@ impl Scenario {
             }
             Scenario::Callback => {
                 later(&mut store, 80, then(81, vec![]));
-                let timer = Task::Timer {
-                    out: Out::Late,
-                    hops: 1,
-                };
-                let token = decide::timer_token(&promise_id(80));
-                vec![msg(&token, Tgt::P(80), timer, vec![])]
+                vec![timer(80, Out::Late)]
             }
             Scenario::Sleep => {
                 later(&mut store, 90, then(91, vec![]));
-                let timer = Task::Timer {
-                    out: Out::Val(90, 1),
-                    hops: 1,
+                vec![timer(90, Out::Val(90, 1))]
+            }
+            Scenario::Approval => {
+                let ship = Cont::Then {
+                    id: 101,
+                    task: Task::Adopt {
+                        slow: 102,
+                        after: 103,
+                    },
+                    conts: vec![],
                 };
-                let token = decide::timer_token(&promise_id(90));
-                vec![msg(&token, Tgt::P(90), timer, vec![])]
+                later(&mut store, 100, ship);
+                vec![timer(100, Out::Late)]
+            }
+            Scenario::Schedule => vec![msg("s0", Tgt::P(110), Task::Tick { job: 111 }, vec![])],
+            Scenario::Redrive => {
+                later(&mut store, 120, then(121, vec![]));
+                vec![timer(120, Out::Val(120, 1))]
             }
         };
         (msgs, store)
@@ -456,11 +582,20 @@ pub struct State {
     /// The resolver's continuations, once the deferred task handed it out.
     resolver: Option<Vec<Cont>>,
     runs: BTreeMap<u8, u8>,
+    /// For each promise and attempt, how many times its task started: from
+    /// messages no fault touched, and in all (property `once`).
+    started: BTreeMap<(Tgt, u8), (u8, u8)>,
+    /// The last queue message id given to a timer message.
+    sqs: u8,
+    /// Whether the application crashed (what it sends when it retries is
+    /// touched by a fault).
+    app_touched: bool,
     /// What each reader saw of each promise.
     seen: BTreeMap<Tgt, BTreeSet<Vec<Out>>>,
     crashes: u8,
     duplicates: u8,
     expiries: u8,
+    redrives: u8,
     /// A property broken while acting (a message doing unbounded work).
     broken: Option<String>,
 }
@@ -485,10 +620,14 @@ impl State {
             resolve: Call::Idle,
             resolver: None,
             runs: BTreeMap::new(),
+            started: BTreeMap::new(),
+            sqs: 1,
+            app_touched: false,
             seen: BTreeMap::new(),
             crashes: 0,
             duplicates: 0,
             expiries: 0,
+            redrives: 0,
             broken: None,
         };
         for m in msgs {
@@ -524,13 +663,42 @@ impl State {
         busy
     }
 
-    /// The same state with its interchangeable workers in a fixed order: states
-    /// that differ only in which worker holds what share this, and are explored
-    /// once.
-    pub fn canonical(&self) -> Self {
-        let mut state = self.clone();
-        state.workers.sort();
-        state
+    /// A hash of the state with its interchangeable workers in a fixed order:
+    /// states that differ only in which worker holds what share it, and are
+    /// explored once. (Hashed field by field, without a copy of the state.)
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let State {
+            scenario,
+            limit,
+            store,
+            blobs,
+            queue,
+            workers,
+            dead_letters,
+            app,
+            cancel,
+            resolve,
+            resolver,
+            runs,
+            started,
+            sqs,
+            app_touched,
+            seen,
+            crashes,
+            duplicates,
+            expiries,
+            redrives,
+            broken,
+        } = self;
+        let mut workers: Vec<&Option<Prog>> = workers.iter().collect();
+        workers.sort();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (scenario, limit, store, blobs, queue, workers).hash(&mut h);
+        (dead_letters, app, cancel, resolve, resolver, runs, started).hash(&mut h);
+        (sqs, app_touched, seen, crashes, duplicates, expiries).hash(&mut h);
+        (redrives, broken).hash(&mut h);
+        h.finish()
     }
 
     /// Every transition without faults.
@@ -577,13 +745,15 @@ impl State {
                     );
                     if let Task::Timer { hops, .. } = &m.task {
                         if timer_wake(*hops) != decide::Wake::Now {
-                            // Before its time, a dead timer goes back to wait.
-                            prog.ops = vec![Op::Flush, Op::Delete].into();
-                            prog.sends.push(next_hop(m));
+                            // Before its time, a dead timer goes back to wait,
+                            // if it holds its hop's claim (`dead.rs` calls `due`
+                            // with the dead letter's message id, the same).
+                            prog.ops = hop_on(m).into();
                         }
                     }
                     prog.dead = true;
                     prog.receipt = m.receives;
+                    prog.touched = m.touched;
                     next.dead_letters = Some(prog);
                     let what = format!("dead letter for {:?}", m.target);
                     out.push((Action::Receive(Actor::DeadLetters, *id, what), next));
@@ -596,6 +766,7 @@ impl State {
                 let token = decide::cancel_token(&promise_id(p));
                 let mut prog = Prog::new(None, token, vec![Op::CancelNext, Op::Finish]);
                 prog.walk.push_back(p);
+                prog.touched = self.app_touched;
                 next.app = Some(prog);
                 next.cancel = Call::Running;
                 out.push((Action::StartCancel(p), next));
@@ -613,8 +784,12 @@ impl State {
                     Op::Flush,
                     Op::Finish,
                 ];
+                // The call and the guard it sends are one writer: a retried call
+                // resolves under the same token (`Vow::resolve`'s guard).
                 let token = decide::resolve_token(&promise_id(p), "app");
-                next.app = Some(Prog::new(None, token, ops));
+                let mut prog = Prog::new(None, token, ops);
+                prog.touched = self.app_touched;
+                next.app = Some(prog);
                 next.resolve = Call::Running;
                 out.push((Action::StartResolve(p), next));
             }
@@ -628,6 +803,7 @@ impl State {
     fn resolvable(&self) -> Option<(Pid, Vec<Cont>)> {
         match self.scenario {
             Scenario::Callback => Some((80, Vec::new())),
+            Scenario::Approval => Some((100, Vec::new())),
             _ => self.resolver.clone().map(|conts| (30, conts)),
         }
     }
@@ -635,7 +811,7 @@ impl State {
     /// Every fault that can strike now, within `budget`.
     pub fn faults(&self, budget: Budget) -> Vec<(Action, State)> {
         let mut out = Vec::new();
-        if self.crashes + self.duplicates + self.expiries >= budget.total {
+        if self.faults_injected() >= budget.total {
             return out;
         }
         if self.crashes < budget.crashes {
@@ -656,6 +832,7 @@ impl State {
                     next.expiries += 1;
                     if let Some(m) = next.queue.get_mut(&id) {
                         m.at = Place::Visible;
+                        m.touched = true;
                     }
                     out.push((Action::Expire(Actor::Worker(w), id), next));
                 }
@@ -666,14 +843,51 @@ impl State {
                 if m.at == Place::Visible {
                     let mut next = self.clone();
                     next.duplicates += 1;
+                    // SQS delivers the same message (its id too) twice.
                     let mut copy = m.clone();
                     copy.receives = 0;
+                    copy.touched = true;
+                    if let Some(m) = next.queue.get_mut(id) {
+                        m.touched = true;
+                    }
                     next.enqueue(copy);
                     out.push((Action::Duplicate(*id), next));
                 }
             }
         }
+        if self.redrives < budget.redrives {
+            let burying = self.dead_letters.as_ref().and_then(|p| p.msg);
+            for (id, m) in &self.queue {
+                if m.at == Place::Dead && burying != Some(*id) {
+                    // `vow dlq redrive`: the dead letter is sent to the work
+                    // queue again, as a new message with a new id.
+                    let mut next = self.clone();
+                    next.redrives += 1;
+                    let mut again = m.clone();
+                    next.queue.remove(id);
+                    again.receives = 0;
+                    again.at = Place::Visible;
+                    again.touched = true;
+                    next.number(&mut again);
+                    next.enqueue(again);
+                    out.push((Action::Redrive(*id), next));
+                }
+            }
+        }
         out
+    }
+
+    /// How many faults struck so far.
+    fn faults_injected(&self) -> u8 {
+        self.crashes + self.duplicates + self.expiries + self.redrives
+    }
+
+    /// Give a new timer message its queue message id.
+    fn number(&mut self, m: &mut Msg) {
+        if matches!(m.task, Task::Timer { .. }) {
+            self.sqs = self.sqs.wrapping_add(1);
+            m.sqs = self.sqs;
+        }
     }
 
     fn crash(&mut self, actor: Actor) {
@@ -685,12 +899,14 @@ impl State {
                 if let Some(m) = prog.msg.and_then(|id| self.queue.get_mut(&id)) {
                     if m.at == Place::Held {
                         m.at = Place::Visible;
+                        m.touched = true;
                     }
                 }
             }
             // The dead letter stays in its queue; the application retries.
             Actor::DeadLetters => {}
             Actor::App => {
+                self.app_touched = true;
                 if self.cancel == Call::Running {
                     self.cancel = Call::Idle;
                 }
@@ -727,6 +943,7 @@ impl State {
         );
         let mut prog = Prog::new(Some(id), m.token.clone(), vec![first]);
         prog.receipt = m.receives;
+        prog.touched = m.touched;
         prog.held = Some(m.clone());
         self.workers[w] = Some(prog);
         what
@@ -799,6 +1016,14 @@ impl State {
                     let value = self.read(out);
                     self.seen.entry(*from).or_default().insert(value);
                 }
+                if m.task.user_code() {
+                    let runs = self
+                        .started
+                        .entry((m.target, m.task.attempt()))
+                        .or_default();
+                    runs.0 += u8::from(!prog.touched);
+                    runs.1 += 1;
+                }
                 let mut run = |tag: u8| {
                     let n = self.runs.entry(tag).or_default();
                     *n += 1;
@@ -834,13 +1059,11 @@ impl State {
                             "runs {:?}: adopts p{slow}.then(p{after})",
                             m.target
                         ));
-                        prog.sends.push(Msg {
-                            token: decide::task_token(&promise_id(*slow)),
-                            target: Tgt::P(*slow),
-                            task: Task::Value(*slow),
-                            input: None,
-                            repair: false,
-                            conts: vec![Cont::Then {
+                        prog.sends.push(Msg::new(
+                            decide::task_token(&promise_id(*slow)),
+                            Tgt::P(*slow),
+                            Task::Value(*slow),
+                            vec![Cont::Then {
                                 id: *after,
                                 task: Task::Value(*after),
                                 conts: vec![Cont::Settle {
@@ -848,9 +1071,7 @@ impl State {
                                     conts: m.conts.clone(),
                                 }],
                             }],
-                            receives: 0,
-                            at: Place::Visible,
-                        });
+                        ));
                         let Tgt::P(me) = m.target else {
                             return false;
                         };
@@ -866,19 +1087,15 @@ impl State {
                             return false;
                         };
                         said.push(format!("runs {:?}: deferred to p{resolver}", m.target));
-                        prog.sends.push(Msg {
-                            token: decide::task_token(&promise_id(*resolver)),
-                            target: Tgt::P(*resolver),
-                            task: Task::Resolve {
+                        prog.sends.push(Msg::new(
+                            decide::task_token(&promise_id(*resolver)),
+                            Tgt::P(*resolver),
+                            Task::Resolve {
                                 target: me,
                                 conts: m.conts.clone(),
                             },
-                            input: None,
-                            repair: false,
-                            conts: vec![],
-                            receives: 0,
-                            at: Place::Visible,
-                        });
+                            vec![],
+                        ));
                         vec![Op::Note(me, vec![*resolver]), Op::Flush, Op::Delete]
                     }
                     Task::Resolve { target, conts } => {
@@ -888,16 +1105,12 @@ impl State {
                             "runs {:?}: resolves p{target} with {v:?}",
                             m.target
                         ));
-                        prog.sends.push(Msg {
-                            token: decide::resolve_token(&promise_id(*target), "task"),
-                            target: Tgt::P(*target),
-                            task: Task::Resolution(v),
-                            input: None,
-                            repair: false,
-                            conts: conts.clone(),
-                            receives: 0,
-                            at: Place::Visible,
-                        });
+                        prog.sends.push(Msg::new(
+                            decide::resolve_token(&promise_id(*target), &m.token),
+                            Tgt::P(*target),
+                            Task::Resolution(v),
+                            conts.clone(),
+                        ));
                         vec![Op::Flush, settle(Out::App), Op::Flush, Op::Delete]
                     }
                     Task::Flaky { attempt } => {
@@ -932,11 +1145,39 @@ impl State {
                             vec![settle(out.clone()), Op::Flush, Op::Delete]
                         }
                         _ => {
-                            said.push(format!("timer of {:?} sent on", m.target));
-                            prog.sends.push(next_hop(&m));
-                            vec![Op::Flush, Op::Delete]
+                            said.push(format!("timer of {:?} is early", m.target));
+                            hop_on(&m)
                         }
                     },
+                    Task::Tick { job } => {
+                        let Tgt::P(me) = m.target else {
+                            return false;
+                        };
+                        let v = Out::Val(me, run(me));
+                        said.push(format!("runs tick {:?}: claims its firing", m.target));
+                        // What the claim's holder sends: the job, a child of
+                        // the tick (its first message's token derives from its id).
+                        let mut send = Msg::new(
+                            decide::task_token(&promise_id(*job)),
+                            Tgt::P(*job),
+                            Task::Value(*job),
+                            vec![],
+                        );
+                        send.fence = true;
+                        let claim = Op::Claim {
+                            rec: Rec::Firing(*job),
+                            claimant: proposal::firing_claimant(&promise_id(me)),
+                            held: vec![
+                                Op::Send(Box::new(send)),
+                                Op::Flush,
+                                settle(v.clone()),
+                                Op::Flush,
+                                Op::Delete,
+                            ],
+                            lost: vec![settle(v), Op::Flush, Op::Delete],
+                        };
+                        vec![claim]
+                    }
                 };
                 push_front(prog, ops);
                 false
@@ -1030,9 +1271,36 @@ impl State {
                     return false;
                 }
                 said.push(format!("sends {} message(s)", prog.sends.len()));
-                for m in std::mem::take(&mut prog.sends) {
+                for mut m in std::mem::take(&mut prog.sends) {
+                    if !m.fence {
+                        m.touched |= prog.touched;
+                    }
+                    self.number(&mut m);
                     self.enqueue(m);
                 }
+                true
+            }
+            Op::Send(m) => {
+                prog.sends.push(*m);
+                false
+            }
+            Op::Claim {
+                rec,
+                claimant,
+                held,
+                lost,
+            } => {
+                let record = self.store.entry(rec.clone()).or_default();
+                let by = record.slots.get(&0).map(|(by, _)| by.clone());
+                if by.is_none() {
+                    record.slots.insert(0, (claimant.clone(), Out::App));
+                }
+                let holds = proposal::holds(by.as_deref(), &claimant);
+                said.push(format!(
+                    "claims {rec:?} as {claimant}: {}",
+                    if holds { "held" } else { "lost, ends" }
+                ));
+                push_front(prog, if holds { held } else { lost });
                 true
             }
             Op::Delete => {
@@ -1140,14 +1408,14 @@ impl State {
         for cont in conts {
             match cont {
                 Cont::Then { id, task, conts } => prog.sends.push(Msg {
-                    token: decide::successor_token(token, &promise_id(id)),
-                    target: Tgt::P(id),
-                    task,
                     input: Some((target, out.clone())),
                     repair: owed.repair,
-                    conts,
-                    receives: 0,
-                    at: Place::Visible,
+                    ..Msg::new(
+                        decide::successor_token(token, &promise_id(id)),
+                        Tgt::P(id),
+                        task,
+                        conts,
+                    )
                 }),
                 Cont::Settle { target, conts } => ops.push(Op::Settle {
                     target,
@@ -1198,11 +1466,31 @@ impl State {
         self.store.get(&rec)?.slots.get(&slot).map(|(_, o)| o)
     }
 
-    /// The first property this state breaks, if any; `terminal` says that
-    /// nothing more happens without faults.
-    pub fn violation(&self, terminal: bool) -> Option<String> {
+    /// The first property this state breaks, if any, leaving out `skip`;
+    /// `terminal` says that nothing more happens without faults.
+    pub fn violation(&self, terminal: bool, skip: &[&str]) -> Option<String> {
+        let check = |property: &str| !skip.contains(&property);
         if let Some(why) = &self.broken {
             return Some(why.clone());
+        }
+        if check("once") {
+            // Every task (every attempt of it) starts at most once from
+            // messages no fault touched: with no fault injected, at most once.
+            for ((who, attempt), (clean, all)) in &self.started {
+                if *clean > 1 {
+                    let why = if self.faults_injected() == 0 {
+                        "with no fault injected".to_owned()
+                    } else {
+                        format!("{clean} of them from messages no fault touched")
+                    };
+                    return Some(format!(
+                        "once: {who:?} (attempt {attempt}) ran {all} times, {why}"
+                    ));
+                }
+            }
+        }
+        if !check("agreement") {
+            return None;
         }
         for (who, values) in &self.seen {
             let mut all = values.clone();
@@ -1213,7 +1501,7 @@ impl State {
                 return Some(format!("agreement: {who:?} was read as {all:?}"));
             }
         }
-        if !terminal {
+        if !terminal || !check("liveness") {
             return None;
         }
         // Nothing more happens without faults: everything must be done. A
@@ -1246,6 +1534,14 @@ impl State {
 fn timer_wake(hops: u8) -> decide::Wake {
     let hop = std::time::Duration::from_millis(1);
     decide::wake(u64::from(hops), 0, hop, false)
+}
+
+/// What `timer.rs` `due` does with a timer before its time: send it on (or
+/// index it: the model's hops stand for both) and only then delete it. No
+/// claim is kept per hop, so a copy or a redrive of a timer is one more
+/// message that reaches the same settle.
+fn hop_on(m: &Msg) -> Vec<Op> {
+    vec![Op::Send(Box::new(next_hop(m))), Op::Flush, Op::Delete]
 }
 
 /// A timer message sent on for its next hop: the same token, one hop closer.
