@@ -13,7 +13,8 @@ compares them with that record, per function:
   count/for_each, dynamic blocks) evaluated.
 
 Template resources are resolved to the recorded ARNs by logical name (the
-work queue, the dead-letter queue, the promise table). It fails if a recorded
+work queue, the dead-letter queue, the promise table, the timer index's
+table). It fails if a recorded
 call is not granted on a matching resource, or if one of vow's own grants
 matches no recorded call. Grants for user extensions (DataTableNames /
 data_table_names, ExtraPolicyArns / extra_policy_arns, ExtraPolicyJson /
@@ -64,11 +65,17 @@ VENVS = Path(os.environ.get("VOW_INFRA_VENV", Path.home() / ".cache/vow/infra-ve
 SAM_FUNCTIONS = {"WorkerFunction": "worker", "DeadLetterFunction": "dead-letter"}
 TF_FUNCTIONS = {"worker": "worker", "dead_letter": "dead-letter"}
 # Which template resource is which recorded one.
-SAM_RESOURCES = {"WorkQueue": "work_queue", "DeadLetterQueue": "dead_letter_queue", "PromiseTable": "promise_table"}
+SAM_RESOURCES = {
+    "WorkQueue": "work_queue",
+    "DeadLetterQueue": "dead_letter_queue",
+    "PromiseTable": "promise_table",
+    "TimerTable": "timer_table",
+}
 TF_RESOURCES = {
     ("aws_sqs_queue", "work"): "work_queue",
     ("aws_sqs_queue", "dead_letter"): "dead_letter_queue",
     ("aws_dynamodb_table", "promises"): "promise_table",
+    ("aws_dynamodb_table", "timers"): "timer_table",
 }
 # The user extension inputs: set to the recorded data tables, or emptied.
 SAM_DATA_TABLES = "DataTableNames"
@@ -120,13 +127,14 @@ class Record:
         self.region = data["region"]
         self.account = data["account"]
         res = data["resources"]
-        self.arns = {k: res[k] for k in ("work_queue", "dead_letter_queue", "promise_table")}
+        self.arns = {k: res[k] for k in ("work_queue", "dead_letter_queue", "promise_table", "timer_table")}
         self.data_tables: dict[str, str] = dict(res.get("data_tables", {}))
         self.calls = [Call(c["principal"], c["via"], c["action"], c["resource"]) for c in data["calls"]]
         labels = {
             self.arns["work_queue"]: "queue/<work>",
             self.arns["dead_letter_queue"]: "queue/<dead-letter>",
             self.arns["promise_table"]: "table/<promises>",
+            self.arns["timer_table"]: "table/<timers>",
         }
         labels.update({arn: f"table/<{label}>" for label, arn in self.data_tables.items()})
         self.labels = sorted(labels.items(), key=lambda kv: -len(kv[0]))
