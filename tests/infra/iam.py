@@ -27,7 +27,8 @@ scope; any other service in a grant fails the check, since nothing recorded
 could prove it.
 
 Before reporting, it proves it can fail: on a copy of the record with a call
-nobody grants, and on one without the calls of one of vow's grants, the
+nobody grants, on one without the calls of one of vow's grants, and with the
+SAM stack lacking each of its grants on the timer index's table in turn, the
 comparison must report each (a "self-test" line says if it did not).
 
 Usage (from the repository root, after the tests wrote the record):
@@ -420,6 +421,17 @@ def self_test(rec: Record, stacks: dict[str, tuple[list[Grant], list[Grant]]]) -
             if not any(p.startswith(f"{g.principal}: {g.action} ") and p.endswith("never called") for p in problems):
                 kept.append(f"self-test: {g.principal}'s {g.action} with its calls removed was not reported")
             break
+        # A stack lacking one of the timer index's grants: each recorded call
+        # on the timer table must be reported as not granted.
+        timers = rec.arns["timer_table"]
+        for g in [g for g in stacks.get("SAM", ([], []))[1] if g.resource == timers]:
+            problems = []
+            grants, own = stacks["SAM"]
+            lacking = {**stacks, "SAM": ([x for x in grants if x != g], [x for x in own if x != g])}
+            check(rec, lacking)
+            want = f"{g.principal}: {g.action} on table/<timers> not granted (SAM)"
+            if want not in problems:
+                kept.append(f"self-test: a SAM stack without {g.principal}'s {g.action} on the timer table was not reported ({want!r} not in {problems})")
     finally:
         problems = kept
 
