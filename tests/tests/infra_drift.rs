@@ -79,12 +79,21 @@ fn templates_name_the_real_binaries_and_table_schema() {
             "SAM points at {dir} by default"
         );
     }
-    for line in ["AttributeName: pk", "KeyType: HASH", "AttributeName: ttl"] {
+    // The promise table and the timer index's (`pk`, `sk`; see
+    // `vow::aws::setup::ensure_timer_table`).
+    for line in [
+        "AttributeName: pk",
+        "KeyType: HASH",
+        "AttributeName: ttl",
+        "AttributeName: sk",
+        "KeyType: RANGE",
+    ] {
         assert!(sam_lines.iter().any(|l| l.ends_with(line)), "SAM: {line}");
     }
     for line in [
         "hash_key                    = \"pk\"",
         "attribute_name = \"ttl\"",
+        "range_key                   = \"sk\"",
     ] {
         assert!(tf_lines.iter().any(|l| l == line), "Terraform: {line}");
     }
