@@ -154,6 +154,10 @@ impl VowBuilder {
                 SigningKeys::from_env().map_err(|f| BackendError::fatal(f.message().to_owned()))?
             }
         };
+        if engine.schedules.is_empty() {
+            engine.schedules = crate::engine::DeclaredSchedules::from_env()
+                .map_err(|f| BackendError::fatal(f.message().to_owned()))?;
+        }
         let sdk = match self.sdk_config {
             Some(config) => config,
             None => crate::aws::sdk_config().await,
@@ -161,7 +165,9 @@ impl VowBuilder {
         let metrics = self.metrics.unwrap_or_default();
         let timer_table = match self.timer_table {
             Some(name) => name,
-            None => std::env::var(ENV_TIMER_TABLE).ok().filter(|n| !n.is_empty()),
+            None => std::env::var(ENV_TIMER_TABLE)
+                .ok()
+                .filter(|n| !n.is_empty()),
         };
         let mut store =
             DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table_name, record_ttl)

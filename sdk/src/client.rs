@@ -87,6 +87,11 @@ pub struct EmbeddedConfig {
     pub visibility: Duration,
     /// Deliveries before a message goes to the dead-letter queue.
     pub max_receives: u32,
+    /// How long records and stored values live once nothing pending refers to
+    /// them (rule 9); the memory store expires them on the embedded clock,
+    /// which [`Vow::skip_time`] moves. `VOW_RECORD_TTL_DAYS` when set to a
+    /// whole number of days, else 30 days.
+    pub record_ttl: Duration,
 }
 
 impl Default for EmbeddedConfig {
@@ -100,6 +105,7 @@ impl Default for EmbeddedConfig {
             },
             visibility: Duration::from_secs(30),
             max_receives: 5,
+            record_ttl: crate::store::record_ttl_or_default(),
         }
     }
 }
@@ -133,17 +139,42 @@ impl Vow {
     }
 
     /// The embedded backend with these settings.
-    pub fn embedded_with(mut config: EmbeddedConfig) -> Self {
+    pub fn embedded_with(config: EmbeddedConfig) -> Self {
+        Self::embedded_wrapped(config, |store, queue| (store, queue))
+    }
+
+    /// The embedded backend with its engine seeing the store and the work
+    /// queue through `wrap`: for tests that inject faults ([`crate::fault`])
+    /// and still move the embedded clock with [`Vow::skip_time`].
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use vow::fault::{FaultConfig, Faults, FaultyQueue};
+    /// let faults = Arc::new(Faults::new(FaultConfig { duplicate: 1.0, ..FaultConfig::default() }));
+    /// let vow = vow::Vow::embedded_wrapped(vow::EmbeddedConfig::default(), |store, queue| {
+    ///     (store, Arc::new(FaultyQueue::new(queue, faults)))
+    /// });
+    /// # let _ = vow;
+    /// # });
+    /// ```
+    pub fn embedded_wrapped(
+        mut config: EmbeddedConfig,
+        wrap: impl FnOnce(Arc<dyn Store>, Arc<dyn Queue>) -> (Arc<dyn Store>, Arc<dyn Queue>),
+    ) -> Self {
         // A message must not outlive its visibility while steps run inline.
         config.engine.inline_for = config.engine.inline_for.min(config.visibility / 4);
-        let store = Arc::new(MemoryStore::new());
+        let store = Arc::new(MemoryStore::new().with_record_ttl(config.record_ttl));
         let dlq = Arc::new(MemoryQueue::dead_letter_queue());
         let queue = Arc::new(MemoryQueue::new(
             config.visibility,
             config.max_receives,
             Some(dlq.clone()),
         ));
-        let mut vow = Self::client(store.clone(), queue.clone(), config.engine);
+        let (seen_store, seen_queue) = wrap(store.clone(), queue.clone());
+        let mut vow = Self::client(seen_store, seen_queue, config.engine);
+        // Records expire on the clock that `skip_time` moves.
+        store.use_clock(vow.engine.clock().clone());
         vow.memory = Some((store, queue, dlq.clone()));
         let workers = Workers::spawn(
             &vow.engine,
@@ -310,6 +341,14 @@ impl Vow {
             resolved = self.engine.resolve_outside(target, conts, outcome).await?;
         }
         Ok(resolved)
+    }
+
+    /// Record a heartbeat of a callback made with
+    /// [`Flow::callback_with_heartbeat`], so that it does not time out for
+    /// lack of one: `true` if it still waits, `false` if it has settled (the
+    /// work behind it can stop). One read and one write.
+    pub async fn heartbeat<T>(&self, resolver: &Resolver<T>) -> Result<bool, BackendError> {
+        self.engine.heartbeat(&resolver.id()).await
     }
 
     /// Embedded only, for tests: move the clock of sleeps, callback deadlines,

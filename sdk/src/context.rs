@@ -7,8 +7,8 @@ use crate::failure::Failure;
 use crate::flow::Flow;
 use crate::id::PromiseId;
 use crate::promise::Resolver;
-use crate::store::{Cell, Note, Store};
-use crate::wire::{Cont, Target};
+use crate::store::{Cell, Note, Settled, Store};
+use crate::wire::{Cont, Slot, Target};
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
@@ -230,14 +230,27 @@ impl Cx {
         Ok(record.is_some_and(|r| r.slots.contains_key(&cell.slot)))
     }
 
-    /// [`crate::store::claim`] from a running task.
-    pub(crate) async fn claim(
+    /// The settled slot of the promise `id`, if any: one read of the store.
+    pub(crate) async fn slot_of(&self, id: &PromiseId) -> Result<Option<Slot>, BackendError> {
+        let cell = Cell::of(id);
+        let record = self.store.read(&cell.key).await?;
+        Ok(record.and_then(|mut r| r.slots.remove(&cell.slot)))
+    }
+
+    /// Settle the promise `id` with `what` under `token` unless it is
+    /// settled: `None` if this write won, else the slot that holds it. One
+    /// conditional write (rule 1).
+    pub(crate) async fn claim_or_holder(
         &self,
         id: &PromiseId,
         token: &str,
         what: serde_json::Value,
-    ) -> Result<bool, BackendError> {
-        crate::store::claim(&*self.store, id, token, what).await
+    ) -> Result<Option<Slot>, BackendError> {
+        let slot = Slot::new(crate::wire::Outcome::Ok(what), token);
+        Ok(match self.store.settle(&Cell::of(id), &slot).await? {
+            Settled::Won { .. } => None,
+            Settled::Lost { slot, .. } => Some(slot),
+        })
     }
 }
 

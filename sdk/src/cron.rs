@@ -1,11 +1,16 @@
-//! [`Cron`]: when a schedule fires, as a cron expression read in UTC.
+//! [`Cron`]: when a schedule fires, as a cron expression read in UTC or in an
+//! IANA time zone.
 
+use jiff::civil::{Date, DateTime, Time};
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// When a [`crate::Vow::schedule`] fires: a cron expression, in UTC.
+/// When a [`crate::Vow::schedule`] fires: a cron expression, in UTC unless it
+/// names a time zone.
 ///
 /// Five fields (`minute hour day-of-month month day-of-week`), or six with
 /// seconds first. Each field is `*`, a number, a range `a-b`, a step `*/n` or
@@ -15,6 +20,20 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// `@monthly`, `@weekly`, `@daily` and `@hourly` are short for the usual
 /// expressions.
 ///
+/// **Time zones.** [`Cron::in_zone`] (or a `CRON_TZ=<IANA name>` prefix, as in
+/// cronie) reads the fields as wall-clock time in that zone; the rules come
+/// from the IANA database bundled with the [`jiff`] crate, so a worker needs
+/// no `/usr/share/zoneinfo`. On daylight-saving days a wall time that does
+/// not exist (02:30 when clocks spring forward from 02:00 to 03:00) fires
+/// once, shifted forward by the gap (03:30), and a wall time that occurs twice
+/// (01:30 when clocks fall back) fires once, at its first occurrence (RFC
+/// 5545's rule, jiff's `compatible`).
+///
+/// **Minimum interval.** An expression that fires more than once a minute
+/// (a seconds field naming more than one second) parses, but
+/// [`crate::Vow::schedule`] refuses it unless [`Cron::allow_sub_minute`] says
+/// the caller means it: each firing costs a few store writes.
+///
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
 /// use vow::Cron;
@@ -23,12 +42,20 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// let friday_ten = UNIX_EPOCH + Duration::from_secs(1_796_378_400);
 /// let monday_nine = UNIX_EPOCH + Duration::from_secs(1_796_374_800 + 3 * 86_400);
 /// assert_eq!(weekdays_at_nine.next_after(friday_ten), Some(monday_nine));
+/// // The same at nine in Paris (UTC+1 in December): an hour earlier in UTC.
+/// let paris = weekdays_at_nine.in_zone("Europe/Paris")?;
+/// assert_eq!(paris.to_string(), "CRON_TZ=Europe/Paris 0 9 * * MON-FRI");
+/// let paris_nine = monday_nine - Duration::from_secs(3_600);
+/// assert_eq!(paris.next_after(friday_ten), Some(paris_nine));
 /// assert!("61 * * * *".parse::<Cron>().is_err());
+/// assert!("CRON_TZ=Mars/Olympus 0 9 * * *".parse::<Cron>().is_err());
 /// # Ok::<(), vow::CronError>(())
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Cron {
+    /// The expression as written, with its `CRON_TZ=` prefix if it has a zone.
     text: String,
+    zone: TimeZone,
     seconds: u64,
     minutes: u64,
     hours: u64,
@@ -38,7 +65,17 @@ pub struct Cron {
     /// Whether the day-of-month and day-of-week fields are `*`.
     any_day: bool,
     any_weekday: bool,
+    /// Whether [`crate::Vow::schedule`] may run it more than once a minute.
+    sub_minute: bool,
 }
+
+impl PartialEq for Cron {
+    fn eq(&self, other: &Cron) -> bool {
+        self.text == other.text && self.sub_minute == other.sub_minute
+    }
+}
+
+impl Eq for Cron {}
 
 /// Why a text is not a cron expression.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,16 +91,31 @@ impl std::error::Error for CronError {}
 
 /// How far ahead [`Cron::next_after`] looks: long enough for 29 February on
 /// a given weekday.
-const HORIZON_DAYS: i64 = 366 * 29;
+const HORIZON_DAYS: u32 = 366 * 29;
 
 const MONTHS: [&str; 12] = [
     "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
 ];
 const WEEKDAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
+/// The prefix that names a time zone, as in cronie: `CRON_TZ=Europe/Paris 0 9 * * *`.
+const ZONE_PREFIX: &str = "CRON_TZ=";
+
 impl Cron {
-    /// Parse a cron expression (see [`Cron`]).
+    /// Parse a cron expression (see [`Cron`]), with an optional
+    /// `CRON_TZ=<IANA name>` prefix.
     pub fn parse(text: &str) -> Result<Cron, CronError> {
+        let text = text.trim();
+        if let Some(rest) = text.strip_prefix(ZONE_PREFIX) {
+            let (zone, expr) = rest.split_once(char::is_whitespace).ok_or_else(|| {
+                CronError(format!("`{text}` names a time zone but no expression"))
+            })?;
+            return Cron::parse_utc(expr)?.in_zone(zone);
+        }
+        Cron::parse_utc(text)
+    }
+
+    fn parse_utc(text: &str) -> Result<Cron, CronError> {
         let expanded = match text.trim() {
             "@yearly" | "@annually" => "0 0 1 1 *",
             "@monthly" => "0 0 1 * *",
@@ -89,6 +141,7 @@ impl Cron {
         }
         Ok(Cron {
             text: text.trim().to_owned(),
+            zone: TimeZone::UTC,
             seconds: field(seconds, "second", 0, 59, &[])?,
             minutes: field(rest[0], "minute", 0, 59, &[])?,
             hours: field(rest[1], "hour", 0, 23, &[])?,
@@ -97,6 +150,76 @@ impl Cron {
             weekdays,
             any_day: rest[2] == "*",
             any_weekday: rest[4] == "*",
+            sub_minute: false,
+        })
+    }
+
+    /// The same expression read as wall-clock time in the IANA time zone
+    /// `zone` (`"Europe/Paris"`, `"America/New_York"`, `"UTC"`).
+    ///
+    /// ```
+    /// let cron = vow::Cron::parse("0 9 * * *")?.in_zone("America/New_York")?;
+    /// assert_eq!(cron.zone(), Some("America/New_York"));
+    /// assert!(vow::Cron::parse("0 9 * * *")?.in_zone("Nowhere/Special").is_err());
+    /// # Ok::<(), vow::CronError>(())
+    /// ```
+    pub fn in_zone(self, zone: &str) -> Result<Cron, CronError> {
+        let tz = TimeZone::get(zone).map_err(|e| CronError(format!("time zone `{zone}`: {e}")))?;
+        let expr = self.expression().to_owned();
+        Ok(Cron {
+            text: format!("{ZONE_PREFIX}{zone} {expr}"),
+            zone: tz,
+            ..self
+        })
+    }
+
+    /// The IANA time zone the expression is read in; `None` for UTC by default.
+    pub fn zone(&self) -> Option<&str> {
+        self.text
+            .strip_prefix(ZONE_PREFIX)
+            .and_then(|rest| rest.split_whitespace().next())
+    }
+
+    /// The expression without its time zone.
+    fn expression(&self) -> &str {
+        match self.text.strip_prefix(ZONE_PREFIX) {
+            Some(rest) => rest
+                .split_once(char::is_whitespace)
+                .map_or(rest, |(_, expr)| expr.trim_start()),
+            None => &self.text,
+        }
+    }
+
+    /// Let [`crate::Vow::schedule`] run this expression more than once a
+    /// minute (by default it refuses to).
+    ///
+    /// ```
+    /// let every_second: vow::Cron = "* * * * * *".parse()?;
+    /// assert!(every_second.is_sub_minute());
+    /// let every_second = every_second.allow_sub_minute();
+    /// # Ok::<(), vow::CronError>(())
+    /// ```
+    pub fn allow_sub_minute(self) -> Cron {
+        Cron {
+            sub_minute: true,
+            ..self
+        }
+    }
+
+    /// Whether the expression fires more than once in some minute.
+    pub fn is_sub_minute(&self) -> bool {
+        self.seconds.count_ones() > 1
+    }
+
+    /// Why [`crate::Vow::schedule`] refuses this expression, if it does: it
+    /// fires more than once a minute and [`Cron::allow_sub_minute`] was not
+    /// called.
+    pub(crate) fn too_often(&self) -> Option<String> {
+        (self.is_sub_minute() && !self.sub_minute).then(|| {
+            format!(
+                "`{self}` fires more than once a minute; schedules fire at most once a \
+                 minute unless the cron says `.allow_sub_minute()`"
+            )
         })
     }
 
@@ -104,25 +227,54 @@ impl Cron {
     /// whole seconds; `None` if there is none within 29 years (`0 0 30 2 *`).
     pub fn next_after(&self, after: SystemTime) -> Option<SystemTime> {
         let secs = i64::try_from(after.duration_since(UNIX_EPOCH).ok()?.as_secs()).ok()?;
-        let start = secs.checked_add(1)?;
-        let (first_day, first_second) = (start.div_euclid(86_400), start.rem_euclid(86_400));
-        for day in first_day..first_day.checked_add(HORIZON_DAYS)? {
-            if !self.fires_on(day) {
-                continue;
+        let start = Timestamp::from_second(secs.checked_add(1)?).ok()?;
+        let local = self.zone.to_datetime(start);
+        let mut date = local.date();
+        let first = local.date();
+        for _ in 0..HORIZON_DAYS {
+            if self.fires_on(date) {
+                let mut from = if date == first {
+                    seconds_of_day(local)
+                } else {
+                    0
+                };
+                // Usually the first firing second of the day is the answer; a
+                // wall time repeated when clocks fall back may map to an
+                // instant before `start`, and then the next one is tried.
+                while let Some(second) = self.first_second_of_day(from) {
+                    let at = self.instant(date, second)?;
+                    if at >= start {
+                        let at = u64::try_from(at.as_second()).ok()?;
+                        return Some(UNIX_EPOCH + Duration::from_secs(at));
+                    }
+                    from = second + 1;
+                }
             }
-            let from = if day == first_day { first_second } else { 0 };
-            if let Some(second) = self.first_second_of_day(from) {
-                let at = day.checked_mul(86_400)?.checked_add(second)?;
-                return Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(at).ok()?));
-            }
+            date = date.tomorrow().ok()?;
         }
         None
     }
 
-    /// Whether the day `day` (days since the Unix epoch) is a firing day.
-    fn fires_on(&self, day: i64) -> bool {
-        let (_, month, dom) = civil_from_days(day);
-        let weekday = (day + 4).rem_euclid(7); // 1970-01-01 was a Thursday
+    /// The instant of wall time `second` (of the day) on `date` in the zone.
+    fn instant(&self, date: Date, second: i64) -> Option<Timestamp> {
+        let (h, m, s) = (second / 3_600, second / 60 % 60, second % 60);
+        let time = Time::new(
+            i8::try_from(h).ok()?,
+            i8::try_from(m).ok()?,
+            i8::try_from(s).ok()?,
+            0,
+        )
+        .ok()?;
+        self.zone
+            .to_ambiguous_timestamp(DateTime::from_parts(date, time))
+            .compatible()
+            .ok()
+    }
+
+    /// Whether `date` (in the zone) is a firing day.
+    fn fires_on(&self, date: Date) -> bool {
+        let (month, dom) = (i64::from(date.month()), i64::from(date.day()));
+        let weekday = i64::from(date.weekday().to_sunday_zero_offset());
         let by_day = bit(self.days, dom);
         let by_weekday = bit(self.weekdays, weekday);
         let day_ok = match (self.any_day, self.any_weekday) {
@@ -152,6 +304,12 @@ impl Cron {
         }
         None
     }
+}
+
+/// Seconds since midnight of a wall time.
+fn seconds_of_day(dt: DateTime) -> i64 {
+    let t = dt.time();
+    i64::from(t.hour()) * 3_600 + i64::from(t.minute()) * 60 + i64::from(t.second())
 }
 
 fn bit(set: u64, n: i64) -> bool {
@@ -208,21 +366,6 @@ fn field(text: &str, name: &str, min: u32, max: u32, names: &[&str]) -> Result<u
     Ok(set)
 }
 
-/// Year, month (1-12) and day (1-31) of the day `days` after 1970-01-01 (the
-/// proleptic Gregorian calendar; H. Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 impl FromStr for Cron {
     type Err = CronError;
     fn from_str(s: &str) -> Result<Self, CronError> {
@@ -258,25 +401,24 @@ impl<'de> Deserialize<'de> for Cron {
 mod tests {
     use super::*;
 
-    /// Seconds since the epoch of a UTC date and time.
-    fn at(year: i64, month: i64, day: i64, h: i64, m: i64, s: i64) -> SystemTime {
-        // Count days by walking civil_from_days' inverse the slow way.
-        let mut d = (year - 1970) * 365 - 400;
-        while civil_from_days(d) != (year, month, day) {
-            d += 1;
-        }
-        UNIX_EPOCH + Duration::from_secs((d * 86_400 + h * 3_600 + m * 60 + s) as u64)
+    /// A UTC date and time.
+    fn at(year: i16, month: i8, day: i8, h: i8, m: i8, s: i8) -> SystemTime {
+        local("UTC", year, month, day, h, m, s)
+    }
+
+    /// A wall time in `zone` (the earlier of two, when clocks fall back).
+    fn local(zone: &str, year: i16, month: i8, day: i8, h: i8, m: i8, s: i8) -> SystemTime {
+        let dt = jiff::civil::date(year, month, day).at(h, m, s, 0);
+        let ts = TimeZone::get(zone)
+            .expect("zone")
+            .to_ambiguous_timestamp(dt)
+            .earlier()
+            .expect("a time");
+        SystemTime::try_from(ts).expect("a system time")
     }
 
     fn next(cron: &str, after: SystemTime) -> Option<SystemTime> {
         Cron::parse(cron).expect("parses").next_after(after)
-    }
-
-    #[test]
-    fn the_calendar_is_right() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        assert_eq!(civil_from_days(20_790), (2026, 12, 3));
     }
 
     #[test]
@@ -318,5 +460,103 @@ mod tests {
         let cron: Cron = serde_json::from_str("\"@daily\"").expect("decodes");
         assert_eq!(serde_json::to_string(&cron).expect("encodes"), "\"@daily\"");
         assert!(serde_json::from_str::<Cron>("\"nope\"").is_err());
+    }
+
+    #[test]
+    fn time_zones_follow_daylight_saving() {
+        let paris = |text: &str| {
+            Cron::parse(text)
+                .expect("parses")
+                .in_zone("Europe/Paris")
+                .expect("a zone")
+        };
+        // Winter (UTC+1) and summer (UTC+2).
+        let nine = paris("0 9 * * *");
+        assert_eq!(
+            nine.next_after(at(2026, 1, 10, 12, 0, 0)),
+            Some(at(2026, 1, 11, 8, 0, 0))
+        );
+        assert_eq!(
+            nine.next_after(at(2026, 7, 10, 12, 0, 0)),
+            Some(at(2026, 7, 11, 7, 0, 0))
+        );
+        // Spring forward, 29 March 2026: 02:00 CET becomes 03:00 CEST. 02:30
+        // does not exist; it fires once, an hour later (03:30 CEST = 01:30 UTC).
+        let half_past_two = paris("30 2 * * *");
+        assert_eq!(
+            half_past_two.next_after(at(2026, 3, 28, 12, 0, 0)),
+            Some(at(2026, 3, 29, 1, 30, 0))
+        );
+        assert_eq!(
+            half_past_two.next_after(at(2026, 3, 29, 1, 30, 0)),
+            Some(at(2026, 3, 30, 0, 30, 0))
+        );
+        // Hourly at :30 that day: 01:30 CET, then 03:30 CEST once, then 04:30.
+        let hourly = paris("30 * * * *");
+        let mut t = at(2026, 3, 28, 23, 59, 0);
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            t = hourly.next_after(t).expect("fires");
+            seen.push(t);
+        }
+        assert_eq!(
+            seen,
+            [
+                at(2026, 3, 29, 0, 30, 0),
+                at(2026, 3, 29, 1, 30, 0),
+                at(2026, 3, 29, 2, 30, 0),
+                at(2026, 3, 29, 3, 30, 0),
+            ]
+        );
+        // Fall back, 25 October 2026: 03:00 CEST becomes 02:00 CET, so 02:30
+        // happens twice; it fires once, at the first (00:30 UTC), and the
+        // next day at 02:30 CET (01:30 UTC).
+        assert_eq!(
+            half_past_two.next_after(at(2026, 10, 24, 12, 0, 0)),
+            Some(at(2026, 10, 25, 0, 30, 0))
+        );
+        assert_eq!(
+            half_past_two.next_after(at(2026, 10, 25, 0, 30, 0)),
+            Some(at(2026, 10, 26, 1, 30, 0))
+        );
+        // Asked from inside the repeated hour (02:40 CET, the second pass).
+        assert_eq!(
+            half_past_two.next_after(at(2026, 10, 25, 1, 40, 0)),
+            Some(at(2026, 10, 26, 1, 30, 0))
+        );
+        // New York's zone, written with the prefix, round-trips through serde.
+        let ny: Cron = "CRON_TZ=America/New_York 0 9 * * MON-FRI"
+            .parse()
+            .expect("parses");
+        assert_eq!(ny.zone(), Some("America/New_York"));
+        assert_eq!(
+            ny.next_after(at(2026, 12, 4, 20, 0, 0)),
+            Some(local("America/New_York", 2026, 12, 7, 9, 0, 0))
+        );
+        let json = serde_json::to_string(&ny).expect("encodes");
+        assert_eq!(json, "\"CRON_TZ=America/New_York 0 9 * * MON-FRI\"");
+        assert_eq!(serde_json::from_str::<Cron>(&json).expect("decodes"), ny);
+        assert!(Cron::parse("CRON_TZ=Europe/Paris").is_err());
+        assert!(Cron::parse("CRON_TZ=Not/AZone 0 9 * * *").is_err());
+    }
+
+    #[test]
+    fn more_than_once_a_minute_needs_saying_so() {
+        let every_second = Cron::parse("* * * * * *").expect("parses");
+        assert!(every_second.too_often().is_some());
+        assert!(every_second
+            .clone()
+            .allow_sub_minute()
+            .too_often()
+            .is_none());
+        let every_ten = Cron::parse("*/10 * * * * *").expect("parses");
+        assert!(every_ten
+            .too_often()
+            .expect("refused")
+            .contains("allow_sub_minute"));
+        for once_a_minute in ["* * * * *", "30 * * * * *", "0 */5 * * *"] {
+            let cron = Cron::parse(once_a_minute).expect("parses");
+            assert!(cron.too_often().is_none(), "{once_a_minute}");
+        }
     }
 }

@@ -259,6 +259,30 @@ impl Store for FaultyStore {
         self.inner.get_blob(key).await
     }
 
+    async fn put_blob_held(&self, key: &str, text: &str) -> Result<(), BackendError> {
+        self.faults.before("PutItem")?;
+        let put = self.inner.put_blob_held(key, text).await;
+        self.faults.after("PutItem", put)
+    }
+
+    async fn hold_blob(&self, key: &str) -> Result<bool, BackendError> {
+        self.faults.before("UpdateItem")?;
+        let held = self.inner.hold_blob(key).await;
+        self.faults.after("UpdateItem", held)
+    }
+
+    async fn expire_record(&self, key: &str) -> Result<(), BackendError> {
+        self.faults.before("UpdateItem")?;
+        let stamped = self.inner.expire_record(key).await;
+        self.faults.after("UpdateItem", stamped)
+    }
+
+    async fn expire_blob(&self, key: &str) -> Result<(), BackendError> {
+        self.faults.before("UpdateItem")?;
+        let stamped = self.inner.expire_blob(key).await;
+        self.faults.after("UpdateItem", stamped)
+    }
+
     async fn note(&self, cell: &Cell, note: &Note) -> Result<(), BackendError> {
         self.faults.before("UpdateItem")?;
         let noted = self.inner.note(cell, note).await;
@@ -411,6 +435,26 @@ impl Store for Audit {
 
     async fn get_blob(&self, key: &str) -> Result<Option<String>, BackendError> {
         self.inner.get_blob(key).await
+    }
+
+    async fn put_blob_held(&self, key: &str, text: &str) -> Result<(), BackendError> {
+        self.wrote(key);
+        self.inner.put_blob_held(key, text).await
+    }
+
+    async fn hold_blob(&self, key: &str) -> Result<bool, BackendError> {
+        self.wrote(key);
+        self.inner.hold_blob(key).await
+    }
+
+    async fn expire_record(&self, key: &str) -> Result<(), BackendError> {
+        self.wrote(key);
+        self.inner.expire_record(key).await
+    }
+
+    async fn expire_blob(&self, key: &str) -> Result<(), BackendError> {
+        self.wrote(key);
+        self.inner.expire_blob(key).await
     }
 
     async fn note(&self, cell: &Cell, note: &Note) -> Result<(), BackendError> {

@@ -5,11 +5,12 @@
 //! returns, so continuations known at creation time travel inside the messages and
 //! cost no store write. In application code, [`crate::Vow::start`] runs it.
 
-use crate::clock::{epoch_millis, Clock};
+use crate::clock::{epoch_millis, millis, Clock};
 use crate::engine::decide::{self, MAX_TIMER};
 use crate::failure::Failure;
 use crate::id::{task_token, token, PromiseId};
 use crate::promise::{Handle, Promise, Resolver};
+use crate::store::Note;
 use crate::task::{encode_task, Task};
 use crate::wire::{to_value, Cont, Envelope, Outcome, RunOpts, Target, MAX_JOIN, WIRE_VERSION};
 use serde::Serialize;
@@ -62,7 +63,8 @@ struct FlowState {
     resolves: Vec<(Target, Vec<Cont>, Outcome)>,
     /// Promises no message of this flow carries the continuations of (sleeps,
     /// callbacks): their continuations are stored in their records.
-    waiting: Vec<PromiseId>,
+    /// Sleeps and callbacks created here, with what their records note.
+    waiting: Vec<(PromiseId, Note)>,
     /// A plan whose start failed, to carry out again on the next start.
     kept: Option<Plan>,
     /// Why the flow cannot be carried out (a join too large), if it cannot.
@@ -82,9 +84,10 @@ pub struct Plan {
     pub remote: Vec<(PromiseId, Cont)>,
     /// Resolver calls.
     pub resolves: Vec<(Target, Vec<Cont>, Outcome)>,
-    /// Continuations to store in the records of promises created here that no
-    /// message carries them for (sleeps, callbacks), before anything is sent.
-    pub stored: Vec<(PromiseId, Vec<Cont>)>,
+    /// Sleeps and callbacks created here: their successors (which no message
+    /// carries) and their note, written into their records before anything is
+    /// sent.
+    pub stored: Vec<(PromiseId, Vec<Cont>, Note)>,
 }
 
 /// Anything that names a promise of `T`: a [`Promise`], a [`Handle`], or a
@@ -311,14 +314,26 @@ impl Flow {
     /// ```
     pub fn sleep(&self, duration: Duration) -> Promise<()> {
         let at = self.now().checked_add(duration);
-        self.timed(at, duration, Outcome::Ok(Value::Null), "sleep")
+        self.timed(
+            at,
+            duration,
+            Outcome::Ok(Value::Null),
+            "sleep",
+            Note::default(),
+        )
     }
 
     /// A promise that settles with `()` at `at` (at once if `at` has passed);
     /// see [`Flow::sleep`].
     pub fn sleep_until(&self, at: SystemTime) -> Promise<()> {
         let far = at.duration_since(self.now()).unwrap_or_default();
-        self.timed(Some(at), far, Outcome::Ok(Value::Null), "sleep")
+        self.timed(
+            Some(at),
+            far,
+            Outcome::Ok(Value::Null),
+            "sleep",
+            Note::default(),
+        )
     }
 
     /// A promise that something outside the flow settles, and the [`Resolver`]
@@ -352,29 +367,87 @@ impl Flow {
     /// # }).unwrap();
     /// ```
     pub fn callback<T>(&self, timeout: Duration) -> (Promise<T>, Resolver<T>) {
+        self.callback_beating(timeout, None)
+    }
+
+    /// A [`Flow::callback`] whose holder must also show it is alive: unless
+    /// [`crate::Vow::heartbeat`] is called at least every `heartbeat` (counted
+    /// from the callback's creation, then from each beat), the promise
+    /// settles with a [`FailureKind::Timeout`](crate::FailureKind::Timeout)
+    /// failure before its `timeout`, as Step Functions' `SendTaskHeartbeat`
+    /// does. Each beat is one write.
+    ///
+    /// ```
+    /// # use vow::prelude::*;
+    /// # use std::time::Duration;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let vow = vow::Vow::embedded();
+    /// let flow = vow.flow();
+    /// let hour = Duration::from_secs(3_600);
+    /// let (report, resolver) = flow.callback_with_heartbeat::<u64>(24 * hour, hour);
+    /// vow.start(&flow).await?;
+    /// vow.skip_time(hour / 2)?;
+    /// assert!(vow.heartbeat(&resolver).await?, "still waiting: the beat counts");
+    /// vow.skip_time(2 * hour)?; // no beat for two hours
+    /// let outcome = vow.wait(&report, Duration::from_secs(5)).await?;
+    /// assert_eq!(outcome.map_err(|f| f.kind()), Err(FailureKind::Timeout));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn callback_with_heartbeat<T>(
+        &self,
+        timeout: Duration,
+        heartbeat: Duration,
+    ) -> (Promise<T>, Resolver<T>) {
+        self.callback_beating(timeout, Some(heartbeat))
+    }
+
+    fn callback_beating<T>(
+        &self,
+        timeout: Duration,
+        heartbeat: Option<Duration>,
+    ) -> (Promise<T>, Resolver<T>) {
         let at = self.now().checked_add(timeout);
         let late = Outcome::Err(Failure::timeout(format!(
             "the callback was not resolved within {timeout:?}"
         )));
-        let promise = self.timed(at, timeout, late, "callback timeout");
+        let note = Note {
+            resolvable: true,
+            heartbeat_ms: heartbeat.map(millis),
+            ..Note::default()
+        };
+        let promise = self.timed(at, timeout, late, "callback timeout", note);
+        if let Some(every) = heartbeat.filter(|every| *every < timeout) {
+            let silent = Outcome::Err(Failure::timeout(format!(
+                "the callback had no heartbeat for {every:?}"
+            )));
+            let at = epoch_millis(self.now()).saturating_add(millis(every));
+            let target = Target::Promise(promise.id().clone());
+            self.lock()
+                .sends
+                .push(Envelope::heartbeat_timer(target, silent, at, millis(every)));
+        }
         let resolver = Resolver::from_id(promise.id().clone());
         (promise, resolver)
     }
 
     /// A promise settled by a timer with `outcome` at `at`, `far` from now;
-    /// its continuations wait in its record. `what` names it in errors.
+    /// its continuations wait in its record, with `note`. `what` names it in
+    /// errors.
     fn timed<T>(
         &self,
         at: Option<SystemTime>,
         far: Duration,
         outcome: Outcome,
         what: &str,
+        mut note: Note,
     ) -> Promise<T> {
         let mut st = self.lock();
         let id = st.next_id();
         match at {
             Some(at) if far <= MAX_TIMER => {
                 let target = Target::Promise(id.clone());
+                note.wakes_at = Some(epoch_millis(at));
                 st.sends
                     .push(Envelope::timer(target, outcome, epoch_millis(at)));
             }
@@ -386,7 +459,7 @@ impl Flow {
             }
         }
         st.pending.entry(id.clone()).or_default();
-        st.waiting.push(id.clone());
+        st.waiting.push((id.clone(), note));
         drop(st);
         Promise::new(id, self.clone())
     }
@@ -434,7 +507,7 @@ impl Flow {
         // resolve, a cancel and the timer all find them; more than the
         // record's share could only travel in a timer that may wait for months.
         let mut pending = st.pending.clone();
-        for id in &st.waiting {
+        for (id, _) in &st.waiting {
             let conts = assemble(pending.remove(id).unwrap_or_default(), &mut pending);
             let size = serde_json::to_vec(&conts).map_or(usize::MAX, |b| b.len());
             if size > decide::TIMED_SUCCESSORS_IN_RECORD {
@@ -470,13 +543,10 @@ impl Flow {
         // Successors of sleeps and callbacks wait in their records (at most
         // their share of it: see `Flow::invalid`).
         let mut stored = Vec::new();
-        for id in std::mem::take(&mut st.waiting) {
+        for (id, note) in std::mem::take(&mut st.waiting) {
             let own = pending.remove(&id).unwrap_or_default();
             let conts = assemble(own, &mut pending);
-            if conts.is_empty() {
-                continue;
-            }
-            stored.push((id, conts));
+            stored.push((id, conts, note));
         }
         let sends: Vec<Envelope> = sends
             .into_iter()

@@ -206,6 +206,12 @@ pub fn timer_token(id: &PromiseId) -> String {
     outside_token("timer", id)
 }
 
+/// The token of the heartbeat timer of the callback `id`
+/// ([`crate::wire::Envelope::heartbeat_timer`]).
+pub fn heartbeat_token(id: &PromiseId) -> String {
+    outside_token("beat", id)
+}
+
 /// The token of an application's cancel of `root` and its descendants. Derived,
 /// so a retried cancel finds the settles of the first try its own.
 pub fn cancel_token(root: &PromiseId) -> String {

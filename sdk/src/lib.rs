@@ -73,11 +73,11 @@ mod stats;
 #[doc(hidden)]
 pub mod store;
 mod task;
+#[doc(hidden)]
+pub mod timer_index;
 pub mod upgrade;
 #[doc(hidden)]
 pub mod walk;
-#[doc(hidden)]
-pub mod timer_index;
 pub mod wire;
 mod workers;
 
@@ -103,7 +103,7 @@ pub use context::Cx;
 pub use cron::{Cron, CronError};
 #[doc(hidden)]
 pub use engine::Engine;
-pub use engine::EngineConfig;
+pub use engine::{DeclaredSchedules, EngineConfig, ENV_SCHEDULES};
 pub use error::{BackendError, BoxError, Error, ResultExt, WaitError};
 pub use failure::{Failure, FailureKind};
 pub use flow::{AsPromise, Flow, Started};

@@ -5,7 +5,8 @@
 //! A plain promise is slot 0 of the record named by its id. A join's members live
 //! in shard records of [`FAN_IN`] slots each (`<join>#0#<shard>`), and completed
 //! shards are counted in records one level up, so no record grows with the number
-//! of members and no record is written more than [`FAN_IN`] times per join.
+//! of members and no record is written more than [`FAN_IN`] times per join
+//! (plus once, when the join completes, to set its TTL: rule 9).
 
 use crate::error::BackendError;
 use crate::id::PromiseId;
@@ -101,6 +102,43 @@ pub fn shard_key(join: &PromiseId, level: u32, shard: u32) -> String {
     format!("{join}#{level}#{shard}")
 }
 
+/// Whether `key` is a join's shard record ([`shard_key`]: a join id of 32 hex
+/// digits, then `#<level>#<shard>`). No other key has this form: promise
+/// records are ids (no `#`), blob keys start with `vow-`.
+///
+/// Rule 9: a shard record gets no TTL when a slot of it settles, since the
+/// join reads it when it completes, however long after; the join's completion
+/// sets it ([`Store::expire_record`]).
+pub fn is_shard_key(key: &str) -> bool {
+    let mut parts = key.split('#');
+    let (Some(join), Some(level), Some(shard), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    !join.contains('.')
+        && PromiseId::parse(join).is_ok()
+        && level.parse::<u32>().is_ok()
+        && shard.parse::<u32>().is_ok()
+}
+
+/// How long records and stored values live once nothing pending refers to
+/// them, unless configured (`VOW_RECORD_TTL_DAYS`): 30 days.
+pub const DEFAULT_RECORD_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
+
+/// `VOW_RECORD_TTL_DAYS` as a duration when it is a whole number of days from
+/// 1 to 3650, else [`DEFAULT_RECORD_TTL`] (the AWS builder refuses other
+/// values; the embedded backend falls back).
+pub(crate) fn record_ttl_or_default() -> std::time::Duration {
+    std::env::var("VOW_RECORD_TTL_DAYS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|days| (1..=3_650).contains(days))
+        .map_or(DEFAULT_RECORD_TTL, |days| {
+            std::time::Duration::from_secs(days * 86_400)
+        })
+}
+
 /// A record as read back.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Record {
@@ -133,6 +171,21 @@ pub struct Note {
     /// Of those, the joins: child sequence number -> member count.
     #[serde(rename = "j", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub joins: BTreeMap<u32, u32>,
+    /// For a sleep or a callback: when its timer settles it, in milliseconds
+    /// since the Unix epoch.
+    #[serde(rename = "w", default, skip_serializing_if = "Option::is_none")]
+    pub wakes_at: Option<u64>,
+    /// For a callback: it may be resolved from outside ([`crate::Vow::resolve`],
+    /// `vow resolve`, a resolve message); nothing else may.
+    #[serde(rename = "r", default, skip_serializing_if = "std::ops::Not::not")]
+    pub resolvable: bool,
+    /// For a callback with a heartbeat: the heartbeat timeout, in milliseconds.
+    #[serde(rename = "h", default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_ms: Option<u64>,
+    /// For a callback with a heartbeat: the last beat, in milliseconds since
+    /// the Unix epoch.
+    #[serde(rename = "b", default, skip_serializing_if = "Option::is_none")]
+    pub beat_at: Option<u64>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -188,6 +241,26 @@ pub trait Store: Send + Sync + 'static {
         conts: &[(String, Cont)],
     ) -> Result<Option<Slot>, BackendError>;
 
+    /// [`Store::add_continuations`] and [`Store::note`] in one write: what a
+    /// sleep or a callback leaves in its record when its flow starts (its
+    /// successors, and a note of its deadline and of whether it may be
+    /// resolved from outside). Like `add_continuations`, it stores nothing and
+    /// returns the slot if the slot is written.
+    async fn wait_with(
+        &self,
+        cell: &Cell,
+        conts: &[(String, Cont)],
+        note: &Note,
+    ) -> Result<Option<Slot>, BackendError> {
+        if !conts.is_empty() {
+            if let Some(slot) = self.add_continuations(cell, conts).await? {
+                return Ok(Some(slot));
+            }
+        }
+        self.note(cell, note).await?;
+        Ok(None)
+    }
+
     /// Read one record.
     async fn read(&self, key: &str) -> Result<Option<Record>, BackendError>;
 
@@ -209,6 +282,38 @@ pub trait Store: Send + Sync + 'static {
 
     /// Read a text stored with [`Store::put_blob`].
     async fn get_blob(&self, key: &str) -> Result<Option<String>, BackendError>;
+
+    /// [`Store::put_blob`] for a value that a pending join member's slot will
+    /// refer to: its items get no TTL (and an existing copy loses its TTL), so
+    /// the value lives until the join completes and [`Store::expire_blob`]
+    /// gives it one (rule 9). A store without TTLs puts it as usual.
+    async fn put_blob_held(&self, key: &str, text: &str) -> Result<(), BackendError> {
+        self.put_blob(key, text).await
+    }
+
+    /// Take the TTL off the blob at `key` (head and chunks), for a pending join
+    /// member's slot that is about to refer to a value stored earlier (an
+    /// outcome copied into a member, whose blob was put with a TTL). Returns
+    /// whether the blob is there. A store without TTLs only says it is.
+    async fn hold_blob(&self, key: &str) -> Result<bool, BackendError> {
+        Ok(self.get_blob(key).await?.is_some())
+    }
+
+    /// Give the record at `key` the TTL `now + ttl`, unless it has a later one
+    /// (one conditional write; nothing if it is missing). A completed join's
+    /// shard records get theirs this way (rule 9).
+    async fn expire_record(&self, key: &str) -> Result<(), BackendError> {
+        let _ = key;
+        Ok(())
+    }
+
+    /// Give the blob at `key` (head and chunks) the TTL `now + ttl`, unless it
+    /// has a later one; nothing if it is missing. A completed join's members'
+    /// stored values get theirs this way (rule 9).
+    async fn expire_blob(&self, key: &str) -> Result<(), BackendError> {
+        let _ = key;
+        Ok(())
+    }
 
     /// Settle several slots of the record `key` in one atomic conditional write, if
     /// none of them is written yet. Returns, in order, what [`Store::settle`] would
@@ -358,6 +463,20 @@ mod tests {
         // A limit shorter than a character still makes progress.
         assert_eq!(split_chunks("😀é", 1), vec!["😀", "é"]);
         assert_eq!(split_chunks("ab", 0), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn shard_keys_are_told_from_other_keys() {
+        let join = PromiseId::random();
+        assert!(is_shard_key(&shard_key(&join, 0, 3)));
+        assert!(is_shard_key(&shard_key(&join, 2, 0)));
+        assert!(!is_shard_key(join.as_str()));
+        assert!(!is_shard_key(join.member(1).as_str()));
+        assert!(!is_shard_key(&format!("{}#0#1", join.member(1))));
+        assert!(!is_shard_key(&format!("{join}#0#1#2")));
+        assert!(!is_shard_key(&format!("{join}#x#1")));
+        assert!(!is_shard_key("vow-val#00#1"));
+        assert!(!is_shard_key(&blob_chunk_key(&shard_key(&join, 0, 0), 1)));
     }
 
     #[test]

@@ -76,9 +76,9 @@ pub fn partition(bucket: u64, shard: u32) -> String {
 
 /// The shard a timer named `name` is kept in.
 pub fn shard_of(name: &str) -> u32 {
-    let h = name
-        .bytes()
-        .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    let h = name.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
     h % SHARDS
 }
 

@@ -439,6 +439,36 @@ impl Envelope {
         }
     }
 
+    /// The timer that settles the callback `target` with `outcome` unless a
+    /// heartbeat came within `every_ms` of the last one (or of `at - every_ms`,
+    /// the callback's creation): at `at` it looks at the callback's last beat
+    /// and, if there was one since, waits until `every_ms` after it. Its token
+    /// is [`crate::id::heartbeat_token`].
+    pub fn heartbeat_timer(target: Target, outcome: Outcome, at: u64, every_ms: u64) -> Self {
+        let mut timer = Envelope::timer(target, outcome, at);
+        timer.token = crate::id::heartbeat_token(&timer.target.id());
+        if let Some(task) = timer.task.as_object_mut() {
+            task.insert("beat".to_owned(), Value::from(every_ms));
+        }
+        timer
+    }
+
+    /// For a heartbeat timer ([`Envelope::heartbeat_timer`]): the longest
+    /// silence allowed, in milliseconds.
+    pub fn heartbeat_ms(&self) -> Option<u64> {
+        self.timer_at()?;
+        self.task.get("beat").and_then(Value::as_u64)
+    }
+
+    /// This timer, due at `at` instead.
+    pub fn due_at(&self, at: u64) -> Envelope {
+        let mut next = self.clone();
+        if let Some(task) = next.task.as_object_mut() {
+            task.insert("at".to_owned(), Value::from(at));
+        }
+        next
+    }
+
     /// For a timer: how many hops it has made (0 as sent by its flow).
     pub fn timer_hop(&self) -> u64 {
         self.task.get("hop").and_then(Value::as_u64).unwrap_or(0)

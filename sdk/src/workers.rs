@@ -102,6 +102,21 @@ impl Drop for Workers {
     }
 }
 
+/// Sweep the timer index every `every` until told to stop. The loop keeps one
+/// name, so a sweep that failed halfway finishes its own claim next time.
+async fn sweep_loop(engine: Arc<Engine>, every: Duration, mut stop: watch::Receiver<bool>) {
+    let by = crate::id::nonce();
+    while !*stop.borrow() {
+        if let Err(e) = engine.sweep(&by).await {
+            tracing::warn!(error = %e, "sweeping the timer index failed; trying again");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::prelude::*;
@@ -127,20 +142,5 @@ mod tests {
         assert_eq!(status, Status::Unknown, "never run: no record");
         let (queue, _) = vow.memory_queues().expect("embedded");
         assert_eq!(queue.len(), 1, "the message waits, unreceived");
-    }
-}
-
-/// Sweep the timer index every `every` until told to stop. The loop keeps one
-/// name, so a sweep that failed halfway finishes its own claim next time.
-async fn sweep_loop(engine: Arc<Engine>, every: Duration, mut stop: watch::Receiver<bool>) {
-    let by = crate::id::nonce();
-    while !*stop.borrow() {
-        if let Err(e) = engine.sweep(&by).await {
-            tracing::warn!(error = %e, "sweeping the timer index failed; trying again");
-        }
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            _ = stop.changed() => {}
-        }
     }
 }

@@ -8,8 +8,8 @@ use common::*;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use vow::engine::Rejected;
 use vow::backend::Store;
+use vow::engine::Rejected;
 use vow::memory::{MemoryQueue, MemoryStore};
 use vow::prelude::*;
 use vow::queue::{Delivery, Queue};
@@ -370,7 +370,10 @@ async fn successors_too_large_to_wait_with_a_callback_are_refused_with_a_clear_e
         pad: "x".repeat(70_000),
     });
     let err = vow.start(&flow).await.expect_err("refused");
-    assert!(err.to_string().contains("store it and pass its key"), "{err}");
+    assert!(
+        err.to_string().contains("store it and pass its key"),
+        "{err}"
+    );
     // Within the limit it waits in the record, and runs once resolved.
     let flow = vow.flow();
     let (answer, resolver) = flow.callback::<u64>(Duration::from_secs(3_600));
@@ -406,7 +409,11 @@ impl Queue for Refusing {
 #[tokio::test]
 async fn a_timer_dead_lettered_while_it_could_not_send_comes_back_from_a_redrive() {
     let (engine, queue) = engine_alone();
-    let failing = Engine::new(engine.store().clone(), Arc::new(Refusing), EngineConfig::default());
+    let failing = Engine::new(
+        engine.store().clone(),
+        Arc::new(Refusing),
+        EngineConfig::default(),
+    );
     let id = PromiseId::random();
     let timer = Envelope::timer(
         Target::Promise(id.clone()),
@@ -421,10 +428,16 @@ async fn a_timer_dead_lettered_while_it_could_not_send_comes_back_from_a_redrive
         receive_count: 3,
     };
     // Every delivery fails to send the timer on: it is dead-lettered.
-    assert_eq!(failing.handle_batch(vec![delivery("a")]).await, vec!["a".to_owned()]);
+    assert_eq!(
+        failing.handle_batch(vec![delivery("a")]).await,
+        vec!["a".to_owned()]
+    );
     // The redrive brings it back under another message id: it still waits
     // for its time, and settles at it.
-    assert!(engine.handle_dead_letters(vec![delivery("b")]).await.is_empty());
+    assert!(engine
+        .handle_dead_letters(vec![delivery("b")])
+        .await
+        .is_empty());
     let mut settled = None;
     for _ in 0..40 {
         for d in queue
@@ -485,7 +498,8 @@ async fn a_month_long_sleep_costs_the_queue_what_an_hour_long_one_does() {
         let flow = vow.flow();
         let after = flow.sleep(nap).then(Woke { key: k });
         vow.start(&flow).await.expect("start");
-        vow.skip_time(nap + Duration::from_secs(60)).expect("embedded");
+        vow.skip_time(nap + Duration::from_secs(60))
+            .expect("embedded");
         assert_eq!(
             vow.wait(&after, WAIT).await.expect("wait"),
             Ok("woke".into())

@@ -147,3 +147,62 @@ async fn an_approval_cancelled_early_ships_once_and_surveys_once() {
     assert_eq!(survey, vec!["survey".to_owned()]);
 }
 
+#[tokio::test]
+async fn only_callbacks_are_resolved_from_outside_and_a_resolve_says_if_it_won() {
+    let vow = embedded();
+    let flow = vow.flow();
+    let nap = flow.sleep(DAY);
+    let (answer, resolver) = flow.callback::<u64>(DAY);
+    vow.start(&flow).await.expect("start");
+    // A sleep, an id nobody made, a running step's promise: refused.
+    for id in [nap.id().clone(), PromiseId::random()] {
+        let err = vow
+            .resolve(&Resolver::<u64>::from_id(id), Ok(1))
+            .await
+            .expect_err("refused");
+        assert!(err.to_string().contains("is not a callback"), "{err}");
+    }
+    assert_eq!(
+        vow.resolve(&resolver, Ok(7)).await.expect("resolve"),
+        vow::Resolved::Won
+    );
+    assert_eq!(
+        vow.resolve(&resolver, Ok(8)).await.expect("resolve"),
+        vow::Resolved::TooLate
+    );
+    assert_eq!(vow.wait(&answer, WAIT).await.expect("wait"), Ok(7));
+    quiet(&vow).await;
+    assert_eq!(vow.wait(&answer, WAIT).await.expect("wait"), Ok(7));
+}
+
+#[tokio::test]
+async fn a_callback_with_a_heartbeat_lives_while_it_beats_and_times_out_when_it_stops() {
+    let vow = embedded();
+    let k = key();
+    let flow = vow.flow();
+    let (answer, resolver) = flow.callback_with_heartbeat::<bool>(30 * DAY, DAY);
+    let shipped = answer.then(Ship { key: k.clone() });
+    vow.start(&flow).await.expect("start");
+    // A beat every 20 hours for ten days: still waiting.
+    for _ in 0..12 {
+        pass(&vow, 20 * HOUR, 4 * HOUR).await;
+        assert!(
+            vow.heartbeat(&resolver).await.expect("beat"),
+            "still waiting"
+        );
+    }
+    assert!(read_log(&format!("{k}/ship")).is_empty(), "not timed out");
+    // Silent for more than a day: it times out, long before its 30 days.
+    pass(&vow, 2 * DAY, 4 * HOUR).await;
+    assert_eq!(read_log(&format!("{k}/ship")), vec!["timeout".to_owned()]);
+    assert!(!vow.heartbeat(&resolver).await.expect("beat"), "settled");
+    let outcome = vow.wait(&answer, WAIT).await.expect("wait");
+    assert!(
+        matches!(&outcome, Err(f) if f.message().contains("no heartbeat")),
+        "{outcome:?}"
+    );
+    // Its deadline changes nothing after.
+    pass(&vow, 30 * DAY, 5 * DAY).await;
+    assert_eq!(read_log(&format!("{k}/ship")).len(), 1);
+    assert!(vow.wait(&shipped, WAIT).await.expect("wait").is_ok());
+}

@@ -22,6 +22,7 @@ class Facts:
     env_record_ttl_days: str  # ... the records' TTL in whole days
     env_vars: tuple[str, ...]  # every variable vow::aws reads (ENV_VARS)
     env_signing_keys: str  # the signing keys' variable
+    env_schedules: str  # the variable declaring the schedules whose start messages the worker accepts
     key: str  # the table's partition key attribute
     key_type: str  # its type (S, N, B)
     ttl: str  # the TTL attribute
@@ -53,6 +54,7 @@ def read(root: Path) -> Facts:
     if unknown:
         raise CodeError(f"{aws}: ENV_VARS names {unknown}, which the checks do not know the value of")
     signing = root / "sdk/src/signing.rs"
+    start = root / "sdk/src/engine/start_message.rs"
     store = root / "sdk/src/aws/store.rs"
     store_text = store.read_text()
     setup = root / "sdk/src/aws/setup.rs"
@@ -87,6 +89,7 @@ def read(root: Path) -> Facts:
         env_record_ttl_days=consts["ENV_RECORD_TTL_DAYS"],
         env_vars=tuple(consts[n] for n in names),
         env_signing_keys=_const(signing.read_text(), "ENV_SIGNING_KEYS", signing),
+        env_schedules=_const(start.read_text(), "ENV_SCHEDULES", start),
         key=_const(store_text, "KEY", store),
         key_type=key_type.group(1),
         ttl=_const(store_text, "TTL", store),

@@ -239,7 +239,9 @@ def check_values(variables: dict) -> None:
     base = {**defaults, "name_prefix": "vow", "worker_zip": "w.zip", "dead_letter_zip": "d.zip"}
     timeouts = sam_doc["Parameters"]["FunctionTimeout"].get("AllowedValues", [])
     ten = [f"data-{i}" for i in range(10)]
+    nightly = {"nightly": {"expression": "cron(0 3 * * ? *)", "timezone": "Europe/Paris", "task": "reports/nightly", "input": '{"region":"eu"}'}}
     variants = [("defaults", base), ("all options", {**base, **FULL}), ("10 data tables", {**base, "data_table_names": ten})]
+    variants += [("a schedule", {**base, "schedules": nightly})]
     variants += [(f"timeout {t}", {**base, "timeout": t}) for t in timeouts if t != base["timeout"]]
     for label, params in variants:
         models = {}

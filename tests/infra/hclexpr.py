@@ -269,6 +269,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "trimsuffix": lambda s, suffix: s[: -len(suffix)] if suffix and s.endswith(suffix) else s,
     "contains": lambda xs, x: x in xs,
     "regex": lambda pattern, s: re.search(pattern, s).group(),  # type: ignore[union-attr]
+    "keys": lambda m: sorted(m),
+    "join": lambda sep, xs: sep.join(_tostring(x) for x in xs),
 }
 
 

@@ -36,6 +36,48 @@ TF_MAIN = (
 # (name, file, text, replacement, expected message)
 CASES = [
     (
+        "the scheduler's role may send anything to SQS (SAM)",
+        SAM,
+        "              - Sid: SendStartMessages\n                Effect: Allow\n                Action: sqs:SendMessage\n",
+        "              - Sid: SendStartMessages\n                Effect: Allow\n                Action: \"sqs:*\"\n",
+        "schedule nightly: role allows sqs:* on arn:aws:sqs:us-east-1:123456789012:vow-work",
+    ),
+    (
+        "the scheduler's role may send to every queue (Terraform)",
+        TF,
+        '    sid       = "SendStartMessages"\n    actions   = ["sqs:SendMessage"]\n    resources = [aws_sqs_queue.work.arn]',
+        '    sid       = "SendStartMessages"\n    actions   = ["sqs:SendMessage"]\n    resources = ["*"]',
+        "schedule nightly: role allows sqs:SendMessage on *",
+    ),
+    (
+        "a schedule sends to the dead-letter queue (Terraform)",
+        TF,
+        "    arn      = aws_sqs_queue.work.arn\n    role_arn = aws_iam_role.scheduler[0].arn",
+        "    arn      = aws_sqs_queue.dead_letter.arn\n    role_arn = aws_iam_role.scheduler[0].arn",
+        "schedule nightly sends to arn:aws:sqs:us-east-1:123456789012:vow-dead-letter",
+    ),
+    (
+        "anyone in Lambda may assume the scheduler's role (SAM)",
+        SAM,
+        "              Service: scheduler.amazonaws.com",
+        "              Service: [scheduler.amazonaws.com, lambda.amazonaws.com]",
+        "its role may be assumed by ['lambda.amazonaws.com', 'scheduler.amazonaws.com']",
+    ),
+    (
+        "the worker accepts another task for the schedule (SAM)",
+        SAM,
+        '!Sub "${ScheduleName}=${ScheduleTask}"',
+        '!Sub "${ScheduleName}=other/task"',
+        "worker: VOW_SCHEDULES is 'nightly=other/task', expected 'nightly=reports/nightly'",
+    ),
+    (
+        "a schedule's message names no firing time (Terraform)",
+        TF,
+        'at       = "<aws.scheduler.scheduled-time>"',
+        'at       = "now"',
+        "schedule nightly sends",
+    ),
+    (
         "work queue URL pointed at the dead-letter queue (SAM)",
         SAM,
         "VOW_QUEUE_URL: !Ref WorkQueue",

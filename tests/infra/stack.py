@@ -143,6 +143,36 @@ def policy_statements(doc: Any) -> list[dict]:
     return out
 
 
+def _trust(doc: Any) -> list[str]:
+    """The services an assume-role policy lets assume the role (or '*' for anyone)."""
+    if isinstance(doc, str):
+        doc = json.loads(doc)
+    out = []
+    for st in _as_list(doc.get("Statement")):
+        principal = st.get("Principal")
+        if principal == "*" or not isinstance(principal, dict):
+            out.append("*")
+            continue
+        for kind, ids in principal.items():
+            out += [i if kind == "Service" else f"{kind}:{i}" for i in _as_list(ids)]
+    return sorted(out)
+
+
+def _schedule(expression: Any, timezone: Any, window: Any, target: Any, text: Any, role: Any) -> dict:
+    try:
+        message = json.loads(text) if isinstance(text, str) else text
+    except json.JSONDecodeError:
+        message = {"unparsable": text}
+    return {
+        "expression": expression,
+        "timezone": timezone or "UTC",
+        "window": window,
+        "target": target,
+        "input": message,
+        "role": role,
+    }
+
+
 # ----------------------------------------------------------------------- SAM
 
 
@@ -356,6 +386,18 @@ def _resolved(v: str) -> str:
 def sam_model(doc: dict, tf_params: dict[str, Any]) -> dict:
     """The model of the SAM template `doc` with these (Terraform-named) parameter values."""
     params = {}
+    tf_params = dict(tf_params)
+    schedules = tf_params.pop("schedules", None) or {}
+    if len(schedules) > 1:
+        raise ModelError("sam: the template declares one schedule (ScheduleName); declare more in your own template")
+    for name, sched in schedules.items():
+        params.update(
+            ScheduleName=name,
+            ScheduleExpression=sched["expression"],
+            ScheduleTimezone=sched.get("timezone", "UTC"),
+            ScheduleTask=sched["task"],
+            ScheduleInput=sched.get("input", "{}"),
+        )
     for tf_name, v in tf_params.items():
         sam_name = PARAMETERS.get(tf_name, tf_name)
         if v is None:
@@ -449,6 +491,33 @@ def sam_model(doc: dict, tf_params: dict[str, Any]) -> dict:
                 "arn": log_group_arn(name) + ":*",
                 "retention": _int(props.get("RetentionInDays")),
             }
+
+    model["schedules"] = {}
+    for logical, res in doc.get("Resources", {}).items():
+        if res.get("Type") != "AWS::Scheduler::Schedule":
+            continue
+        if "Condition" in res and not s.condition(res["Condition"]):
+            continue
+        p = s.props(logical)
+        target = p.get("Target") or {}
+        role_ref = ((res.get("Properties") or {}).get("Target") or {}).get("RoleArn")
+        role = None
+        if isinstance(role_ref, dict) and "GetAtt" in role_ref:
+            g = role_ref["GetAtt"]
+            r = s.props(g.split(".")[0] if isinstance(g, str) else g[0])
+            role = {
+                "trust": _trust(r.get("AssumeRolePolicyDocument", {})),
+                "statements": [st for pol in r.get("Policies", []) for st in policy_statements(pol.get("PolicyDocument", {}))],
+                "managed": sorted(r.get("ManagedPolicyArns", [])),
+            }
+        model["schedules"][p.get("Name")] = _schedule(
+            p.get("ScheduleExpression"),
+            p.get("ScheduleExpressionTimezone"),
+            (p.get("FlexibleTimeWindow") or {}).get("Mode"),
+            target.get("Arn"),
+            target.get("Input"),
+            role,
+        )
 
     a = s.props(SAM_NAMES["alarm"])
     model["alarm"] = {
@@ -549,7 +618,19 @@ class TfEvaluator:
         return body
 
     def attrs(self, kind: str, name: str) -> Any:
-        """What `kind.name` evaluates to in an expression."""
+        """What `kind.name` evaluates to in an expression: a list of instances
+        for a resource with `count`."""
+        body = self.resource(kind, name)
+        if "count" in body:
+            return [self.one(kind, name)] * self.value(body["count"])
+        return self.one(kind, name)
+
+    def instances(self, kind: str, name: str) -> list:
+        """The instances of `kind.name`: none, one, or `count` of them."""
+        v = self.attrs(kind, name)
+        return v if isinstance(v, list) else [v]
+
+    def one(self, kind: str, name: str) -> Any:
         body = self.resource(kind, name)
         v = lambda key, default=None: self.value(body[key]) if key in body else default  # noqa: E731
         if kind == "aws_sqs_queue":
@@ -747,8 +828,8 @@ def terraform_model(tf: dict, params: dict[str, Any]) -> dict:
             "enabled": get("enabled", True),
         }
 
-    roles = {t.attrs("aws_iam_role", n)["arn"]: n for n in blocks(tf, "resource", "aws_iam_role")}
-    ids = {t.attrs("aws_iam_role", n)["id"]: t.attrs("aws_iam_role", n)["arn"] for n in blocks(tf, "resource", "aws_iam_role")}
+    roles = {r["arn"]: n for n in blocks(tf, "resource", "aws_iam_role") for r in t.instances("aws_iam_role", n)}
+    ids = {r["id"]: r["arn"] for n in blocks(tf, "resource", "aws_iam_role") for r in t.instances("aws_iam_role", n)}
     per_role: dict[str, dict] = {arn: {"arn": arn, "statements": [], "managed": []} for arn in roles}
     for name, body in blocks(tf, "resource", "aws_iam_role_policy").items():
         count = t.value(body["count"]) if "count" in body else 1
@@ -775,6 +856,34 @@ def terraform_model(tf: dict, params: dict[str, Any]) -> dict:
             r = per_role[f["role"]]
             r["managed"] = sorted(r["managed"])
             model["roles"][key] = r
+
+    model["schedules"] = {}
+    for name, body in blocks(tf, "resource", "aws_scheduler_schedule").items():
+        items = t.value(body["for_each"]) if "for_each" in body else {None: None}
+        for k, v in items.items():
+            t.scope.bound = {"each": {"key": k, "value": v}}
+            get = lambda key, d=None, b=body: t.value(b[key]) if key in b else d  # noqa: E731
+            target = _one(body.get("target", [{}]))
+            window = _one(body.get("flexible_time_window", [{}]))
+            role_arn_ = t.value(target["role_arn"]) if "role_arn" in target else None
+            role = None
+            role_name = roles.get(role_arn_)
+            if role_name is not None:
+                r = t.resource("aws_iam_role", role_name)
+                role = {
+                    "trust": _trust(t.value(r["assume_role_policy"])),
+                    "statements": per_role[role_arn_]["statements"],
+                    "managed": sorted(per_role[role_arn_]["managed"]),
+                }
+            model["schedules"][get("name")] = _schedule(
+                get("schedule_expression"),
+                get("schedule_expression_timezone"),
+                t.value(window["mode"]) if "mode" in window else None,
+                t.value(target["arn"]) if "arn" in target else None,
+                t.value(target["input"]) if "input" in target else None,
+                role,
+            )
+        t.scope.bound = {}
 
     body = t.resource("aws_cloudwatch_metric_alarm", TF_NAMES["alarm"])
     get = lambda k, d=None: t.value(body[k]) if k in body else d  # noqa: E731

@@ -124,11 +124,17 @@ def check_model(model: dict, params: dict, facts: Facts, label: str) -> list[str
         fail(f"the checks know values for {sorted(want_env)}, the code reads {sorted(facts.env_vars)}")
     if signing:
         want_env[facts.env_signing_keys] = secret_value(signing)
+    schedules = params.get("schedules") or {}
     for key, f in fns.items():
         if (f["runtime"], f["handler"], f["arch"]) != (RUNTIME, HANDLER, ARCH):
             fail(f"{key}: runtime/handler/architectures are {f['runtime']}/{f['handler']}/{f['arch']}")
-        for var in sorted(set(want_env) | set(f["env"])):
-            got, want = f["env"].get(var), want_env.get(var)
+        fn_env = dict(want_env)
+        if key == "worker" and schedules:
+            # Exactly the declared schedules, each with its task: the worker
+            # accepts their unsigned start messages and refuses all others.
+            fn_env[facts.env_schedules] = ",".join(f"{n}={schedules[n]['task']}" for n in sorted(schedules))
+        for var in sorted(set(fn_env) | set(f["env"])):
+            got, want = f["env"].get(var), fn_env.get(var)
             if want is None:
                 fail(f"{key}: sets {var}, which the code does not read")
             elif got != want:
@@ -194,6 +200,50 @@ def check_model(model: dict, params: dict, facts: Facts, label: str) -> list[str
         want_managed = sorted(params.get("extra_policy_arns") or []) if key == "worker" else []
         if role["managed"] != want_managed:
             fail(f"{key}: managed policies are {role['managed']}, expected {want_managed}")
+
+    # Schedules: each sends the documented start message to the work queue,
+    # with a role that may send to that queue and do nothing else.
+    prefix = fns["worker"]["name"].rsplit("-", 1)[0]
+    want_names = {f"{prefix}-{n}": n for n in schedules}
+    got = model.get("schedules", {})
+    for extra_name in sorted(set(got) - set(want_names)):
+        fail(f"schedule {extra_name} is not declared")
+    for full, name in sorted(want_names.items()):
+        sched = got.get(full)
+        if sched is None:
+            fail(f"schedule {name} is declared but not created (as {full})")
+            continue
+        decl = schedules[name]
+        if sched["expression"] != decl["expression"] or sched["timezone"] != decl.get("timezone", "UTC"):
+            fail(f"schedule {name} fires at {sched['expression']} in {sched['timezone']}, declared {decl['expression']} in {decl.get('timezone', 'UTC')}")
+        if sched["target"] != work["arn"]:
+            fail(f"schedule {name} sends to {sched['target']}, expected the work queue {work['arn']}")
+        want_message = {
+            "vow": "start",
+            "schedule": name,
+            "task": decl["task"],
+            "input": json.loads(decl.get("input", "{}")),
+            "at": "<aws.scheduler.scheduled-time>",
+        }
+        if sched["input"] != want_message:
+            fail(f"schedule {name} sends {sched['input']!r}, expected the start message {want_message!r}")
+        role = sched["role"]
+        if role is None:
+            fail(f"schedule {name} has no role of the stack")
+            continue
+        if role["trust"] != ["scheduler.amazonaws.com"]:
+            fail(f"schedule {name}: its role may be assumed by {role['trust']}, expected only scheduler.amazonaws.com")
+        for st in role["statements"]:
+            if st["effect"] != "Allow" or st["not_action"] or st["not_resource"]:
+                fail(f"schedule {name}: role has a {st['effect']} statement {st['actions']} on {st['resources']}")
+        allowed = _pairs([st for st in role["statements"] if st["effect"] == "Allow"])
+        want = {("sqs:SendMessage", work["arn"])}
+        for action, resource in sorted(want - allowed):
+            fail(f"schedule {name}: role does not allow {action} on {resource}")
+        for action, resource in sorted(allowed - want):
+            fail(f"schedule {name}: role allows {action} on {resource}, which nothing uses")
+        if role["managed"]:
+            fail(f"schedule {name}: role has managed policies {role['managed']}")
 
     # Alarm.
     a = model["alarm"]

@@ -504,35 +504,98 @@ static SCHEDULED_RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_schedule_fires_through_sqs_and_stops_when_cancelled() {
     let stack = Stack::new("schedule", 5).await.with_workers(2);
-    let every_second: vow::Cron = "* * * * * *".parse().expect("cron");
+    let every_second = "* * * * * *"
+        .parse::<vow::Cron>()
+        .expect("cron")
+        .allow_sub_minute();
     let job = vow::closure!("e2e/scheduled", [], |_: ()| -> Result<(), Error> {
         SCHEDULED_RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     });
-    let began = std::time::Instant::now();
     let schedule = stack
         .vow
         .schedule("e2e-every-second", &every_second, job)
         .await
         .expect("scheduled");
-    tokio::time::sleep(Duration::from_millis(4_500)).await;
-    let ran = SCHEDULED_RUNS.load(std::sync::atomic::Ordering::SeqCst);
-    let seconds = began.elapsed().as_secs() as u32;
-    assert!(
-        (2..=seconds + 1).contains(&ran),
-        "{ran} runs in {seconds} s"
-    );
+    let runs = || SCHEDULED_RUNS.load(std::sync::atomic::Ordering::SeqCst);
+    // Waiting for firings, with a generous timeout: nothing is asserted
+    // about how many fit in a number of busy seconds.
+    let began = std::time::Instant::now();
+    while runs() < 2 && began.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(runs() >= 2, "{} runs in {:?}", runs(), began.elapsed());
     stack
         .vow
         .cancel(schedule.id(), "enough")
         .await
         .expect("cancel");
-    tokio::time::sleep(Duration::from_millis(2_000)).await;
-    let stopped = SCHEDULED_RUNS.load(std::sync::atomic::Ordering::SeqCst);
+    let ran = runs();
+    // A tick past its check of the off switch may still fire; then nothing.
+    let mut stopped = ran;
+    let quiet = std::time::Instant::now();
+    while quiet.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if runs() != stopped {
+            stopped = runs();
+        }
+    }
     assert!(stopped <= ran + 1, "{ran} then {stopped}");
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+}
+
+static NIGHTLY_RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Nightly {
+    region: String,
+}
+
+#[vow::task("e2e/nightly")]
+impl Task for Nightly {
+    type Input = ();
+    type Output = String;
+    async fn run(self, _: (), _cx: &Cx) -> Result<Resolution<String>, Error> {
+        NIGHTLY_RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        done(self.region)
+    }
+}
+
+/// The start message a schedule declared in the templates sends (the exact
+/// JSON they configure, which tests/infra checks, with the time EventBridge
+/// Scheduler fills in), sent twice to SQS: one workflow, named after the
+/// schedule and the firing's time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_declared_schedules_start_message_starts_its_workflow_once() {
+    let mut engine = vow_e2e::test_engine();
+    engine.schedules = "e2e-nightly=e2e/nightly".parse().expect("declared");
+    let stack = Stack::configured("raw-start", 5, 30, engine)
+        .await
+        .with_workers(2);
+    let body = r#"{"vow":"start","schedule":"e2e-nightly","task":"e2e/nightly","input":{"region":"eu"},"at":"2026-12-07T03:00:00Z"}"#;
+    for _ in 0..2 {
+        stack
+            .sqs
+            .send_message()
+            .queue_url(&stack.names.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .expect("sent");
+    }
+    let flow = stack
+        .vow
+        .flow_named("schedule:e2e-nightly@2026-12-07T03:00:00Z");
+    let root = flow.when(Nightly {
+        region: "eu".into(),
+    });
     assert_eq!(
-        SCHEDULED_RUNS.load(std::sync::atomic::Ordering::SeqCst),
-        stopped
+        stack
+            .vow
+            .wait(&root, Duration::from_secs(60))
+            .await
+            .expect("wait"),
+        Ok("eu".to_owned())
     );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(NIGHTLY_RUNS.load(std::sync::atomic::Ordering::SeqCst), 1);
 }

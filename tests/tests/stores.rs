@@ -1,6 +1,7 @@
 //! `DynamoStore` on moto, read item by item: blob chunks and their keys, the
 //! 400 KB item limit, the budget for stored continuations, and the TTL a
-//! record gets (none while pending, refreshed by every settle).
+//! record gets (none while pending, refreshed by every settle; none on a join's
+//! shard records or values held for its members until the join completes).
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
@@ -268,4 +269,185 @@ async fn pending_records_have_no_ttl_and_every_settle_refreshes_it() {
         .expect("settle")
         .expect("written");
     assert!(t.ttl(key).await.expect("ttl") > second);
+}
+
+/// Rule 9 on DynamoDB: a join's shard records get no TTL while the join
+/// counts (settles and marks leave it off), and one once it completes
+/// (`expire_record`, never lowering a later one); values held for pending
+/// members have none until `expire_blob` gives head and chunks theirs.
+#[tokio::test]
+async fn join_shards_and_held_values_get_a_ttl_only_when_the_join_completes() {
+    let t = table("shards").await;
+    let join = PromiseId::random();
+    let shard = vow::store::shard_key(&join, 0, 0);
+    let mark = vow::store::shard_key(&join, 1, 0);
+    for n in 0..3 {
+        t.store
+            .settle(&cell(&shard, n), &slot_of(1))
+            .await
+            .expect("settle");
+    }
+    t.store
+        .settle_together(&shard, &[(3, slot_of(1)), (4, slot_of(1))])
+        .await
+        .expect("settle")
+        .expect("written");
+    t.store
+        .settle(&cell(&mark, 0), &slot_of(1))
+        .await
+        .expect("mark");
+    assert_eq!(t.ttl(&shard).await, None, "a counting shard has no TTL");
+    assert_eq!(t.ttl(&mark).await, None, "nor a mark");
+
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    t.store.expire_record(&shard).await.expect("expire");
+    let stamped = t
+        .ttl(&shard)
+        .await
+        .expect("a completed join's shard has a TTL");
+    assert!(stamped >= before + 3_600);
+    // A store with a shorter TTL stamping again does not lower it.
+    let short = DynamoStore::new(t.client.clone(), &t.name, Duration::from_secs(60));
+    short.expire_record(&shard).await.expect("expire again");
+    assert_eq!(t.ttl(&shard).await, Some(stamped));
+    // A missing record is not created.
+    short
+        .expire_record(&vow::store::shard_key(&join, 0, 9))
+        .await
+        .expect("expire missing");
+    assert!(t.item(&vow::store::shard_key(&join, 0, 9)).await.is_none());
+
+    // A value held for a pending member: no TTL on head or chunks, and a
+    // plain put of the same text (another promise's) does not add one.
+    let text = "v".repeat(700 * 1024);
+    let chunk = |i: usize| format!("{}~{i}", head(7));
+    t.store
+        .put_blob_held(&head(7), &text)
+        .await
+        .expect("put held");
+    t.store.put_blob(&head(7), &text).await.expect("put again");
+    assert_eq!(t.ttl(&head(7)).await, None);
+    assert_eq!(t.ttl(&chunk(2)).await, None);
+    t.store.expire_blob(&head(7)).await.expect("expire blob");
+    for key in [head(7), chunk(0), chunk(1), chunk(2)] {
+        assert!(t.ttl(&key).await.expect("ttl") >= before + 3_600, "{key}");
+    }
+
+    // A value stored with a TTL, then copied into a pending member: held.
+    t.store.put_blob(&head(8), &text).await.expect("put");
+    assert!(t.ttl(&chunk_of(8, 1)).await.is_some());
+    assert!(t.store.hold_blob(&head(8)).await.expect("hold"));
+    assert_eq!(t.ttl(&head(8)).await, None);
+    assert_eq!(t.ttl(&chunk_of(8, 1)).await, None);
+    assert!(!t.store.hold_blob(&head(9)).await.expect("hold missing"));
+    assert_eq!(
+        t.store.get_blob(&head(8)).await.expect("get"),
+        Some(text.clone())
+    );
+
+    // A plain put never lowers a later TTL.
+    t.store.put_blob(&head(10), "w").await.expect("put");
+    let later = t.ttl(&head(10)).await.expect("ttl");
+    short.put_blob(&head(10), "w").await.expect("put again");
+    assert_eq!(t.ttl(&head(10)).await, Some(later));
+    assert!(short.put_blob(&head(10), "z").await.is_err(), "immutable");
+}
+
+fn chunk_of(n: u8, i: usize) -> String {
+    format!("{}~{i}", head(n))
+}
+
+/// `len` bytes of text: stored out of line past 16 KiB.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Text {
+    len: usize,
+}
+
+#[vow::task("stores/text")]
+impl vow::Task for Text {
+    type Input = ();
+    type Output = String;
+    async fn run(self, _: (), _cx: &vow::Cx) -> Result<vow::Resolution<String>, vow::Error> {
+        vow::done("t".repeat(self.len))
+    }
+}
+
+/// The total length of a join's texts.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct TotalLength;
+
+#[vow::task("stores/total-length")]
+impl vow::Task for TotalLength {
+    type Input = Result<Vec<Result<String, vow::Failure>>, vow::Failure>;
+    type Output = usize;
+    async fn run(
+        self,
+        all: Self::Input,
+        _cx: &vow::Cx,
+    ) -> Result<vow::Resolution<usize>, vow::Error> {
+        let mut n = 0;
+        for text in all? {
+            n += text?.len();
+        }
+        vow::done(n)
+    }
+}
+
+/// The engine on DynamoDB: a join waiting on a callback keeps its shard
+/// record and its member's value stored out of line without a TTL, and its
+/// completion gives both one (head and chunks).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_on_dynamodb_gets_its_ttl_when_it_completes() {
+    use std::sync::Arc;
+    use vow::memory::MemoryQueue;
+    const WAIT: Duration = Duration::from_secs(30);
+    let t = table("engine").await;
+    let queue = Arc::new(MemoryQueue::new(Duration::from_secs(30), 5, None));
+    let vow = vow::Vow::client(Arc::new(t.store.clone()), queue, vow_e2e::test_engine());
+    let _workers = vow.run_workers(2, None, Duration::from_millis(50));
+    let flow = vow.flow();
+    let (approval, resolver) = flow.callback::<String>(Duration::from_secs(3_600));
+    let big = flow.when(Text { len: 40 * 1024 });
+    let both = flow.all([approval, big]);
+    let total = both.clone().then(TotalLength);
+    vow.start(&flow).await.expect("start");
+
+    let shard = vow::store::shard_key(both.id(), 0, 0);
+    let deadline = std::time::Instant::now() + WAIT;
+    let blob = loop {
+        let record = t.store.read(&shard).await.expect("read");
+        if let Some(slot) = record.and_then(|r| r.slots.get(&1).cloned()) {
+            match slot.outcome {
+                Outcome::Stored { key } => break key,
+                other => panic!("the member's value is stored out of line: {other:?}"),
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the member never settled"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(t.ttl(&shard).await, None, "a counting shard has no TTL");
+    assert_eq!(t.ttl(&blob).await, None, "a held value has no TTL");
+    assert_eq!(t.ttl(&format!("{blob}~0")).await, None);
+
+    vow.resolve(&resolver, Ok("ab".to_owned()))
+        .await
+        .expect("resolve");
+    let n = vow.wait(&total, WAIT).await.expect("wait");
+    assert_eq!(n.expect("total"), 40 * 1024 + 2);
+    for key in [shard, blob.clone(), format!("{blob}~0")] {
+        let deadline = std::time::Instant::now() + WAIT;
+        while t.ttl(&key).await.is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{key} never got a TTL"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }

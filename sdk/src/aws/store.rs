@@ -4,8 +4,8 @@ use super::metrics::{Call, Metrics};
 use super::timers::TimerTable;
 use crate::error::BackendError;
 use crate::store::{
-    blob_chunk_key, check_blob_key, over_budget, split_chunks, too_large, Cell, Note, Record,
-    Settled, Store, BLOB_CHUNK, ITEM_LIMIT, LATER_BUDGET,
+    blob_chunk_key, check_blob_key, is_shard_key, over_budget, split_chunks, too_large, Cell, Note,
+    Record, Settled, Store, BLOB_CHUNK, ITEM_LIMIT, LATER_BUDGET,
 };
 use crate::timer_index::{IndexedTimer, SweepCursor};
 use crate::wire::{Cont, Slot};
@@ -47,14 +47,21 @@ type Item = HashMap<String, AttributeValue>;
 /// stored continuations against [`LATER_BUDGET`]. Settling is one `UpdateItem`
 /// with `attribute_not_exists(s<k>)`, returning the item either way.
 ///
-/// Time to live: every settle sets the record's `ttl` to `now + ttl`, so a
-/// record expires `ttl` after its last settle. Adding continuations and notes
-/// leaves `ttl` as it is, so a pending record (a join still counting, a deferred
-/// promise, stored continuations) has none until a slot of it settles and does
-/// not expire while it waits. Blob items (`key` and `key~i`, see
-/// [`Store::put_blob`]) get `now + ttl` when they are put. `ttl` should exceed
-/// the queue's message retention (14 days at most), so that no message can
-/// outlive the record it settles.
+/// Time to live (rule 9: it counts from when nothing pending refers to an
+/// item): a settle sets the record's `ttl` to `now + ttl`, except on a join's
+/// shard records ([`crate::store::is_shard_key`]), which the join reads when it
+/// completes, however late: they get theirs from [`Store::expire_record`] once
+/// it has. Adding continuations and notes leaves `ttl` as it is, so a pending
+/// record (a deferred promise, a callback, stored continuations) has none until
+/// it settles. Blob items (`key` and `key~i`, see [`Store::put_blob`]) get
+/// `now + ttl` when they are put, or keep a later TTL, or none if they have
+/// none: a value held for a pending join member ([`Store::put_blob_held`],
+/// [`Store::hold_blob`]) has no TTL until the join's completion gives it one
+/// ([`Store::expire_blob`]). A TTL is only ever raised by those writes (the
+/// condition `attribute_not_exists(ttl) OR ttl < :new`), so a value that two
+/// slots refer to lives as long as the later. `ttl` should exceed the queue's
+/// message retention (14 days at most), so that no message can outlive the
+/// record it settles.
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
     client: Client,
@@ -145,9 +152,7 @@ impl DynamoStore {
             .update_item()
             .table_name(&self.table)
             .key(KEY, AttributeValue::S(key.to_owned()))
-            .expression_attribute_names("#ttl", TTL)
             .expression_attribute_names("#n", COUNT)
-            .expression_attribute_values(":ttl", self.expiry())
             .expression_attribute_values(":m", AttributeValue::N(slots.len().to_string()));
         let mut sets = Vec::with_capacity(slots.len() + 1);
         let mut absent = Vec::with_capacity(slots.len());
@@ -158,8 +163,14 @@ impl DynamoStore {
                 .expression_attribute_names(format!("#s{i}"), slot_attr(*n))
                 .expression_attribute_values(format!(":v{i}"), AttributeValue::S(encode(slot)?));
         }
-        // Every settle refreshes the TTL: a record lives `ttl` after its last settle.
-        sets.push("#ttl = :ttl".to_owned());
+        // A settle refreshes the TTL: a record lives `ttl` after its last settle.
+        // Not a join's shard: the join's completion sets its TTL (rule 9).
+        if !is_shard_key(key) {
+            sets.push("#ttl = :ttl".to_owned());
+            request = request
+                .expression_attribute_names("#ttl", TTL)
+                .expression_attribute_values(":ttl", self.expiry());
+        }
         let result = request
             .update_expression(format!("SET {} ADD #n :m", sets.join(", ")))
             .condition_expression(absent.join(" AND "))
@@ -357,63 +368,16 @@ impl Store for DynamoStore {
         cell: &Cell,
         conts: &[(String, Cont)],
     ) -> Result<Option<Slot>, BackendError> {
-        let named = conts
-            .iter()
-            .map(|(name, cont)| Ok((format!("{}{name}", cont_prefix(cell.slot)), encode(cont)?)))
-            .collect::<Result<Vec<_>, BackendError>>()?;
-        let size: usize = named.iter().map(|(n, v)| n.len() + v.len()).sum();
-        if named.is_empty() || size > LATER_BUDGET {
-            // Nothing to store, or more than could ever fit: only look.
-            let item = self
-                .batch_get(std::slice::from_ref(&cell.key))
-                .await?
-                .remove(&cell.key)
-                .unwrap_or_default();
-            return refused_add(&item, cell, &named);
-        }
-        self.metrics.count(Call::DdbWrite);
-        // Not a settle: the TTL is left as it is (a pending record has none).
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(KEY, AttributeValue::S(cell.key.clone()))
-            .condition_expression(
-                "attribute_not_exists(#s) AND (attribute_not_exists(#lb) OR #lb <= :room)",
-            )
-            .expression_attribute_names("#s", slot_attr(cell.slot))
-            .expression_attribute_names("#lb", BUDGET)
-            .expression_attribute_values(":size", AttributeValue::N(size.to_string()))
-            .expression_attribute_values(
-                ":room",
-                AttributeValue::N((LATER_BUDGET - size).to_string()),
-            )
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .return_values(ReturnValue::AllNew)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        let mut sets = Vec::with_capacity(named.len());
-        for (i, (name, text)) in named.iter().enumerate() {
-            sets.push(format!("#c{i} = :c{i}"));
-            request = request
-                .expression_attribute_names(format!("#c{i}"), name)
-                .expression_attribute_values(format!(":c{i}"), AttributeValue::S(text.clone()));
-        }
-        match request
-            .update_expression(format!("SET {} ADD #lb :size", sets.join(", ")))
-            .send()
-            .await
-        {
-            Ok(out) => {
-                self.metrics.reported(units(out.consumed_capacity()));
-                self.metrics
-                    .wrote(item_size(out.attributes.as_ref().unwrap_or(&Item::new())));
-                Ok(None)
-            }
-            Err(err) => match self.condition_failed(&err) {
-                Some(item) => refused_add(&item, cell, &named),
-                None => Err(classify(&format!("UpdateItem {}", cell.key), err)),
-            },
-        }
+        self.add_named(cell, conts, None).await
+    }
+
+    async fn wait_with(
+        &self,
+        cell: &Cell,
+        conts: &[(String, Cont)],
+        note: &Note,
+    ) -> Result<Option<Slot>, BackendError> {
+        self.add_named(cell, conts, Some(note)).await
     }
 
     async fn read(&self, key: &str) -> Result<Option<Record>, BackendError> {
@@ -441,23 +405,35 @@ impl Store for DynamoStore {
     }
 
     async fn put_blob(&self, key: &str, text: &str) -> Result<(), BackendError> {
-        check_blob_key(key)?;
-        let chunks = split_chunks(text, BLOB_CHUNK);
-        for (i, chunk) in chunks.iter().enumerate() {
-            self.put(
-                blob_chunk_key(key, i),
-                CHUNK_TEXT,
-                AttributeValue::S((*chunk).to_owned()),
-            )
-            .await?;
+        self.put_chunked(key, text, false).await
+    }
+
+    async fn put_blob_held(&self, key: &str, text: &str) -> Result<(), BackendError> {
+        self.put_chunked(key, text, true).await
+    }
+
+    async fn hold_blob(&self, key: &str) -> Result<bool, BackendError> {
+        let Some(chunks) = self.stamp(key, Stamp::Hold).await? else {
+            return Ok(false);
+        };
+        for i in 0..usize::try_from(chunks).unwrap_or(0) {
+            self.stamp(&blob_chunk_key(key, i), Stamp::Hold).await?;
         }
-        // The head goes last: a blob is readable once it is complete.
-        self.put(
-            key.to_owned(),
-            CHUNKS,
-            AttributeValue::N(chunks.len().to_string()),
-        )
-        .await
+        Ok(true)
+    }
+
+    async fn expire_record(&self, key: &str) -> Result<(), BackendError> {
+        self.stamp(key, Stamp::Expire).await.map(drop)
+    }
+
+    async fn expire_blob(&self, key: &str) -> Result<(), BackendError> {
+        let Some(chunks) = self.stamp(key, Stamp::Expire).await? else {
+            return Ok(());
+        };
+        for i in 0..usize::try_from(chunks).unwrap_or(0) {
+            self.stamp(&blob_chunk_key(key, i), Stamp::Expire).await?;
+        }
+        Ok(())
     }
 
     async fn get_blob(&self, key: &str) -> Result<Option<String>, BackendError> {
@@ -537,53 +513,245 @@ fn decode_number(item: &Item, name: &str) -> u64 {
     }
 }
 
+/// What [`DynamoStore::stamp`] does to an item's TTL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stamp {
+    /// Remove it: a pending join member refers to the item.
+    Hold,
+    /// Set it to `now + ttl` unless it is later: nothing pending refers to it.
+    Expire,
+}
+
 impl DynamoStore {
+    /// Store `conts` for `cell` (and replace its note with `note`, if given)
+    /// in one conditional `UpdateItem`, unless the slot is written.
+    async fn add_named(
+        &self,
+        cell: &Cell,
+        conts: &[(String, Cont)],
+        note: Option<&Note>,
+    ) -> Result<Option<Slot>, BackendError> {
+        let named = conts
+            .iter()
+            .map(|(name, cont)| Ok((format!("{}{name}", cont_prefix(cell.slot)), encode(cont)?)))
+            .collect::<Result<Vec<_>, BackendError>>()?;
+        let size: usize = named.iter().map(|(n, v)| n.len() + v.len()).sum();
+        if (named.is_empty() && note.is_none()) || size > LATER_BUDGET {
+            // Nothing to store, or more than could ever fit: only look.
+            let item = self
+                .batch_get(std::slice::from_ref(&cell.key))
+                .await?
+                .remove(&cell.key)
+                .unwrap_or_default();
+            return refused_add(&item, cell, &named);
+        }
+        self.metrics.count(Call::DdbWrite);
+        // Not a settle: the TTL is left as it is (a pending record has none).
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(cell.key.clone()))
+            .condition_expression(
+                "attribute_not_exists(#s) AND (attribute_not_exists(#lb) OR #lb <= :room)",
+            )
+            .expression_attribute_names("#s", slot_attr(cell.slot))
+            .expression_attribute_names("#lb", BUDGET)
+            .expression_attribute_values(":size", AttributeValue::N(size.to_string()))
+            .expression_attribute_values(
+                ":room",
+                AttributeValue::N((LATER_BUDGET - size).to_string()),
+            )
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_values(ReturnValue::AllNew)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        let mut sets = Vec::with_capacity(named.len());
+        for (i, (name, text)) in named.iter().enumerate() {
+            sets.push(format!("#c{i} = :c{i}"));
+            request = request
+                .expression_attribute_names(format!("#c{i}"), name)
+                .expression_attribute_values(format!(":c{i}"), AttributeValue::S(text.clone()));
+        }
+        if let Some(note) = note {
+            sets.push("#note = :note".to_owned());
+            request = request
+                .expression_attribute_names("#note", note_attr(cell.slot))
+                .expression_attribute_values(":note", AttributeValue::S(encode(note)?));
+        }
+        match request
+            .update_expression(format!("SET {} ADD #lb :size", sets.join(", ")))
+            .send()
+            .await
+        {
+            Ok(out) => {
+                self.metrics.reported(units(out.consumed_capacity()));
+                self.metrics
+                    .wrote(item_size(out.attributes.as_ref().unwrap_or(&Item::new())));
+                Ok(None)
+            }
+            Err(err) => match self.condition_failed(&err) {
+                Some(item) => refused_add(&item, cell, &named),
+                None => Err(classify(&format!("UpdateItem {}", cell.key), err)),
+            },
+        }
+    }
+
     fn index(&self) -> Result<&TimerTable, BackendError> {
         self.timers
             .as_ref()
             .ok_or_else(|| BackendError::fatal("this store keeps no timer index"))
     }
 
+    /// Put a blob, chunks first and the head last (a blob is readable once it
+    /// is complete), held (no TTL) or not.
+    async fn put_chunked(&self, key: &str, text: &str, held: bool) -> Result<(), BackendError> {
+        check_blob_key(key)?;
+        let chunks = split_chunks(text, BLOB_CHUNK);
+        for (i, chunk) in chunks.iter().enumerate() {
+            self.put(
+                blob_chunk_key(key, i),
+                CHUNK_TEXT,
+                AttributeValue::S((*chunk).to_owned()),
+                held,
+            )
+            .await?;
+        }
+        self.put(
+            key.to_owned(),
+            CHUNKS,
+            AttributeValue::N(chunks.len().to_string()),
+            held,
+        )
+        .await
+    }
+
     /// Put the blob item `key` holding `name = value`, on condition that it is
     /// new or already holds that value: stored values are immutable.
+    ///
+    /// Held (`held`), the item is written without a TTL, also over an existing
+    /// copy (whose TTL it drops). Else it is written with `ttl = now + ttl`
+    /// only if it is new or its TTL is earlier: an existing copy with a later
+    /// TTL, or with none (held for a pending join), is left as it is, and the
+    /// failed condition is then no error.
     async fn put(
         &self,
         key: String,
         name: &str,
         value: AttributeValue,
+        held: bool,
     ) -> Result<(), BackendError> {
         self.metrics.count(Call::DdbWrite);
-        let request = self
+        let expiry = self.expiry();
+        let mut request = self
             .client
             .put_item()
             .table_name(&self.table)
             .item(KEY, AttributeValue::S(key.clone()))
-            .item(TTL, self.expiry())
             .item(name, value.clone())
-            .condition_expression("attribute_not_exists(#pk) OR #v = :v")
             .expression_attribute_names("#pk", KEY)
             .expression_attribute_names("#v", name)
-            .expression_attribute_values(":v", value);
+            .expression_attribute_values(":v", value.clone());
+        request = if held {
+            request.condition_expression("attribute_not_exists(#pk) OR #v = :v")
+        } else {
+            request
+                .item(TTL, expiry.clone())
+                .condition_expression(
+                    "attribute_not_exists(#pk) OR (#v = :v AND attribute_exists(#ttl) AND #ttl < :ttl)",
+                )
+                .expression_attribute_names("#ttl", TTL)
+                .expression_attribute_values(":ttl", expiry)
+        };
         let size = request.get_item().as_ref().map_or(0, item_size);
         if size > ITEM_LIMIT {
             return Err(too_large(&key, size));
         }
-        let out = request
+        let result = request
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
-            .await
-            .map_err(|err| match err.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(_)) => {
-                    BackendError::fatal(format!(
+            .await;
+        let out = match result {
+            Ok(out) => out,
+            Err(err) => {
+                let Some(PutItemError::ConditionalCheckFailedException(e)) = err.as_service_error()
+                else {
+                    return Err(classify(&format!("PutItem {key}"), err));
+                };
+                // The item is there: the same value (kept, with a later TTL
+                // or none), or another one (an engine bug).
+                let old = match e.item() {
+                    Some(item) => Some(item.clone()),
+                    None => self
+                        .batch_get(std::slice::from_ref(&key))
+                        .await?
+                        .remove(&key),
+                };
+                let same = old.as_ref().and_then(|item| item.get(name)) == Some(&value);
+                self.metrics.wrote(size);
+                return if same {
+                    Ok(())
+                } else {
+                    Err(BackendError::fatal(format!(
                         "item {key} already holds a different value: stored values are \
                          immutable and keys are content-addressed (a bug in the engine)"
-                    ))
-                }
-                _ => classify(&format!("PutItem {key}"), err),
-            })?;
+                    )))
+                };
+            }
+        };
         self.metrics.reported(units(out.consumed_capacity()));
         self.metrics.wrote(size);
         Ok(())
+    }
+
+    /// Hold or expire the item at `key` ([`Stamp`]) with one conditional
+    /// `UpdateItem`. Returns, if the item is there, its chunk count (0 for
+    /// anything but a blob head); `None` if it is missing.
+    async fn stamp(&self, key: &str, stamp: Stamp) -> Result<Option<u64>, BackendError> {
+        self.metrics.count(Call::DdbWrite);
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(key.to_owned()))
+            .expression_attribute_names("#pk", KEY)
+            .expression_attribute_names("#ttl", TTL);
+        let request = match stamp {
+            Stamp::Hold => request
+                .update_expression("REMOVE #ttl")
+                .condition_expression("attribute_exists(#pk)"),
+            Stamp::Expire => request
+                .update_expression("SET #ttl = :ttl")
+                .condition_expression(
+                    "attribute_exists(#pk) AND (attribute_not_exists(#ttl) OR #ttl < :ttl)",
+                )
+                .expression_attribute_values(":ttl", self.expiry()),
+        };
+        let result = request
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        let item = match result {
+            Ok(out) => {
+                self.metrics.reported(units(out.consumed_capacity()));
+                let item = out.attributes.unwrap_or_default();
+                self.metrics.wrote(item_size(&item));
+                item
+            }
+            Err(err) => match self.condition_failed(&err) {
+                // Missing, or (expiring) its TTL is already later.
+                Some(item) if item.is_empty() => return Ok(None),
+                Some(item) => item,
+                None => return Err(classify(&format!("UpdateItem {key}"), err)),
+            },
+        };
+        let chunks = decode_number(&item, CHUNKS);
+        if chunks > MAX_CHUNKS {
+            return Err(corrupt("blob", format!("head {key} names {chunks} chunks")));
+        }
+        Ok(Some(chunks))
     }
 
     /// Consistent reads of many items by key, 100 per `BatchGetItem`, retrying

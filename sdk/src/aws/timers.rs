@@ -38,7 +38,12 @@ pub(crate) struct TimerTable {
 }
 
 impl TimerTable {
-    pub(crate) fn new(client: Client, table: String, keep: Duration, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(
+        client: Client,
+        table: String,
+        keep: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         TimerTable {
             client,
             table,
@@ -76,7 +81,11 @@ impl TimerTable {
         Ok(())
     }
 
-    pub(crate) async fn query(&self, bucket: u64, shard: u32) -> Result<Vec<IndexedTimer>, BackendError> {
+    pub(crate) async fn query(
+        &self,
+        bucket: u64,
+        shard: u32,
+    ) -> Result<Vec<IndexedTimer>, BackendError> {
         let mut out = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {

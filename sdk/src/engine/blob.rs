@@ -86,7 +86,37 @@ impl Engine {
     }
 
     /// Store an outcome out of line if it is too large to keep in a slot.
-    pub(super) async fn shrink(&self, outcome: Outcome) -> Result<Outcome, BackendError> {
+    ///
+    /// Rule 9: a value stored for a plain promise expires `ttl` after its put,
+    /// as the record that refers to it does after its settle. A value a join
+    /// member's slot will refer to (`member`) is held, with no TTL, until the
+    /// join completes and [`Engine::expire_join`] gives it one, however long
+    /// the join takes: put held, or, if the outcome was stored earlier (a
+    /// promise's outcome copied into a member), taken off its TTL.
+    ///
+    /// A join's outcome copied into a member (an `all` of an `all`, a member
+    /// that adopted a join) would refer to the inner join's records, which
+    /// count their TTL from the inner join's completion: the member gets the
+    /// inner join's value itself instead, read now (as the outer join's
+    /// successor would read it later), and kept like any other value.
+    pub(super) async fn shrink(
+        &self,
+        outcome: Outcome,
+        member: bool,
+    ) -> Result<Outcome, BackendError> {
+        if let (Outcome::Stored { key }, true) = (&outcome, member) {
+            if !self.store.hold_blob(key).await? {
+                warn!(key, "stored outcome copied into a join member is missing");
+            }
+            return Ok(outcome);
+        }
+        let outcome = match (outcome, member) {
+            (joined @ Outcome::Joined { .. }, true) => {
+                let mut value = self.resolve(&joined).await?;
+                Outcome::Ok(value.get_mut("Ok").map(Value::take).unwrap_or_default())
+            }
+            (outcome, _) => outcome,
+        };
         if !matches!(outcome, Outcome::Ok(_) | Outcome::Err(_)) {
             return Ok(outcome);
         }
@@ -96,7 +126,11 @@ impl Engine {
             return Ok(outcome);
         }
         let key = blob_key(BlobKind::Value, &text);
-        self.store.put_blob(&key, &text).await?;
+        if member {
+            self.store.put_blob_held(&key, &text).await?;
+        } else {
+            self.store.put_blob(&key, &text).await?;
+        }
         Ok(Outcome::Stored { key })
     }
 

@@ -26,6 +26,9 @@ impl Engine {
         body: &str,
         receive_count: u32,
     ) -> Result<(), Rejected> {
+        if super::start_message::is_raw_start(body) {
+            return self.bury_raw(body).await;
+        }
         let body = match &self.config.signing {
             Some(keys) => match keys.verify(body) {
                 Ok(inner) => inner,
@@ -62,6 +65,12 @@ impl Engine {
             _ => body,
         };
         let (target, conts, by, failure) = match decode_envelope(body) {
+            // An expire message settles nothing: dropped, the join's records
+            // keep no TTL (kept too long, never lost).
+            Ok(env) if super::expire::is_expire(&env) => {
+                warn!(join = %env.target.id(), "dead-lettered expire message dropped");
+                return Ok(());
+            }
             // A resolve carries its outcome: settle with it, not a failure. A
             // timer settles at its time: before it, it goes back to the work
             // queue to wait; one that cannot wait settles with why.

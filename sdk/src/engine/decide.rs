@@ -418,42 +418,45 @@ mod tests {
             next,
             sweeping: None,
         };
-        // Minutes 1000..=1012 end within 14 minutes of now.
+        // Minutes 1000..=1013 end within a hop less a minute of now.
         assert_eq!(
             sweep_step(Some(&at(1_000)), now, hop, "a"),
             SweepStep::Claim {
                 first: 1_000,
-                last: 1_012
+                last: 1_013
             }
         );
-        assert_eq!(sweep_step(Some(&at(1_013)), now, hop, "a"), SweepStep::Idle);
+        assert_eq!(sweep_step(Some(&at(1_014)), now, hop, "a"), SweepStep::Idle);
         // After a long outage, a bounded stretch at a time.
         assert_eq!(
-            sweep_step(Some(&at(0)), now, hop, "a"),
+            sweep_step(Some(&at(0)), 100 * now, hop, "a"),
             SweepStep::Claim {
                 first: 0,
                 last: u64::from(MAX_MINUTES_PER_SWEEP) - 1
             }
         );
         let claimed = SweepCursor {
-            next: 1_013,
+            next: 1_014,
             sweeping: Some(crate::timer_index::SweepClaim {
                 bucket: 1_000,
-                last: 1_012,
+                last: 1_013,
                 by: "a".into(),
                 since: now,
             }),
         };
         let send = SweepStep::Send {
             first: 1_000,
-            last: 1_012,
+            last: 1_013,
         };
         assert_eq!(sweep_step(Some(&claimed), now, hop, "a"), send);
         assert_eq!(sweep_step(Some(&claimed), now, hop, "b"), SweepStep::Busy);
         let later = now + crate::clock::millis(SWEEP_TAKEOVER);
         assert_eq!(sweep_step(Some(&claimed), later, hop, "b"), send);
         assert_eq!(sweep_step(None, 0, hop, "a"), SweepStep::Start(0));
-        assert_eq!(sweep_step(Some(&at(0)), 0, Duration::ZERO, "a"), SweepStep::Idle);
+        assert_eq!(
+            sweep_step(Some(&at(0)), 0, Duration::ZERO, "a"),
+            SweepStep::Idle
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 use super::decide;
 use super::settle::{Inline, Step};
+use super::start_message;
 use super::{Engine, Rejected};
 use crate::clock::millis;
 use crate::context::{decode_in, Cx};
@@ -168,19 +169,16 @@ impl Engine {
             self.sweep(&by).await?;
             return Ok(());
         }
+        if start_message::is_raw_start(body) {
+            return self.start_raw(body).await;
+        }
         let env = self.open(body).await?;
         let inline = Inline::new(self.config.inline_for, deadline);
         let mut next = Some((env, receive_count > 1));
         let mut taken_inline = false;
         while let Some((env, redelivered)) = next.take() {
             next = self
-                .step(
-                    env,
-                    redelivered,
-                    taken_inline,
-                    inline,
-                    seat.gather(),
-                )
+                .step(env, redelivered, taken_inline, inline, seat.gather())
                 .await?
                 .map(|env| (env, false));
             taken_inline = true;
@@ -203,6 +201,9 @@ impl Engine {
         inline: Inline,
         gather: &Option<Arc<Gather>>,
     ) -> Result<Option<Envelope>, Rejected> {
+        if super::expire::is_expire(&env) {
+            return self.expire_step(&env).await.map(|()| None);
+        }
         let timer = env.timer_at().is_some();
         if decide::checks_first(env.repair, redelivered, timer) {
             if let Some(after) = self.arrive(&env, inline, gather).await? {

@@ -16,18 +16,22 @@
 //!   (rules 2, 5 and 8);
 //! - `sweep`: the once-a-minute sweep of the timer index (rules 2, 5 and 8);
 //! - `dead`: dead letters (rules 3 and 5);
+//! - `expire`: a completed join's records and values get their TTL (rules 2, 5, 9);
 //! - `decide`: the decisions all of them take, as pure functions.
 
 mod blob;
 mod dead;
 pub mod decide;
 mod deliver;
+mod expire;
 mod outside;
 mod run;
 mod settle;
+mod start_message;
 mod sweep;
 mod timer;
 
+pub use start_message::{DeclaredSchedules, ENV_SCHEDULES};
 pub use sweep::{is_sweep, SWEEP_BODY};
 
 use crate::clock::Clock;
@@ -78,6 +82,9 @@ pub struct EngineConfig {
     /// and this is at least 2 minutes; otherwise it hops through the queue,
     /// checking its promise at every hop.
     pub timer_hop: Duration,
+    /// The schedules the deployment declares, whose unsigned start messages
+    /// this engine accepts (`VOW_SCHEDULES`; see [`DeclaredSchedules`]).
+    pub schedules: DeclaredSchedules,
 }
 
 impl Default for EngineConfig {
@@ -91,6 +98,7 @@ impl Default for EngineConfig {
             inline_for: Duration::from_secs(2),
             gather_for: Duration::from_millis(10),
             timer_hop: crate::queue::MAX_DELAY,
+            schedules: DeclaredSchedules::default(),
         }
     }
 }
@@ -192,7 +200,8 @@ impl Engine {
     }
 
     /// Note on a pending promise whose task adopted or deferred: the children it
-    /// created (joins with their sizes) and that its own work is done. Written
+    /// created (joins with their sizes), that its own work is done, and, for a
+    /// deferred one, that it may be resolved from outside. Written
     /// before the children are sent, so `vow tree`, [`crate::Vow::progress`] and
     /// [`Engine::cancel`] can always find them. Tasks that create nothing and
     /// report nothing skip it.
@@ -201,9 +210,10 @@ impl Engine {
         id: &PromiseId,
         flow: &Flow,
         reported: Option<(u64, u64)>,
+        resolvable: bool,
     ) -> Result<(), BackendError> {
         let kids = flow.created();
-        if kids == 0 && reported.is_none() {
+        if kids == 0 && reported.is_none() && !resolvable {
             return Ok(());
         }
         let sizes = flow.join_sizes();
@@ -221,6 +231,8 @@ impl Engine {
             total: Some(total),
             kids,
             joins,
+            resolvable,
+            ..Note::default()
         };
         self.store.note(&Cell::of(id), &note).await
     }

@@ -154,15 +154,31 @@ impl Engine {
         }
     }
 
-    /// Settle `target` with `outcome` from application code, under the
-    /// resolve token of its promise (see `Step::settle_outside`).
+    /// Settle `target` with `outcome` from application code, under a resolve
+    /// token of its own (see `Step::settle_outside`). Only a callback, or a
+    /// deferred task's promise, may be resolved so: its record says so
+    /// (rule 10); anything else is refused. A promise found settled costs no
+    /// write.
     pub(crate) async fn resolve_outside(
         self: &Arc<Self>,
         target: Target,
         conts: Vec<Cont>,
         outcome: Outcome,
     ) -> Result<Resolved, BackendError> {
-        let token = crate::id::resolve_token(&target.id(), &crate::id::nonce());
+        let id = target.id();
+        let cell = Cell::of(&id);
+        let mut record = self.store.read(&cell.key).await?.unwrap_or_default();
+        if record.slots.contains_key(&cell.slot) {
+            return Ok(Resolved::TooLate);
+        }
+        if !record
+            .notes
+            .remove(&cell.slot)
+            .is_some_and(|n| n.resolvable)
+        {
+            return Err(not_resolvable(&id));
+        }
+        let token = crate::id::resolve_token(&id, &crate::id::nonce());
         let mut step = Step::new(self, token.clone());
         let held = step.settle_outside(&token, target, conts, outcome).await?;
         Ok(if held {
@@ -170,6 +186,28 @@ impl Engine {
         } else {
             Resolved::TooLate
         })
+    }
+
+    /// Record a heartbeat of the callback `id` ([`Flow::callback_with_heartbeat`]):
+    /// `true` if it still waits, `false` if it has settled.
+    pub(crate) async fn heartbeat(&self, id: &PromiseId) -> Result<bool, BackendError> {
+        let cell = Cell::of(id);
+        let mut record = self.store.read(&cell.key).await?.unwrap_or_default();
+        if record.slots.contains_key(&cell.slot) {
+            return Ok(false);
+        }
+        let Some(mut note) = record
+            .notes
+            .remove(&cell.slot)
+            .filter(|n| n.resolvable && n.heartbeat_ms.is_some())
+        else {
+            return Err(BackendError::fatal(format!(
+                "{id} is not a callback with a heartbeat (Flow::callback_with_heartbeat)"
+            )));
+        };
+        note.beat_at = Some(self.now());
+        self.store.note(&cell, &note).await?;
+        Ok(true)
     }
 
     /// Cancel `id` and its known pending descendants: each settles `Cancelled` with
@@ -226,4 +264,12 @@ impl Engine {
         }
         Ok(cancelled)
     }
+}
+
+/// The error for resolving from outside a promise that is not a callback.
+fn not_resolvable(id: &PromiseId) -> BackendError {
+    BackendError::fatal(format!(
+        "{id} is not a callback: only a Flow::callback (or a task's deferred promise) can be \
+         resolved from outside, once the step that created it has finished"
+    ))
 }

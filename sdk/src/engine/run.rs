@@ -71,7 +71,9 @@ impl Engine {
             .insert(env.target.id(), (env.attempt, flow.created()));
         step.task = env.tag().map(str::to_owned);
         if matches!(ran, Ok(Erased::Adopt(_) | Erased::Deferred)) {
-            self.note_pending(&env.target.id(), &flow, reported).await?;
+            let deferred = matches!(ran, Ok(Erased::Deferred));
+            self.note_pending(&env.target.id(), &flow, reported, deferred)
+                .await?;
         }
         match ran {
             Ok(Erased::Value(v)) => {

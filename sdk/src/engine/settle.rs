@@ -14,7 +14,7 @@ use crate::gather::Gather;
 use crate::id::{successor_token, PromiseId};
 use crate::queue::Outgoing;
 use crate::stats::tally;
-use crate::store::{cont_name, shard_key, Cell, Settled, FAN_IN};
+use crate::store::{cont_name, shard_key, Cell, Note, Settled, FAN_IN};
 use crate::wire::{Cont, Envelope, Outcome, Slot, Target};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -134,8 +134,8 @@ impl<'e> Step<'e> {
                 self.store_or_fire(&join, conts).await?;
             }
         }
-        for (id, conts) in plan.stored {
-            self.store_or_fire(&id, conts).await?;
+        for (id, conts, note) in plan.stored {
+            self.wait_with(&id, conts, &note).await?;
         }
         for (id, cont) in plan.remote {
             self.store_or_fire(&id, vec![cont]).await?;
@@ -169,7 +169,8 @@ impl<'e> Step<'e> {
         guard.repair = true;
         self.sends.push(guard);
         self.flush().await?;
-        let outcome = self.engine.shrink(outcome).await?;
+        let member = matches!(target, Target::Member { .. });
+        let outcome = self.engine.shrink(outcome, member).await?;
         let slot = Slot::new(outcome, token.to_owned());
         Ok(
             match self
@@ -202,6 +203,30 @@ impl<'e> Step<'e> {
             .await?
         {
             // Fired as the slot's writer would have (rule 3): under its token.
+            let own = std::mem::replace(&mut self.token, slot.by);
+            let fired = self.fire(conts, slot.outcome, true).await;
+            self.token = own;
+            fired?;
+        }
+        Ok(())
+    }
+
+    /// Store a sleep's or a callback's successors `conts` and `note` in its
+    /// record, or fire them (as repairs, under the writer's token) if it has
+    /// settled already.
+    async fn wait_with(
+        &mut self,
+        id: &PromiseId,
+        conts: Vec<Cont>,
+        note: &Note,
+    ) -> Result<(), BackendError> {
+        let named: Vec<(String, Cont)> = conts.iter().map(|c| (cont_name(c), c.clone())).collect();
+        if let Some(slot) = self
+            .engine
+            .store
+            .wait_with(&Cell::of(id), &named, note)
+            .await?
+        {
             let own = std::mem::replace(&mut self.token, slot.by);
             let fired = self.fire(conts, slot.outcome, true).await;
             self.token = own;
@@ -256,7 +281,8 @@ impl<'e> Step<'e> {
                 Outcome::Err(f) => Some(f.clone()),
                 _ => None,
             };
-            let outcome = self.engine.shrink(outcome).await?;
+            let member = matches!(target, Target::Member { .. });
+            let outcome = self.engine.shrink(outcome, member).await?;
             let mut slot = Slot::new(outcome, self.token.clone());
             if let Some((attempt, kids)) = self.meta.get(&target.id()) {
                 slot.attempt = *attempt;
@@ -356,11 +382,14 @@ impl<'e> Step<'e> {
                         n,
                     };
                     // Settle, and fire the join's successors, as the join.
-                    let target = Target::Promise(join);
-                    return self
-                        .settle_as(token, target, done, Vec::new(), repair)
-                        .await
-                        .map(drop);
+                    let target = Target::Promise(join.clone());
+                    self.settle_as(token, target, done, Vec::new(), repair)
+                        .await?;
+                    // Rule 9: nothing pending reads the join's records now.
+                    if let Some(next) = self.engine.expire_join(&join, n, 0).await? {
+                        self.sends.push(next);
+                    }
+                    return Ok(());
                 }
                 Climb::Mark {
                     level: up,

@@ -23,6 +23,7 @@ use crate::clock::epoch_millis;
 use crate::error::BackendError;
 use crate::failure::Failure;
 use crate::queue::{Outgoing, MAX_DELAY};
+use crate::store::Cell;
 use crate::timer_index::{shard_of, IndexedTimer, SweepCursor, BUCKET_MS, INDEX_MARGIN};
 use crate::wire::Envelope;
 use std::sync::atomic::Ordering;
@@ -70,6 +71,11 @@ impl Engine {
                 "a timer message carries no outcome",
             )));
         }
+        let at = match env.heartbeat_ms() {
+            Some(every) => self.heard_until(env, at, every).await?,
+            None => at,
+        };
+        let env = &env.due_at(at);
         match self.timer_wake(at) {
             Wake::Now => Ok(true),
             Wake::Later(delay) => {
@@ -87,6 +93,19 @@ impl Engine {
                 decide::MAX_TIMER.as_secs() / 86_400
             )))),
         }
+    }
+
+    /// For a heartbeat timer due at `at`: when it is really due, `every`
+    /// after the callback's last beat if that is later.
+    async fn heard_until(&self, env: &Envelope, at: u64, every: u64) -> Result<u64, Rejected> {
+        let cell = Cell::of(&env.target.id());
+        let beat = self
+            .store
+            .read(&cell.key)
+            .await?
+            .and_then(|mut record| record.notes.remove(&cell.slot))
+            .and_then(|note| note.beat_at);
+        Ok(beat.map_or(at, |beat| at.max(beat.saturating_add(every))))
     }
 
     /// Write the timer `env`, due at `at`, into the index. A writer that took

@@ -1,13 +1,16 @@
+use crate::clock::{epoch_millis, Clock};
 use crate::error::BackendError;
 use crate::store::{
-    blob_chunk_key, check_blob_key, number_size, over_budget, split_chunks, too_large, Cell, Note,
-    Record, Settled, Store, BLOB_CHUNK, ITEM_LIMIT, LATER_BUDGET,
+    blob_chunk_key, check_blob_key, is_shard_key, number_size, over_budget, split_chunks,
+    too_large, Cell, Note, Record, Settled, Store, BLOB_CHUNK, DEFAULT_RECORD_TTL, ITEM_LIMIT,
+    LATER_BUDGET,
 };
 use crate::timer_index::{IndexedTimer, SweepCursor};
 use crate::wire::{Cont, Slot};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
 
 /// A [`Store`] in a `HashMap`, laid out and limited the way `DynamoStore`
 /// is on DynamoDB, so that tests run in memory meet the same failures:
@@ -20,12 +23,66 @@ use std::sync::Mutex;
 /// - continuations added to a pending record limited to [`LATER_BUDGET`] bytes;
 /// - blobs split into chunk items of [`BLOB_CHUNK`] bytes plus a head written
 ///   last; a missing chunk is an error;
-/// - stored values immutable: a blob put over an item holding something else fails.
-#[derive(Debug, Default)]
+/// - stored values immutable: a blob put over an item holding something else fails;
+/// - time to live kept per item exactly as `DynamoStore` writes it (a settle
+///   sets `now + ttl`, except on join shard records; adds of continuations and
+///   notes leave it; blobs get `now + ttl` when put, none when held for a
+///   pending join; [`Store::expire_record`] and [`Store::expire_blob`] set it
+///   unless it is later), and an item whose TTL has passed is gone: DynamoDB
+///   deletes expired items within days, and tests see the worst case. Time is
+///   the embedded clock's, so [`crate::Vow::skip_time`] expires items.
+#[derive(Debug)]
 pub struct MemoryStore {
-    items: Mutex<HashMap<String, Item>>,
+    items: Mutex<Table>,
     writes: std::sync::atomic::AtomicU64,
+    ttl: Duration,
+    clock: OnceLock<Clock>,
     timers: Mutex<Timers>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore {
+            items: Mutex::default(),
+            writes: Default::default(),
+            ttl: DEFAULT_RECORD_TTL,
+            clock: OnceLock::new(),
+            timers: Mutex::default(),
+        }
+    }
+}
+
+/// The items, and the TTL (epoch seconds) of those that have one.
+#[derive(Debug, Default)]
+struct Table {
+    items: HashMap<String, Item>,
+    ttl: HashMap<String, u64>,
+}
+
+impl Table {
+    /// Drop `key` if its TTL has passed at `now` (epoch seconds), as DynamoDB's
+    /// TTL deletion would.
+    fn purge(&mut self, key: &str, now: u64) {
+        if self.ttl.get(key).is_some_and(|at| *at < now) {
+            self.ttl.remove(key);
+            self.items.remove(key);
+        }
+    }
+
+    /// Set `key`'s TTL to `at` unless it has none (held) or a later one.
+    fn raise(&mut self, key: &str, at: u64) {
+        if let Some(old) = self.ttl.get_mut(key) {
+            *old = (*old).max(at);
+        }
+    }
+
+    /// Set `key`'s TTL to `at` unless it has a later one, if `key` is there.
+    fn expire_at(&mut self, key: &str, at: u64) {
+        if self.items.contains_key(key) {
+            let old = self.ttl.entry(key.to_owned()).or_insert(at);
+            *old = (*old).max(at);
+        }
+    }
 }
 
 /// The timer index, as a table of its own would hold it.
@@ -161,10 +218,55 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// Records and blobs expire `ttl` after nothing pending refers to them
+    /// (30 days unless set; the embedded backend uses
+    /// [`crate::EmbeddedConfig::record_ttl`]).
+    pub fn with_record_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Measure TTLs against `clock` (the embedded engine's, which
+    /// [`crate::Vow::skip_time`] moves) instead of the system clock. The first
+    /// clock given stays.
+    pub(crate) fn use_clock(&self, clock: Clock) {
+        let _ = self.clock.set(clock);
+    }
+
+    /// Now, in epoch seconds, on this store's clock.
+    fn now(&self) -> u64 {
+        let now = self.clock.get().map_or_else(SystemTime::now, Clock::now);
+        epoch_millis(now) / 1_000
+    }
+
+    /// The TTL of an item whose time to live starts now.
+    fn expiry(&self) -> u64 {
+        self.now().saturating_add(self.ttl.as_secs())
+    }
+
     /// Drop the record or blob under `key`, as DynamoDB's TTL would once it
     /// expires (for tests of what happens after).
     pub fn expire(&self, key: &str) {
-        self.lock().remove(key);
+        let mut table = self.lock();
+        table.items.remove(key);
+        table.ttl.remove(key);
+    }
+
+    /// The TTL of the item at `key` in epoch seconds, if it is there and has
+    /// one (for tests: `None` for a missing item or one that never expires).
+    pub fn ttl_of(&self, key: &str) -> Option<u64> {
+        let now = self.now();
+        let mut table = self.lock();
+        table.purge(key, now);
+        table.ttl.get(key).copied()
+    }
+
+    /// Whether an item is stored at `key` (its TTL not passed).
+    pub fn contains(&self, key: &str) -> bool {
+        let now = self.now();
+        let mut table = self.lock();
+        table.purge(key, now);
+        table.items.contains_key(key)
     }
 
     /// Writes attempted so far (successful or not), one per item written.
@@ -175,6 +277,7 @@ impl MemoryStore {
     /// The largest record, in slots: no record grows with the size of a join.
     pub fn largest_record(&self) -> usize {
         self.lock()
+            .items
             .values()
             .map(|item| match item {
                 Item::Record(r) => r.slots.len(),
@@ -187,13 +290,17 @@ impl MemoryStore {
     /// Every item's key and its size as DynamoDB would count it: records, blob
     /// heads and blob chunks (`key~i`). For tests and inspection.
     pub fn item_sizes(&self) -> BTreeMap<String, usize> {
-        self.lock()
+        let now = self.now();
+        let table = self.lock();
+        table
+            .items
             .iter()
+            .filter(|(key, _)| table.ttl.get(*key).is_none_or(|at| *at >= now))
             .map(|(key, item)| (key.clone(), item.size(key)))
             .collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Item>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
         self.items.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -203,25 +310,67 @@ impl MemoryStore {
     }
 
     /// Put one blob item, refusing one over the item limit or one that would
-    /// replace a different value.
-    fn put_item(&self, key: String, item: Item) -> Result<(), BackendError> {
+    /// replace a different value. Held (`held`): the item has no TTL, and an
+    /// existing copy loses its own. Else a new item expires `ttl` from now and
+    /// an existing one keeps the later of its TTL and that (none stays none).
+    fn put_item(&self, key: String, item: Item, held: bool) -> Result<(), BackendError> {
         self.count_write();
         let size = item.size(&key);
         if size > ITEM_LIMIT {
             return Err(too_large(&key, size));
         }
-        let mut items = self.lock();
-        match items.get(&key) {
-            Some(existing) if *existing != item => Err(BackendError::fatal(format!(
-                "item {key} already holds {} with a different value: stored values are \
-                 immutable and keys are content-addressed (a bug in the engine)",
-                existing.kind()
-            ))),
-            Some(_) => Ok(()),
-            None => {
-                items.insert(key, item);
-                Ok(())
+        let (now, at) = (self.now(), self.expiry());
+        let mut table = self.lock();
+        table.purge(&key, now);
+        match table.items.get(&key) {
+            Some(existing) if *existing != item => {
+                return Err(BackendError::fatal(format!(
+                    "item {key} already holds {} with a different value: stored values are \
+                     immutable and keys are content-addressed (a bug in the engine)",
+                    existing.kind()
+                )))
             }
+            Some(_) if held => {
+                table.ttl.remove(&key);
+            }
+            Some(_) => table.raise(&key, at),
+            None => {
+                if !held {
+                    table.ttl.insert(key.clone(), at);
+                }
+                table.items.insert(key, item);
+            }
+        }
+        Ok(())
+    }
+
+    /// Put a blob, chunks first and the head last, held or not (see
+    /// [`MemoryStore::put_item`]).
+    fn put(&self, key: &str, text: &str, held: bool) -> Result<(), BackendError> {
+        check_blob_key(key)?;
+        let chunks = split_chunks(text, BLOB_CHUNK);
+        for (i, chunk) in chunks.iter().enumerate() {
+            self.put_item(
+                blob_chunk_key(key, i),
+                Item::Chunk((*chunk).to_owned()),
+                held,
+            )?;
+        }
+        // The head goes last: a blob is readable once it is complete.
+        self.put_item(
+            key.to_owned(),
+            Item::Head {
+                chunks: chunks.len(),
+            },
+            held,
+        )
+    }
+
+    /// The number of chunks of the blob whose head is at `key`, if it is there.
+    fn chunks_of(table: &Table, key: &str) -> Option<usize> {
+        match table.items.get(key) {
+            Some(Item::Head { chunks }) => Some(*chunks),
+            _ => None,
         }
     }
 }
@@ -252,6 +401,15 @@ fn forget_if_empty(items: &mut HashMap<String, Item>, key: &str) {
     }
 }
 
+/// A settle of the record `key` won: it expires `at`, as every settle's write
+/// sets on DynamoDB, except a join's shard record, which the join's
+/// completion gives a TTL (rule 9).
+fn settled_ttl(ttl: &mut HashMap<String, u64>, key: &str, at: u64) {
+    if !is_shard_key(key) {
+        ttl.insert(key.to_owned(), at);
+    }
+}
+
 fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, BackendError> {
     serde_json::from_str(text).map_err(|e| BackendError::fatal(format!("corrupt record: {e}")))
 }
@@ -273,8 +431,11 @@ impl Store for MemoryStore {
     async fn settle(&self, cell: &Cell, slot: &Slot) -> Result<Settled, BackendError> {
         self.count_write();
         let text = encode(slot)?;
-        let mut items = self.lock();
-        let stored = record(&mut items, &cell.key)?;
+        let (now, at) = (self.now(), self.expiry());
+        let mut table = self.lock();
+        table.purge(&cell.key, now);
+        let Table { items, ttl } = &mut *table;
+        let stored = record(items, &cell.key)?;
         let later = later_of(stored, cell.slot)?;
         let count = stored.count();
         if let Some(existing) = stored.slots.get(&cell.slot) {
@@ -287,13 +448,12 @@ impl Store for MemoryStore {
         stored.slots.insert(cell.slot, text);
         if let Err(e) = stored.check_size(&cell.key) {
             stored.slots.remove(&cell.slot);
-            forget_if_empty(&mut items, &cell.key);
+            forget_if_empty(items, &cell.key);
             return Err(e);
         }
-        Ok(Settled::Won {
-            count: stored.count(),
-            later,
-        })
+        let count = stored.count();
+        settled_ttl(ttl, &cell.key, at);
+        Ok(Settled::Won { count, later })
     }
 
     async fn settle_together(
@@ -312,8 +472,11 @@ impl Store for MemoryStore {
         if distinct.len() != texts.len() {
             return Err(BackendError::fatal(format!("a slot of {key} given twice")));
         }
-        let mut items = self.lock();
-        let stored = record(&mut items, key)?;
+        let (now, at) = (self.now(), self.expiry());
+        let mut table = self.lock();
+        table.purge(key, now);
+        let Table { items, ttl } = &mut *table;
+        let stored = record(items, key)?;
         if texts.iter().any(|(n, _)| stored.slots.contains_key(n)) {
             return Ok(None);
         }
@@ -330,9 +493,10 @@ impl Store for MemoryStore {
             for n in &distinct {
                 stored.slots.remove(n);
             }
-            forget_if_empty(&mut items, key);
+            forget_if_empty(items, key);
             return Err(e);
         }
+        settled_ttl(ttl, key, at);
         Ok(Some(settled))
     }
 
@@ -345,7 +509,10 @@ impl Store for MemoryStore {
             .iter()
             .map(|(name, cont)| Ok((name.clone(), encode(cont)?)))
             .collect::<Result<Vec<_>, BackendError>>()?;
-        let mut items = self.lock();
+        let now = self.now();
+        let mut table = self.lock();
+        table.purge(&cell.key, now);
+        let items = &mut table.items;
         if encoded.is_empty() {
             // Nothing to store: only look (DynamoDB reads).
             return match items.get(&cell.key) {
@@ -356,7 +523,7 @@ impl Store for MemoryStore {
             };
         }
         self.count_write();
-        let stored = record(&mut items, &cell.key)?;
+        let stored = record(items, &cell.key)?;
         if let Some(existing) = stored.slots.get(&cell.slot) {
             return Ok(Some(decode(existing)?));
         }
@@ -371,7 +538,7 @@ impl Store for MemoryStore {
                     .iter()
                     .all(|(name, text)| named.get(name) == Some(text))
             });
-            forget_if_empty(&mut items, &cell.key);
+            forget_if_empty(items, &cell.key);
             return if stored_already {
                 Ok(None)
             } else {
@@ -399,30 +566,70 @@ impl Store for MemoryStore {
                     stored.later.remove(&cell.slot);
                 }
             }
-            forget_if_empty(&mut items, &cell.key);
+            forget_if_empty(items, &cell.key);
             return Err(e);
         }
         Ok(None)
     }
 
     async fn put_blob(&self, key: &str, text: &str) -> Result<(), BackendError> {
-        check_blob_key(key)?;
-        let chunks = split_chunks(text, BLOB_CHUNK);
-        for (i, chunk) in chunks.iter().enumerate() {
-            self.put_item(blob_chunk_key(key, i), Item::Chunk((*chunk).to_owned()))?;
+        self.put(key, text, false)
+    }
+
+    async fn put_blob_held(&self, key: &str, text: &str) -> Result<(), BackendError> {
+        self.put(key, text, true)
+    }
+
+    async fn hold_blob(&self, key: &str) -> Result<bool, BackendError> {
+        let now = self.now();
+        let mut table = self.lock();
+        table.purge(key, now);
+        self.count_write();
+        let Some(chunks) = Self::chunks_of(&table, key) else {
+            return Ok(false);
+        };
+        table.ttl.remove(key);
+        for i in 0..chunks {
+            let chunk = blob_chunk_key(key, i);
+            self.count_write();
+            table.purge(&chunk, now);
+            table.ttl.remove(&chunk);
         }
-        // The head goes last: a blob is readable once it is complete.
-        self.put_item(
-            key.to_owned(),
-            Item::Head {
-                chunks: chunks.len(),
-            },
-        )
+        Ok(true)
+    }
+
+    async fn expire_record(&self, key: &str) -> Result<(), BackendError> {
+        let (now, at) = (self.now(), self.expiry());
+        let mut table = self.lock();
+        table.purge(key, now);
+        self.count_write();
+        table.expire_at(key, at);
+        Ok(())
+    }
+
+    async fn expire_blob(&self, key: &str) -> Result<(), BackendError> {
+        let (now, at) = (self.now(), self.expiry());
+        let mut table = self.lock();
+        table.purge(key, now);
+        self.count_write();
+        let Some(chunks) = Self::chunks_of(&table, key) else {
+            return Ok(());
+        };
+        table.expire_at(key, at);
+        for i in 0..chunks {
+            let chunk = blob_chunk_key(key, i);
+            self.count_write();
+            table.purge(&chunk, now);
+            table.expire_at(&chunk, at);
+        }
+        Ok(())
     }
 
     async fn get_blob(&self, key: &str) -> Result<Option<String>, BackendError> {
-        let items = self.lock();
-        let chunks = match items.get(key) {
+        let now = self.now();
+        let mut table = self.lock();
+        table.purge(key, now);
+        let chunks = match table.items.get(key) {
             None => return Ok(None),
             Some(Item::Head { chunks }) => *chunks,
             Some(other) => {
@@ -435,7 +642,8 @@ impl Store for MemoryStore {
         let mut text = String::new();
         for i in 0..chunks {
             let chunk = blob_chunk_key(key, i);
-            match items.get(&chunk) {
+            table.purge(&chunk, now);
+            match table.items.get(&chunk) {
                 Some(Item::Chunk(part)) => text.push_str(part),
                 _ => {
                     return Err(BackendError::fatal(format!(
@@ -448,8 +656,10 @@ impl Store for MemoryStore {
     }
 
     async fn read(&self, key: &str) -> Result<Option<Record>, BackendError> {
-        let items = self.lock();
-        let stored = match items.get(key) {
+        let now = self.now();
+        let mut table = self.lock();
+        table.purge(key, now);
+        let stored = match table.items.get(key) {
             None => return Ok(None),
             Some(Item::Record(stored)) => stored,
             Some(other) => {
@@ -545,20 +755,53 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
+    async fn wait_with(
+        &self,
+        cell: &Cell,
+        conts: &[(String, Cont)],
+        note: &Note,
+    ) -> Result<Option<Slot>, BackendError> {
+        // One write, as DynamoDB makes it: the add counts it.
+        if conts.is_empty() {
+            self.count_write();
+            let now = self.now();
+            let mut table = self.lock();
+            table.purge(&cell.key, now);
+            if let Some(Item::Record(stored)) = table.items.get(&cell.key) {
+                if let Some(slot) = stored.slots.get(&cell.slot) {
+                    return Ok(Some(decode(slot)?));
+                }
+            }
+        } else if let Some(slot) = self.add_continuations(cell, conts).await? {
+            return Ok(Some(slot));
+        }
+        self.put_note(cell, note)
+    }
+
     async fn note(&self, cell: &Cell, note: &Note) -> Result<(), BackendError> {
         self.count_write();
+        self.put_note(cell, note).map(drop)
+    }
+}
+
+impl MemoryStore {
+    /// Replace `cell`'s note (the write is counted by the caller).
+    fn put_note(&self, cell: &Cell, note: &Note) -> Result<Option<Slot>, BackendError> {
         let text = encode(note)?;
-        let mut items = self.lock();
-        let stored = record(&mut items, &cell.key)?;
+        let now = self.now();
+        let mut table = self.lock();
+        table.purge(&cell.key, now);
+        let items = &mut table.items;
+        let stored = record(items, &cell.key)?;
         let old = stored.notes.insert(cell.slot, text);
         if let Err(e) = stored.check_size(&cell.key) {
             match old {
                 Some(text) => stored.notes.insert(cell.slot, text),
                 None => stored.notes.remove(&cell.slot),
             };
-            forget_if_empty(&mut items, &cell.key);
+            forget_if_empty(items, &cell.key);
             return Err(e);
         }
-        Ok(())
+        Ok(None)
     }
 }

@@ -613,7 +613,7 @@ impl State {
                     Op::Flush,
                     Op::Finish,
                 ];
-                let token = decide::resolve_token(&promise_id(p));
+                let token = decide::resolve_token(&promise_id(p), "app");
                 next.app = Some(Prog::new(None, token, ops));
                 next.resolve = Call::Running;
                 out.push((Action::StartResolve(p), next));
@@ -889,7 +889,7 @@ impl State {
                             m.target
                         ));
                         prog.sends.push(Msg {
-                            token: decide::resolve_token(&promise_id(*target)),
+                            token: decide::resolve_token(&promise_id(*target), "task"),
                             target: Tgt::P(*target),
                             task: Task::Resolution(v),
                             input: None,
@@ -1245,7 +1245,7 @@ impl State {
 /// What the engine's `decide::wake` says of a timer `hops` trips from its time.
 fn timer_wake(hops: u8) -> decide::Wake {
     let hop = std::time::Duration::from_millis(1);
-    decide::wake(u64::from(hops), 0, hop)
+    decide::wake(u64::from(hops), 0, hop, false)
 }
 
 /// A timer message sent on for its next hop: the same token, one hop closer.

@@ -31,6 +31,12 @@ locals {
   data_table_arns  = [for name in var.data_table_names : "${local.table_arn_prefix}${name}"]
 
   alarm_actions = compact([var.alarm_topic_arn])
+
+  # The schedules whose unsigned start messages the worker accepts: exactly
+  # those declared here, each with its task (name=tag,...).
+  schedule_environment = length(var.schedules) == 0 ? {} : {
+    VOW_SCHEDULES = join(",", [for name in keys(var.schedules) : "${name}=${var.schedules[name].task}"])
+  }
 }
 
 # Read at every plan, so a changed secret reaches the functions on the next
@@ -422,7 +428,7 @@ resource "aws_lambda_function" "worker" {
   tags             = var.tags
 
   environment {
-    variables = local.function_environment
+    variables = merge(local.function_environment, local.schedule_environment)
   }
 
   tracing_config {
@@ -524,4 +530,74 @@ resource "aws_cloudwatch_metric_alarm" "dead_letter_queue" {
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
   tags                = var.tags
+}
+
+# -------------------------------------------------------------- schedules
+# EventBridge Scheduler sends each firing's start message to the work queue;
+# its role may send to that queue and nothing else.
+
+data "aws_iam_policy_document" "scheduler_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["scheduler.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "scheduler" {
+  count              = length(var.schedules) == 0 ? 0 : 1
+  name_prefix        = "${var.name_prefix}-sched-"
+  description        = "Role EventBridge Scheduler uses to send vow start messages to the work queue."
+  assume_role_policy = data.aws_iam_policy_document.scheduler_assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "scheduler" {
+  statement {
+    sid       = "SendStartMessages"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.work.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "scheduler" {
+  count  = length(var.schedules) == 0 ? 0 : 1
+  name   = "vow-scheduler"
+  role   = aws_iam_role.scheduler[0].id
+  policy = data.aws_iam_policy_document.scheduler.json
+}
+
+resource "aws_scheduler_schedule" "this" {
+  for_each = var.schedules
+  #checkov:skip=CKV_AWS_297:The schedule holds a queue ARN, a task tag and its input, no secret; EventBridge Scheduler encrypts it with an AWS owned key.
+
+  name                         = "${var.name_prefix}-${each.key}"
+  schedule_expression          = each.value.expression
+  schedule_expression_timezone = each.value.timezone
+
+  flexible_time_window {
+    mode = "OFF"
+  }
+
+  target {
+    arn      = aws_sqs_queue.work.arn
+    role_arn = aws_iam_role.scheduler[0].arn
+    # The documented start message (README, "Schedules"); EventBridge
+    # Scheduler fills in the firing's time.
+    input = jsonencode({
+      vow      = "start"
+      schedule = each.key
+      task     = each.value.task
+      input    = jsondecode(each.value.input)
+      at       = "<aws.scheduler.scheduled-time>"
+    })
+
+    retry_policy {
+      maximum_event_age_in_seconds = 86400
+      maximum_retry_attempts       = 185
+    }
+  }
 }

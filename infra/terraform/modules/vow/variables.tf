@@ -145,3 +145,28 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "schedules" {
+  description = <<-EOT
+    Schedules, each starting a workflow at every firing: name => {
+    expression (EventBridge Scheduler: "cron(0 3 * * ? *)", "rate(1 hour)"),
+    timezone (IANA, default "UTC"), task (the tag of a registered task whose
+    Input is ()), input (the task's fields as JSON text, default "{}") }.
+    Each firing sends one start message to the work queue; the workflow it
+    starts is named after the schedule and the firing's time, so a duplicate
+    starts nothing. The worker accepts these unsigned messages only for the
+    names and tasks declared here (VOW_SCHEDULES).
+  EOT
+  type = map(object({
+    expression = string
+    timezone   = optional(string, "UTC")
+    task       = string
+    input      = optional(string, "{}")
+  }))
+  default = {}
+
+  validation {
+    condition     = length([for name in keys(var.schedules) : name if can(regex("^[0-9a-zA-Z_.-]{1,30}$", name))]) == length(var.schedules)
+    error_message = "schedule names are 1 to 30 letters, digits, '.', '_' or '-'."
+  }
+}
