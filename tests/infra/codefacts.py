@@ -30,6 +30,9 @@ class Facts:
     retention: int  # message retention the code's own setup gives queues (seconds)
     ttl_whole_days: bool  # the TTL variable is parsed as an unsigned integer
     reads_lambda_log_level: bool  # the functions read AWS_LAMBDA_LOG_LEVEL (JSON logging)
+    env_timer_table: str  # the variable naming the timer index's table
+    timer_key: tuple[tuple[str, str, str], ...]  # the timer table's key: (attribute, type, key type)
+    sweep_body: str  # the message that asks a worker to sweep the timer index
 
 
 def _const(text: str, name: str, path: Path) -> str:
@@ -42,7 +45,7 @@ def _const(text: str, name: str, path: Path) -> str:
 def read(root: Path) -> Facts:
     aws = root / "sdk/src/aws/mod.rs"
     aws_text = aws.read_text()
-    consts = {n: _const(aws_text, n, aws) for n in ("ENV_QUEUE_URL", "ENV_TABLE_NAME", "ENV_RECORD_TTL_DAYS")}
+    consts = {n: _const(aws_text, n, aws) for n in ("ENV_QUEUE_URL", "ENV_TABLE_NAME", "ENV_RECORD_TTL_DAYS", "ENV_TIMER_TABLE")}
     m = re.search(r"pub const ENV_VARS: \[&str; \d+\] = \[([^\]]*)\];", aws_text)
     if not m:
         raise CodeError(f"{aws}: no `pub const ENV_VARS`")
@@ -62,6 +65,23 @@ def read(root: Path) -> Facts:
     batch = re.search(r"batch_size: (\d+),", poller.read_text())
     if not (key_type and retention and batch):
         raise CodeError("the key type (setup.rs), queue retention (setup.rs) or batch size (poller.rs) moved")
+    timers = root / "sdk/src/aws/timers.rs"
+    timers_text = timers.read_text()
+    timer_setup = re.search(
+        r"\.key_schema\(key\(super::timers::(\w+), KeyType::Hash\)\?\)\s*"
+        r"\.key_schema\(key\(super::timers::(\w+), KeyType::Range\)\?\)",
+        setup_text,
+    )
+    sweep = root / "sdk/src/engine/sweep.rs"
+    sweep_body = re.search(r'pub const SWEEP_BODY: &str = r#"(.+?)"#;', sweep.read_text())
+    if not (timer_setup and sweep_body):
+        raise CodeError("the timer table's key (setup.rs ensure_timer_table) or SWEEP_BODY (engine/sweep.rs) moved")
+    if "super::store::TTL" not in timers_text:
+        raise CodeError(f"{timers}: the timer index no longer keeps its TTL in the promise table's TTL attribute")
+    timer_key = tuple(
+        (_const(timers_text, const, timers), "S", kind)
+        for const, kind in ((timer_setup.group(1), "HASH"), (timer_setup.group(2), "RANGE"))
+    )
     function_sources = [p for d in ("functions", "lambda") for p in (root / d).rglob("*.rs") if "target" not in p.parts]
     return Facts(
         env_queue_url=consts["ENV_QUEUE_URL"],
@@ -77,4 +97,7 @@ def read(root: Path) -> Facts:
         retention=int(retention.group(1)),
         ttl_whole_days="parse::<u64>()" in aws_text,
         reads_lambda_log_level=any("AWS_LAMBDA_LOG_LEVEL" in p.read_text() for p in function_sources),
+        env_timer_table=consts["ENV_TIMER_TABLE"],
+        timer_key=timer_key,
+        sweep_body=sweep_body.group(1),
     )

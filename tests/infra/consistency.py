@@ -53,7 +53,7 @@ TF = ROOT / "infra/terraform"
 MODULE = TF / "modules/vow"
 EXAMPLE = TF / "example"
 COMPOSE = ROOT / "infra/localstack/docker-compose.yml"
-LOCALSTACK_SERVICES = {"sqs", "dynamodb", "lambda", "iam", "logs", "cloudwatch", "cloudformation", "s3", "sts"}
+LOCALSTACK_SERVICES = {"sqs", "dynamodb", "lambda", "iam", "logs", "cloudwatch", "cloudformation", "s3", "sts", "events"}
 
 EXPECTED_OUTPUTS = {
     "QueueUrl": "queue_url",
@@ -61,6 +61,7 @@ EXPECTED_OUTPUTS = {
     "DeadLetterQueueUrl": "dead_letter_queue_url",
     "TableName": "table_name",
     "TableArn": "table_arn",
+    "TimerTableName": "timer_table_name",
     "WorkerFunctionArn": "worker_function_arn",
     "DeadLetterFunctionArn": "dead_letter_function_arn",
 }

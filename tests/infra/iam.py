@@ -13,7 +13,8 @@ compares them with that record, per function:
   count/for_each, dynamic blocks) evaluated.
 
 Template resources are resolved to the recorded ARNs by logical name (the
-work queue, the dead-letter queue, the promise table). It fails if a recorded
+work queue, the dead-letter queue, the promise table, the timer index's
+table). It fails if a recorded
 call is not granted on a matching resource, or if one of vow's own grants
 matches no recorded call. Grants for user extensions (DataTableNames /
 data_table_names, ExtraPolicyArns / extra_policy_arns, ExtraPolicyJson /
@@ -26,7 +27,8 @@ scope; any other service in a grant fails the check, since nothing recorded
 could prove it.
 
 Before reporting, it proves it can fail: on a copy of the record with a call
-nobody grants, and on one without the calls of one of vow's grants, the
+nobody grants, on one without the calls of one of vow's grants, and with the
+SAM stack lacking each of its grants on the timer index's table in turn, the
 comparison must report each (a "self-test" line says if it did not).
 
 Usage (from the repository root, after the tests wrote the record):
@@ -64,11 +66,17 @@ VENVS = Path(os.environ.get("VOW_INFRA_VENV", Path.home() / ".cache/vow/infra-ve
 SAM_FUNCTIONS = {"WorkerFunction": "worker", "DeadLetterFunction": "dead-letter"}
 TF_FUNCTIONS = {"worker": "worker", "dead_letter": "dead-letter"}
 # Which template resource is which recorded one.
-SAM_RESOURCES = {"WorkQueue": "work_queue", "DeadLetterQueue": "dead_letter_queue", "PromiseTable": "promise_table"}
+SAM_RESOURCES = {
+    "WorkQueue": "work_queue",
+    "DeadLetterQueue": "dead_letter_queue",
+    "PromiseTable": "promise_table",
+    "TimerTable": "timer_table",
+}
 TF_RESOURCES = {
     ("aws_sqs_queue", "work"): "work_queue",
     ("aws_sqs_queue", "dead_letter"): "dead_letter_queue",
     ("aws_dynamodb_table", "promises"): "promise_table",
+    ("aws_dynamodb_table", "timers"): "timer_table",
 }
 # The user extension inputs: set to the recorded data tables, or emptied.
 SAM_DATA_TABLES = "DataTableNames"
@@ -120,13 +128,14 @@ class Record:
         self.region = data["region"]
         self.account = data["account"]
         res = data["resources"]
-        self.arns = {k: res[k] for k in ("work_queue", "dead_letter_queue", "promise_table")}
+        self.arns = {k: res[k] for k in ("work_queue", "dead_letter_queue", "promise_table", "timer_table")}
         self.data_tables: dict[str, str] = dict(res.get("data_tables", {}))
         self.calls = [Call(c["principal"], c["via"], c["action"], c["resource"]) for c in data["calls"]]
         labels = {
             self.arns["work_queue"]: "queue/<work>",
             self.arns["dead_letter_queue"]: "queue/<dead-letter>",
             self.arns["promise_table"]: "table/<promises>",
+            self.arns["timer_table"]: "table/<timers>",
         }
         labels.update({arn: f"table/<{label}>" for label, arn in self.data_tables.items()})
         self.labels = sorted(labels.items(), key=lambda kv: -len(kv[0]))
@@ -412,6 +421,17 @@ def self_test(rec: Record, stacks: dict[str, tuple[list[Grant], list[Grant]]]) -
             if not any(p.startswith(f"{g.principal}: {g.action} ") and p.endswith("never called") for p in problems):
                 kept.append(f"self-test: {g.principal}'s {g.action} with its calls removed was not reported")
             break
+        # A stack lacking one of the timer index's grants: each recorded call
+        # on the timer table must be reported as not granted.
+        timers = rec.arns["timer_table"]
+        for g in [g for g in stacks.get("SAM", ([], []))[1] if g.resource == timers]:
+            problems = []
+            grants, own = stacks["SAM"]
+            lacking = {**stacks, "SAM": ([x for x in grants if x != g], [x for x in own if x != g])}
+            check(rec, lacking)
+            want = f"{g.principal}: {g.action} on table/<timers> not granted (SAM)"
+            if want not in problems:
+                kept.append(f"self-test: a SAM stack without {g.principal}'s {g.action} on the timer table was not reported ({want!r} not in {problems})")
     finally:
         problems = kept
 

@@ -24,6 +24,15 @@ TF_VARS = "infra/terraform/modules/vow/variables.tf"
 ORDERS_SAM = "examples/orders/template.yaml"
 ORDERS_TF = "examples/orders/terraform/main.tf"
 
+# The promise table's settings, told apart from the timer table's (which has a
+# sort key after its partition key).
+SAM_MAIN = "        - AttributeName: pk\n          KeyType: HASH\n      TimeToLiveSpecification:\n        AttributeName: ttl\n        Enabled: true\n"
+SAM_MAIN_PITR = SAM_MAIN + "      PointInTimeRecoverySpecification:\n        PointInTimeRecoveryEnabled: true"
+TF_MAIN = (
+    '    name = "pk"\n    type = "S"\n  }\n\n  ttl {\n    attribute_name = "ttl"\n    enabled        = true\n  }\n\n'
+    "  point_in_time_recovery {\n    enabled = true\n  }\n\n  server_side_encryption {\n    enabled = true"
+)
+
 # (name, file, text, replacement, expected message)
 CASES = [
     (
@@ -100,36 +109,36 @@ CASES = [
     (
         "TTL off (SAM)",
         SAM,
-        "        AttributeName: ttl\n        Enabled: true",
-        "        AttributeName: ttl\n        Enabled: false",
+        SAM_MAIN,
+        SAM_MAIN.replace("Enabled: true", "Enabled: false"),
         "the table's TTL is ('ttl', False)",
     ),
     (
         "TTL off (Terraform)",
         TF,
-        '    attribute_name = "ttl"\n    enabled        = true',
-        '    attribute_name = "ttl"\n    enabled        = false',
+        TF_MAIN,
+        TF_MAIN.replace('attribute_name = "ttl"\n    enabled        = true', 'attribute_name = "ttl"\n    enabled        = false'),
         "the table's TTL is ('ttl', False)",
     ),
     (
         "TTL on another attribute (Terraform)",
         TF,
-        'attribute_name = "ttl"',
-        'attribute_name = "expires"',
+        TF_MAIN,
+        TF_MAIN.replace('attribute_name = "ttl"', 'attribute_name = "expires"'),
         "the table's TTL is ('expires', True)",
     ),
     (
         "point-in-time recovery off (SAM)",
         SAM,
-        "PointInTimeRecoveryEnabled: true",
-        "PointInTimeRecoveryEnabled: false",
+        SAM_MAIN_PITR,
+        SAM_MAIN_PITR.replace("PointInTimeRecoveryEnabled: true", "PointInTimeRecoveryEnabled: false"),
         "point-in-time recovery is off",
     ),
     (
         "point-in-time recovery off (Terraform)",
         TF,
-        "  point_in_time_recovery {\n    enabled = true",
-        "  point_in_time_recovery {\n    enabled = false",
+        TF_MAIN,
+        TF_MAIN.replace("  point_in_time_recovery {\n    enabled = true", "  point_in_time_recovery {\n    enabled = false"),
         "point-in-time recovery is off",
     ),
     (
@@ -185,8 +194,8 @@ CASES = [
     (
         "a grant nothing uses (SAM: Query on the promise table)",
         SAM,
-        "                  - dynamodb:BatchGetItem\n                Resource: !GetAtt PromiseTable.Arn\n              - !If",
-        "                  - dynamodb:BatchGetItem\n                  - dynamodb:Query\n                Resource: !GetAtt PromiseTable.Arn\n              - !If",
+        "                  - dynamodb:BatchGetItem\n                Resource: !GetAtt PromiseTable.Arn\n              - Sid: TimerIndex\n                Effect: Allow\n                Action:\n                  # GetItem and PutItem: the sweep's",
+        "                  - dynamodb:BatchGetItem\n                  - dynamodb:Query\n                Resource: !GetAtt PromiseTable.Arn\n              - Sid: TimerIndex\n                Effect: Allow\n                Action:\n                  # GetItem and PutItem: the sweep's",
         "worker: role allows dynamodb:Query on arn:aws:dynamodb:us-east-1:123456789012:table/vow-promises, which nothing uses",
     ),
     (
@@ -243,15 +252,15 @@ CASES = [
     (
         "table encryption off (Terraform)",
         TF,
-        "  server_side_encryption {\n    enabled = true",
-        "  server_side_encryption {\n    enabled = false",
+        TF_MAIN,
+        TF_MAIN.replace("  server_side_encryption {\n    enabled = true", "  server_side_encryption {\n    enabled = false"),
         "server-side encryption is off on the table",
     ),
     (
         "table key renamed (SAM)",
         SAM,
-        "        - AttributeName: pk\n          KeyType: HASH",
-        "        - AttributeName: id\n          KeyType: HASH",
+        SAM_MAIN,
+        SAM_MAIN.replace("AttributeName: pk", "AttributeName: id"),
         "the table's key is [('id', None, 'HASH')], the code uses [('pk', 'S', 'HASH')]",
     ),
     (
@@ -281,6 +290,126 @@ CASES = [
         "resources = [aws_dynamodb_table.orders.arn]",
         'resources = ["*"]',
         "examples/orders/terraform: extra_policy_json grants",
+    ),
+]
+
+
+# The timer index: its table, the sweep rule, the work queue's policy, the
+# functions' variable and grants.
+CASES += [
+    (
+        "the sweep rule sends another body (SAM)",
+        SAM,
+        """          Input: '{"vow":"sweep"}'""",
+        """          Input: '{"vow":"swept"}'""",
+        "sweep rule vow-sweep: targets are [{'arn': 'arn:aws:sqs:us-east-1:123456789012:vow-work', 'input': {'vow': 'swept'}",
+    ),
+    (
+        "the sweep rule targets the dead-letter queue (Terraform)",
+        TF,
+        '  arn       = aws_sqs_queue.work.arn\n  input     = jsonencode({ vow = "sweep" })',
+        '  arn       = aws_sqs_queue.dead_letter.arn\n  input     = jsonencode({ vow = "sweep" })',
+        "sweep rule vow-sweep: targets are [{'arn': 'arn:aws:sqs:us-east-1:123456789012:vow-dead-letter'",
+    ),
+    (
+        "the sweep every 5 minutes (SAM)",
+        SAM,
+        "ScheduleExpression: rate(1 minute)",
+        "ScheduleExpression: rate(5 minutes)",
+        "sweep rule vow-sweep: schedule is 'rate(5 minutes)'",
+    ),
+    (
+        "the sweep rule disabled (Terraform)",
+        TF,
+        '  schedule_expression = "rate(1 minute)"\n',
+        '  schedule_expression = "rate(1 minute)"\n  state               = "DISABLED"\n',
+        "sweep rule vow-sweep: state is 'DISABLED'",
+    ),
+    (
+        "timer table TTL off (SAM)",
+        SAM,
+        "          KeyType: RANGE\n      TimeToLiveSpecification:\n        AttributeName: ttl\n        Enabled: true",
+        "          KeyType: RANGE\n      TimeToLiveSpecification:\n        AttributeName: ttl\n        Enabled: false",
+        "the timer table's TTL is ('ttl', False)",
+    ),
+    (
+        "timer table without TTL (Terraform)",
+        TF,
+        '    name = "sk"\n    type = "S"\n  }\n\n  ttl {\n    attribute_name = "ttl"\n    enabled        = true\n  }\n',
+        '    name = "sk"\n    type = "S"\n  }\n',
+        "the timer table's TTL is (None, False)",
+    ),
+    (
+        "timer table without its sort key (SAM)",
+        SAM,
+        "        - AttributeName: sk\n          KeyType: RANGE\n",
+        "",
+        "the timer table's key is [('pk', 'S', 'HASH')], the code uses [('pk', 'S', 'HASH'), ('sk', 'S', 'RANGE')]",
+    ),
+    (
+        "timer table sorted on a number (Terraform)",
+        TF,
+        '    name = "sk"\n    type = "S"',
+        '    name = "sk"\n    type = "N"',
+        "the timer table's key is [('pk', 'S', 'HASH'), ('sk', 'N', 'RANGE')]",
+    ),
+    (
+        "timer table point-in-time recovery off (SAM)",
+        SAM,
+        "          KeyType: RANGE\n      TimeToLiveSpecification:\n        AttributeName: ttl\n        Enabled: true\n"
+        "      PointInTimeRecoverySpecification:\n        PointInTimeRecoveryEnabled: true",
+        "          KeyType: RANGE\n      TimeToLiveSpecification:\n        AttributeName: ttl\n        Enabled: true\n"
+        "      PointInTimeRecoverySpecification:\n        PointInTimeRecoveryEnabled: false",
+        "point-in-time recovery is off on the timer table",
+    ),
+    (
+        "the functions lack VOW_TIMER_TABLE (SAM)",
+        SAM,
+        "        VOW_TIMER_TABLE: !Ref TimerTable\n",
+        "",
+        "worker: VOW_TIMER_TABLE is None, expected 'vow-timers'",
+    ),
+    (
+        "the functions name the promise table as the timer table (Terraform)",
+        TF,
+        "      VOW_TIMER_TABLE     = aws_dynamodb_table.timers.name\n",
+        "      VOW_TIMER_TABLE     = aws_dynamodb_table.promises.name\n",
+        "worker: VOW_TIMER_TABLE is 'vow-promises', expected 'vow-timers'",
+    ),
+    (
+        "the work queue's policy open to any principal (SAM)",
+        SAM,
+        "            Principal:\n              Service: events.amazonaws.com\n",
+        "            Principal: \"*\"\n",
+        "queue policy SweepRuleSends: allows ['*'], expected only Service:events.amazonaws.com",
+    ),
+    (
+        "the work queue's policy lets any EventBridge rule send (Terraform)",
+        TF,
+        '    condition {\n      test     = "ArnEquals"\n      variable = "aws:SourceArn"\n      values   = [aws_cloudwatch_event_rule.sweep.arn]\n    }\n',
+        "",
+        "queue policy SweepRuleSends: conditions are {}, expected aws:SourceArn equal to the sweep rule",
+    ),
+    (
+        "the work queue's policy takes requests without TLS (Terraform)",
+        TF,
+        '    condition {\n      test     = "Bool"\n      variable = "aws:SecureTransport"\n      values   = ["false"]\n    }\n',
+        "",
+        "the work queue's policy does not deny requests without TLS",
+    ),
+    (
+        "the worker may not Query the timer table (Terraform)",
+        TF,
+        '      "dynamodb:GetItem",\n      "dynamodb:PutItem",\n      "dynamodb:Query",\n    ]\n    resources = [aws_dynamodb_table.timers.arn]',
+        '      "dynamodb:GetItem",\n      "dynamodb:PutItem",\n    ]\n    resources = [aws_dynamodb_table.timers.arn]',
+        "worker: role does not allow dynamodb:Query on arn:aws:dynamodb:us-east-1:123456789012:table/vow-timers",
+    ),
+    (
+        "the dead-letter function may Query the timer table (SAM)",
+        SAM,
+        "                  - dynamodb:GetItem\n                  - dynamodb:PutItem\n                Resource: !GetAtt TimerTable.Arn",
+        "                  - dynamodb:GetItem\n                  - dynamodb:PutItem\n                  - dynamodb:Query\n                Resource: !GetAtt TimerTable.Arn",
+        "dead_letter: role allows dynamodb:Query on arn:aws:dynamodb:us-east-1:123456789012:table/vow-timers, which nothing uses",
     ),
 ]
 

@@ -20,6 +20,11 @@ in us-east-1, account 123456789012:
                 resources}], managed [arns]
     alarm       namespace, metric, dimensions, statistic, period, threshold,
                 comparison, missing, actions, ok_actions
+    timer_table the timer index's table, as `table`
+    sweep_rules EventBridge rules by name: name, arn, schedule, state,
+                targets [{arn, input (parsed), role}]
+    queue_policies  queue arn -> resource policy statements [{sid, effect,
+                principals, actions, resources, not, conditions}]
 
 The checks in values.py read only this model, so one check covers both tools.
 """
@@ -68,6 +73,9 @@ SAM_NAMES = {
     "alarm": "DeadLetterQueueAlarm",
 }
 TF_NAMES = {"work": "work", "dead_letter_queue": "dead_letter", "table": "promises", "alarm": "dead_letter_queue"}
+# The timer index's table in each tool.
+SAM_TIMER_TABLE = "TimerTable"
+TF_TIMER_TABLE = "timers"
 
 
 
@@ -105,6 +113,10 @@ def function_arn(name: str) -> str:
 
 def role_arn(name: str) -> str:
     return f"arn:{PARTITION}:iam::{ACCOUNT}:role/{name}"
+
+
+def rule_arn(name: str) -> str:
+    return f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:rule/{name}"
 
 
 def _as_list(v: Any) -> list:
@@ -232,7 +244,7 @@ class SamEvaluator:
         if res is None:
             raise ModelError(f"sam: resource {logical} is missing")
         props = res.get("Properties", {})
-        for key in ("QueueName", "TableName", "LogGroupName", "FunctionName", "RoleName", "TopicName"):
+        for key in ("QueueName", "TableName", "LogGroupName", "FunctionName", "RoleName", "TopicName", "Name"):
             if key in props:
                 return self.eval(props[key])
         return f"{STACK}-{logical}"
@@ -248,6 +260,7 @@ class SamEvaluator:
             "AWS::Logs::LogGroup": {"Ref": name, "Arn": log_group_arn(name) + ":*"},
             "AWS::IAM::Role": {"Ref": name, "Arn": role_arn(name)},
             "AWS::Serverless::Function": {"Ref": name, "Arn": function_arn(name)},
+            "AWS::Events::Rule": {"Ref": name, "Arn": rule_arn(name)},
         }.get(kind, {"Ref": name})
         if attr not in table:
             raise ModelError(f"sam: {logical} ({kind}) has no attribute {attr} the checks know")
@@ -520,6 +533,30 @@ def sam_model(doc: dict, tf_params: dict[str, Any]) -> dict:
         "actions": sorted(a.get("AlarmActions", [])),
         "ok_actions": sorted(a.get("OKActions", [])),
     }
+
+    # The timer index: its table, the rule that asks for a sweep each minute,
+    # and the queue policy that lets only that rule send through EventBridge.
+    model["timer_table"] = _table(
+        s.props(SAM_TIMER_TABLE), lambda props: [(k["AttributeName"], k["KeyType"]) for k in props.get("KeySchema", [])]
+    )
+    model["sweep_rules"] = {}
+    model["queue_policies"] = {}
+    for logical, res in doc.get("Resources", {}).items():
+        if "Condition" in res and not s.condition(res["Condition"]):
+            continue
+        if res.get("Type") == "AWS::Events::Rule":
+            p = s.props(logical)
+            model["sweep_rules"][p.get("Name")] = _rule(
+                p.get("Name"),
+                p.get("ScheduleExpression"),
+                p.get("State", "ENABLED"),
+                [(t.get("Arn"), t.get("Input"), t.get("RoleArn")) for t in p.get("Targets", [])],
+            )
+        if res.get("Type") == "AWS::SQS::QueuePolicy":
+            p = s.props(logical)
+            for url in p.get("Queues", []):
+                arn = queue_arn(str(url).rsplit("/", 1)[-1])
+                model["queue_policies"].setdefault(arn, []).extend(resource_statements(p.get("PolicyDocument", {})))
     return model
 
 
@@ -611,6 +648,9 @@ class TfEvaluator:
         if kind == "aws_lambda_function":
             n = v("function_name")
             return {"function_name": n, "arn": function_arn(n), "id": n}
+        if kind == "aws_cloudwatch_event_rule":
+            n = v("name")
+            return {"name": n, "arn": rule_arn(n), "id": n}
         return {"id": f"{kind}.{name}"}
 
     def data(self, kind: str, name: str) -> Any:
@@ -636,6 +676,10 @@ class TfEvaluator:
             }
             if "sid" in st:
                 entry["Sid"] = self.value(st["sid"])
+            if "condition" in st:
+                entry["Condition"] = {}
+                for c in st["condition"]:
+                    entry["Condition"].setdefault(self.value(c["test"]), {})[self.value(c["variable"])] = self.value(c["values"])
             if "resources" in st:
                 entry["Resource"] = self.value(st["resources"])
             if "not_actions" in st:
@@ -856,4 +900,116 @@ def terraform_model(tf: dict, params: dict[str, Any]) -> dict:
         "actions": sorted(get("alarm_actions", [])),
         "ok_actions": sorted(get("ok_actions", [])),
     }
+
+    # The timer index: its table, the rule that asks for a sweep each minute,
+    # and the queue policy that lets only that rule send through EventBridge.
+    body = t.resource("aws_dynamodb_table", TF_TIMER_TABLE)
+    get = lambda k, d=None: t.value(body[k]) if k in body else d  # noqa: E731
+    props = {
+        "TableName": get("name"),
+        "BillingMode": get("billing_mode", "PROVISIONED"),
+        "AttributeDefinitions": [{"AttributeName": t.value(a["name"]), "AttributeType": t.value(a["type"])} for a in body.get("attribute", [])],
+        "TimeToLiveSpecification": {
+            "AttributeName": t.value(_one(body.get("ttl", [{}])).get("attribute_name")),
+            "Enabled": t.value(_one(body.get("ttl", [{}])).get("enabled", False)),
+        },
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": t.value(_one(body.get("point_in_time_recovery", [{}])).get("enabled", False))},
+        "SSESpecification": {"SSEEnabled": t.value(_one(body.get("server_side_encryption", [{}])).get("enabled", False))},
+        "DeletionProtectionEnabled": get("deletion_protection_enabled", False),
+    }
+    keys = [(get("hash_key"), "HASH")] + ([(get("range_key"), "RANGE")] if "range_key" in body else [])
+    model["timer_table"] = _table(props, lambda _: keys)
+    targets = blocks(tf, "resource", "aws_cloudwatch_event_target")
+    model["sweep_rules"] = {}
+    for name, body in blocks(tf, "resource", "aws_cloudwatch_event_rule").items():
+        get = lambda k, d=None, b=body: t.value(b[k]) if k in b else d  # noqa: E731
+        rule = get("name")
+        enabled = get("is_enabled", True) in (True, "true")
+        model["sweep_rules"][rule] = _rule(
+            rule,
+            get("schedule_expression"),
+            get("state", "ENABLED" if enabled else "DISABLED"),
+            [
+                (t.value(tb["arn"]), t.value(tb["input"]) if "input" in tb else None, t.value(tb["role_arn"]) if "role_arn" in tb else None)
+                for tb in targets.values()
+                if t.value(tb["rule"]) == rule
+            ],
+        )
+    model["queue_policies"] = {}
+    for name, body in blocks(tf, "resource", "aws_sqs_queue_policy").items():
+        arn = queue_arn(str(t.value(body["queue_url"])).rsplit("/", 1)[-1])
+        model["queue_policies"].setdefault(arn, []).extend(resource_statements(t.value(body["policy"])))
     return model
+
+
+def _table(props: dict, key_of) -> dict:
+    """A table as the model shows it (CloudFormation property names in `props`)."""
+    types = {a["AttributeName"]: a["AttributeType"] for a in props.get("AttributeDefinitions", [])}
+    ttl = props.get("TimeToLiveSpecification") or {}
+    name = props.get("TableName", "")
+    return {
+        "name": name,
+        "arn": table_arn(name),
+        "key": [(attr, types.get(attr), kind) for attr, kind in key_of(props)],
+        "ttl": (ttl.get("AttributeName"), str(ttl.get("Enabled")).lower() == "true"),
+        "pitr": str((props.get("PointInTimeRecoverySpecification") or {}).get("PointInTimeRecoveryEnabled")).lower() == "true",
+        "sse": str((props.get("SSESpecification") or {}).get("SSEEnabled")).lower() == "true",
+        "billing": props.get("BillingMode", "PROVISIONED"),
+        "deletion_protection": str(props.get("DeletionProtectionEnabled")).lower() == "true",
+    }
+
+
+def _rule(name: str, schedule: Any, state: Any, targets: list[tuple]) -> dict:
+    """An EventBridge rule: its schedule and targets (their input parsed as JSON)."""
+
+    def parsed(text: Any) -> Any:
+        try:
+            return json.loads(text) if isinstance(text, str) else text
+        except json.JSONDecodeError:
+            return {"unparsable": text}
+
+    return {
+        "name": name,
+        "arn": rule_arn(name),
+        "schedule": schedule,
+        "state": state,
+        "targets": sorted(
+            ({"arn": arn, "input": parsed(text), "role": role} for arn, text, role in targets),
+            key=lambda x: json.dumps(x, sort_keys=True),
+        ),
+    }
+
+
+def resource_statements(doc: Any) -> list[dict]:
+    """The statements of a resource policy, with principals and conditions, in
+    one form for both tools (principals as "Service:name" or "*"; condition
+    values as lists of strings), sorted."""
+    if isinstance(doc, str):
+        doc = json.loads(doc)
+    out = []
+    for st in _as_list(doc.get("Statement")):
+        principal = st.get("Principal")
+        who: list[str] = []
+        if principal is None:
+            who = []
+        elif principal == "*" or not isinstance(principal, dict):
+            who = ["*"]
+        else:
+            for kind, ids in principal.items():
+                who += ["*" if (kind in ("*", "AWS") and i == "*") else f"{kind}:{i}" for i in _as_list(ids)]
+        conditions = {
+            op: {k: sorted(str(v).lower() if isinstance(v, bool) else str(v) for v in _as_list(vals)) for k, vals in (kv or {}).items()}
+            for op, kv in (st.get("Condition") or {}).items()
+        }
+        out.append(
+            {
+                "sid": st.get("Sid"),
+                "effect": st.get("Effect"),
+                "principals": sorted(set(who)),
+                "actions": sorted(_as_list(st.get("Action"))),
+                "resources": sorted(_as_list(st.get("Resource"))),
+                "not": sorted(k for k in ("NotAction", "NotResource", "NotPrincipal") if k in st),
+                "conditions": conditions,
+            }
+        )
+    return sorted(out, key=lambda x: json.dumps(x, sort_keys=True))

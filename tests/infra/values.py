@@ -22,6 +22,17 @@ VISIBILITY_FACTOR = 6
 # A continuation waits up to the batching window before a worker sees it.
 MAX_WINDOW = 5
 DATA_TABLE_ACTIONS = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"]
+# The timer index: the worker writes far timers and the sweep's cursor
+# (PutItem), reads the cursor (GetItem) and a minute's timers (Query); the
+# dead-letter function writes a dead-lettered far timer again, after reading
+# the cursor.
+TIMER_ACTIONS = {
+    "worker": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
+    "dead_letter": ["dynamodb:GetItem", "dynamodb:PutItem"],
+}
+# The sweep: once a minute, from an EventBridge rule.
+SWEEP_SCHEDULE = "rate(1 minute)"
+EVENTS = "Service:events.amazonaws.com"
 
 
 def required_grants(model: dict, params: dict, key: str) -> set[tuple[str, str]]:
@@ -50,6 +61,7 @@ def required_grants(model: dict, params: dict, key: str) -> set[tuple[str, str]]
             arn = table.rsplit("/", 1)[0] + "/" + name
             grants |= {(a, arn) for a in DATA_TABLE_ACTIONS}
     grants |= {(a, table) for a in table_actions}
+    grants |= {(a, model["timer_table"]["arn"]) for a in TIMER_ACTIONS[key]}
     return grants
 
 
@@ -106,6 +118,7 @@ def check_model(model: dict, params: dict, facts: Facts, label: str) -> list[str
         facts.env_queue_url: work["url"],
         facts.env_table_name: table["name"],
         facts.env_record_ttl_days: str(params.get("record_ttl_days")),
+        facts.env_timer_table: model["timer_table"]["name"],
     }
     if set(want_env) != set(facts.env_vars):
         fail(f"the checks know values for {sorted(want_env)}, the code reads {sorted(facts.env_vars)}")
@@ -248,6 +261,73 @@ def check_model(model: dict, params: dict, facts: Facts, label: str) -> list[str
     for k, v in want_alarm.items():
         if a.get(k) != v:
             fail(f"alarm: {k} is {a.get(k)!r}, expected {v!r}")
+
+    errors += [f"{label}: {e}" for e in check_timer_index(model, facts)]
+    return errors
+
+
+def check_timer_index(model: dict, facts: Facts) -> list[str]:
+    """The timer index's table, the sweep rule and the work queue's policy
+    (the grants and the functions' variable are checked with the others)."""
+    errors: list[str] = []
+    fail = errors.append
+    timers, table, work = model["timer_table"], model["table"], model["queues"]["work"]
+    want_key = list(facts.timer_key)
+    if timers["key"] != want_key:
+        fail(f"the timer table's key is {timers['key']}, the code uses {want_key}")
+    if timers["ttl"] != (facts.ttl, True):
+        fail(f"the timer table's TTL is {timers['ttl']}, expected enabled on attribute {facts.ttl!r}: swept timers would pile up")
+    if not timers["pitr"]:
+        fail("point-in-time recovery is off on the timer table")
+    if not timers["sse"]:
+        fail("server-side encryption is off on the timer table")
+    if timers["billing"] != "PAY_PER_REQUEST":
+        fail(f"the timer table's billing mode is {timers['billing']}, expected PAY_PER_REQUEST (nothing to pay while idle)")
+    if timers["deletion_protection"] != table["deletion_protection"]:
+        fail(f"the timer table's deletion protection is {timers['deletion_protection']}, the promise table's {table['deletion_protection']}")
+    if timers["name"] == table["name"]:
+        fail("the timer index shares the promise table")
+
+    # Exactly one rule, once a minute, sending the sweep body to the work queue.
+    rules = model["sweep_rules"]
+    want_input = json.loads(facts.sweep_body)
+    if len(rules) != 1:
+        fail(f"expected one EventBridge rule (the sweep), found {sorted(rules)}")
+    for name, rule in sorted(rules.items()):
+        if rule["schedule"] != SWEEP_SCHEDULE:
+            fail(f"sweep rule {name}: schedule is {rule['schedule']!r}, expected {SWEEP_SCHEDULE!r}: timers would fire late")
+        if rule["state"] != "ENABLED":
+            fail(f"sweep rule {name}: state is {rule['state']!r}: no timer further than 20 minutes would ever fire")
+        want_targets = [{"arn": work["arn"], "input": want_input, "role": None}]
+        if rule["targets"] != want_targets:
+            fail(f"sweep rule {name}: targets are {rule['targets']}, expected {want_targets} (the work queue, the sweep body)")
+
+    # The work queue's policy: EventBridge may send, only for the sweep rule;
+    # nothing else is allowed to anyone; requests without TLS are denied.
+    policies = model["queue_policies"]
+    rule_arns = sorted(r["arn"] for r in rules.values())
+    for queue, statements in sorted(policies.items()):
+        if queue != work["arn"]:
+            fail(f"a queue policy on {queue}: only the work queue takes EventBridge's messages")
+        for st in statements:
+            if st["not"]:
+                fail(f"queue policy {st['sid']}: {st['not']} are not allowed in vow's queue policy")
+            if st["effect"] != "Allow":
+                continue
+            if st["principals"] != [EVENTS]:
+                fail(f"queue policy {st['sid']}: allows {st['principals']}, expected only {EVENTS}")
+            if st["actions"] != ["sqs:SendMessage"] or st["resources"] != [work["arn"]]:
+                fail(f"queue policy {st['sid']}: allows {st['actions']} on {st['resources']}, expected sqs:SendMessage on the work queue")
+            source = st["conditions"].get("ArnEquals", {}).get("aws:SourceArn")
+            if st["conditions"] != {"ArnEquals": {"aws:SourceArn": rule_arns}} or source != rule_arns:
+                fail(f"queue policy {st['sid']}: conditions are {st['conditions']}, expected aws:SourceArn equal to the sweep rule {rule_arns}")
+    work_policy = policies.get(work["arn"], [])
+    allows = [st for st in work_policy if st["effect"] == "Allow" and st["principals"] == [EVENTS]]
+    if rules and not allows:
+        fail("the work queue's policy does not let the sweep rule send: EventBridge's messages would be refused")
+    tls = {"effect": "Deny", "principals": ["*"], "conditions": {"Bool": {"aws:SecureTransport": ["false"]}}}
+    if work_policy and not any(all(st.get(k) == v for k, v in tls.items()) and "sqs:*" in st["actions"] for st in work_policy):
+        fail("the work queue's policy does not deny requests without TLS")
     return errors
 
 

@@ -10,8 +10,12 @@
 //! map-and-count (whose segments scan a data table named in their message),
 //! progress notes, values and arguments stored out of line, a retry, a cancel,
 //! a continuation added later, and messages that dead-letter (undecodable,
-//! unknown task, unknown task stored out of line). The record goes to
-//! `$VOW_IAM_CALLS` (default `<target>/tmp/iam-calls.json`).
+//! unknown task, unknown task stored out of line), and the timer index: a
+//! sleep of half an hour that the worker writes into the index, the same
+//! timer dead-lettered (the dead-letter function writes it again) and one
+//! sweep (`{"vow":"sweep"}`, as the stack's EventBridge rule sends it each
+//! minute). The record goes to `$VOW_IAM_CALLS` (default
+//! `<target>/tmp/iam-calls.json`).
 
 use serde_json::json;
 use std::sync::Arc;
@@ -24,7 +28,7 @@ use vow::queue::{Outgoing, Queue};
 use vow::wire::{Cont, Envelope, Target, WIRE_VERSION};
 use vow_e2e::recorder::{Recorder, ACCOUNT, REGION};
 use vow_e2e::tasks::MatchOne;
-use vow_e2e::Stack;
+use vow_e2e::{timer_table, Stack};
 use vow_samples::count::AddCount;
 use vow_samples::{
     expected_count, seed_dynamo, ClosureSample, CrunchAll, FanIn, MapCount, Predicate, Report,
@@ -205,6 +209,7 @@ async fn the_functions_calls_are_recorded_for_the_iam_check() {
         .await
         .expect("seed the data table");
 
+    let timers = timer_table(&stack.names.table_name);
     let recorder = Recorder::default();
     let mut functions = Vec::new();
     let mut logs = Vec::new();
@@ -221,6 +226,7 @@ async fn the_functions_calls_are_recorded_for_the_iam_check() {
         let env = [
             (vow::aws::ENV_QUEUE_URL, stack.names.queue_url.as_str()),
             (vow::aws::ENV_TABLE_NAME, stack.names.table_name.as_str()),
+            (vow::aws::ENV_TIMER_TABLE, timers.as_str()),
             ("AWS_ENDPOINT_URL_SQS", sqs.as_str()),
             ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.as_str()),
         ];
@@ -364,6 +370,31 @@ async fn the_functions_calls_are_recorded_for_the_iam_check() {
         .await
         .expect("send dead letters");
 
+    // A sleep of half an hour: further than a queue delay plus the index's
+    // margin, so it waits in the timer index. Its client keeps no index (an
+    // application without VOW_TIMER_TABLE, whose timers hop through the
+    // queue) and hops every second, so the timer reaches the worker at once:
+    // the worker writes it into the index (PutItem, after starting the
+    // sweep's cursor: GetItem, PutItem) instead of sending it on. Nothing
+    // waits for it to fire.
+    let mut hopping_engine = stack.engine.clone();
+    hopping_engine.timer_hop = Duration::from_secs(1);
+    let hopping = Vow::builder()
+        .sdk_config(&vow::aws::sdk_config().await)
+        .queue_url(&stack.names.queue_url)
+        .table_name(&stack.names.table_name)
+        .timer_table(None)
+        .record_ttl(stack.names.record_ttl)
+        .set_signing_keys(hopping_engine.signing.clone())
+        .engine(hopping_engine)
+        .build()
+        .await
+        .expect("a client keeping no timer index");
+    let napping = hopping.flow();
+    let nap = napping.sleep(Duration::from_secs(30 * 60));
+    hopping.start(&napping).await.expect("start the long sleep");
+    let timers_arn = table_arn(&timers);
+
     // Cancel the slow step once it runs; create the late table once a scan of
     // it has failed.
     let late_arn = table_arn(&late);
@@ -453,6 +484,82 @@ async fn the_functions_calls_are_recorded_for_the_iam_check() {
         assert_eq!(f.kind(), FailureKind::UnknownTask, "{f}");
     }
 
+    // The timer index. Once the worker has written the long sleep into it:
+    // the same timer, dead-lettered (as if its hop had failed until SQS moved
+    // it), goes back into the index through the dead-letter function; and
+    // one sweep, as the EventBridge rule sends it, reads the cursor, claims
+    // the minutes within reach, reads their shards and releases them.
+    let indexed = |principal: &'static str| {
+        let recorder = &recorder;
+        let timers_arn = &timers_arn;
+        async move {
+            let deadline = tokio::time::Instant::now() + WAIT;
+            while !recorder.saw(principal, "dynamodb:PutItem", timers_arn) {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{principal} never wrote the long sleep into the timer index: {:#?}",
+                    recorder.calls()
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    indexed("worker").await;
+    let items = stack
+        .dynamodb
+        .scan()
+        .table_name(&timers)
+        .send()
+        .await
+        .expect("scan the timer index")
+        .items()
+        .to_vec();
+    let bodies: Vec<String> = items
+        .iter()
+        .filter(|item| {
+            item.get("sk")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+                != Some("cursor")
+        })
+        .filter_map(|item| item.get("body").and_then(|v| v.as_s().ok()).cloned())
+        .collect();
+    assert_eq!(
+        bodies.len(),
+        1,
+        "the long sleep is indexed once: {items:#?}"
+    );
+    SqsQueue::new(stack.sqs.clone(), &stack.dlq_url)
+        .send(vec![Outgoing {
+            body: bodies[0].clone(),
+            delay: Duration::ZERO,
+        }])
+        .await
+        .expect("dead-letter the long sleep's timer");
+    indexed("dead-letter").await;
+    stack
+        .queue()
+        .send(vec![Outgoing {
+            body: vow::engine::SWEEP_BODY.into(),
+            delay: Duration::ZERO,
+        }])
+        .await
+        .expect("send a sweep");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !recorder.saw("worker", "dynamodb:Query", &timers_arn) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the sweep never read the timer index: {:#?}",
+            recorder.calls()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let slept = vow.status(nap.id()).await.expect("the long sleep's status");
+    assert!(
+        matches!(slept, vow::Status::Unknown | vow::Status::Pending),
+        "the long sleep settled early: {slept:?}"
+    );
+
     // Let the mappings delete what they last ran, then stop them.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let _ = stop.send(true);
@@ -478,6 +585,11 @@ async fn the_functions_calls_are_recorded_for_the_iam_check() {
         ("dead-letter", "dynamodb:PutItem", &promises),
         ("dead-letter", "sqs:SendMessage", &work),
         ("dead-letter", "sqs:ReceiveMessage", &dlq),
+        ("worker", "dynamodb:GetItem", &timers_arn),
+        ("worker", "dynamodb:PutItem", &timers_arn),
+        ("worker", "dynamodb:Query", &timers_arn),
+        ("dead-letter", "dynamodb:GetItem", &timers_arn),
+        ("dead-letter", "dynamodb:PutItem", &timers_arn),
     ] {
         assert!(
             recorder.saw(principal, action, resource),
@@ -489,6 +601,7 @@ async fn the_functions_calls_are_recorded_for_the_iam_check() {
         "work_queue": work,
         "dead_letter_queue": dlq,
         "promise_table": promises,
+        "timer_table": timers_arn,
         "data_tables": { "data": data_arn, "data-late": late_arn },
     }));
     if let Some(dir) = out.parent() {

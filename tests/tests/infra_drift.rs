@@ -31,10 +31,11 @@ fn assigned_vars(text: &str) -> BTreeSet<String> {
 
 #[test]
 fn templates_set_exactly_the_variables_the_code_reads() {
-    // Signing keys are optional (a Secrets Manager secret), the rest always set.
+    // Signing keys are optional (a Secrets Manager secret), and so are the
+    // declared schedules (the worker's, with a schedule); the rest always set.
     let code: BTreeSet<String> = vow::aws::ENV_VARS
         .iter()
-        .chain([&vow::signing::ENV_SIGNING_KEYS])
+        .chain([&vow::signing::ENV_SIGNING_KEYS, &vow::ENV_SCHEDULES])
         .map(|s| s.to_string())
         .collect();
     for path in [
@@ -79,12 +80,21 @@ fn templates_name_the_real_binaries_and_table_schema() {
             "SAM points at {dir} by default"
         );
     }
-    for line in ["AttributeName: pk", "KeyType: HASH", "AttributeName: ttl"] {
+    // The promise table and the timer index's (`pk`, `sk`; see
+    // `vow::aws::setup::ensure_timer_table`).
+    for line in [
+        "AttributeName: pk",
+        "KeyType: HASH",
+        "AttributeName: ttl",
+        "AttributeName: sk",
+        "KeyType: RANGE",
+    ] {
         assert!(sam_lines.iter().any(|l| l.ends_with(line)), "SAM: {line}");
     }
     for line in [
         "hash_key                    = \"pk\"",
         "attribute_name = \"ttl\"",
+        "range_key                   = \"sk\"",
     ] {
         assert!(tf_lines.iter().any(|l| l == line), "Terraform: {line}");
     }

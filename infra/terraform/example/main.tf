@@ -61,6 +61,7 @@ provider "aws" {
 #   endpoints {
 #     cloudwatch     = "http://127.0.0.1:4566"
 #     dynamodb       = "http://127.0.0.1:4566"
+#     events         = "http://127.0.0.1:4566"
 #     iam            = "http://127.0.0.1:4566"
 #     lambda         = "http://127.0.0.1:4566"
 #     logs           = "http://127.0.0.1:4566"
@@ -116,6 +117,10 @@ output "table_name" {
 
 output "table_arn" {
   value = module.vow.table_arn
+}
+
+output "timer_table_name" {
+  value = module.vow.timer_table_name
 }
 
 output "worker_function_arn" {

@@ -17,6 +17,7 @@ locals {
       VOW_QUEUE_URL       = aws_sqs_queue.work.url
       VOW_TABLE_NAME      = aws_dynamodb_table.promises.name
       VOW_RECORD_TTL_DAYS = tostring(var.record_ttl_days)
+      VOW_TIMER_TABLE     = aws_dynamodb_table.timers.name
     },
     # The secret's string is the whole VOW_SIGNING_KEYS value (id=secret,...).
     var.signing_secret_arn == null ? {} : {
@@ -108,6 +109,110 @@ resource "aws_dynamodb_table" "promises" {
   server_side_encryption {
     enabled = true
   }
+}
+
+# ------------------------------------------------------------- timer index
+# Sleeps and callback deadlines further away than a queue delay (15 minutes)
+# plus 5 wait here, written once, keyed by the minute they fall due in and one
+# of 8 shards (pk "<minute>#<shard>", sk the timer's name); the item
+# pk = sk = "cursor" is where the sweep stands. On demand, it costs nothing
+# while idle. Recovery and encryption as on the promise table: a lost timer is
+# a promise that never settles.
+
+resource "aws_dynamodb_table" "timers" {
+  #checkov:skip=CKV_AWS_119:SSE is on with the AWS managed key (aws/dynamodb), as on the promise table; a customer managed key adds a monthly charge and key-policy administration that nothing here requires.
+  name                        = "${var.name_prefix}-timers"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "pk"
+  range_key                   = "sk"
+  deletion_protection_enabled = var.deletion_protection
+  tags                        = var.tags
+
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+
+  attribute {
+    name = "sk"
+    type = "S"
+  }
+
+  ttl {
+    attribute_name = "ttl"
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled = true
+  }
+}
+
+# Once a minute, EventBridge sends the work queue {"vow":"sweep"}: a worker
+# reads the timers falling due within the next 15 minutes from the timer table
+# and sends each with the SQS delay that brings it at its time.
+resource "aws_cloudwatch_event_rule" "sweep" {
+  name                = "${var.name_prefix}-sweep"
+  description         = "vow timer index sweep - asks a worker once a minute to send the timers falling due."
+  schedule_expression = "rate(1 minute)"
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "sweep" {
+  rule      = aws_cloudwatch_event_rule.sweep.name
+  target_id = "work-queue"
+  arn       = aws_sqs_queue.work.arn
+  input     = jsonencode({ vow = "sweep" })
+}
+
+# EventBridge rules send to SQS under the queue's policy (they take no role):
+# the sweep rule, and nothing else through EventBridge, may send to the work
+# queue; nobody may use it without TLS. The functions send with their roles
+# (same account), which this policy leaves as they are.
+data "aws_iam_policy_document" "work_queue" {
+  statement {
+    sid       = "SweepRuleSends"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.work.arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_cloudwatch_event_rule.sweep.arn]
+    }
+  }
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [aws_sqs_queue.work.arn]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "work" {
+  queue_url = aws_sqs_queue.work.id
+  policy    = data.aws_iam_policy_document.work_queue.json
 }
 
 # -------------------------------------------------------------- log groups
@@ -202,6 +307,18 @@ data "aws_iam_policy_document" "worker" {
     resources = [aws_dynamodb_table.promises.arn]
   }
 
+  statement {
+    sid = "TimerIndex"
+    # GetItem and PutItem: the sweep's cursor, and a far timer written once;
+    # Query: the timers of a minute, swept.
+    actions = [
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:Query",
+    ]
+    resources = [aws_dynamodb_table.timers.arn]
+  }
+
   dynamic "statement" {
     for_each = length(var.data_table_names) > 0 ? [1] : []
     content {
@@ -256,6 +373,17 @@ data "aws_iam_policy_document" "dead_letter" {
       "dynamodb:BatchGetItem",
     ]
     resources = [aws_dynamodb_table.promises.arn]
+  }
+
+  statement {
+    sid = "TimerIndex"
+    # A dead-lettered far timer is written into the index again (PutItem),
+    # after a look at the sweep's cursor (GetItem).
+    actions = [
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+    ]
+    resources = [aws_dynamodb_table.timers.arn]
   }
 }
 

@@ -28,6 +28,11 @@ output "table_arn" {
   value       = aws_dynamodb_table.promises.arn
 }
 
+output "timer_table_name" {
+  description = "Name of the timer index's table (VOW_TIMER_TABLE)."
+  value       = aws_dynamodb_table.timers.name
+}
+
 output "worker_function_arn" {
   description = "ARN of the worker function."
   value       = aws_lambda_function.worker.arn
