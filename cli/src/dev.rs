@@ -2,7 +2,7 @@
 //! suite (`tests/emulators`, embedded in this binary): LocalStack in host mode
 //! for SQS and moto, single-threaded, for DynamoDB, installed once into a
 //! cache and started on loopback. Then it creates the project's queues and
-//! promise table there, writes `.vow/dev.env`, and runs the project's worker
+//! promise and timer tables there, writes `.vow/dev.env`, and runs the project's worker
 //! with `--local` until Ctrl-C (or SIGTERM), and stops the emulators.
 
 use crate::project::{dev_env_path, Project};
@@ -108,6 +108,8 @@ async fn serve(project: &Project, dot: &Path) -> Result<ExitCode, CliError> {
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
     let (queue_url, dlq_url) = setup::ensure_queues(&sqs, &stack, 5, 60).await?;
     setup::ensure_table(&dynamodb, &stack).await?;
+    let timers = format!("{stack}-timers");
+    setup::ensure_timer_table(&dynamodb, &timers).await?;
     let mut env: Vec<(String, String)> = ["SQS", "DYNAMODB"]
         .iter()
         .map(|s| format!("AWS_ENDPOINT_URL_{s}"))
@@ -126,6 +128,7 @@ async fn serve(project: &Project, dot: &Path) -> Result<ExitCode, CliError> {
     env.push((vow::aws::ENV_QUEUE_URL.to_owned(), queue_url));
     env.push((vow::aws::ENV_TABLE_NAME.to_owned(), stack.clone()));
     env.push((vow::aws::ENV_DLQ_URL.to_owned(), dlq_url));
+    env.push((vow::aws::ENV_TIMER_TABLE.to_owned(), timers));
     let worker = project.build_worker()?;
     let mut text = String::from(
         "# Written by `vow dev` while it runs: its local stack. The vow command reads\n\

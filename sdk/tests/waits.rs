@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use vow::backend::Store;
+use vow::backend::{Queue, Store};
 use vow::prelude::*;
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -203,6 +203,66 @@ async fn a_callback_with_a_heartbeat_lives_while_it_beats_and_times_out_when_it_
     );
     // Its deadline changes nothing after.
     pass(&vow, 30 * DAY, 5 * DAY).await;
+    assert_eq!(read_log(&format!("{k}/ship")).len(), 1);
+    assert!(vow.wait(&shipped, WAIT).await.expect("wait").is_ok());
+}
+
+/// The resolve message any language can send to the work queue (docs/waits.md):
+/// unsigned when the deployment signs, or naming anything but a callback, it
+/// is refused and settles nothing; signed and sent twice (an SQS duplicate),
+/// it resolves the callback once and what follows runs once.
+#[tokio::test]
+async fn a_json_resolve_message_settles_only_a_callback_and_only_once() {
+    let keys = vow::signing::SigningKeys::parse("k1=a-secret-of-sixteen-bytes").expect("keys");
+    let mut config = fast_config();
+    config.engine.signing = Some(keys.clone());
+    let vow = Vow::embedded_with(config);
+    let k = key();
+    let flow = vow.flow();
+    let nap = flow.sleep(DAY);
+    let (approval, _resolver) = flow.callback::<bool>(7 * DAY);
+    let shipped = approval.then(Ship { key: k.clone() });
+    vow.start(&flow).await.expect("start");
+    quiet(&vow).await;
+    let (queue, _) = vow.memory_queues().expect("embedded");
+    let send = |bodies: Vec<String>| {
+        let messages = bodies
+            .into_iter()
+            .map(|body| vow::queue::Outgoing {
+                body,
+                delay: Duration::ZERO,
+            })
+            .collect();
+        queue.send(messages)
+    };
+    let resolve =
+        |id: &PromiseId, value: &str| format!(r#"{{"vow":"resolve","id":"{id}","value":{value}}}"#);
+    send(vec![
+        resolve(approval.id(), "true"),
+        keys.sign(&resolve(nap.id(), "null")),
+        keys.sign(&format!(
+            r#"{{"vow":"resolve","id":"{}","value":true,"error":"no"}}"#,
+            approval.id()
+        )),
+    ])
+    .await
+    .expect("sent");
+    quiet(&vow).await;
+    let pending = |s: vow::Status| matches!(s, vow::Status::Pending);
+    assert!(pending(vow.status(approval.id()).await.expect("status")));
+    assert!(pending(vow.status(nap.id()).await.expect("status")));
+    assert!(read_log(&format!("{k}/ship")).is_empty());
+    let signed = keys.sign(&resolve(approval.id(), "true"));
+    send(vec![signed.clone(), signed]).await.expect("sent");
+    quiet(&vow).await;
+    assert_eq!(vow.wait(&approval, WAIT).await.expect("wait"), Ok(true));
+    assert_eq!(read_log(&format!("{k}/ship")), vec!["true".to_owned()]);
+    // A late one, and the deadline, change nothing.
+    send(vec![keys.sign(&resolve(approval.id(), "false"))])
+        .await
+        .expect("sent");
+    pass(&vow, 8 * DAY, DAY).await;
+    assert_eq!(vow.wait(&approval, WAIT).await.expect("wait"), Ok(true));
     assert_eq!(read_log(&format!("{k}/ship")).len(), 1);
     assert!(vow.wait(&shipped, WAIT).await.expect("wait").is_ok());
 }

@@ -14,6 +14,7 @@ pub struct Metrics {
     sqs_other: AtomicU64,
     ddb_write: AtomicU64,
     ddb_settled: AtomicU64,
+    ddb_timer_write: AtomicU64,
     ddb_read: AtomicU64,
     write_units: AtomicU64,
     read_units: AtomicU64,
@@ -37,6 +38,9 @@ pub struct Counts {
     pub ddb_write: u64,
     /// Of those, the ones that settled a slot.
     pub ddb_settled: u64,
+    /// Of those, the timer index's: entries put and the sweep's cursor moved
+    /// (a few a minute whatever the load, not a cost of any step).
+    pub ddb_timer_write: u64,
     /// DynamoDB `GetItem` and `BatchGetItem` calls.
     pub ddb_read: u64,
     /// Write request units, from the sizes of the items written (DynamoDB's rule:
@@ -81,6 +85,7 @@ impl Counts {
             sqs_other: self.sqs_other.saturating_sub(earlier.sqs_other),
             ddb_write: self.ddb_write.saturating_sub(earlier.ddb_write),
             ddb_settled: self.ddb_settled.saturating_sub(earlier.ddb_settled),
+            ddb_timer_write: self.ddb_timer_write.saturating_sub(earlier.ddb_timer_write),
             ddb_read: self.ddb_read.saturating_sub(earlier.ddb_read),
             write_units: self.write_units.saturating_sub(earlier.write_units),
             read_units: self.read_units.saturating_sub(earlier.read_units),
@@ -104,6 +109,7 @@ pub(crate) enum Call {
     SqsOther,
     DdbWrite,
     DdbSettled,
+    DdbTimerWrite,
     DdbRead,
 }
 
@@ -116,6 +122,7 @@ impl Metrics {
             Call::SqsOther => &self.sqs_other,
             Call::DdbWrite => &self.ddb_write,
             Call::DdbSettled => &self.ddb_settled,
+            Call::DdbTimerWrite => &self.ddb_timer_write,
             Call::DdbRead => &self.ddb_read,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -162,6 +169,7 @@ impl Metrics {
             sqs_other: get(&self.sqs_other),
             ddb_write: get(&self.ddb_write),
             ddb_settled: get(&self.ddb_settled),
+            ddb_timer_write: get(&self.ddb_timer_write),
             ddb_read: get(&self.ddb_read),
             write_units: get(&self.write_units),
             read_units: get(&self.read_units),

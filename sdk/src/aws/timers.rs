@@ -59,6 +59,7 @@ impl TimerTable {
 
     pub(crate) async fn put(&self, timer: &IndexedTimer) -> Result<(), BackendError> {
         self.metrics.count(Call::DdbWrite);
+        self.metrics.count(Call::DdbTimerWrite);
         let expires = (timer.at / 1_000).saturating_add(self.keep.as_secs());
         let request = self
             .client
@@ -156,6 +157,7 @@ impl TimerTable {
         to: &SweepCursor,
     ) -> Result<bool, BackendError> {
         self.metrics.count(Call::DdbWrite);
+        self.metrics.count(Call::DdbTimerWrite);
         let encode = |c: &SweepCursor| {
             serde_json::to_string(c).map_err(|e| BackendError::fatal(e.to_string()))
         };

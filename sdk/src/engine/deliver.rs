@@ -9,7 +9,7 @@
 
 use super::decide;
 use super::settle::{Inline, Step};
-use super::start_message;
+use super::{resolve_message, start_message};
 use super::{Engine, Rejected};
 use crate::clock::millis;
 use crate::context::{decode_in, Cx};
@@ -171,6 +171,16 @@ impl Engine {
         }
         if start_message::is_raw_start(body) {
             return self.start_raw(body).await;
+        }
+        if body.contains("\"resolve\"") {
+            // Verified here only if it may be one (an envelope is verified as it opens).
+            let verified = match &self.config.signing {
+                Some(keys) => keys.verify(body).ok(),
+                None => Some(body),
+            };
+            if let Some(message) = verified.filter(|b| resolve_message::is_resolve_message(b)) {
+                return self.resolve_message(message, message_id).await;
+            }
         }
         let env = self.open(body).await?;
         let inline = Inline::new(self.config.inline_for, deadline);

@@ -25,6 +25,7 @@ pub mod decide;
 mod deliver;
 mod expire;
 mod outside;
+mod resolve_message;
 mod run;
 mod settle;
 mod start_message;
