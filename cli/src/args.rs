@@ -140,6 +140,11 @@ pub enum Command {
         /// Arguments for the example (after `--`).
         #[arg(last = true, requires = "example", value_name = "ARGS")]
         example_args: Vec<String>,
+        /// Start it at most once per KEY: run again with the same key (a
+        /// retried deploy step, say), it starts nothing and prints the first
+        /// run's root id (an idempotent start, as `Vow::flow_named`).
+        #[arg(long, value_name = "KEY", conflicts_with = "example")]
+        key: Option<String>,
         /// Wait for the result (exit codes as for `vow wait`).
         #[arg(long, conflicts_with = "example")]
         wait: bool,

@@ -177,21 +177,16 @@ async fn run(mut cli: Cli) -> Result<ExitCode, CliError> {
         }
         Command::Resolve { id, value, fail } => {
             let vow = client(&config, target, true).await?;
-            let before = vow.status(&id).await?;
             let result = match fail {
                 Some(message) => Err(vow::Failure::error(message)),
                 None => Ok(value.unwrap_or_default()),
             };
-            vow.resolve(
-                &vow::Resolver::<serde_json::Value>::from_id(id.clone()),
-                result,
-            )
-            .await?;
-            emit(&match before {
-                vow::Status::Done(_) | vow::Status::Failed(_) => {
-                    format!("{id} was settled already; it keeps its outcome\n")
+            let resolver = vow::Resolver::<serde_json::Value>::from_id(id.clone());
+            emit(&match vow.resolve(&resolver, result).await? {
+                vow::Resolved::Won => format!("resolved {id}\n"),
+                _ => {
+                    format!("{id} came too late: it had settled (resolved, timed out or cancelled) and keeps its outcome\n")
                 }
-                _ => format!("resolved {id}\n"),
             });
         }
         Command::Dlq(command) => {
@@ -216,6 +211,7 @@ async fn run(mut cli: Cli) -> Result<ExitCode, CliError> {
         } => return run::example(&example, &example_args, target),
         Command::Run {
             sample,
+            key,
             wait,
             workers,
             wait_args,
@@ -224,7 +220,13 @@ async fn run(mut cli: Cli) -> Result<ExitCode, CliError> {
             let sample =
                 sample.ok_or_else(|| CliError::Usage("name a sample or --example".into()))?;
             let vow = client(&config, target, true).await?;
-            let id = run::start(&vow, sample).await?;
+            let (id, started) = run::start(&vow, sample, key.as_deref()).await?;
+            if started == vow::Started::Existing {
+                eprintln!(
+                    "already started with key {:?}: nothing sent; its root is below",
+                    key.unwrap_or_default()
+                );
+            }
             emit(&format!("{id}\n"));
             if !wait {
                 return Ok(ExitCode::SUCCESS);

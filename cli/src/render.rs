@@ -3,6 +3,7 @@
 use crate::walk::{Node, Tree};
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
+use vow::walk::Waiting;
 use vow::wire::Outcome;
 use vow::{Inspection, PromiseId, Status};
 
@@ -58,6 +59,7 @@ fn label(node: &Node, full_id: bool) -> String {
         short_id(&node.id)
     };
     let detail = match (node.outcome.as_ref(), node.reported) {
+        (None, _) if node.waiting.is_some() => node.waiting.as_ref().map(waits).unwrap_or_default(),
         (None, Some((done, total))) if done < total => format!("{done}/{total} units"),
         (None, Some(_)) => "ran; waiting on its children".to_owned(),
         (outcome, _) => detail(outcome),
@@ -67,6 +69,32 @@ fn label(node: &Node, full_id: bool) -> String {
         let _ = write!(line, " (attempt {attempt})");
     }
     line.trim_end().to_owned()
+}
+
+/// A time to the second, in UTC: `2026-12-10T09:30:00Z`.
+fn when(at: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// What a pending sleep or callback waits for, on one line.
+fn waits(waiting: &Waiting) -> String {
+    match waiting {
+        Waiting::Sleep { until } => format!("sleeping until {}", when(*until)),
+        Waiting::Callback {
+            deadline: Some(deadline),
+            ..
+        } => format!("waiting for a resolve until {}", when(*deadline)),
+        Waiting::Callback { deadline: None, .. } => "waiting for a resolve".to_owned(),
+    }
+}
+
+/// `at` relative to `now`: `in 2days 3h` or `5m ago`, to the second.
+fn relative(at: SystemTime, now: SystemTime) -> String {
+    let round = |d: Duration| humantime::format_duration(Duration::from_secs(d.as_secs()));
+    match at.duration_since(now) {
+        Ok(ahead) => format!("in {}", round(ahead)),
+        Err(behind) => format!("{} ago", round(behind.duration())),
+    }
 }
 
 /// The workflow as a process tree. The root shows its full id.
@@ -124,6 +152,37 @@ pub fn status_text(inspection: &Inspection, status: &Status, now: SystemTime) ->
         other => {
             row("state", &format!("{other:?}"));
         }
+    }
+    match &inspection.waiting {
+        Some(Waiting::Sleep { until }) => {
+            row(
+                "sleeping",
+                &format!("until {} ({})", when(*until), relative(*until, now)),
+            );
+        }
+        Some(Waiting::Callback {
+            deadline,
+            heartbeat,
+            last_beat,
+        }) => {
+            row(
+                "waiting",
+                &"for a resolve (a callback: vow resolve ID VALUE)",
+            );
+            if let Some(deadline) = deadline {
+                let left = relative(*deadline, now);
+                row("deadline", &format!("{} ({left})", when(*deadline)));
+            }
+            if let Some(every) = heartbeat {
+                let beat = last_beat.map_or_else(
+                    || "no beat yet".to_owned(),
+                    |at| format!("last beat {} ({})", when(at), relative(at, now)),
+                );
+                let every = humantime::format_duration(*every);
+                row("heartbeat", &format!("every {every} at least; {beat}"));
+            }
+        }
+        None => {}
     }
     if let Some(attempt) = inspection.attempt {
         row("attempts", &attempt);
@@ -219,6 +278,7 @@ pub(crate) mod tests {
             attempt: Some(2),
             children: vec![id(2), id(3)],
             progress: None,
+            waiting: None,
         };
         let text = status_text(
             &inspection,
@@ -244,5 +304,65 @@ children  2
         );
         let pending = status_text(&inspection, &Status::Pending, at);
         assert!(pending.contains("state     pending\n"), "{pending}");
+    }
+
+    #[test]
+    fn sleeps_and_callbacks_show_when_they_end() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let hour = Duration::from_secs(3_600);
+        let pending = |waiting| Inspection {
+            id: id(1),
+            outcome: None,
+            settled_at: None,
+            attempt: None,
+            children: vec![],
+            progress: None,
+            waiting: Some(waiting),
+        };
+        let sleep = pending(Waiting::Sleep {
+            until: now + 50 * hour,
+        });
+        let text = status_text(&sleep, &Status::Pending, now);
+        assert!(
+            text.contains("sleeping  until 2023-11-17T00:13:20Z (in 2days 2h)\n"),
+            "{text}"
+        );
+        let callback = pending(Waiting::Callback {
+            deadline: Some(now + hour),
+            heartbeat: Some(10 * 60 * Duration::from_secs(1)),
+            last_beat: Some(now - Duration::from_secs(90)),
+        });
+        let text = status_text(&callback, &Status::Pending, now);
+        let want = "\
+waiting   for a resolve (a callback: vow resolve ID VALUE)
+deadline  2023-11-14T23:13:20Z (in 1h)
+heartbeat every 10m at least; last beat 2023-11-14T22:11:50Z (1m 30s ago)
+";
+        assert!(text.contains(want), "{text}");
+        let node = |waiting| Node {
+            waiting: Some(waiting),
+            ..Node::new(id(1), None)
+        };
+        let tree = |node| Tree {
+            nodes: vec![node],
+            omitted: 0,
+        };
+        let slept = tree_text(&tree(node(Waiting::Sleep { until: now })), true);
+        assert!(
+            slept.ends_with("pending sleeping until 2023-11-14T22:13:20Z\n"),
+            "{slept}"
+        );
+        let waited = tree_text(
+            &tree(node(Waiting::Callback {
+                deadline: None,
+                heartbeat: None,
+                last_beat: None,
+            })),
+            true,
+        );
+        assert!(
+            waited.ends_with("pending waiting for a resolve\n"),
+            "{waited}"
+        );
     }
 }

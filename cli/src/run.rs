@@ -1,29 +1,35 @@
 //! `vow run`: start one of the samples of crate `vow-samples` as a root task.
 
 use crate::args::Sample;
-use vow::{BackendError, PromiseId, Vow};
+use vow::{BackendError, PromiseId, Started, Vow};
 use vow_samples::{ClosureSample, CrunchAll, FanIn, MapCount, Predicate, Table, TimeoutSample};
 
-/// Enqueue `sample`; returns its root promise.
-pub async fn start(vow: &Vow, sample: Sample) -> Result<PromiseId, BackendError> {
-    let promise = match sample {
-        Sample::Timeout => {
-            let task = TimeoutSample {
+/// Start `sample` (once per `key`, if given); returns its root promise and
+/// whether this call started it.
+pub async fn start(
+    vow: &Vow,
+    sample: Sample,
+    key: Option<&str>,
+) -> Result<(PromiseId, Started), BackendError> {
+    let flow = key.map_or_else(|| vow.flow(), |key| vow.flow_named(key));
+    let root = match sample {
+        Sample::Timeout => flow
+            .when(TimeoutSample {
                 work_ms: 2_000,
                 timeout_ms: 100,
-            };
-            vow.when(task).await?.id().clone()
-        }
-        Sample::Closure => {
-            let task = ClosureSample {
+            })
+            .id()
+            .clone(),
+        Sample::Closure => flow
+            .when(ClosureSample {
                 greeting: "hello".to_owned(),
                 times: 3,
-            };
-            vow.when(task).await?.id().clone()
-        }
-        Sample::FanIn => vow.when(FanIn { n: 10 }).await?.id().clone(),
-        Sample::MapCount => {
-            let task = MapCount {
+            })
+            .id()
+            .clone(),
+        Sample::FanIn => flow.when(FanIn { n: 10 }).id().clone(),
+        Sample::MapCount => flow
+            .when(MapCount {
                 table: Table::Synthetic { items: 10_000 },
                 segments: 4,
                 page_size: 250,
@@ -31,18 +37,19 @@ pub async fn start(vow: &Vow, sample: Sample) -> Result<PromiseId, BackendError>
                     color: "red".to_owned(),
                     min_weight: 50,
                 },
-            };
-            vow.when(task).await?.id().clone()
-        }
-        Sample::Progress => {
-            let task = CrunchAll {
+            })
+            .id()
+            .clone(),
+        Sample::Progress => flow
+            .when(CrunchAll {
                 batches: vec![100, 200, 300, 400],
                 pause_ms: 10,
-            };
-            vow.when(task).await?.id().clone()
-        }
+            })
+            .id()
+            .clone(),
     };
-    Ok(promise)
+    let started = vow.start(&flow).await?;
+    Ok((root, started))
 }
 
 /// `vow run --example NAME -- ARGS`: run the example of the vow project in

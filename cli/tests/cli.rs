@@ -601,16 +601,42 @@ async fn resolve_settles_a_callback_with_a_value_or_a_failure() {
     let flow = stack.vow.flow();
     let (approval, _) = flow.callback::<serde_json::Value>(std::time::Duration::from_secs(600));
     let (refusal, _) = flow.callback::<u64>(std::time::Duration::from_secs(600));
+    let nap = flow.sleep(std::time::Duration::from_secs(3 * 24 * 3_600));
     stack.vow.start(&flow).await.expect("start");
     let (approval, refusal) = (approval.id().to_string(), refusal.id().to_string());
+
+    // Status and tree say what a pending callback and sleep wait for, and until when.
+    let waiting = vow(&stack, &["status", &approval]).await;
+    assert!(
+        waiting
+            .stdout
+            .contains("state     pending\nwaiting   for a resolve")
+            && waiting.stdout.contains("deadline  ")
+            && waiting.stdout.contains("(in 9m"),
+        "{waiting:?}"
+    );
+    let sleeping = vow(&stack, &["status", &nap.id().to_string()]).await;
+    assert!(sleeping.stdout.contains("(in 2days 23h"), "{sleeping:?}");
+    let tree = vow(&stack, &["tree", &nap.id().to_string()]).await;
+    assert!(
+        tree.stdout.contains(" pending sleeping until 20"),
+        "{tree:?}"
+    );
+    // A sleep is not resolved from outside.
+    let refused = vow(&stack, &["resolve", &nap.id().to_string(), "null"]).await;
+    assert_ne!(refused.code, 0, "{refused:?}");
+    assert!(refused.stderr.contains("is not a callback"), "{refused:?}");
 
     let resolved = vow(&stack, &["resolve", &approval, r#"{"by": "ana"}"#]).await;
     assert_eq!(resolved.code, 0, "{resolved:?}");
     assert_eq!(resolved.stdout, format!("resolved {approval}\n"));
     let again = vow(&stack, &["resolve", &approval, "false"]).await;
-    assert_eq!(
-        again.stdout,
-        format!("{approval} was settled already; it keeps its outcome\n")
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(
+        again
+            .stdout
+            .starts_with(&format!("{approval} came too late")),
+        "{again:?}"
     );
     let status = vow(&stack, &["status", &approval]).await;
     assert!(status.stdout.contains("state     done\n"), "{status:?}");
@@ -631,4 +657,23 @@ async fn resolve_settles_a_callback_with_a_value_or_a_failure() {
     assert!(bad.stderr.contains("not JSON"), "{bad:?}");
     let neither = vow(&stack, &["resolve", &refusal]).await;
     assert_eq!(neither.code, 2, "{neither:?}");
+}
+
+/// `vow run --key`: the second run with a key starts nothing and prints the
+/// first run's root.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_with_a_key_starts_once() {
+    let stack = Stack::new("cli-key", 5).await.with_workers(1);
+    let key = format!("nightly-{}", PromiseId::random());
+    let first = vow(&stack, &["run", "closure", "--key", &key]).await;
+    assert_eq!(first.code, 0, "{first:?}");
+    let again = vow(&stack, &["run", "closure", "--key", &key, "--wait"]).await;
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(
+        again.stdout.starts_with(&first.stdout),
+        "{first:?} {again:?}"
+    );
+    assert!(again.stderr.contains("already started"), "{again:?}");
+    let other = vow(&stack, &["run", "closure", "--key", "another"]).await;
+    assert_ne!(other.stdout, first.stdout);
 }

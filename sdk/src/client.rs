@@ -72,6 +72,8 @@ pub struct Inspection {
     /// The progress its task last reported with [`crate::Cx::progress`], as
     /// `(done, total)`.
     pub progress: Option<(u64, u64)>,
+    /// If it is a pending sleep or callback: its wake-up time or deadline.
+    pub waiting: Option<crate::walk::Waiting>,
 }
 
 /// Settings of the embedded backend.

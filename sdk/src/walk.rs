@@ -32,6 +32,8 @@ pub struct Node {
     pub settled_at: Option<SystemTime>,
     /// The progress its task last reported, `(done, total)`.
     pub reported: Option<(u64, u64)>,
+    /// A pending sleep's wake-up time, or a callback's deadline.
+    pub waiting: Option<Waiting>,
     /// Indexes of its children in [`Tree::nodes`].
     pub children: Vec<usize>,
 }
@@ -45,6 +47,7 @@ impl Node {
             attempt: None,
             settled_at: None,
             reported: None,
+            waiting: None,
             children: Vec::new(),
         }
     }
@@ -129,6 +132,42 @@ impl Progress {
 
 /// What one record says about promise `id`: its inspection, and the sizes of
 /// joins among its children (child sequence number -> members).
+/// What a pending sleep or callback waits for, from its record's note.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Waiting {
+    /// A sleep: it settles at `until`.
+    Sleep {
+        /// When its timer settles it.
+        until: SystemTime,
+    },
+    /// A callback (or a deferred task's promise): it waits to be resolved
+    /// from outside, and times out at `deadline`, or earlier if its holder
+    /// stops beating: `heartbeat` after the last beat (or its creation).
+    Callback {
+        /// When it times out, if it has a deadline.
+        deadline: Option<SystemTime>,
+        /// Its heartbeat timeout, if it has one.
+        heartbeat: Option<Duration>,
+        /// Its last beat, if it had one.
+        last_beat: Option<SystemTime>,
+    },
+}
+
+impl Waiting {
+    fn of(note: &Note) -> Option<Waiting> {
+        let at = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
+        if note.resolvable {
+            Some(Waiting::Callback {
+                deadline: note.wakes_at.map(at),
+                heartbeat: note.heartbeat_ms.map(Duration::from_millis),
+                last_beat: note.beat_at.map(at),
+            })
+        } else {
+            note.wakes_at.map(|ms| Waiting::Sleep { until: at(ms) })
+        }
+    }
+}
+
 pub(crate) fn inspection_of(
     id: &PromiseId,
     record: Option<Record>,
@@ -145,6 +184,7 @@ pub(crate) fn inspection_of(
         children.extend((0..*n).map(|i| join.member(i)));
     }
     let Note { joins, .. } = &note;
+    let waiting = slot.is_none().then(|| Waiting::of(&note)).flatten();
     let inspection = Inspection {
         id: id.clone(),
         settled_at: slot
@@ -155,6 +195,7 @@ pub(crate) fn inspection_of(
         outcome: slot.map(|s| s.outcome),
         children,
         progress: note.progress(),
+        waiting,
     };
     (inspection, joins.clone())
 }
@@ -225,6 +266,7 @@ impl Vow {
                     attempt: inspection.attempt,
                     settled_at: inspection.settled_at,
                     reported: inspection.progress,
+                    waiting: inspection.waiting,
                     ..Node::new(inspection.id, inspection.outcome)
                 });
                 if let Some(parent) = parent {

@@ -153,7 +153,23 @@ async fn only_callbacks_are_resolved_from_outside_and_a_resolve_says_if_it_won()
     let flow = vow.flow();
     let nap = flow.sleep(DAY);
     let (answer, resolver) = flow.callback::<u64>(DAY);
+    let started = std::time::SystemTime::now();
     vow.start(&flow).await.expect("start");
+    // `vow status` and `vow tree` show when each ends.
+    let near_a_day = |at: std::time::SystemTime| {
+        let after = at.duration_since(started).expect("later");
+        (DAY - MINUTE..DAY + MINUTE).contains(&after)
+    };
+    let nap_ends = vow.inspect(nap.id()).await.expect("inspect").waiting;
+    assert!(
+        matches!(nap_ends, Some(vow::walk::Waiting::Sleep { until }) if near_a_day(until)),
+        "{nap_ends:?}"
+    );
+    let answer_ends = vow.inspect(answer.id()).await.expect("inspect").waiting;
+    assert!(
+        matches!(answer_ends, Some(vow::walk::Waiting::Callback { deadline: Some(at), heartbeat: None, .. }) if near_a_day(at)),
+        "{answer_ends:?}"
+    );
     // A sleep, an id nobody made, a running step's promise: refused.
     for id in [nap.id().clone(), PromiseId::random()] {
         let err = vow
