@@ -608,7 +608,7 @@ fn python_block(page: &str) -> &str {
     &page[start..start + len]
 }
 
-/// The Python resolver in docs/waits.md, run as written with boto3 against
+/// The README's Python resolver, run as written with boto3 against
 /// SQS, resolves a callback of a deployment that signs its messages; the
 /// same script without the key is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -623,7 +623,7 @@ async fn the_python_resolver_in_the_docs_resolves_a_callback() {
     let (answer, resolver) = flow.callback::<u64>(Duration::from_secs(3_600));
     stack.vow.start(&flow).await.expect("start");
     let script = std::env::temp_dir().join(format!("vow-resolve-{}.py", PromiseId::random()));
-    std::fs::write(&script, python_block(include_str!("../../docs/waits.md"))).expect("script");
+    std::fs::write(&script, python_block(include_str!("../../README.md"))).expect("script");
     // The emulators' virtualenv has boto3 (tests/emulators/install.sh).
     let python = std::env::var("VOW_EMULATOR_VENV")
         .map(|venv| format!("{venv}/bin/python"))
