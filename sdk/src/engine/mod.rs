@@ -222,28 +222,40 @@ impl Engine {
         reported: Option<(u64, u64)>,
         resolvable: bool,
     ) -> Result<(), BackendError> {
-        let kids = flow.created();
-        if kids == 0 && reported.is_none() && !resolvable {
-            return Ok(());
+        match pending_note(id, flow, reported, resolvable) {
+            Some(note) => self.store.note(&Cell::of(id), &note).await,
+            None => Ok(()),
         }
-        let sizes = flow.join_sizes();
-        let joins = if sizes.is_empty() {
-            Default::default()
-        } else {
-            (0..kids)
-                .filter_map(|k| sizes.get(&id.child(k)).map(|n| (k, *n)))
-                .take(MAX_NOTED_JOINS)
-                .collect()
-        };
-        let total = reported.map_or(1, |(_, total)| total);
-        let note = Note {
-            done: Some(total),
-            total: Some(total),
-            kids,
-            joins,
-            resolvable,
-            ..Note::default()
-        };
-        self.store.note(&Cell::of(id), &note).await
     }
+}
+
+/// The note [`Engine::note_pending`] writes, if it writes one.
+fn pending_note(
+    id: &PromiseId,
+    flow: &Flow,
+    reported: Option<(u64, u64)>,
+    resolvable: bool,
+) -> Option<Note> {
+    let kids = flow.created();
+    if kids == 0 && reported.is_none() && !resolvable {
+        return None;
+    }
+    let sizes = flow.join_sizes();
+    let joins = if sizes.is_empty() {
+        Default::default()
+    } else {
+        (0..kids)
+            .filter_map(|k| sizes.get(&id.child(k)).map(|n| (k, *n)))
+            .take(MAX_NOTED_JOINS)
+            .collect()
+    };
+    let total = reported.map_or(1, |(_, total)| total);
+    Some(Note {
+        done: Some(total),
+        total: Some(total),
+        kids,
+        joins,
+        resolvable,
+        ..Note::default()
+    })
 }

@@ -70,7 +70,18 @@ impl Engine {
         step.meta
             .insert(env.target.id(), (env.attempt, flow.created()));
         step.task = env.tag().map(str::to_owned);
-        if matches!(ran, Ok(Erased::Adopt(_) | Erased::Deferred)) {
+        // An adopting step keeps the successors its message carries in its
+        // promise's record, written with its note (one write), when they are
+        // small: the adopted promise then carries only "settle mine", so a
+        // loop of adoptions carries the same few bytes at every iteration,
+        // however long it runs (its chain is not nested into each message).
+        let mut env = env;
+        let mut kept = None;
+        if matches!(ran, Ok(Erased::Adopt(_))) && cx.successors_in_record() {
+            let id = env.target.id();
+            let note = super::pending_note(&id, &flow, reported, false).unwrap_or_default();
+            kept = Some((id, std::mem::take(&mut env.conts), note));
+        } else if matches!(ran, Ok(Erased::Adopt(_) | Erased::Deferred)) {
             let deferred = matches!(ran, Ok(Erased::Deferred));
             self.note_pending(&env.target.id(), &flow, reported, deferred)
                 .await?;
@@ -90,7 +101,9 @@ impl Engine {
                         kids: flow.created(),
                     },
                 );
-                step.run_plan(durable(flow.take_plan(), &env.token)).await?;
+                let mut plan = durable(flow.take_plan(), &env.token);
+                plan.stored.extend(kept);
+                step.run_plan(plan).await?;
             }
             Ok(Erased::Deferred) => {
                 // The successors this message carries wait in the promise's

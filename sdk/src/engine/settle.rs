@@ -38,7 +38,29 @@ pub(super) struct Step<'e> {
     pub(super) gather: Option<Arc<Gather>>,
     /// The tag of the task that ran here, if one did.
     pub(super) task: Option<String>,
+    /// Settles fired by `Cont::Settle` continuations, waiting their turn: they
+    /// run one after another rather than one inside another, so a chain of
+    /// adoptions unwinds in a bounded stack.
+    settles: Vec<Fired>,
+    /// How many settles this step has made; past [`MAX_SETTLES_PER_STEP`], the
+    /// rest go out as resolve messages.
+    settled: usize,
 }
+
+/// A settle fired by a continuation, with the token it fires under.
+struct Fired {
+    token: String,
+    target: Target,
+    outcome: Outcome,
+    conts: Vec<Cont>,
+    repair: bool,
+}
+
+/// The most settles one message makes itself. A longer chain (an adoption loop
+/// unwinding, say) continues in resolve messages under the same tokens, each
+/// making as many again, so a message's work stays bounded whatever the length
+/// of the chain, and so does its cost per settle.
+pub(super) const MAX_SETTLES_PER_STEP: usize = 64;
 
 /// When a successor may run inline: while the message is young, and, in a
 /// Lambda invocation, if its timeout ends before the invocation's.
@@ -85,12 +107,15 @@ impl<'e> Step<'e> {
             next: None,
             gather: None,
             task: None,
+            settles: Vec::new(),
+            settled: 0,
         }
     }
 
-    /// Send what this step fired so far; far timers are written into the
+    /// Settle what continuations fired, then send what this step fired so far; far timers are written into the
     /// timer index instead.
     pub(super) async fn flush(&mut self) -> Result<(), BackendError> {
+        self.settle_fired().await?;
         if self.sends.is_empty() {
             return Ok(());
         }
@@ -261,11 +286,53 @@ impl<'e> Step<'e> {
         conts: Vec<Cont>,
         repair: bool,
     ) -> BoxFut<'_, Result<bool, BackendError>> {
+        Box::pin(async move {
+            let won = self.settle_one(target, outcome, conts, repair).await?;
+            self.settle_fired().await?;
+            Ok(won)
+        })
+    }
+
+    fn settle_one(
+        &mut self,
+        target: Target,
+        outcome: Outcome,
+        conts: Vec<Cont>,
+        repair: bool,
+    ) -> BoxFut<'_, Result<bool, BackendError>> {
         let span = self.settle_span(&target.id());
+        self.settled = self.settled.saturating_add(1);
         Box::pin(
             self.settle_here(target, outcome, conts, repair)
                 .instrument(span),
         )
+    }
+
+    /// Settle what continuations fired, each under the token it was fired
+    /// with, until none is left, or until this step has made
+    /// [`MAX_SETTLES_PER_STEP`]: then the rest are sent as resolve messages
+    /// (rule 2: sent before this message is deleted; a redelivery sends them
+    /// again under the same tokens, and rule 1 lets one write each win).
+    async fn settle_fired(&mut self) -> Result<(), BackendError> {
+        while let Some(fired) = self.settles.pop() {
+            if self.settled >= MAX_SETTLES_PER_STEP {
+                self.settles.push(fired);
+                for rest in std::mem::take(&mut self.settles) {
+                    let mut env =
+                        Envelope::resolve(rest.target, rest.conts, rest.outcome, rest.token);
+                    env.repair = rest.repair;
+                    self.sends.push(env);
+                }
+                return Ok(());
+            }
+            let own = std::mem::replace(&mut self.token, fired.token);
+            let settled = self
+                .settle_one(fired.target, fired.outcome, fired.conts, fired.repair)
+                .await;
+            self.token = own;
+            settled?;
+        }
+        Ok(())
     }
 
     fn settle_here(
@@ -458,7 +525,13 @@ impl<'e> Step<'e> {
                     if kids > 0 {
                         self.meta.insert(target.id(), (0, kids));
                     }
-                    self.settle(target, outcome.clone(), conts, repair).await?;
+                    self.settles.push(Fired {
+                        token: self.token.clone(),
+                        target,
+                        outcome: outcome.clone(),
+                        conts,
+                        repair,
+                    });
                 }
             }
         }
