@@ -124,13 +124,30 @@ pub async fn run_with(
     let kills = rig.kills.clone();
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let mut rng = fastrand::Rng::with_seed(seed);
+    let observed = log.clone();
     let killer = tokio::spawn(async move {
+        // Kills follow the work, not the wall clock: after each one, the next
+        // waits until some task ran again, so on a busy machine (where a
+        // restarted worker takes seconds to take a message) the kills cannot
+        // starve a message into the dead-letter queue by outpacing it.
+        let logged = || std::fs::metadata(&observed).map_or(0, |m| m.len());
+        let mut seen = logged();
         loop {
             let pause = Duration::from_millis(rng.u64(200..=1_500));
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
                 _ = stopped.changed() => break,
             }
+            while logged() <= seen {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                    _ = stopped.changed() => break,
+                }
+            }
+            if *stopped.borrow() {
+                break;
+            }
+            seen = logged();
             let victim = rng.usize(0..workers.children.len());
             let child = &mut workers.children[victim];
             // Child::start_kill sends SIGKILL on Unix.
