@@ -131,6 +131,7 @@ pub mod prelude {
 /// Used by the macros; not part of the API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::engine::TaskInput;
     pub use crate::registry::Registration;
     pub use crate::task::{opts_of, run_typed, BoxFuture, Erased, ErasedTask};
     pub use crate::wire::RunOpts;

@@ -1,6 +1,7 @@
 //! The [`Task`] trait users implement, and the erased form the wire carries.
 
 use crate::context::Cx;
+use crate::engine::TaskInput;
 use crate::error::Error;
 use crate::failure::Failure;
 use crate::id::PromiseId;
@@ -117,16 +118,28 @@ pub enum Erased {
 )]
 pub trait ErasedTask: Send + Sync {
     /// Decode the input, run, encode the output.
-    fn run_erased(self: Box<Self>, input: Value, cx: Arc<Cx>) -> BoxFuture<Result<Erased, Error>>;
+    fn run_erased(
+        self: Box<Self>,
+        input: TaskInput,
+        cx: Arc<Cx>,
+    ) -> BoxFuture<Result<Erased, Error>>;
     /// The task's run options.
     fn opts(&self) -> RunOpts;
 }
 
 /// Used by `#[vow::task]`: run a typed task from erased parts.
 #[doc(hidden)]
-pub fn run_typed<K: Task>(task: K, input: Value, cx: Arc<Cx>) -> BoxFuture<Result<Erased, Error>> {
+pub fn run_typed<K: Task>(
+    task: K,
+    input: TaskInput,
+    cx: Arc<Cx>,
+) -> BoxFuture<Result<Erased, Error>> {
     Box::pin(async move {
-        let input: K::Input = serde_json::from_value(input).map_err(|e| {
+        let decoded = match input {
+            TaskInput::Value(value) => serde_json::from_value(value),
+            TaskInput::Text(text) => serde_json::from_str(&text),
+        };
+        let input: K::Input = decoded.map_err(|e| {
             Error::from(Failure::bad_input(format!(
                 "input does not match `{}`: {e}",
                 std::any::type_name::<K::Input>()

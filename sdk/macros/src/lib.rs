@@ -74,7 +74,7 @@ fn register(name: &LitStr, imp: &ItemImpl) -> syn::Result<Tokens> {
             impl ::vow::__private::ErasedTask for #ty {
                 fn run_erased(
                     self: ::std::boxed::Box<Self>,
-                    input: ::vow::__private::Value,
+                    input: ::vow::__private::TaskInput,
                     cx: ::std::sync::Arc<::vow::Cx>,
                 ) -> ::vow::__private::BoxFuture<
                     ::std::result::Result<::vow::__private::Erased, ::vow::Error>,

@@ -24,6 +24,20 @@ use tracing::warn;
 /// How deeply joins of joins may nest in one outcome.
 const MAX_NESTING: u32 = 64;
 
+/// How many shard records of a join are read at once while expanding it.
+const SHARDS_PER_READ: u32 = 64;
+
+/// A successor's input, as the JSON of `Result<T, Failure>`: a value, or (for
+/// joins and stored values) its text.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum TaskInput {
+    /// Decoded already.
+    Value(Value),
+    /// Text to decode.
+    Text(String),
+}
+
 impl Engine {
     /// Encode an envelope as a message body, signed if signing is on. A body too
     /// large for the queue is stored out of line and the message points at it.
@@ -136,16 +150,41 @@ impl Engine {
 
     /// Expand an outcome into the JSON of `Result<T, Failure>`, reading join members.
     pub fn resolve<'a>(&'a self, outcome: &'a Outcome) -> BoxFut<'a, Result<Value, BackendError>> {
-        self.resolve_within(outcome, MAX_NESTING)
+        Box::pin(async move {
+            match self.resolve_input(outcome).await? {
+                TaskInput::Value(value) => Ok(value),
+                TaskInput::Text(text) => serde_json::from_str(&text)
+                    .map_err(|e| BackendError::fatal(format!("an expanded outcome: {e}"))),
+            }
+        })
     }
 
-    /// [`Engine::resolve`], through at most `depth` levels of joins of joins (a
-    /// join whose member's outcome names the join itself must not loop).
-    fn resolve_within<'a>(
+    /// The input a successor of `outcome` decodes: the JSON of `Result<T,
+    /// Failure>`. A join's (or a stored value's) is built as text, its members
+    /// read a few shards at a time and written out as they come, so the
+    /// successor of a join of a million small values holds that text and its
+    /// own decoded input, never a tree of a million JSON values.
+    pub(crate) async fn resolve_input(&self, outcome: &Outcome) -> Result<TaskInput, BackendError> {
+        Ok(match outcome {
+            Outcome::Ok(v) => TaskInput::Value(result_json(Ok(v.clone()))),
+            Outcome::Err(f) => TaskInput::Value(result_json(Err(f.clone()))),
+            _ => {
+                let mut text = String::new();
+                self.write_outcome(outcome, &mut text, MAX_NESTING).await?;
+                TaskInput::Text(text)
+            }
+        })
+    }
+
+    /// Append the JSON of `Result<T, Failure>` for `outcome` to `out`, through
+    /// at most `depth` levels of joins of joins (a join whose member's outcome
+    /// names the join itself must not loop).
+    fn write_outcome<'a>(
         &'a self,
         outcome: &'a Outcome,
+        out: &'a mut String,
         depth: u32,
-    ) -> BoxFut<'a, Result<Value, BackendError>> {
+    ) -> BoxFut<'a, Result<(), BackendError>> {
         Box::pin(async move {
             let Some(depth) = depth.checked_sub(1) else {
                 return Err(BackendError::fatal(
@@ -153,8 +192,16 @@ impl Engine {
                 ));
             };
             match outcome {
-                Outcome::Ok(v) => Ok(result_json(Ok(v.clone()))),
-                Outcome::Err(f) => Ok(result_json(Err(f.clone()))),
+                Outcome::Ok(v) => {
+                    out.push_str("{\"Ok\":");
+                    out.push_str(&json_text(v)?);
+                    out.push('}');
+                }
+                Outcome::Err(f) => {
+                    out.push_str("{\"Err\":");
+                    out.push_str(&json_text(f)?);
+                    out.push('}');
+                }
                 Outcome::Stored { key } => {
                     let text = self.fetch(key).await?.ok_or_else(|| {
                         BackendError::fatal(format!("stored outcome {key} is missing"))
@@ -166,29 +213,49 @@ impl Engine {
                             "stored outcome {key} points at another"
                         )));
                     }
-                    self.resolve_within(&inner, depth).await
+                    self.write_outcome(&inner, out, depth).await?;
                 }
                 Outcome::Joined { join, n } => {
-                    let keys: Vec<String> = (0..n.div_ceil(FAN_IN))
-                        .map(|s| shard_key(join, 0, s))
-                        .collect();
-                    let records = self.store.read_many(&keys).await?;
-                    let mut list = Vec::with_capacity(*n as usize);
-                    for i in 0..*n {
-                        let slot = records
-                            .get((i / FAN_IN) as usize)
-                            .and_then(Option::as_ref)
-                            .and_then(|r| r.slots.get(&(i % FAN_IN)));
-                        list.push(match slot {
-                            Some(slot) => self.resolve_within(&slot.outcome, depth).await?,
-                            None => result_json(Err(Failure::crashed(format!(
-                                "member {i} of join {join} has no outcome"
-                            )))),
-                        });
+                    out.push_str("{\"Ok\":[");
+                    let shards = n.div_ceil(FAN_IN);
+                    let mut first = 0;
+                    while first < shards {
+                        let last = first.saturating_add(SHARDS_PER_READ).min(shards);
+                        let keys: Vec<String> =
+                            (first..last).map(|s| shard_key(join, 0, s)).collect();
+                        let records = self.store.read_many(&keys).await?;
+                        let members =
+                            first.saturating_mul(FAN_IN)..last.saturating_mul(FAN_IN).min(*n);
+                        for i in members {
+                            if i > 0 {
+                                out.push(',');
+                            }
+                            let slot = records
+                                .get(((i / FAN_IN).saturating_sub(first)) as usize)
+                                .and_then(Option::as_ref)
+                                .and_then(|r| r.slots.get(&(i % FAN_IN)));
+                            match slot {
+                                Some(slot) => self.write_outcome(&slot.outcome, out, depth).await?,
+                                None => {
+                                    let missing = Outcome::Err(Failure::crashed(format!(
+                                        "member {i} of join {join} has no outcome"
+                                    )));
+                                    self.write_outcome(&missing, out, depth).await?;
+                                }
+                            }
+                        }
+                        first = last;
                     }
-                    Ok(result_json(Ok(Value::Array(list))))
+                    out.push_str("]}");
                 }
             }
+            Ok(())
         })
     }
+}
+
+/// `value` as JSON text.
+fn json_text<T: serde::Serialize>(value: &T) -> Result<String, BackendError> {
+    serde_json::to_string(value)
+        .map_err(|e| BackendError::fatal(format!("a value could not be encoded: {e}")))
 }

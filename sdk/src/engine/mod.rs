@@ -20,6 +20,7 @@
 //! - `decide`: the decisions all of them take, as pure functions.
 
 mod blob;
+pub use blob::TaskInput;
 mod dead;
 pub mod decide;
 mod deliver;

@@ -39,8 +39,8 @@ impl Engine {
         gather: &Option<Arc<Gather>>,
     ) -> Result<Option<Envelope>, Rejected> {
         let input = match &env.input {
-            Some(outcome) => self.resolve(outcome).await?,
-            None => Value::Null,
+            Some(outcome) => self.resolve_input(outcome).await?,
+            None => super::TaskInput::Value(Value::Null),
         };
         let timeout = self.timeout(&env.opts);
         let flow = cx.flow().clone();
