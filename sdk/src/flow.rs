@@ -230,7 +230,12 @@ impl Flow {
         &self,
         promises: impl IntoIterator<Item = P>,
     ) -> Promise<Vec<Result<T, Failure>>> {
-        let members: Vec<PromiseId> = promises.into_iter().map(|p| p.promise_id()).collect();
+        // One past the limit is enough to refuse it: an endless iterator must not hang.
+        let members: Vec<PromiseId> = promises
+            .into_iter()
+            .take(MAX_JOIN as usize + 1)
+            .map(|p| p.promise_id())
+            .collect();
         let mut st = self.lock();
         let join = st.next_id();
         let n = st.join_size(members.len());
@@ -261,7 +266,7 @@ impl Flow {
         &self,
         tasks: impl IntoIterator<Item = K>,
     ) -> Promise<Vec<Result<K::Output, Failure>>> {
-        let tasks: Vec<K> = tasks.into_iter().collect();
+        let tasks: Vec<K> = tasks.into_iter().take(MAX_JOIN as usize + 1).collect();
         let mut st = self.lock();
         let join = st.next_id();
         let n = st.join_size(tasks.len());
@@ -615,8 +620,8 @@ impl FlowState {
             Ok(n) if n <= MAX_JOIN => n,
             _ => {
                 self.invalid = Some(format!(
-                    "a join of {len} promises exceeds the {MAX_JOIN} allowed: split it into \
-                     joins of joins"
+                    "a join of more than {MAX_JOIN} promises ({len} or more): at most \
+                     {MAX_JOIN} are allowed; split it into joins of joins"
                 ));
                 0
             }

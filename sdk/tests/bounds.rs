@@ -67,3 +67,22 @@ fn an_adoption_loop_of_thousands_of_iterations_finishes_and_costs_the_same_per_i
     let (per_short, per_long) = (short as f64 / 200.0, long as f64 / 3_000.0);
     assert!(per_long <= per_short * 1.2 + 0.05, "{per_short} {per_long}");
 }
+
+/// A join of an endless iterator is refused once it passes the limit, not
+/// collected until memory runs out.
+#[tokio::test]
+async fn a_join_of_an_endless_iterator_is_refused_at_the_limit() {
+    let vow = embedded();
+    let flow = vow.flow();
+    let _ = flow.fan_out(std::iter::repeat_with(|| Value(1)));
+    let err = vow.start(&flow).await.expect_err("refused");
+    assert!(
+        err.to_string()
+            .contains("a join of more than 1000000 promises"),
+        "{err}"
+    );
+    let flow = vow.flow();
+    let one = flow.when(Value(1));
+    let _ = flow.all(std::iter::repeat(one));
+    assert!(vow.start(&flow).await.is_err());
+}
