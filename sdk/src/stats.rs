@@ -28,6 +28,23 @@ pub struct BatchStats {
     pub task_ms: u64,
 }
 
+impl BatchStats {
+    /// These and `other`'s counts summed (wall times too).
+    pub(crate) fn plus(self, other: &BatchStats) -> BatchStats {
+        BatchStats {
+            messages: self.messages.saturating_add(other.messages),
+            steps_run: self.steps_run.saturating_add(other.steps_run),
+            settled_ok: self.settled_ok.saturating_add(other.settled_ok),
+            settled_failed: self.settled_failed.saturating_add(other.settled_failed),
+            retries: self.retries.saturating_add(other.retries),
+            dead_lettered: self.dead_lettered.saturating_add(other.dead_lettered),
+            failed_messages: self.failed_messages.saturating_add(other.failed_messages),
+            batch_ms: self.batch_ms.saturating_add(other.batch_ms),
+            task_ms: self.task_ms.saturating_add(other.task_ms),
+        }
+    }
+}
+
 /// The engine's running tally for one batch.
 #[derive(Debug, Default)]
 pub(crate) struct Tally {

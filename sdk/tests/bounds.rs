@@ -86,3 +86,80 @@ async fn a_join_of_an_endless_iterator_is_refused_at_the_limit() {
     let _ = flow.all(std::iter::repeat(one));
     assert!(vow.start(&flow).await.is_err());
 }
+
+/// Never returns: its process dies while it runs (the test drops the batch).
+#[derive(Debug, Serialize, Deserialize)]
+struct Poison {
+    key: String,
+}
+
+#[vow::task("bounds/poison")]
+impl Task for Poison {
+    type Input = ();
+    type Output = ();
+    async fn run(self, _: (), _cx: &Cx) -> Result<Resolution<()>, Error> {
+        bump(&self.key);
+        std::future::pending().await
+    }
+}
+
+/// A message that kills its process (here: never returns, and the process
+/// is given up on) beside healthy ones: after the first death every message
+/// of the batch is a suspect; the healthy ones finish alone and leave the
+/// queue before the poison runs again, so none of them reaches the
+/// dead-letter queue, and each ran once.
+#[tokio::test]
+async fn a_message_that_kills_its_process_charges_no_other() {
+    use vow::backend::{MemoryQueue, MemoryStore, Queue};
+    let visibility = Duration::from_millis(200);
+    let dead = std::sync::Arc::new(MemoryQueue::dead_letter_queue());
+    let queue = std::sync::Arc::new(MemoryQueue::new(visibility, 4, Some(dead.clone())));
+    let vow = Vow::client(
+        std::sync::Arc::new(MemoryStore::new()),
+        queue.clone(),
+        vow::EngineConfig::default(),
+    );
+    let k = key();
+    vow.when(Poison { key: k.clone() }).await.expect("sent");
+    let healthy: Vec<String> = (0..6).map(|i| format!("{k}/{i}")).collect();
+    for key in &healthy {
+        vow.when(Counted { key: key.clone() }).await.expect("sent");
+    }
+    for _round in 0..8 {
+        let batch = queue.receive(10, visibility).await.expect("receive");
+        if batch.is_empty() {
+            break;
+        }
+        let receipts: Vec<(String, String)> = batch
+            .iter()
+            .map(|d| (d.message_id.clone(), d.receipt.clone()))
+            .collect();
+        // The process dies if the batch is not done in a second.
+        let handled =
+            tokio::time::timeout(Duration::from_secs(1), vow.engine().handle_batch(batch)).await;
+        if let Ok(failed) = handled {
+            let done = receipts
+                .into_iter()
+                .filter(|(id, _)| !failed.contains(id))
+                .map(|(_, receipt)| receipt)
+                .collect();
+            queue.delete(done).await.expect("delete");
+        }
+        tokio::time::sleep(visibility).await;
+    }
+    for key in &healthy {
+        assert_eq!(count(key), 1, "{key} ran once");
+    }
+    let buried = dead.receive(10, Duration::ZERO).await.expect("receive");
+    assert_eq!(
+        buried.len(),
+        1,
+        "only the poison is dead-lettered: {buried:?}"
+    );
+    assert!(
+        buried[0].body.contains("bounds/poison"),
+        "{}",
+        buried[0].body
+    );
+    assert_eq!(count(&k), 4, "the poison ran at each of its 4 deliveries");
+}

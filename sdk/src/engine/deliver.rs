@@ -70,7 +70,79 @@ impl Engine {
         .await
     }
 
+    /// Handle a batch. A batch whose messages all come for the first time is
+    /// handled together. One holding *suspects* (messages delivered before:
+    /// their last receiver failed, timed out, or died, maybe because of one of
+    /// them) is handled so that a message that kills its process charges no
+    /// other: the first-timers together, then each suspect alone, and each
+    /// message is deleted from the queue as soon as it is done, so a process
+    /// lost to a later one costs them no delivery and never walks them to the
+    /// dead-letter queue (rule 10). Before a suspect runs alone, a marker
+    /// naming its message is stored; a suspect that comes back marked was
+    /// running when its process died, and goes last. Deleting a done message
+    /// early is safe: its effects are sent and settled (rule 2). All this
+    /// costs a read and a write per suspect, and nothing when no message is
+    /// redelivered.
     async fn handle_batch_in(
+        self: &Arc<Self>,
+        batch: Vec<Delivery>,
+        deadline: Option<Instant>,
+    ) -> (Vec<String>, BatchStats) {
+        if batch.len() < 2 || batch.iter().all(|d| d.receive_count <= 1) {
+            return self.handle_together(batch, deadline).await;
+        }
+        let began = std::time::Instant::now();
+        let (suspects, fresh): (Vec<Delivery>, Vec<Delivery>) =
+            batch.into_iter().partition(|d| d.receive_count > 1);
+        let mut ranked = Vec::with_capacity(suspects.len());
+        for d in suspects {
+            // An unreadable marker counts as none: the order only spares others.
+            let marked = self
+                .store
+                .get_blob(&suspect_key(&d.message_id))
+                .await
+                .is_ok_and(|m| m.is_some());
+            ranked.push((marked, d.receive_count, d));
+        }
+        ranked.sort_by_key(|(marked, count, _)| (*marked, *count));
+        let mut failed = Vec::new();
+        let mut stats = BatchStats::default();
+        let groups = std::iter::once((false, fresh))
+            .chain(ranked.into_iter().map(|(marked, _, d)| (!marked, vec![d])));
+        for (mark, group) in groups.filter(|(_, g)| !g.is_empty()) {
+            if let (true, [d]) = (mark, group.as_slice()) {
+                if let Err(e) = self
+                    .store
+                    .put_blob(&suspect_key(&d.message_id), "running")
+                    .await
+                {
+                    warn!(error = %e, "could not mark a suspect message");
+                }
+            }
+            let receipts: Vec<(String, String)> = group
+                .iter()
+                .map(|d| (d.message_id.clone(), d.receipt.clone()))
+                .collect();
+            let (lost, done) = self.handle_together(group, deadline).await;
+            let finished: Vec<String> = receipts
+                .into_iter()
+                .filter(|(id, _)| !lost.contains(id))
+                .map(|(_, receipt)| receipt)
+                .collect();
+            if !finished.is_empty() {
+                if let Err(e) = self.queue.delete(finished).await {
+                    // The caller deletes them too; only the isolation is lost.
+                    warn!(error = %e, "could not delete finished messages early");
+                }
+            }
+            failed.extend(lost);
+            stats = stats.plus(&done);
+        }
+        stats.batch_ms = millis(began.elapsed());
+        (failed, stats)
+    }
+
+    async fn handle_together(
         self: &Arc<Self>,
         batch: Vec<Delivery>,
         deadline: Option<Instant>,
@@ -290,4 +362,9 @@ impl Engine {
         step.flush().await?;
         Ok(Some(step.next))
     }
+}
+
+/// Where the marker of a suspect message running alone is stored.
+fn suspect_key(message_id: &str) -> String {
+    format!("suspect#{}", message_id.replace('~', "-"))
 }
