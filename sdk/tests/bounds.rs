@@ -163,3 +163,42 @@ async fn a_message_that_kills_its_process_charges_no_other() {
     );
     assert_eq!(count(&k), 4, "the poison ran at each of its 4 deliveries");
 }
+
+/// A message asking for a timeout of 584 million years gets the engine's
+/// longest: the attempt times out and the promise settles.
+#[tokio::test]
+async fn a_message_cannot_hold_a_worker_past_the_longest_timeout() {
+    use vow::backend::{MemoryQueue, MemoryStore};
+    use vow::wire::{Envelope, RunOpts, Target, WIRE_VERSION};
+    let mut config = vow::EngineConfig::default();
+    config.max_timeout = Duration::from_millis(200);
+    config.default_max_attempts = 1;
+    let queue = std::sync::Arc::new(MemoryQueue::dead_letter_queue());
+    let vow = Vow::client(std::sync::Arc::new(MemoryStore::new()), queue, config);
+    let k = key();
+    let id = PromiseId::random();
+    let mut opts = RunOpts::default();
+    opts.timeout_ms = Some(u64::MAX);
+    opts.max_attempts = Some(1);
+    let env = Envelope {
+        v: WIRE_VERSION,
+        token: "t".into(),
+        target: Target::Promise(id.clone()),
+        attempt: 1,
+        repair: false,
+        task: serde_json::json!({ "task": "bounds/poison", "with": { "key": k } }),
+        input: None,
+        opts,
+        conts: Vec::new(),
+    };
+    let body = vow.engine().seal(&env).await.expect("seal");
+    tokio::time::timeout(Duration::from_secs(20), vow.engine().process(&body, 1))
+        .await
+        .expect("the attempt ends")
+        .expect("processed");
+    let outcome = vow.engine().outcome(&id).await.expect("read");
+    assert!(
+        matches!(&outcome, Some(vow::backend::Outcome::Err(f)) if f.kind() == vow::FailureKind::Timeout),
+        "{outcome:?}"
+    );
+}

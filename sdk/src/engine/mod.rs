@@ -56,6 +56,10 @@ use std::time::Duration;
 pub struct EngineConfig {
     /// Timeout of one attempt when the task sets none.
     pub default_timeout: Duration,
+    /// The longest timeout an attempt gets, whatever its task or its message
+    /// says (a message is input: a forged one must not hold a worker
+    /// forever). 15 minutes by default, as long as a Lambda invocation.
+    pub max_timeout: Duration,
     /// Attempts for retryable errors when the task sets none.
     pub default_max_attempts: u32,
     /// Delay before the first retry; doubles each attempt.
@@ -93,6 +97,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             default_timeout: Duration::from_secs(30),
+            max_timeout: Duration::from_secs(15 * 60),
             default_max_attempts: 3,
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(300),

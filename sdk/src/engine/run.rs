@@ -172,6 +172,7 @@ impl Engine {
         opts.timeout_ms
             .map(Duration::from_millis)
             .unwrap_or(self.config.default_timeout)
+            .min(self.config.max_timeout)
     }
 
     /// Send the next attempt, after a delay that doubles each attempt.
