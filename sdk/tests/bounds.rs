@@ -177,9 +177,10 @@ async fn a_message_cannot_hold_a_worker_past_the_longest_timeout() {
     let vow = Vow::client(std::sync::Arc::new(MemoryStore::new()), queue, config);
     let k = key();
     let id = PromiseId::random();
-    let mut opts = RunOpts::default();
-    opts.timeout_ms = Some(u64::MAX);
-    opts.max_attempts = Some(1);
+    let opts = RunOpts {
+        timeout_ms: Some(u64::MAX),
+        max_attempts: Some(1),
+    };
     let env = Envelope {
         v: WIRE_VERSION,
         token: "t".into(),
