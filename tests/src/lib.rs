@@ -2,6 +2,7 @@
 //! the emulators named by the environment (see `tests/run.sh`), with workers.
 
 pub mod bench;
+pub mod bounds;
 pub mod chaos;
 pub mod coldstart;
 pub mod kill;

@@ -1,6 +1,6 @@
 //! The cost, speed and latency benchmark:
 //! `bench [--chain N] [--all N] [--map N] [--join N] [--latency N] [--starts N]
-//! [--gather-ms N] [--hops N] [--waits N] [--worker PATH] [--baseline-lambda PATH]`. A workload of
+//! [--gather-ms N] [--hops N] [--waits N] [--bounds N] [--worker PATH] [--baseline-lambda PATH]`. A workload of
 //! fewer than two steps is skipped.
 //!
 //! 1. With the release binaries of the vow worker and of the baseline function
@@ -20,6 +20,10 @@
 //!    timer index, priced: `waits usd_per_million_sleeps_1h=<x>
 //!    usd_per_million_sleeps_30d=<y> schedule_idle_usd_per_week=<z>
 //!    sweep_usd_per_month=<w>`.
+//! 6. The engine's bounds, on the embedded backend (`--bounds 0` skips
+//!    them): an adoption loop of 100,000 iterations and the peak memory of
+//!    the successor of a 1,000,000-member join of small values: `bounds
+//!    adoption_100k_s=<x> join_1m_successor_peak_mb=<y>`.
 //!
 //! The last lines read `latency vow hop_p50_ms=<x> …`, the same for the
 //! baseline, and `usd_per_million_steps=<x> writes_per_step=<y>
@@ -34,8 +38,12 @@ use vow_e2e::coldstart::{self, Figures, Function};
 use vow_e2e::latency::{self, Figure, Percentiles, Plan};
 
 const USAGE: &str = "usage: bench [--chain N] [--all N] [--map N] [--join N] [--latency N] \
-                     [--starts N] [--gather-ms N] [--hops N] [--waits N] [--worker PATH] \
-                     [--baseline-lambda PATH]";
+                     [--starts N] [--gather-ms N] [--hops N] [--waits N] [--bounds N] \
+                     [--worker PATH] [--baseline-lambda PATH]";
+
+/// Counts the bytes allocated and their peak, for `join_1m_successor_peak_mb`.
+#[global_allocator]
+static ALLOCATOR: peak_alloc::PeakAlloc = peak_alloc::PeakAlloc;
 
 /// Memory size the Lambda price is computed at (arm64).
 const MEMORY_MB: u32 = 256;
@@ -58,6 +66,7 @@ async fn main() -> ExitCode {
         ("--gather-ms", u32::MAX),
         ("--hops", Plan::default().hop_chain),
         ("--waits", 1),
+        ("--bounds", 1),
     ];
     for (flag, size) in &mut sizes {
         match value(flag) {
@@ -69,7 +78,8 @@ async fn main() -> ExitCode {
             }
         }
     }
-    let [chain, all, map, join, latency_on, starts, gather_ms, hops, waits] = sizes.map(|(_, n)| n);
+    let [chain, all, map, join, latency_on, starts, gather_ms, hops, waits, bounds] =
+        sizes.map(|(_, n)| n);
     let mut paths = [("--worker", None), ("--baseline-lambda", None)];
     for (flag, path) in &mut paths {
         match value(flag) {
@@ -200,6 +210,29 @@ async fn main() -> ExitCode {
             "measuring what waiting costs: sleeps of an hour and of 30 days, an idle schedule…"
         );
         println!("{}", vow_e2e::bench::WaitCosts::measure().await.line());
+    }
+
+    if bounds > 0 {
+        eprintln!("measuring bounds: an adoption loop of 100,000, a join of 1,000,000…");
+        let adoption = vow_e2e::bounds::adoption_loop_secs(100_000).await;
+        let join = vow_e2e::bounds::join_successor_peak_bytes(
+            1_000_000,
+            || ALLOCATOR.current_usage(),
+            || ALLOCATOR.peak_usage(),
+            || ALLOCATOR.reset_peak_usage(),
+        )
+        .await;
+        match (adoption, join) {
+            (Ok(secs), Ok(bytes)) => println!(
+                "bounds adoption_100k_s={secs:.1} join_1m_successor_peak_mb={:.0} \
+                 (embedded backend, this binary)",
+                bytes as f64 / 1e6
+            ),
+            (a, j) => {
+                eprintln!("bounds failed: {a:?} {j:?}");
+                return ExitCode::FAILURE;
+            }
+        }
     }
 
     for (who, figures) in [("vow", &vow_latency), ("baseline", &baseline_latency)] {
