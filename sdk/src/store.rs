@@ -186,6 +186,10 @@ pub struct Note {
     /// the Unix epoch.
     #[serde(rename = "b", default, skip_serializing_if = "Option::is_none")]
     pub beat_at: Option<u64>,
+    /// Its task ran, adopted another promise and sent everything it made:
+    /// nothing is left for another run of its message to do.
+    #[serde(rename = "o", default, skip_serializing_if = "std::ops::Not::not")]
+    pub handed_over: bool,
 }
 
 fn is_zero(n: &u32) -> bool {

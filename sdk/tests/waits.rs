@@ -282,3 +282,31 @@ async fn a_json_resolve_message_settles_only_a_callback_and_only_once() {
     assert_eq!(read_log(&format!("{k}/ship")).len(), 1);
     assert!(vow.wait(&shipped, WAIT).await.expect("wait").is_ok());
 }
+
+/// A due timer delivered twice (SQS duplicates; a redrive of a copy that had
+/// sent after all): the second copy finds the callback settled by its own
+/// token and sends the stored successors again as repairs, but the step after
+/// the callback ran and adopted its sleep, so it does not run again.
+#[tokio::test]
+async fn a_duplicated_deadline_does_not_run_the_step_after_it_again() {
+    let vow = embedded();
+    let k = key();
+    let flow = vow.flow();
+    let (approval, _resolver) = flow.callback::<bool>(DAY);
+    let shipped = approval.then(Ship { key: k.clone() });
+    vow.start(&flow).await.expect("start");
+    pass(&vow, 2 * DAY, 6 * HOUR).await;
+    assert_eq!(read_log(&format!("{k}/ship")), vec!["timeout".to_owned()]);
+    let timer = vow::wire::Envelope::timer(
+        vow::wire::Target::Promise(approval.id().clone()),
+        vow::backend::Outcome::Err(Failure::timeout("a copy")),
+        0,
+    );
+    let body = vow.engine().seal(&timer).await.expect("seal");
+    vow.engine().process(&body, 1).await.expect("processed");
+    quiet(&vow).await;
+    assert_eq!(read_log(&format!("{k}/ship")).len(), 1, "shipped once");
+    pass(&vow, 4 * DAY, DAY).await;
+    assert_eq!(read_log(&format!("{k}/survey")).len(), 1, "surveyed once");
+    assert!(vow.wait(&shipped, WAIT).await.expect("wait").is_ok());
+}

@@ -342,6 +342,11 @@ impl Engine {
             return Ok(None);
         };
         let Some(slot) = record.slots.remove(&cell.slot) else {
+            let ran = record.notes.get(&cell.slot).is_some_and(|n| n.handed_over);
+            if ran && !env.is_resolve() && env.timer_at().is_none() {
+                debug!(id = %env.target.id(), "ran and adopted already: not running again");
+                return Ok(Some(None));
+            }
             return Ok(None);
         };
         debug!(id = %env.target.id(), by = %slot.by, "already settled: not running again");

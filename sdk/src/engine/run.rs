@@ -75,15 +75,23 @@ impl Engine {
         // small: the adopted promise then carries only "settle mine", so a
         // loop of adoptions carries the same few bytes at every iteration,
         // however long it runs (its chain is not nested into each message).
+        // The note is written once the step's children are sent, and says so
+        // (`handed_over`): a repair or a duplicate of this message that finds
+        // it runs nothing (rule 8), and needs to, for everything is out.
         let mut env = env;
-        let mut kept = None;
-        if matches!(ran, Ok(Erased::Adopt(_))) && cx.successors_in_record() {
+        let mut handed_over = None;
+        if matches!(ran, Ok(Erased::Adopt(_))) {
             let id = env.target.id();
-            let note = super::pending_note(&id, &flow, reported, false).unwrap_or_default();
-            kept = Some((id, std::mem::take(&mut env.conts), note));
-        } else if matches!(ran, Ok(Erased::Adopt(_) | Erased::Deferred)) {
-            let deferred = matches!(ran, Ok(Erased::Deferred));
-            self.note_pending(&env.target.id(), &flow, reported, deferred)
+            let mut note = super::pending_note(&id, &flow, reported, false).unwrap_or_default();
+            note.handed_over = true;
+            let kept = if cx.successors_in_record() {
+                std::mem::take(&mut env.conts)
+            } else {
+                Vec::new()
+            };
+            handed_over = Some((id, kept, note));
+        } else if matches!(ran, Ok(Erased::Deferred)) {
+            self.note_pending(&env.target.id(), &flow, reported, true)
                 .await?;
         }
         match ran {
@@ -101,9 +109,10 @@ impl Engine {
                         kids: flow.created(),
                     },
                 );
-                let mut plan = durable(flow.take_plan(), &env.token);
-                plan.stored.extend(kept);
-                step.run_plan(plan).await?;
+                step.run_plan(durable(flow.take_plan(), &env.token)).await?;
+                if let Some((id, kept, note)) = handed_over {
+                    step.wait_with(&id, kept, &note).await?;
+                }
             }
             Ok(Erased::Deferred) => {
                 // The successors this message carries wait in the promise's

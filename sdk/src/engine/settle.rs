@@ -239,7 +239,7 @@ impl<'e> Step<'e> {
     /// Store a sleep's or a callback's successors `conts` and `note` in its
     /// record, or fire them (as repairs, under the writer's token) if it has
     /// settled already.
-    async fn wait_with(
+    pub(super) async fn wait_with(
         &mut self,
         id: &PromiseId,
         conts: Vec<Cont>,
