@@ -529,7 +529,8 @@ def sam_model(doc: dict, tf_params: dict[str, Any]) -> dict:
 
     model["alarms"] = {}
     for key, logical in SAM_ALARMS.items():
-        if logical not in doc.get("Resources", {}):
+        res = doc.get("Resources", {}).get(logical)
+        if res is None or ("Condition" in res and not s.condition(res["Condition"])):
             continue
         a = s.props(logical)
         model["alarms"][key] = {
