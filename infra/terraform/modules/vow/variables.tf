@@ -116,13 +116,13 @@ variable "log_retention_days" {
 }
 
 variable "record_ttl_days" {
-  description = "Days a settled promise record is kept before DynamoDB TTL removes it (VOW_RECORD_TTL_DAYS)."
+  description = "Days a settled promise record is kept before DynamoDB TTL removes it (VOW_RECORD_TTL_DAYS, 15 to 3650)."
   type        = number
   default     = 30
 
   # A whole number (the functions parse it as an unsigned integer) from 15 to
-  # 3650, the range the code accepts (MIN/MAX_RECORD_TTL_DAYS in
-  # sdk/src/store.rs): longer than the queues' 14-day message retention, so no
+  # 3650, the range the code accepts (vow::aws::MIN_RECORD_TTL_DAYS and
+  # MAX_RECORD_TTL_DAYS): longer than the queues' 14-day message retention, so no
   # message outlives its record; a value the code refuses would fail every
   # start-up.
   validation {
