@@ -32,8 +32,8 @@
 //! ```
 
 use crate::aws::{
-    check_record_ttl, record_ttl_from_env, required_env, DynamoStore, Metrics, SqsQueue, ENV_QUEUE_URL,
-    ENV_TABLE_NAME, ENV_TIMER_TABLE,
+    check_record_ttl, record_ttl_from_env, required_env, DynamoStore, Metrics, SqsQueue,
+    ENV_QUEUE_URL, ENV_TABLE_NAME, ENV_TIMER_TABLE,
 };
 use crate::client::Vow;
 use crate::engine::EngineConfig;
@@ -270,8 +270,18 @@ mod tests {
         for secs in [15 * day, 30 * day, 3_650 * day] {
             with(secs).await.expect("in range");
         }
-        for secs in [0, 3_600, 14 * day, 15 * day - 1, 3_650 * day + 1, 4_000 * day] {
-            let e = with(secs).await.err().expect("out of range").to_string();
+        for secs in [
+            0,
+            3_600,
+            14 * day,
+            15 * day - 1,
+            3_650 * day + 1,
+            4_000 * day,
+        ] {
+            let Err(e) = with(secs).await else {
+                panic!("a record TTL of {secs} s is out of range")
+            };
+            let e = e.to_string();
             assert!(e.contains("record_ttl"), "{e}");
             assert!(e.contains("from 15 to 3650 days"), "{e}");
         }
