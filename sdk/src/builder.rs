@@ -32,8 +32,8 @@
 //! ```
 
 use crate::aws::{
-    record_ttl_from_env, required_env, DynamoStore, Metrics, SqsQueue, ENV_QUEUE_URL,
-    ENV_TABLE_NAME, ENV_TIMER_TABLE,
+    check_record_ttl, record_ttl_from_env, required_env, DynamoStore, Metrics, SqsQueue,
+    ENV_QUEUE_URL, ENV_TABLE_NAME, ENV_TIMER_TABLE,
 };
 use crate::client::Vow;
 use crate::engine::EngineConfig;
@@ -83,7 +83,9 @@ impl VowBuilder {
     }
 
     /// How long records live after their last settle, instead of
-    /// `VOW_RECORD_TTL_DAYS` (see [`crate::aws::ENV_RECORD_TTL_DAYS`]).
+    /// `VOW_RECORD_TTL_DAYS` (see [`crate::aws::ENV_RECORD_TTL_DAYS`]): from 15
+    /// to 3650 days, as there ([`crate::aws::MIN_RECORD_TTL_DAYS`],
+    /// [`crate::aws::MAX_RECORD_TTL_DAYS`]); `build` refuses another.
     pub fn record_ttl(mut self, ttl: Duration) -> Self {
         self.record_ttl = Some(ttl);
         self
@@ -143,7 +145,7 @@ impl VowBuilder {
             (None, false) => Some(required_env(ENV_QUEUE_URL)?),
         };
         let record_ttl = match self.record_ttl {
-            Some(ttl) => ttl,
+            Some(ttl) => check_record_ttl(ttl)?,
             None => record_ttl_from_env()?,
         };
         let mut engine = self.engine.unwrap_or_default();
@@ -235,7 +237,7 @@ mod tests {
                 .sdk_config(&sdk())
                 .queue_url("http://127.0.0.1:1/q")
                 .table_name("t")
-                .record_ttl(Duration::from_secs(86_400))
+                .record_ttl(Duration::from_secs(30 * 86_400))
         };
         let signed = EngineConfig {
             signing: Some(keys()),
@@ -255,11 +257,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_record_ttl_outside_15_to_3650_days_is_refused() {
+        let day = 86_400;
+        let with = |secs: u64| {
+            Vow::builder()
+                .sdk_config(&sdk())
+                .queue_url("http://127.0.0.1:1/q")
+                .table_name("t")
+                .record_ttl(Duration::from_secs(secs))
+                .build()
+        };
+        for secs in [15 * day, 30 * day, 3_650 * day] {
+            with(secs).await.expect("in range");
+        }
+        for secs in [
+            0,
+            3_600,
+            14 * day,
+            15 * day - 1,
+            3_650 * day + 1,
+            4_000 * day,
+        ] {
+            let Err(e) = with(secs).await else {
+                panic!("a record TTL of {secs} s is out of range")
+            };
+            let e = e.to_string();
+            assert!(e.contains("record_ttl"), "{e}");
+            assert!(e.contains("from 15 to 3650 days"), "{e}");
+        }
+    }
+
+    #[tokio::test]
     async fn a_read_only_client_needs_no_queue_and_refuses_to_send() {
         let vow = Vow::builder()
             .sdk_config(&sdk())
             .table_name("t")
-            .record_ttl(Duration::from_secs(86_400))
+            .record_ttl(Duration::from_secs(30 * 86_400))
             .read_only()
             .build()
             .await

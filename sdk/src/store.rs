@@ -126,14 +126,23 @@ pub fn is_shard_key(key: &str) -> bool {
 /// them, unless configured (`VOW_RECORD_TTL_DAYS`): 30 days.
 pub const DEFAULT_RECORD_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
 
+/// The fewest days a record may live (`VOW_RECORD_TTL_DAYS`, the builder's
+/// `record_ttl`): longer than the work queue's message retention (14 days at
+/// most), so that no message outlives the record it settles. The SAM template
+/// and the Terraform module accept the same range (tests/infra checks it).
+pub const MIN_RECORD_TTL_DAYS: u64 = 15;
+/// The most days a record may live (ten years).
+pub const MAX_RECORD_TTL_DAYS: u64 = 3_650;
+
 /// `VOW_RECORD_TTL_DAYS` as a duration when it is a whole number of days from
-/// 1 to 3650, else [`DEFAULT_RECORD_TTL`] (the AWS builder refuses other
-/// values; the embedded backend falls back).
+/// [`MIN_RECORD_TTL_DAYS`] to [`MAX_RECORD_TTL_DAYS`], else
+/// [`DEFAULT_RECORD_TTL`] (the AWS builder refuses other values; the embedded
+/// backend falls back).
 pub(crate) fn record_ttl_or_default() -> std::time::Duration {
     std::env::var("VOW_RECORD_TTL_DAYS")
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|days| (1..=3_650).contains(days))
+        .filter(|days| (MIN_RECORD_TTL_DAYS..=MAX_RECORD_TTL_DAYS).contains(days))
         .map_or(DEFAULT_RECORD_TTL, |days| {
             std::time::Duration::from_secs(days * 86_400)
         })

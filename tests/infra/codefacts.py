@@ -33,6 +33,8 @@ class Facts:
     env_timer_table: str  # the variable naming the timer index's table
     timer_key: tuple[tuple[str, str, str], ...]  # the timer table's key: (attribute, type, key type)
     sweep_body: str  # the message that asks a worker to sweep the timer index
+    ttl_min_days: int  # the fewest days VOW_RECORD_TTL_DAYS (and the builder) accept
+    ttl_max_days: int  # the most
 
 
 def _const(text: str, name: str, path: Path) -> str:
@@ -82,6 +84,15 @@ def read(root: Path) -> Facts:
         (_const(timers_text, const, timers), "S", kind)
         for const, kind in ((timer_setup.group(1), "HASH"), (timer_setup.group(2), "RANGE"))
     )
+    store_rs = root / "sdk/src/store.rs"
+    store_rs_text = store_rs.read_text()
+    ttl_range = {
+        n: re.search(rf"pub const {n}: u64 = ([0-9_]+);", store_rs_text) for n in ("MIN_RECORD_TTL_DAYS", "MAX_RECORD_TTL_DAYS")
+    }
+    if not all(ttl_range.values()):
+        raise CodeError(f"{store_rs}: no `pub const MIN_RECORD_TTL_DAYS: u64` / `MAX_RECORD_TTL_DAYS`")
+    if "MIN_RECORD_TTL_DAYS..=MAX_RECORD_TTL_DAYS" not in aws_text:
+        raise CodeError(f"{aws}: VOW_RECORD_TTL_DAYS is no longer checked against MIN/MAX_RECORD_TTL_DAYS")
     function_sources = [p for d in ("functions", "lambda") for p in (root / d).rglob("*.rs") if "target" not in p.parts]
     return Facts(
         env_queue_url=consts["ENV_QUEUE_URL"],
@@ -100,4 +111,6 @@ def read(root: Path) -> Facts:
         env_timer_table=consts["ENV_TIMER_TABLE"],
         timer_key=timer_key,
         sweep_body=sweep_body.group(1),
+        ttl_min_days=int(ttl_range["MIN_RECORD_TTL_DAYS"].group(1).replace("_", "")),
+        ttl_max_days=int(ttl_range["MAX_RECORD_TTL_DAYS"].group(1).replace("_", "")),
     )

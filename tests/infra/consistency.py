@@ -14,9 +14,11 @@ they would create against what the code says (codefacts.py, values.py):
   size and window, ReportBatchItemFailures, maximum concurrency, table key and
   TTL attribute, point-in-time recovery, encryption, environment values, log
   format and level, every IAM grant (exactly what the code uses, only Allow),
-  the alarm; and that the two models are the same;
-* both tools accept and refuse the same parameter values (a TTL of 1.5 days is
-  refused) and have the same defaults;
+  the alarms (dead-letter queue depth, work queue oldest message age), the
+  queue policies (who may send, TLS only); and that the two models are the same;
+* both tools accept and refuse the same parameter values (a TTL of 1.5 days,
+  or one outside the code's MIN/MAX_RECORD_TTL_DAYS, is refused) and have the
+  same defaults;
 * the default CodeUri/Binary of each SAM function names a crate building it;
 * the starter (examples/orders) nests this stack with its own binaries and
   grants exactly GetItem/PutItem/UpdateItem on its orders table (starter.py);
@@ -222,6 +224,8 @@ FULL = {
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bucket/*"}]}
     ),
     "alarm_topic_arn": "arn:aws:sns:us-east-1:123456789012:alerts",
+    "producer_role_arns": ["arn:aws:iam::123456789012:role/orders-api", "arn:aws:iam::210987654321:role/ops/backfill"],
+    "oldest_message_alarm_seconds": 3600,
 }
 
 
@@ -258,6 +262,8 @@ def check_values(variables: dict) -> None:
             for e in values.check_parity(models["sam"], models["terraform"], label):
                 fail(e)
     check_parameters(sam_doc, variables, defaults, facts)
+    if not facts.ttl_min_days <= int(defaults.get("record_ttl_days", 0)) <= facts.ttl_max_days:
+        fail(f"modules/vow: record_ttl_days defaults to {defaults.get('record_ttl_days')}, outside the code's range")
     # SAM has no loops: more than 10 data tables must fail the deploy, not
     # silently grant only the first ten.
     for names, too_many in ((ten, False), (ten + ["data-10"], True)):
@@ -273,14 +279,31 @@ def check_values(variables: dict) -> None:
 
 def check_parameters(sam_doc: dict, variables: dict, defaults: dict, facts) -> None:
     """Both tools accept the same values of each knob, and refuse the ones the
-    code cannot use (a TTL of 1.5 days, or one shorter than a message lives)."""
+    code cannot use (a TTL of 1.5 days, one shorter than a message lives, or
+    one longer than the code takes: every start-up would fail)."""
     for tf_name, sam_name in stack.PARAMETERS.items():
         if sam_name not in sam_doc["Parameters"]:
             fail(f"sam: parameter {sam_name} (Terraform {tf_name}) is missing")
         if tf_name not in variables:
             fail(f"modules/vow: variable {tf_name} (SAM {sam_name}) is missing")
     cases = {
-        "record_ttl_days": {15: True, 30: True, 14: False, 1.5: False, 30.5: False, 0: False},
+        # Exactly the code's range (MIN/MAX_RECORD_TTL_DAYS), whole days only.
+        "record_ttl_days": {
+            facts.ttl_min_days: True,
+            30: True,
+            facts.ttl_max_days: True,
+            facts.ttl_min_days - 1: False,
+            facts.ttl_max_days + 1: False,
+            4000: False,
+            99999: False,
+            14: False,
+            1.5: False,
+            30.5: False,
+            0: False,
+        },
+        # From 5 minutes to 12 days: the alarm fires at least a day before a
+        # message expires (14 days' retention).
+        "oldest_message_alarm_seconds": {300: True, 86400: True, 1036800: True, 299: False, 1036801: False, 1209600: False},
         "timeout": {60: True},
         "max_receive_count": {5: True, 0: False},
     }

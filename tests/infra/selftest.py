@@ -158,17 +158,31 @@ CASES = [
     (
         "TTL of 1.5 days accepted (SAM, the parameter as it was)",
         SAM,
-        '    Type: String\n    Default: "30"\n    AllowedPattern: "^(1[5-9]|[2-9][0-9]|[1-9][0-9]{2,4})$"\n'
-        "    ConstraintDescription: a whole number of days from 15 to 99999\n",
+        '    Type: String\n    Default: "30"\n    AllowedPattern: "^(1[5-9]|[2-9][0-9]|[1-9][0-9]{2}|[12][0-9]{3}|3[0-5][0-9]{2}|36[0-4][0-9]|3650)$"\n'
+        "    ConstraintDescription: a whole number of days from 15 to 3650\n",
         "    Type: Number\n    Default: 30\n    MinValue: 1\n",
         "sam: RecordTtlDays=1.5 is accepted, expected refused",
     ),
     (
         "TTL of 1.5 days accepted (Terraform)",
         TF_VARS,
-        "condition     = var.record_ttl_days >= 15 && var.record_ttl_days <= 99999 && floor(var.record_ttl_days) == var.record_ttl_days",
+        "condition     = var.record_ttl_days >= 15 && var.record_ttl_days <= 3650 && floor(var.record_ttl_days) == var.record_ttl_days",
         "condition     = var.record_ttl_days >= 1",
         "modules/vow: record_ttl_days=1.5 is accepted, expected refused",
+    ),
+    (
+        "TTL max of 99,999 days (SAM, the pattern as it was: the code refuses over 3,650)",
+        SAM,
+        'AllowedPattern: "^(1[5-9]|[2-9][0-9]|[1-9][0-9]{2}|[12][0-9]{3}|3[0-5][0-9]{2}|36[0-4][0-9]|3650)$"',
+        'AllowedPattern: "^(1[5-9]|[2-9][0-9]|[1-9][0-9]{2,4})$"',
+        "sam: RecordTtlDays=3651 is accepted, expected refused",
+    ),
+    (
+        "TTL max of 99,999 days (Terraform, the validation as it was)",
+        TF_VARS,
+        "var.record_ttl_days <= 3650 &&",
+        "var.record_ttl_days <= 99999 &&",
+        "modules/vow: record_ttl_days=3651 is accepted, expected refused",
     ),
     (
         "Scan missing on the data tables (SAM)",
@@ -275,7 +289,7 @@ CASES = [
         SAM,
         "Value: !GetAtt DeadLetterQueue.QueueName",
         "Value: !GetAtt WorkQueue.QueueName",
-        "alarm: dimensions is {'QueueName': 'vow-work'}",
+        "alarm dead_letter_depth: dimensions is {'QueueName': 'vow-work'}",
     ),
     (
         "starter grants DeleteItem too (SAM)",
@@ -381,7 +395,7 @@ CASES += [
         SAM,
         "            Principal:\n              Service: events.amazonaws.com\n",
         "            Principal: \"*\"\n",
-        "queue policy SweepRuleSends: allows ['*'], expected only Service:events.amazonaws.com",
+        "queue policy SweepRuleSends: allows ['sqs:SendMessage'] to any principal ('*')",
     ),
     (
         "the work queue's policy lets any EventBridge rule send (Terraform)",
@@ -393,8 +407,9 @@ CASES += [
     (
         "the work queue's policy takes requests without TLS (Terraform)",
         TF,
+        '    resources = [aws_sqs_queue.work.arn]\n\n    principals {\n      type        = "*"\n      identifiers = ["*"]\n    }\n\n'
         '    condition {\n      test     = "Bool"\n      variable = "aws:SecureTransport"\n      values   = ["false"]\n    }\n',
-        "",
+        '    resources = [aws_sqs_queue.work.arn]\n\n    principals {\n      type        = "*"\n      identifiers = ["*"]\n    }\n',
         "the work queue's policy does not deny requests without TLS",
     ),
     (
@@ -410,6 +425,123 @@ CASES += [
         "                  - dynamodb:GetItem\n                  - dynamodb:PutItem\n                Resource: !GetAtt TimerTable.Arn",
         "                  - dynamodb:GetItem\n                  - dynamodb:PutItem\n                  - dynamodb:Query\n                Resource: !GetAtt TimerTable.Arn",
         "dead_letter: role allows dynamodb:Query on arn:aws:dynamodb:us-east-1:123456789012:table/vow-timers, which nothing uses",
+    ),
+]
+
+
+# Alarms and queue policies (issue 21: operators, who may send).
+TF_AGE_ALARM = (
+    'resource "aws_cloudwatch_metric_alarm" "work_queue_age" {\n'
+    '  alarm_name          = "${var.name_prefix}-work-queue-oldest-message"\n'
+)
+CASES += [
+    (
+        "the work queue's age alarm only with a topic (SAM)",
+        SAM,
+        "  WorkQueueAgeAlarm:\n    Type: AWS::CloudWatch::Alarm\n",
+        "  WorkQueueAgeAlarm:\n    Type: AWS::CloudWatch::Alarm\n    Condition: HasAlarmTopic\n",
+        "sam (defaults): alarm work_age: missing",
+    ),
+    (
+        "the work queue's age alarm removed (Terraform)",
+        TF,
+        TF_AGE_ALARM,
+        TF_AGE_ALARM.replace('"work_queue_age"', '"work_queue_age_unused"'),
+        "terraform (defaults): alarm work_age: missing",
+    ),
+    (
+        "the age alarm fixed at the retention (Terraform)",
+        TF,
+        "  threshold           = var.oldest_message_alarm_seconds\n",
+        "  threshold           = 1209600\n",
+        "alarm work_age: fires after 1209600 s + 300 s, not a day before the work queue's retention",
+    ),
+    (
+        "the age alarm on the dead-letter queue (SAM)",
+        SAM,
+        "      MetricName: ApproximateAgeOfOldestMessage\n      Dimensions:\n        - Name: QueueName\n          Value: !GetAtt WorkQueue.QueueName",
+        "      MetricName: ApproximateAgeOfOldestMessage\n      Dimensions:\n        - Name: QueueName\n          Value: !GetAtt DeadLetterQueue.QueueName",
+        "alarm work_age: dimensions is {'QueueName': 'vow-dead-letter'}",
+    ),
+    (
+        "the dead-letter alarm only above 10 messages (Terraform)",
+        TF,
+        "  threshold           = 0\n",
+        "  threshold           = 10\n",
+        "alarm dead_letter_depth: threshold is 10, expected 0",
+    ),
+    (
+        "the age alarm notifies nobody (SAM)",
+        SAM,
+        "      Threshold: !Ref OldestMessageAlarmSeconds\n      ComparisonOperator: GreaterThanThreshold\n      TreatMissingData: notBreaching\n"
+        '      AlarmActions: !If [HasAlarmTopic, [!Ref AlarmTopicArn], !Ref "AWS::NoValue"]\n',
+        "      Threshold: !Ref OldestMessageAlarmSeconds\n      ComparisonOperator: GreaterThanThreshold\n      TreatMissingData: notBreaching\n",
+        "sam (all options): alarm work_age: actions is [], expected ['arn:aws:sns:us-east-1:123456789012:alerts']",
+    ),
+    (
+        "the producers' Allow open to any principal (Terraform)",
+        TF,
+        '        type        = "AWS"\n        identifiers = var.producer_role_arns\n',
+        '        type        = "*"\n        identifiers = ["*"]\n',
+        "queue policy ProducersSend: allows ['sqs:SendMessage'] to any principal ('*')",
+    ),
+    (
+        "the senders' Deny turned into an Allow (Terraform)",
+        TF,
+        '    sid       = "OnlyAllowedSenders"\n    effect    = "Deny"\n',
+        '    sid       = "OnlyAllowedSenders"\n    effect    = "Allow"\n',
+        "queue policy OnlyAllowedSenders: allows ['sqs:SendMessage'] to any principal ('*')",
+    ),
+    (
+        "the senders' Deny on another action: any role with sqs:SendMessage may send (SAM)",
+        SAM,
+        '          - Sid: OnlyAllowedSenders\n            Effect: Deny\n            Principal: "*"\n            Action: sqs:SendMessage\n',
+        '          - Sid: OnlyAllowedSenders\n            Effect: Deny\n            Principal: "*"\n            Action: sqs:ReceiveMessage\n',
+        "the work queue's policy does not deny sqs:SendMessage to every principal but the stack's roles",
+    ),
+    (
+        "the senders' Deny forgets the producer roles: they are refused (SAM)",
+        SAM,
+        '                      Producers: !If [HasProducers, !Join ["", [",", !Join [",", !Ref ProducerRoleArns]]], ""]\n',
+        '                      Producers: ""\n',
+        "sam (all options): the work queue's policy does not deny sqs:SendMessage to every principal but the stack's roles",
+    ),
+    (
+        "the senders' Deny forgets the schedule's role: schedules are refused (Terraform)",
+        TF,
+        "    [for role in aws_iam_role.scheduler : role.arn],\n",
+        "",
+        "terraform (a schedule): the work queue's policy does not deny sqs:SendMessage to every principal but the stack's roles",
+    ),
+    (
+        "the senders' Deny also denies AWS services: the sweep is refused (SAM)",
+        SAM,
+        '              BoolIfExists:\n                aws:PrincipalIsAWSService: "false"\n',
+        "",
+        "the work queue's policy does not deny sqs:SendMessage to every principal but the stack's roles",
+    ),
+    (
+        "the producers' Allow missing (SAM)",
+        SAM,
+        "            - Sid: ProducersSend\n              Effect: Allow\n",
+        "            - Sid: ProducersSend\n              Effect: Deny\n",
+        "sam (all options): the work queue's policy does not let the producer roles",
+    ),
+    (
+        "the dead-letter queue takes requests without TLS (SAM)",
+        SAM,
+        '            Resource: !GetAtt DeadLetterQueue.Arn\n            Condition:\n              Bool:\n                aws:SecureTransport: "false"\n',
+        "            Resource: !GetAtt DeadLetterQueue.Arn\n",
+        "the dead-letter queue's policy does not deny requests without TLS",
+    ),
+    (
+        "anyone may send to the dead-letter queue (Terraform)",
+        TF,
+        'data "aws_iam_policy_document" "dead_letter_queue" {\n',
+        'data "aws_iam_policy_document" "dead_letter_queue" {\n  statement {\n    sid       = "AnyoneSends"\n'
+        '    actions   = ["sqs:SendMessage"]\n    resources = [aws_sqs_queue.dead_letter.arn]\n\n'
+        '    principals {\n      type        = "AWS"\n      identifiers = ["*"]\n    }\n  }\n\n',
+        "queue policy AnyoneSends: allows ['sqs:SendMessage'] to any principal ('*')",
     ),
 ]
 

@@ -18,8 +18,12 @@ in us-east-1, account 123456789012:
                 response_types, max_concurrency
     roles       worker / dead_letter: arn, statements [{effect, actions,
                 resources}], managed [arns]
-    alarm       namespace, metric, dimensions, statistic, period, threshold,
-                comparison, missing, actions, ok_actions
+    alarms      dead_letter_depth (the dead-letter queue holds messages) /
+                work_age (the work queue's oldest message is old): namespace,
+                metric, dimensions, statistic, period, evaluation_periods,
+                threshold, comparison, missing, actions, ok_actions
+    stack_roles worker / dead_letter / scheduler (with a schedule): the ARNs
+                of the stack's own roles, the senders its queue policy names
     timer_table the timer index's table, as `table`
     sweep_rules EventBridge rules by name: name, arn, schedule, state,
                 targets [{arn, input (parsed), role}]
@@ -56,6 +60,8 @@ PARAMETERS = {
     "record_ttl_days": "RecordTtlDays",
     "deletion_protection": "TableDeletionProtection",
     "alarm_topic_arn": "AlarmTopicArn",
+    "oldest_message_alarm_seconds": "OldestMessageAlarmSeconds",
+    "producer_role_arns": "ProducerRoleArns",
     "extra_policy_arns": "ExtraPolicyArns",
     "extra_policy_json": "ExtraPolicyJson",
     "data_table_names": "DataTableNames",
@@ -70,9 +76,11 @@ SAM_NAMES = {
     "table": "PromiseTable",
     "worker": "WorkerFunction",
     "dead_letter": "DeadLetterFunction",
-    "alarm": "DeadLetterQueueAlarm",
 }
-TF_NAMES = {"work": "work", "dead_letter_queue": "dead_letter", "table": "promises", "alarm": "dead_letter_queue"}
+TF_NAMES = {"work": "work", "dead_letter_queue": "dead_letter", "table": "promises"}
+# The alarms in each tool, per role in the model.
+SAM_ALARMS = {"dead_letter_depth": "DeadLetterQueueAlarm", "work_age": "WorkQueueAgeAlarm"}
+TF_ALARMS = {"dead_letter_depth": "dead_letter_queue", "work_age": "work_queue_age"}
 # The timer index's table in each tool.
 SAM_TIMER_TABLE = "TimerTable"
 TF_TIMER_TABLE = "timers"
@@ -519,20 +527,30 @@ def sam_model(doc: dict, tf_params: dict[str, Any]) -> dict:
             role,
         )
 
-    a = s.props(SAM_NAMES["alarm"])
-    model["alarm"] = {
-        "namespace": a.get("Namespace"),
-        "metric": a.get("MetricName"),
-        "dimensions": {d["Name"]: d["Value"] for d in a.get("Dimensions", [])},
-        "statistic": a.get("Statistic"),
-        "period": _int(a.get("Period")),
-        "evaluation_periods": _int(a.get("EvaluationPeriods")),
-        "threshold": _int(a.get("Threshold")),
-        "comparison": a.get("ComparisonOperator"),
-        "missing": a.get("TreatMissingData"),
-        "actions": sorted(a.get("AlarmActions", [])),
-        "ok_actions": sorted(a.get("OKActions", [])),
-    }
+    model["alarms"] = {}
+    for key, logical in SAM_ALARMS.items():
+        res = doc.get("Resources", {}).get(logical)
+        if res is None or ("Condition" in res and not s.condition(res["Condition"])):
+            continue
+        a = s.props(logical)
+        model["alarms"][key] = {
+            "namespace": a.get("Namespace"),
+            "metric": a.get("MetricName"),
+            "dimensions": {d["Name"]: d["Value"] for d in a.get("Dimensions", [])},
+            "statistic": a.get("Statistic"),
+            "period": _int(a.get("Period")),
+            "evaluation_periods": _int(a.get("EvaluationPeriods")),
+            "threshold": _int(a.get("Threshold")),
+            "comparison": a.get("ComparisonOperator"),
+            "missing": a.get("TreatMissingData"),
+            "actions": sorted(a.get("AlarmActions", [])),
+            "ok_actions": sorted(a.get("OKActions", [])),
+        }
+    model["stack_roles"] = {}
+    for key, logical in (("worker", "WorkerRole"), ("dead_letter", "DeadLetterRole"), ("scheduler", "SchedulerRole")):
+        res = doc.get("Resources", {}).get(logical)
+        if res is not None and ("Condition" not in res or s.condition(res["Condition"])):
+            model["stack_roles"][key] = s.attr(logical, "Arn")
 
     # The timer index: its table, the rule that asks for a sweep each minute,
     # and the queue policy that lets only that rule send through EventBridge.
@@ -885,21 +903,31 @@ def terraform_model(tf: dict, params: dict[str, Any]) -> dict:
             )
         t.scope.bound = {}
 
-    body = t.resource("aws_cloudwatch_metric_alarm", TF_NAMES["alarm"])
-    get = lambda k, d=None: t.value(body[k]) if k in body else d  # noqa: E731
-    model["alarm"] = {
-        "namespace": get("namespace"),
-        "metric": get("metric_name"),
-        "dimensions": get("dimensions", {}),
-        "statistic": get("statistic"),
-        "period": get("period"),
-        "evaluation_periods": get("evaluation_periods"),
-        "threshold": get("threshold"),
-        "comparison": get("comparison_operator"),
-        "missing": get("treat_missing_data"),
-        "actions": sorted(get("alarm_actions", [])),
-        "ok_actions": sorted(get("ok_actions", [])),
-    }
+    model["alarms"] = {}
+    alarms = blocks(tf, "resource", "aws_cloudwatch_metric_alarm")
+    for key, name in TF_ALARMS.items():
+        if name not in alarms:
+            continue
+        body = alarms[name]
+        get = lambda k, d=None, b=body: t.value(b[k]) if k in b else d  # noqa: E731
+        model["alarms"][key] = {
+            "namespace": get("namespace"),
+            "metric": get("metric_name"),
+            "dimensions": get("dimensions", {}),
+            "statistic": get("statistic"),
+            "period": get("period"),
+            "evaluation_periods": get("evaluation_periods"),
+            "threshold": get("threshold"),
+            "comparison": get("comparison_operator"),
+            "missing": get("treat_missing_data"),
+            "actions": sorted(get("alarm_actions", [])),
+            "ok_actions": sorted(get("ok_actions", [])),
+        }
+    model["stack_roles"] = {}
+    for key, name in (("worker", "worker"), ("dead_letter", "dead_letter"), ("scheduler", "scheduler")):
+        if name in blocks(tf, "resource", "aws_iam_role"):
+            for r in t.instances("aws_iam_role", name):
+                model["stack_roles"][key] = r["arn"]
 
     # The timer index: its table, the rule that asks for a sweep each minute,
     # and the queue policy that lets only that rule send through EventBridge.

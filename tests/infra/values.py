@@ -33,6 +33,11 @@ TIMER_ACTIONS = {
 # The sweep: once a minute, from an EventBridge rule.
 SWEEP_SCHEDULE = "rate(1 minute)"
 EVENTS = "Service:events.amazonaws.com"
+# The oldest message alarm fires at least this long before a message would
+# expire (the queues' retention), so there is a day to act.
+ALARM_LEAD = 86_400
+# The statement that denies requests without TLS, on every queue of the stack.
+TLS_DENY = {"effect": "Deny", "principals": ["*"], "conditions": {"Bool": {"aws:SecureTransport": ["false"]}}}
 
 
 def required_grants(model: dict, params: dict, key: str) -> set[tuple[str, str]]:
@@ -144,6 +149,8 @@ def check_model(model: dict, params: dict, facts: Facts, label: str) -> list[str
             fail(f"{key}: {facts.env_record_ttl_days}={ttl_days!r} is not a whole number of days")
         elif int(ttl_days or 0) * 86400 <= facts.retention:
             fail(f"{key}: records live {ttl_days} days, not longer than a message ({facts.retention} s)")
+        elif not facts.ttl_min_days <= int(ttl_days) <= facts.ttl_max_days:
+            fail(f"{key}: {facts.env_record_ttl_days}={ttl_days} is outside the code's {facts.ttl_min_days} to {facts.ttl_max_days}: every start-up would fail")
         if facts.reads_lambda_log_level and f["log_format"] != "JSON":
             fail(f"{key}: log format is {f['log_format']}: Lambda sets AWS_LAMBDA_LOG_LEVEL only with JSON")
         if f["app_log_level"] != params.get("log_level"):
@@ -245,30 +252,61 @@ def check_model(model: dict, params: dict, facts: Facts, label: str) -> list[str
         if role["managed"]:
             fail(f"schedule {name}: role has managed policies {role['managed']}")
 
-    # Alarm.
-    a = model["alarm"]
+    # Alarms: the dead-letter queue holds messages (its function is not
+    # draining it), the work queue's oldest message is old (work is stuck and
+    # would expire at the retention, unsettled).
     topic = [params.get("alarm_topic_arn")] if params.get("alarm_topic_arn") else []
-    want_alarm = {
-        "namespace": "AWS/SQS",
-        "metric": "ApproximateNumberOfMessagesVisible",
-        "dimensions": {"QueueName": dlq["name"]},
-        "threshold": 0,
-        "comparison": "GreaterThanThreshold",
-        "missing": "notBreaching",
-        "actions": topic,
-        "ok_actions": topic,
+    common = {"namespace": "AWS/SQS", "statistic": "Maximum", "missing": "notBreaching", "actions": topic, "ok_actions": topic}
+    want_alarms = {
+        "dead_letter_depth": {
+            **common,
+            "metric": "ApproximateNumberOfMessagesVisible",
+            "dimensions": {"QueueName": dlq["name"]},
+            "threshold": 0,
+            "comparison": "GreaterThanThreshold",
+        },
+        "work_age": {
+            **common,
+            "metric": "ApproximateAgeOfOldestMessage",
+            "dimensions": {"QueueName": work["name"]},
+            "threshold": params.get("oldest_message_alarm_seconds"),
+            "comparison": "GreaterThanThreshold",
+        },
     }
-    for k, v in want_alarm.items():
-        if a.get(k) != v:
-            fail(f"alarm: {k} is {a.get(k)!r}, expected {v!r}")
+    alarms = model.get("alarms", {})
+    for name, want_alarm in want_alarms.items():
+        a = alarms.get(name)
+        if a is None:
+            fail(f"alarm {name}: missing")
+            continue
+        for k, v in want_alarm.items():
+            if a.get(k) != v:
+                fail(f"alarm {name}: {k} is {a.get(k)!r}, expected {v!r}")
+        fires = _int_or_none(a.get("threshold"))
+        window = (_int_or_none(a.get("period")) or 0) * (_int_or_none(a.get("evaluation_periods")) or 0)
+        if name == "work_age" and (fires is None or fires + window > work["retention"] - ALARM_LEAD):
+            fail(
+                f"alarm {name}: fires after {fires} s + {window} s, not a day before the work queue's "
+                f"retention ({work['retention']} s): messages would expire unsettled first"
+            )
+    for name in sorted(set(alarms) - set(want_alarms)):
+        fail(f"alarm {name}: not one the checks know")
 
     errors += [f"{label}: {e}" for e in check_timer_index(model, facts)]
+    errors += [f"{label}: {e}" for e in check_queue_policies(model, params)]
     return errors
 
 
+def _int_or_none(v: Any) -> int | None:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None
+
+
 def check_timer_index(model: dict, facts: Facts) -> list[str]:
-    """The timer index's table, the sweep rule and the work queue's policy
-    (the grants and the functions' variable are checked with the others)."""
+    """The timer index's table and the sweep rule (the grants, the functions'
+    variable and the work queue's policy are checked with the others)."""
     errors: list[str] = []
     fail = errors.append
     timers, table, work = model["timer_table"], model["table"], model["queues"]["work"]
@@ -301,33 +339,78 @@ def check_timer_index(model: dict, facts: Facts) -> list[str]:
         want_targets = [{"arn": work["arn"], "input": want_input, "role": None}]
         if rule["targets"] != want_targets:
             fail(f"sweep rule {name}: targets are {rule['targets']}, expected {want_targets} (the work queue, the sweep body)")
+    return errors
 
-    # The work queue's policy: EventBridge may send, only for the sweep rule;
-    # nothing else is allowed to anyone; requests without TLS are denied.
+
+def check_queue_policies(model: dict, params: dict) -> list[str]:
+    """The queues' resource policies.
+
+    The work queue: EventBridge may send for the sweep rule only (aws:SourceArn);
+    the producer roles (producer_role_arns) may send, also from another account;
+    every other principal is denied sqs:SendMessage unless it is one of the
+    stack's roles, a producer role, or an AWS service (whose only Allow is the
+    sweep rule's): an identity policy granting sqs:SendMessage in the account
+    is not enough. Both queues deny every request without TLS, and no policy
+    allows anything to `*`.
+    """
+    errors: list[str] = []
+    fail = errors.append
+    work, dlq = model["queues"]["work"], model["queues"]["dead_letter"]
     policies = model["queue_policies"]
-    rule_arns = sorted(r["arn"] for r in rules.values())
+    rule_arns = sorted(r["arn"] for r in model["sweep_rules"].values())
+    producers = sorted(params.get("producer_role_arns") or [])
+    senders = sorted(set(model.get("stack_roles", {}).values()) | set(producers))
+    for queue in sorted(set(policies) - {work["arn"], dlq["arn"]}):
+        fail(f"a queue policy on {queue}, which is not one of the stack's queues")
     for queue, statements in sorted(policies.items()):
-        if queue != work["arn"]:
-            fail(f"a queue policy on {queue}: only the work queue takes EventBridge's messages")
         for st in statements:
             if st["not"]:
-                fail(f"queue policy {st['sid']}: {st['not']} are not allowed in vow's queue policy")
+                fail(f"queue policy {st['sid']}: {st['not']} are not allowed in vow's queue policies")
             if st["effect"] != "Allow":
                 continue
-            if st["principals"] != [EVENTS]:
-                fail(f"queue policy {st['sid']}: allows {st['principals']}, expected only {EVENTS}")
+            if "*" in st["principals"]:
+                fail(f"queue policy {st['sid']}: allows {st['actions']} to any principal ('*')")
+            if queue != work["arn"]:
+                fail(f"queue policy {st['sid']}: allows {st['principals']} on {queue}; only the work queue takes messages from outside the stack")
+                continue
             if st["actions"] != ["sqs:SendMessage"] or st["resources"] != [work["arn"]]:
                 fail(f"queue policy {st['sid']}: allows {st['actions']} on {st['resources']}, expected sqs:SendMessage on the work queue")
-            source = st["conditions"].get("ArnEquals", {}).get("aws:SourceArn")
-            if st["conditions"] != {"ArnEquals": {"aws:SourceArn": rule_arns}} or source != rule_arns:
-                fail(f"queue policy {st['sid']}: conditions are {st['conditions']}, expected aws:SourceArn equal to the sweep rule {rule_arns}")
+            if st["principals"] == [EVENTS]:
+                source = st["conditions"].get("ArnEquals", {}).get("aws:SourceArn")
+                if st["conditions"] != {"ArnEquals": {"aws:SourceArn": rule_arns}} or source != rule_arns:
+                    fail(f"queue policy {st['sid']}: conditions are {st['conditions']}, expected aws:SourceArn equal to the sweep rule {rule_arns}")
+            elif st["principals"] != [f"AWS:{p}" for p in producers] or st["conditions"]:
+                fail(
+                    f"queue policy {st['sid']}: allows {st['principals']} (conditions {st['conditions']}), "
+                    f"expected only {EVENTS} for the sweep rule and the producer roles {producers}"
+                )
     work_policy = policies.get(work["arn"], [])
-    allows = [st for st in work_policy if st["effect"] == "Allow" and st["principals"] == [EVENTS]]
-    if rules and not allows:
+    allows = [st for st in work_policy if st["effect"] == "Allow"]
+    if model["sweep_rules"] and not any(st["principals"] == [EVENTS] for st in allows):
         fail("the work queue's policy does not let the sweep rule send: EventBridge's messages would be refused")
-    tls = {"effect": "Deny", "principals": ["*"], "conditions": {"Bool": {"aws:SecureTransport": ["false"]}}}
-    if work_policy and not any(all(st.get(k) == v for k, v in tls.items()) and "sqs:*" in st["actions"] for st in work_policy):
-        fail("the work queue's policy does not deny requests without TLS")
+    if producers and not any(st["principals"] == [f"AWS:{p}" for p in producers] for st in allows):
+        fail(f"the work queue's policy does not let the producer roles {producers} send")
+    want_deny = {
+        "effect": "Deny",
+        "principals": ["*"],
+        "actions": ["sqs:SendMessage"],
+        "resources": [work["arn"]],
+        "conditions": {
+            "ArnNotEquals": {"aws:PrincipalArn": senders},
+            "BoolIfExists": {"aws:PrincipalIsAWSService": ["false"]},
+        },
+    }
+    denies = [st for st in work_policy if st["effect"] == "Deny" and st["conditions"] != TLS_DENY["conditions"]]
+    if not any(all(st.get(k) == v for k, v in want_deny.items()) for st in denies):
+        fail(
+            f"the work queue's policy does not deny sqs:SendMessage to every principal but the stack's roles "
+            f"and the producer roles {senders} (ArnNotEquals aws:PrincipalArn, BoolIfExists "
+            f"aws:PrincipalIsAWSService false): found {denies}"
+        )
+    for name, queue in (("work", work), ("dead-letter", dlq)):
+        statements = policies.get(queue["arn"], [])
+        if not any(all(st.get(k) == v for k, v in TLS_DENY.items()) and "sqs:*" in st["actions"] and st["resources"] == [queue["arn"]] for st in statements):
+            fail(f"the {name} queue's policy does not deny requests without TLS")
     return errors
 
 
@@ -340,12 +423,33 @@ def check_parity(sam: dict, tf: dict, label: str) -> list[str]:
             order = lambda sts: sorted(sts, key=lambda st: json.dumps(st, sort_keys=True))  # noqa: E731
             a = {k: {**v, "arn": None, "statements": order(v["statements"])} for k, v in (a or {}).items()}
             b = {k: {**v, "arn": None, "statements": order(v["statements"])} for k, v in (b or {}).items()}
+        if section == "stack_roles":  # names differ by design: the same roles
+            a, b = sorted(a or {}), sorted(b or {})
+        if section == "queue_policies":  # the same roles, named as each tool names them
+            a, b = _roles_named(a, sam.get("stack_roles")), _roles_named(b, tf.get("stack_roles"))
         if section == "functions":
             a = {k: {**v, "role": None, "code": None} for k, v in (a or {}).items()}
             b = {k: {**v, "role": None, "code": None} for k, v in (b or {}).items()}
         if a != b:
             errors.append(f"{label}: SAM and Terraform differ in {section}: {_diff(a, b)}")
     return errors
+
+
+def _roles_named(value: Any, roles: dict | None) -> Any:
+    """`value` with each of the stack's role ARNs replaced by `<role KEY>`, lists re-sorted."""
+    text = json.dumps(value, sort_keys=True)
+    for key, arn in (roles or {}).items():
+        text = text.replace(json.dumps(arn), json.dumps(f"<role {key}>"))
+
+    def resort(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: resort(x) for k, x in v.items()}
+        if isinstance(v, list):
+            items = [resort(x) for x in v]
+            return sorted(items, key=lambda x: json.dumps(x, sort_keys=True))
+        return v
+
+    return resort(json.loads(text))
 
 
 def _diff(a: Any, b: Any, path: str = "") -> str:

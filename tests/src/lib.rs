@@ -110,7 +110,7 @@ impl Stack {
         let names = AwsNames {
             queue_url,
             table_name: unique,
-            record_ttl: Duration::from_secs(3_600),
+            record_ttl: Duration::from_secs(30 * 86_400),
         };
         let metrics = Arc::new(Metrics::default());
         let vow = Vow::builder()

@@ -74,4 +74,6 @@ module "vow" {
   extra_policy_json   = data.aws_iam_policy_document.orders.json
   signing_secret_arn  = var.signing_secret_arn
   deletion_protection = var.deletion_protection
+  producer_role_arns  = var.producer_role_arns
+  alarm_topic_arn     = var.alarm_topic_arn
 }

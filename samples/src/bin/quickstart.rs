@@ -64,7 +64,7 @@ async fn on_aws(workers: bool) -> Result<ExitCode, Box<dyn std::error::Error>> {
         let builder = builder
             .queue_url(queue_url)
             .table_name(table_name)
-            .record_ttl(Duration::from_secs(86_400));
+            .record_ttl(Duration::from_secs(15 * 86_400)); // the least vow takes
         (builder, Some(dlq_url))
     };
     let vow = builder.build().await?;

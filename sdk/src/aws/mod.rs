@@ -28,6 +28,7 @@ pub use queue::SqsQueue;
 pub use store::DynamoStore;
 
 use crate::error::BackendError;
+pub use crate::store::{MAX_RECORD_TTL_DAYS, MIN_RECORD_TTL_DAYS};
 use std::time::Duration;
 
 /// The environment variable naming the work queue's URL.
@@ -104,9 +105,6 @@ pub(crate) fn required_env(name: &str) -> Result<String, BackendError> {
     }
 }
 
-/// The longest record lifetime [`ENV_RECORD_TTL_DAYS`] may ask for (ten years).
-const MAX_RECORD_TTL_DAYS: u64 = 3_650;
-
 /// [`ENV_RECORD_TTL_DAYS`] as a duration: 30 days when unset.
 pub(crate) fn record_ttl_from_env() -> Result<Duration, BackendError> {
     match std::env::var(ENV_RECORD_TTL_DAYS) {
@@ -115,7 +113,10 @@ pub(crate) fn record_ttl_from_env() -> Result<Duration, BackendError> {
     }
 }
 
-/// Parse a [`ENV_RECORD_TTL_DAYS`] value: a whole number of days, 1 to 3650.
+/// Parse a [`ENV_RECORD_TTL_DAYS`] value: a whole number of days from
+/// [`MIN_RECORD_TTL_DAYS`] (15: longer than a message can live) to
+/// [`MAX_RECORD_TTL_DAYS`] (3650), the range the SAM template and the
+/// Terraform module accept too.
 ///
 /// ```
 /// use std::time::Duration;
@@ -123,22 +124,38 @@ pub(crate) fn record_ttl_from_env() -> Result<Duration, BackendError> {
 /// assert_eq!(parse_record_ttl_days("30").unwrap(), Duration::from_secs(30 * 86_400));
 /// let e = parse_record_ttl_days("30d").unwrap_err().to_string();
 /// assert!(e.contains("VOW_RECORD_TTL_DAYS must be a whole number of days"), "{e}");
-/// assert!(parse_record_ttl_days("0").is_err());
+/// assert!(parse_record_ttl_days("14").is_err());
+/// assert!(parse_record_ttl_days("3651").is_err());
 /// ```
 pub fn parse_record_ttl_days(value: &str) -> Result<Duration, BackendError> {
     let bad = || {
         BackendError::fatal(format!(
-            "{ENV_RECORD_TTL_DAYS} must be a whole number of days from 1 to {MAX_RECORD_TTL_DAYS} \
-             (above the work queue's message retention, 14 days at most), not `{value}`"
+            "{ENV_RECORD_TTL_DAYS} must be a whole number of days from {MIN_RECORD_TTL_DAYS} \
+             to {MAX_RECORD_TTL_DAYS} (above the work queue's message retention, 14 days at \
+             most), not `{value}`"
         ))
     };
     let days = value.trim().parse::<u64>().map_err(|_| bad())?;
-    if !(1..=MAX_RECORD_TTL_DAYS).contains(&days) {
+    if !(MIN_RECORD_TTL_DAYS..=MAX_RECORD_TTL_DAYS).contains(&days) {
         return Err(bad());
     }
     days.checked_mul(86_400)
         .map(Duration::from_secs)
         .ok_or_else(bad)
+}
+
+/// A record lifetime given in code ([`crate::VowBuilder::record_ttl`]), checked
+/// against the same range as [`ENV_RECORD_TTL_DAYS`].
+pub(crate) fn check_record_ttl(ttl: Duration) -> Result<Duration, BackendError> {
+    let days = |n: u64| Duration::from_secs(n * 86_400);
+    if (days(MIN_RECORD_TTL_DAYS)..=days(MAX_RECORD_TTL_DAYS)).contains(&ttl) {
+        return Ok(ttl);
+    }
+    Err(BackendError::fatal(format!(
+        "record_ttl must be from {MIN_RECORD_TTL_DAYS} to {MAX_RECORD_TTL_DAYS} days (above the \
+         work queue's message retention, 14 days at most), not {:.3} days",
+        ttl.as_secs_f64() / 86_400.0
+    )))
 }
 
 /// Load the AWS SDK configuration the standard way.
@@ -164,5 +181,33 @@ where
             BackendError::transient(text)
         }
         _ => BackendError::fatal(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: u64 = 86_400;
+
+    #[test]
+    fn record_ttl_days_accepts_exactly_15_to_3650() {
+        for days in [15, 30, 3_650] {
+            assert_eq!(
+                parse_record_ttl_days(&days.to_string()).expect("in range"),
+                Duration::from_secs(days * DAY)
+            );
+        }
+        // The templates' range: 15 is the least that outlives a message (14
+        // days' retention), 3,650 the most the code takes. A value outside is
+        // refused with the variable and the range named.
+        for bad in ["14", "3651", "4000", "0", "1", "99999", "30d", "-1", ""] {
+            let e = parse_record_ttl_days(bad)
+                .expect_err(&format!("`{bad}` is out of range"))
+                .to_string();
+            assert!(e.contains("VOW_RECORD_TTL_DAYS"), "{e}");
+            assert!(e.contains("from 15 to 3650"), "{e}");
+            assert!(e.contains(&format!("`{bad}`")), "{e}");
+        }
     }
 }

@@ -70,4 +70,6 @@ module "vow" {
   dead_letter_zip     = "${local.lambda_dir}/{{name}}-dead-letter/bootstrap.zip"
   extra_policy_json   = data.aws_iam_policy_document.orders.json
   deletion_protection = var.deletion_protection
+  producer_role_arns  = var.producer_role_arns
+  alarm_topic_arn     = var.alarm_topic_arn
 }

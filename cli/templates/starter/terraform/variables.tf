@@ -15,3 +15,15 @@ variable "deletion_protection" {
   type        = bool
   default     = true
 }
+
+variable "producer_role_arns" {
+  description = "IAM role ARNs allowed to send to vow's work queue (the applications that place orders; yours, to run place-order against the stack). The queue's policy refuses every other sender but the module's own roles."
+  type        = list(string)
+  default     = []
+}
+
+variable "alarm_topic_arn" {
+  description = "SNS topic ARN the stack's alarms notify (dead-letter queue not empty, work queue's oldest message older than a day); null for none."
+  type        = string
+  default     = null
+}

@@ -94,7 +94,7 @@ async fn local_stack(
         .sdk_config(&config)
         .queue_url(queue_url)
         .table_name("orders-local")
-        .record_ttl(Duration::from_secs(86_400))
+        .record_ttl(Duration::from_secs(30 * 86_400))
         .build()
         .await?;
     let workers = vow.run_workers(2, None, Duration::from_secs(1));

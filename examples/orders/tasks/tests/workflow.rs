@@ -43,7 +43,7 @@ async fn shop(name: &str) -> Shop {
         .sdk_config(&config)
         .queue_url(queue_url)
         .table_name(unique)
-        .record_ttl(Duration::from_secs(3_600))
+        .record_ttl(Duration::from_secs(30 * 86_400))
         .engine(engine)
         .build()
         .await

@@ -32,6 +32,15 @@ locals {
 
   alarm_actions = compact([var.alarm_topic_arn])
 
+  # Who may send to the work queue besides the sweep rule: the module's own
+  # roles (the functions' follow-ups, the schedules' start messages) and the
+  # producer roles.
+  work_queue_senders = concat(
+    [aws_iam_role.worker.arn, aws_iam_role.dead_letter.arn],
+    [for role in aws_iam_role.scheduler : role.arn],
+    var.producer_role_arns,
+  )
+
   # The schedules whose unsigned start messages the worker accepts: exactly
   # those declared here, each with its task (name=tag,...).
   schedule_environment = length(var.schedules) == 0 ? {} : {
@@ -169,10 +178,12 @@ resource "aws_cloudwatch_event_target" "sweep" {
   input     = jsonencode({ vow = "sweep" })
 }
 
-# EventBridge rules send to SQS under the queue's policy (they take no role):
-# the sweep rule, and nothing else through EventBridge, may send to the work
-# queue; nobody may use it without TLS. The functions send with their roles
-# (same account), which this policy leaves as they are.
+# Who may send to the work queue: the module's own roles, the sweep rule
+# through EventBridge (which takes no role: SourceArn), and the roles in
+# var.producer_role_arns (allowed here too, so that they may be in another
+# account). Everyone else is denied sqs:SendMessage, whatever their identity
+# policies allow; AWS services are left to the Allow statements (only the
+# sweep rule's). Nobody may use the queue without TLS.
 data "aws_iam_policy_document" "work_queue" {
   statement {
     sid       = "SweepRuleSends"
@@ -188,6 +199,44 @@ data "aws_iam_policy_document" "work_queue" {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
       values   = [aws_cloudwatch_event_rule.sweep.arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.producer_role_arns) == 0 ? [] : [1]
+    content {
+      sid       = "ProducersSend"
+      actions   = ["sqs:SendMessage"]
+      resources = [aws_sqs_queue.work.arn]
+
+      principals {
+        type        = "AWS"
+        identifiers = var.producer_role_arns
+      }
+    }
+  }
+
+  statement {
+    sid       = "OnlyAllowedSenders"
+    effect    = "Deny"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.work.arn]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "ArnNotEquals"
+      variable = "aws:PrincipalArn"
+      values   = local.work_queue_senders
+    }
+
+    condition {
+      test     = "BoolIfExists"
+      variable = "aws:PrincipalIsAWSService"
+      values   = ["false"]
     }
   }
 
@@ -213,6 +262,33 @@ data "aws_iam_policy_document" "work_queue" {
 resource "aws_sqs_queue_policy" "work" {
   queue_url = aws_sqs_queue.work.id
   policy    = data.aws_iam_policy_document.work_queue.json
+}
+
+# Only SQS moves messages here (the work queue's redrive); nobody may use the
+# dead-letter queue without TLS.
+data "aws_iam_policy_document" "dead_letter_queue" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [aws_sqs_queue.dead_letter.arn]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "dead_letter" {
+  queue_url = aws_sqs_queue.dead_letter.id
+  policy    = data.aws_iam_policy_document.dead_letter_queue.json
 }
 
 # -------------------------------------------------------------- log groups
@@ -525,6 +601,27 @@ resource "aws_cloudwatch_metric_alarm" "dead_letter_queue" {
   period              = 300
   evaluation_periods  = 1
   threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+# Work the workers do not take: a message older than
+# var.oldest_message_alarm_seconds (default a day) is stuck (the worker failing
+# to start, throttled, or a permission missing). At 14 days SQS deletes it and
+# its promise never settles.
+resource "aws_cloudwatch_metric_alarm" "work_queue_age" {
+  alarm_name          = "${var.name_prefix}-work-queue-oldest-message"
+  alarm_description   = "vow work queue's oldest message is older than oldest_message_alarm_seconds: the worker is not taking messages (check its errors, throttles and logs) and at 14 days SQS deletes them unsettled."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateAgeOfOldestMessage"
+  dimensions          = { QueueName = aws_sqs_queue.work.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = var.oldest_message_alarm_seconds
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions

@@ -116,15 +116,18 @@ variable "log_retention_days" {
 }
 
 variable "record_ttl_days" {
-  description = "Days a settled promise record is kept before DynamoDB TTL removes it (VOW_RECORD_TTL_DAYS)."
+  description = "Days a settled promise record is kept before DynamoDB TTL removes it (VOW_RECORD_TTL_DAYS, 15 to 3650)."
   type        = number
   default     = 30
 
-  # A whole number (the functions parse it as an unsigned integer), longer than
-  # the queues' 14-day message retention, so no message outlives its record.
+  # A whole number (the functions parse it as an unsigned integer) from 15 to
+  # 3650, the range the code accepts (vow::aws::MIN_RECORD_TTL_DAYS and
+  # MAX_RECORD_TTL_DAYS): longer than the queues' 14-day message retention, so no
+  # message outlives its record; a value the code refuses would fail every
+  # start-up.
   validation {
-    condition     = var.record_ttl_days >= 15 && var.record_ttl_days <= 99999 && floor(var.record_ttl_days) == var.record_ttl_days
-    error_message = "record_ttl_days must be a whole number of days from 15 to 99999."
+    condition     = var.record_ttl_days >= 15 && var.record_ttl_days <= 3650 && floor(var.record_ttl_days) == var.record_ttl_days
+    error_message = "record_ttl_days must be a whole number of days from 15 to 3650."
   }
 }
 
@@ -135,9 +138,33 @@ variable "deletion_protection" {
 }
 
 variable "alarm_topic_arn" {
-  description = "Optional SNS topic ARN notified when the dead-letter queue alarm changes state."
+  description = "Optional SNS topic ARN notified when an alarm (dead-letter queue not empty, work queue's oldest message too old) changes state."
   type        = string
   default     = null
+}
+
+variable "oldest_message_alarm_seconds" {
+  description = "Age (seconds) of the work queue's oldest message above which its alarm fires (default one day)."
+  type        = number
+  default     = 86400
+
+  # At most 12 days: the alarm fires at least a day before the work queue's
+  # 14-day retention deletes a message (and its promise never settles).
+  validation {
+    condition     = var.oldest_message_alarm_seconds >= 300 && var.oldest_message_alarm_seconds <= 1036800
+    error_message = "oldest_message_alarm_seconds must be from 300 to 1036800 (12 days)."
+  }
+}
+
+variable "producer_role_arns" {
+  description = "IAM role ARNs (any account) allowed to send to the work queue: your applications that start workflows or resolve callbacks. The queue's policy denies sqs:SendMessage to every other principal except the module's own roles and its EventBridge sweep rule."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = length([for arn in var.producer_role_arns : arn if can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", arn))]) == length(var.producer_role_arns)
+    error_message = "producer_role_arns must be IAM role ARNs (arn:aws:iam::ACCOUNT:role/NAME)."
+  }
 }
 
 variable "tags" {
