@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod chaos;
+pub mod chaos_waits;
 pub mod coldstart;
 pub mod kill;
 pub mod latency;
