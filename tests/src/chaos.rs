@@ -817,13 +817,21 @@ async fn resolve_from_app(app: &Vow, d: &PromiseId, log: Option<&std::path::Path
         }
     };
     let value = json!({ "l": "by-app", "n": format!("{:016x}", fastrand::u64(..)) });
-    for _ in 0..200 {
+    // By time, not by tries: on a loaded machine the deferred task's note
+    // (which makes its promise resolvable from outside) may land seconds
+    // after its observation, and a resolve before it is refused.
+    let until = Instant::now() + Duration::from_secs(60);
+    let mut last = None;
+    while Instant::now() < until {
         match app.resolve(&resolver, Ok(value.clone())).await {
             Ok(_) => return,
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            Err(e) => {
+                last = Some(e);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
     }
-    eprintln!("chaos: resolving {d} from the application never succeeded");
+    eprintln!("chaos: resolving {d} from the application never succeeded: {last:?}");
 }
 
 /// Send hostile bodies straight to the queue (signed when signing is on, as a
