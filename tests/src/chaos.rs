@@ -21,6 +21,7 @@
 //! - `lost`: steps that must run (side branches off the root's path) that never
 //!   ran or never settled.
 
+use crate::chaos_waits::WAIT_KINDS;
 use crate::record::{
     self, core, digest, failed, next_core, start_core, Adopter, Attacher, BadDecode, Deferrer,
     Observation, RecNext, RecStart, PANIC_MARKER,
@@ -156,16 +157,24 @@ pub const KINDS: &[&str] = &[
 /// The kind of the dead-letter rig.
 pub const DLQ_KIND: &str = "dlq-race";
 
-/// The kinds named by `VOW_CHAOS_KINDS` (comma-separated), else all of `KINDS`.
+/// The kinds named by `VOW_CHAOS_KINDS` (comma-separated), else all of
+/// `KINDS`, the dead-letter rig's and the waits rig's
+/// ([`crate::chaos_waits::WAIT_KINDS`]).
 pub fn kinds_from_env() -> Vec<&'static str> {
     match std::env::var("VOW_CHAOS_KINDS") {
         Ok(list) if !list.trim().is_empty() => KINDS
             .iter()
             .chain([&DLQ_KIND])
+            .chain(WAIT_KINDS)
             .copied()
             .filter(|k| list.split(',').any(|w| w.trim() == *k))
             .collect(),
-        _ => KINDS.iter().chain([&DLQ_KIND]).copied().collect(),
+        _ => KINDS
+            .iter()
+            .chain([&DLQ_KIND])
+            .chain(WAIT_KINDS)
+            .copied()
+            .collect(),
     }
 }
 
@@ -737,7 +746,7 @@ fn big_pad(i: usize) -> String {
 }
 
 /// Start `flow`, retrying as an application would.
-async fn start_until_ok(client: &Vow, flow: &Flow) {
+pub(crate) async fn start_until_ok(client: &Vow, flow: &Flow) {
     // `start` takes the plan out of the flow; a failed start is retried by
     // re-running it on a clone of the plan's flow is not possible, so the
     // clean client is used (its sends do not fail).
@@ -756,7 +765,7 @@ async fn start_until_ok(client: &Vow, flow: &Flow) {
     }
 }
 
-async fn cancel_until_ok(client: &Vow, id: &PromiseId) {
+pub(crate) async fn cancel_until_ok(client: &Vow, id: &PromiseId) {
     for _ in 0..50 {
         match client.cancel(id, "chaos: cancelled mid-flight").await {
             Ok(_) => return,
@@ -808,13 +817,21 @@ async fn resolve_from_app(app: &Vow, d: &PromiseId, log: Option<&std::path::Path
         }
     };
     let value = json!({ "l": "by-app", "n": format!("{:016x}", fastrand::u64(..)) });
-    for _ in 0..200 {
+    // By time, not by tries: on a loaded machine the deferred task's note
+    // (which makes its promise resolvable from outside) may land seconds
+    // after its observation, and a resolve before it is refused.
+    let until = Instant::now() + Duration::from_secs(60);
+    let mut last = None;
+    while Instant::now() < until {
         match app.resolve(&resolver, Ok(value.clone())).await {
             Ok(_) => return,
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            Err(e) => {
+                last = Some(e);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
     }
-    eprintln!("chaos: resolving {d} from the application never succeeded");
+    eprintln!("chaos: resolving {d} from the application never succeeded: {last:?}");
 }
 
 /// Send hostile bodies straight to the queue (signed when signing is on, as a
@@ -1126,7 +1143,7 @@ pub fn memory_rig(spec: &RigSpec, max_receives: u32) -> Rig {
 
 /// The SQS and DynamoDB clients of a rig; with `faults`, they lose replies at
 /// the HTTP level ([`vow::aws::FaultInterceptor`]) so the SDK's retries run.
-async fn aws_clients(
+pub(crate) async fn aws_clients(
     faults: Option<Arc<Faults>>,
 ) -> (aws_sdk_sqs::Client, aws_sdk_dynamodb::Client) {
     let sdk = vow::aws::sdk_config().await;
@@ -1208,19 +1225,57 @@ pub fn specs(seed: u64, memory: bool) -> (RigSpec, RigSpec) {
     (main, dlq)
 }
 
-/// Split `n` workflows between the main rig's kinds and the dead-letter rig.
-pub fn split(n: usize, kinds: &[&'static str]) -> (usize, Vec<&'static str>, usize) {
-    let main: Vec<&'static str> = kinds.iter().copied().filter(|k| *k != DLQ_KIND).collect();
+/// Split `n` workflows between the main rig's kinds, the dead-letter rig and
+/// the waits rig: `(main, main kinds, dead-letter, waits, waits kinds)`.
+pub fn split(n: usize, kinds: &[&'static str]) -> Split {
+    let main: Vec<&'static str> = kinds
+        .iter()
+        .copied()
+        .filter(|k| *k != DLQ_KIND && !WAIT_KINDS.contains(k))
+        .collect();
+    let waits: Vec<&'static str> = kinds
+        .iter()
+        .copied()
+        .filter(|k| WAIT_KINDS.contains(k))
+        .collect();
+    let others = usize::from(!main.is_empty()) + usize::from(kinds.contains(&DLQ_KIND));
+    let n_waits = match (waits.is_empty(), others) {
+        (true, _) => 0,
+        (false, 0) => n,
+        (false, _) => (n / 10).max(waits.len()).min(n),
+    };
+    let rest = n - n_waits;
     let dlq = if kinds.contains(&DLQ_KIND) {
         if main.is_empty() {
-            n
+            rest
         } else {
-            (n / 20).max(1).min(n)
+            (rest / 20).max(1).min(rest)
         }
     } else {
         0
     };
-    (n - dlq, main, dlq)
+    Split {
+        main: rest - dlq,
+        main_kinds: main,
+        dlq,
+        waits: n_waits,
+        wait_kinds: waits,
+    }
+}
+
+/// How [`split`] shares the workflows out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Split {
+    /// Workflows of the main rig.
+    pub main: usize,
+    /// Its kinds.
+    pub main_kinds: Vec<&'static str>,
+    /// Workflows of the dead-letter rig.
+    pub dlq: usize,
+    /// Workflows of the waits rig ([`crate::chaos_waits`]).
+    pub waits: usize,
+    /// Its kinds.
+    pub wait_kinds: Vec<&'static str>,
 }
 
 /// The observation type, for binaries that read a log.

@@ -165,7 +165,13 @@ pub async fn run_with(
             let _ = c.wait().await;
         }
     });
-    let main_kinds: Vec<&'static str> = kinds.iter().copied().filter(|k| *k != DLQ_KIND).collect();
+    // The waits rig moves its workers' clocks, which worker processes do not
+    // share: its kinds run on the in-process backends only.
+    let main_kinds: Vec<&'static str> = kinds
+        .iter()
+        .copied()
+        .filter(|k| *k != DLQ_KIND && !crate::chaos_waits::WAIT_KINDS.contains(k))
+        .collect();
     let report = rig.run(n, &main_kinds, within).await;
     let _ = stop.send(true);
     let _ = killer.await;

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod bounds;
 pub mod chaos;
+pub mod chaos_waits;
 pub mod coldstart;
 pub mod kill;
 pub mod latency;

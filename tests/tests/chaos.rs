@@ -13,11 +13,11 @@ fn kinds() -> Vec<&'static str> {
 async fn both(main: vow_e2e::chaos::Rig, dlq: vow_e2e::chaos::Rig, n: usize) -> ChaosReport {
     let mut kinds = kinds();
     kinds.push(DLQ_KIND);
-    let (n_main, main_kinds, n_dlq) = split(n, &kinds);
+    let parts = split(n, &kinds);
     let within = Duration::from_secs(150);
     let (a, b) = tokio::join!(
-        main.run(n_main, &main_kinds, within),
-        dlq.run(n_dlq, &[DLQ_KIND], within)
+        main.run(parts.main, &parts.main_kinds, within),
+        dlq.run(parts.dlq, &[DLQ_KIND], within)
     );
     a.expect("starts").plus(b.expect("starts"))
 }
@@ -28,6 +28,21 @@ async fn chaos_on_the_memory_backend_loses_nothing() {
     let report = both(memory_rig(&main, 30), memory_rig(&dlq, 2), 60).await;
     println!("{report}");
     assert!(report.faults > 20, "{report}");
+    assert!(report.clean(), "{report}");
+}
+
+/// Sleeps, callbacks and schedules over eight days of the embedded clock,
+/// through duplicated ticks and redriven and dead-lettered timers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn long_waits_on_the_memory_backend_run_each_step_once() {
+    let rig = vow_e2e::chaos_waits::WaitsRig::memory(14);
+    let kinds = vow_e2e::chaos_waits::WAIT_KINDS;
+    let report = rig
+        .run(10, kinds, Duration::from_secs(150))
+        .await
+        .expect("starts");
+    println!("{report}");
+    assert!(report.faults > 10, "{report}");
     assert!(report.clean(), "{report}");
 }
 

@@ -4,11 +4,15 @@
 //! processes SIGKILLed and restarted) and audits what users observe. The last
 //! line reads `workflows=<n> faults=<m> kills=<k> lost=<a> double=<b> wrong=<c>
 //! hung=<d>`; the exit code is non-zero unless a, b, c and d are 0.
-//! `VOW_CHAOS_KINDS=kind,kind` runs only those workflow kinds.
+//! `VOW_CHAOS_KINDS=kind,kind` runs only those workflow kinds. Besides the
+//! main and dead-letter rigs, a third rig runs long sleeps, callbacks and
+//! schedules on a test clock moved by days ([`vow_e2e::chaos_waits`]); its
+//! injected faults by kind are printed on stderr.
 
 use std::process::ExitCode;
 use std::time::Duration;
 use vow_e2e::chaos::{aws_rig, kinds_from_env, memory_rig, specs, split, ChaosReport};
+use vow_e2e::chaos_waits::WaitsRig;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() -> ExitCode {
@@ -41,27 +45,33 @@ async fn main() -> ExitCode {
         vow_e2e::require_emulators();
         vow_e2e::kill::run(workflows, seed, &kinds, within).await
     } else {
-        let (n_main, main_kinds, n_dlq) = split(workflows, &kinds);
+        let parts = split(workflows, &kinds);
         let (main_spec, dlq_spec) = specs(seed, backend == "memory");
-        let (main, dlq) = match backend {
-            "memory" => (memory_rig(&main_spec, 30), memory_rig(&dlq_spec, 2)),
+        let (main, dlq, waits) = match backend {
+            "memory" => (
+                memory_rig(&main_spec, 30),
+                memory_rig(&dlq_spec, 2),
+                WaitsRig::memory(seed),
+            ),
             "aws" => {
                 vow_e2e::require_emulators();
                 (
                     aws_rig("chaos", &main_spec, 30).await,
                     aws_rig("chaos-dlq", &dlq_spec, 2).await,
+                    WaitsRig::aws(seed).await,
                 )
             }
             other => return usage(&format!("unknown backend `{other}`")),
         };
         let dlq_kinds = [vow_e2e::chaos::DLQ_KIND];
-        let (a, b) = tokio::join!(
-            main.run(n_main, &main_kinds, within),
-            dlq.run(n_dlq, &dlq_kinds, within)
+        let (a, b, c) = tokio::join!(
+            main.run(parts.main, &parts.main_kinds, within),
+            dlq.run(parts.dlq, &dlq_kinds, within),
+            waits.run(parts.waits, &parts.wait_kinds, within)
         );
-        match (a, b) {
-            (Ok(a), Ok(b)) => Ok(a.plus(b)),
-            (Err(e), _) | (_, Err(e)) => Err(e),
+        match (a, b, c) {
+            (Ok(a), Ok(b), Ok(c)) => Ok(a.plus(b).plus(c)),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e),
         }
     };
     match result {
