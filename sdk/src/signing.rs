@@ -360,6 +360,36 @@ impl SigningKeys {
     }
 }
 
+impl SigningKeys {
+    /// A MAC (128 bits, hex) by the first key over `parts`, for something the
+    /// engine writes into the table and fires when it reads it back (a stored
+    /// continuation), so that write access to the table alone cannot add work.
+    pub fn seal_stored(&self, parts: &[&str]) -> String {
+        let (_, secret) = &self.keys[0];
+        let tag = mac_of(secret, parts).finalize().into_bytes();
+        hex(&tag[..STORED_MAC_BYTES])
+    }
+
+    /// Whether `tag` is a MAC by any key over `parts` ([`SigningKeys::seal_stored`]).
+    pub fn verify_stored(&self, parts: &[&str], tag: &str) -> bool {
+        let Some(tag) = unhex(tag).filter(|t| t.len() == STORED_MAC_BYTES) else {
+            return false;
+        };
+        self.keys
+            .iter()
+            .any(|(_, secret)| mac_of(secret, parts).verify_truncated_left(&tag).is_ok())
+    }
+
+    /// Whether the old, unsigned forms are still accepted (during a rolling
+    /// upgrade, see [`SigningKeys::accept_legacy_until`]).
+    pub fn accepts_legacy(&self, now_ms: u64) -> bool {
+        self.legacy_until.is_some_and(|until| now_ms <= until)
+    }
+}
+
+/// Bytes of a stored continuation's MAC (HMAC-SHA256 truncated to 128 bits).
+const STORED_MAC_BYTES: usize = 16;
+
 /// Refuse a message issued at `issued` (ms) seen at `now` older than `max_age`
 /// or more than [`SKEW`] ahead.
 fn check_age(issued: u64, now: u64, max_age: Duration) -> Result<(), Failure> {
@@ -543,6 +573,22 @@ mod tests {
             .expect("keys")
             .reseal("q", NOW, &old, MAX_AGE)
             .is_ok());
+    }
+
+    #[test]
+    fn stored_macs_verify_with_any_key_and_cover_every_part() {
+        let keys = keys();
+        let tag = keys.seal_stored(&["a", "b"]);
+        assert_eq!(tag.len(), 32);
+        assert!(keys.verify_stored(&["a", "b"], &tag));
+        assert!(!keys.verify_stored(&["a", "c"], &tag));
+        assert!(!keys.verify_stored(&["a", "b"], "00"));
+        let rotated = SigningKeys::parse("k2=new-secret-0123456789,k1=0123456789abcdef-secret")
+            .expect("keys");
+        assert!(rotated.verify_stored(&["a", "b"], &tag));
+        assert!(!SigningKeys::parse("k1=another-secret-of-16+")
+            .expect("keys")
+            .verify_stored(&["a", "b"], &tag));
     }
 
     #[test]

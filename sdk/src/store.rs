@@ -146,8 +146,9 @@ pub struct Record {
     pub slots: BTreeMap<u32, Slot>,
     /// How many slots are written.
     pub count: u32,
-    /// Continuations stored for slots not yet written.
-    pub later: BTreeMap<u32, Vec<Cont>>,
+    /// Continuations stored for slots not yet written, each with the name it
+    /// was stored under (which, when the deployment signs, carries its MAC).
+    pub later: BTreeMap<u32, Vec<(String, Cont)>>,
     /// What running tasks noted about the slots' promises (see [`Note`]).
     pub notes: BTreeMap<u32, Note>,
 }
@@ -207,7 +208,7 @@ pub enum Settled {
         /// Written slots in the record, this one included.
         count: u32,
         /// Continuations that were stored for the slot.
-        later: Vec<Cont>,
+        later: Vec<(String, Cont)>,
     },
     /// The slot was already written: by `slot.by`, with `slot.outcome`.
     Lost {
@@ -216,7 +217,7 @@ pub enum Settled {
         /// Written slots in the record.
         count: u32,
         /// Continuations that were stored for the slot.
-        later: Vec<Cont>,
+        later: Vec<(String, Cont)>,
     },
 }
 

@@ -220,10 +220,7 @@ async fn a_refused_dead_letter_is_counted_and_settles_its_promise() {
         body: resigned,
         receive_count: 3,
     };
-    let (failed, stats) = vow
-        .engine()
-        .handle_dead_letters_stats(vec![delivery])
-        .await;
+    let (failed, stats) = vow.engine().handle_dead_letters_stats(vec![delivery]).await;
     assert!(failed.is_empty());
     assert_eq!((stats.refused, stats.dead_lettered), (1, 1), "{stats:?}");
     bad_input(&vow, &charged).await;

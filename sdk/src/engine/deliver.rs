@@ -278,6 +278,7 @@ impl Engine {
         step.inline = Some(inline);
         step.gather = gather.clone();
         let stored = record.later.remove(&cell.slot).unwrap_or_default();
+        let stored = self.verified_later(&cell, stored);
         step.deliver_written(
             Some(&slot.by),
             env.repair,
