@@ -410,6 +410,12 @@ fn check_age(issued: u64, now: u64, max_age: Duration) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Milliseconds since the Unix epoch by the system clock: the issue time a
+/// producer outside the engine signs with.
+pub fn now_ms() -> u64 {
+    crate::clock::epoch_millis(std::time::SystemTime::now())
+}
+
 /// The body inside a signed message *without* verifying it, for display
 /// (`vow dlq list`) and to name a dead letter's promise; unsigned bodies come
 /// back unchanged.
