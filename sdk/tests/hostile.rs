@@ -18,7 +18,7 @@ use vow::memory::MemoryQueue;
 use vow::prelude::*;
 use vow::queue::{Delivery, Outgoing, Queue};
 use vow::signing::{unverified_body, SigningKeys};
-use vow::store::{Cell, Store};
+use vow::store::Cell;
 use vow::wire::{Cont, RunOpts};
 use vow::{FailureKind, Vow};
 
