@@ -105,6 +105,7 @@ pub fn batch_line(function: &str, stats: &BatchStats, at: SystemTime) -> String 
         count("DeadLettered", stats.dead_lettered),
         millis("BatchDuration", stats.batch_ms),
         millis("TaskDuration", stats.task_ms),
+        count("Refused", stats.refused),
     ];
     line(NAMESPACE, &[("function", function)], &metrics, at)
 }
@@ -163,6 +164,7 @@ mod tests {
             settled_failed: 1,
             retries: 1,
             dead_lettered: 0,
+            refused: 0,
             failed_messages: 1,
             batch_ms: 412,
             task_ms: 950,

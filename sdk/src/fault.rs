@@ -157,6 +157,10 @@ impl std::fmt::Debug for FaultyQueue {
 
 #[async_trait]
 impl Queue for FaultyQueue {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
     async fn send(&self, messages: Vec<Outgoing>) -> Result<(), BackendError> {
         self.faults.before("SendMessageBatch")?;
         let mut out = Vec::with_capacity(messages.len());

@@ -42,4 +42,10 @@ pub trait Queue: Send + Sync + 'static {
     async fn delete(&self, receipts: Vec<String>) -> Result<(), BackendError>;
     /// Make a delivered message visible again after `after`.
     async fn release(&self, receipt: &str, after: Duration) -> Result<(), BackendError>;
+    /// The name signed messages sent to this queue are bound to
+    /// ([`crate::signing`]): an SQS queue's name, the last segment of its URL.
+    /// A queue that wraps another returns the inner queue's name.
+    fn name(&self) -> &str {
+        ""
+    }
 }

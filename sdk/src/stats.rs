@@ -20,6 +20,10 @@ pub struct BatchStats {
     pub retries: u64,
     /// Dead letters whose promise this batch settled.
     pub dead_lettered: u64,
+    /// Messages refused because their signature, queue or issue time did not
+    /// verify (each delivery to a worker, and each such dead letter, which is
+    /// also logged as `vow: dead letter failed verification`).
+    pub refused: u64,
     /// Messages left for redelivery (`batchItemFailures`).
     pub failed_messages: u64,
     /// Wall time of the whole batch, in milliseconds.
@@ -53,6 +57,7 @@ pub(crate) struct Tally {
     pub settled_failed: AtomicU64,
     pub retries: AtomicU64,
     pub dead_lettered: AtomicU64,
+    pub refused: AtomicU64,
     pub task_ms: AtomicU64,
 }
 
@@ -81,6 +86,7 @@ impl Tally {
             settled_failed: get(&self.settled_failed),
             retries: get(&self.retries),
             dead_lettered: get(&self.dead_lettered),
+            refused: get(&self.refused),
             failed_messages: failed,
             batch_ms,
             task_ms: get(&self.task_ms),

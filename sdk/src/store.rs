@@ -155,8 +155,9 @@ pub struct Record {
     pub slots: BTreeMap<u32, Slot>,
     /// How many slots are written.
     pub count: u32,
-    /// Continuations stored for slots not yet written.
-    pub later: BTreeMap<u32, Vec<Cont>>,
+    /// Continuations stored for slots not yet written, each with the name it
+    /// was stored under (which, when the deployment signs, carries its MAC).
+    pub later: BTreeMap<u32, Vec<(String, Cont)>>,
     /// What running tasks noted about the slots' promises (see [`Note`]).
     pub notes: BTreeMap<u32, Note>,
 }
@@ -220,7 +221,7 @@ pub enum Settled {
         /// Written slots in the record, this one included.
         count: u32,
         /// Continuations that were stored for the slot.
-        later: Vec<Cont>,
+        later: Vec<(String, Cont)>,
     },
     /// The slot was already written: by `slot.by`, with `slot.outcome`.
     Lost {
@@ -229,7 +230,7 @@ pub enum Settled {
         /// Written slots in the record.
         count: u32,
         /// Continuations that were stored for the slot.
-        later: Vec<Cont>,
+        later: Vec<(String, Cont)>,
     },
 }
 

@@ -517,7 +517,10 @@ mod tests {
         let task =
             serde_json::json!({"task": "upgrade-test/weigh", "with": {"grams": 1, "unit": "kg"}});
         let body = envelope(task, vec![]).encode();
-        let queue = queue_of(&[keys.sign(&body), other.sign(&body)]).await;
+        let now = crate::clock::epoch_millis(std::time::SystemTime::now());
+        // Messages are bound to the checking engine's queue.
+        let name = engine(None).queue().name().to_owned();
+        let queue = queue_of(&[keys.sign(&name, now, &body), other.sign(&name, now, &body)]).await;
         let with_keys = check(&engine(Some(keys)), &queue, "q", 10)
             .await
             .expect("check");

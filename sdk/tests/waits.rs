@@ -253,10 +253,18 @@ async fn a_json_resolve_message_settles_only_a_callback_and_only_once() {
     };
     let resolve =
         |id: &PromiseId, value: &str| format!(r#"{{"vow":"resolve","id":"{id}","value":{value}}}"#);
+    // Signed for the work queue, now (vow-sig2:<key>:<issued ms>:<mac>:<body>).
+    let sign = |body: &str| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after the epoch");
+        let now = u64::try_from(now.as_millis()).expect("ms");
+        keys.sign(vow::queue::Queue::name(queue.as_ref()), now, body)
+    };
     send(vec![
         resolve(approval.id(), "true"),
-        keys.sign(&resolve(nap.id(), "null")),
-        keys.sign(&format!(
+        sign(&resolve(nap.id(), "null")),
+        sign(&format!(
             r#"{{"vow":"resolve","id":"{}","value":true,"error":"no"}}"#,
             approval.id()
         )),
@@ -268,13 +276,13 @@ async fn a_json_resolve_message_settles_only_a_callback_and_only_once() {
     assert!(pending(vow.status(approval.id()).await.expect("status")));
     assert!(pending(vow.status(nap.id()).await.expect("status")));
     assert!(read_log(&format!("{k}/ship")).is_empty());
-    let signed = keys.sign(&resolve(approval.id(), "true"));
+    let signed = sign(&resolve(approval.id(), "true"));
     send(vec![signed.clone(), signed]).await.expect("sent");
     quiet(&vow).await;
     assert_eq!(vow.wait(&approval, WAIT).await.expect("wait"), Ok(true));
     assert_eq!(read_log(&format!("{k}/ship")), vec!["true".to_owned()]);
     // A late one, and the deadline, change nothing.
-    send(vec![keys.sign(&resolve(approval.id(), "false"))])
+    send(vec![sign(&resolve(approval.id(), "false"))])
         .await
         .expect("sent");
     pass(&vow, 8 * DAY, DAY).await;

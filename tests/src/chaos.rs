@@ -907,7 +907,7 @@ async fn inject_hostile(
     if envelopes.is_empty() {
         for garbage in ["{not json", "", "{\"v\":1,\"target\":{\"promise\":42}}"] {
             bodies.push(match keys {
-                Some(k) => k.sign(garbage),
+                Some(k) => k.sign(engine.queue().name(), vow::signing::now_ms(), garbage),
                 None => garbage.to_owned(),
             });
         }

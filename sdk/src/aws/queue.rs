@@ -109,6 +109,10 @@ impl SqsQueue {
 
 #[async_trait]
 impl Queue for SqsQueue {
+    fn name(&self) -> &str {
+        crate::signing::queue_name(&self.url)
+    }
+
     async fn send(&self, messages: Vec<Outgoing>) -> Result<(), BackendError> {
         let mut chunks = Vec::new();
         let mut rest = messages;

@@ -230,7 +230,7 @@ fn decode_count(item: &Item) -> u32 {
     u32::try_from(decode_number(item, COUNT)).unwrap_or(u32::MAX)
 }
 
-fn decode_later(item: &Item, slot: u32) -> Result<Vec<Cont>, BackendError> {
+fn decode_later(item: &Item, slot: u32) -> Result<Vec<(String, Cont)>, BackendError> {
     let prefix = cont_prefix(slot);
     let mut named: Vec<(&String, &AttributeValue)> = item
         .iter()
@@ -239,9 +239,10 @@ fn decode_later(item: &Item, slot: u32) -> Result<Vec<Cont>, BackendError> {
     named.sort_by_key(|(k, _)| *k);
     named
         .into_iter()
-        .map(|(_, v)| match v {
+        .map(|(k, v)| match v {
             AttributeValue::S(text) => {
-                serde_json::from_str(text).map_err(|e| corrupt("continuation", e))
+                let cont = serde_json::from_str(text).map_err(|e| corrupt("continuation", e))?;
+                Ok((k[prefix.len()..].to_owned(), cont))
             }
             _ => Err(corrupt("continuation", "not a string")),
         })

@@ -55,18 +55,42 @@ impl Engine {
             .encode();
         }
         Ok(match &self.config.signing {
-            Some(keys) => keys.sign(&body),
+            Some(keys) => keys.sign(self.queue.name(), self.now(), &body),
             None => body,
         })
+    }
+
+    /// The body inside `sealed`, verified if signing is on (its MAC, its queue
+    /// and its age, see [`crate::signing`]), and whether it is old enough to
+    /// check its promise before it runs ([`super::decide::aged`]).
+    pub(super) fn verified<'a>(&self, sealed: &'a str) -> Result<(&'a str, bool), Failure> {
+        match &self.config.signing {
+            Some(keys) => {
+                let now = self.now();
+                let opened = keys.verify(self.queue.name(), now, sealed)?;
+                Ok((opened.body, super::decide::aged(opened.issued_ms, now)))
+            }
+            None => Ok((sealed, false)),
+        }
     }
 
     /// Verify (if signing is on) and decode a message body, fetching it from the
     /// store if it was too large for the queue.
     pub async fn open(&self, body: &str) -> Result<Envelope, Rejected> {
-        let body = match &self.config.signing {
-            Some(keys) => keys.verify(body).map_err(Rejected::Undecodable)?,
-            None => body,
-        };
+        self.open_aged(body).await.map(|(env, _)| env)
+    }
+
+    /// [`Engine::open`], and whether the message is old enough to check its
+    /// promise before it runs.
+    pub(super) async fn open_aged(&self, body: &str) -> Result<(Envelope, bool), Rejected> {
+        let (body, aged) = self.verified(body).map_err(|f| {
+            crate::stats::tally(|t| &t.refused, 1);
+            Rejected::Undecodable(f)
+        })?;
+        self.decode_opened(body).await.map(|env| (env, aged))
+    }
+
+    async fn decode_opened(&self, body: &str) -> Result<Envelope, Rejected> {
         match decode_body(body).map_err(Rejected::Undecodable)? {
             Body::Envelope(env) => Ok(*env),
             Body::Pointer(pointer) => {

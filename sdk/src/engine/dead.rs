@@ -6,7 +6,9 @@
 //! if that body is gone. Rule 3: it settles with the message's own token, so a
 //! late successful run of the same message and the dead-letter settle are one
 //! writer: whichever comes second repairs instead of firing twice. A body that
-//! fails signature checks settles nothing.
+//! fails verification runs nothing and fires nothing it carries; its promise,
+//! if its body names a plain one, is settled as `BadInput`, and it is counted
+//! and logged (rule 10).
 
 use super::settle::Step;
 use super::{Engine, Rejected};
@@ -29,16 +31,9 @@ impl Engine {
         if super::start_message::is_raw_start(body) {
             return self.bury_raw(body).await;
         }
-        let body = match &self.config.signing {
-            Some(keys) => match keys.verify(body) {
-                Ok(inner) => inner,
-                Err(f) => {
-                    // A forged message must not settle anybody's promise.
-                    warn!(%f, "unverifiable dead letter dropped");
-                    return Ok(());
-                }
-            },
-            None => body,
+        let body = match self.verified(body) {
+            Ok((inner, _)) => inner,
+            Err(f) => return self.bury_unverified(body, f).await,
         };
         let stored;
         let body = match decode_body(body) {
@@ -103,6 +98,47 @@ impl Engine {
             },
         };
         self.settle_dead(target, conts, by, failure).await
+    }
+
+    /// A dead letter whose signature, queue or issue time does not verify
+    /// (forged, altered, stale, signed with a removed key): nothing it carries
+    /// runs, but the promise its body names, read without trusting it, is
+    /// settled as `BadInput` so that what waits on it ends (rule 5), under a
+    /// token of its own (an [`Writer::Other`](super::decide::Writer) to the
+    /// message's real run, if any). A join member is not settled: its arrival
+    /// would count on the join size the message claims. Each one is counted
+    /// ([`crate::stats::BatchStats::refused`]) and logged with the stable
+    /// message `vow: dead letter failed verification`, which an alarm can
+    /// match; none is dropped silently.
+    async fn bury_unverified(self: &Arc<Self>, sealed: &str, why: Failure) -> Result<(), Rejected> {
+        tally(|t| &t.refused, 1);
+        let inner = crate::signing::unverified_body(sealed);
+        let target = match decode_body(inner) {
+            Ok(Body::Pointer(pointer)) => Some(pointer.target),
+            Ok(Body::Envelope(env)) => Some(env.target),
+            Err(_) => salvage(inner).map(|(target, _, _)| target),
+        };
+        let id = match target {
+            Some(Target::Promise(id)) => id,
+            Some(Target::Member { join, index, .. }) => {
+                warn!(%why, join = %join, index, settled = false,
+                    "vow: dead letter failed verification");
+                return Ok(());
+            }
+            None => {
+                warn!(%why, settled = false, "vow: dead letter failed verification");
+                return Ok(());
+            }
+        };
+        warn!(%why, promise = %id, settled = true, "vow: dead letter failed verification");
+        let failure = Failure::bad_input(format!(
+            "a message for this promise was dead-lettered and failed verification ({}); \
+             nothing it carried was run",
+            why.message()
+        ));
+        let token = crate::id::outside_token("unverified", &id);
+        self.settle_dead(Target::Promise(id), Vec::new(), token, failure)
+            .await
     }
 
     async fn settle_dead(

@@ -112,9 +112,26 @@ pub fn firing_token<'a>(by: Option<&'a str>, own: &'a str) -> &'a str {
 /// Whether a message checks the store before running its task: repairs and
 /// redeliveries do (their promise may be settled already); a first delivery
 /// does not, which saves a read per step. A timer does at every hop, so one
-/// whose promise was resolved or cancelled stops waiting.
-pub fn checks_first(repair: bool, redelivered: bool, timer: bool) -> bool {
-    repair || redelivered || timer
+/// whose promise was resolved or cancelled stops waiting. An `aged` message
+/// ([`aged`]: signed longer than [`REPLAY_CHECK_AFTER`] ago) does too, so a
+/// captured message sent again finds its work done and runs nothing (rule
+/// 10); only old messages pay the read.
+pub fn checks_first(repair: bool, redelivered: bool, timer: bool, aged: bool) -> bool {
+    repair || redelivered || timer || aged
+}
+
+/// How old a signed message may be and still run without first reading its
+/// promise: 5 minutes. A step's successors and retries are signed when they
+/// are sent, so with no backlog and no long retry delay they are younger.
+pub const REPLAY_CHECK_AFTER: Duration = Duration::from_secs(5 * 60);
+
+/// Whether a message signed at `issued_ms` (`None`: in the old format, which
+/// carries no time) and opened at `now_ms` is old enough to check its promise
+/// before it runs ([`checks_first`]).
+pub fn aged(issued_ms: Option<u64>, now_ms: u64) -> bool {
+    issued_ms.is_none_or(|issued| {
+        now_ms.saturating_sub(issued) > crate::clock::millis(REPLAY_CHECK_AFTER)
+    })
 }
 
 /// The longest sleep or callback deadline: 366 days, as long as an AWS Lambda
@@ -390,7 +407,13 @@ mod tests {
             hops += 1;
         }
         assert_eq!(hops, year / 900_000);
-        assert!(checks_first(false, false, true) && !checks_first(false, false, false));
+        assert!(checks_first(false, false, true, false));
+        assert!(!checks_first(false, false, false, false));
+        assert!(checks_first(false, false, false, true));
+        let five = crate::clock::millis(REPLAY_CHECK_AFTER);
+        assert!(!aged(Some(1_000), 1_000 + five) && aged(Some(1_000), 1_001 + five));
+        assert!(!aged(Some(5_000), 1_000), "a clock behind the producer's");
+        assert!(aged(None, 0), "the old format says nothing of its age");
     }
 
     #[test]

@@ -246,23 +246,21 @@ impl Engine {
         }
         if body.contains("\"resolve\"") {
             // Verified here only if it may be one (an envelope is verified as it opens).
-            let verified = match &self.config.signing {
-                Some(keys) => keys.verify(body).ok(),
-                None => Some(body),
-            };
+            let verified = self.verified(body).ok().map(|(body, _)| body);
             if let Some(message) = verified.filter(|b| resolve_message::is_resolve_message(b)) {
                 return self.resolve_message(message, message_id).await;
             }
         }
-        let env = self.open(body).await?;
+        let (env, aged) = self.open_aged(body).await?;
         let inline = Inline::new(self.config.inline_for, deadline);
-        let mut next = Some((env, receive_count > 1));
+        // A successor taken inline was never sent: it is neither redelivered nor aged.
+        let mut next = Some((env, receive_count > 1, aged));
         let mut taken_inline = false;
-        while let Some((env, redelivered)) = next.take() {
+        while let Some((env, redelivered, aged)) = next.take() {
             next = self
-                .step(env, redelivered, taken_inline, inline, seat.gather())
+                .step(env, redelivered, aged, taken_inline, inline, seat.gather())
                 .await?
-                .map(|env| (env, false));
+                .map(|env| (env, false, false));
             taken_inline = true;
             // Steps run inline after the first settle alone: they seldom share a
             // record with the rest of the batch, which need not wait for them.
@@ -271,14 +269,17 @@ impl Engine {
         Ok(())
     }
 
-    /// Run one envelope unless it is a repair or redelivery of a settled promise.
+    /// Run one envelope unless it is a repair, a redelivery or an aged message
+    /// (possibly a replay) of a settled promise.
     /// Returns the successor to run inline, if `inline` allowed one.
     /// An envelope `taken_inline` from its predecessor that this worker cannot
     /// decode is sent as its own message, to fail there rather than fail ours.
+    #[allow(clippy::too_many_arguments)]
     async fn step(
         self: &Arc<Self>,
         env: Envelope,
         redelivered: bool,
+        aged: bool,
         taken_inline: bool,
         inline: Inline,
         gather: &Option<Arc<Gather>>,
@@ -287,7 +288,7 @@ impl Engine {
             return self.expire_step(&env).await.map(|()| None);
         }
         let timer = env.timer_at().is_some();
-        if decide::checks_first(env.repair, redelivered, timer) {
+        if decide::checks_first(env.repair, redelivered, timer, aged) {
             if let Some(after) = self.arrive(&env, inline, gather).await? {
                 return Ok(after);
             }
@@ -354,6 +355,7 @@ impl Engine {
         step.inline = Some(inline);
         step.gather = gather.clone();
         let stored = record.later.remove(&cell.slot).unwrap_or_default();
+        let stored = self.verified_later(&cell, stored);
         step.deliver_written(
             Some(&slot.by),
             env.repair,

@@ -17,6 +17,7 @@
 //! - `sweep`: the once-a-minute sweep of the timer index (rules 2, 5 and 8);
 //! - `dead`: dead letters (rules 3 and 5);
 //! - `expire`: a completed join's records and values get their TTL (rules 2, 5, 9);
+//! - `later`: continuations stored in records, sealed and verified (rules 6, 10);
 //! - `decide`: the decisions all of them take, as pure functions.
 
 mod blob;
@@ -25,6 +26,7 @@ mod dead;
 pub mod decide;
 mod deliver;
 mod expire;
+mod later;
 mod outside;
 mod resolve_message;
 mod run;

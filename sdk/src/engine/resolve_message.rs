@@ -7,8 +7,10 @@
 //! ```
 //!
 //! When the deployment signs its messages, the body is signed like every
-//! other (`vow-sig:<key id>:<hex HMAC-SHA256 of the JSON>:<the JSON>`, see
-//! [`crate::signing`]), and an unsigned or altered one is refused.
+//! other (`vow-sig2:<key id>:<issued ms>:<hex HMAC-SHA256>:<the JSON>`, the
+//! HMAC over key id, issue time, queue name and JSON, see
+//! [`crate::signing`]), and an unsigned, altered, stale or misaddressed one is
+//! refused.
 //!
 //! Rule 10: only a callback (or a deferred task's promise) may be resolved so:
 //! its record says so, and a message naming anything else is refused as

@@ -14,7 +14,7 @@ use crate::gather::Gather;
 use crate::id::{successor_token, PromiseId};
 use crate::queue::Outgoing;
 use crate::stats::tally;
-use crate::store::{cont_name, shard_key, Cell, Note, Settled, FAN_IN};
+use crate::store::{shard_key, Cell, Note, Settled, FAN_IN};
 use crate::wire::{Cont, Envelope, Outcome, Slot, Target};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -220,13 +220,9 @@ impl<'e> Step<'e> {
         if conts.is_empty() {
             return Ok(());
         }
-        let named: Vec<(String, Cont)> = conts.iter().map(|c| (cont_name(c), c.clone())).collect();
-        if let Some(slot) = self
-            .engine
-            .store
-            .add_continuations(&Cell::of(id), &named)
-            .await?
-        {
+        let cell = Cell::of(id);
+        let named = self.engine.later_names(&cell, &conts);
+        if let Some(slot) = self.engine.store.add_continuations(&cell, &named).await? {
             // Fired as the slot's writer would have (rule 3): under its token.
             let own = std::mem::replace(&mut self.token, slot.by);
             let fired = self.fire(conts, slot.outcome, true).await;
@@ -245,13 +241,9 @@ impl<'e> Step<'e> {
         conts: Vec<Cont>,
         note: &Note,
     ) -> Result<(), BackendError> {
-        let named: Vec<(String, Cont)> = conts.iter().map(|c| (cont_name(c), c.clone())).collect();
-        if let Some(slot) = self
-            .engine
-            .store
-            .wait_with(&Cell::of(id), &named, note)
-            .await?
-        {
+        let cell = Cell::of(id);
+        let named = self.engine.later_names(&cell, &conts);
+        if let Some(slot) = self.engine.store.wait_with(&cell, &named, note).await? {
             let own = std::mem::replace(&mut self.token, slot.by);
             let fired = self.fire(conts, slot.outcome, true).await;
             self.token = own;
@@ -356,7 +348,7 @@ impl<'e> Step<'e> {
                 slot.kids = *kids;
             }
             let settled = match &self.gather {
-                Some(gather) => gather.settle(cell, slot.clone()).await?,
+                Some(gather) => gather.settle(cell.clone(), slot.clone()).await?,
                 None => self.engine.store.settle(&cell, &slot).await?,
             };
             let (by, outcome, stored, count) = match settled {
@@ -366,6 +358,7 @@ impl<'e> Step<'e> {
                 }
                 Settled::Lost { slot, count, later } => (Some(slot.by), slot.outcome, later, count),
             };
+            let stored = self.engine.verified_later(&cell, stored);
             let writer = self
                 .deliver_written(by.as_deref(), repair, target, conts, stored, outcome, count)
                 .await?;

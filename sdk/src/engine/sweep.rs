@@ -16,7 +16,7 @@ use super::Engine;
 use crate::error::BackendError;
 use crate::queue::Outgoing;
 use crate::timer_index::{SweepClaim, SweepCursor, MAX_CLAIMS_PER_SWEEP, SHARDS};
-use tracing::debug;
+use tracing::{debug, warn};
 
 /// Minutes a sweep sends between two writes of its progress.
 const RELEASE_EVERY: u64 = 60;
@@ -118,7 +118,7 @@ impl Engine {
             for timer in timers? {
                 messages.push(Outgoing {
                     delay: self.delay_until(timer.at),
-                    body: timer.body,
+                    body: self.resealed(timer.body),
                 });
             }
         }
@@ -127,5 +127,26 @@ impl Engine {
             self.queue.send(messages).await?;
         }
         Ok(sent)
+    }
+
+    /// A timer's body from the index, signed afresh (it may have waited there
+    /// for up to a year, longer than a message may be old), once its MAC
+    /// verifies: the index is in the table, and what comes back from the table
+    /// is verified (rule 10). One that does not verify is sent as it is, to
+    /// be refused by the worker and settled by the dead-letter handler.
+    fn resealed(&self, body: String) -> String {
+        let Some(keys) = &self.config.signing else {
+            return body;
+        };
+        let max_age = super::decide::MAX_TIMER
+            .saturating_add(super::decide::TIMER_SKEW)
+            .saturating_add(crate::signing::MAX_AGE);
+        match keys.reseal(self.queue.name(), self.now(), &body, max_age) {
+            Ok(fresh) => fresh,
+            Err(f) => {
+                warn!(%f, "vow: indexed timer failed verification");
+                body
+            }
+        }
     }
 }

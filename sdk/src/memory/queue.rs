@@ -16,6 +16,7 @@ pub struct MemoryQueue {
     visibility: Duration,
     max_receives: u32,
     dead_letters: Option<Arc<MemoryQueue>>,
+    name: String,
 }
 
 #[derive(Debug, Default)]
@@ -46,12 +47,20 @@ impl MemoryQueue {
             visibility,
             max_receives,
             dead_letters,
+            name: "vow-work".to_owned(),
         }
+    }
+
+    /// This queue, named `name` (what signed messages sent to it are bound to;
+    /// `vow-work` unless set).
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
     }
 
     /// A queue with no redrive, for use as a dead-letter queue.
     pub fn dead_letter_queue() -> Self {
-        Self::new(Duration::from_secs(30), u32::MAX, None)
+        Self::new(Duration::from_secs(30), u32::MAX, None).with_name("vow-dead-letters")
     }
 
     /// Make delayed messages come due `by` sooner (the embedded backend's
@@ -176,6 +185,10 @@ impl MemoryQueue {
 
 #[async_trait]
 impl Queue for MemoryQueue {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
     async fn send(&self, messages: Vec<Outgoing>) -> Result<(), BackendError> {
         if let Some(big) = messages.iter().find(|m| m.body.len() > 256 * 1024) {
             return Err(BackendError::fatal(format!(

@@ -418,11 +418,15 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<String, BackendError> {
     serde_json::to_string(value).map_err(|e| BackendError::fatal(format!("unencodable: {e}")))
 }
 
-fn later_of(stored: &Stored, slot: u32) -> Result<Vec<Cont>, BackendError> {
+fn later_of(stored: &Stored, slot: u32) -> Result<Vec<(String, Cont)>, BackendError> {
     stored
         .later
         .get(&slot)
-        .map(|m| m.values().map(|c| decode(c)).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(name, c)| Ok((name.clone(), decode(c)?)))
+                .collect()
+        })
         .unwrap_or_else(|| Ok(Vec::new()))
 }
 

@@ -929,7 +929,7 @@ impl State {
         }
         m.at = Place::Held;
         let timer = matches!(m.task, Task::Timer { .. });
-        let first = if decide::checks_first(m.repair, m.receives > 1, timer) {
+        let first = if decide::checks_first(m.repair, m.receives > 1, timer, false) {
             Op::Check
         } else {
             Op::Run
