@@ -45,6 +45,7 @@ impl BatchStats {
             failed_messages: self.failed_messages.saturating_add(other.failed_messages),
             batch_ms: self.batch_ms.saturating_add(other.batch_ms),
             task_ms: self.task_ms.saturating_add(other.task_ms),
+            refused: self.refused.saturating_add(other.refused),
         }
     }
 }
