@@ -213,6 +213,9 @@ impl Queue for NoQueue {
     async fn release(&self, _: &str, _: Duration) -> Result<(), BackendError> {
         Self::refuse()
     }
+    fn name(&self) -> &str {
+        ""
+    }
 }
 
 #[cfg(test)]

@@ -45,7 +45,5 @@ pub trait Queue: Send + Sync + 'static {
     /// The name signed messages sent to this queue are bound to
     /// ([`crate::signing`]): an SQS queue's name, the last segment of its URL.
     /// A queue that wraps another returns the inner queue's name.
-    fn name(&self) -> &str {
-        ""
-    }
+    fn name(&self) -> &str;
 }

@@ -41,6 +41,9 @@ impl Queue for FailEvery {
     async fn release(&self, receipt: &str, after: Duration) -> Result<(), BackendError> {
         self.inner.release(receipt, after).await
     }
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
 }
 
 /// Every message sent through it is delivered twice.

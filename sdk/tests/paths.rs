@@ -353,6 +353,9 @@ impl Queue for Flaky {
     async fn release(&self, receipt: &str, after: Duration) -> Result<(), BackendError> {
         self.inner.release(receipt, after).await
     }
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
 }
 
 /// A client whose sends go through a [`Flaky`] queue, beside the embedded workers.

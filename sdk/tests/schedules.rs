@@ -241,6 +241,9 @@ impl Queue for TicksTwice {
     async fn release(&self, receipt: &str, after: Duration) -> Result<(), BackendError> {
         self.0.release(receipt, after).await
     }
+    fn name(&self) -> &str {
+        self.0.name()
+    }
 }
 
 /// Hole 2: a tick delivered twice (at once, or one copy after the other

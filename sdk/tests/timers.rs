@@ -404,6 +404,9 @@ impl Queue for Refusing {
     async fn release(&self, _: &str, _: Duration) -> Result<(), vow::BackendError> {
         Ok(())
     }
+    fn name(&self) -> &str {
+        "vow-work"
+    }
 }
 
 #[tokio::test]

@@ -173,8 +173,8 @@ impl std::fmt::Display for Injected {
 }
 
 /// A queue that refuses every send (a worker whose sends fail until its
-/// message is dead-lettered).
-struct Refusing;
+/// message is dead-lettered), named as the work queue it stands for.
+struct Refusing(String);
 
 #[async_trait::async_trait]
 impl Queue for Refusing {
@@ -189,6 +189,9 @@ impl Queue for Refusing {
     }
     async fn release(&self, _: &str, _: Duration) -> Result<(), BackendError> {
         Ok(())
+    }
+    fn name(&self) -> &str {
+        &self.0
     }
 }
 
@@ -325,6 +328,9 @@ impl Queue for WaitQueue {
 
     async fn release(&self, receipt: &str, after: Duration) -> Result<(), BackendError> {
         self.inner.release(receipt, after).await
+    }
+    fn name(&self) -> &str {
+        self.inner.name()
     }
 }
 
@@ -524,7 +530,11 @@ impl WaitsRig {
         );
         let cfg = config.clone();
         let vow = Vow::embedded_wrapped(embedded, move |store, queue| {
-            let failing = Engine::new(store.clone(), Arc::new(Refusing), cfg);
+            let failing = Engine::new(
+                store.clone(),
+                Arc::new(Refusing(queue.name().to_owned())),
+                cfg,
+            );
             let _ = fc.set(failing.clone());
             let faulty: Arc<dyn Queue> = Arc::new(FaultyQueue::new(queue.clone(), f));
             let seen: Arc<dyn Queue> = Arc::new(WaitQueue {
@@ -584,7 +594,11 @@ impl WaitsRig {
         ));
         let faults = Arc::new(Faults::new(delay_faults(seed)));
         let injected = Arc::new(Injected::default());
-        let failing = Engine::new(store.clone(), Arc::new(Refusing), config.clone());
+        let failing = Engine::new(
+            store.clone(),
+            Arc::new(Refusing(queue.name().to_owned())),
+            config.clone(),
+        );
         let dlq_cell: Arc<OnceLock<Arc<dyn Queue>>> = Arc::default();
         let _ = dlq_cell.set(dlq.clone());
         let seen: Arc<dyn Queue> = Arc::new(WaitQueue {
