@@ -4,8 +4,8 @@
 //! [`Vow::skip_time`], [`Engine::skip_clock`] on the others).
 //!
 //! Its rig injects the faults of waiting, on purpose and counted:
-//! - duplicated schedule ticks: a second copy of the message, a moment later
-//!   (duplicated timers too, off by default: see [`WaitFaults::timer_dup`]);
+//! - duplicated schedule ticks and timers: a second copy of the message, a
+//!   moment later ([`WaitFaults::timer_dup`], [`WaitFaults::tick_dup`]);
 //! - timers redriven: a worker handles the timer with every send refused (so
 //!   the delivery fails after its store writes), the message then goes to
 //!   the dead-letter queue and `vow dlq redrive` moves it back to the work
@@ -75,11 +75,9 @@ const CRONS: &[&str] = &["0 0 * * *", "0 */6 * * *"];
 /// Probabilities of the injected faults per delivery of a timer or a tick.
 #[derive(Clone, Copy, Debug)]
 pub struct WaitFaults {
-    /// A second copy of a timer. Off by default: a copy of a timer that
-    /// arrives after its time re-runs the step after the wait when that step
-    /// adopted something still pending (the copy repairs the successors
-    /// stored with the promise, and a repair runs a successor whose slot is
-    /// empty). Turn it on with `VOW_CHAOS_WAIT_FAULTS=timer_dup=0.3`.
+    /// A second copy of a timer: it finds the promise settled by its own
+    /// token and repairs the successors stored with it; the step after the
+    /// wait, which ran and adopted a sleep, must not run again.
     pub timer_dup: f64,
     /// A second copy of a schedule tick.
     pub tick_dup: f64,
@@ -120,14 +118,14 @@ impl WaitFaults {
     pub fn for_hops(indexed: bool) -> Self {
         if indexed {
             WaitFaults {
-                timer_dup: 0.0,
+                timer_dup: 0.2,
                 tick_dup: 0.5,
                 redrive: 0.2,
                 dead_letter: 0.15,
             }
         } else {
             WaitFaults {
-                timer_dup: 0.0,
+                timer_dup: 0.03,
                 tick_dup: 0.5,
                 redrive: 0.03,
                 dead_letter: 0.02,
