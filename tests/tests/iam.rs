@@ -295,8 +295,9 @@ async fn the_functions_calls_are_recorded_for_the_iam_check() {
         })
         .then(Report);
     // A cancel while the step runs, and a continuation added once it was sent.
+    // Long enough that the cancel a second in comes first on a busy machine.
     let slow = flow.when(SlowStep {
-        work_ms: 2_000,
+        work_ms: 10_000,
         timeout_ms: 20_000,
     });
     let after_cancel = slow.then(Report);
