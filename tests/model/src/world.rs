@@ -455,6 +455,16 @@ impl Scenario {
             // delivery of the tick holds the firing's claim again (2); a tick
             // dead-lettered before its claim drops the firing (4).
             Scenario::ScheduleOld => &[(2, "once"), (4, "liveness")],
+            // Found by this model on the leased tick (not in issue 20's
+            // list). The lease's `fired` mark is the holder's tick slot, which
+            // another writer under the tick's token may settle first (the
+            // dead-letter settle of a copy, the hand-over of another run): a
+            // takeover then sends the job again although its holder sent it
+            // and neither crashed nor stalled past the lease (9). A holder
+            // that crashed after its claim, whose message is then
+            // dead-lettered, leaves the firing claimed and unsent: nothing
+            // takes the lease over, and a revive skips a claimed firing (10).
+            Scenario::Schedule => &[(9, "once"), (10, "liveness")],
             _ => &[],
         }
     }
