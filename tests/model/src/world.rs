@@ -439,11 +439,12 @@ impl Scenario {
     }
 
     /// The holes of issue 20 today's engine has in this scenario, each with
-    /// the property it breaks: the check expects each of those properties
-    /// broken, and checks every other one as usual. When the engine's fix for
+    /// the property it breaks and what its trace shows (so that the property
+    /// broken another way is a violation): the check expects each of those
+    /// properties broken, and checks every other one as usual. When the engine's fix for
     /// a hole lands, the check says the hole is no longer found: take it out
     /// of this list then.
-    pub fn holes(&self) -> &'static [(u8, &'static str)] {
+    pub fn holes(&self) -> &'static [(u8, &'static str, &'static str)] {
         match self {
             // Holes 1 (an early resolve re-ran what follows) and 3 (a
             // redriven timer lost to its hop's claim) are fixed: the writer
@@ -454,7 +455,7 @@ impl Scenario {
             // the fix, kept to show the check finds both there: a second
             // delivery of the tick holds the firing's claim again (2); a tick
             // dead-lettered before its claim drops the firing (4).
-            Scenario::ScheduleOld => &[(2, "once"), (4, "liveness")],
+            Scenario::ScheduleOld => &[(2, "once", "claims"), (4, "liveness", "dead-lettered")],
             // Found by this model on the leased tick (not in issue 20's
             // list). The lease's `fired` mark is the holder's tick slot, which
             // another writer under the tick's token may settle first (the
@@ -464,7 +465,10 @@ impl Scenario {
             // that crashed after its claim, whose message is then
             // dead-lettered, leaves the firing claimed and unsent: nothing
             // takes the lease over, and a revive skips a claimed firing (10).
-            Scenario::Schedule => &[(9, "once"), (10, "liveness")],
+            Scenario::Schedule => &[
+                (9, "once", "TakeOver"),
+                (10, "liveness", "claimed, nothing to do"),
+            ],
             _ => &[],
         }
     }
