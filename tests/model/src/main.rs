@@ -24,12 +24,15 @@
 //!   when it is sent while handling a touched message, so with no fault
 //!   injected every task runs at most once, and with faults a task re-runs only
 //!   where the chain of messages that led to the run saw a fault. A claim that
-//!   exists so that what its holder sends is sent once (a schedule's firing)
-//!   stands between: what its holder sends starts untouched.
+//!   exists so that what its holder sends is sent once (a schedule's firing
+//!   lease) stands between: what its holder sends starts untouched, unless it
+//!   took over a lease whose holder a fault stopped.
 //!
-//! Some scenarios show holes of issue 20 in today's engine
-//! ([`world::Scenario::holes`]): the check expects the hole's property broken
-//! there (and checks the others as usual), and says when it no longer is.
+//! Some scenarios show holes in today's engine ([`world::Scenario::holes`]:
+//! issue 20's, and two the model found in the leased tick): the check expects
+//! the hole's property broken there, the hole's way (and checks the others as
+//! usual), and says when it no longer is. `schedule-old` is the tick before
+//! the engine's fix, kept to show the check finds holes 2 and 4 there.
 //!
 //! `cargo test -p vow-model` runs the bounded check (part of `./tests/run.sh`);
 //! `cargo run -p vow-model -- --deep` (`./tests/run.sh model`) explores a larger
