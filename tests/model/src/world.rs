@@ -729,7 +729,7 @@ pub struct State {
     revive: Call,
     /// Whether the revived chain was started (its named start claimed).
     revived: bool,
-    /// Whether a tick was dead-lettered since the last start-up began.
+    /// Whether a tick was dead-lettered since a start-up last looked.
     died: bool,
 }
 
@@ -906,9 +906,6 @@ impl State {
                         // The chain died: a start-up after this calls
                         // `schedule()` again.
                         next.died = true;
-                        if next.revive == Call::Done {
-                            next.revive = Call::Idle;
-                        }
                     }
                     let what = format!("dead letter for {:?}", m.target);
                     out.push((Action::Receive(Actor::DeadLetters, *id, what), next));
@@ -948,9 +945,8 @@ impl State {
                 next.resolve = Call::Running;
                 out.push((Action::StartResolve(p), next));
             }
-            if self.revive == Call::Idle && self.died {
+            if self.revive != Call::Running && self.died {
                 let mut next = self.clone();
-                next.died = false;
                 let mut prog = Prog::new(None, "app".into(), vec![Op::Revive, Op::Finish]);
                 prog.touched = self.app_touched;
                 next.app = Some(prog);
@@ -1622,6 +1618,9 @@ impl State {
                 // if the firing is unclaimed (lease generation 0), under a
                 // named start (one tick p114, however many start-ups revive).
                 let unclaimed = !self.leases.contains_key(&0);
+                // This start-up looked after the chain died (a crash before
+                // this read leaves the call to be retried).
+                self.died = false;
                 said.push(format!(
                     "reads the firing's lease: {}",
                     if unclaimed {
