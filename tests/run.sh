@@ -40,7 +40,8 @@ fi
 
 if [[ "$mode" == model ]]; then
   step "model checker (deeper run)"
-  cargo run --quiet -p vow-model -- --deep
+  # Release: the deep run explores tens of millions of states.
+  cargo run --quiet --release -p vow-model -- --deep
   exit 0
 fi
 

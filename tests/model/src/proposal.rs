@@ -1,8 +1,9 @@
-//! PROPOSAL for `vow::engine::decide`: the claims that live inside engine
-//! code (`schedule.rs` `Tick::run`, as it was before its lease), as pure
-//! functions, so that the engine and this model call the same code. Until
-//! they move, the model mirrors today's behaviour here; when they move, replace
-//! each body with a call to `decide::…` (the signatures are the proposal).
+//! PROPOSAL for `vow::engine::decide`: the decisions that live inside engine
+//! code (`schedule.rs`: `Tick::lease`, `Tick::run`'s hand-over, and the tick
+//! as it was before its lease), as pure functions, so that the engine and this
+//! model call the same code. Until they move, the model mirrors today's
+//! behaviour here; when they move, replace each body with a call to
+//! `decide::…` (the signatures are the proposal).
 
 use vow::PromiseId;
 
@@ -13,10 +14,47 @@ pub fn holds(by: Option<&str>, claimant: &str) -> bool {
     by.is_none_or(|by| by == claimant)
 }
 
-/// Who claims a schedule's firing: today the tick's own promise
-/// (`outside_token("fire", &cx.id())` in `schedule.rs`), so every delivery of
-/// one tick message, a duplicate or a redelivery, holds the claim again and
-/// sends the job again (hole 2).
+/// THE ENGINE BEFORE ITS FIX (scenario `schedule-old`). Who claimed a
+/// schedule's firing: the tick's own promise (`outside_token("fire",
+/// &cx.id())` in `schedule.rs` then), so every delivery of one tick message, a
+/// duplicate or a redelivery, held the claim again and sent the job again
+/// (hole 2).
 pub fn firing_claimant(tick: &PromiseId) -> String {
     format!("fire:{tick}")
+}
+
+/// `schedule.rs` `HAND_OVER_AT`: the attempt at which a failing tick hands
+/// its firing to a fresh tick (the tick's `max_attempts`).
+pub const HAND_OVER_AT: u8 = 3;
+
+/// What a tick that lost the claim of a firing's lease (generation `g`) does,
+/// given what it read: whether the holder's tick promise settled with `fired`
+/// for this firing, and whether the lease is older than `LEASE`. The loop body
+/// of `Tick::lease` after `claim_or_holder` answered with the holder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lost {
+    /// The firing's job was sent: send nothing (`Lease::Done`).
+    Done,
+    /// The holder may be sending right now: fail retryably.
+    Young,
+    /// The holder died: claim generation `g + 1`.
+    TakeOver,
+}
+
+pub fn lost(holder_fired: bool, lease_old: bool) -> Lost {
+    if holder_fired {
+        Lost::Done
+    } else if !lease_old {
+        Lost::Young
+    } else {
+        Lost::TakeOver
+    }
+}
+
+/// What `Tick::run` does with a retryable error of attempt `attempt`: retry
+/// the message (the engine's retry: the same token, the next attempt) below
+/// `HAND_OVER_AT`, else hand the firing to a fresh tick after a pause and
+/// settle this one with `fired: None`.
+pub fn hands_over(attempt: u8) -> bool {
+    attempt >= HAND_OVER_AT
 }

@@ -39,6 +39,9 @@ pub enum Out {
     Late,
     Joined(Pid, u8),
     Stored(String),
+    /// A schedule tick's value (`schedule.rs` `Ticked`): whether it sent its
+    /// firing's job (`fired`).
+    Ticked(bool),
     /// What a reader gets when a stored value is gone.
     Missing,
 }
@@ -66,9 +69,18 @@ pub enum Task {
     /// A timer ([`vow::wire::Envelope::timer`]) that settles its target with
     /// `out` after `hops` more trips through the queue.
     Timer { out: Out, hops: u8 },
-    /// A schedule's tick ([`vow::Vow::schedule`]): claims its firing, and the
-    /// holder of the claim sends the job `p<job>`.
-    Tick { job: Pid },
+    /// THE ENGINE BEFORE ITS FIX (scenario `schedule-old`): a schedule's tick
+    /// that claims its firing under its own promise, and sends the job `p<job>`
+    /// if it holds the claim.
+    TickOld { job: Pid },
+    /// A schedule's tick as `schedule.rs` runs it now: takes its firing's
+    /// lease (a holder token of this one run), and the holder sends the job
+    /// `p<job>` (a child of the tick); a tick that finds the lease young fails
+    /// retryably, and at attempt [`proposal::HAND_OVER_AT`] hands the firing to
+    /// a fresh tick after a pause (`pauses` counts those).
+    Tick { job: Pid, attempt: u8, pauses: u8 },
+    /// A schedule's job, for firing `firing` (whichever tick sent it).
+    Job(Pid),
 }
 
 impl Task {
@@ -80,8 +92,17 @@ impl Task {
 
     fn attempt(&self) -> u8 {
         match self {
-            Task::Flaky { attempt } => *attempt,
+            Task::Flaky { attempt } | Task::Tick { attempt, .. } => *attempt,
             _ => 1,
+        }
+    }
+
+    /// Whose runs the `once` property counts: a schedule's job is counted per
+    /// firing, whichever tick sent it (each tick's job is its own promise).
+    fn counted_as(&self, target: Tgt) -> Tgt {
+        match self {
+            Task::Job(firing) => Tgt::P(*firing),
+            _ => target,
         }
     }
 }
@@ -198,6 +219,50 @@ enum Op {
     },
     /// Buffer a message to send at the next flush.
     Send(Box<Msg>),
+    /// One conditional write of generation `gen` of the firing's lease
+    /// (`Tick::lease`'s `claim_or_holder`), as the tick being run.
+    Lease {
+        gen: u8,
+    },
+    /// A tick that lost lease `gen`: read the holder's tick promise (`fired_by`).
+    ReadHolder {
+        gen: u8,
+    },
+    /// `Vow::schedule` at a start-up: revive the chain if its firing is unclaimed.
+    Revive,
+}
+
+/// A firing's lease (generation `gen` is a record of its own).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Lease {
+    /// The holder's token: one run of one tick message.
+    holder: String,
+    /// The holder's tick promise.
+    tick: Pid,
+    /// Older than `LEASE` (time passed since the claim).
+    old: bool,
+    /// A fault stopped the holder before its tick settled (it crashed): what
+    /// a takeover of this lease sends is explained by that fault.
+    explained: bool,
+}
+
+/// The firing of the `schedule` scenario: its job's runs are counted under it.
+const FIRING: Pid = 111;
+/// Ticks of the `schedule` scenario: the chain's, and the revived chain's.
+const TICK: Pid = 110;
+const REVIVED: Pid = 114;
+/// Generations of the lease the model lets a firing have (the engine's
+/// `MAX_TAKEOVERS` is 16; two takeovers need two crashes or stalls here).
+const MAX_GEN: u8 = 2;
+
+/// The fresh tick a tick hands its firing to: one per chain in the model
+/// (110 to 112, 114 to 116). The engine makes a fresh tick at every hand-over;
+/// the model's fresh tick stands for all of them (it hands over to itself).
+fn handed_to(tick: Pid) -> Option<Pid> {
+    match tick {
+        TICK | REVIVED => Some(tick + 2),
+        _ => None,
+    }
 }
 
 /// One actor's work in progress: a message being processed, a dead letter
@@ -219,6 +284,8 @@ struct Prog {
     receipt: u8,
     /// Whether what it sends is touched by a fault (property `once`).
     touched: bool,
+    /// The lease it holds, by its holder token (a tick's run).
+    holder: Option<String>,
 }
 
 impl Prog {
@@ -235,6 +302,7 @@ impl Prog {
             dead: false,
             receipt: 0,
             touched: false,
+            holder: None,
         }
     }
 }
@@ -266,6 +334,11 @@ pub enum Action {
     Expire(Actor, u16),
     Duplicate(u16),
     Redrive(u16),
+    /// Time passes: lease `gen` grows older than `LEASE`.
+    Age(u8),
+    /// The holder of lease `gen` stalls past it while it still runs.
+    Stall(u8),
+    StartRevive,
 }
 
 impl fmt::Display for Action {
@@ -287,6 +360,15 @@ impl fmt::Display for Action {
                 f,
                 "FAULT dead letter {id} is redriven to the work queue (a new message id)"
             ),
+            Action::Age(g) => write!(
+                f,
+                "time passes: lease {g} of the firing is older than LEASE (its holder is gone)"
+            ),
+            Action::Stall(g) => write!(
+                f,
+                "FAULT the holder of lease {g} stalls past LEASE while it runs"
+            ),
+            Action::StartRevive => write!(f, "App calls schedule() at a start-up (revive)"),
         }
     }
 }
@@ -322,15 +404,22 @@ pub enum Scenario {
     /// the callback's timer hops once; the application resolves it at any
     /// moment.
     Approval,
-    /// One tick p110 of a schedule: it claims its firing and sends the job p111.
+    /// One tick p110 of a schedule, as the engine runs it now: it takes its
+    /// firing's lease and the holder sends the job; a tick that finds the lease
+    /// young retries, hands over to a fresh tick p112, and takes over a lease
+    /// whose holder died; the application calls `schedule()` at start-ups,
+    /// which revives a dead chain (tick p114).
     Schedule,
+    /// THE ENGINE BEFORE ITS FIX: one tick p110 that claims its firing under
+    /// its own promise and sends the job p111 (holes 2 and 4).
+    ScheduleOld,
     /// Sleep p120 stores `then p121`; its timer hops once; a message is
     /// dead-lettered after one receive, and a dead letter may be redriven.
     Redrive,
 }
 
 impl Scenario {
-    pub fn all() -> [Scenario; 13] {
+    pub fn all() -> [Scenario; 14] {
         [
             Scenario::Chain,
             Scenario::Retry,
@@ -344,25 +433,42 @@ impl Scenario {
             Scenario::Sleep,
             Scenario::Approval,
             Scenario::Schedule,
+            Scenario::ScheduleOld,
             Scenario::Redrive,
         ]
     }
 
     /// The holes of issue 20 today's engine has in this scenario, each with
-    /// the property it breaks: the check expects each of those properties
-    /// broken, and checks every other one as usual. When the engine's fix for
+    /// the property it breaks and what its trace shows (so that the property
+    /// broken another way is a violation): the check expects each of those
+    /// properties broken, and checks every other one as usual. When the engine's fix for
     /// a hole lands, the check says the hole is no longer found: take it out
     /// of this list then.
-    pub fn holes(&self) -> &'static [(u8, &'static str)] {
+    pub fn holes(&self) -> &'static [(u8, &'static str, &'static str)] {
         match self {
             // Holes 1 (an early resolve re-ran what follows) and 3 (a
             // redriven timer lost to its hop's claim) are fixed: the writer
             // alone delivers what is stored, and timers keep no hop claims.
-            // The tick is modelled as it was before its lease (the engine
-            // fixed both with a lease and endless retries, not modelled yet):
-            // a second delivery of the tick holds the firing's claim again
-            // (2); a tick dead-lettered before its claim drops the firing (4).
-            Scenario::Schedule => &[(2, "once"), (4, "liveness")],
+            // Holes 2 and 4 are fixed in the engine (a lease on each firing,
+            // ticks that retry without end, revived chains): `schedule`
+            // models the tick as it is now. `schedule-old` is the tick before
+            // the fix, kept to show the check finds both there: a second
+            // delivery of the tick holds the firing's claim again (2); a tick
+            // dead-lettered before its claim drops the firing (4).
+            Scenario::ScheduleOld => &[(2, "once", "claims"), (4, "liveness", "dead-lettered")],
+            // Found by this model on the leased tick (not in issue 20's
+            // list). The lease's `fired` mark is the holder's tick slot, which
+            // another writer under the tick's token may settle first (the
+            // dead-letter settle of a copy, the hand-over of another run): a
+            // takeover then sends the job again although its holder sent it
+            // and neither crashed nor stalled past the lease (9). A holder
+            // that crashed after its claim, whose message is then
+            // dead-lettered, leaves the firing claimed and unsent: nothing
+            // takes the lease over, and a revive skips a claimed firing (10).
+            Scenario::Schedule => &[
+                (9, "once", "TakeOver"),
+                (10, "liveness", "claimed, nothing to do"),
+            ],
             _ => &[],
         }
     }
@@ -397,6 +503,7 @@ impl Scenario {
             Scenario::Sleep => "sleep",
             Scenario::Approval => "approval",
             Scenario::Schedule => "schedule",
+            Scenario::ScheduleOld => "schedule-old",
             Scenario::Redrive => "redrive",
         }
     }
@@ -415,7 +522,8 @@ impl Scenario {
             Scenario::Callback => vec![81],
             Scenario::Sleep => vec![91],
             Scenario::Approval => vec![101],
-            Scenario::Schedule => vec![110, 111],
+            Scenario::Schedule => vec![TICK],
+            Scenario::ScheduleOld => vec![110, 111],
             Scenario::Redrive => vec![121],
         }
     }
@@ -540,7 +648,19 @@ impl Scenario {
                 later(&mut store, 100, ship);
                 vec![timer(100, Out::Late)]
             }
-            Scenario::Schedule => vec![msg("s0", Tgt::P(110), Task::Tick { job: 111 }, vec![])],
+            Scenario::Schedule => vec![msg(
+                "s0",
+                Tgt::P(TICK),
+                Task::Tick {
+                    job: TICK + 1,
+                    attempt: 1,
+                    pauses: 0,
+                },
+                vec![],
+            )],
+            Scenario::ScheduleOld => {
+                vec![msg("s0", Tgt::P(110), Task::TickOld { job: 111 }, vec![])]
+            }
             Scenario::Redrive => {
                 later(&mut store, 120, then(121, vec![]));
                 vec![timer(120, Out::Val(120, 1))]
@@ -598,6 +718,19 @@ pub struct State {
     redrives: u8,
     /// A property broken while acting (a message doing unbounded work).
     broken: Option<String>,
+    /// The firing's lease, by generation (scenario `schedule`).
+    leases: BTreeMap<u8, Lease>,
+    /// Holder tokens handed out so far.
+    holders: u8,
+    /// `Vow::schedule` at a start-up (scenario `schedule`), after a tick was
+    /// dead-lettered (the chain died). A start-up while the chain lives finds
+    /// its firing claimed, or races it for the lease as a second chain would
+    /// (not explored here: it multiplies the states).
+    revive: Call,
+    /// Whether the revived chain was started (its named start claimed).
+    revived: bool,
+    /// Whether a tick was dead-lettered since a start-up last looked.
+    died: bool,
 }
 
 impl State {
@@ -629,6 +762,15 @@ impl State {
             expiries: 0,
             redrives: 0,
             broken: None,
+            leases: BTreeMap::new(),
+            holders: 0,
+            revive: if scenario == Scenario::Schedule {
+                Call::Idle
+            } else {
+                Call::Done
+            },
+            revived: false,
+            died: false,
         };
         for m in msgs {
             state.enqueue(m);
@@ -690,6 +832,11 @@ impl State {
             expiries,
             redrives,
             broken,
+            leases,
+            holders,
+            revive,
+            revived,
+            died,
         } = self;
         let mut workers: Vec<&Option<Prog>> = workers.iter().collect();
         workers.sort();
@@ -697,7 +844,7 @@ impl State {
         (scenario, limit, store, blobs, queue, workers).hash(&mut h);
         (dead_letters, app, cancel, resolve, resolver, runs, started).hash(&mut h);
         (sqs, app_touched, seen, crashes, duplicates, expiries).hash(&mut h);
-        (redrives, broken).hash(&mut h);
+        (redrives, broken, leases, holders, revive, revived, died).hash(&mut h);
         h.finish()
     }
 
@@ -755,6 +902,11 @@ impl State {
                     prog.receipt = m.receives;
                     prog.touched = m.touched;
                     next.dead_letters = Some(prog);
+                    if matches!(m.task, Task::Tick { .. }) {
+                        // The chain died: a start-up after this calls
+                        // `schedule()` again.
+                        next.died = true;
+                    }
                     let what = format!("dead letter for {:?}", m.target);
                     out.push((Action::Receive(Actor::DeadLetters, *id, what), next));
                 }
@@ -793,8 +945,41 @@ impl State {
                 next.resolve = Call::Running;
                 out.push((Action::StartResolve(p), next));
             }
+            if self.revive != Call::Running && self.died {
+                let mut next = self.clone();
+                let mut prog = Prog::new(None, "app".into(), vec![Op::Revive, Op::Finish]);
+                prog.touched = self.app_touched;
+                next.app = Some(prog);
+                next.revive = Call::Running;
+                out.push((Action::StartRevive, next));
+            }
+        }
+        // Time passes: a lease whose holder is gone (it finished, or crashed)
+        // grows older than `LEASE`. Only where it matters: the holder's tick
+        // has not settled with `fired`.
+        for (g, lease) in &self.leases {
+            if !lease.old && !self.holder_live(&lease.holder) && !self.fired(lease.tick) {
+                let mut next = self.clone();
+                if let Some(l) = next.leases.get_mut(g) {
+                    l.old = true;
+                }
+                out.push((Action::Age(*g), next));
+            }
         }
         out
+    }
+
+    /// Whether the run holding `holder` is still running.
+    fn holder_live(&self, holder: &str) -> bool {
+        self.workers
+            .iter()
+            .flatten()
+            .any(|p| p.holder.as_deref() == Some(holder))
+    }
+
+    /// Whether tick `tick` settled having sent its firing's job.
+    fn fired(&self, tick: Pid) -> bool {
+        matches!(self.slot_of(Tgt::P(tick)), Some(Out::Ticked(true)))
     }
 
     /// The promise the application may resolve now, and the continuations
@@ -835,6 +1020,22 @@ impl State {
                         m.touched = true;
                     }
                     out.push((Action::Expire(Actor::Worker(w), id), next));
+                }
+            }
+        }
+        if self.expiries < budget.expiries {
+            // A holder that takes longer than its lease from its claim to its
+            // settle (a stall, like a visibility timeout): a takeover is then
+            // explained by it.
+            for (g, lease) in &self.leases {
+                if !lease.old && self.holder_live(&lease.holder) {
+                    let mut next = self.clone();
+                    next.expiries += 1;
+                    if let Some(l) = next.leases.get_mut(g) {
+                        l.old = true;
+                        l.explained = true;
+                    }
+                    out.push((Action::Stall(*g), next));
                 }
             }
         }
@@ -894,6 +1095,15 @@ impl State {
         let Some(prog) = self.prog(actor).take() else {
             return;
         };
+        if let Some(holder) = &prog.holder {
+            // The holder of a lease died before its tick settled: a takeover
+            // is explained by this crash.
+            for lease in self.leases.values_mut() {
+                if lease.holder == *holder {
+                    lease.explained = true;
+                }
+            }
+        }
         match actor {
             Actor::Worker(_) => {
                 if let Some(m) = prog.msg.and_then(|id| self.queue.get_mut(&id)) {
@@ -912,6 +1122,9 @@ impl State {
                 }
                 if self.resolve == Call::Running {
                     self.resolve = Call::Idle;
+                }
+                if self.revive == Call::Running {
+                    self.revive = Call::Idle;
                 }
             }
         }
@@ -1019,7 +1232,7 @@ impl State {
                 if m.task.user_code() {
                     let runs = self
                         .started
-                        .entry((m.target, m.task.attempt()))
+                        .entry((m.task.counted_as(m.target), m.task.attempt()))
                         .or_default();
                     runs.0 += u8::from(!prog.touched);
                     runs.1 += 1;
@@ -1149,7 +1362,16 @@ impl State {
                             hop_on(&m)
                         }
                     },
-                    Task::Tick { job } => {
+                    Task::Job(firing) => {
+                        let v = Out::Val(*firing, run(*firing));
+                        said.push(format!("runs job {:?} -> {v:?}", m.target));
+                        vec![settle(v), Op::Flush, Op::Delete]
+                    }
+                    Task::Tick { .. } => {
+                        said.push(format!("runs tick {:?}", m.target));
+                        vec![Op::Lease { gen: 0 }]
+                    }
+                    Task::TickOld { job } => {
                         let Tgt::P(me) = m.target else {
                             return false;
                         };
@@ -1303,6 +1525,127 @@ impl State {
                 push_front(prog, if holds { held } else { lost });
                 true
             }
+            Op::Lease { gen } => {
+                let Some(m) = prog.held.clone() else {
+                    return false;
+                };
+                let (Tgt::P(me), Task::Tick { job, .. }) = (m.target, &m.task) else {
+                    return false;
+                };
+                if let Some(lease) = self.leases.get(&gen) {
+                    said.push(format!(
+                        "claims lease {gen} of the firing: held by {} of p{}",
+                        lease.holder, lease.tick
+                    ));
+                    prog.ops.push_front(Op::ReadHolder { gen });
+                    return true;
+                }
+                self.holders += 1;
+                let holder = format!("h{}", self.holders);
+                // A takeover sends what the dead holder may have sent: a fault
+                // explains it only if one stopped that holder.
+                let explained = gen
+                    .checked_sub(1)
+                    .and_then(|g| self.leases.get(&g))
+                    .is_some_and(|l| l.explained);
+                self.leases.insert(
+                    gen,
+                    Lease {
+                        holder: holder.clone(),
+                        tick: me,
+                        old: false,
+                        explained: false,
+                    },
+                );
+                prog.holder = Some(holder.clone());
+                said.push(format!(
+                    "claims lease {gen} of the firing as {holder}: held, sends the job p{job}"
+                ));
+                // The job: a child of this tick (its first message's token
+                // derives from its id). What the holder sends is sent once,
+                // whatever touched the tick: it starts untouched (property
+                // `once`), unless a fault explains the takeover.
+                let mut send = Msg::new(
+                    decide::task_token(&promise_id(*job)),
+                    Tgt::P(*job),
+                    Task::Job(FIRING),
+                    vec![],
+                );
+                if explained {
+                    send.touched = true;
+                } else {
+                    send.fence = true;
+                }
+                // The engine sends the plan, then settles the tick (`fired`).
+                push_front(
+                    prog,
+                    vec![
+                        Op::Send(Box::new(send)),
+                        Op::Flush,
+                        tick_settle(&m, true),
+                        Op::Flush,
+                        Op::Delete,
+                    ],
+                );
+                true
+            }
+            Op::ReadHolder { gen } => {
+                let Some(m) = prog.held.clone() else {
+                    return false;
+                };
+                let Some(lease) = self.leases.get(&gen).cloned() else {
+                    return false;
+                };
+                let fired = self.fired(lease.tick);
+                let lost = proposal::lost(fired, lease.old);
+                said.push(format!("reads p{}: {lost:?}", lease.tick));
+                let ops = match lost {
+                    proposal::Lost::Done => {
+                        vec![tick_settle(&m, false), Op::Flush, Op::Delete]
+                    }
+                    proposal::Lost::Young => tick_fails(&m),
+                    proposal::Lost::TakeOver if gen < MAX_GEN => vec![Op::Lease { gen: gen + 1 }],
+                    // Taken over too often: the firing is skipped.
+                    proposal::Lost::TakeOver => {
+                        vec![tick_settle(&m, false), Op::Flush, Op::Delete]
+                    }
+                };
+                push_front(prog, ops);
+                true
+            }
+            Op::Revive => {
+                // `Vow::schedule` on a name that is scheduled: revive the chain
+                // if the firing is unclaimed (lease generation 0), under a
+                // named start (one tick p114, however many start-ups revive).
+                let unclaimed = !self.leases.contains_key(&0);
+                // This start-up looked after the chain died (a crash before
+                // this read leaves the call to be retried).
+                self.died = false;
+                said.push(format!(
+                    "reads the firing's lease: {}",
+                    if unclaimed {
+                        "unclaimed, revives the chain"
+                    } else {
+                        "claimed, nothing to do"
+                    }
+                ));
+                if unclaimed && !self.revived {
+                    self.revived = true;
+                    let mut tick = Msg::new(
+                        decide::task_token(&promise_id(REVIVED)),
+                        Tgt::P(REVIVED),
+                        Task::Tick {
+                            job: REVIVED + 1,
+                            attempt: 1,
+                            pauses: 0,
+                        },
+                        vec![],
+                    );
+                    tick.touched = prog.touched;
+                    self.enqueue(tick);
+                }
+                true
+            }
             Op::Delete => {
                 if let Some(id) = prog.msg {
                     // A receipt deletes the message it was given for, even after
@@ -1376,6 +1719,9 @@ impl State {
                 }
                 if self.resolve == Call::Running {
                     self.resolve = Call::Done;
+                }
+                if self.revive == Call::Running {
+                    self.revive = Call::Done;
                 }
                 said.push("returns Ok".into());
                 false
@@ -1518,6 +1864,19 @@ impl State {
             // Its resolver died before resolving it: it waits, as it should.
             roots.retain(|r| *r == 61);
         }
+        if self.scenario == Scenario::Schedule {
+            // Every tick that ran settles, and the firing's job runs (whichever
+            // tick sent it), unless the firing was taken over too often.
+            roots.extend(self.started.keys().filter_map(|(t, _)| match t {
+                Tgt::P(p) if *p != FIRING => Some(*p),
+                _ => None,
+            }));
+            let jobs = [TICK + 1, TICK + 3, REVIVED + 1, REVIVED + 3];
+            let abandoned = self.leases.len() > usize::from(MAX_GEN);
+            if !abandoned && jobs.iter().all(|j| self.slot_of(Tgt::P(*j)).is_none()) {
+                return Some(format!("liveness: the firing's job (p{FIRING}) never runs"));
+            }
+        }
         for root in roots {
             if self.slot_of(Tgt::P(root)).is_none() {
                 return Some(format!("liveness: p{root} never settles"));
@@ -1527,6 +1886,70 @@ impl State {
             return Some(format!("drained: {} message(s) left", self.queue.len()));
         }
         None
+    }
+}
+
+/// A tick settling its own promise (`Ticked`, `fired` or not).
+fn tick_settle(m: &Msg, fired: bool) -> Op {
+    Op::Settle {
+        target: m.target,
+        out: Out::Ticked(fired),
+        carried: m.conts.clone(),
+        repair: false,
+        by: None,
+    }
+}
+
+/// What `Tick::run` does when its tick fails retryably (the lease is young):
+/// the engine retries it (the same token, the next attempt), or, at
+/// `HAND_OVER_AT`, the tick hands its firing to a fresh tick (sent before the
+/// tick settles with `fired: None`).
+fn tick_fails(m: &Msg) -> Vec<Op> {
+    let (
+        Tgt::P(me),
+        Task::Tick {
+            attempt, pauses, ..
+        },
+    ) = (m.target, &m.task)
+    else {
+        return vec![];
+    };
+    let again = |target: Pid, attempt: u8, pauses: u8, token: String| Msg {
+        touched: m.touched,
+        ..Msg::new(
+            token,
+            Tgt::P(target),
+            Task::Tick {
+                job: target + 1,
+                attempt,
+                pauses,
+            },
+            vec![],
+        )
+    };
+    if !proposal::hands_over(*attempt) {
+        let retry = again(me, attempt + 1, *pauses, m.token.clone());
+        return vec![Op::Send(Box::new(retry)), Op::Flush, Op::Delete];
+    }
+    match handed_to(me) {
+        Some(fresh) => {
+            let next = again(fresh, 1, pauses + 1, decide::task_token(&promise_id(fresh)));
+            vec![
+                Op::Send(Box::new(next)),
+                Op::Flush,
+                tick_settle(m, false),
+                Op::Flush,
+                Op::Delete,
+            ]
+        }
+        None => {
+            // The model's fresh tick stands for every later one: it hands
+            // over to itself. Its next run is not a re-run of one attempt (in
+            // the engine it is another promise), so `once` does not count it.
+            let mut next = again(me, 1, *pauses, m.token.clone());
+            next.touched = true;
+            vec![Op::Send(Box::new(next)), Op::Flush, Op::Delete]
+        }
     }
 }
 
