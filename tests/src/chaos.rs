@@ -348,7 +348,7 @@ impl Rig {
         if n == 0 || kinds.is_empty() {
             return Ok(ChaosReport::default());
         }
-        let (workflows, drivers) = self.start(n, kinds).await?;
+        let (workflows, drivers) = self.start(n, kinds, deadline).await?;
         let driving: Vec<_> = drivers.into_iter().map(tokio::spawn).collect();
         let found = audit(self, &workflows, deadline).await;
         for d in driving {
@@ -368,6 +368,7 @@ impl Rig {
         &self,
         n: usize,
         kinds: &[&'static str],
+        deadline: Instant,
     ) -> Result<(Vec<Workflow>, Vec<Driver>), Box<dyn std::error::Error>> {
         let client = &self.client;
         let rn = self.name.clone();
@@ -516,7 +517,7 @@ impl Rig {
                     let (app, d) = (self.app.clone(), d.id().clone());
                     let log = self.log.clone();
                     drivers.push(Box::pin(async move {
-                        resolve_from_app(&app, &d, log.as_deref()).await;
+                        resolve_from_app(&app, &d, log.as_deref(), deadline).await;
                     }));
                 }
                 "sleep" => {
@@ -792,9 +793,16 @@ async fn observed(id: &PromiseId, log: Option<&std::path::Path>, within: Duratio
 
 /// Resolve the deferred promise `d` from application code through a failing
 /// queue, retrying the same call until it returns Ok.
-async fn resolve_from_app(app: &Vow, d: &PromiseId, log: Option<&std::path::Path>) {
+/// It waits for the resolver as long as the run does (`deadline`): on a
+/// loaded machine the deferring task may run minutes after its start.
+async fn resolve_from_app(
+    app: &Vow,
+    d: &PromiseId,
+    log: Option<&std::path::Path>,
+    deadline: Instant,
+) {
     let id = d.to_string();
-    let until = Instant::now() + Duration::from_secs(120);
+    let until = deadline;
     let resolver = loop {
         let found = record::observations(log)
             .into_iter()
