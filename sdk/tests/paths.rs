@@ -1060,3 +1060,120 @@ async fn a_deferred_promise_resolved_runs_its_successors_and_a_later_cancel_lose
         "{seen:?}"
     );
 }
+
+/// Counts its runs under `key` and passes its input on.
+#[derive(Debug, Serialize, Deserialize)]
+struct AfterAnswer {
+    key: String,
+}
+
+#[vow::task("paths/after-answer")]
+impl Task for AfterAnswer {
+    type Input = Result<u64, Failure>;
+    type Output = u64;
+    async fn run(self, answer: Self::Input, _cx: &Cx) -> Result<Resolution<u64>, Error> {
+        bump(&self.key);
+        done(answer?)
+    }
+}
+
+/// A resolve message that settled its callback, then could not send what
+/// follows (its process died, its sends failed): its redelivery, the same
+/// message under the same token, finds the slot its own and delivers.
+#[tokio::test]
+async fn a_resolve_message_whose_sends_failed_delivers_when_redelivered() {
+    let vow = embedded();
+    let (client, flaky) = flaky_client(&vow);
+    let k = key();
+    let flow = vow.flow();
+    let (answer, _resolver) = flow.callback::<u64>(Duration::from_secs(3_600));
+    let after = answer.then(AfterAnswer { key: k.clone() });
+    vow.start(&flow).await.expect("start");
+    let body = format!(r#"{{"vow":"resolve","id":"{}","value":7}}"#, answer.id());
+    let delivery = |receive_count| Delivery {
+        message_id: "resolve-1".into(),
+        receipt: "r".into(),
+        body: body.clone(),
+        receive_count,
+    };
+    flaky.fail(1);
+    let failed = client.engine().handle_batch(vec![delivery(1)]).await;
+    assert_eq!(failed, vec!["resolve-1".to_owned()], "its send failed");
+    assert_eq!(vow.wait(&answer, WAIT).await.expect("wait"), Ok(7));
+    let failed = client.engine().handle_batch(vec![delivery(2)]).await;
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(vow.wait(&after, WAIT).await.expect("wait"), Ok(7));
+    assert_eq!(count(&k), 1);
+}
+
+/// Makes a child, then adopts a join over a promise that has settled already.
+#[derive(Debug, Serialize, Deserialize)]
+struct AdoptsSettled {
+    key: String,
+    settled: PromiseId,
+}
+
+#[vow::task("paths/adopts-settled")]
+impl Task for AdoptsSettled {
+    type Input = ();
+    type Output = Vec<Result<u32, Failure>>;
+    async fn run(self, _: (), cx: &Cx) -> Result<Resolution<Self::Output>, Error> {
+        let _child = cx.when(Counted { key: self.key });
+        adopt(cx.all([Handle::<u32>::from_id(self.settled)]))
+    }
+}
+
+/// Rule 2 for a step that adopts a promise settled already: its children
+/// are sent before its own promise settles, so a send that fails leaves the
+/// step to run again rather than settled with its child lost.
+#[tokio::test]
+async fn a_step_adopting_a_settled_promise_sends_its_children_before_it_settles() {
+    let vow = embedded();
+    let (client, flaky) = flaky_client(&vow);
+    let k = key();
+    let first = vow
+        .when(Counted {
+            key: format!("{k}-first"),
+        })
+        .await
+        .expect("start");
+    assert_eq!(vow.wait(&first, WAIT).await.expect("wait"), Ok(1));
+    let id = PromiseId::random();
+    let body = Envelope {
+        v: WIRE_VERSION,
+        token: "adopter".into(),
+        target: Target::Promise(id.clone()),
+        attempt: 1,
+        repair: false,
+        task: serde_json::json!({
+            "task": "paths/adopts-settled",
+            "with": { "key": k, "settled": first.id() }
+        }),
+        input: None,
+        opts: Default::default(),
+        conts: Vec::new(),
+    };
+    let body = client.engine().seal(&body).await.expect("seal");
+    let delivery = |receive_count| Delivery {
+        message_id: "adopter-1".into(),
+        receipt: "r".into(),
+        body: body.clone(),
+        receive_count,
+    };
+    flaky.fail(1);
+    let failed = client.engine().handle_batch(vec![delivery(1)]).await;
+    assert_eq!(failed, vec!["adopter-1".to_owned()], "its send failed");
+    let failed = client.engine().handle_batch(vec![delivery(2)]).await;
+    assert!(failed.is_empty(), "{failed:?}");
+    let child = Handle::<u32>::from_id(id.child(0));
+    let adopted = Handle::<Vec<Result<u32, Failure>>>::from_id(id);
+    assert_eq!(
+        vow.wait(&adopted, WAIT).await.expect("wait"),
+        Ok(vec![Ok(1)])
+    );
+    assert_eq!(
+        vow.wait(&child, WAIT).await.expect("wait"),
+        Ok(1),
+        "the child ran once"
+    );
+}

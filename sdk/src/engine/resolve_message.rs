@@ -83,11 +83,17 @@ impl Engine {
         };
         let cell = Cell::of(&id);
         let mut record = self.store.read(&cell.key).await?.unwrap_or_default();
-        if record.slots.contains_key(&cell.slot) {
-            tracing::info!(promise = %id, "resolve message came too late: already settled");
-            return Ok(());
-        }
-        if !record
+        let by = message_id.map_or_else(crate::id::nonce, str::to_owned);
+        let token = crate::id::resolve_token(&id, &by);
+        // Written by an earlier delivery of this very message, the slot is
+        // its own: settling again delivers what that delivery may not have
+        // sent (rule 3). Written by anyone else, this one came too late.
+        if let Some(slot) = record.slots.get(&cell.slot) {
+            if slot.by != token {
+                tracing::info!(promise = %id, "resolve message came too late: already settled");
+                return Ok(());
+            }
+        } else if !record
             .notes
             .remove(&cell.slot)
             .is_some_and(|n| n.resolvable)
@@ -96,8 +102,6 @@ impl Engine {
                 "{id} is not a callback: only callbacks are resolved by a resolve message"
             )));
         }
-        let by = message_id.map_or_else(crate::id::nonce, str::to_owned);
-        let token = crate::id::resolve_token(&id, &by);
         let env = Envelope::resolve(Target::Promise(id), Vec::new(), outcome, token);
         self.settle_resolve(env, None, &None).await.map(drop)
     }

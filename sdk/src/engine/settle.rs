@@ -112,10 +112,19 @@ impl<'e> Step<'e> {
         }
     }
 
-    /// Settle what continuations fired, then send what this step fired so far; far timers are written into the
-    /// timer index instead.
+    /// Send what this step fired so far, settle what continuations fired,
+    /// and send what those settles fired in turn.
     pub(super) async fn flush(&mut self) -> Result<(), BackendError> {
+        // What is queued goes first: a settle fired here may settle the
+        // promise of the step whose children are queued (a step that adopted
+        // a settled promise), and rule 2 sends children before that.
+        self.send_queued().await?;
         self.settle_fired().await?;
+        self.send_queued().await
+    }
+
+    /// Send what is queued; far timers go into the timer index instead.
+    async fn send_queued(&mut self) -> Result<(), BackendError> {
         if self.sends.is_empty() {
             return Ok(());
         }
