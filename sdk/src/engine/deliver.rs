@@ -112,24 +112,7 @@ impl Engine {
         let mut stats = BatchStats::default();
         let groups = std::iter::once((false, fresh))
             .chain(ranked.into_iter().map(|(marked, _, d)| (!marked, vec![d])));
-        // Suspects run one after another, so they start only while a whole
-        // attempt still fits in the invocation (or, outside Lambda, within
-        // `inline_for`, well inside the visibility timeout): the rest are
-        // left for their next delivery rather than run late or twice.
-        let attempt = self.config.default_timeout.min(self.config.max_timeout);
-        let mut first = true;
         for (mark, group) in groups.filter(|(_, g)| !g.is_empty()) {
-            let late = match deadline {
-                Some(end) => Instant::now()
-                    .checked_add(attempt)
-                    .is_none_or(|by| by > end),
-                None => began.elapsed() > self.config.inline_for,
-            };
-            if !std::mem::take(&mut first) && late {
-                stats.failed_messages = stats.failed_messages.saturating_add(group.len() as u64);
-                failed.extend(group.into_iter().map(|d| d.message_id));
-                continue;
-            }
             if let (true, [d]) = (mark, group.as_slice()) {
                 if let Err(e) = self
                     .store
