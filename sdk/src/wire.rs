@@ -443,7 +443,7 @@ impl Envelope {
     /// heartbeat came within `every_ms` of the last one (or of `at - every_ms`,
     /// the callback's creation): at `at` it looks at the callback's last beat
     /// and, if there was one since, waits until `every_ms` after it. Its token
-    /// is [`crate::id::heartbeat_token`].
+    /// is the callback's heartbeat token (`id::heartbeat_token`).
     pub fn heartbeat_timer(target: Target, outcome: Outcome, at: u64, every_ms: u64) -> Self {
         let mut timer = Envelope::timer(target, outcome, at);
         timer.token = crate::id::heartbeat_token(&timer.target.id());
