@@ -125,7 +125,6 @@ step "publishable crates: packages and docs"
 # The SDK is published as `vow-sdk` (its library is `vow`): crates.io's `vow`
 # is another project. Packaged together, each verifying build uses the others'
 # packages, as crates.io would serve them.
-rm -rf target/package # a stale verify build of a same-version dependency would be reused
 cargo package --quiet --allow-dirty -p vow-sdk -p vow-macros -p vow-lambda
 RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps -p vow-sdk -p vow-macros -p vow-lambda
 
