@@ -45,6 +45,7 @@ pub struct Cx {
     conts: Vec<Cont>,
     store: Arc<dyn Store>,
     reporter: Arc<Reporter>,
+    mark_sent: std::sync::atomic::AtomicBool,
 }
 
 impl Cx {
@@ -67,6 +68,7 @@ impl Cx {
             attempt,
             conts,
             store,
+            mark_sent: Default::default(),
         }
     }
 
@@ -230,11 +232,31 @@ impl Cx {
         Ok(record.is_some_and(|r| r.slots.contains_key(&cell.slot)))
     }
 
-    /// The settled slot of the promise `id`, if any: one read of the store.
-    pub(crate) async fn slot_of(&self, id: &PromiseId) -> Result<Option<Slot>, BackendError> {
+    /// Ask the engine to note on this task's promise, once everything this
+    /// run made is sent and before it settles, that it was sent
+    /// ([`crate::store::Note::sent`]): one more write, after the sends (rule
+    /// 2), that no other writer of the promise's slot can hide.
+    pub(crate) fn note_when_sent(&self) {
+        self.mark_sent
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether this run asked for [`Cx::note_when_sent`].
+    pub(crate) fn notes_when_sent(&self) -> bool {
+        self.mark_sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The settled slot of the promise `id`, if any, and its note: one read
+    /// of the store.
+    pub(crate) async fn slot_and_note(
+        &self,
+        id: &PromiseId,
+    ) -> Result<(Option<Slot>, Option<crate::store::Note>), BackendError> {
         let cell = Cell::of(id);
-        let record = self.store.read(&cell.key).await?;
-        Ok(record.and_then(|mut r| r.slots.remove(&cell.slot)))
+        Ok(match self.store.read(&cell.key).await? {
+            Some(mut r) => (r.slots.remove(&cell.slot), r.notes.remove(&cell.slot)),
+            None => (None, None),
+        })
     }
 
     /// Settle the promise `id` with `what` under `token` unless it is

@@ -13,11 +13,16 @@
 //! tick message is *another* holder), the holder's tick promise, and when it
 //! took the lease. The holder puts the job and the next sleep in its plan and
 //! returns [`Ticked`] with `fired` set. The engine sends a task's plan before
-//! it settles the task's promise (rule 2), so *the holder's tick promise
-//! settled with `fired` is the mark that the job was sent*: no second write is
-//! needed. A tick that finds the lease held by someone else reads that mark:
+//! it settles the task's promise (rule 2), and the holder asks it to note
+//! `sent` on its tick's record between the two ([`Cx::note_when_sent`], one
+//! write per firing): *that note, or the tick settled with `fired`, is the
+//! mark that the job was sent*. The slot alone is not enough: other writers
+//! under the tick's token (the hand-over of a copy of the tick message, the
+//! dead-letter settle of a copy) can settle it first, with no `fired`, and
+//! the note is written whatever the slot holds. A tick that finds the lease
+//! held by someone else reads that mark:
 //!
-//! - the holder's tick settled with `fired`: the firing is done; this tick
+//! - the job was sent: the firing is done; this tick
 //!   sends nothing and its chain ends (a duplicate of the holder, or a second
 //!   chain of the name, which thereby dies out);
 //! - not yet, and the lease is younger than [`LEASE`]: the holder may be
@@ -57,7 +62,11 @@
 //! revives it. It looks at the latest firing that should have happened more
 //! than [`REVIVE_AFTER`] ago; if nothing claimed it, the chain is dead, and a
 //! new chain, named after the first unclaimed firing (so start-ups that revive
-//! at once start one), catches up from there. A chain that was only slow is
+//! at once start one), catches up from there. A firing whose lease is old and
+//! whose job nothing says was sent (its holder died after claiming it, and
+//! its message was dead-lettered) is *stalled*: if it is the latest, or the
+//! last claimed one before the first unclaimed, the new chain starts at it,
+//! and its tick takes the old lease over. A chain that was only slow is
 //! harmless to revive: the leases let one chain fire each firing, and the
 //! chain that loses a firing ends.
 //!
@@ -87,7 +96,7 @@ use crate::error::{BackendError, Error};
 use crate::failure::Failure;
 use crate::flow::{Flow, Started};
 use crate::id::PromiseId;
-use crate::store::{Cell, Settled};
+use crate::store::{Cell, Note, Settled, Store};
 use crate::task::{done, encode_task, Resolution, Task};
 use crate::wire::{Outcome, RunOpts, Slot};
 use crate::Vow;
@@ -280,27 +289,42 @@ impl Vow {
             due.push_back(epoch_millis(next));
             t = next;
         }
-        let claimed = |at: u64| async move {
-            let id = firing_id(name, at, 0);
-            engine.slot(&id).await.map(|s| s.is_some())
-        };
+        let store = engine.store().as_ref();
+        let now_ms = epoch_millis(now);
         let Some(&latest) = due.back() else {
             return Ok(());
         };
-        if claimed(latest).await? {
-            return Ok(());
-        }
-        // The first unclaimed firing: claimed ones come first.
-        let (mut lo, mut hi) = (0, due.len() - 1);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if claimed(due[mid]).await? {
-                lo = mid + 1;
-            } else {
-                hi = mid;
+        let at = match firing(store, name, latest, now_ms).await? {
+            Firing::Done | Firing::Live => return Ok(()),
+            Firing::Stalled => latest,
+            Firing::Unclaimed => {
+                // The first unclaimed firing: claimed ones come first.
+                let claimed = |at: u64| async move {
+                    engine
+                        .slot(&firing_id(name, at, 0))
+                        .await
+                        .map(|s| s.is_some())
+                };
+                let (mut lo, mut hi) = (0, due.len() - 1);
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    if claimed(due[mid]).await? {
+                        lo = mid + 1;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                // The last claimed one may have lost its holder (hole 10).
+                match lo.checked_sub(1).map(|before| due[before]) {
+                    Some(before)
+                        if firing(store, name, before, now_ms).await? == Firing::Stalled =>
+                    {
+                        before
+                    }
+                    _ => due[lo],
+                }
             }
-        }
-        let at = due[lo];
+        };
         tracing::warn!(
             schedule = name,
             at,
@@ -324,6 +348,66 @@ impl Vow {
         self.start(&flow).await?;
         Ok(())
     }
+}
+
+/// Where a firing stands, for [`Vow::schedule`]'s revive.
+#[derive(Debug, PartialEq, Eq)]
+enum Firing {
+    /// Nobody claimed it.
+    Unclaimed,
+    /// Its job was sent (or it was skipped).
+    Done,
+    /// Its newest lease is younger than [`LEASE`]: its holder may be sending.
+    Live,
+    /// Its newest lease is older and nothing says the job was sent: the
+    /// holder died after its claim (hole 10), and a tick for this firing
+    /// takes the lease over.
+    Stalled,
+}
+
+/// Where the firing `name@at` stands at `now`: reads each generation of its
+/// lease (at most [`MAX_TAKEOVERS`] + 1) and the holders' ticks.
+async fn firing(store: &dyn Store, name: &str, at: u64, now: u64) -> Result<Firing, BackendError> {
+    let mut state = Firing::Unclaimed;
+    for generation in 0..=MAX_TAKEOVERS {
+        let cell = Cell::of(&firing_id(name, at, generation));
+        let Some(slot) = store
+            .read(&cell.key)
+            .await?
+            .and_then(|mut r| r.slots.remove(&cell.slot))
+        else {
+            return Ok(state);
+        };
+        let Some((tick, since)) = lease_of(slot) else {
+            return Ok(Firing::Done); // not a lease, or from before leases
+        };
+        let tick_cell = Cell::of(&tick);
+        let (slot, note) = match store.read(&tick_cell.key).await? {
+            Some(mut r) => (
+                r.slots.remove(&tick_cell.slot),
+                r.notes.remove(&tick_cell.slot),
+            ),
+            None => (None, None),
+        };
+        if sent_by(slot, note, at) {
+            return Ok(Firing::Done);
+        }
+        state = if now < since.saturating_add(crate::clock::millis(LEASE)) {
+            Firing::Live
+        } else {
+            Firing::Stalled
+        };
+    }
+    Ok(Firing::Done) // taken over too often: skipped
+}
+
+/// The holder's tick and the time of a lease, if `slot` holds one.
+fn lease_of(slot: Slot) -> Option<(PromiseId, u64)> {
+    let Outcome::Ok(lease) = slot.outcome else {
+        return None;
+    };
+    let tick = lease.get("tick")?.as_str()?.parse().ok()?;
+    Some((tick, lease.get("since")?.as_u64()?))
 }
 
 /// The id of generation `generation` of the lease on the firing `name@at`.
@@ -422,6 +506,7 @@ impl Tick {
         }
         Tick::skip_to(cx, FIRE_FROM);
         cx.when_encoded(self.job.clone(), self.opts.clone());
+        cx.note_when_sent();
         if let Some(next) = self.next(now) {
             next.sleep_toward(cx);
         }
@@ -461,18 +546,9 @@ impl Tick {
             let Some(held) = cx.claim_or_holder(&id, &holder, what).await? else {
                 return Ok(Lease::Held);
             };
-            let Outcome::Ok(lease) = held.outcome else {
-                return Ok(Lease::Done); // not a lease: leave the firing alone
+            let Some((tick, since)) = lease_of(held) else {
+                return Ok(Lease::Done); // not a lease (or from before leases): leave it
             };
-            let (Some(tick), Some(since)) = (
-                lease.get("tick").and_then(|t| t.as_str()),
-                lease.get("since").and_then(Value::as_u64),
-            ) else {
-                return Ok(Lease::Done); // claimed by a chain from before leases
-            };
-            let tick: PromiseId = tick
-                .parse()
-                .map_err(|_| Error::permanent(format!("a firing's lease names no tick: {tick}")))?;
             if self.fired_by(cx, &tick).await? {
                 return Ok(Lease::Done);
             }
@@ -488,18 +564,25 @@ impl Tick {
         Ok(Lease::Abandoned)
     }
 
-    /// Whether the tick `tick` settled having sent this firing's job.
+    /// Whether the tick `tick` sent this firing's job: its note says so, or
+    /// its slot (see [`sent_by`]).
     async fn fired_by(&self, cx: &Cx, tick: &PromiseId) -> Result<bool, BackendError> {
-        Ok(match cx.slot_of(tick).await? {
-            Some(slot) => match slot.outcome {
-                Outcome::Ok(v) => {
-                    serde_json::from_value::<Ticked>(v).is_ok_and(|t| t.fired == Some(self.at))
-                }
-                _ => false,
-            },
-            None => false,
-        })
+        let (slot, note) = cx.slot_and_note(tick).await?;
+        Ok(sent_by(slot, note, self.at))
     }
+}
+
+/// Whether a tick whose record holds `slot` and `note` sent the job of the
+/// firing `at`. The holder notes `sent` once its plan is out and before it
+/// settles (hole 9: another writer under the tick's token, a copy's
+/// hand-over or a dead-letter settle, can settle the slot first with no
+/// `fired`, and the note is what still says the job went out).
+fn sent_by(slot: Option<Slot>, note: Option<Note>, at: u64) -> bool {
+    let fired = |slot: Slot| match slot.outcome {
+        Outcome::Ok(v) => serde_json::from_value::<Ticked>(v).is_ok_and(|t| t.fired == Some(at)),
+        _ => false,
+    };
+    note.is_some_and(|n| n.sent) || slot.is_some_and(fired)
 }
 
 #[crate::task("vow/schedule")]

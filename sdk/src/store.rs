@@ -200,6 +200,11 @@ pub struct Note {
     /// nothing is left for another run of its message to do.
     #[serde(rename = "o", default, skip_serializing_if = "std::ops::Not::not")]
     pub handed_over: bool,
+    /// Its task returned a value and sent everything its run made, and its
+    /// settle comes next (written only for tasks that ask for the mark: a
+    /// schedule's tick, whose slot another writer may settle first).
+    #[serde(rename = "s", default, skip_serializing_if = "std::ops::Not::not")]
+    pub sent: bool,
 }
 
 fn is_zero(n: &u32) -> bool {

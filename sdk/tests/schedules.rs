@@ -660,3 +660,171 @@ async fn a_firing_whose_holder_crashed_is_taken_over_and_runs_once() {
     assert_eq!(jobs(&k, 2).await, 2, "and the schedule goes on");
     vow.cancel(schedule.id(), "done").await.expect("cancel");
 }
+
+/// A store that settles a tick with `fired` as if another writer under the
+/// tick's token (a copy's hand-over, a dead-letter settle) had settled it
+/// first, with no `fired`: the holder's own settle is lost.
+struct FiredMarkLost(Arc<dyn Store>);
+
+#[async_trait]
+impl Store for FiredMarkLost {
+    async fn settle(&self, cell: &Cell, slot: &Slot) -> Result<Settled, BackendError> {
+        let fired =
+            matches!(&slot.outcome, vow::backend::Outcome::Ok(v) if v.get("fired").is_some());
+        if fired {
+            let other = Slot::new(vow::backend::Outcome::Ok(serde_json::json!({})), &slot.by);
+            return self.0.settle(cell, &other).await;
+        }
+        self.0.settle(cell, slot).await
+    }
+    async fn settle_together(
+        &self,
+        key: &str,
+        slots: &[(u32, Slot)],
+    ) -> Result<Option<Vec<Settled>>, BackendError> {
+        self.0.settle_together(key, slots).await
+    }
+    async fn add_continuations(
+        &self,
+        cell: &Cell,
+        conts: &[(String, Cont)],
+    ) -> Result<Option<Slot>, BackendError> {
+        self.0.add_continuations(cell, conts).await
+    }
+    async fn read(&self, key: &str) -> Result<Option<Record>, BackendError> {
+        self.0.read(key).await
+    }
+    async fn read_many(&self, keys: &[String]) -> Result<Vec<Option<Record>>, BackendError> {
+        self.0.read_many(keys).await
+    }
+    async fn put_blob(&self, key: &str, text: &str) -> Result<(), BackendError> {
+        self.0.put_blob(key, text).await
+    }
+    async fn get_blob(&self, key: &str) -> Result<Option<String>, BackendError> {
+        self.0.get_blob(key).await
+    }
+    async fn note(&self, cell: &Cell, note: &vow::backend::Note) -> Result<(), BackendError> {
+        self.0.note(cell, note).await
+    }
+}
+
+/// Hole 9: the holder sent the job, but another writer under its tick's
+/// token settled the tick first, with no `fired`. A copy of the tick that
+/// comes once the lease is old must still find the firing done (the holder's
+/// note says the job went out), not take the lease over and send it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tick_settled_first_by_another_writer_still_counts_as_fired() {
+    let mut vow = Vow::embedded_wrapped(no_inline(), |store, queue| {
+        (Arc::new(FiredMarkLost(store)), queue)
+    });
+    vow.shutdown().await; // this test delivers the messages itself
+    let (queue, _) = vow.memory_queues().expect("embedded");
+    let queue = queue.clone();
+    let k = key();
+    vow.schedule(
+        &format!("mark-{k}"),
+        &cron("0 3 * * *"),
+        Logged { key: k.clone() },
+    )
+    .await
+    .expect("scheduled");
+    vow.skip_time(DAY).expect("embedded");
+    let ticks = deliver_all(&vow, &queue).await;
+    assert_eq!((ticks.len(), read_log(&k).len()), (1, 1), "fired once");
+    // The lease grows old; then a copy of the tick, as a first delivery.
+    vow.skip_time(10 * MINUTE).expect("embedded");
+    vow.engine().process(&ticks[0], 1).await.expect("processed");
+    deliver_all(&vow, &queue).await;
+    assert_eq!(read_log(&k).len(), 1, "{:#?}", read_log(&k));
+}
+
+/// A queue whose sends fail while `failing` is set.
+struct SendsFail {
+    inner: Arc<dyn Queue>,
+    failing: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl Queue for SendsFail {
+    async fn send(&self, messages: Vec<Outgoing>) -> Result<(), BackendError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(BackendError::transient("injected: the process died"));
+        }
+        self.inner.send(messages).await
+    }
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BackendError> {
+        self.inner.receive(max, wait).await
+    }
+    async fn delete(&self, receipts: Vec<String>) -> Result<(), BackendError> {
+        self.inner.delete(receipts).await
+    }
+    async fn release(&self, receipt: &str, after: Duration) -> Result<(), BackendError> {
+        self.inner.release(receipt, after).await
+    }
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+}
+
+/// Hole 10: a tick that claimed its firing and died before sending anything,
+/// then was dead-lettered, ended its chain with the firing claimed. Scheduling
+/// the name again (a start-up) revives the chain at that firing, which then
+/// runs once, and the schedule goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_firing_whose_holder_died_and_was_dead_lettered_runs_after_a_revive() {
+    let failing = Arc::new(AtomicBool::new(false));
+    let fails = failing.clone();
+    let mut vow = Vow::embedded_wrapped(no_inline(), move |store, queue| {
+        let queue = Arc::new(SendsFail {
+            inner: queue,
+            failing: fails,
+        });
+        (store, queue)
+    });
+    vow.shutdown().await; // this test delivers the messages itself
+    let (queue, _) = vow.memory_queues().expect("embedded");
+    let queue = queue.clone();
+    let (k, name) = (key(), format!("died-{}", key()));
+    let daily = cron("0 3 * * *");
+    vow.schedule(&name, &daily, Logged { key: k.clone() })
+        .await
+        .expect("scheduled");
+    vow.skip_time(DAY).expect("embedded");
+    // The tick claims its firing, and its process dies before the job and
+    // the next sleep are sent; the message is dead-lettered.
+    let mut buried = false;
+    while !buried {
+        vow.engine().sweep("test").await.expect("sweep");
+        let batch = queue
+            .receive(10, Duration::from_millis(20))
+            .await
+            .expect("receive");
+        for d in batch {
+            let tick =
+                vow::wire::decode_envelope(&d.body).is_ok_and(|e| e.tag() == Some("vow/schedule"));
+            failing.store(tick, Ordering::SeqCst);
+            let processed = vow.engine().process(&d.body, d.receive_count).await;
+            failing.store(false, Ordering::SeqCst);
+            queue.delete(vec![d.receipt.clone()]).await.expect("delete");
+            if tick {
+                assert!(processed.is_err(), "the tick died");
+                vow.engine().handle_dead_letters(vec![d]).await;
+                buried = true;
+            } else {
+                processed.expect("processed");
+            }
+        }
+    }
+    deliver_all(&vow, &queue).await;
+    assert!(read_log(&k).is_empty(), "the chain is gone");
+    // A start-up, once the firing is overdue: the firing runs, once.
+    vow.skip_time(20 * MINUTE).expect("embedded");
+    vow.schedule(&name, &daily, Logged { key: k.clone() })
+        .await
+        .expect("scheduled");
+    deliver_all(&vow, &queue).await;
+    assert_eq!(read_log(&k).len(), 1, "{:#?}", read_log(&k));
+    vow.skip_time(DAY).expect("embedded");
+    deliver_all(&vow, &queue).await;
+    assert_eq!(read_log(&k).len(), 2, "and the schedule goes on");
+}

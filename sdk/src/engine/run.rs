@@ -17,6 +17,7 @@ use crate::flow::Plan;
 use crate::gather::Gather;
 use crate::queue::Outgoing;
 use crate::stats::tally;
+use crate::store::Cell;
 use crate::task::{Erased, ErasedTask};
 use crate::wire::{Cont, Envelope, Outcome, RunOpts};
 use serde_json::Value;
@@ -97,6 +98,15 @@ impl Engine {
         match ran {
             Ok(Erased::Value(v)) => {
                 step.run_plan(durable(flow.take_plan(), &env.token)).await?;
+                if cx.notes_when_sent() {
+                    // Everything is out (`run_plan` sent it): say so beside
+                    // the slot, where no other writer of the slot hides it.
+                    let id = env.target.id();
+                    let mut note =
+                        super::pending_note(&id, &flow, reported, false).unwrap_or_default();
+                    note.sent = true;
+                    self.store.note(&Cell::of(&id), &note).await?;
+                }
                 step.settle(env.target, Outcome::Ok(v), env.conts, false)
                     .await?;
             }
