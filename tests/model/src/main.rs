@@ -29,10 +29,12 @@
 //!   took over a lease whose holder a fault stopped.
 //!
 //! Some scenarios show holes in today's engine ([`world::Scenario::holes`]:
-//! issue 20's, and two the model found in the leased tick): the check expects
-//! the hole's property broken there, the hole's way (and checks the others as
-//! usual), and says when it no longer is. `schedule-old` is the tick before
-//! the engine's fix, kept to show the check finds holes 2 and 4 there.
+//! issue 20's, and those the model found in the engine's fixes): the check
+//! expects the hole's property broken there, the hole's way (and checks the
+//! others as usual), and says when it no longer is. `schedule-old` is the tick
+//! before the engine's fix, kept to show the check finds holes 2 and 4 there;
+//! `--variant <name>` ([`world::Variant`]) takes a later fix back (or tries a
+//! proposed one), and the tests show the check finds the hole again.
 //!
 //! `cargo test -p vow-model` runs the bounded check (part of `./tests/run.sh`);
 //! `cargo run -p vow-model -- --deep` (`./tests/run.sh model`) explores a larger
@@ -42,7 +44,7 @@ mod proposal;
 mod world;
 
 use std::collections::{HashMap, VecDeque};
-use world::{Action, Scenario, State};
+use world::{Action, Scenario, State, Variant};
 
 /// How much may go wrong in one run of a scenario.
 #[derive(Clone, Copy, Debug)]
@@ -77,11 +79,18 @@ fn fingerprint(state: &State) -> u64 {
     state.fingerprint()
 }
 
-/// Breadth-first search of every state reachable from the scenario's start,
-/// checking every property but those in `skip`.
-fn explore(scenario: Scenario, budget: Budget, max_states: usize, skip: &[&str]) -> Found {
+/// Breadth-first search of every state reachable from the scenario's start
+/// (in an engine with `variant`, if any), checking every property but those in
+/// `skip`.
+fn explore(
+    scenario: Scenario,
+    variant: Option<Variant>,
+    budget: Budget,
+    max_states: usize,
+    skip: &[&str],
+) -> Found {
     let budget = scenario.budget(budget);
-    let start = State::new(scenario, budget.receive_limit);
+    let start = State::new(scenario, budget.receive_limit, variant);
     let mut parent: HashMap<u64, Option<(u64, Action)>> = HashMap::new();
     parent.insert(fingerprint(&start), None);
     let mut frontier = VecDeque::from([(start, 0)]);
@@ -125,13 +134,19 @@ fn explore(scenario: Scenario, budget: Budget, max_states: usize, skip: &[&str])
 
 /// Look for a violation with no fault first (a hole that needs none shows
 /// so, in a small search), then within `budget`.
-fn hunt(scenario: Scenario, budget: Budget, max_states: usize, skip: &[&str]) -> Found {
+fn hunt(
+    scenario: Scenario,
+    variant: Option<Variant>,
+    budget: Budget,
+    max_states: usize,
+    skip: &[&str],
+) -> Found {
     let calm = Budget { total: 0, ..budget };
-    let found = explore(scenario, calm, max_states, skip);
+    let found = explore(scenario, variant, calm, max_states, skip);
     if found.violation.is_some() {
         return found;
     }
-    let again = explore(scenario, budget, max_states, skip);
+    let again = explore(scenario, variant, budget, max_states, skip);
     Found {
         states: found.states + again.states,
         ..again
@@ -163,7 +178,7 @@ fn print_trace(actions: &[Action]) {
     }
 }
 
-fn run(budget: Budget, max_states: usize, only: Option<&str>) -> Summary {
+fn run(budget: Budget, max_states: usize, only: Option<&str>, variant: Option<Variant>) -> Summary {
     let mut summary = Summary {
         states: 0,
         violations: 0,
@@ -178,7 +193,7 @@ fn run(budget: Budget, max_states: usize, only: Option<&str>) -> Summary {
         // Every property, but those known holes break.
         let mut broken = broken;
         broken.extend(skipped());
-        let found = explore(scenario, budget, max_states, &broken);
+        let found = explore(scenario, variant, budget, max_states, &broken);
         let reach = if found.complete {
             "every reachable state".to_owned()
         } else {
@@ -204,7 +219,7 @@ fn run(budget: Budget, max_states: usize, only: Option<&str>) -> Summary {
         for (n, property, mark) in holes {
             // The hole's property, and the rest but other holes' properties.
             let skip: Vec<&str> = broken.iter().copied().filter(|p| p != property).collect();
-            let found = hunt(scenario, budget, max_states, &skip);
+            let found = hunt(scenario, variant, budget, max_states, &skip);
             summary.states += found.states;
             match found.violation {
                 // The hole's property, broken the hole's way (its trace shows
@@ -244,12 +259,13 @@ fn run(budget: Budget, max_states: usize, only: Option<&str>) -> Summary {
 }
 
 /// Where a known hole was reported: issue 20's list (1 to 8), or found by
-/// this model in the engine's fix of holes 2 and 4 (the firing's lease).
+/// this model in the engine's fix of holes 2 and 4 (the firing's lease: 9 and
+/// 10), or in its fix of those (11).
 fn origin(n: u8) -> &'static str {
-    if n <= 8 {
-        "issue 20"
-    } else {
-        "found by the model in the leased tick"
+    match n {
+        ..=8 => "issue 20",
+        9 | 10 => "found by the model in the leased tick",
+        _ => "found by the model in the fix of holes 9 and 10",
     }
 }
 
@@ -294,17 +310,34 @@ fn main() -> std::process::ExitCode {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
         .map(String::as_str);
+    // `--variant <name>`: put a fixed hole back into the modelled engine, to see
+    // the check find it (it then counts violations).
+    let variant = match args.iter().position(|a| a == "--variant") {
+        Some(i) => {
+            let name = args.get(i + 1).map_or("", String::as_str);
+            let Some(variant) = Variant::all().into_iter().find(|f| f.name() == name) else {
+                let names: Vec<&str> = Variant::all().iter().map(Variant::name).collect();
+                eprintln!("model: --variant takes one of {names:?}");
+                return std::process::ExitCode::FAILURE;
+            };
+            Some(variant)
+        }
+        None => None,
+    };
     let (budget, max_states) = if deep {
         (DEEP, 3_000_000)
     } else {
         (BOUNDED, MAX_STATES)
     };
     println!("model: budget {budget:?}");
+    if let Some(variant) = variant {
+        println!("model: with the variant {}", variant.name());
+    }
     let Summary {
         states,
         violations,
         holes,
-    } = run(budget, max_states, only);
+    } = run(budget, max_states, only, variant);
     println!("model: known holes found: {holes}");
     println!("states={states} properties={PROPERTIES} violations={violations}");
     if violations == 0 {
@@ -324,7 +357,7 @@ mod tests {
             states,
             violations,
             holes,
-        } = run(BOUNDED, MAX_STATES, None);
+        } = run(BOUNDED, MAX_STATES, None, None);
         println!("states={states} properties={PROPERTIES} violations={violations}");
         assert!(states > 10_000, "explored {states} states");
         assert_eq!(violations, 0, "see the traces above");
@@ -339,7 +372,22 @@ mod tests {
     }
 
     fn hunt_in(scenario: Scenario, budget: Budget, skip: &[&str]) -> (String, Vec<String>) {
-        let found = hunt(scenario, budget, MAX_STATES, skip);
+        varied(scenario, None, budget, skip)
+    }
+
+    /// [`hunt_in`] in an engine with `variant`.
+    fn varied(
+        scenario: Scenario,
+        variant: Option<Variant>,
+        budget: Budget,
+        skip: &[&str],
+    ) -> (String, Vec<String>) {
+        let found = hunt(scenario, variant, budget, MAX_STATES, skip);
+        shown(scenario, found)
+    }
+
+    /// The violation `found` and its trace, printed.
+    fn shown(scenario: Scenario, found: Found) -> (String, Vec<String>) {
         let (why, actions) = found.violation.unwrap_or((String::new(), Vec::new()));
         let trace: Vec<String> = actions.iter().map(ToString::to_string).collect();
         println!("{}: {why}", scenario.name());
@@ -397,10 +445,19 @@ mod tests {
     fn hole_2_fixed_a_duplicated_tick_never_holds_the_firing_again() {
         // The engine now claims each firing with a lease whose holder is one
         // run: a second delivery of the tick finds the lease held and waits
-        // (it no longer holds the claim again and sends the job at once). The
-        // job still runs twice after a duplicate alone, by hole 9: the copy's
-        // hand-over settles the tick first, and a takeover sends the job again.
-        let (why, trace) = hunt_in(Scenario::Schedule, DUPLICATES, &[]);
+        // (it no longer holds the claim again and sends the job at once), and
+        // with hole 9 fixed the job runs once after SQS's duplicates alone.
+        let (why, _) = hunt_in(Scenario::Schedule, DUPLICATES, &[]);
+        assert_eq!(why, "", "the job runs once");
+        // With the `sent` note ignored (hole 9 back), the copy's hand-over
+        // settles the tick first and a takeover sends the job again, but
+        // lease 0 is still held once.
+        let (why, trace) = varied(
+            Scenario::Schedule,
+            Some(Variant::IgnoresSentNote),
+            DUPLICATES,
+            &[],
+        );
         assert!(why.starts_with("once: P(111)"), "{why}");
         let held = trace
             .iter()
@@ -412,9 +469,10 @@ mod tests {
 
     #[test]
     fn hole_4_fixed_a_tick_dead_lettered_before_its_claim_is_revived() {
-        // The shortest liveness violation of the leased tick is hole 10 (its
-        // holder died after its claim), no longer hole 4: a chain whose tick
-        // was dead-lettered before claiming is revived by the next start-up.
+        // The shortest liveness violation of the leased tick is hole 11 (its
+        // holder died after its claim, and a start-up read the lease young),
+        // no longer hole 4: a chain whose tick was dead-lettered before
+        // claiming is revived by the next start-up.
         let (why, trace) = hole(Scenario::Schedule, &["once"]);
         assert!(why.starts_with("liveness"), "{why}");
         let claim = trace
@@ -425,24 +483,25 @@ mod tests {
             matches!((claim, crash), (Some(a), Some(b)) if a < b),
             "the holder crashed after its claim: {trace:?}"
         );
+        assert!(
+            trace.iter().any(|l| l.contains("Live, nothing to do")),
+            "{trace:?}"
+        );
     }
 
     #[test]
-    fn hole_9_a_lost_fired_mark_lets_a_takeover_send_the_job_again() {
+    fn hole_9_fixed_a_sent_note_keeps_a_takeover_from_sending_the_job_again() {
         // Found by this model on the leased tick: the holder sent the job and
-        // neither crashed nor stalled past its lease, but its tick's slot was
-        // settled first by another writer under the tick's token (here the
-        // dead-letter settle of a copy), so a later tick read no `fired`,
-        // took the old lease over and sent the job again.
-        let (why, trace) = hole(Scenario::Schedule, &["liveness"]);
-        assert!(
-            why.starts_with("once: P(111)") && why.contains("no fault touched"),
-            "the job runs twice: {why}"
-        );
-        assert!(trace.iter().any(|l| l.contains("TakeOver")), "{trace:?}");
-        // With one SQS duplicate alone, when the holder is slower than the
-        // copy's attempts (in the engine: a few seconds, the retries' delays).
-        let (why, trace) = hunt_in(Scenario::Schedule, DUPLICATES, &[]);
+        // neither crashed nor stalled past its lease, but another writer under
+        // the tick's token (the dead-letter settle of a copy, the hand-over
+        // of a copy) settled its tick's slot first, so a later tick read no
+        // `fired`, took the old lease over and sent the job again. Fixed: the
+        // holder notes `sent` on its tick before settling it, and `fired_by`
+        // reads the note too. With the note ignored the check finds it again:
+        // with one SQS duplicate alone, when the holder is slower than the
+        // copy's attempts (in the engine: a few seconds, the retries' delays),
+        let ignored = Some(Variant::IgnoresSentNote);
+        let (why, trace) = varied(Scenario::Schedule, ignored, DUPLICATES, &[]);
         assert!(why.starts_with("once: P(111)"), "{why}");
         assert_eq!(faults(&trace), 1, "{trace:?}");
         assert!(
@@ -450,6 +509,73 @@ mod tests {
                 .iter()
                 .any(|l| l.contains("settles P(110) with Ticked(false): Nobody")),
             "the copy's hand-over settles the tick first: {trace:?}"
+        );
+        // and with the bounded faults, where the dead-letter settle of a copy
+        // settles the tick first. That trace is one step deeper than the
+        // bounded check reaches in every state (the note is one more call),
+        // so both engines are explored further here.
+        let deeper = 2 * MAX_STATES;
+        let flawed = hunt(Scenario::Schedule, ignored, BOUNDED, deeper, &["liveness"]);
+        let (why, trace) = shown(Scenario::Schedule, flawed);
+        assert!(
+            why.starts_with("once: P(111)") && why.contains("no fault touched"),
+            "the job runs twice: {why}"
+        );
+        assert!(trace.iter().any(|l| l.contains("TakeOver")), "{trace:?}");
+        assert!(
+            trace.iter().any(|l| l.contains("dead-lettered")),
+            "{trace:?}"
+        );
+        // The engine as fixed: no violation, in every state at least as deep.
+        let fixed = hunt(Scenario::Schedule, None, BOUNDED, deeper, &["liveness"]);
+        let depth = fixed.depth;
+        let (why, _) = shown(Scenario::Schedule, fixed);
+        assert_eq!(why, "", "the job runs once but where a fault explains it");
+        assert!(depth >= trace.len(), "explored to {depth} steps");
+    }
+
+    #[test]
+    fn hole_10_fixed_a_revive_restarts_a_stalled_firing() {
+        // Found by this model on the leased tick: a holder that crashed after
+        // its claim, whose message was then dead-lettered, left the firing
+        // claimed and unsent, and a revive skipped a claimed firing. Fixed: a
+        // revive restarts the chain at a stalled firing, and the revived tick
+        // takes the old lease over. With the revive as it was, the check
+        // finds it again.
+        let unclaimed = Some(Variant::RevivesUnclaimedOnly);
+        let (why, trace) = varied(Scenario::Schedule, unclaimed, BOUNDED, &["once"]);
+        assert!(why.starts_with("liveness"), "{why}");
+        assert!(
+            trace
+                .iter()
+                .any(|l| l.contains("Stalled, claimed, nothing to do")),
+            "{trace:?}"
+        );
+        // With hole 11 closed too (a revive restarts a live firing as well),
+        // every property holds: a stalled firing's job runs.
+        let live = Some(Variant::RevivesLive);
+        let (why, _) = varied(Scenario::Schedule, live, BOUNDED, &[]);
+        assert_eq!(why, "");
+    }
+
+    #[test]
+    fn hole_11_a_start_up_that_finds_a_dead_holders_lease_young_loses_the_firing() {
+        // Found by this model in the fix of holes 9 and 10: the holder claimed
+        // and crashed, its message was dead-lettered while its lease was
+        // still young, and the start-up after that read the firing `Live`
+        // and started nothing; the lease then grew old with nothing left to
+        // take it over. `Variant::RevivesLive` (revive a live firing too: the
+        // revived tick waits out the lease) closes it, as the test above shows.
+        let (why, trace) = hole(Scenario::Schedule, &["once"]);
+        assert!(
+            why.starts_with("liveness: the firing's job (p111) never runs"),
+            "{why}"
+        );
+        let live = trace.iter().position(|l| l.contains("Live, nothing to do"));
+        let old = trace.iter().position(|l| l.contains("older than LEASE"));
+        assert!(
+            matches!((live, old), (Some(a), Some(b)) if a < b),
+            "the revive read the lease young, then it grew old: {trace:?}"
         );
     }
 

@@ -1,9 +1,10 @@
 //! PROPOSAL for `vow::engine::decide`: the decisions that live inside engine
-//! code (`schedule.rs`: `Tick::lease`, `Tick::run`'s hand-over, and the tick
-//! as it was before its lease), as pure functions, so that the engine and this
-//! model call the same code. Until they move, the model mirrors today's
-//! behaviour here; when they move, replace each body with a call to
-//! `decide::…` (the signatures are the proposal).
+//! code (`schedule.rs`: `Tick::lease`, `Tick::run`'s hand-over, the revive's
+//! reading of a firing, and the tick as it was before its lease), as pure
+//! functions, so that the engine and this model call the same code. Until
+//! they move, the model mirrors today's behaviour here; when they move,
+//! replace each body with a call to `decide::…` (the signatures are the
+//! proposal).
 
 use vow::PromiseId;
 
@@ -28,9 +29,10 @@ pub fn firing_claimant(tick: &PromiseId) -> String {
 pub const HAND_OVER_AT: u8 = 3;
 
 /// What a tick that lost the claim of a firing's lease (generation `g`) does,
-/// given what it read: whether the holder's tick promise settled with `fired`
-/// for this firing, and whether the lease is older than `LEASE`. The loop body
-/// of `Tick::lease` after `claim_or_holder` answered with the holder.
+/// given what it read: whether the holder's tick sent the job (`fired_by`: its
+/// slot settled with `fired` for this firing, or its note `sent`), and whether
+/// the lease is older than `LEASE`. The loop body of `Tick::lease` after
+/// `claim_or_holder` answered with the holder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lost {
     /// The firing's job was sent: send nothing (`Lease::Done`).
@@ -57,4 +59,53 @@ pub fn lost(holder_fired: bool, lease_old: bool) -> Lost {
 /// settle this one with `fired: None`.
 pub fn hands_over(attempt: u8) -> bool {
     attempt >= HAND_OVER_AT
+}
+
+/// What `Vow::schedule`'s revive reads of a firing due more than
+/// `REVIVE_AFTER` ago.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Firing {
+    /// No lease (generation 0 is unclaimed).
+    Unclaimed,
+    /// Some generation's holder tick sent the job (`fired_by`).
+    Done,
+    /// Not done, and the newest generation's lease is younger than `LEASE`.
+    Live,
+    /// Not done, and the newest generation's lease is older than `LEASE`: its
+    /// holder died, and maybe nothing will take it over.
+    Stalled,
+}
+
+/// Classify a firing from what the revive read: whether generation 0 is
+/// claimed, whether some generation's holder tick fired it, and whether the
+/// newest generation's lease is older than `LEASE`.
+pub fn firing(claimed: bool, fired: bool, newest_old: bool) -> Firing {
+    if !claimed {
+        Firing::Unclaimed
+    } else if fired {
+        Firing::Done
+    } else if newest_old {
+        Firing::Stalled
+    } else {
+        Firing::Live
+    }
+}
+
+/// Where the revive restarts a chain, given the firings due more than
+/// `REVIVE_AFTER` ago, oldest first (a chain claims its firings in order):
+/// the latest, if it is stalled; if it is unclaimed, the first unclaimed one,
+/// or the one before it if that one stalled; nothing if the latest is done or
+/// live.
+pub fn revive_at(due: &[Firing]) -> Option<usize> {
+    match due.last()? {
+        Firing::Done | Firing::Live => None,
+        Firing::Stalled => Some(due.len() - 1),
+        Firing::Unclaimed => {
+            let first = due.partition_point(|f| *f != Firing::Unclaimed);
+            match first.checked_sub(1) {
+                Some(before) if due[before] == Firing::Stalled => Some(before),
+                _ => Some(first),
+            }
+        }
+    }
 }

@@ -181,6 +181,9 @@ struct Record {
     slots: BTreeMap<u32, (String, Out)>,
     later: Vec<Cont>,
     kids: Vec<Pid>,
+    /// A tick's note `sent` (`Store::note`, apart from the slot): its run
+    /// held the firing's lease and sent the job.
+    sent: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -205,6 +208,9 @@ enum Op {
         repair: bool,
     },
     Note(Pid, Vec<Pid>),
+    /// The lease's holder notes `sent` on its tick promise's record: one
+    /// unconditional write (`Store::note`), whoever settled the tick's slot.
+    Sent(Pid),
     Flush,
     Delete,
     CancelNext,
@@ -228,7 +234,8 @@ enum Op {
     ReadHolder {
         gen: u8,
     },
-    /// `Vow::schedule` at a start-up: revive the chain if its firing is unclaimed.
+    /// `Vow::schedule` at a start-up: revive the chain if its firing is
+    /// unclaimed or stalled ([`proposal::revive_at`]).
     Revive,
 }
 
@@ -405,10 +412,11 @@ pub enum Scenario {
     /// moment.
     Approval,
     /// One tick p110 of a schedule, as the engine runs it now: it takes its
-    /// firing's lease and the holder sends the job; a tick that finds the lease
-    /// young retries, hands over to a fresh tick p112, and takes over a lease
-    /// whose holder died; the application calls `schedule()` at start-ups,
-    /// which revives a dead chain (tick p114).
+    /// firing's lease and the holder sends the job, notes `sent` on its tick
+    /// and settles it; a tick that finds the lease young retries, hands over
+    /// to a fresh tick p112, and takes over a lease whose holder died; the
+    /// application calls `schedule()` at start-ups, which revives a dead chain
+    /// at an unclaimed or stalled firing (tick p114).
     Schedule,
     /// THE ENGINE BEFORE ITS FIX: one tick p110 that claims its firing under
     /// its own promise and sends the job p111 (holes 2 and 4).
@@ -438,12 +446,12 @@ impl Scenario {
         ]
     }
 
-    /// The holes of issue 20 today's engine has in this scenario, each with
-    /// the property it breaks and what its trace shows (so that the property
-    /// broken another way is a violation): the check expects each of those
-    /// properties broken, and checks every other one as usual. When the engine's fix for
-    /// a hole lands, the check says the hole is no longer found: take it out
-    /// of this list then.
+    /// The holes (of issue 20, or found by this model) today's engine has in
+    /// this scenario, each with the property it breaks and what its trace
+    /// shows (so that the property broken another way is a violation): the
+    /// check expects each of those properties broken, and checks every other
+    /// one as usual. When the engine's fix for a hole lands, the check says the
+    /// hole is no longer found: take it out of this list then.
     pub fn holes(&self) -> &'static [(u8, &'static str, &'static str)] {
         match self {
             // Holes 1 (an early resolve re-ran what follows) and 3 (a
@@ -456,19 +464,18 @@ impl Scenario {
             // delivery of the tick holds the firing's claim again (2); a tick
             // dead-lettered before its claim drops the firing (4).
             Scenario::ScheduleOld => &[(2, "once", "claims"), (4, "liveness", "dead-lettered")],
-            // Found by this model on the leased tick (not in issue 20's
-            // list). The lease's `fired` mark is the holder's tick slot, which
-            // another writer under the tick's token may settle first (the
-            // dead-letter settle of a copy, the hand-over of another run): a
-            // takeover then sends the job again although its holder sent it
-            // and neither crashed nor stalled past the lease (9). A holder
-            // that crashed after its claim, whose message is then
-            // dead-lettered, leaves the firing claimed and unsent: nothing
-            // takes the lease over, and a revive skips a claimed firing (10).
-            Scenario::Schedule => &[
-                (9, "once", "TakeOver"),
-                (10, "liveness", "claimed, nothing to do"),
-            ],
+            // Holes 9 and 10, found by this model on the leased tick, are
+            // fixed: the holder notes `sent` on its tick before it settles it,
+            // and `fired_by` reads the note, which no other writer of the
+            // tick's slot hides (9); a revive restarts a chain at a stalled
+            // firing too, and the revived tick takes the old lease over (10).
+            // `Variant::IgnoresSentNote` and `Variant::RevivesUnclaimedOnly`
+            // take the fixes back. Found by this model in that fix: a
+            // start-up that reads the firing while the lease of a holder that
+            // died (and whose message was dead-lettered) is still young finds
+            // it live and starts nothing; once the lease is old, nothing
+            // takes it over (11; `Variant::RevivesLive` is a fix).
+            Scenario::Schedule => &[(11, "liveness", "Live, nothing to do")],
             _ => &[],
         }
     }
@@ -686,10 +693,47 @@ fn promise_id(p: Pid) -> PromiseId {
     PromiseId::parse(&format!("{p:032x}")).unwrap_or_else(|_| PromiseId::random())
 }
 
+/// An engine that differs from today's on purpose (`--variant <name>`): a
+/// fix taken back, to show that the check still finds the hole it closed, or
+/// a fix proposed for a hole still open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Variant {
+    /// `fired_by` reads the holder's tick slot alone, not its `sent` note:
+    /// hole 9 back.
+    IgnoresSentNote,
+    /// A revive starts a chain only at an unclaimed firing, as before the
+    /// fix: hole 10 back.
+    RevivesUnclaimedOnly,
+    /// PROPOSED for hole 11: a revive treats a live firing as a stalled one
+    /// (the revived tick waits out the young lease, then takes it over or
+    /// finds the firing done).
+    RevivesLive,
+}
+
+impl Variant {
+    pub fn all() -> [Variant; 3] {
+        [
+            Variant::IgnoresSentNote,
+            Variant::RevivesUnclaimedOnly,
+            Variant::RevivesLive,
+        ]
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Variant::IgnoresSentNote => "ignores-sent-note",
+            Variant::RevivesUnclaimedOnly => "revives-unclaimed-only",
+            Variant::RevivesLive => "revives-live",
+        }
+    }
+}
+
 /// The whole world.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct State {
     scenario: Scenario,
+    /// The engine, if it differs from today's on purpose (never in the check).
+    variant: Option<Variant>,
     limit: u8,
     store: BTreeMap<Rec, Record>,
     blobs: BTreeMap<String, Out>,
@@ -724,8 +768,9 @@ pub struct State {
     holders: u8,
     /// `Vow::schedule` at a start-up (scenario `schedule`), after a tick was
     /// dead-lettered (the chain died). A start-up while the chain lives finds
-    /// its firing claimed, or races it for the lease as a second chain would
-    /// (not explored here: it multiplies the states).
+    /// its firing done or live, or finds it stalled (a holder crashed, its
+    /// message not yet back) and races the chain for the lease as a second
+    /// chain would (not explored here: it multiplies the states).
     revive: Call,
     /// Whether the revived chain was started (its named start claimed).
     revived: bool,
@@ -734,10 +779,11 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(scenario: Scenario, limit: u8) -> Self {
+    pub fn new(scenario: Scenario, limit: u8, variant: Option<Variant>) -> Self {
         let (msgs, store) = scenario.start();
         let mut state = State {
             scenario,
+            variant,
             limit,
             store,
             blobs: BTreeMap::new(),
@@ -812,6 +858,7 @@ impl State {
         use std::hash::{Hash, Hasher};
         let State {
             scenario,
+            variant,
             limit,
             store,
             blobs,
@@ -841,7 +888,7 @@ impl State {
         let mut workers: Vec<&Option<Prog>> = workers.iter().collect();
         workers.sort();
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        (scenario, limit, store, blobs, queue, workers).hash(&mut h);
+        (scenario, variant, limit, store, blobs, queue, workers).hash(&mut h);
         (dead_letters, app, cancel, resolve, resolver, runs, started).hash(&mut h);
         (sqs, app_touched, seen, crashes, duplicates, expiries).hash(&mut h);
         (redrives, broken, leases, holders, revive, revived, died).hash(&mut h);
@@ -956,7 +1003,7 @@ impl State {
         }
         // Time passes: a lease whose holder is gone (it finished, or crashed)
         // grows older than `LEASE`. Only where it matters: the holder's tick
-        // has not settled with `fired`.
+        // did not fire (`fired_by`).
         for (g, lease) in &self.leases {
             if !lease.old && !self.holder_live(&lease.holder) && !self.fired(lease.tick) {
                 let mut next = self.clone();
@@ -977,9 +1024,23 @@ impl State {
             .any(|p| p.holder.as_deref() == Some(holder))
     }
 
-    /// Whether tick `tick` settled having sent its firing's job.
+    /// Whether tick `tick` sent its firing's job (`fired_by`): its slot
+    /// settled with `fired`, or its record has the note `sent` (which no
+    /// other writer of the slot can hide).
     fn fired(&self, tick: Pid) -> bool {
+        let sent = self.store.get(&Rec::Plain(tick)).is_some_and(|r| r.sent);
         matches!(self.slot_of(Tgt::P(tick)), Some(Out::Ticked(true)))
+            || (sent && self.variant != Some(Variant::IgnoresSentNote))
+    }
+
+    /// What a start-up's revive reads of the firing ([`proposal::Firing`]).
+    fn firing(&self) -> proposal::Firing {
+        let newest = self.leases.values().next_back();
+        proposal::firing(
+            newest.is_some(),
+            self.leases.values().any(|l| self.fired(l.tick)),
+            newest.is_some_and(|l| l.old),
+        )
     }
 
     /// The promise the application may resolve now, and the continuations
@@ -1488,6 +1549,11 @@ impl State {
                 said.push(format!("notes children of p{p}"));
                 true
             }
+            Op::Sent(p) => {
+                self.store.entry(Rec::Plain(p)).or_default().sent = true;
+                said.push(format!("notes `sent` on p{p}"));
+                true
+            }
             Op::Flush => {
                 if prog.sends.is_empty() {
                     return false;
@@ -1576,12 +1642,14 @@ impl State {
                 } else {
                     send.fence = true;
                 }
-                // The engine sends the plan, then settles the tick (`fired`).
+                // The engine sends the plan, notes `sent` on the tick, then
+                // settles the tick (`fired`).
                 push_front(
                     prog,
                     vec![
                         Op::Send(Box::new(send)),
                         Op::Flush,
+                        Op::Sent(me),
                         tick_settle(&m, true),
                         Op::Flush,
                         Op::Delete,
@@ -1614,22 +1682,36 @@ impl State {
                 true
             }
             Op::Revive => {
-                // `Vow::schedule` on a name that is scheduled: revive the chain
-                // if the firing is unclaimed (lease generation 0), under a
-                // named start (one tick p114, however many start-ups revive).
-                let unclaimed = !self.leases.contains_key(&0);
+                // `Vow::schedule` on a name that is scheduled: classify the
+                // latest firing due (the model's one firing) and revive the
+                // chain at it if it is unclaimed or stalled, under a named
+                // start (one tick p114, however many start-ups revive).
+                let firing = self.firing();
+                let at = match (self.variant, firing) {
+                    // As before the fix: a claimed firing is left alone.
+                    (Some(Variant::RevivesUnclaimedOnly), _) => {
+                        (firing == proposal::Firing::Unclaimed).then_some(0)
+                    }
+                    (Some(Variant::RevivesLive), proposal::Firing::Live) => {
+                        proposal::revive_at(&[proposal::Firing::Stalled])
+                    }
+                    _ => proposal::revive_at(&[firing]),
+                };
                 // This start-up looked after the chain died (a crash before
                 // this read leaves the call to be retried).
                 self.died = false;
                 said.push(format!(
-                    "reads the firing's lease: {}",
-                    if unclaimed {
-                        "unclaimed, revives the chain"
-                    } else {
-                        "claimed, nothing to do"
+                    "reads the firing's leases: {firing:?}, {}",
+                    match (at, self.variant) {
+                        (Some(_), _) if self.revived => {
+                            "revives the chain at it: its named start is taken, nothing starts"
+                        }
+                        (Some(_), _) => "revives the chain at it",
+                        (None, Some(Variant::RevivesUnclaimedOnly)) => "claimed, nothing to do",
+                        (None, _) => "nothing to do",
                     }
                 ));
-                if unclaimed && !self.revived {
+                if at.is_some() && !self.revived {
                     self.revived = true;
                     let mut tick = Msg::new(
                         decide::task_token(&promise_id(REVIVED)),
