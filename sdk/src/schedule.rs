@@ -62,11 +62,14 @@
 //! revives it. It looks at the latest firing that should have happened more
 //! than [`REVIVE_AFTER`] ago; if nothing claimed it, the chain is dead, and a
 //! new chain, named after the first unclaimed firing (so start-ups that revive
-//! at once start one), catches up from there. A firing whose lease is old and
-//! whose job nothing says was sent (its holder died after claiming it, and
-//! its message was dead-lettered) is *stalled*: if it is the latest, or the
-//! last claimed one before the first unclaimed, the new chain starts at it,
-//! and its tick takes the old lease over. A chain that was only slow is
+//! at once start one), catches up from there. A firing that was claimed but
+//! whose job nothing says was sent is *unsent*: its holder may be sending, or
+//! may have died after its claim and been dead-lettered (holes 10 and 11,
+//! found by the model). If it is the latest, or the last claimed one before
+//! the first unclaimed, the new chain starts at it (named after the leases it
+//! found, so a revived chain that dies the same way is revived again), and
+//! its tick waits out a young lease, then finds the job sent or takes the
+//! lease over. A chain that was only slow is
 //! harmless to revive: the leases let one chain fire each firing, and the
 //! chain that loses a firing ends.
 //!
@@ -290,13 +293,12 @@ impl Vow {
             t = next;
         }
         let store = engine.store().as_ref();
-        let now_ms = epoch_millis(now);
         let Some(&latest) = due.back() else {
             return Ok(());
         };
-        let at = match firing(store, name, latest, now_ms).await? {
-            Firing::Done | Firing::Live => return Ok(()),
-            Firing::Stalled => latest,
+        let (at, leases) = match firing(store, name, latest).await? {
+            Firing::Done => return Ok(()),
+            Firing::Unsent { leases } => (latest, leases),
             Firing::Unclaimed => {
                 // The first unclaimed firing: claimed ones come first.
                 let claimed = |at: u64| async move {
@@ -314,15 +316,15 @@ impl Vow {
                         hi = mid;
                     }
                 }
-                // The last claimed one may have lost its holder (hole 10).
-                match lo.checked_sub(1).map(|before| due[before]) {
-                    Some(before)
-                        if firing(store, name, before, now_ms).await? == Firing::Stalled =>
-                    {
-                        before
-                    }
-                    _ => due[lo],
-                }
+                // The last claimed one may have lost its holder (holes 10, 11).
+                let before = match lo.checked_sub(1).map(|before| due[before]) {
+                    Some(before) => match firing(store, name, before).await? {
+                        Firing::Unsent { leases } => Some((before, leases)),
+                        _ => None,
+                    },
+                    None => None,
+                };
+                before.unwrap_or((due[lo], 0))
             }
         };
         tracing::warn!(
@@ -330,11 +332,13 @@ impl Vow {
             at,
             "the schedule's chain stopped: starting it again"
         );
-        let flow = Flow::named(
-            "schedule-revived",
-            &format!("{name}@{at}"),
-            engine.clock().clone(),
-        );
+        // Named after the leases it found, so that a revived chain whose own
+        // holder died is revived again (its start-ups then find one more).
+        let seed = match leases {
+            0 => format!("{name}@{at}"),
+            n => format!("{name}@{at}#{n}"),
+        };
+        let flow = Flow::named("schedule-revived", &seed, engine.clock().clone());
         let tick = Tick {
             name: name.to_owned(),
             cron: cron.clone(),
@@ -357,18 +361,17 @@ enum Firing {
     Unclaimed,
     /// Its job was sent (or it was skipped).
     Done,
-    /// Its newest lease is younger than [`LEASE`]: its holder may be sending.
-    Live,
-    /// Its newest lease is older and nothing says the job was sent: the
-    /// holder died after its claim (hole 10), and a tick for this firing
-    /// takes the lease over.
-    Stalled,
+    /// Claimed (`leases` generations of its lease) and nothing says its job
+    /// was sent. The holder may be sending right now, or may have died after
+    /// its claim and been dead-lettered (holes 10 and 11), which nothing but
+    /// a revive repairs: a revived tick for this firing waits out a young
+    /// lease, then finds the job sent or takes the lease over.
+    Unsent { leases: u32 },
 }
 
-/// Where the firing `name@at` stands at `now`: reads each generation of its
-/// lease (at most [`MAX_TAKEOVERS`] + 1) and the holders' ticks.
-async fn firing(store: &dyn Store, name: &str, at: u64, now: u64) -> Result<Firing, BackendError> {
-    let mut state = Firing::Unclaimed;
+/// Where the firing `name@at` stands: reads each generation of its lease (at
+/// most [`MAX_TAKEOVERS`] + 1) and the holders' ticks.
+async fn firing(store: &dyn Store, name: &str, at: u64) -> Result<Firing, BackendError> {
     for generation in 0..=MAX_TAKEOVERS {
         let cell = Cell::of(&firing_id(name, at, generation));
         let Some(slot) = store
@@ -376,9 +379,12 @@ async fn firing(store: &dyn Store, name: &str, at: u64, now: u64) -> Result<Firi
             .await?
             .and_then(|mut r| r.slots.remove(&cell.slot))
         else {
-            return Ok(state);
+            return Ok(match generation {
+                0 => Firing::Unclaimed,
+                leases => Firing::Unsent { leases },
+            });
         };
-        let Some((tick, since)) = lease_of(slot) else {
+        let Some((tick, _)) = lease_of(slot) else {
             return Ok(Firing::Done); // not a lease, or from before leases
         };
         let tick_cell = Cell::of(&tick);
@@ -392,11 +398,6 @@ async fn firing(store: &dyn Store, name: &str, at: u64, now: u64) -> Result<Firi
         if sent_by(slot, note, at) {
             return Ok(Firing::Done);
         }
-        state = if now < since.saturating_add(crate::clock::millis(LEASE)) {
-            Firing::Live
-        } else {
-            Firing::Stalled
-        };
     }
     Ok(Firing::Done) // taken over too often: skipped
 }

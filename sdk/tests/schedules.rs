@@ -766,12 +766,9 @@ impl Queue for SendsFail {
     }
 }
 
-/// Hole 10: a tick that claimed its firing and died before sending anything,
-/// then was dead-lettered, ended its chain with the firing claimed. Scheduling
-/// the name again (a start-up) revives the chain at that firing, which then
-/// runs once, and the schedule goes on.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_firing_whose_holder_died_and_was_dead_lettered_runs_after_a_revive() {
+/// An embedded `vow` whose queue refuses sends while the flag is set, with
+/// its workers stopped (the test delivers), and its work queue.
+async fn with_sends_failing() -> (Vow, Arc<vow::memory::MemoryQueue>, Arc<AtomicBool>) {
     let failing = Arc::new(AtomicBool::new(false));
     let fails = failing.clone();
     let mut vow = Vow::embedded_wrapped(no_inline(), move |store, queue| {
@@ -781,19 +778,17 @@ async fn a_firing_whose_holder_died_and_was_dead_lettered_runs_after_a_revive() 
         });
         (store, queue)
     });
-    vow.shutdown().await; // this test delivers the messages itself
+    vow.shutdown().await;
     let (queue, _) = vow.memory_queues().expect("embedded");
     let queue = queue.clone();
-    let (k, name) = (key(), format!("died-{}", key()));
-    let daily = cron("0 3 * * *");
-    vow.schedule(&name, &daily, Logged { key: k.clone() })
-        .await
-        .expect("scheduled");
-    vow.skip_time(DAY).expect("embedded");
-    // The tick claims its firing, and its process dies before the job and
-    // the next sleep are sent; the message is dead-lettered.
-    let mut buried = false;
-    while !buried {
+    (vow, queue, failing)
+}
+
+/// Deliver until the first schedule tick, which claims its firing, and whose
+/// process then dies before the job and the next sleep are sent; its message
+/// is dead-lettered.
+async fn the_first_tick_dies(vow: &Vow, queue: &vow::memory::MemoryQueue, failing: &AtomicBool) {
+    loop {
         vow.engine().sweep("test").await.expect("sweep");
         let batch = queue
             .receive(10, Duration::from_millis(20))
@@ -809,12 +804,27 @@ async fn a_firing_whose_holder_died_and_was_dead_lettered_runs_after_a_revive() 
             if tick {
                 assert!(processed.is_err(), "the tick died");
                 vow.engine().handle_dead_letters(vec![d]).await;
-                buried = true;
-            } else {
-                processed.expect("processed");
+                return;
             }
+            processed.expect("processed");
         }
     }
+}
+
+/// Hole 10: a tick that claimed its firing and died before sending anything,
+/// then was dead-lettered, ended its chain with the firing claimed. Scheduling
+/// the name again (a start-up) revives the chain at that firing, which then
+/// runs once, and the schedule goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_firing_whose_holder_died_and_was_dead_lettered_runs_after_a_revive() {
+    let (vow, queue, failing) = with_sends_failing().await;
+    let (k, name) = (key(), format!("died-{}", key()));
+    let daily = cron("0 3 * * *");
+    vow.schedule(&name, &daily, Logged { key: k.clone() })
+        .await
+        .expect("scheduled");
+    vow.skip_time(DAY).expect("embedded");
+    the_first_tick_dies(&vow, &queue, &failing).await;
     deliver_all(&vow, &queue).await;
     assert!(read_log(&k).is_empty(), "the chain is gone");
     // A start-up, once the firing is overdue: the firing runs, once.
@@ -827,4 +837,35 @@ async fn a_firing_whose_holder_died_and_was_dead_lettered_runs_after_a_revive() 
     vow.skip_time(DAY).expect("embedded");
     deliver_all(&vow, &queue).await;
     assert_eq!(read_log(&k).len(), 2, "and the schedule goes on");
+}
+
+/// Hole 11 (found by the model in the fix of hole 10): the same, with a tick
+/// that ran late (its firing overdue when it claimed), so that the start-up
+/// finds the dead holder's lease still young. It revives the chain anyway:
+/// the revived tick waits the lease out, takes it over and runs the firing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_start_up_that_finds_a_dead_holders_lease_young_still_runs_the_firing() {
+    let (vow, queue, failing) = with_sends_failing().await;
+    let (k, name) = (key(), format!("young-{}", key()));
+    let daily = cron("0 3 * * *");
+    vow.schedule(&name, &daily, Logged { key: k.clone() })
+        .await
+        .expect("scheduled");
+    vow.skip_time(DAY + 20 * MINUTE).expect("embedded");
+    the_first_tick_dies(&vow, &queue, &failing).await;
+    vow.schedule(&name, &daily, Logged { key: k.clone() })
+        .await
+        .expect("scheduled");
+    for _ in 0..20 {
+        deliver_all(&vow, &queue).await;
+        if !read_log(&k).is_empty() {
+            break;
+        }
+        vow.skip_time(MINUTE).expect("embedded");
+    }
+    assert_eq!(read_log(&k).len(), 1, "{:#?}", read_log(&k));
+    // The firing after it runs too, once.
+    vow.skip_time(DAY).expect("embedded");
+    deliver_all(&vow, &queue).await;
+    assert_eq!(read_log(&k).len(), 2, "{:#?}", read_log(&k));
 }

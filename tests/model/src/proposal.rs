@@ -93,17 +93,21 @@ pub fn firing(claimed: bool, fired: bool, newest_old: bool) -> Firing {
 
 /// Where the revive restarts a chain, given the firings due more than
 /// `REVIVE_AFTER` ago, oldest first (a chain claims its firings in order):
-/// the latest, if it is stalled; if it is unclaimed, the first unclaimed one,
-/// or the one before it if that one stalled; nothing if the latest is done or
-/// live.
+/// the latest, if it is claimed and not done (stalled, or live: a holder that
+/// died after its claim and was dead-lettered may hold a young lease that
+/// nothing else will take over, hole 11; the revived tick waits it out); if
+/// it is unclaimed, the first unclaimed one, or the one before it if that one
+/// is claimed and not done; nothing if the latest is done.
 pub fn revive_at(due: &[Firing]) -> Option<usize> {
     match due.last()? {
-        Firing::Done | Firing::Live => None,
-        Firing::Stalled => Some(due.len() - 1),
+        Firing::Done => None,
+        Firing::Live | Firing::Stalled => Some(due.len() - 1),
         Firing::Unclaimed => {
             let first = due.partition_point(|f| *f != Firing::Unclaimed);
             match first.checked_sub(1) {
-                Some(before) if due[before] == Firing::Stalled => Some(before),
+                Some(before) if matches!(due[before], Firing::Live | Firing::Stalled) => {
+                    Some(before)
+                }
                 _ => Some(first),
             }
         }

@@ -472,10 +472,12 @@ impl Scenario {
             // `Variant::IgnoresSentNote` and `Variant::RevivesUnclaimedOnly`
             // take the fixes back. Found by this model in that fix: a
             // start-up that reads the firing while the lease of a holder that
-            // died (and whose message was dead-lettered) is still young finds
-            // it live and starts nothing; once the lease is old, nothing
-            // takes it over (11; `Variant::RevivesLive` is a fix).
-            Scenario::Schedule => &[(11, "liveness", "Live, nothing to do")],
+            // died (and whose message was dead-lettered) is still young found
+            // it live and started nothing; once the lease was old, nothing
+            // took it over (11). Fixed: a revive restarts a live firing too,
+            // and the revived tick waits out the lease
+            // (`Variant::LeavesLiveAlone` takes the fix back).
+            Scenario::Schedule => &[],
             _ => &[],
         }
     }
@@ -704,10 +706,9 @@ pub enum Variant {
     /// A revive starts a chain only at an unclaimed firing, as before the
     /// fix: hole 10 back.
     RevivesUnclaimedOnly,
-    /// PROPOSED for hole 11: a revive treats a live firing as a stalled one
-    /// (the revived tick waits out the young lease, then takes it over or
-    /// finds the firing done).
-    RevivesLive,
+    /// A revive leaves a live firing alone, as before the fix of hole 11:
+    /// hole 11 back.
+    LeavesLiveAlone,
 }
 
 impl Variant {
@@ -715,7 +716,7 @@ impl Variant {
         [
             Variant::IgnoresSentNote,
             Variant::RevivesUnclaimedOnly,
-            Variant::RevivesLive,
+            Variant::LeavesLiveAlone,
         ]
     }
 
@@ -723,7 +724,7 @@ impl Variant {
         match self {
             Variant::IgnoresSentNote => "ignores-sent-note",
             Variant::RevivesUnclaimedOnly => "revives-unclaimed-only",
-            Variant::RevivesLive => "revives-live",
+            Variant::LeavesLiveAlone => "leaves-live-alone",
         }
     }
 }
@@ -1692,9 +1693,7 @@ impl State {
                     (Some(Variant::RevivesUnclaimedOnly), _) => {
                         (firing == proposal::Firing::Unclaimed).then_some(0)
                     }
-                    (Some(Variant::RevivesLive), proposal::Firing::Live) => {
-                        proposal::revive_at(&[proposal::Firing::Stalled])
-                    }
+                    (Some(Variant::LeavesLiveAlone), proposal::Firing::Live) => None,
                     _ => proposal::revive_at(&[firing]),
                 };
                 // This start-up looked after the chain died (a crash before
