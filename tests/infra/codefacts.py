@@ -35,6 +35,9 @@ class Facts:
     sweep_body: str  # the message that asks a worker to sweep the timer index
     ttl_min_days: int  # the fewest days VOW_RECORD_TTL_DAYS (and the builder) accept
     ttl_max_days: int  # the most
+    metric_namespace: str  # the namespace of the EMF metrics the functions print (emf::NAMESPACE)
+    metric_dimension: str  # their one dimension, whose value is the function's name
+    refused_metric: str  # the metric counting messages refused for failing verification (BatchStats::refused)
 
 
 def _const(text: str, name: str, path: Path) -> str:
@@ -93,6 +96,15 @@ def read(root: Path) -> Facts:
         raise CodeError(f"{store_rs}: no `pub const MIN_RECORD_TTL_DAYS: u64` / `MAX_RECORD_TTL_DAYS`")
     if "MIN_RECORD_TTL_DAYS..=MAX_RECORD_TTL_DAYS" not in aws_text:
         raise CodeError(f"{aws}: VOW_RECORD_TTL_DAYS is no longer checked against MIN/MAX_RECORD_TTL_DAYS")
+    emf = root / "sdk/src/emf.rs"
+    emf_text = emf.read_text()
+    refused = re.search(r'count\("(\w+)", stats\.refused\)', emf_text)
+    dimension = re.search(r'line\(NAMESPACE, &\[\("(\w+)", function\)\]', emf_text)
+    serve = root / "lambda/src/serve.rs"
+    if not (refused and dimension):
+        raise CodeError(f"{emf}: batch_line no longer publishes stats.refused, or its dimension moved")
+    if not re.search(r'let function = std::env::var\("AWS_LAMBDA_FUNCTION_NAME"\)', serve.read_text()):
+        raise CodeError(f"{serve}: the EMF dimension is no longer the function's name (AWS_LAMBDA_FUNCTION_NAME)")
     function_sources = [p for d in ("functions", "lambda") for p in (root / d).rglob("*.rs") if "target" not in p.parts]
     return Facts(
         env_queue_url=consts["ENV_QUEUE_URL"],
@@ -113,4 +125,7 @@ def read(root: Path) -> Facts:
         sweep_body=sweep_body.group(1),
         ttl_min_days=int(ttl_range["MIN_RECORD_TTL_DAYS"].group(1).replace("_", "")),
         ttl_max_days=int(ttl_range["MAX_RECORD_TTL_DAYS"].group(1).replace("_", "")),
+        metric_namespace=_const(emf_text, "NAMESPACE", emf),
+        metric_dimension=dimension.group(1),
+        refused_metric=refused.group(1),
     )

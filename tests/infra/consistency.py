@@ -14,8 +14,10 @@ they would create against what the code says (codefacts.py, values.py):
   size and window, ReportBatchItemFailures, maximum concurrency, table key and
   TTL attribute, point-in-time recovery, encryption, environment values, log
   format and level, every IAM grant (exactly what the code uses, only Allow),
-  the alarms (dead-letter queue depth, work queue oldest message age), the
-  queue policies (who may send, TLS only); and that the two models are the same;
+  the alarms (dead-letter queue depth, work queue oldest message age,
+  messages refused for failing verification), the scheduler role's trust (its
+  confused-deputy condition), the queue policies (who may send to either
+  queue, TLS only); and that the two models are the same;
 * both tools accept and refuse the same parameter values (a TTL of 1.5 days,
   or one outside the code's MIN/MAX_RECORD_TTL_DAYS, is refused) and have the
   same defaults;

@@ -516,8 +516,9 @@ CASES += [
     (
         "the senders' Deny also denies AWS services: the sweep is refused (SAM)",
         SAM,
+        '                      Producers: !If [HasProducers, !Join ["", [",", !Join [",", !Ref ProducerRoleArns]]], ""]\n'
         '              BoolIfExists:\n                aws:PrincipalIsAWSService: "false"\n',
-        "",
+        '                      Producers: !If [HasProducers, !Join ["", [",", !Join [",", !Ref ProducerRoleArns]]], ""]\n',
         "the work queue's policy does not deny sqs:SendMessage to every principal but the stack's roles",
     ),
     (
@@ -545,6 +546,133 @@ CASES += [
     ),
 ]
 
+
+
+# The refused-messages alarm, the dead-letter queue's senders, the scheduler
+# role's confused-deputy guard.
+TF_DLQ_TLS = (
+    '    resources = [aws_sqs_queue.dead_letter.arn]\n\n    principals {\n      type        = "*"\n      identifiers = ["*"]\n    }\n\n'
+    '    condition {\n      test     = "Bool"\n      variable = "aws:SecureTransport"\n      values   = ["false"]\n    }\n'
+)
+SAM_DLQ_SENDERS = (
+    "          - Sid: OnlyStackSenders\n            Effect: Deny\n            Principal: \"*\"\n            Action: sqs:SendMessage\n"
+    "            Resource: !GetAtt DeadLetterQueue.Arn\n"
+)
+SAM_TRUST_CONDITION = (
+    "            Action: sts:AssumeRole\n            Condition:\n              StringEquals:\n"
+    "                aws:SourceAccount: !Ref AWS::AccountId\n              ArnEquals:\n"
+    '                aws:SourceArn: !Sub "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule-group/default"\n'
+)
+CASES += [
+    (
+        "the refused-messages alarm removed (SAM)",
+        SAM,
+        "  RefusedMessagesAlarm:\n",
+        "  RefusedMessagesAlarmUnused:\n",
+        "sam (defaults): alarm refused: missing",
+    ),
+    (
+        "the refused-messages alarm removed (Terraform)",
+        TF,
+        'resource "aws_cloudwatch_metric_alarm" "refused_messages" {\n',
+        'resource "aws_cloudwatch_metric_alarm" "refused_messages_unused" {\n',
+        "terraform (defaults): alarm refused: missing",
+    ),
+    (
+        "the refused-messages alarm counts the dead-letter function twice, the worker never (SAM)",
+        SAM,
+        "                - Name: function\n                  Value: !Ref WorkerFunction\n",
+        "                - Name: function\n                  Value: !Ref DeadLetterFunction\n",
+        "alarm refused: does not count the messages the worker function (vow-worker) refuses",
+    ),
+    (
+        "the refused-messages alarm adds only the worker (Terraform)",
+        TF,
+        'expression  = "FILL(worker, 0) + FILL(dead_letter, 0)"',
+        'expression  = "FILL(worker, 0)"',
+        "alarm refused: expression is 'FILL(worker, 0)'",
+    ),
+    (
+        "the refused-messages alarm on the average (Terraform)",
+        TF,
+        '      dimensions  = { function = aws_lambda_function.dead_letter.function_name }\n      period      = 300\n      stat        = "Sum"',
+        '      dimensions  = { function = aws_lambda_function.dead_letter.function_name }\n      period      = 300\n      stat        = "Average"',
+        "alarm refused: query dead_letter is ('vow', 'Refused', ['function'], 'Average', 300)",
+    ),
+    (
+        "the refused-messages alarm only from 5 messages (SAM)",
+        SAM,
+        "      Threshold: 1\n      ComparisonOperator: GreaterThanOrEqualToThreshold\n",
+        "      Threshold: 5\n      ComparisonOperator: GreaterThanOrEqualToThreshold\n",
+        "alarm refused: threshold is 5, expected 1",
+    ),
+    (
+        "the refused-messages alarm notifies nobody (Terraform)",
+        TF,
+        '  comparison_operator = "GreaterThanOrEqualToThreshold"\n  treat_missing_data  = "notBreaching"\n'
+        "  alarm_actions       = local.alarm_actions\n",
+        '  comparison_operator = "GreaterThanOrEqualToThreshold"\n  treat_missing_data  = "notBreaching"\n',
+        "terraform (all options): alarm refused: actions is [], expected ['arn:aws:sns:us-east-1:123456789012:alerts']",
+    ),
+    (
+        "the dead-letter queue takes requests without TLS (Terraform)",
+        TF,
+        TF_DLQ_TLS,
+        TF_DLQ_TLS.split("\n\n    condition {")[0] + "\n",
+        "the dead-letter queue's policy does not deny requests without TLS",
+    ),
+    (
+        "anyone with sqs:SendMessage may send to the dead-letter queue (SAM)",
+        SAM,
+        SAM_DLQ_SENDERS,
+        SAM_DLQ_SENDERS.replace("Action: sqs:SendMessage", "Action: sqs:ReceiveMessage"),
+        "the dead-letter queue's policy does not deny sqs:SendMessage to every principal but the stack's roles",
+    ),
+    (
+        "the dead-letter queue's senders' Deny turned into a NotAction: sqs:SendMessage is not denied (Terraform)",
+        TF,
+        '    sid       = "OnlyStackSenders"\n    effect    = "Deny"\n',
+        '    sid       = "OnlyStackSenders"\n    effect    = "Deny"\n    not_actions = ["sqs:SendMessage"]\n',
+        "the dead-letter queue's policy does not deny sqs:SendMessage to every principal but the stack's roles",
+    ),
+    (
+        "the dead-letter queue's senders' Deny also denies the stack's roles (Terraform)",
+        TF,
+        '      variable = "aws:PrincipalArn"\n      values   = local.stack_roles\n',
+        '      variable = "aws:PrincipalArn"\n      values   = []\n',
+        "the dead-letter queue's policy does not deny sqs:SendMessage to every principal but the stack's roles",
+    ),
+    (
+        "the dead-letter queue's Deny without its AWS-service exception (SAM)",
+        SAM,
+        '                    - Scheduler: !If [HasSchedule, !Sub ",${SchedulerRole.Arn}", ""]\n'
+        '              BoolIfExists:\n                aws:PrincipalIsAWSService: "false"\n',
+        '                    - Scheduler: !If [HasSchedule, !Sub ",${SchedulerRole.Arn}", ""]\n',
+        "sam (defaults): the dead-letter queue's policy does not deny sqs:SendMessage to every principal but the stack's roles",
+    ),
+    (
+        "the scheduler's role trusts Scheduler without the confused-deputy condition (SAM)",
+        SAM,
+        SAM_TRUST_CONDITION,
+        "            Action: sts:AssumeRole\n",
+        "sam (a schedule): schedule nightly: its role's trust has conditions {}",
+    ),
+    (
+        "the scheduler's role trusts another account's schedules (SAM)",
+        SAM,
+        "                aws:SourceAccount: !Ref AWS::AccountId\n",
+        '                aws:SourceAccount: "210987654321"\n',
+        "schedule nightly: its role's trust has conditions {'StringEquals': {'aws:SourceAccount': ['210987654321']}",
+    ),
+    (
+        "the scheduler's role trusts any schedule group of any account (Terraform)",
+        TF,
+        '      test     = "ArnEquals"\n      variable = "aws:SourceArn"\n'
+        '      values   = ["arn:${data.aws_arn.work_queue.partition}:scheduler:${data.aws_arn.work_queue.region}:${data.aws_arn.work_queue.account}:schedule-group/default"]',
+        '      test     = "ArnLike"\n      variable = "aws:SourceArn"\n      values   = ["arn:aws:scheduler:*:*:schedule-group/*"]',
+        "terraform (a schedule): schedule nightly: its role's trust has conditions",
+    ),
+]
 
 def run(root: Path) -> subprocess.CompletedProcess:
     return subprocess.run(

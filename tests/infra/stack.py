@@ -19,9 +19,12 @@ in us-east-1, account 123456789012:
     roles       worker / dead_letter: arn, statements [{effect, actions,
                 resources}], managed [arns]
     alarms      dead_letter_depth (the dead-letter queue holds messages) /
-                work_age (the work queue's oldest message is old): namespace,
-                metric, dimensions, statistic, period, evaluation_periods,
-                threshold, comparison, missing, actions, ok_actions
+                work_age (the work queue's oldest message is old) / refused
+                (a message failed verification): namespace, metric,
+                dimensions, statistic, period, evaluation_periods, threshold,
+                comparison, missing, actions, ok_actions, and queries (metric
+                math: [{id, expression, return_data, namespace, metric,
+                dimensions, stat, period}], sorted by id)
     stack_roles worker / dead_letter / scheduler (with a schedule): the ARNs
                 of the stack's own roles, the senders its queue policy names
     timer_table the timer index's table, as `table`
@@ -79,8 +82,8 @@ SAM_NAMES = {
 }
 TF_NAMES = {"work": "work", "dead_letter_queue": "dead_letter", "table": "promises"}
 # The alarms in each tool, per role in the model.
-SAM_ALARMS = {"dead_letter_depth": "DeadLetterQueueAlarm", "work_age": "WorkQueueAgeAlarm"}
-TF_ALARMS = {"dead_letter_depth": "dead_letter_queue", "work_age": "work_queue_age"}
+SAM_ALARMS = {"dead_letter_depth": "DeadLetterQueueAlarm", "work_age": "WorkQueueAgeAlarm", "refused": "RefusedMessagesAlarm"}
+TF_ALARMS = {"dead_letter_depth": "dead_letter_queue", "work_age": "work_queue_age", "refused": "refused_messages"}
 # The timer index's table in each tool.
 SAM_TIMER_TABLE = "TimerTable"
 TF_TIMER_TABLE = "timers"
@@ -166,7 +169,37 @@ def _trust(doc: Any) -> list[str]:
     return sorted(out)
 
 
-def _schedule(expression: Any, timezone: Any, window: Any, target: Any, text: Any, role: Any) -> dict:
+def _trust_conditions(doc: Any) -> list[dict]:
+    """The conditions of each statement of an assume-role policy, in the form
+    of resource_statements (values as sorted lists of strings)."""
+    if isinstance(doc, str):
+        doc = json.loads(doc)
+    return [_conditions(st) for st in _as_list(doc.get("Statement"))]
+
+
+def _conditions(st: dict) -> dict:
+    return {
+        op: {k: sorted(str(v).lower() if isinstance(v, bool) else str(v) for v in _as_list(vals)) for k, vals in (kv or {}).items()}
+        for op, kv in (st.get("Condition") or {}).items()
+    }
+
+
+def _query(id_: Any, expression: Any, return_data: Any, metric: dict | None, stat: Any, period: Any) -> dict:
+    """One metric-math query of an alarm."""
+    metric = metric or {}
+    return {
+        "id": id_,
+        "expression": expression,
+        "return_data": str(return_data).lower() == "true" if return_data is not None else None,
+        "namespace": metric.get("namespace"),
+        "metric": metric.get("metric"),
+        "dimensions": metric.get("dimensions") or {},
+        "stat": stat,
+        "period": _int(period),
+    }
+
+
+def _schedule(expression: Any, timezone: Any, window: Any, target: Any, text: Any, role: Any, group: Any = None) -> dict:
     try:
         message = json.loads(text) if isinstance(text, str) else text
     except json.JSONDecodeError:
@@ -178,6 +211,7 @@ def _schedule(expression: Any, timezone: Any, window: Any, target: Any, text: An
         "target": target,
         "input": message,
         "role": role,
+        "group": group or "default",
     }
 
 
@@ -515,6 +549,7 @@ def sam_model(doc: dict, tf_params: dict[str, Any]) -> dict:
             r = s.props(g.split(".")[0] if isinstance(g, str) else g[0])
             role = {
                 "trust": _trust(r.get("AssumeRolePolicyDocument", {})),
+                "trust_conditions": _trust_conditions(r.get("AssumeRolePolicyDocument", {})),
                 "statements": [st for pol in r.get("Policies", []) for st in policy_statements(pol.get("PolicyDocument", {}))],
                 "managed": sorted(r.get("ManagedPolicyArns", [])),
             }
@@ -525,6 +560,7 @@ def sam_model(doc: dict, tf_params: dict[str, Any]) -> dict:
             target.get("Arn"),
             target.get("Input"),
             role,
+            p.get("GroupName"),
         )
 
     model["alarms"] = {}
@@ -545,6 +581,26 @@ def sam_model(doc: dict, tf_params: dict[str, Any]) -> dict:
             "missing": a.get("TreatMissingData"),
             "actions": sorted(a.get("AlarmActions", [])),
             "ok_actions": sorted(a.get("OKActions", [])),
+            "queries": sorted(
+                (
+                    _query(
+                        q.get("Id"),
+                        q.get("Expression"),
+                        q.get("ReturnData"),
+                        {
+                            "namespace": m.get("Namespace"),
+                            "metric": m.get("MetricName"),
+                            "dimensions": {d["Name"]: d["Value"] for d in m.get("Dimensions", [])},
+                        }
+                        if (m := (q.get("MetricStat") or {}).get("Metric"))
+                        else None,
+                        (q.get("MetricStat") or {}).get("Stat"),
+                        (q.get("MetricStat") or {}).get("Period"),
+                    )
+                    for q in a.get("Metrics", [])
+                ),
+                key=lambda q: str(q["id"]),
+            ),
         }
     model["stack_roles"] = {}
     for key, logical in (("worker", "WorkerRole"), ("dead_letter", "DeadLetterRole"), ("scheduler", "SchedulerRole")):
@@ -677,6 +733,9 @@ class TfEvaluator:
             raise ModelError(f"terraform: data source {kind}.{name} is missing")
         if kind == "aws_iam_policy_document":
             return {"json": json.dumps(self.policy_document(body))}
+        if kind == "aws_arn":
+            parts = str(self.value(body["arn"])).split(":", 5)
+            return {"partition": parts[1], "service": parts[2], "region": parts[3], "account": parts[4], "resource": parts[5]}
         if kind == "aws_secretsmanager_secret_version":
             count = self.value(body["count"]) if "count" in body else None
             item = {"secret_string": secret_value(self.value(body["secret_id"]))}
@@ -890,6 +949,7 @@ def terraform_model(tf: dict, params: dict[str, Any]) -> dict:
                 r = t.resource("aws_iam_role", role_name)
                 role = {
                     "trust": _trust(t.value(r["assume_role_policy"])),
+                    "trust_conditions": _trust_conditions(t.value(r["assume_role_policy"])),
                     "statements": per_role[role_arn_]["statements"],
                     "managed": sorted(per_role[role_arn_]["managed"]),
                 }
@@ -900,6 +960,7 @@ def terraform_model(tf: dict, params: dict[str, Any]) -> dict:
                 t.value(target["arn"]) if "arn" in target else None,
                 t.value(target["input"]) if "input" in target else None,
                 role,
+                get("group_name"),
             )
         t.scope.bound = {}
 
@@ -922,6 +983,26 @@ def terraform_model(tf: dict, params: dict[str, Any]) -> dict:
             "missing": get("treat_missing_data"),
             "actions": sorted(get("alarm_actions", [])),
             "ok_actions": sorted(get("ok_actions", [])),
+            "queries": sorted(
+                (
+                    _query(
+                        t.value(q["id"]) if "id" in q else None,
+                        t.value(q["expression"]) if "expression" in q else None,
+                        t.value(q["return_data"]) if "return_data" in q else None,
+                        {
+                            "namespace": t.value(m["namespace"]) if "namespace" in m else None,
+                            "metric": t.value(m["metric_name"]) if "metric_name" in m else None,
+                            "dimensions": t.value(m["dimensions"]) if "dimensions" in m else {},
+                        }
+                        if (m := _one(q.get("metric", [{}])))
+                        else None,
+                        t.value(m["stat"]) if m and "stat" in m else None,
+                        t.value(m["period"]) if m and "period" in m else None,
+                    )
+                    for q in body.get("metric_query", [])
+                ),
+                key=lambda q: str(q["id"]),
+            ),
         }
     model["stack_roles"] = {}
     for key, name in (("worker", "worker"), ("dead_letter", "dead_letter"), ("scheduler", "scheduler")):

@@ -36,6 +36,10 @@ EVENTS = "Service:events.amazonaws.com"
 # The oldest message alarm fires at least this long before a message would
 # expire (the queues' retention), so there is a day to act.
 ALARM_LEAD = 86_400
+# The refused-messages alarm: the Sum of each function's refused count over
+# 5 minutes, added up (a missing point counts 0); any one message fires it.
+REFUSED_PERIOD = 300
+REFUSED_TERM = re.compile(r"\s*FILL\(\s*([a-z][A-Za-z0-9_]*)\s*,\s*0\s*\)\s*")
 # The statement that denies requests without TLS, on every queue of the stack.
 TLS_DENY = {"effect": "Deny", "principals": ["*"], "conditions": {"Bool": {"aws:SecureTransport": ["false"]}}}
 
@@ -240,6 +244,17 @@ def check_model(model: dict, params: dict, facts: Facts, label: str) -> list[str
             continue
         if role["trust"] != ["scheduler.amazonaws.com"]:
             fail(f"schedule {name}: its role may be assumed by {role['trust']}, expected only scheduler.amazonaws.com")
+        # The confused-deputy guard: Scheduler assumes the role only for this
+        # account's schedule group (aws:SourceArn is the group's ARN).
+        _, partition, _, region, account = work["arn"].split(":")[:5]
+        group_arn = f"arn:{partition}:scheduler:{region}:{account}:schedule-group/{sched['group']}"
+        want_conditions = {"StringEquals": {"aws:SourceAccount": [account]}, "ArnEquals": {"aws:SourceArn": [group_arn]}}
+        for conditions in role["trust_conditions"]:
+            if conditions != want_conditions:
+                fail(
+                    f"schedule {name}: its role's trust has conditions {conditions}, expected aws:SourceAccount "
+                    f"{account} and aws:SourceArn {group_arn} (the confused-deputy guard)"
+                )
         for st in role["statements"]:
             if st["effect"] != "Allow" or st["not_action"] or st["not_resource"]:
                 fail(f"schedule {name}: role has a {st['effect']} statement {st['actions']} on {st['resources']}")
@@ -289,11 +304,60 @@ def check_model(model: dict, params: dict, facts: Facts, label: str) -> list[str
                 f"alarm {name}: fires after {fires} s + {window} s, not a day before the work queue's "
                 f"retention ({work['retention']} s): messages would expire unsettled first"
             )
-    for name in sorted(set(alarms) - set(want_alarms)):
+    errors += [f"{label}: {e}" for e in check_refused_alarm(model, facts, topic)]
+    for name in sorted(set(alarms) - set(want_alarms) - {"refused"}):
         fail(f"alarm {name}: not one the checks know")
 
     errors += [f"{label}: {e}" for e in check_timer_index(model, facts)]
     errors += [f"{label}: {e}" for e in check_queue_policies(model, params)]
+    return errors
+
+
+def check_refused_alarm(model: dict, facts: Facts, topic: list) -> list[str]:
+    """The alarm on messages refused for failing verification: every function
+    publishes its refused count (facts.refused_metric in facts.metric_namespace,
+    dimension facts.metric_dimension = its name) after each batch; the alarm
+    adds up each one's Sum over 5 minutes and fires at 1."""
+    errors: list[str] = []
+    fail = errors.append
+    a = model.get("alarms", {}).get("refused")
+    if a is None:
+        return ["alarm refused: missing (nothing tells anyone that forged, altered or stale messages arrive)"]
+    want = {
+        "evaluation_periods": 1,
+        "threshold": 1,
+        "comparison": "GreaterThanOrEqualToThreshold",
+        "missing": "notBreaching",
+        "actions": topic,
+        "ok_actions": topic,
+    }
+    for k, v in want.items():
+        if a.get(k) != v:
+            fail(f"alarm refused: {k} is {a.get(k)!r}, expected {v!r}")
+    queries = a.get("queries") or []
+    returned = [q for q in queries if q["return_data"] is True]
+    if len(returned) != 1 or any(q["return_data"] is not False for q in queries if q not in returned):
+        fail(f"alarm refused: {len(returned)} queries return data (others must say ReturnData false), expected exactly one: {queries}")
+        return errors
+    series = {q["id"]: q for q in queries if q is not returned[0]}
+    counted: dict[str, str] = {}
+    for q in series.values():
+        got = (q["namespace"], q["metric"], sorted(q["dimensions"]), q["stat"], q["period"])
+        if q["expression"] is not None or got != (facts.metric_namespace, facts.refused_metric, [facts.metric_dimension], "Sum", REFUSED_PERIOD):
+            fail(
+                f"alarm refused: query {q['id']} is {q['expression'] or got}, expected the Sum of "
+                f"{facts.metric_namespace}/{facts.refused_metric} ({facts.metric_dimension}) over {REFUSED_PERIOD} s"
+            )
+            continue
+        counted[q["dimensions"][facts.metric_dimension]] = q["id"]
+    for key, fn in sorted(model["functions"].items()):
+        if fn["name"] not in counted:
+            fail(f"alarm refused: does not count the messages the {key} function ({fn['name']}) refuses")
+    expression = returned[0]["expression"] or ""
+    terms = [REFUSED_TERM.fullmatch(term) for term in expression.split("+")]
+    ids = [m.group(1) for m in terms if m]
+    if not all(terms) or sorted(ids) != sorted(series):
+        fail(f"alarm refused: expression is {expression!r}, expected the sum of FILL(id, 0) over each of {sorted(series)}")
     return errors
 
 
@@ -406,6 +470,25 @@ def check_queue_policies(model: dict, params: dict) -> list[str]:
             f"the work queue's policy does not deny sqs:SendMessage to every principal but the stack's roles "
             f"and the producer roles {senders} (ArnNotEquals aws:PrincipalArn, BoolIfExists "
             f"aws:PrincipalIsAWSService false): found {denies}"
+        )
+    # Nothing sends to the dead-letter queue (SQS moves messages there): every
+    # principal but the stack's roles is denied sqs:SendMessage, as on the
+    # work queue.
+    stack_roles = sorted(set(model.get("stack_roles", {}).values()))
+    want_dlq_deny = {
+        **want_deny,
+        "not": [],
+        "resources": [dlq["arn"]],
+        "conditions": {
+            "ArnNotEquals": {"aws:PrincipalArn": stack_roles},
+            "BoolIfExists": {"aws:PrincipalIsAWSService": ["false"]},
+        },
+    }
+    dlq_denies = [st for st in policies.get(dlq["arn"], []) if st["effect"] == "Deny" and st["conditions"] != TLS_DENY["conditions"]]
+    if not any(all(st.get(k) == v for k, v in want_dlq_deny.items()) for st in dlq_denies):
+        fail(
+            f"the dead-letter queue's policy does not deny sqs:SendMessage to every principal but the stack's roles "
+            f"{stack_roles} (ArnNotEquals aws:PrincipalArn, BoolIfExists aws:PrincipalIsAWSService false): found {dlq_denies}"
         )
     for name, queue in (("work", work), ("dead-letter", dlq)):
         statements = policies.get(queue["arn"], [])

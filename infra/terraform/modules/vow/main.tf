@@ -32,14 +32,16 @@ locals {
 
   alarm_actions = compact([var.alarm_topic_arn])
 
-  # Who may send to the work queue besides the sweep rule: the module's own
-  # roles (the functions' follow-ups, the schedules' start messages) and the
-  # producer roles.
-  work_queue_senders = concat(
+  # The module's own roles (the functions' follow-ups, the schedules' start
+  # messages).
+  stack_roles = concat(
     [aws_iam_role.worker.arn, aws_iam_role.dead_letter.arn],
     [for role in aws_iam_role.scheduler : role.arn],
-    var.producer_role_arns,
   )
+
+  # Who may send to the work queue besides the sweep rule: the module's own
+  # roles and the producer roles.
+  work_queue_senders = concat(local.stack_roles, var.producer_role_arns)
 
   # The schedules whose unsigned start messages the worker accepts: exactly
   # those declared here, each with its task (name=tag,...).
@@ -264,9 +266,36 @@ resource "aws_sqs_queue_policy" "work" {
   policy    = data.aws_iam_policy_document.work_queue.json
 }
 
-# Only SQS moves messages here (the work queue's redrive); nobody may use the
-# dead-letter queue without TLS.
+# Only SQS moves messages here (the work queue's redrive, which needs no grant:
+# a dead-letter queue works with no policy). Nothing else sends here, so every
+# principal but the module's own roles is denied sqs:SendMessage (as on the
+# work queue; AWS services are left out of the Deny, and no statement allows
+# them anything); nobody may use the queue without TLS.
 data "aws_iam_policy_document" "dead_letter_queue" {
+  statement {
+    sid       = "OnlyStackSenders"
+    effect    = "Deny"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dead_letter.arn]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "ArnNotEquals"
+      variable = "aws:PrincipalArn"
+      values   = local.stack_roles
+    }
+
+    condition {
+      test     = "BoolIfExists"
+      variable = "aws:PrincipalIsAWSService"
+      values   = ["false"]
+    }
+  }
+
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
@@ -629,10 +658,70 @@ resource "aws_cloudwatch_metric_alarm" "work_queue_age" {
   tags                = var.tags
 }
 
+# Messages that fail verification (forged, altered, stale, signed for another
+# queue or with a removed key): the worker and the dead-letter function count
+# each one in the EMF metric vow/Refused (dimension `function`, the function's
+# name); the dead-letter function also logs `vow: dead letter failed
+# verification`. Any one is worth a look: someone is writing to the queues, or
+# a signing key was removed too early.
+resource "aws_cloudwatch_metric_alarm" "refused_messages" {
+  alarm_name          = "${var.name_prefix}-refused-messages"
+  alarm_description   = "vow refused a message that failed verification (forged, altered, stale or for another queue): check the worker's and the dead-letter function's logs (\"failed verification\") and who may send to the queues."
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+
+  metric_query {
+    id          = "refused"
+    label       = "Messages refused by the worker and the dead-letter function"
+    expression  = "FILL(worker, 0) + FILL(dead_letter, 0)"
+    return_data = true
+  }
+
+  metric_query {
+    id          = "worker"
+    return_data = false
+
+    metric {
+      namespace   = "vow"
+      metric_name = "Refused"
+      dimensions  = { function = aws_lambda_function.worker.function_name }
+      period      = 300
+      stat        = "Sum"
+    }
+  }
+
+  metric_query {
+    id          = "dead_letter"
+    return_data = false
+
+    metric {
+      namespace   = "vow"
+      metric_name = "Refused"
+      dimensions  = { function = aws_lambda_function.dead_letter.function_name }
+      period      = 300
+      stat        = "Sum"
+    }
+  }
+}
+
 # -------------------------------------------------------------- schedules
 # EventBridge Scheduler sends each firing's start message to the work queue;
 # its role may send to that queue and nothing else.
 
+# The partition, region and account the module deploys in, read from the work
+# queue's ARN (no API call).
+data "aws_arn" "work_queue" {
+  arn = aws_sqs_queue.work.arn
+}
+
+# Only for schedules of this account's default schedule group, where the
+# module's schedules are (the confused-deputy guard AWS recommends: Scheduler
+# sets aws:SourceArn to the schedule group's ARN).
 data "aws_iam_policy_document" "scheduler_assume" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -640,6 +729,18 @@ data "aws_iam_policy_document" "scheduler_assume" {
     principals {
       type        = "Service"
       identifiers = ["scheduler.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_arn.work_queue.account]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = ["arn:${data.aws_arn.work_queue.partition}:scheduler:${data.aws_arn.work_queue.region}:${data.aws_arn.work_queue.account}:schedule-group/default"]
     }
   }
 }

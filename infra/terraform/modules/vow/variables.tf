@@ -138,7 +138,7 @@ variable "deletion_protection" {
 }
 
 variable "alarm_topic_arn" {
-  description = "Optional SNS topic ARN notified when an alarm (dead-letter queue not empty, work queue's oldest message too old) changes state."
+  description = "Optional SNS topic ARN notified when an alarm (dead-letter queue not empty, work queue's oldest message too old, a message refused) changes state."
   type        = string
   default     = null
 }
