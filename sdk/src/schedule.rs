@@ -61,16 +61,16 @@
 //! message is dead-lettered because even its sends fail): [`Vow::schedule`]
 //! revives it. It looks at the latest firing that should have happened more
 //! than [`REVIVE_AFTER`] ago; if nothing claimed it, the chain is dead, and a
-//! new chain, named after the first unclaimed firing (so start-ups that revive
-//! at once start one), catches up from there. A firing that was claimed but
+//! new chain catches up from the first unclaimed firing. A firing that was claimed but
 //! whose job nothing says was sent is *unsent*: its holder may be sending, or
 //! may have died after its claim and been dead-lettered (holes 10 and 11,
 //! found by the model). If it is the latest, or the last claimed one before
-//! the first unclaimed, the new chain starts at it (named after the leases it
-//! found, so a revived chain that dies the same way is revived again), and
-//! its tick waits out a young lease, then finds the job sent or takes the
-//! lease over. A chain that was only slow is
-//! harmless to revive: the leases let one chain fire each firing, and the
+//! the first unclaimed, the new chain starts at it, and its tick waits out a
+//! young lease, then finds the job sent or takes the lease over. A revived
+//! chain is named after its firing and the start-up's 15-minute window, so a
+//! revived chain that dies too is revived again by a later start-up, and
+//! start-ups at once start one. A chain that was only slow is harmless to
+//! revive: the leases let one chain fire each firing, and the
 //! chain that loses a firing ends.
 //!
 //! # Missed firings are caught up, for a week
@@ -112,7 +112,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub(crate) const LOOK_EVERY: Duration = Duration::from_secs(7 * 24 * 3_600);
 
 /// How long a firing's lease keeps other ticks from taking it over: longer
-/// than a tick takes from its claim to its settle.
+/// than a tick takes from its claim to its `sent` note.
 pub(crate) const LEASE: Duration = Duration::from_secs(120);
 
 /// How many times a firing may be taken over from a crashed holder before it
@@ -257,8 +257,10 @@ impl Vow {
 
     /// Start a new chain for the schedule `name` if its chain died: if the
     /// latest firing due more than [`REVIVE_AFTER`] ago (and since the
-    /// schedule began, within [`CATCH_UP`]) is unclaimed. The new chain starts
-    /// at the first unclaimed firing (a chain claims its firings in order).
+    /// schedule began, within [`CATCH_UP`]) is unclaimed, or claimed with
+    /// nothing saying its job was sent (see [`Firing::Unsent`]). The new chain
+    /// starts at that firing, or, if it is unclaimed, at the first unclaimed
+    /// one (a chain claims its firings in order) or the unsent one before it.
     async fn revive<K: Task<Input = ()>>(
         &self,
         began: SystemTime,
@@ -296,9 +298,9 @@ impl Vow {
         let Some(&latest) = due.back() else {
             return Ok(());
         };
-        let (at, leases) = match firing(store, name, latest).await? {
+        let at = match firing(store, name, latest).await? {
             Firing::Done => return Ok(()),
-            Firing::Unsent { leases } => (latest, leases),
+            Firing::Unsent => latest,
             Firing::Unclaimed => {
                 // The first unclaimed firing: claimed ones come first.
                 let claimed = |at: u64| async move {
@@ -319,12 +321,12 @@ impl Vow {
                 // The last claimed one may have lost its holder (holes 10, 11).
                 let before = match lo.checked_sub(1).map(|before| due[before]) {
                     Some(before) => match firing(store, name, before).await? {
-                        Firing::Unsent { leases } => Some((before, leases)),
+                        Firing::Unsent => Some(before),
                         _ => None,
                     },
                     None => None,
                 };
-                before.unwrap_or((due[lo], 0))
+                before.unwrap_or(due[lo])
             }
         };
         tracing::warn!(
@@ -332,12 +334,13 @@ impl Vow {
             at,
             "the schedule's chain stopped: starting it again"
         );
-        // Named after the leases it found, so that a revived chain whose own
-        // holder died is revived again (its start-ups then find one more).
-        let seed = match leases {
-            0 => format!("{name}@{at}"),
-            n => format!("{name}@{at}#{n}"),
-        };
+        // Named after the firing and the [`REVIVE_AFTER`] window of this
+        // start-up: start-ups close together start one chain, and a revived
+        // chain that died too (before or after its claim) is revived again by
+        // a later one. Two chains at once are harmless: each firing's lease
+        // lets one of them fire it, and the other ends.
+        let window = epoch_millis(now) / crate::clock::millis(REVIVE_AFTER).max(1);
+        let seed = format!("{name}@{at}~{window}");
         let flow = Flow::named("schedule-revived", &seed, engine.clock().clone());
         let tick = Tick {
             name: name.to_owned(),
@@ -361,12 +364,11 @@ enum Firing {
     Unclaimed,
     /// Its job was sent (or it was skipped).
     Done,
-    /// Claimed (`leases` generations of its lease) and nothing says its job
-    /// was sent. The holder may be sending right now, or may have died after
+    /// Claimed, and nothing says its job was sent. The holder may be sending right now, or may have died after
     /// its claim and been dead-lettered (holes 10 and 11), which nothing but
     /// a revive repairs: a revived tick for this firing waits out a young
     /// lease, then finds the job sent or takes the lease over.
-    Unsent { leases: u32 },
+    Unsent,
 }
 
 /// Where the firing `name@at` stands: reads each generation of its lease (at
@@ -381,7 +383,7 @@ async fn firing(store: &dyn Store, name: &str, at: u64) -> Result<Firing, Backen
         else {
             return Ok(match generation {
                 0 => Firing::Unclaimed,
-                leases => Firing::Unsent { leases },
+                _ => Firing::Unsent,
             });
         };
         let Some((tick, _)) = lease_of(slot) else {
@@ -548,7 +550,9 @@ impl Tick {
                 return Ok(Lease::Held);
             };
             let Some((tick, since)) = lease_of(held) else {
-                return Ok(Lease::Done); // not a lease (or from before leases): leave it
+                // Not a lease (or from before leases): leave the firing alone.
+                tracing::warn!(schedule = %self.name, at = self.at, "a firing's claim names no lease holder: not firing it");
+                return Ok(Lease::Done);
             };
             if self.fired_by(cx, &tick).await? {
                 return Ok(Lease::Done);

@@ -869,3 +869,45 @@ async fn a_start_up_that_finds_a_dead_holders_lease_young_still_runs_the_firing(
     deliver_all(&vow, &queue).await;
     assert_eq!(read_log(&k).len(), 2, "{:#?}", read_log(&k));
 }
+
+/// A revived chain whose messages are lost too (before its tick claims the
+/// firing) is revived again by a later start-up: revived chains are named
+/// after the start-up's window, not the firing alone (a second revive under
+/// the same name found it taken and started nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_revived_chain_that_is_lost_too_is_revived_again() {
+    let mut vow = Vow::embedded_with(no_inline());
+    vow.shutdown().await; // this test delivers the messages itself
+    let (queue, _) = vow.memory_queues().expect("embedded");
+    let queue = queue.clone();
+    let (k, name) = (key(), format!("twice-lost-{}", key()));
+    let daily = cron("0 3 * * *");
+    let lose_everything = || async {
+        vow.engine().sweep("test").await.expect("sweep");
+        for d in queue
+            .receive(10, Duration::from_millis(50))
+            .await
+            .expect("receive")
+        {
+            queue.delete(vec![d.receipt]).await.expect("delete");
+        }
+    };
+    vow.schedule(&name, &daily, Logged { key: k.clone() })
+        .await
+        .expect("scheduled");
+    lose_everything().await;
+    vow.skip_time(DAY + 20 * MINUTE).expect("embedded");
+    // A start-up revives the chain, and its messages are lost as well.
+    vow.schedule(&name, &daily, Logged { key: k.clone() })
+        .await
+        .expect("scheduled");
+    lose_everything().await;
+    assert!(read_log(&k).is_empty());
+    // A later start-up revives it again.
+    vow.skip_time(20 * MINUTE).expect("embedded");
+    vow.schedule(&name, &daily, Logged { key: k.clone() })
+        .await
+        .expect("scheduled");
+    deliver_all(&vow, &queue).await;
+    assert_eq!(read_log(&k).len(), 1, "{:#?}", read_log(&k));
+}

@@ -105,7 +105,11 @@ impl Engine {
                     let mut note =
                         super::pending_note(&id, &flow, reported, false).unwrap_or_default();
                     note.sent = true;
-                    self.store.note(&Cell::of(&id), &note).await?;
+                    // A failed note still settles: the slot's `fired` then
+                    // says it, unless another writer settled it first.
+                    if let Err(e) = self.store.note(&Cell::of(&id), &note).await {
+                        tracing::warn!(promise = %id, error = %e, "could not note that the plan was sent");
+                    }
                 }
                 step.settle(env.target, Outcome::Ok(v), env.conts, false)
                     .await?;
