@@ -25,7 +25,9 @@ locals {
       VOW_SIGNING_SECRET_ARN = local.signing_secret_arn
     },
     # Unsigned only when chosen (signing = "off"); the functions log it.
-    var.signing == "off" ? { VOW_UNSIGNED = "1" } : {},
+    var.signing != "off" ? {} : {
+      VOW_UNSIGNED = "1"
+    },
   )
 
   # The secret holding the signing keys: generated here (the default), the
