@@ -55,7 +55,7 @@ TF = ROOT / "infra/terraform"
 MODULE = TF / "modules/vow"
 EXAMPLE = TF / "example"
 COMPOSE = ROOT / "infra/localstack/docker-compose.yml"
-LOCALSTACK_SERVICES = {"sqs", "dynamodb", "lambda", "iam", "logs", "cloudwatch", "cloudformation", "s3", "sts", "events"}
+LOCALSTACK_SERVICES = {"sqs", "dynamodb", "lambda", "iam", "logs", "cloudwatch", "cloudformation", "s3", "sts", "events", "secretsmanager"}
 
 EXPECTED_OUTPUTS = {
     "QueueUrl": "queue_url",
