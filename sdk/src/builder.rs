@@ -9,12 +9,14 @@
 //! | table | [`VowBuilder::table_name`] | `VOW_TABLE_NAME` | required |
 //! | timer index | [`VowBuilder::timer_table`] | `VOW_TIMER_TABLE` | none: far timers hop |
 //! | record lifetime | [`VowBuilder::record_ttl`] | `VOW_RECORD_TTL_DAYS` | 30 days |
-//! | signing keys | [`VowBuilder::signing_keys`] | `VOW_SIGNING_KEYS` | unsigned |
+//! | signing keys | [`VowBuilder::signing_keys`] | `VOW_SIGNING_KEYS`, else the secret `VOW_SIGNING_SECRET_ARN` names | unsigned, with a warning unless `VOW_UNSIGNED=1` |
 //! | AWS SDK | [`VowBuilder::sdk_config`] | profiles, `AWS_REGION`, `AWS_ENDPOINT_URL`… | `aws_config` defaults |
 //!
 //! Every entry point builds its client this way ([`crate::Vow::aws`], the
 //! Lambda functions, the `vow` command, the quickstart), so a stack whose
-//! environment sets `VOW_SIGNING_KEYS` signs and verifies everywhere.
+//! environment sets `VOW_SIGNING_KEYS` or `VOW_SIGNING_SECRET_ARN` signs and
+//! verifies everywhere. The secret is read once, when `build` runs (see
+//! [`crate::signing`] for its format).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), vow::BackendError> {
@@ -39,7 +41,7 @@ use crate::client::Vow;
 use crate::engine::EngineConfig;
 use crate::error::BackendError;
 use crate::queue::{Delivery, Outgoing, Queue};
-use crate::signing::SigningKeys;
+use crate::signing::{SigningKeys, ENV_SIGNING_KEYS, ENV_SIGNING_SECRET_ARN, ENV_UNSIGNED};
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
@@ -149,13 +151,6 @@ impl VowBuilder {
             None => record_ttl_from_env()?,
         };
         let mut engine = self.engine.unwrap_or_default();
-        engine.signing = match (self.signing, engine.signing.take()) {
-            (Some(explicit), _) => explicit,
-            (None, Some(keys)) => Some(keys),
-            (None, None) => {
-                SigningKeys::from_env().map_err(|f| BackendError::fatal(f.message().to_owned()))?
-            }
-        };
         if engine.schedules.is_empty() {
             engine.schedules = crate::engine::DeclaredSchedules::from_env()
                 .map_err(|f| BackendError::fatal(f.message().to_owned()))?;
@@ -163,6 +158,11 @@ impl VowBuilder {
         let sdk = match self.sdk_config {
             Some(config) => config,
             None => crate::aws::sdk_config().await,
+        };
+        engine.signing = match (self.signing, engine.signing.take()) {
+            (Some(explicit), _) => explicit,
+            (None, Some(keys)) => Some(keys),
+            (None, None) => signing_from_env(&sdk, self.read_only).await?,
         };
         let metrics = self.metrics.unwrap_or_default();
         let timer_table = match self.timer_table {
@@ -185,6 +185,94 @@ impl VowBuilder {
         };
         Ok(Vow::client(Arc::new(store), queue, engine))
     }
+}
+
+/// The signing keys the environment names, read once at start-up (rule 10):
+/// `VOW_SIGNING_KEYS` itself, or else the Secrets Manager secret named by
+/// `VOW_SIGNING_SECRET_ARN` (`GetSecretValue`, with the same AWS configuration
+/// and endpoint settings as the other clients, e.g.
+/// `AWS_ENDPOINT_URL_SECRETS_MANAGER`). With neither, messages are unsigned:
+/// a warning says so (a read-only client sends nothing and is not warned)
+/// unless `VOW_UNSIGNED=1` records that choice, which may not be combined
+/// with keys.
+async fn signing_from_env(
+    sdk: &aws_config::SdkConfig,
+    read_only: bool,
+) -> Result<Option<SigningKeys>, BackendError> {
+    let fatal = |f: crate::Failure| BackendError::fatal(f.message().to_owned());
+    let set = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let unsigned = match set(ENV_UNSIGNED).as_deref().map(str::trim) {
+        None | Some("0") => false,
+        Some("1") => true,
+        Some(other) => {
+            return Err(BackendError::fatal(format!(
+                "{ENV_UNSIGNED} must be 1 (run unsigned, on purpose) or 0, not `{}`",
+                other.escape_debug()
+            )))
+        }
+    };
+    let keys = match (
+        SigningKeys::from_env().map_err(fatal)?,
+        set(ENV_SIGNING_SECRET_ARN),
+    ) {
+        (Some(keys), arn) => {
+            if let Some(arn) = arn {
+                tracing::warn!(
+                    secret = %arn,
+                    "vow: {ENV_SIGNING_KEYS} is set, so {ENV_SIGNING_SECRET_ARN} is not read"
+                );
+            }
+            Some(keys)
+        }
+        (None, Some(arn)) => Some(fetch_signing_secret(sdk, arn.trim()).await?),
+        (None, None) => None,
+    };
+    match (keys, unsigned) {
+        (Some(_), true) => Err(BackendError::fatal(format!(
+            "{ENV_UNSIGNED}=1 says to run unsigned, but signing keys are set              ({ENV_SIGNING_KEYS} or {ENV_SIGNING_SECRET_ARN}): unset one of them"
+        ))),
+        (Some(keys), false) => Ok(Some(keys)),
+        (None, true) => Ok(None),
+        (None, false) if read_only => Ok(None), // sends nothing: nothing to warn about
+        (None, false) => {
+            tracing::warn!(
+                "vow: messages are NOT signed: anyone who can send to the queue can start work                  and settle promises. Set {ENV_SIGNING_SECRET_ARN} (what the SAM and Terraform                  stacks do by default) or {ENV_SIGNING_KEYS}; set {ENV_UNSIGNED}=1 to run                  unsigned on purpose and silence this warning"
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// The keys in the secret `arn` (its current version), read with `GetSecretValue`.
+async fn fetch_signing_secret(
+    sdk: &aws_config::SdkConfig,
+    arn: &str,
+) -> Result<SigningKeys, BackendError> {
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    let out = client
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| {
+            crate::aws::classify(
+                &format!("{ENV_SIGNING_SECRET_ARN}: GetSecretValue on {arn}"),
+                e,
+            )
+        })?;
+    let Some(text) = out.secret_string() else {
+        return Err(BackendError::fatal(format!(
+            "{ENV_SIGNING_SECRET_ARN}: the secret {arn} has no SecretString (a binary secret?):              store `{{\"kid\":\"k1\",\"key\":\"...\"}}` or `id=secret,...`"
+        )));
+    };
+    SigningKeys::parse_secret(text)
+        .and_then(SigningKeys::with_legacy_from_env)
+        .map_err(|f| {
+            BackendError::fatal(format!(
+                "{ENV_SIGNING_SECRET_ARN}: the secret {arn}: {}",
+                f.message()
+            ))
+        })
 }
 
 /// The queue of a read-only client: every call fails, saying why.

@@ -33,6 +33,26 @@
 //! *second* and deploy everywhere, move it first and deploy, then drop the old
 //! one after [`MAX_AGE`] (until then, messages it signed may still arrive).
 //!
+//! Or they come from a Secrets Manager secret named by
+//! `VOW_SIGNING_SECRET_ARN` ([`ENV_SIGNING_SECRET_ARN`]), which the AWS
+//! backend's builder reads once at start-up (`GetSecretValue`), so the keys
+//! never sit in a function's environment. This is what the SAM template and
+//! the Terraform module deploy by default. The secret's string is either an
+//! `id=secret,...` spec as above or the JSON the templates generate
+//! ([`SigningKeys::parse_secret`]):
+//!
+//! ```json
+//! {"kid": "k2", "key": "<the signing secret>", "old": "k1=<the previous secret>"}
+//! ```
+//!
+//! `kid`/`key` sign (and verify); `old`, optional, lists keys that only verify:
+//! after a rotation, keep the previous key there for longer than [`MAX_AGE`]
+//! (the queue's 14-day retention plus [`SKEW`]).
+//!
+//! With neither variable set, messages are unsigned: the builder logs a
+//! warning at start-up unless `VOW_UNSIGNED=1` ([`ENV_UNSIGNED`]) says that
+//! this is the deployment's choice.
+//!
 //! # The old format
 //!
 //! `vow-sig:<key id>:<hex HMAC of the body>:<body>` (before issue times) binds
@@ -61,6 +81,16 @@ use std::time::Duration;
 
 /// The environment variable holding the signing keys.
 pub const ENV_SIGNING_KEYS: &str = "VOW_SIGNING_KEYS";
+
+/// The environment variable naming a Secrets Manager secret that holds the
+/// signing keys (read at start-up by the AWS backend's builder when
+/// [`ENV_SIGNING_KEYS`] is unset). See [`SigningKeys::parse_secret`].
+pub const ENV_SIGNING_SECRET_ARN: &str = "VOW_SIGNING_SECRET_ARN";
+
+/// The environment variable that records the choice to run unsigned: `1`
+/// silences the start-up warning that messages are not signed. It may not be
+/// combined with keys.
+pub const ENV_UNSIGNED: &str = "VOW_UNSIGNED";
 
 /// The environment variable that lets workers accept the old `vow-sig:` format
 /// until an RFC 3339 time (a rolling upgrade); unset, they refuse it.
@@ -153,13 +183,15 @@ fn rejected(why: &str) -> Failure {
 impl SigningKeys {
     /// Parse `id=secret[,id=secret...]`.
     pub fn parse(spec: &str) -> Result<Self, Failure> {
+        Self::parse_from(spec, ENV_SIGNING_KEYS)
+    }
+
+    /// [`SigningKeys::parse`], errors naming `source`.
+    fn parse_from(spec: &str, source: &str) -> Result<Self, Failure> {
         let mut keys = Vec::new();
         for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (id, secret) = pair.split_once('=').ok_or_else(|| {
-                Failure::bad_input(format!(
-                    "{ENV_SIGNING_KEYS}: `{}` is not `id=secret`",
-                    id_only(pair)
-                ))
+                Failure::bad_input(format!("{source}: `{}` is not `id=secret`", id_only(pair)))
             })?;
             let id_ok = !id.is_empty()
                 && id
@@ -167,7 +199,7 @@ impl SigningKeys {
                     .all(|c| c.is_ascii_graphic() && c != ':' && c != ',');
             if !id_ok || secret.len() < 16 {
                 return Err(Failure::bad_input(format!(
-                    "{ENV_SIGNING_KEYS}: key `{}` needs a non-empty id of printable characters \
+                    "{source}: key `{}` needs a non-empty id of printable characters \
                      without `:` and a secret of at least 16 characters",
                     id.escape_debug()
                 )));
@@ -175,14 +207,70 @@ impl SigningKeys {
             keys.push((id.to_owned(), secret.as_bytes().to_vec()));
         }
         if keys.is_empty() {
-            return Err(Failure::bad_input(format!(
-                "{ENV_SIGNING_KEYS} names no key"
-            )));
+            return Err(Failure::bad_input(format!("{source} names no key")));
         }
         Ok(SigningKeys {
             keys,
             legacy_until: None,
         })
+    }
+
+    /// Parse a Secrets Manager secret's string: either an `id=secret,...`
+    /// spec (as [`SigningKeys::parse`]) or a JSON object
+    /// `{"kid": ID, "key": SECRET, "old": "id=secret,..."}`, where `kid`/`key`
+    /// is the key that signs and `old` (optional) the keys that only verify,
+    /// kept after a rotation. The same rules hold for every key (an id of
+    /// printable characters without `:` or `,`, a secret of at least 16
+    /// characters, no `,` in a secret); errors never echo a secret.
+    ///
+    /// ```
+    /// use vow::signing::SigningKeys;
+    /// let new = r#"{"kid":"k2","key":"new-secret-0123456789"}"#;
+    /// let rotated = r#"{"kid":"k2","key":"new-secret-0123456789","old":"k1=old-secret-0123456789"}"#;
+    /// let old = SigningKeys::parse_secret("k1=old-secret-0123456789").unwrap();
+    /// let sealed = old.sign("work", 1, "{}");
+    /// assert!(SigningKeys::parse_secret(new).unwrap().verify("work", 1, &sealed).is_err());
+    /// assert!(SigningKeys::parse_secret(rotated).unwrap().verify("work", 1, &sealed).is_ok());
+    /// ```
+    pub fn parse_secret(text: &str) -> Result<Self, Failure> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Secret {
+            kid: String,
+            key: String,
+            #[serde(default)]
+            old: Option<String>,
+        }
+        let text = text.trim();
+        if !text.starts_with('{') {
+            return Self::parse_from(text, "the secret");
+        }
+        // serde_json's messages quote no values, only the position and field.
+        let secret: Secret = serde_json::from_str(text).map_err(|e| {
+            Failure::bad_input(format!(
+                "the secret is neither `id=secret,...` nor JSON {{\"kid\", \"key\", \"old\"}}: {e}"
+            ))
+        })?;
+        if secret.key.contains(',') || secret.key.trim() != secret.key {
+            return Err(Failure::bad_input(format!(
+                "the secret: key `{}` may not contain `,` or surrounding spaces",
+                secret.kid.escape_debug()
+            )));
+        }
+        let mut spec = format!("{}={}", secret.kid, secret.key);
+        if let Some(old) = secret.old.as_deref().filter(|o| !o.trim().is_empty()) {
+            spec.push(',');
+            spec.push_str(old);
+        }
+        let keys = Self::parse_from(&spec, "the secret")?;
+        let mut seen = std::collections::HashSet::new();
+        if let Some((dup, _)) = keys.keys.iter().find(|(id, _)| !seen.insert(id.as_str())) {
+            return Err(Failure::bad_input(format!(
+                "the secret: key id `{}` appears twice (a rotation needs a new kid)",
+                dup.escape_debug()
+            )));
+        }
+        Ok(keys)
     }
 
     /// The keys in `VOW_SIGNING_KEYS`, or `None` when it is unset; with
@@ -191,13 +279,19 @@ impl SigningKeys {
         let Ok(spec) = std::env::var(ENV_SIGNING_KEYS) else {
             return Ok(None);
         };
-        let keys = Self::parse(&spec)?;
+        Self::parse(&spec)?.with_legacy_from_env().map(Some)
+    }
+
+    /// These keys, accepting the old format until `VOW_SIGNING_LEGACY_UNTIL`
+    /// if it is set.
+    pub fn with_legacy_from_env(self) -> Result<Self, Failure> {
+        let keys = self;
         match std::env::var(ENV_SIGNING_LEGACY_UNTIL) {
             Ok(until) if !until.trim().is_empty() => {
                 let now = crate::clock::epoch_millis(std::time::SystemTime::now());
-                keys.accept_legacy_until_text(until.trim(), now).map(Some)
+                keys.accept_legacy_until_text(until.trim(), now)
             }
-            _ => Ok(Some(keys)),
+            _ => Ok(keys),
         }
     }
 
@@ -620,6 +714,49 @@ mod tests {
         );
         assert_eq!(queue_name("http://127.0.0.1:4566/000000000000/q/"), "q");
         assert_eq!(queue_name("q"), "q");
+    }
+
+    #[test]
+    fn secrets_hold_a_spec_or_the_templates_json_with_verify_only_old_keys() {
+        let now = 1_700_000_000_000;
+        let old = SigningKeys::parse("k1=old-secret-0123456789").expect("keys");
+        let by_old = old.sign("work", now, "{}");
+        // The JSON a template generates: one key, which signs.
+        let generated = r#"{"kid":"k1","key":"GENERATED0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQR"}"#;
+        let keys = SigningKeys::parse_secret(generated).expect("generated");
+        assert!(keys.sign("work", now, "{}").starts_with("vow-sig2:k1:"));
+        assert!(keys.verify("work", now, &by_old).is_err(), "another key");
+        // After a rotation: the new key signs, the old one only verifies.
+        let rotated =
+            r#" {"kid":"k2","key":"new-secret-0123456789","old":"k1=old-secret-0123456789"} "#;
+        let keys = SigningKeys::parse_secret(rotated).expect("rotated");
+        assert!(keys.sign("work", now, "{}").starts_with("vow-sig2:k2:"));
+        assert_eq!(
+            keys.verify("work", now, &by_old)
+                .expect("old verifies")
+                .body,
+            "{}"
+        );
+        // A plain spec works too.
+        let keys = SigningKeys::parse_secret("k1=old-secret-0123456789\n").expect("spec");
+        assert!(keys.verify("work", now, &by_old).is_ok());
+        for bad in [
+            r#"{"kid":"k1"}"#,
+            r#"{"kid":"k1","key":"short"}"#,
+            r#"{"kid":"k:1","key":"0123456789abcdef-secret"}"#,
+            r#"{"kid":"k1","key":"0123456789abcdef,secret"}"#,
+            r#"{"kid":"k1","key":"0123456789abcdef-secret","old":"k1=0123456789abcdef-other"}"#,
+            r#"{"kid":"k1","key":"0123456789abcdef-secret","extra":1}"#,
+            r#"{"kid":"k1","key":"0123456789abcdef-secret""#,
+            "",
+        ] {
+            let f = SigningKeys::parse_secret(bad).expect_err(bad);
+            assert!(!f.message().contains("0123456789abcdef"), "{f}");
+            assert!(
+                !f.message().contains(ENV_SIGNING_KEYS),
+                "names the secret: {f}"
+            );
+        }
     }
 
     #[test]

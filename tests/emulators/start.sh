@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start the local AWS emulators on loopback: LocalStack (host mode) for SQS, moto for DynamoDB.
+# Start the local AWS emulators on loopback: LocalStack (host mode) for SQS, moto for DynamoDB
+# (and Secrets Manager, which the same moto server serves).
 # Progress goes to stderr; the `export` lines a test needs go to stdout and to "$logdir/env.sh".
 #   eval "$(tests/emulators/start.sh)"    or    tests/emulators/start.sh && . target/emulators/env.sh
 set -euo pipefail
@@ -67,6 +68,7 @@ log "ready after ${SECONDS}s (logs and pid files in $logdir)"
 cat >"$logdir/env.sh" <<ENV
 export AWS_ENDPOINT_URL_SQS=http://127.0.0.1:$sqs_port
 export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$ddb_port
+export AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:$ddb_port
 export AWS_REGION=us-east-1
 export AWS_DEFAULT_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=test

@@ -21,7 +21,9 @@ class Facts:
     env_table_name: str  # ... the table's name
     env_record_ttl_days: str  # ... the records' TTL in whole days
     env_vars: tuple[str, ...]  # every variable vow::aws reads (ENV_VARS)
-    env_signing_keys: str  # the signing keys' variable
+    env_signing_keys: str  # the signing keys' variable (never set by the stacks: keys stay out of the environment)
+    env_signing_secret_arn: str  # the variable naming the secret the keys are read from at start-up
+    env_unsigned: str  # the variable recording the choice to run unsigned
     env_schedules: str  # the variable declaring the schedules whose start messages the worker accepts
     key: str  # the table's partition key attribute
     key_type: str  # its type (S, N, B)
@@ -112,6 +114,8 @@ def read(root: Path) -> Facts:
         env_record_ttl_days=consts["ENV_RECORD_TTL_DAYS"],
         env_vars=tuple(consts[n] for n in names),
         env_signing_keys=_const(signing.read_text(), "ENV_SIGNING_KEYS", signing),
+        env_signing_secret_arn=_const(signing.read_text(), "ENV_SIGNING_SECRET_ARN", signing),
+        env_unsigned=_const(signing.read_text(), "ENV_UNSIGNED", signing),
         env_schedules=_const(start.read_text(), "ENV_SCHEDULES", start),
         key=_const(store_text, "KEY", store),
         key_type=key_type.group(1),

@@ -57,7 +57,7 @@ TF = ROOT / "infra/terraform"
 MODULE = TF / "modules/vow"
 EXAMPLE = TF / "example"
 COMPOSE = ROOT / "infra/localstack/docker-compose.yml"
-LOCALSTACK_SERVICES = {"sqs", "dynamodb", "lambda", "iam", "logs", "cloudwatch", "cloudformation", "s3", "sts", "events"}
+LOCALSTACK_SERVICES = {"sqs", "dynamodb", "lambda", "iam", "logs", "cloudwatch", "cloudformation", "s3", "sts", "events", "secretsmanager"}
 
 EXPECTED_OUTPUTS = {
     "QueueUrl": "queue_url",
@@ -68,6 +68,8 @@ EXPECTED_OUTPUTS = {
     "TimerTableName": "timer_table_name",
     "WorkerFunctionArn": "worker_function_arn",
     "DeadLetterFunctionArn": "dead_letter_function_arn",
+    "SigningSecretArn": "signing_secret_arn",
+    "SigningKeyReadPolicyArn": "signing_key_read_policy_arn",
 }
 # SAM function -> (CodeUri parameter, Binary parameter, default binary)
 FUNCTIONS = {
@@ -220,6 +222,7 @@ def check_compose() -> None:
 
 FULL = {
     "data_table_names": ["samples-data", "orders"],
+    "signing": "existing",
     "signing_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:vow-keys-AbCdEf",
     "extra_policy_arns": ["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"],
     "extra_policy_json": json.dumps(
@@ -248,6 +251,8 @@ def check_values(variables: dict) -> None:
     nightly = {"nightly": {"expression": "cron(0 3 * * ? *)", "timezone": "Europe/Paris", "task": "reports/nightly", "input": '{"region":"eu"}'}}
     variants = [("defaults", base), ("all options", {**base, **FULL}), ("10 data tables", {**base, "data_table_names": ten})]
     variants += [("a schedule", {**base, "schedules": nightly})]
+    variants += [("signing off", {**base, "signing": "off"})]
+    variants += [("existing secret", {**base, "signing": "existing", "signing_secret_arn": FULL["signing_secret_arn"]})]
     variants += [(f"timeout {t}", {**base, "timeout": t}) for t in timeouts if t != base["timeout"]]
     for label, params in variants:
         models = {}
@@ -255,7 +260,7 @@ def check_values(variables: dict) -> None:
             try:
                 src = sam_doc if tool == "sam" else tf
                 models[tool] = build(src, {k: v for k, v in params.items()})
-            except (stack.ModelError, hclexpr.HclError, KeyError, TypeError, ValueError) as e:
+            except (stack.ModelError, hclexpr.HclError, KeyError, IndexError, TypeError, ValueError) as e:
                 fail(f"{tool} ({label}): cannot evaluate: {e!r}")
                 continue
             for e in values.check_model(models[tool], params, facts, f"{tool} ({label})"):
@@ -264,6 +269,11 @@ def check_values(variables: dict) -> None:
             for e in values.check_parity(models["sam"], models["terraform"], label):
                 fail(e)
     check_parameters(sam_doc, variables, defaults, facts)
+    # Both stacks sign by default, with a key they generate (values.py checks
+    # that the functions read it at start-up and producers may read it).
+    sam_signing = sam_doc["Parameters"].get("Signing", {}).get("Default")
+    if sam_signing != "generated" or defaults.get("signing") != "generated":
+        fail(f"signing defaults to SAM {sam_signing!r}, Terraform {defaults.get('signing')!r}: both stacks must sign by default with a generated key")
     if not facts.ttl_min_days <= int(defaults.get("record_ttl_days", 0)) <= facts.ttl_max_days:
         fail(f"modules/vow: record_ttl_days defaults to {defaults.get('record_ttl_days')}, outside the code's range")
     # SAM has no loops: more than 10 data tables must fail the deploy, not
@@ -308,6 +318,7 @@ def check_parameters(sam_doc: dict, variables: dict, defaults: dict, facts) -> N
         "oldest_message_alarm_seconds": {300: True, 86400: True, 1036800: True, 299: False, 1036801: False, 1209600: False},
         "timeout": {60: True},
         "max_receive_count": {5: True, 0: False},
+        "signing": {"generated": True, "existing": True, "off": True, "on": False, "": False},
     }
     for tf_name, values_ in cases.items():
         sam_name = stack.PARAMETERS[tf_name]

@@ -14,13 +14,13 @@ compares them with that record, per function:
 
 Template resources are resolved to the recorded ARNs by logical name (the
 work queue, the dead-letter queue, the promise table, the timer index's
-table). It fails if a recorded
+table, the signing secret the functions read at start-up). It fails if a recorded
 call is not granted on a matching resource, or if one of vow's own grants
 matches no recorded call. Grants for user extensions (DataTableNames /
 data_table_names, ExtraPolicyArns / extra_policy_arns, ExtraPolicyJson /
 extra_policy_json) are checked in the first direction only: they are told
 apart by evaluating each stack twice, with the recorded data tables and with
-none. Only SQS and DynamoDB are recorded; CloudWatch Logs grants (what the
+none. Only SQS, DynamoDB and Secrets Manager are recorded; CloudWatch Logs grants (what the
 basic execution role gives: the Lambda service writes the function's logs)
 and X-Ray grants (Tracing: Active, sent by the Lambda service) are out of
 scope; any other service in a grant fails the check, since nothing recorded
@@ -71,18 +71,20 @@ SAM_RESOURCES = {
     "DeadLetterQueue": "dead_letter_queue",
     "PromiseTable": "promise_table",
     "TimerTable": "timer_table",
+    "SigningSecret": "signing_secret",
 }
 TF_RESOURCES = {
     ("aws_sqs_queue", "work"): "work_queue",
     ("aws_sqs_queue", "dead_letter"): "dead_letter_queue",
     ("aws_dynamodb_table", "promises"): "promise_table",
     ("aws_dynamodb_table", "timers"): "timer_table",
+    ("aws_secretsmanager_secret", "signing"): "signing_secret",
 }
 # The user extension inputs: set to the recorded data tables, or emptied.
 SAM_DATA_TABLES = "DataTableNames"
 TF_DATA_TABLES = "data_table_names"
 # Services the recording covers, and those deliberately left out.
-RECORDED = {"sqs", "dynamodb"}
+RECORDED = {"sqs", "dynamodb", "secretsmanager"}
 OUT_OF_SCOPE = {
     "logs": "CloudWatch Logs: the basic execution role's grants; the Lambda service writes the logs",
     "xray": "X-Ray: Tracing Active; the Lambda service sends the traces",
@@ -128,7 +130,7 @@ class Record:
         self.region = data["region"]
         self.account = data["account"]
         res = data["resources"]
-        self.arns = {k: res[k] for k in ("work_queue", "dead_letter_queue", "promise_table", "timer_table")}
+        self.arns = {k: res[k] for k in ("work_queue", "dead_letter_queue", "promise_table", "timer_table", "signing_secret")}
         self.data_tables: dict[str, str] = dict(res.get("data_tables", {}))
         self.calls = [Call(c["principal"], c["via"], c["action"], c["resource"]) for c in data["calls"]]
         labels = {
@@ -136,6 +138,7 @@ class Record:
             self.arns["dead_letter_queue"]: "queue/<dead-letter>",
             self.arns["promise_table"]: "table/<promises>",
             self.arns["timer_table"]: "table/<timers>",
+            self.arns["signing_secret"]: "secret/<signing>",
         }
         labels.update({arn: f"table/<{label}>" for label, arn in self.data_tables.items()})
         self.labels = sorted(labels.items(), key=lambda kv: -len(kv[0]))
@@ -232,6 +235,8 @@ def sam_grants(rec: Record, template: Path, data_tables: list[str]) -> list[Gran
         arn = rec.arns[which]
         if which.endswith("queue"):
             stand_ins[logical] = {"Ref": rec.queue_url(arn), "Arn": arn, "QueueName": rec.name(arn), "QueueUrl": rec.queue_url(arn)}
+        elif which == "signing_secret":  # a secret's Ref is its ARN
+            stand_ins[logical] = {"Ref": arn, "Id": arn}
         else:
             stand_ins[logical] = {"Ref": rec.name(arn), "Arn": arn}
     cfn = iam_cfn.Cfn(tpl, params, rec.region, rec.account, stand_ins)
@@ -298,7 +303,7 @@ def tf_grants(rec: Record, directory: Path, data_tables: list[str]) -> list[Gran
     stand_ins = {}
     for (kind, name), which in TF_RESOURCES.items():
         arn = rec.arns[which]
-        handle = rec.queue_url(arn) if which.endswith("queue") else rec.name(arn)
+        handle = rec.queue_url(arn) if which.endswith("queue") else arn if which == "signing_secret" else rec.name(arn)
         stand_ins[f"{kind}.{name}"] = {"arn": arn, "name": rec.name(arn), "id": handle, "url": handle}
     hcl = iam_hcl.Hcl(module, variables, rec.region, rec.account, stand_ins)
     grants: list[Grant] = []

@@ -32,6 +32,11 @@ in us-east-1, account 123456789012:
                 targets [{arn, input (parsed), role}]
     queue_policies  queue arn -> resource policy statements [{sid, effect,
                 principals, actions, resources, not, conditions}]
+    signing     secrets {arn: how its value is made: template (parsed), key
+                (the generated field), length, letters_and_digits, literal
+                (a value written in the template)}, read_policies [statement
+                lists of the managed policies for producers], outputs
+                {secret_arn, read_policy ("<read policy>" when it names one)}
 
 The checks in values.py read only this model, so one check covers both tools.
 """
@@ -68,6 +73,7 @@ PARAMETERS = {
     "extra_policy_arns": "ExtraPolicyArns",
     "extra_policy_json": "ExtraPolicyJson",
     "data_table_names": "DataTableNames",
+    "signing": "Signing",
     "signing_secret_arn": "SigningSecretArn",
     "log_level": "LogLevel",
 }
@@ -88,6 +94,37 @@ TF_ALARMS = {"dead_letter_depth": "dead_letter_queue", "work_age": "work_queue_a
 SAM_TIMER_TABLE = "TimerTable"
 TF_TIMER_TABLE = "timers"
 
+
+
+# The ARN of a secret the stack generates, in both tools (CloudFormation and
+# Terraform each add their own random part to its name).
+GENERATED_SECRET_ARN = f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:<generated>"
+READ_POLICY = "<read policy>"
+
+
+def policy_arn(name: str) -> str:
+    return f"arn:{PARTITION}:iam::{ACCOUNT}:policy/{name}"
+
+
+def random_value(name: str) -> str:
+    """A random_password's result, as the model shows it."""
+    return f"<random_password.{name}>"
+
+
+def generated_secret(string: Any, template: Any, key: Any, length: Any, letters_and_digits: bool) -> dict:
+    """How a secret's value is made: a JSON template with one generated field,
+    or a value written in the template (`literal`)."""
+    try:
+        parsed = json.loads(template) if isinstance(template, str) else template
+    except json.JSONDecodeError:
+        parsed = {"unparsable": template}
+    return {
+        "template": parsed,
+        "key": key,
+        "length": _int(length),
+        "letters_and_digits": letters_and_digits,
+        "literal": string is not None,
+    }
 
 
 def secret_value(secret_id: str) -> str:
@@ -303,6 +340,8 @@ class SamEvaluator:
             "AWS::IAM::Role": {"Ref": name, "Arn": role_arn(name)},
             "AWS::Serverless::Function": {"Ref": name, "Arn": function_arn(name)},
             "AWS::Events::Rule": {"Ref": name, "Arn": rule_arn(name)},
+            "AWS::SecretsManager::Secret": {"Ref": GENERATED_SECRET_ARN, "Id": GENERATED_SECRET_ARN},
+            "AWS::IAM::ManagedPolicy": {"Ref": policy_arn(name), "PolicyArn": policy_arn(name)},
         }.get(kind, {"Ref": name})
         if attr not in table:
             raise ModelError(f"sam: {logical} ({kind}) has no attribute {attr} the checks know")
@@ -631,6 +670,36 @@ def sam_model(doc: dict, tf_params: dict[str, Any]) -> dict:
             for url in p.get("Queues", []):
                 arn = queue_arn(str(url).rsplit("/", 1)[-1])
                 model["queue_policies"].setdefault(arn, []).extend(resource_statements(p.get("PolicyDocument", {})))
+
+    # Signing: the secrets the stack creates, the policies for producers, the outputs.
+    signing: dict[str, Any] = {"secrets": {}, "read_policies": [], "outputs": {}}
+    policy_arns = []
+    for logical, res in doc.get("Resources", {}).items():
+        if "Condition" in res and not s.condition(res["Condition"]):
+            continue
+        if res.get("Type") == "AWS::SecretsManager::Secret":
+            p = s.props(logical)
+            g = p.get("GenerateSecretString") or {}
+            signing["secrets"][s.attr(logical, "Ref")] = generated_secret(
+                p.get("SecretString"),
+                g.get("SecretStringTemplate"),
+                g.get("GenerateStringKey"),
+                g.get("PasswordLength", 32),
+                str(g.get("ExcludePunctuation")).lower() == "true",
+            )
+        if res.get("Type") == "AWS::IAM::ManagedPolicy":
+            p = s.props(logical)
+            signing["read_policies"].append(policy_statements(p.get("PolicyDocument", {})))
+            policy_arns.append(s.attr(logical, "Ref"))
+    outputs = doc.get("Outputs", {})
+    for key, name in (("secret_arn", "SigningSecretArn"), ("read_policy", "SigningKeyReadPolicyArn")):
+        out = outputs.get(name)
+        if out is None or ("Condition" in out and not s.condition(out["Condition"])):
+            signing["outputs"][key] = None
+            continue
+        v = s.eval(out.get("Value"))
+        signing["outputs"][key] = READ_POLICY if v in policy_arns else v
+    model["signing"] = signing
     return model
 
 
@@ -725,6 +794,15 @@ class TfEvaluator:
         if kind == "aws_cloudwatch_event_rule":
             n = v("name")
             return {"name": n, "arn": rule_arn(n), "id": n}
+        if kind == "aws_secretsmanager_secret":
+            return {"arn": GENERATED_SECRET_ARN, "id": GENERATED_SECRET_ARN}
+        if kind == "random_password":
+            return {"result": random_value(name), "id": random_value(name)}
+        if kind == "aws_iam_policy":
+            n = v("name") or (v("name_prefix", "") + "0000")
+            return {"name": n, "arn": policy_arn(n), "id": policy_arn(n)}
+        if kind == "aws_secretsmanager_secret_version":
+            return {"secret_string": secret_value(v("secret_id")), "id": f"{kind}.{name}"}
         return {"id": f"{kind}.{name}"}
 
     def data(self, kind: str, name: str) -> Any:
@@ -793,7 +871,7 @@ class TfEvaluator:
             return _Lazy(lambda kind: _Lazy(lambda n: self.data(kind, n)))
         if name == "path":
             return {"module": "."}
-        if name.startswith("aws_"):
+        if name.startswith("aws_") or name == "random_password":
             return _Lazy(lambda n: self.attrs(name, n))
         raise hclexpr.HclError(f"unknown reference {name}")
 
@@ -1048,6 +1126,43 @@ def terraform_model(tf: dict, params: dict[str, Any]) -> dict:
     for name, body in blocks(tf, "resource", "aws_sqs_queue_policy").items():
         arn = queue_arn(str(t.value(body["queue_url"])).rsplit("/", 1)[-1])
         model["queue_policies"].setdefault(arn, []).extend(resource_statements(t.value(body["policy"])))
+
+    # Signing: the secrets the module creates (their value from a version
+    # holding a random_password), the policies for producers, the outputs.
+    signing: dict[str, Any] = {"secrets": {}, "read_policies": [], "outputs": {}}
+    passwords = blocks(tf, "resource", "random_password")
+    versions = blocks(tf, "resource", "aws_secretsmanager_secret_version")
+    for name in blocks(tf, "resource", "aws_secretsmanager_secret"):
+        for secret in t.instances("aws_secretsmanager_secret", name):
+            spec = generated_secret(None, None, None, None, False)
+            for vname, vbody in versions.items():
+                if ("count" in vbody and not t.value(vbody["count"])) or t.value(vbody["secret_id"]) not in (secret["arn"], secret["id"]):
+                    continue
+                text = t.value(vbody["secret_string"]) if "secret_string" in vbody else None
+                try:
+                    fields = json.loads(text) if isinstance(text, str) else None
+                except json.JSONDecodeError:
+                    fields = None
+                random = [k for k, val in (fields or {}).items() if isinstance(val, str) and val.startswith("<random_password.")]
+                if len(random) != 1:
+                    spec = generated_secret(text, None, None, None, False)
+                    continue
+                pw = passwords.get(fields[random[0]][len("<random_password.") : -1], {})
+                template = {k: val for k, val in fields.items() if k != random[0]}
+                letters_and_digits = "special" in pw and t.value(pw["special"]) is False
+                spec = generated_secret(None, template, random[0], t.value(pw["length"]) if "length" in pw else None, letters_and_digits)
+            signing["secrets"][secret["arn"]] = spec
+    policy_arns = []
+    for name, body in blocks(tf, "resource", "aws_iam_policy").items():
+        for policy in t.instances("aws_iam_policy", name):
+            signing["read_policies"].append(policy_statements(t.value(body["policy"])))
+            policy_arns.append(policy["arn"])
+    outputs = blocks(tf, "output")
+    for key, name in (("secret_arn", "signing_secret_arn"), ("read_policy", "signing_key_read_policy_arn")):
+        out = outputs.get(name)
+        v = t.value(out["value"]) if out is not None else None
+        signing["outputs"][key] = READ_POLICY if v in policy_arns else v
+    model["signing"] = signing
     return model
 
 

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from codefacts import Facts
-from stack import policy_statements, secret_value
+from stack import GENERATED_SECRET_ARN, READ_POLICY, policy_statements
 
 REPORT_FAILURES = ["ReportBatchItemFailures"]
 RUNTIME, HANDLER, ARCH = "provided.al2023", "bootstrap", ["arm64"]
@@ -40,6 +40,11 @@ ALARM_LEAD = 86_400
 # 5 minutes, added up (a missing point counts 0); any one message fires it.
 REFUSED_PERIOD = 300
 REFUSED_TERM = re.compile(r"\s*FILL\(\s*([a-z][A-Za-z0-9_]*)\s*,\s*0\s*\)\s*")
+# The signing key a stack generates: the JSON SigningKeys::parse_secret reads,
+# {"kid": "k1", "key": <generated>}, the key long and of letters and digits
+# only (no character the `id=secret,...` spec or JSON would need escaped).
+SIGNING_TEMPLATE, SIGNING_FIELD, SIGNING_MIN_LENGTH = {"kid": "k1"}, "key", 64
+GET_SECRET = "secretsmanager:GetSecretValue"
 # The statement that denies requests without TLS, on every queue of the stack.
 TLS_DENY = {"effect": "Deny", "principals": ["*"], "conditions": {"Bool": {"aws:SecureTransport": ["false"]}}}
 
@@ -71,7 +76,25 @@ def required_grants(model: dict, params: dict, key: str) -> set[tuple[str, str]]
             grants |= {(a, arn) for a in DATA_TABLE_ACTIONS}
     grants |= {(a, table) for a in table_actions}
     grants |= {(a, model["timer_table"]["arn"]) for a in TIMER_ACTIONS[key]}
+    secret = signing_secret(params)
+    if secret:
+        grants.add((GET_SECRET, secret))  # the builder reads the keys at start-up
     return grants
+
+
+def signing_mode(params: dict) -> str:
+    return params.get("signing") or "generated"
+
+
+def signing_secret(params: dict) -> str | None:
+    """The secret the functions read their signing keys from: the generated
+    one, the operator's (existing), or none (off)."""
+    mode = signing_mode(params)
+    if mode == "generated":
+        return GENERATED_SECRET_ARN
+    if mode == "existing":
+        return params.get("signing_secret_arn")
+    return None
 
 
 def _pairs(statements: list[dict]) -> set[tuple[str, str]]:
@@ -122,7 +145,6 @@ def check_model(model: dict, params: dict, facts: Facts, label: str) -> list[str
         fail(f"the table's billing mode is {table['billing']}, expected PAY_PER_REQUEST")
 
     # Functions.
-    signing = params.get("signing_secret_arn")
     want_env = {
         facts.env_queue_url: work["url"],
         facts.env_table_name: table["name"],
@@ -131,8 +153,11 @@ def check_model(model: dict, params: dict, facts: Facts, label: str) -> list[str
     }
     if set(want_env) != set(facts.env_vars):
         fail(f"the checks know values for {sorted(want_env)}, the code reads {sorted(facts.env_vars)}")
-    if signing:
-        want_env[facts.env_signing_keys] = secret_value(signing)
+    secret = signing_secret(params)
+    if secret:
+        want_env[facts.env_signing_secret_arn] = secret
+    elif signing_mode(params) == "off":
+        want_env[facts.env_unsigned] = "1"
     schedules = params.get("schedules") or {}
     for key, f in fns.items():
         if (f["runtime"], f["handler"], f["arch"]) != (RUNTIME, HANDLER, ARCH):
@@ -142,6 +167,9 @@ def check_model(model: dict, params: dict, facts: Facts, label: str) -> list[str
             # Exactly the declared schedules, each with its task: the worker
             # accepts their unsigned start messages and refuses all others.
             fn_env[facts.env_schedules] = ",".join(f"{n}={schedules[n]['task']}" for n in sorted(schedules))
+        for var, value in sorted(f["env"].items()):
+            if value.startswith(("<string of secret", "<random_password.")):
+                fail(f"{key}: {var} holds a signing key's value: the keys are read from Secrets Manager at start-up, never placed in the environment")
         for var in sorted(set(fn_env) | set(f["env"])):
             got, want = f["env"].get(var), fn_env.get(var)
             if want is None:
@@ -308,6 +336,7 @@ def check_model(model: dict, params: dict, facts: Facts, label: str) -> list[str
     for name in sorted(set(alarms) - set(want_alarms) - {"refused"}):
         fail(f"alarm {name}: not one the checks know")
 
+    errors += [f"{label}: {e}" for e in check_signing(model, params)]
     errors += [f"{label}: {e}" for e in check_timer_index(model, facts)]
     errors += [f"{label}: {e}" for e in check_queue_policies(model, params)]
     return errors
@@ -366,6 +395,49 @@ def _int_or_none(v: Any) -> int | None:
         return int(v)
     except (TypeError, ValueError):
         return None
+
+
+def check_signing(model: dict, params: dict) -> list[str]:
+    """Messages are signed unless the operator chose otherwise (rule 10).
+
+    generated (the default): the stack creates one secret whose value is made
+    by AWS (CloudFormation's GenerateSecretString, Terraform's
+    random_password), in the JSON the code reads; existing: none. Either way a
+    managed policy lets producers read exactly that secret, and the outputs
+    name the secret and the policy. off: no secret, no policy, no outputs.
+    (The functions' variable and grant are checked with the others.)
+    """
+    errors: list[str] = []
+    fail = errors.append
+    signing = model.get("signing") or {"secrets": {}, "read_policies": [], "outputs": {}}
+    mode, secret = signing_mode(params), signing_secret(params)
+    secrets = signing["secrets"]
+    if mode == "generated":
+        spec = secrets.get(GENERATED_SECRET_ARN)
+        if spec is None:
+            fail("signing is 'generated' but the stack creates no secret")
+        elif spec["literal"] or spec["template"] != SIGNING_TEMPLATE or spec["key"] != SIGNING_FIELD:
+            fail(
+                f"the signing secret is {spec}: expected {SIGNING_TEMPLATE} with the generated "
+                f"field {SIGNING_FIELD!r} (a value written in a template is no secret)"
+            )
+        elif not isinstance(spec["length"], int) or spec["length"] < SIGNING_MIN_LENGTH or not spec["letters_and_digits"]:
+            fail(f"the generated signing key is {spec['length']} characters, letters and digits only: {spec['letters_and_digits']}; expected at least {SIGNING_MIN_LENGTH} letters and digits")
+        extra = sorted(set(secrets) - {GENERATED_SECRET_ARN})
+    else:
+        extra = sorted(secrets)
+    if extra:
+        fail(f"the stack creates secrets {extra}, which signing={mode!r} does not use")
+    policies = signing["read_policies"]
+    want_statement = [{"sid": "ReadSigningKeys", "effect": "Allow", "actions": [GET_SECRET], "not_action": False, "resources": [secret], "not_resource": False}]
+    if secret and policies != [want_statement]:
+        fail(f"the producers' policy is {policies}, expected one allowing {GET_SECRET} on {secret} and nothing else")
+    if not secret and policies:
+        fail(f"signing is {mode!r} but the stack creates managed policies {policies}")
+    want_outputs = {"secret_arn": secret, "read_policy": READ_POLICY if secret else None}
+    if signing["outputs"] != want_outputs:
+        fail(f"the signing outputs are {signing['outputs']}, expected {want_outputs}")
+    return errors
 
 
 def check_timer_index(model: dict, facts: Facts) -> list[str]:

@@ -262,8 +262,9 @@ impl Head {
     }
 }
 
-/// The IAM actions and resource ARNs one request needs: DynamoDB and SQS in
-/// the JSON protocol (`X-Amz-Target`), SQS in the query protocol (`Action=`).
+/// The IAM actions and resource ARNs one request needs: DynamoDB, Secrets
+/// Manager and SQS in the JSON protocol (`X-Amz-Target`), SQS in the query
+/// protocol (`Action=`).
 pub fn accesses(head: &Head, body: &[u8]) -> Result<Vec<(String, String)>, String> {
     match head.target.as_deref().and_then(|t| t.split_once('.')) {
         Some(("DynamoDB_20120810", op)) => dynamodb(op, &json(body)?),
@@ -272,6 +273,7 @@ pub fn accesses(head: &Head, body: &[u8]) -> Result<Vec<(String, String)>, Strin
             let field = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
             sqs(op, field("QueueUrl"), field("QueueName"))
         }
+        Some(("secretsmanager", op)) => secretsmanager(op, &json(body)?),
         Some((service, op)) => Err(format!("unknown service {service} ({op})")),
         None => {
             let form = form(body);
@@ -357,6 +359,21 @@ fn table_arn(name: &str) -> String {
 /// An SQS operation's action (a batch is authorized as its single action) and
 /// the queue's ARN (from `QueueUrl`, or `QueueName` for `CreateQueue` and
 /// `GetQueueUrl`).
+/// A Secrets Manager operation on the secret its `SecretId` names (the
+/// functions name it by ARN, as the stacks give it to them).
+fn secretsmanager(op: &str, body: &Value) -> Result<Vec<(String, String)>, String> {
+    let id = body
+        .get("SecretId")
+        .and_then(Value::as_str)
+        .ok_or(format!("secretsmanager {op} without SecretId"))?;
+    if !id.starts_with("arn:") {
+        return Err(format!(
+            "secretsmanager {op}: SecretId {id} is a name, not the ARN the stacks give"
+        ));
+    }
+    Ok(vec![(format!("secretsmanager:{op}"), id.to_owned())])
+}
+
 fn sqs(
     op: &str,
     url: Option<String>,
@@ -499,6 +516,23 @@ mod tests {
                 "arn:aws:dynamodb:eu-west-1:1:table/t".to_owned()
             )]))
         );
+    }
+
+    #[test]
+    fn secrets_manager_calls_name_their_secret_by_arn() {
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:keys-AbCdEf";
+        assert_eq!(
+            accesses(
+                &head("secretsmanager.GetSecretValue"),
+                format!(r#"{{"SecretId":"{arn}"}}"#).as_bytes()
+            ),
+            Ok(pairs(&[("secretsmanager:GetSecretValue", arn.to_owned())]))
+        );
+        assert!(accesses(
+            &head("secretsmanager.GetSecretValue"),
+            br#"{"SecretId":"keys"}"#
+        )
+        .is_err());
     }
 
     #[test]

@@ -14,7 +14,9 @@
 //! sleep of half an hour that the worker writes into the index, the same
 //! timer dead-lettered (the dead-letter function writes it again) and one
 //! sweep (`{"vow":"sweep"}`, as the stack's EventBridge rule sends it each
-//! minute). The record goes to `$VOW_IAM_CALLS` (default
+//! minute). Messages are signed with a key both functions read at start-up
+//! from a Secrets Manager secret (`VOW_SIGNING_SECRET_ARN`), as the stacks
+//! deploy them by default. The record goes to `$VOW_IAM_CALLS` (default
 //! `<target>/tmp/iam-calls.json`).
 
 use serde_json::json;
@@ -25,6 +27,7 @@ use vow::invoke::LambdaInvoke;
 use vow::poller::{BatchHandler, Poller};
 use vow::prelude::*;
 use vow::queue::{Outgoing, Queue};
+use vow::signing::SigningKeys;
 use vow::wire::{Cont, Envelope, Target, WIRE_VERSION};
 use vow_e2e::recorder::{Recorder, ACCOUNT, REGION};
 use vow_e2e::tasks::MatchOne;
@@ -202,7 +205,30 @@ async fn the_functions_calls_are_recorded_for_the_iam_check() {
     let _ = std::fs::remove_file(&out);
     // Two receives before a message is dead-lettered, after a short visibility
     // timeout, so the dead-letter paths run within seconds.
-    let stack = Stack::with_visibility("iam", 2, 8).await;
+    // Messages are signed with a key the functions read at start-up from a
+    // Secrets Manager secret, as the stacks deploy them by default
+    // (GetSecretValue, through a recording proxy like the other calls).
+    let config = vow::aws::sdk_config().await;
+    let key: String = std::iter::repeat_with(fastrand::alphanumeric)
+        .take(64)
+        .collect();
+    let secret_json = format!(r#"{{"kid":"k1","key":"{key}"}}"#);
+    let keys = SigningKeys::parse_secret(&secret_json).expect("the secret's keys");
+    let mut engine = vow_e2e::test_engine();
+    engine.signing = Some(keys.clone());
+    let stack = Stack::configured("iam", 2, 8, engine).await;
+    let secret_arn = aws_sdk_secretsmanager::Client::new(&config)
+        .create_secret()
+        .name(format!("{}-signing", stack.names.table_name))
+        .secret_string(&secret_json)
+        .send()
+        .await
+        .expect("create the signing secret")
+        .arn()
+        .expect("its ARN")
+        .to_owned();
+    let work_queue = vow::signing::queue_name(&stack.names.queue_url).to_owned();
+    let sign = |body: String| keys.sign(&work_queue, vow::signing::now_ms(), &body);
     let data = format!("{}-data", stack.names.table_name);
     let late = format!("{}-late", stack.names.table_name);
     seed_dynamo(&data, 1_000)
@@ -222,13 +248,19 @@ async fn the_functions_calls_are_recorded_for_the_iam_check() {
             .proxy(principal, "function", &endpoint("DYNAMODB"))
             .await
             .expect("proxy");
+        let secrets = recorder
+            .proxy(principal, "function", &endpoint("SECRETS_MANAGER"))
+            .await
+            .expect("proxy");
         let port = free_port();
         let env = [
             (vow::aws::ENV_QUEUE_URL, stack.names.queue_url.as_str()),
             (vow::aws::ENV_TABLE_NAME, stack.names.table_name.as_str()),
             (vow::aws::ENV_TIMER_TABLE, timers.as_str()),
+            (vow::signing::ENV_SIGNING_SECRET_ARN, secret_arn.as_str()),
             ("AWS_ENDPOINT_URL_SQS", sqs.as_str()),
             ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.as_str()),
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", secrets.as_str()),
         ];
         // The function's output, kept if the test fails.
         let log = std::env::temp_dir().join(format!("vow-iam-{binary}-{port}.out"));
@@ -352,11 +384,11 @@ async fn the_functions_calls_are_recorded_for_the_iam_check() {
         .queue()
         .send(vec![
             Outgoing {
-                body: "{not json".into(),
+                body: sign("{not json".into()),
                 delay: Duration::ZERO,
             },
             Outgoing {
-                body: unknown_task(&unknown, 10).encode(),
+                body: sign(unknown_task(&unknown, 10).encode()),
                 delay: Duration::ZERO,
             },
             Outgoing {
@@ -364,7 +396,7 @@ async fn the_functions_calls_are_recorded_for_the_iam_check() {
                 delay: Duration::ZERO,
             },
             Outgoing {
-                body: carrying.encode(),
+                body: sign(carrying.encode()),
                 delay: Duration::ZERO,
             },
         ])
@@ -532,7 +564,11 @@ async fn the_functions_calls_are_recorded_for_the_iam_check() {
     );
     SqsQueue::new(stack.sqs.clone(), &stack.dlq_url)
         .send(vec![Outgoing {
-            body: bodies[0].clone(),
+            body: if vow::signing::looks_signed(&bodies[0]) {
+                bodies[0].clone()
+            } else {
+                sign(bodies[0].clone())
+            },
             delay: Duration::ZERO,
         }])
         .await
@@ -591,6 +627,8 @@ async fn the_functions_calls_are_recorded_for_the_iam_check() {
         ("worker", "dynamodb:Query", &timers_arn),
         ("dead-letter", "dynamodb:GetItem", &timers_arn),
         ("dead-letter", "dynamodb:PutItem", &timers_arn),
+        ("worker", "secretsmanager:GetSecretValue", &secret_arn),
+        ("dead-letter", "secretsmanager:GetSecretValue", &secret_arn),
     ] {
         assert!(
             recorder.saw(principal, action, resource),
@@ -603,6 +641,7 @@ async fn the_functions_calls_are_recorded_for_the_iam_check() {
         "dead_letter_queue": dlq,
         "promise_table": promises,
         "timer_table": timers_arn,
+        "signing_secret": secret_arn,
         "data_tables": { "data": data_arn, "data-late": late_arn },
     }));
     if let Some(dir) = out.parent() {

@@ -31,11 +31,16 @@ fn assigned_vars(text: &str) -> BTreeSet<String> {
 
 #[test]
 fn templates_set_exactly_the_variables_the_code_reads() {
-    // Signing keys are optional (a Secrets Manager secret), and so are the
-    // declared schedules (the worker's, with a schedule); the rest always set.
+    // The signing secret's ARN (never the keys themselves: VOW_SIGNING_KEYS
+    // is not set by a stack) or the choice to run unsigned, and the declared
+    // schedules (the worker's, with a schedule); the rest always set.
     let code: BTreeSet<String> = vow::aws::ENV_VARS
         .iter()
-        .chain([&vow::signing::ENV_SIGNING_KEYS, &vow::ENV_SCHEDULES])
+        .chain([
+            &vow::signing::ENV_SIGNING_SECRET_ARN,
+            &vow::signing::ENV_UNSIGNED,
+            &vow::ENV_SCHEDULES,
+        ])
         .map(|s| s.to_string())
         .collect();
     for path in [

@@ -17,6 +17,10 @@ terraform {
       source  = "hashicorp/aws"
       version = ">= 5.31, < 7.0"
     }
+    random = {
+      source  = "hashicorp/random"
+      version = ">= 3.1, < 4.0"
+    }
   }
 }
 
@@ -72,6 +76,7 @@ module "vow" {
   worker_zip          = "${local.lambda_dir}/orders-worker/bootstrap.zip"
   dead_letter_zip     = "${local.lambda_dir}/orders-dead-letter/bootstrap.zip"
   extra_policy_json   = data.aws_iam_policy_document.orders.json
+  signing             = var.signing
   signing_secret_arn  = var.signing_secret_arn
   deletion_protection = var.deletion_protection
   producer_role_arns  = var.producer_role_arns

@@ -12,3 +12,13 @@ output "table_name" {
   description = "Name of the promise table (VOW_TABLE_NAME)."
   value       = module.vow.table_name
 }
+
+output "signing_secret_arn" {
+  description = "The signing secret (VOW_SIGNING_SECRET_ARN for producers)."
+  value       = module.vow.signing_secret_arn
+}
+
+output "signing_key_read_policy_arn" {
+  description = "Attach to the producers' roles: read on the signing secret."
+  value       = module.vow.signing_key_read_policy_arn
+}

@@ -10,8 +10,14 @@ variable "name_prefix" {
   default     = "orders"
 }
 
+variable "signing" {
+  description = "How messages are signed: \"generated\" (a key generated into Secrets Manager), \"existing\" (signing_secret_arn) or \"off\" (unsigned)."
+  type        = string
+  default     = "generated"
+}
+
 variable "signing_secret_arn" {
-  description = "ARN of a Secrets Manager secret holding VOW_SIGNING_KEYS (id=secret,...); null for unsigned messages."
+  description = "With signing = \"existing\": ARN of the Secrets Manager secret holding the signing keys; null otherwise."
   type        = string
   default     = null
 }

@@ -96,7 +96,11 @@ module "vow" {
   #   extra_policy_arns  = ["arn:aws:iam::aws:policy/..."]
   #   extra_policy_json  = data.aws_iam_policy_document.my_tasks.json
   #   data_table_names   = ["my-table"] # read by tasks (samples/count-segment scans one)
+  # Messages are signed with a key generated into Secrets Manager (signing =
+  # "generated", the default); your own secret instead:
+  #   signing            = "existing"
   #   signing_secret_arn = "arn:aws:secretsmanager:...:secret:vow-signing-keys-..."
+  # or unsigned, on purpose (the functions log it): signing = "off".
 }
 
 output "queue_url" {
@@ -129,4 +133,12 @@ output "worker_function_arn" {
 
 output "dead_letter_function_arn" {
   value = module.vow.dead_letter_function_arn
+}
+
+output "signing_secret_arn" {
+  value = module.vow.signing_secret_arn
+}
+
+output "signing_key_read_policy_arn" {
+  value = module.vow.signing_key_read_policy_arn
 }

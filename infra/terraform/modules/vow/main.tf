@@ -19,10 +19,22 @@ locals {
       VOW_RECORD_TTL_DAYS = tostring(var.record_ttl_days)
       VOW_TIMER_TABLE     = aws_dynamodb_table.timers.name
     },
-    # The secret's string is the whole VOW_SIGNING_KEYS value (id=secret,...).
-    var.signing_secret_arn == null ? {} : {
-      VOW_SIGNING_KEYS = data.aws_secretsmanager_secret_version.signing[0].secret_string
+    # The functions read the signing keys from the secret at start-up
+    # (GetSecretValue): its ARN is in the environment, never its value.
+    local.signing_secret_arn == null ? {} : {
+      VOW_SIGNING_SECRET_ARN = local.signing_secret_arn
     },
+    # Unsigned only when chosen (signing = "off"); the functions log it.
+    var.signing != "off" ? {} : {
+      VOW_UNSIGNED = "1"
+    },
+  )
+
+  # The secret holding the signing keys: generated here (the default), the
+  # operator's own, or none (signing = "off").
+  signing_secret_arn = (
+    var.signing == "generated" ? aws_secretsmanager_secret.signing[0].arn :
+    var.signing == "existing" ? var.signing_secret_arn : null
   )
 
   # ARNs of the tables user tasks read (var.data_table_names), in the promise
@@ -50,11 +62,59 @@ locals {
   }
 }
 
-# Read at every plan, so a changed secret reaches the functions on the next
-# apply. Its value is stored in the Terraform state: protect the state.
-data "aws_secretsmanager_secret_version" "signing" {
-  count     = var.signing_secret_arn == null ? 0 : 1
-  secret_id = var.signing_secret_arn
+# --------------------------------------------------------------- signing
+# The key every message is signed with (README, "Security"): generated once,
+# stored in Secrets Manager as {"kid":"k1","key":"<64 letters and digits>"},
+# read by the functions at start-up and by the producers the
+# signing_key_read_policy_arn output is attached to. Rotate by writing a new
+# version of the secret (a new kid, the previous key under "old"); the
+# generated value is written once and never reset by Terraform (its state
+# holds it: protect the state).
+
+resource "random_password" "signing" {
+  count   = var.signing == "generated" ? 1 : 0
+  length  = 64
+  special = false
+}
+
+resource "aws_secretsmanager_secret" "signing" {
+  #checkov:skip=CKV_AWS_149:Encrypted with the AWS managed key (aws/secretsmanager); a customer managed key is needed only to share the secret across accounts.
+  #checkov:skip=CKV2_AWS_57:Rotation is a new secret version written by the operator (README, "Security"): the old key must stay verify-only for longer than the queue's retention, which a rotation Lambda would not know.
+  count       = var.signing == "generated" ? 1 : 0
+  name_prefix = "${var.name_prefix}-signing-"
+  description = "vow message signing keys of ${var.name_prefix} (JSON: kid, key, optional old)."
+  tags        = var.tags
+}
+
+resource "aws_secretsmanager_secret_version" "signing" {
+  count     = var.signing == "generated" ? 1 : 0
+  secret_id = aws_secretsmanager_secret.signing[0].id
+  secret_string = jsonencode({
+    kid = "k1"
+    key = random_password.signing[0].result
+  })
+
+  # A rotation writes later versions outside Terraform: keep them.
+  lifecycle {
+    ignore_changes = [secret_string]
+  }
+}
+
+# Read on the secret, for producers (attach it to their roles).
+resource "aws_iam_policy" "signing_key_read" {
+  count       = var.signing == "off" ? 0 : 1
+  name_prefix = "${var.name_prefix}-signing-key-read-"
+  description = "Read the vow message signing keys of ${var.name_prefix} (producers that send to its work queue)."
+  policy      = data.aws_iam_policy_document.signing_key_read.json
+  tags        = var.tags
+}
+
+data "aws_iam_policy_document" "signing_key_read" {
+  statement {
+    sid       = "ReadSigningKeys"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = local.signing_secret_arn == null ? [] : [local.signing_secret_arn]
+  }
 }
 
 # ------------------------------------------------------------------ queues
@@ -379,6 +439,15 @@ data "aws_iam_policy_document" "worker" {
     resources = ["${aws_cloudwatch_log_group.worker.arn}:*"]
   }
 
+  dynamic "statement" {
+    for_each = local.signing_secret_arn == null ? [] : [local.signing_secret_arn]
+    content {
+      sid       = "SigningKeys"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [local.signing_secret_arn]
+    }
+  }
+
   statement {
     sid       = "Tracing"
     actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
@@ -444,6 +513,15 @@ data "aws_iam_policy_document" "dead_letter" {
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["${aws_cloudwatch_log_group.dead_letter.arn}:*"]
+  }
+
+  dynamic "statement" {
+    for_each = local.signing_secret_arn == null ? [] : [local.signing_secret_arn]
+    content {
+      sid       = "SigningKeys"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [local.signing_secret_arn]
+    }
   }
 
   statement {
@@ -518,7 +596,7 @@ resource "aws_lambda_function" "worker" {
   #checkov:skip=CKV_AWS_116:A function DLQ only catches failed asynchronous invocations; SQS event source mappings invoke synchronously and failed messages go to the queue's redrive DLQ.
   #checkov:skip=CKV_AWS_117:The function reaches only SQS, DynamoDB, CloudWatch Logs and X-Ray public endpoints; a VPC would add NAT or endpoints and cold-start cost with nothing private to reach.
   #checkov:skip=CKV_AWS_115:Concurrency is bounded by the event source mapping's scaling_config (max_concurrency); reserved concurrency would carve capacity out of the account pool.
-  #checkov:skip=CKV_AWS_173:Lambda encrypts the environment at rest with its AWS managed key; it holds a queue URL, a table name, a TTL and, with signing_secret_arn, the signing keys: restrict lambda:GetFunctionConfiguration accordingly.
+  #checkov:skip=CKV_AWS_173:Lambda encrypts the environment at rest with its AWS managed key; it holds a queue URL, a table name, a TTL and the signing secret's ARN, never a key (the functions read the keys from Secrets Manager at start-up).
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile and signed artifacts; the zip is built by cargo lambda in the deployer's own pipeline.
   function_name    = "${var.name_prefix}-worker"
   description      = "vow worker - runs the tasks of one SQS batch and settles their promises."
@@ -553,13 +631,21 @@ resource "aws_lambda_function" "worker" {
     aws_iam_role_policy.worker,
     aws_iam_role_policy_attachment.worker_extra,
   ]
+
+  lifecycle {
+    # An ARN with "generated" or "off" would be silently ignored.
+    precondition {
+      condition     = (var.signing == "existing") == (var.signing_secret_arn != null)
+      error_message = "signing_secret_arn is used with signing = \"existing\" (and required there): set both or neither."
+    }
+  }
 }
 
 resource "aws_lambda_function" "dead_letter" {
   #checkov:skip=CKV_AWS_116:A function DLQ only catches failed asynchronous invocations; this function is invoked synchronously by the dead-letter queue's event source mapping.
   #checkov:skip=CKV_AWS_117:The function reaches only SQS, DynamoDB, CloudWatch Logs and X-Ray public endpoints; a VPC would add NAT or endpoints and cold-start cost with nothing private to reach.
   #checkov:skip=CKV_AWS_115:Concurrency is bounded by the event source mapping's scaling_config (max_concurrency); reserved concurrency would carve capacity out of the account pool.
-  #checkov:skip=CKV_AWS_173:Lambda encrypts the environment at rest with its AWS managed key; it holds a queue URL, a table name, a TTL and, with signing_secret_arn, the signing keys: restrict lambda:GetFunctionConfiguration accordingly.
+  #checkov:skip=CKV_AWS_173:Lambda encrypts the environment at rest with its AWS managed key; it holds a queue URL, a table name, a TTL and the signing secret's ARN, never a key (the functions read the keys from Secrets Manager at start-up).
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile and signed artifacts; the zip is built by cargo lambda in the deployer's own pipeline.
   function_name    = "${var.name_prefix}-dead-letter"
   description      = "vow dead-letter handler - settles promises whose messages exhausted their receives as Crashed."

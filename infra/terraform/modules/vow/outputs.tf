@@ -42,3 +42,13 @@ output "dead_letter_function_arn" {
   description = "ARN of the dead-letter function."
   value       = aws_lambda_function.dead_letter.arn
 }
+
+output "signing_secret_arn" {
+  description = "ARN of the Secrets Manager secret holding the signing keys (VOW_SIGNING_SECRET_ARN for producers); null with signing = \"off\"."
+  value       = local.signing_secret_arn
+}
+
+output "signing_key_read_policy_arn" {
+  description = "ARN of a managed policy allowing secretsmanager:GetSecretValue on the signing secret: attach it to the producers' roles. Null with signing = \"off\"."
+  value       = var.signing == "off" ? null : aws_iam_policy.signing_key_read[0].arn
+}

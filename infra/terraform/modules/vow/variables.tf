@@ -37,8 +37,26 @@ variable "data_table_names" {
   default     = []
 }
 
+variable "signing" {
+  description = <<-EOT
+    How messages are signed (README, "Security"). "generated" (the default): a
+    key generated into a new Secrets Manager secret. "existing": the secret
+    signing_secret_arn names. Either way the functions read the secret at
+    start-up (it is never in their environment) and producers need read on it
+    (the signing_key_read_policy_arn output). "off": unsigned, which the
+    functions are told (VOW_UNSIGNED=1) and log.
+  EOT
+  type        = string
+  default     = "generated"
+
+  validation {
+    condition     = contains(["generated", "existing", "off"], var.signing)
+    error_message = "signing must be \"generated\", \"existing\" or \"off\"."
+  }
+}
+
 variable "signing_secret_arn" {
-  description = "ARN of an existing Secrets Manager secret whose string is VOW_SIGNING_KEYS (id=secret,...); it must be known at plan. Null: messages are not signed."
+  description = "With signing = \"existing\": ARN of the Secrets Manager secret holding the signing keys (JSON {\"kid\",\"key\",\"old\"} or id=secret,...). Must be null otherwise."
   type        = string
   default     = null
 

@@ -8,5 +8,10 @@ terraform {
       # aws_lambda_event_source_mapping and sqs_managed_sse_enabled are older.
       version = ">= 5.31, < 7.0"
     }
+    # The generated signing key.
+    random = {
+      source  = "hashicorp/random"
+      version = ">= 3.1, < 4.0"
+    }
   }
 }
