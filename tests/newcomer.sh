@@ -93,6 +93,7 @@ for _ in $(seq 600); do
 done
 grep -q "serves the queue" "$work/dev.log" || { cat "$work/dev.log" >&2; fail "vow dev did not start"; }
 [[ -f .vow/dev.env ]] || fail "vow dev wrote no .vow/dev.env"
+grep -q '^export VOW_UNSIGNED=1$' .vow/dev.env || fail "vow dev's local stack does not say it runs unsigned on purpose"
 
 say "vow run --example place-order -- grinder:1"
 # The vow commands find the dev stack themselves: nothing names it.
@@ -108,6 +109,7 @@ result="$(vow wait "$id" --timeout 120s)" || { cat "$work/dev.log" >&2; fail "th
 echo "$result"
 grep -q '"Confirmed"' <<<"$result" || fail "the order was not confirmed"
 vow status "$id" | grep -q '^state  *done' || fail "vow status does not say done"
+if grep -q "NOT signed" "$work/dev.log"; then fail "vow dev's worker warned that it runs unsigned"; fi
 
 say "stopping vow dev"
 kill -TERM "$dev_pid"

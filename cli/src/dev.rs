@@ -129,6 +129,16 @@ async fn serve(project: &Project, dot: &Path) -> Result<ExitCode, CliError> {
     env.push((vow::aws::ENV_TABLE_NAME.to_owned(), stack.clone()));
     env.push((vow::aws::ENV_DLQ_URL.to_owned(), dlq_url));
     env.push((vow::aws::ENV_TIMER_TABLE.to_owned(), timers));
+    // The local stack runs unsigned, by choice, unless you gave it keys.
+    let keyed = [
+        vow::signing::ENV_SIGNING_KEYS,
+        vow::signing::ENV_SIGNING_SECRET_ARN,
+    ]
+    .iter()
+    .any(|k| std::env::var_os(k).is_some());
+    if !keyed {
+        env.push((vow::signing::ENV_UNSIGNED.to_owned(), "1".to_owned()));
+    }
     let worker = project.build_worker()?;
     let mut text = String::from(
         "# Written by `vow dev` while it runs: its local stack. The vow command reads\n\

@@ -229,14 +229,18 @@ async fn signing_from_env(
     };
     match (keys, unsigned) {
         (Some(_), true) => Err(BackendError::fatal(format!(
-            "{ENV_UNSIGNED}=1 says to run unsigned, but signing keys are set              ({ENV_SIGNING_KEYS} or {ENV_SIGNING_SECRET_ARN}): unset one of them"
+            "{ENV_UNSIGNED}=1 says to run unsigned, but signing keys are set \
+             ({ENV_SIGNING_KEYS} or {ENV_SIGNING_SECRET_ARN}): unset one of them"
         ))),
         (Some(keys), false) => Ok(Some(keys)),
         (None, true) => Ok(None),
         (None, false) if read_only => Ok(None), // sends nothing: nothing to warn about
         (None, false) => {
             tracing::warn!(
-                "vow: messages are NOT signed: anyone who can send to the queue can start work                  and settle promises. Set {ENV_SIGNING_SECRET_ARN} (what the SAM and Terraform                  stacks do by default) or {ENV_SIGNING_KEYS}; set {ENV_UNSIGNED}=1 to run                  unsigned on purpose and silence this warning"
+                "vow: messages are NOT signed: anyone who can send to the queue can start work \
+                 and settle promises. Set {ENV_SIGNING_SECRET_ARN} (what the SAM and Terraform \
+                 stacks do by default) or {ENV_SIGNING_KEYS}; set {ENV_UNSIGNED}=1 to run \
+                 unsigned on purpose and silence this warning"
             );
             Ok(None)
         }
@@ -262,7 +266,8 @@ async fn fetch_signing_secret(
         })?;
     let Some(text) = out.secret_string() else {
         return Err(BackendError::fatal(format!(
-            "{ENV_SIGNING_SECRET_ARN}: the secret {arn} has no SecretString (a binary secret?):              store `{{\"kid\":\"k1\",\"key\":\"...\"}}` or `id=secret,...`"
+            "{ENV_SIGNING_SECRET_ARN}: the secret {arn} has no SecretString (a binary secret?): \
+             store `{{\"kid\":\"k1\",\"key\":\"...\"}}` or `id=secret,...`"
         )));
     };
     SigningKeys::parse_secret(text)
