@@ -202,7 +202,14 @@ async fn duplicate_deliveries_never_settle_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_real_worker_binary_runs_under_cargo_lambda() {
-    let stack = Stack::new("lambda", 5).await;
+    // The function signs and verifies, as the stacks deploy it by default.
+    let keys = "k1=cargo-lambda-e2e-secret-0123456789";
+    let stack = Stack::signed(
+        "lambda",
+        5,
+        vow::signing::SigningKeys::parse(keys).expect("keys"),
+    )
+    .await;
     let port = 9_000 + u16::from(fastrand_byte());
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     // The function's stdout: its JSON logs and one EMF line per batch.
@@ -222,6 +229,7 @@ async fn the_real_worker_binary_runs_under_cargo_lambda() {
         .env(vow::aws::ENV_QUEUE_URL, &stack.names.queue_url)
         .env(vow::aws::ENV_TABLE_NAME, &stack.names.table_name)
         .env("AWS_LAMBDA_LOG_LEVEL", "debug")
+        .env(vow::signing::ENV_SIGNING_KEYS, keys)
         .stdout(out)
         .kill_on_drop(true)
         .process_group(0)
@@ -240,6 +248,17 @@ async fn the_real_worker_binary_runs_under_cargo_lambda() {
     let total = flow.fan_out((1..=10).map(Square)).then(Sum);
     let shout = vow_samples::greeting(&flow, "lambda".into(), 2);
     stack.vow.start(&flow).await.expect("start");
+    // And a forged message: unsigned, from a client holding no key.
+    let mut unsigned = stack.engine.clone();
+    unsigned.signing = None;
+    let forger = Vow::client(
+        stack.vow.engine().store().clone(),
+        Arc::new(stack.queue()),
+        unsigned,
+    );
+    let forged_flow = forger.flow();
+    let forged = forged_flow.when(Square(7));
+    forger.start(&forged_flow).await.expect("sent");
     // The first invocation waits for `cargo lambda` to build the worker.
     let outcome = tokio::select! {
         outcome = stack.vow.wait(&total, Duration::from_secs(600)) => outcome,
@@ -253,7 +272,7 @@ async fn the_real_worker_binary_runs_under_cargo_lambda() {
     let mut docs = Vec::new();
     for _ in 0..50 {
         docs = worker_output(&out_path);
-        if emf_sum(&docs, "StepsRun") >= 12 {
+        if emf_sum(&docs, "StepsRun") >= 12 && emf_sum(&docs, "Refused") >= 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -274,6 +293,16 @@ async fn the_real_worker_binary_runs_under_cargo_lambda() {
     let steps = emf_sum(&docs, "StepsRun");
     assert!(steps >= 12, "steps counted in EMF lines: {docs:?}");
     assert!(emf_sum(&docs, "StepsSettled") >= steps, "settles counted");
+    // The forged message was refused, counted, and ran nothing.
+    assert!(
+        emf_sum(&docs, "Refused") >= 1,
+        "no refusal counted in the EMF lines"
+    );
+    let status = stack.vow.status(forged.id()).await.expect("status");
+    assert!(
+        !matches!(status, vow::Status::Done(_)),
+        "an unsigned message ran: {status:?}"
+    );
     let settled = docs
         .iter()
         .filter(|d| d["message"] == "settled")
