@@ -1177,3 +1177,68 @@ async fn a_step_adopting_a_settled_promise_sends_its_children_before_it_settles(
         "the child ran once"
     );
 }
+
+/// Logs each run under `key`, after a value.
+#[derive(Debug, Serialize, Deserialize)]
+struct LogsAfter {
+    key: String,
+}
+
+#[vow::task("paths/logs-after")]
+impl Task for LogsAfter {
+    type Input = Result<u64, Failure>;
+    type Output = ();
+    async fn run(self, _: Result<u64, Failure>, _: &Cx) -> Result<Resolution<()>, Error> {
+        log(&self.key, "ran".to_owned());
+        done(())
+    }
+}
+
+/// Rule 8: a copy of a timer (an SQS duplicate, or the sweep sending it
+/// twice), arriving on its first receive after the first copy settled the
+/// sleep and sent the step after it, while that step has not run yet, must
+/// not repair it: a repair finds the step's slot empty, which is not "it
+/// never started". The first copy marked its successors sent.
+#[tokio::test]
+async fn a_copy_of_a_timer_that_fired_never_reruns_the_step_after_it() {
+    let (engine, queue) = engine_alone({
+        let mut config = fast_config().engine;
+        config.inline_for = Duration::ZERO;
+        config
+    });
+    let k = key();
+    let (sleep, next) = (PromiseId::random(), PromiseId::random());
+    let mut timer = Envelope::timer(Target::Promise(sleep), Outcome::Ok(5.into()), 0);
+    timer.conts = vec![Cont::Then {
+        id: next.clone(),
+        task: serde_json::json!({"task": "paths/logs-after", "with": {"key": k}}),
+        opts: Default::default(),
+        conts: Vec::new(),
+    }];
+    let body = engine.seal(&timer).await.expect("seal");
+    engine.process(&body, 1).await.expect("the timer");
+    engine.process(&body, 1).await.expect("its copy");
+    // Repairs first: one that found the step's slot empty would run it, and
+    // the step's own message would run it again.
+    loop {
+        let sent = drain(&queue).await;
+        if sent.is_empty() {
+            break;
+        }
+        let mut repairs_first = Vec::new();
+        for d in sent {
+            let repair = engine.open(&d.body).await.expect("opens").repair;
+            repairs_first.push((!repair, d));
+        }
+        repairs_first.sort_by_key(|(later, _)| *later);
+        for (_, d) in repairs_first {
+            engine
+                .process(&d.body, d.receive_count)
+                .await
+                .expect("processed");
+            queue.delete(vec![d.receipt]).await.expect("delete");
+        }
+    }
+    assert_eq!(read_log(&k).len(), 1, "the step after the sleep ran once");
+    assert!(engine.outcome(&next).await.expect("read").is_some());
+}
