@@ -102,13 +102,6 @@ pub fn owed(writer: Writer, repair: bool) -> Owed {
     }
 }
 
-/// Where a timer that settled its promise under `token` marks that the
-/// successors it carried went out ([`crate::store::Store::put_blob`]): a key
-/// of its own kind, never a promise's record or a body's (rule 4).
-pub fn delivered_key(token: &str) -> String {
-    format!("delivered#{}", token.replace('~', "-"))
-}
-
 /// The token a message fires its continuations under once its promise's slot
 /// is written by `by` (`None`: by this message's own write, token `own`): the
 /// writer's, so every copy, retry, loser and repair sends the same messages.

@@ -292,7 +292,7 @@ impl Engine {
         }
         let timer = env.timer_at().is_some();
         if decide::checks_first(env.repair, redelivered, timer, aged) {
-            if let Some(after) = self.arrive(&env, redelivered, inline, gather).await? {
+            if let Some(after) = self.arrive(&env, inline, gather).await? {
                 return Ok(after);
             }
         }
@@ -338,7 +338,6 @@ impl Engine {
     async fn arrive(
         &self,
         env: &Envelope,
-        redelivered: bool,
         inline: Inline,
         gather: &Option<Arc<Gather>>,
     ) -> Result<Option<Option<Envelope>>, BackendError> {
@@ -354,22 +353,6 @@ impl Engine {
             }
             return Ok(None);
         };
-        // A copy of a timer that settled this promise and marked its
-        // successors sent, arriving on its first receive, delivers nothing:
-        // they are out, or running (rule 8). A redelivery repairs as before:
-        // the copy that marked may have died in a successor run inline.
-        if !redelivered
-            && env.timer_at().is_some()
-            && slot.by == env.token
-            && self
-                .store
-                .get_blob(&decide::delivered_key(&env.token))
-                .await?
-                .is_some()
-        {
-            debug!(id = %env.target.id(), "a copy of this timer delivered already");
-            return Ok(Some(None));
-        }
         debug!(id = %env.target.id(), by = %slot.by, "already settled: not running again");
         let mut step = Step::new(self, env.token.clone());
         step.inline = Some(inline);

@@ -176,31 +176,17 @@ impl Engine {
         inline: Option<Inline>,
         gather: &Option<Arc<Gather>>,
     ) -> Result<Option<Envelope>, Rejected> {
-        let timer = env.timer_at().is_some();
         let Some(outcome) = env.input else {
             return Err(Rejected::Undecodable(Failure::bad_input(
                 "a resolve message carries no outcome",
             )));
         };
-        let token = env.token.clone();
         let mut step = Step::new(self, env.token);
         step.inline = inline;
         step.gather = gather.clone();
-        let won = step
-            .settle(env.target, outcome, env.conts, env.repair)
+        step.settle(env.target, outcome, env.conts, env.repair)
             .await?;
         step.flush().await?;
-        if timer && won {
-            // Its successors are out (a successor taken inline runs next,
-            // and a crash in it brings this message back redelivered): a
-            // copy of this timer on its first receive delivers nothing
-            // again (`arrive`), so it cannot run a successor that is still
-            // running a second time (rule 8). One write per timer that fires.
-            let mark = super::decide::delivered_key(&token);
-            if let Err(e) = self.store.put_blob(&mark, "1").await {
-                tracing::warn!(error = %e, "could not mark a timer delivered");
-            }
-        }
         Ok(step.next)
     }
 
