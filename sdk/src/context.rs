@@ -252,11 +252,7 @@ impl Cx {
         &self,
         id: &PromiseId,
     ) -> Result<(Option<Slot>, Option<crate::store::Note>), BackendError> {
-        let cell = Cell::of(id);
-        Ok(match self.store.read(&cell.key).await? {
-            Some(mut r) => (r.slots.remove(&cell.slot), r.notes.remove(&cell.slot)),
-            None => (None, None),
-        })
+        crate::store::slot_and_note(self.store.as_ref(), id).await
     }
 
     /// Settle the promise `id` with `what` under `token` unless it is

@@ -99,7 +99,7 @@ use crate::error::{BackendError, Error};
 use crate::failure::Failure;
 use crate::flow::{Flow, Started};
 use crate::id::PromiseId;
-use crate::store::{Cell, Note, Settled, Store};
+use crate::store::{slot_and_note, Cell, Note, Settled, Store};
 use crate::task::{done, encode_task, Resolution, Task};
 use crate::wire::{Outcome, RunOpts, Slot};
 use crate::Vow;
@@ -375,12 +375,8 @@ enum Firing {
 /// most [`MAX_TAKEOVERS`] + 1) and the holders' ticks.
 async fn firing(store: &dyn Store, name: &str, at: u64) -> Result<Firing, BackendError> {
     for generation in 0..=MAX_TAKEOVERS {
-        let cell = Cell::of(&firing_id(name, at, generation));
-        let Some(slot) = store
-            .read(&cell.key)
-            .await?
-            .and_then(|mut r| r.slots.remove(&cell.slot))
-        else {
+        let (lease, _) = slot_and_note(store, &firing_id(name, at, generation)).await?;
+        let Some(slot) = lease else {
             return Ok(match generation {
                 0 => Firing::Unclaimed,
                 _ => Firing::Unsent,
@@ -389,14 +385,7 @@ async fn firing(store: &dyn Store, name: &str, at: u64) -> Result<Firing, Backen
         let Some((tick, _)) = lease_of(slot) else {
             return Ok(Firing::Done); // not a lease, or from before leases
         };
-        let tick_cell = Cell::of(&tick);
-        let (slot, note) = match store.read(&tick_cell.key).await? {
-            Some(mut r) => (
-                r.slots.remove(&tick_cell.slot),
-                r.notes.remove(&tick_cell.slot),
-            ),
-            None => (None, None),
-        };
+        let (slot, note) = slot_and_note(store, &tick).await?;
         if sent_by(slot, note, at) {
             return Ok(Firing::Done);
         }

@@ -134,6 +134,19 @@ pub const MIN_RECORD_TTL_DAYS: u64 = 15;
 /// The most days a record may live (ten years).
 pub const MAX_RECORD_TTL_DAYS: u64 = 3_650;
 
+/// The slot of the promise `id`, if it is settled, and its note, if it has
+/// one: one read of `store`.
+pub(crate) async fn slot_and_note(
+    store: &dyn Store,
+    id: &PromiseId,
+) -> Result<(Option<Slot>, Option<Note>), BackendError> {
+    let cell = Cell::of(id);
+    Ok(match store.read(&cell.key).await? {
+        Some(mut r) => (r.slots.remove(&cell.slot), r.notes.remove(&cell.slot)),
+        None => (None, None),
+    })
+}
+
 /// `VOW_RECORD_TTL_DAYS` as a duration when it is a whole number of days from
 /// [`MIN_RECORD_TTL_DAYS`] to [`MAX_RECORD_TTL_DAYS`], else
 /// [`DEFAULT_RECORD_TTL`] (the AWS builder refuses other values; the embedded
