@@ -572,25 +572,36 @@ async fn a_declared_schedules_start_message_starts_its_firing_once() {
     assert_eq!(read_log(&k).len(), 2);
 }
 
-/// A store that loses the reply to the first firing lease it writes: the
-/// tick that took the lease fails as if it crashed right after its claim.
-struct LoseFirstLease {
+/// What a [`SettleHook`] store does with one settle.
+enum OnSettle {
+    /// Settle as asked.
+    Pass,
+    /// Settle this slot instead.
+    Rewrite(Slot),
+    /// Settle as asked, then fail as if the reply were lost.
+    ReplyLost,
+}
+
+/// A store that asks `on_settle` what to do with each settle, and passes
+/// everything else to `inner`.
+struct SettleHook {
     inner: Arc<dyn Store>,
-    lost: AtomicBool,
+    on_settle: Box<dyn Fn(&Slot) -> OnSettle + Send + Sync>,
 }
 
 #[async_trait]
-impl Store for LoseFirstLease {
+impl Store for SettleHook {
     async fn settle(&self, cell: &Cell, slot: &Slot) -> Result<Settled, BackendError> {
-        let settled = self.inner.settle(cell, slot).await?;
-        let lease =
-            matches!(&slot.outcome, vow::backend::Outcome::Ok(v) if v.get("holder").is_some());
-        if lease && !self.lost.swap(true, Ordering::SeqCst) {
-            return Err(BackendError::transient(
-                "injected: reply lost after the write",
-            ));
+        match (self.on_settle)(slot) {
+            OnSettle::Pass => self.inner.settle(cell, slot).await,
+            OnSettle::Rewrite(other) => self.inner.settle(cell, &other).await,
+            OnSettle::ReplyLost => {
+                self.inner.settle(cell, slot).await?;
+                Err(BackendError::transient(
+                    "injected: reply lost after the write",
+                ))
+            }
         }
-        Ok(settled)
     }
     async fn settle_together(
         &self,
@@ -623,15 +634,29 @@ impl Store for LoseFirstLease {
     }
 }
 
+/// Whether `slot` settles with an object holding `field`.
+fn holds(slot: &Slot, field: &str) -> bool {
+    matches!(&slot.outcome, vow::backend::Outcome::Ok(v) if v.get(field).is_some())
+}
+
 /// A tick that took its firing's lease and crashed before sending the job
 /// does not lose the firing: once the lease is old, another delivery takes
 /// it over and sends the job, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_firing_whose_holder_crashed_is_taken_over_and_runs_once() {
     let vow = Vow::embedded_wrapped(fast_config(), |store, queue| {
-        let wrapped = Arc::new(LoseFirstLease {
+        // The reply to the first firing lease written is lost: the tick that
+        // took the lease fails as if it crashed right after its claim.
+        let lost = AtomicBool::new(false);
+        let wrapped = Arc::new(SettleHook {
             inner: store,
-            lost: AtomicBool::new(false),
+            on_settle: Box::new(move |slot| {
+                if holds(slot, "holder") && !lost.swap(true, Ordering::SeqCst) {
+                    OnSettle::ReplyLost
+                } else {
+                    OnSettle::Pass
+                }
+            }),
         });
         (wrapped, queue)
     });
@@ -661,61 +686,28 @@ async fn a_firing_whose_holder_crashed_is_taken_over_and_runs_once() {
     vow.cancel(schedule.id(), "done").await.expect("cancel");
 }
 
-/// A store that settles a tick with `fired` as if another writer under the
-/// tick's token (a copy's hand-over, a dead-letter settle) had settled it
-/// first, with no `fired`: the holder's own settle is lost.
-struct FiredMarkLost(Arc<dyn Store>);
-
-#[async_trait]
-impl Store for FiredMarkLost {
-    async fn settle(&self, cell: &Cell, slot: &Slot) -> Result<Settled, BackendError> {
-        let fired =
-            matches!(&slot.outcome, vow::backend::Outcome::Ok(v) if v.get("fired").is_some());
-        if fired {
-            let other = Slot::new(vow::backend::Outcome::Ok(serde_json::json!({})), &slot.by);
-            return self.0.settle(cell, &other).await;
-        }
-        self.0.settle(cell, slot).await
-    }
-    async fn settle_together(
-        &self,
-        key: &str,
-        slots: &[(u32, Slot)],
-    ) -> Result<Option<Vec<Settled>>, BackendError> {
-        self.0.settle_together(key, slots).await
-    }
-    async fn add_continuations(
-        &self,
-        cell: &Cell,
-        conts: &[(String, Cont)],
-    ) -> Result<Option<Slot>, BackendError> {
-        self.0.add_continuations(cell, conts).await
-    }
-    async fn read(&self, key: &str) -> Result<Option<Record>, BackendError> {
-        self.0.read(key).await
-    }
-    async fn read_many(&self, keys: &[String]) -> Result<Vec<Option<Record>>, BackendError> {
-        self.0.read_many(keys).await
-    }
-    async fn put_blob(&self, key: &str, text: &str) -> Result<(), BackendError> {
-        self.0.put_blob(key, text).await
-    }
-    async fn get_blob(&self, key: &str) -> Result<Option<String>, BackendError> {
-        self.0.get_blob(key).await
-    }
-    async fn note(&self, cell: &Cell, note: &vow::backend::Note) -> Result<(), BackendError> {
-        self.0.note(cell, note).await
-    }
-}
-
 /// Hole 9: the holder sent the job, but another writer under its tick's
 /// token settled the tick first, with no `fired`. A copy of the tick that
 /// comes once the lease is old must still find the firing done (the holder's
 /// note says the job went out), not take the lease over and send it again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_tick_settled_first_by_another_writer_still_counts_as_fired() {
+    // A tick's settle with `fired` is made as if another writer under the
+    // tick's token (a copy's hand-over, a dead-letter settle) had settled it
+    // first, with no `fired`: the holder's own settle is lost.
     let mut vow = Vow::embedded_wrapped(no_inline(), |store, queue| {
-        (Arc::new(FiredMarkLost(store)), queue)
+        let wrapped = Arc::new(SettleHook {
+            inner: store,
+            on_settle: Box::new(|slot| {
+                if holds(slot, "fired") {
+                    let other = vow::backend::Outcome::Ok(serde_json::json!({}));
+                    OnSettle::Rewrite(Slot::new(other, &slot.by))
+                } else {
+                    OnSettle::Pass
+                }
+            }),
+        });
+        (wrapped, queue)
     });
     vow.shutdown().await; // this test delivers the messages itself
     let (queue, _) = vow.memory_queues().expect("embedded");
