@@ -113,7 +113,7 @@ pub async fn redrive(dlq: &dyn Queue, work: &dyn Queue) -> Result<usize, Backend
         let outgoing = batch
             .iter()
             .map(|d| Outgoing {
-                body: d.body.clone(),
+                body: vow::wire::mark_redriven(&d.body),
                 delay: Duration::ZERO,
             })
             .collect();

@@ -5,12 +5,14 @@ mod common;
 
 use async_trait::async_trait;
 use common::*;
+use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use vow::fault::{FaultConfig, Faults, FaultyQueue, FaultyStore};
 use vow::memory::{MemoryQueue, MemoryStore};
 use vow::poller::{InProcess, Poller};
+use vow::prelude::{done, Cx, Error, Failure, Resolution, Task};
 use vow::queue::{Delivery, Outgoing, Queue};
 use vow::store::Store;
 use vow::wire::{Envelope, Target, WIRE_VERSION};
@@ -540,4 +542,94 @@ async fn successors_run_inline_only_if_their_timeout_ends_before_the_invocation(
         !chain(Some(u64::MAX), Duration::from_secs(60)).await,
         "never"
     );
+}
+
+/// Logs each of its runs under `key`, then holds until `first` has run twice and a
+/// while after, so that a second run of itself, if anything sends one, meets
+/// this one still running.
+#[derive(Debug, Serialize, Deserialize)]
+struct Lingers {
+    key: String,
+    first: String,
+}
+
+#[vow::task("test/delivery/lingers")]
+impl Task for Lingers {
+    type Input = Result<u64, Failure>;
+    type Output = u64;
+    async fn run(self, x: Self::Input, _cx: &Cx) -> Result<Resolution<u64>, Error> {
+        log(&self.key, String::new());
+        let waits = |what: &'static str, until: Box<dyn Fn() -> bool + Send>| async move {
+            for _ in 0..200 {
+                if until() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            eprintln!("lingers: gave up waiting for {what}");
+        };
+        let first = self.first.clone();
+        waits(
+            "the first step's copy",
+            Box::new(move || read_log(&first).len() >= 2),
+        )
+        .await;
+        let key = self.key.clone();
+        waits("a second run", Box::new(move || read_log(&key).len() >= 2)).await;
+        done(x? + 1)
+    }
+}
+
+/// Logs each of its runs under `key`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Counted {
+    key: String,
+}
+
+#[vow::task("test/delivery/counted")]
+impl Task for Counted {
+    type Input = ();
+    type Output = u64;
+    async fn run(self, _: (), _cx: &Cx) -> Result<Resolution<u64>, Error> {
+        log(&self.key, String::new());
+        done(1)
+    }
+}
+
+/// Rule 8: a duplicate of a message that settled its promise (here the flow's
+/// first message, sent twice as SQS may deliver it) runs its own task again, as
+/// a duplicate may, but repairs nothing while the message that settled first is
+/// alive: the step after it, running inline in that message's worker, is not
+/// sent again and runs once.
+#[tokio::test]
+async fn a_duplicate_of_a_settling_message_does_not_run_the_next_step_again() {
+    let inner = Arc::new(MemoryQueue::new(Duration::from_secs(30), 5, None));
+    let store = Arc::new(MemoryStore::new());
+    let config = fast_config().engine;
+    let engine = Engine::new(store.clone(), inner.clone(), config.clone());
+    for _ in 0..4 {
+        let poller = Poller::new(inner.clone(), Arc::new(InProcess::worker(engine.clone())))
+            .wait(Duration::from_millis(50));
+        tokio::spawn(async move {
+            let (_keep, stop) = tokio::sync::watch::channel(false);
+            poller.run(stop).await
+        });
+    }
+    // Only the client's send is doubled: the first step comes twice.
+    let vow = Vow::client(store, twice(inner.clone()), config);
+    let (first, next) = (key(), key());
+    let flow = vow.flow();
+    let done_ = flow.when(Counted { key: first.clone() }).then(Lingers {
+        key: next.clone(),
+        first: first.clone(),
+    });
+    vow.start(&flow).await.expect("start");
+    assert_eq!(vow.wait(&done_, WAIT).await.expect("settles"), Ok(2));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        read_log(&first).len(),
+        2,
+        "the duplicate runs the first step again"
+    );
+    assert_eq!(read_log(&next).len(), 1, "the next step ran again");
 }

@@ -259,11 +259,11 @@ impl WaitQueue {
         }
     }
 
-    /// Move `d` to `to` (another message id), deleting it here; whether it
-    /// moved (else it stays, to be delivered again).
-    async fn move_to(&self, d: &Delivery, to: &Arc<dyn Queue>) -> bool {
+    /// Move `body` (of `d`) to `to` (another message id), deleting `d`
+    /// here; whether it moved (else it stays, to be delivered again).
+    async fn move_to(&self, d: &Delivery, body: String, to: &Arc<dyn Queue>) -> bool {
         let moved = Outgoing {
-            body: d.body.clone(),
+            body,
             delay: Duration::ZERO,
         };
         if to.send(vec![moved]).await.is_err() {
@@ -280,7 +280,8 @@ impl WaitQueue {
     async fn redrive(&self, d: &Delivery) -> bool {
         let _ = self.failing.handle_batch(vec![d.clone()]).await;
         let raw = self.raw.clone();
-        self.move_to(d, &raw).await
+        self.move_to(d, vow::wire::mark_redriven(&d.body), &raw)
+            .await
     }
 }
 
@@ -313,7 +314,7 @@ impl Queue for WaitQueue {
                         }
                     } else if r < o.timer_dup + o.redrive + o.dead_letter {
                         if let Some(dlq) = self.dlq.get().cloned() {
-                            if self.move_to(&d, &dlq).await {
+                            if self.move_to(&d, d.body.clone(), &dlq).await {
                                 self.injected.dead_letters.fetch_add(1, Ordering::Relaxed);
                                 continue;
                             }

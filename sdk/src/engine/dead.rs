@@ -28,6 +28,8 @@ impl Engine {
         body: &str,
         receive_count: u32,
     ) -> Result<(), Rejected> {
+        // Dead-lettered again after a redrive: the same message.
+        let body = crate::wire::unmark_redriven(body).unwrap_or(body);
         if super::start_message::is_raw_start(body) {
             return self.bury_raw(body).await;
         }

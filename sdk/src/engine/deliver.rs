@@ -18,7 +18,7 @@ use crate::gather::{Gather, Seat};
 use crate::queue::{Delivery, Outgoing};
 use crate::stats::{BatchStats, Tally};
 use crate::store::Cell;
-use crate::wire::{decode_task, Envelope};
+use crate::wire::{decode_task, Delivered, Envelope};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -239,6 +239,12 @@ impl Engine {
         mut seat: Seat,
         deadline: Option<Instant>,
     ) -> Result<(), Rejected> {
+        // A redriven message repairs whatever wrote its slot, as the writer's
+        // own message coming back would: it is one (`vow dlq redrive`).
+        let (body, redriven) = match crate::wire::unmark_redriven(body) {
+            Some(body) => (body, true),
+            None => (body, false),
+        };
         if super::is_sweep(body) {
             let by = message_id.map_or_else(crate::id::nonce, str::to_owned);
             self.sweep(&by).await?;
@@ -255,9 +261,12 @@ impl Engine {
             }
         }
         let (env, aged) = self.open_aged(body).await?;
-        let inline = Inline::new(self.config.inline_for, deadline);
+        let delivery = message_id
+            .filter(|_| !redriven)
+            .map(|id| Delivered::of(id, receive_count));
+        let inline = Inline::new(self.config.inline_for, deadline).of(delivery);
         // A successor taken inline was never sent: it is neither redelivered nor aged.
-        let mut next = Some((env, receive_count > 1, aged));
+        let mut next = Some((env, receive_count > 1 || redriven, aged));
         let mut taken_inline = false;
         while let Some((env, redelivered, aged)) = next.take() {
             next = self
@@ -361,6 +370,7 @@ impl Engine {
         let stored = self.verified_later(&cell, stored);
         step.deliver_written(
             Some(&slot.by),
+            slot.delivery,
             env.repair,
             env.target.clone(),
             env.conts.clone(),
