@@ -565,10 +565,12 @@ pub struct Slot {
     pub delivery: Option<Delivered>,
 }
 
-/// Which delivery of which queue message wrote a slot ([`Slot::delivery`]),
-/// or is being handled: what tells a later delivery of the writing message
-/// (which must repair what the writer may have left unsent) from a copy of
-/// it (which must not, rule 8). See [`crate::engine::decide::echo`].
+/// Which handling of which delivery of which queue message wrote a slot
+/// ([`Slot::delivery`]), or is under way: what tells a later delivery of the
+/// writing message (which must repair what the writer may have left unsent)
+/// from a copy of it (which must not, rule 8), and both from the writer
+/// itself seeing its own write again (a retried request). See
+/// [`crate::engine::decide::echo`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Delivered {
     /// The queue's message id, digested to 64 bits (equal ids, equal digests).
@@ -577,21 +579,29 @@ pub struct Delivered {
     /// Its receive count: 1 on the first delivery.
     #[serde(rename = "n")]
     pub receives: u32,
+    /// Drawn at random for each handling: two copies of one message handled
+    /// at once (an SQS duplicate) differ here, two writes of one handling
+    /// do not.
+    #[serde(rename = "h", default)]
+    pub handling: u32,
 }
 
 impl Delivered {
-    /// The `receives`-th delivery of the message with queue id `message_id`.
+    /// A new handling of the `receives`-th delivery of the message with queue
+    /// id `message_id`.
     ///
     /// ```
     /// use vow::wire::Delivered;
     /// let first = Delivered::of("0f1e-message-id", 1);
-    /// assert_eq!(first, Delivered::of("0f1e-message-id", 1));
+    /// let again = Delivered::of("0f1e-message-id", 1);
+    /// assert_eq!((first.message, first.receives), (again.message, again.receives));
     /// assert_ne!(first.message, Delivered::of("another-id", 1).message);
     /// ```
     pub fn of(message_id: &str, receives: u32) -> Self {
         Delivered {
             message: crate::id::digest64(message_id.as_bytes()),
             receives,
+            handling: fastrand::u32(..),
         }
     }
 }

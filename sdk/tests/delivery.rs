@@ -633,3 +633,35 @@ async fn a_duplicate_of_a_settling_message_does_not_run_the_next_step_again() {
     );
     assert_eq!(read_log(&next).len(), 1, "the next step ran again");
 }
+
+/// A settle whose reply was lost and that the SDK wrote again finds the slot
+/// written by this very handling of its message: that is no echo of another
+/// copy, and it delivers. (Found by the emulator chaos run, where moto under
+/// load timed out replies: with echoes told apart only by message id and
+/// receive count, the next steps were never sent and workflows hung.)
+#[tokio::test]
+async fn a_settle_retried_after_its_write_landed_still_delivers() {
+    let inner = Arc::new(MemoryQueue::new(Duration::from_secs(30), 5, None));
+    let retried = Arc::new(SettleHook {
+        inner: Arc::new(MemoryStore::new()),
+        on_settle: Box::new(|_| OnSettle::Retried),
+    });
+    let mut config = fast_config().engine;
+    // Successors go through the queue, each its own message.
+    config.inline_for = Duration::ZERO;
+    let vow = harness_with(inner.clone(), inner, retried, config);
+    let k = key();
+    let flow = vow.flow();
+    let last = flow
+        .when(Value(1))
+        .then(AddN {
+            n: 1,
+            key: k.clone(),
+        })
+        .then(AddN {
+            n: 1,
+            key: k.clone(),
+        });
+    vow.start(&flow).await.expect("start");
+    assert_eq!(vow.wait(&last, WAIT).await.expect("settles"), Ok(3));
+}

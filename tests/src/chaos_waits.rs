@@ -76,9 +76,9 @@ const CRONS: &[&str] = &["0 0 * * *", "0 */6 * * *"];
 #[derive(Clone, Copy, Debug)]
 pub struct WaitFaults {
     /// A second copy of a timer: it finds the promise settled by its own
-    /// token and repairs the successors stored with it; the step after the
-    /// wait, which ran and adopted a sleep, must not run again. (A copy that
-    /// comes while that step still runs re-runs it: see `for_hops`.)
+    /// token, by another message (an echo), and delivers nothing; the step
+    /// after the wait must not run again, whether it still runs or ran and
+    /// adopted a sleep.
     pub timer_dup: f64,
     /// A second copy of a schedule tick.
     pub tick_dup: f64,
@@ -126,12 +126,10 @@ impl WaitFaults {
             }
         } else {
             WaitFaults {
-                // Off here: a copy arriving while the step after the wait
-                // still runs (hops of 500 ms make that likely) repairs it
-                // into a second run. Rule 8 forbids that; the engine does
-                // not prevent it yet (a repair would have to wait out the
-                // visibility timeout first).
-                timer_dup: 0.0,
+                // Hops of 500 ms make a copy arriving while the step after
+                // the wait still runs likely: it is an echo of the timer
+                // that settled, and delivers nothing (`decide::echo`).
+                timer_dup: 0.1,
                 tick_dup: 0.5,
                 redrive: 0.03,
                 dead_letter: 0.02,
@@ -278,7 +276,12 @@ impl WaitQueue {
     /// made, its delivery fails), then the message is dead-lettered and
     /// redriven: `vow dlq redrive` sends its body to the work queue.
     async fn redrive(&self, d: &Delivery) -> bool {
-        let _ = self.failing.handle_batch(vec![d.clone()]).await;
+        let failed = self.failing.handle_batch(vec![d.clone()]).await;
+        if failed.is_empty() {
+            // It needed no send (a copy that found its work done): a worker
+            // would have deleted it, and nothing dead-letters it.
+            return false;
+        }
         let raw = self.raw.clone();
         self.move_to(d, vow::wire::mark_redriven(&d.body), &raw)
             .await

@@ -86,9 +86,13 @@ pub fn writer(by: Option<&str>, token: &str) -> Writer {
 /// `this` the delivery in hand, `None` for what must repair whatever wrote
 /// the slot: a repair, a redriven message, a dead letter, a settle from
 /// application code's guard. A slot with no delivery (written by
-/// application code, a dead letter, an older engine) has no echoes.
+/// application code, a dead letter, an older engine) has no echoes, and
+/// neither has the handling that wrote it (a write retried after its reply
+/// was lost finds its own slot).
 pub fn echo(wrote: Option<Delivered>, this: Option<Delivered>) -> bool {
     match (wrote, this) {
+        // The very handling that wrote it (a retried write): not a copy.
+        (Some(w), Some(t)) if w == t => false,
         (Some(w), Some(t)) => t.message != w.message || t.receives <= w.receives,
         _ => false,
     }
@@ -385,16 +389,16 @@ mod tests {
     fn an_echo_of_the_writer_owes_nothing_and_a_later_delivery_of_it_repairs() {
         let wrote = Delivered::of("m1", 1);
         let echo_of = |this| echo(Some(wrote), this);
+        assert!(!echo_of(Some(wrote)), "the writer, retrying its write");
         assert!(echo_of(Some(Delivered::of("m1", 1))), "an SQS duplicate");
         assert!(echo_of(Some(Delivered::of("m2", 1))), "a copy sent twice");
         assert!(
             echo_of(Some(Delivered::of("m2", 3))),
             "another copy, redelivered"
         );
-        assert!(
-            !echo_of(Some(Delivered::of("m1", 2))),
-            "the writer, delivered again"
-        );
+        let late = Delivered::of("m1", 2);
+        assert!(echo(Some(late), Some(wrote)), "an earlier delivery, late");
+        assert!(!echo_of(Some(late)), "the writer, delivered again");
         assert!(!echo_of(None), "a repair, a redrive or a dead letter");
         assert!(!echo(None, Some(wrote)), "written by application code");
         let o = owed(Writer::This, false, true);
