@@ -218,9 +218,25 @@ struct WaitQueue {
     odds: WaitFaults,
     injected: Arc<Injected>,
     rng: Mutex<fastrand::Rng>,
+    /// Timers (by body) a fault was injected into: one fault each. A copy
+    /// that is then dead-lettered too (two faults on one timer) repairs
+    /// from the dead-letter handler, which cannot tell an echo from the
+    /// writer, and may re-run the step after the wait (docs/limits.md).
+    touched: Mutex<std::collections::HashSet<u64>>,
 }
 
 impl WaitQueue {
+    /// Whether `body` may take a fault: the first time only.
+    fn first_fault(&self, body: &str) -> bool {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        body.hash(&mut h);
+        self.touched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(h.finish())
+    }
+
     fn sort(&self, body: &str) -> Sort {
         // Only sorted, never trusted: the body after the signature's header
         // (`vow-sig2:<key id>:<issued>:<mac>:`), whose clock the rig moves.
@@ -308,7 +324,10 @@ impl Queue for WaitQueue {
                 Sort::Timer => {
                     let r = self.roll();
                     let o = self.odds;
-                    if r < o.timer_dup {
+                    let faulted = r < o.timer_dup + o.redrive + o.dead_letter;
+                    if !faulted || !self.first_fault(&d.body) {
+                        // No fault, or this timer had its one.
+                    } else if r < o.timer_dup {
                         self.duplicate(&d, &self.injected.timer_dups).await;
                     } else if r < o.timer_dup + o.redrive {
                         if self.redrive(&d).await {
@@ -554,6 +573,7 @@ impl WaitsRig {
                 odds: WaitFaults::from_env(true),
                 injected: inj,
                 rng: Mutex::new(fastrand::Rng::with_seed(seed ^ 0x7171)),
+                touched: Default::default(),
             });
             (store, seen)
         });
@@ -618,6 +638,7 @@ impl WaitsRig {
             odds: WaitFaults::from_env(false),
             injected: injected.clone(),
             rng: Mutex::new(fastrand::Rng::with_seed(seed ^ 0x7171)),
+            touched: Default::default(),
         });
         let engine = Engine::new(store.clone(), seen.clone(), config.clone());
         let (stop, stopped) = tokio::sync::watch::channel(false);
