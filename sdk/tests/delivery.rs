@@ -544,13 +544,14 @@ async fn successors_run_inline_only_if_their_timeout_ends_before_the_invocation(
     );
 }
 
-/// Logs each of its runs under `key`, then holds until `first` has run twice and a
-/// while after, so that a second run of itself, if anything sends one, meets
-/// this one still running.
+/// Logs each of its runs under `key`, then holds until `first` has run
+/// `runs` times and a while after, so that a second run of itself, if
+/// anything sends one, meets this one still running.
 #[derive(Debug, Serialize, Deserialize)]
 struct Lingers {
     key: String,
     first: String,
+    runs: usize,
 }
 
 #[vow::task("test/delivery/lingers")]
@@ -622,6 +623,7 @@ async fn a_duplicate_of_a_settling_message_does_not_run_the_next_step_again() {
     let done_ = flow.when(Counted { key: first.clone() }).then(Lingers {
         key: next.clone(),
         first: first.clone(),
+        runs: 2,
     });
     vow.start(&flow).await.expect("start");
     assert_eq!(vow.wait(&done_, WAIT).await.expect("settles"), Ok(2));
@@ -664,4 +666,59 @@ async fn a_settle_retried_after_its_write_landed_still_delivers() {
         });
     vow.start(&flow).await.expect("start");
     assert_eq!(vow.wait(&last, WAIT).await.expect("settles"), Ok(3));
+}
+
+/// A copy of a message that the dead-letter handler settled (its promise, as
+/// `Crashed`) is an echo of the dead letter: it runs its own task, as a copy
+/// may, and delivers nothing, so the step after it, still running, is not
+/// run again. (The chaos waits rig found this with timers: the dead-letter
+/// handler settles a due timer, and every copy of the timer repaired.)
+#[tokio::test]
+async fn a_copy_of_a_dead_lettered_message_does_not_run_the_next_step_again() {
+    let work = Arc::new(MemoryQueue::new(Duration::from_secs(30), 5, None));
+    let store = Arc::new(MemoryStore::new());
+    let config = fast_config().engine;
+    let engine = Engine::new(store.clone(), work.clone(), config.clone());
+    for _ in 0..4 {
+        let poller = Poller::new(work.clone(), Arc::new(InProcess::worker(engine.clone())))
+            .wait(Duration::from_millis(50));
+        tokio::spawn(async move {
+            let (_keep, stop) = tokio::sync::watch::channel(false);
+            poller.run(stop).await
+        });
+    }
+    // The flow's first message is held here, to be dead-lettered by hand.
+    let held = Arc::new(MemoryQueue::new(Duration::from_secs(30), 5, None));
+    let vow = Vow::client(store, held.clone(), config);
+    let (first, next) = (key(), key());
+    let flow = vow.flow();
+    let after = flow.when(Counted { key: first.clone() }).then(Lingers {
+        key: next.clone(),
+        first: first.clone(),
+        runs: 1,
+    });
+    vow.start(&flow).await.expect("start");
+    let mut got = held
+        .receive(1, Duration::from_secs(1))
+        .await
+        .expect("receive");
+    let message = got.pop().expect("the first message");
+    let dead = Delivery {
+        message_id: "dead-letter-1".into(),
+        receipt: "r".into(),
+        body: message.body.clone(),
+        receive_count: 1,
+    };
+    assert!(engine.handle_dead_letters(vec![dead]).await.is_empty());
+    // A copy of the same message comes to the work queue.
+    work.send(vec![Outgoing {
+        body: message.body,
+        delay: Duration::ZERO,
+    }])
+    .await
+    .expect("send");
+    let _ = vow.wait(&after, WAIT).await.expect("settles");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(read_log(&first).len(), 1, "the copy runs its own task");
+    assert_eq!(read_log(&next).len(), 1, "the next step ran again");
 }

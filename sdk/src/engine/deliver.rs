@@ -65,7 +65,8 @@ impl Engine {
         batch: Vec<Delivery>,
     ) -> (Vec<String>, BatchStats) {
         self.tallied(batch, |engine, d| async move {
-            engine.bury(&d.body, d.receive_count).await
+            let delivery = Delivered::of(&d.message_id, d.receive_count);
+            engine.bury(&d.body, d.receive_count, Some(delivery)).await
         })
         .await
     }
@@ -261,10 +262,10 @@ impl Engine {
             }
         }
         let (env, aged) = self.open_aged(body).await?;
-        let delivery = message_id
-            .filter(|_| !redriven)
-            .map(|id| Delivered::of(id, receive_count));
-        let inline = Inline::new(self.config.inline_for, deadline).of(delivery);
+        let delivery = message_id.map(|id| Delivered::of(id, receive_count));
+        let inline = Inline::new(self.config.inline_for, deadline)
+            .of(delivery)
+            .repairing(redriven);
         // A successor taken inline was never sent: it is neither redelivered nor aged.
         let mut next = Some((env, receive_count > 1 || redriven, aged));
         let mut taken_inline = false;

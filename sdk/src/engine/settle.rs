@@ -71,10 +71,14 @@ pub(super) struct Inline {
     until: Instant,
     /// The end of the invocation, if it has one.
     deadline: Option<Instant>,
-    /// The delivery being handled ([`decide::echo`]), recorded in the slots
-    /// it writes; `None` for one that repairs whatever wrote them (a
-    /// redriven message) or that is not a queue delivery.
+    /// The delivery being handled, recorded in the slots it writes so that
+    /// copies of its message know it for the writer ([`decide::echo`]);
+    /// `None` when it is not a queue delivery.
     pub(super) delivery: Option<Delivered>,
+    /// Whether this handling repairs whatever wrote a slot, never an echo: a
+    /// dead letter, a redriven message (the writer's own message may be it,
+    /// under another id).
+    repairs: bool,
 }
 
 /// Time kept at the end of an invocation for settling and sending.
@@ -88,12 +92,23 @@ impl Inline {
             until: now.checked_add(inline_for).unwrap_or(now),
             deadline,
             delivery: None,
+            repairs: false,
         }
+    }
+
+    /// No successor runs inline: a dead letter's handling.
+    pub(super) fn never() -> Self {
+        Inline::new(Duration::ZERO, None)
     }
 
     /// The same, handling `delivery`.
     pub(super) fn of(self, delivery: Option<Delivered>) -> Self {
         Inline { delivery, ..self }
+    }
+
+    /// The same, repairing whatever wrote a slot if `repairs`.
+    pub(super) fn repairing(self, repairs: bool) -> Self {
+        Inline { repairs, ..self }
     }
 
     /// Whether a successor with this timeout may run inline now.
@@ -427,8 +442,9 @@ impl<'e> Step<'e> {
             debug!(id = %target.id(), ?writer, "already settled");
         }
         // A repair delivers whatever wrote the slot: it was sent because the
-        // writer's own message came back.
-        let this = if repair { None } else { self.delivery() };
+        // writer's own message came back. So do dead letters and redrives.
+        let repairs = repair || self.inline.is_some_and(|i| i.repairs);
+        let this = if repairs { None } else { self.delivery() };
         let echo = decide::echo(wrote, this);
         if echo && writer == Writer::This {
             debug!(id = %target.id(), "an echo of the writer: it delivers, not this copy");
