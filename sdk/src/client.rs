@@ -7,6 +7,7 @@ use crate::error::{BackendError, WaitError};
 use crate::failure::Failure;
 use crate::flow::{AsPromise, Flow, Started};
 use crate::id::PromiseId;
+use crate::list::{ListQuery, RunPage};
 use crate::memory::{MemoryQueue, MemoryStore};
 use crate::promise::{Handle, Resolver};
 use crate::queue::Queue;
@@ -430,6 +431,33 @@ impl Vow {
                 Err(e) => Status::Failed(Failure::bad_input(format!("corrupt outcome: {e}"))),
             },
         )
+    }
+
+    /// Workflow runs started from application code, newest first, one page
+    /// at a time (see [`crate::list`] for what is recorded and what it
+    /// costs: one write per workflow, none per step). Pass the page's
+    /// `next` to [`ListQuery::after`] for the next page.
+    ///
+    /// ```
+    /// # use serde::{Deserialize, Serialize};
+    /// # use vow::prelude::*;
+    /// # #[derive(Serialize, Deserialize)] struct Ship;
+    /// # #[vow::task("doc-list-ship")]
+    /// # impl Task for Ship { type Input = (); type Output = u64;
+    /// #   async fn run(self, _: (), _: &Cx) -> Result<Resolution<u64>, Error> { done(1) } }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use vow::{ListQuery, RunState};
+    /// let vow = Vow::embedded();
+    /// let shipped = vow.when(Ship).await?;
+    /// vow.wait(&shipped, std::time::Duration::from_secs(5)).await?;
+    /// let page = vow.list(&ListQuery::new().state(RunState::Done)).await?;
+    /// assert_eq!(page.runs[0].id, *shipped.id());
+    /// assert_eq!(page.runs[0].task, "doc-list-ship");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn list(&self, query: &ListQuery) -> Result<RunPage, BackendError> {
+        crate::list::list(&self.engine, query).await
     }
 
     /// Wait up to `timeout` for `promise` to settle, and decode its outcome:
