@@ -589,7 +589,16 @@ impl Store for DynamoStore {
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
-            .map_err(|e| classify(&format!("Query (index {RUN_INDEX})"), e))?;
+            .map_err(|e| {
+                classify(
+                    &format!(
+                        "Query (index {RUN_INDEX} of {}; a table created before vow listed runs \
+                         lacks it: update the stack)",
+                        self.table
+                    ),
+                    e,
+                )
+            })?;
         self.metrics.reported(units(page.consumed_capacity()));
         let text = |item: &Item, name: &str| match item.get(name) {
             Some(AttributeValue::S(s)) => Some(s.clone()),
