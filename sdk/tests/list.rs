@@ -256,3 +256,42 @@ async fn listing_costs_one_write_per_run_and_none_per_step() {
     assert_eq!(short, 5, "one write per run");
     assert_eq!(long, 5, "and none per step");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_firing_of_a_schedule_is_a_run_named_after_it() {
+    let vow = Vow::embedded();
+    let daily: vow::Cron = "0 3 * * *".parse().expect("cron");
+    vow.schedule("nightly-report", &daily, Ok1(5))
+        .await
+        .expect("scheduled");
+    let mut firings = Vec::new();
+    for day in 1..=2 {
+        vow.skip_time(DAY).expect("embedded");
+        let give_up = std::time::Instant::now() + WAIT;
+        loop {
+            let runs = all_pages(&vow, ListQuery::new().state(RunState::Done)).await;
+            if runs.len() >= day {
+                firings = runs;
+                break;
+            }
+            assert!(std::time::Instant::now() < give_up, "day {day}: {runs:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // Only the jobs, not the ticks that fire them; newest first, each named
+    // `schedule:<name>@<time>` and started at its firing's time.
+    assert_eq!(firings.len(), 2, "{firings:?}");
+    for run in &firings {
+        assert_eq!(run.task, "list-test/ok");
+        let name = run.name.as_deref().expect("named");
+        assert!(name.starts_with("schedule:nightly-report@"), "{name}");
+        assert!(name.ends_with("T03:00:00Z"), "{name}");
+    }
+    assert!(firings[0].started_at > firings[1].started_at);
+    let named = all_pages(
+        &vow,
+        ListQuery::new().name_prefix("schedule:nightly-report@"),
+    )
+    .await;
+    assert_eq!(named.len(), 2);
+}
