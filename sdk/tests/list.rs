@@ -295,3 +295,46 @@ async fn each_firing_of_a_schedule_is_a_run_named_after_it() {
     .await;
     assert_eq!(named.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rare_matches_are_found_in_order_through_short_pages() {
+    let vow = Vow::embedded();
+    let mut rare = Vec::new();
+    for i in 0..40u64 {
+        let handle = if i % 13 == 5 {
+            let h = vow.when(Fails).await.expect("start");
+            rare.push(h.id().clone());
+            vow.wait(&h, WAIT)
+                .await
+                .expect("settles")
+                .expect_err("fails");
+            continue;
+        } else {
+            vow.when(Ok1(i)).await.expect("start")
+        };
+        vow.wait(&handle, WAIT).await.expect("settles").expect("ok");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    rare.reverse();
+    for query in [
+        ListQuery::new().task("list-test/fails").limit(1),
+        ListQuery::new().state(RunState::Failed).limit(1),
+        ListQuery::new().state(RunState::Failed).limit(2),
+    ] {
+        let found = all_pages(&vow, query.clone()).await;
+        assert_eq!(ids(&found), rare, "{query:?}");
+    }
+    // A page looks at a bounded number of runs: with one wanted, some pages
+    // come back empty with a cursor, and the walk still ends.
+    let mut pages = 0;
+    let mut query = ListQuery::new().task("list-test/fails").limit(1);
+    loop {
+        let page = vow.list(&query).await.expect("list");
+        pages += 1;
+        match page.next {
+            Some(cursor) => query = query.after(cursor),
+            None => break,
+        }
+    }
+    assert!(pages >= rare.len(), "{pages} pages");
+}

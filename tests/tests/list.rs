@@ -119,6 +119,8 @@ async fn runs_are_indexed_once_and_listed_newest_first_on_dynamodb() {
 
     let running = all_pages(vow, ListQuery::new().state(RunState::Running)).await;
     assert_eq!(ids(&running), vec![holding.id().clone()]);
+    let one_by_one = all_pages(vow, ListQuery::new().state(RunState::Failed).limit(1)).await;
+    assert_eq!(ids(&one_by_one), vec![failed.id().clone()]);
     let failures = all_pages(vow, ListQuery::new().state(RunState::Failed)).await;
     assert_eq!(ids(&failures), vec![failed.id().clone()]);
     assert_eq!(failures[0].failure, Some(FailureKind::Error));
