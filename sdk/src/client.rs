@@ -44,11 +44,12 @@ pub enum Status {
     /// The store has no record of this id. Either the promise has not settled
     /// and nothing was recorded about it yet (a record exists once it settles,
     /// reports progress, adopts or defers with children, or gets a successor
-    /// attached after it was sent), or no promise has this id, or its record
+    /// attached after it was sent; a workflow's root has one from its start),
+    /// or no promise has this id, or its record
     /// expired (`VOW_RECORD_TTL_DAYS`). The store cannot tell these apart.
     Unknown,
-    /// Not settled, and known to the store: it has a record (progress, children
-    /// or successors stored for it).
+    /// Not settled, and known to the store: it has a record (a listed
+    /// workflow's root, progress, children or successors stored for it).
     Pending,
     /// Settled with this value (join outcomes expanded into a list).
     Done(Value),
@@ -415,8 +416,9 @@ impl Vow {
             return Ok(Status::Unknown);
         };
         let Some(slot) = record.slots.remove(&cell.slot) else {
-            let known =
-                record.later.contains_key(&cell.slot) || record.notes.contains_key(&cell.slot);
+            let known = record.later.contains_key(&cell.slot)
+                || record.notes.contains_key(&cell.slot)
+                || (record.listed && cell.slot == 0);
             return Ok(if known {
                 Status::Pending
             } else {

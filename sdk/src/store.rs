@@ -174,6 +174,9 @@ pub struct Record {
     pub later: BTreeMap<u32, Vec<(String, Cont)>>,
     /// What running tasks noted about the slots' promises (see [`Note`]).
     pub notes: BTreeMap<u32, Note>,
+    /// The record is a workflow's root with its run listing entry
+    /// ([`Store::list_run`]).
+    pub listed: bool,
 }
 
 /// What a task notes about its own promise while it is pending: the progress it

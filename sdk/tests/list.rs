@@ -149,6 +149,11 @@ async fn states_tags_names_and_times_filter_the_listing() {
         list(ListQuery::new().state(RunState::Running)).await,
         vec![napping.id().clone()]
     );
+    // A running root is known to the store from its start.
+    assert_eq!(
+        vow.status(napping.id()).await.expect("status"),
+        vow::Status::Pending
+    );
     assert_eq!(
         list(ListQuery::new().state(RunState::Failed)).await,
         vec![failed.id().clone()]

@@ -277,6 +277,7 @@ fn decode_record(item: &Item) -> Result<Record, BackendError> {
         }
     }
     Ok(Record {
+        listed: item.contains_key(RUN_SORT),
         count: decode_count(item),
         slots,
         later,

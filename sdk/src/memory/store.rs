@@ -700,6 +700,7 @@ impl Store for MemoryStore {
             notes.insert(*n, decode(text)?);
         }
         Ok(Some(Record {
+            listed: stored.run.is_some(),
             count: u32::try_from(slots.len()).unwrap_or(u32::MAX),
             slots,
             later,
