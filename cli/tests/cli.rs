@@ -677,3 +677,93 @@ async fn run_with_a_key_starts_once() {
     let other = vow(&stack, &["run", "closure", "--key", "another"]).await;
     assert_ne!(other.stdout, first.stdout);
 }
+
+/// The rows of `vow ls` (without its header and its `more:` line): id, state
+/// and the rest.
+fn rows(run: &Run) -> Vec<Vec<String>> {
+    run.stdout
+        .lines()
+        .filter(|l| !l.starts_with("ID ") && !l.starts_with("more:") && !l.is_empty())
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ls_lists_runs_newest_first_with_filters_and_pages() {
+    vow::check_tasks(&[vow_samples::tasks()]).expect("the samples' tasks are linked");
+    let stack = Stack::new("cli-ls", 5).await.with_workers(2);
+    let wait = std::time::Duration::from_secs(60);
+    let square = stack.vow.when(Square(4)).await.expect("start");
+    stack
+        .vow
+        .wait(&square, wait)
+        .await
+        .expect("settles")
+        .expect("ok");
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    let boom = stack.vow.when(Boom).await.expect("start");
+    stack
+        .vow
+        .wait(&boom, wait)
+        .await
+        .expect("settles")
+        .expect_err("fails");
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    let key = format!("nightly-{}", &PromiseId::random().as_str()[..6]);
+    let keyed = vow(&stack, &["run", "fan-in", "--key", &key]).await;
+    assert_eq!(keyed.code, 0, "{keyed:?}");
+    let keyed = keyed.stdout.trim().to_owned();
+
+    let all = vow(&stack, &["ls"]).await;
+    assert_eq!(all.code, 0, "{all:?}");
+    assert!(all.stdout.starts_with("ID "), "{}", all.stdout);
+    let ids: Vec<String> = rows(&all).into_iter().map(|r| r[0].clone()).collect();
+    assert_eq!(
+        ids,
+        [
+            keyed.clone(),
+            boom.id().to_string(),
+            square.id().to_string()
+        ],
+        "newest first:\n{}",
+        all.stdout
+    );
+    assert!(all.stdout.contains(&key), "{}", all.stdout);
+    assert!(!all.stdout.contains("more:"), "{}", all.stdout);
+
+    let failed = vow(&stack, &["ls", "--status", "failed"]).await;
+    let failed = rows(&failed);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0][0], boom.id().to_string());
+    assert_eq!(failed[0][1], "failed");
+    assert!(
+        failed[0].contains(&"cli-test/boom".to_owned()),
+        "{failed:?}"
+    );
+
+    let by_task = rows(&vow(&stack, &["ls", "--task", "samples/square"]).await);
+    assert_eq!(by_task.len(), 1, "{by_task:?}");
+    assert_eq!(by_task[0][0], square.id().to_string());
+    let by_name = rows(&vow(&stack, &["ls", "--name", "nightly-"]).await);
+    assert_eq!(by_name.len(), 1, "{by_name:?}");
+    assert_eq!(by_name[0][0], keyed);
+    assert_eq!(rows(&vow(&stack, &["ls", "--since", "1h"]).await).len(), 3);
+
+    // Pages of one: each says how to get the next.
+    let first = vow(&stack, &["ls", "--limit", "1"]).await;
+    assert_eq!(rows(&first)[0][0], keyed);
+    let cursor = first
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("more: add --after "))
+        .expect("a next page")
+        .trim()
+        .to_owned();
+    let second = vow(&stack, &["ls", "--limit", "1", "--after", &cursor]).await;
+    assert_eq!(rows(&second)[0][0], boom.id().to_string(), "{second:?}");
+
+    let bad = vow(&stack, &["ls", "--after", "nonsense"]).await;
+    assert_eq!(bad.code, 2, "{bad:?}");
+    let bad = vow(&stack, &["ls", "--status", "sleeping"]).await;
+    assert_eq!(bad.code, 2, "{bad:?}");
+}

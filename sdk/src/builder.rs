@@ -151,6 +151,11 @@ impl VowBuilder {
             None => record_ttl_from_env()?,
         };
         let mut engine = self.engine.unwrap_or_default();
+        if queue_url.is_none() {
+            // Read-only: it starts nothing, so it lists nothing (its start
+            // fails at the send, before which nothing may be written).
+            engine.list_runs = false;
+        }
         if engine.schedules.is_empty() {
             engine.schedules = crate::engine::DeclaredSchedules::from_env()
                 .map_err(|f| BackendError::fatal(f.message().to_owned()))?;

@@ -456,7 +456,8 @@ async fn status_and_wait_report_progress() {
         })
         .await
         .expect("start");
-    assert_eq!(vow.status(p.id()).await.expect("status"), Status::Unknown);
+    // A root is known from its start (its run's listing entry).
+    assert_eq!(vow.status(p.id()).await.expect("status"), Status::Pending);
     assert!(matches!(
         vow.wait(&p, Duration::from_millis(20)).await,
         Err(WaitError::TimedOut)

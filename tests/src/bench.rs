@@ -561,3 +561,102 @@ pub async fn schedule_idle_usd_per_week() -> (f64, f64) {
     workers.shutdown().await;
     (per_week, minute * 60.0 * 24.0 * 30.0)
 }
+
+/// What listing runs costs in writes, measured on the emulators: see
+/// [`ListCosts::measure`].
+#[derive(Clone, Copy, Debug)]
+pub struct ListCosts {
+    /// Table writes listing adds per workflow (the entry written at start).
+    pub table_per_workflow: f64,
+    /// Index writes per workflow: entries in the runs index per workflow
+    /// (each written once; a settle changes none of the index's attributes).
+    pub index_per_workflow: f64,
+    /// Table and index writes listing adds per step beyond a workflow's
+    /// first: the difference between long and short chains, per extra step.
+    pub per_step: f64,
+    /// Workflows per measurement.
+    pub runs: u32,
+}
+
+impl ListCosts {
+    /// `runs` chains of 2 steps and `runs` chains of 10, each with listing
+    /// on and off: the writes listing adds (DynamoDB `UpdateItem`s with it
+    /// on, less with it off, the timer index's aside) and the entries the
+    /// runs index holds afterwards.
+    pub async fn measure(runs: u32) -> ListCosts {
+        let mut extra = Vec::new();
+        for steps in [2u32, 10] {
+            let (on, indexed) = list_run_writes(runs, steps, true).await;
+            let (off, none) = list_run_writes(runs, steps, false).await;
+            assert_eq!(none, 0, "listing off indexed runs");
+            extra.push((on.saturating_sub(off), indexed));
+        }
+        let [(short, short_indexed), (long, long_indexed)] = [extra[0], extra[1]];
+        let per_step = (long as f64 + long_indexed as f64 - short as f64 - short_indexed as f64)
+            / (8.0 * f64::from(runs));
+        ListCosts {
+            table_per_workflow: short as f64 / f64::from(runs),
+            index_per_workflow: short_indexed as f64 / f64::from(runs),
+            per_step,
+            runs,
+        }
+    }
+
+    /// The line `./tests/run.sh bench` prints.
+    pub fn line(&self) -> String {
+        format!(
+            "lists    list_writes_per_workflow={:.3} table_writes={:.3} index_writes={:.3} \
+             list_writes_per_step={:.3} usd_per_million_workflows={:.3} \
+             (chains of 2 and 10 steps, {} workflows each)",
+            self.table_per_workflow + self.index_per_workflow,
+            self.table_per_workflow,
+            self.index_per_workflow,
+            self.per_step,
+            // Entries are far under 1 KB: one write unit each.
+            (self.table_per_workflow + self.index_per_workflow) * LIST_PRICES.write_unit * 1e6,
+            self.runs
+        )
+    }
+}
+
+/// Start `runs` chains of `steps` steps with listing on or off, wait for them,
+/// and return the table writes they made (the timer index's aside) and the
+/// entries the runs index holds.
+async fn list_run_writes(runs: u32, steps: u32, list_runs: bool) -> (u64, i32) {
+    let mut engine = crate::test_engine();
+    engine.list_runs = list_runs;
+    let stack = Stack::configured("lists", 5, 30, engine).await;
+    let workers = stack.vow.run_workers(2, None, LONG_POLL);
+    let before = stack.metrics.snapshot();
+    for _ in 0..runs {
+        let flow = stack.vow.flow();
+        let mut last = flow.when(Square(1));
+        for _ in 1..steps {
+            last = last.then(Inc);
+        }
+        stack.vow.start(&flow).await.expect("start");
+        let got = stack.vow.wait(&last, PATIENCE).await.expect("wait");
+        assert_eq!(got, Ok(u64::from(steps)), "a chain ended wrong");
+    }
+    let counts = stack.metrics.snapshot().since(&before);
+    workers.shutdown().await;
+    let mut indexed = 0;
+    for shard in 0..vow::list::RUN_SHARDS {
+        let out = stack
+            .dynamodb
+            .query()
+            .table_name(&stack.names.table_name)
+            .index_name(vow::list::RUN_INDEX)
+            .key_condition_expression("lp = :p")
+            .expression_attribute_values(":p", AttributeValue::S(vow::list::partition(shard)))
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .send()
+            .await
+            .expect("query the runs index");
+        indexed += out.count();
+    }
+    (
+        counts.ddb_write.saturating_sub(counts.ddb_timer_write),
+        indexed,
+    )
+}

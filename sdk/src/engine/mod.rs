@@ -93,6 +93,10 @@ pub struct EngineConfig {
     /// The schedules the deployment declares, whose unsigned start messages
     /// this engine accepts (`VOW_SCHEDULES`; see [`DeclaredSchedules`]).
     pub schedules: DeclaredSchedules,
+    /// Record each workflow started from application code in the runs index,
+    /// for [`crate::Vow::list`] and `vow ls`: one write per workflow when it
+    /// starts, none per step ([`crate::list`]). On by default.
+    pub list_runs: bool,
 }
 
 impl Default for EngineConfig {
@@ -108,6 +112,7 @@ impl Default for EngineConfig {
             gather_for: Duration::from_millis(10),
             timer_hop: crate::queue::MAX_DELAY,
             schedules: DeclaredSchedules::default(),
+            list_runs: true,
         }
     }
 }
