@@ -113,7 +113,7 @@ pub async fn redrive(dlq: &dyn Queue, work: &dyn Queue) -> Result<usize, Backend
         let outgoing = batch
             .iter()
             .map(|d| Outgoing {
-                body: vow::wire::mark_redriven(&d.body),
+                body: d.body.clone(),
                 delay: Duration::ZERO,
             })
             .collect();

@@ -135,12 +135,6 @@ fn fnv1a_128(bytes: &[u8]) -> u128 {
         .fold(OFFSET, |h, &b| (h ^ u128::from(b)).wrapping_mul(PRIME))
 }
 
-/// A 64-bit digest of `bytes` (FNV-1a), stable across builds and platforms:
-/// what a slot keeps of the queue message id that wrote it.
-pub(crate) fn digest64(bytes: &[u8]) -> u64 {
-    fnv1a_128(bytes) as u64
-}
-
 /// A random token naming one send of a message; see [`crate::wire::Envelope::token`].
 pub(crate) fn token() -> String {
     hex(&os_random::<6>())

@@ -509,36 +509,6 @@ impl Envelope {
     }
 }
 
-/// What starts the body of a message sent again from the dead-letter queue.
-const REDRIVEN: &str = "vow-redriven:";
-
-/// A dead-lettered message's `body`, marked to go back to the work queue
-/// (`vow dlq redrive`). Its delivery there repairs what its promise's writer
-/// may have left unsent, as the writer's own message coming back would, where
-/// an unmarked copy of a message leaves that to the writer
-/// ([`crate::engine::decide::echo`]). The mark is outside the signature: it
-/// can only make a message check its promise and repair, never run anything
-/// a copy would not.
-///
-/// ```
-/// use vow::wire::{mark_redriven, unmark_redriven};
-/// let body = mark_redriven("{\"v\":1}");
-/// assert_eq!(unmark_redriven(&body), Some("{\"v\":1}"));
-/// assert_eq!(unmark_redriven("{\"v\":1}"), None);
-/// assert_eq!(mark_redriven(&body), body, "marked once");
-/// ```
-pub fn mark_redriven(body: &str) -> String {
-    match unmark_redriven(body) {
-        Some(_) => body.to_owned(),
-        None => format!("{REDRIVEN}{body}"),
-    }
-}
-
-/// The body inside a message marked by [`mark_redriven`], if it is one.
-pub fn unmark_redriven(body: &str) -> Option<&str> {
-    body.strip_prefix(REDRIVEN)
-}
-
 /// What the store keeps per settled slot: the outcome, the token of the write,
 /// and a little history for `vow status` and `vow tree`. Field names are one
 /// letter: a join shard holds 16 slots and should stay within one 1 KB write unit.
@@ -559,51 +529,6 @@ pub struct Slot {
     /// How many child promises its task created: their ids are `id.child(0..kids)`.
     #[serde(rename = "k", default, skip_serializing_if = "is_zero")]
     pub kids: u32,
-    /// The queue delivery whose handling wrote it, when a queue message did
-    /// and the slot is not a join member's (whose shard must stay small).
-    #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
-    pub delivery: Option<Delivered>,
-}
-
-/// Which handling of which delivery of which queue message wrote a slot
-/// ([`Slot::delivery`]), or is under way: what tells a later delivery of the
-/// writing message (which must repair what the writer may have left unsent)
-/// from a copy of it (which must not, rule 8), and both from the writer
-/// itself seeing its own write again (a retried request). See
-/// [`crate::engine::decide::echo`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Delivered {
-    /// The queue's message id, digested to 64 bits (equal ids, equal digests).
-    #[serde(rename = "m")]
-    pub message: u64,
-    /// Its receive count: 1 on the first delivery.
-    #[serde(rename = "n")]
-    pub receives: u32,
-    /// Drawn at random for each handling: two copies of one message handled
-    /// at once (an SQS duplicate) differ here, two writes of one handling
-    /// do not.
-    #[serde(rename = "h", default)]
-    pub handling: u32,
-}
-
-impl Delivered {
-    /// A new handling of the `receives`-th delivery of the message with queue
-    /// id `message_id`.
-    ///
-    /// ```
-    /// use vow::wire::Delivered;
-    /// let first = Delivered::of("0f1e-message-id", 1);
-    /// let again = Delivered::of("0f1e-message-id", 1);
-    /// assert_eq!((first.message, first.receives), (again.message, again.receives));
-    /// assert_ne!(first.message, Delivered::of("another-id", 1).message);
-    /// ```
-    pub fn of(message_id: &str, receives: u32) -> Self {
-        Delivered {
-            message: crate::id::digest64(message_id.as_bytes()),
-            receives,
-            handling: fastrand::u32(..),
-        }
-    }
 }
 
 fn first() -> u32 {
@@ -624,7 +549,6 @@ impl Slot {
             at,
             attempt: 0,
             kids: 0,
-            delivery: None,
         }
     }
 }

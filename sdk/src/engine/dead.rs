@@ -10,32 +10,24 @@
 //! if its body names a plain one, is settled as `BadInput`, and it is counted
 //! and logged (rule 10).
 
-use super::settle::{Inline, Step};
+use super::settle::Step;
 use super::{Engine, Rejected};
 use crate::failure::Failure;
 use crate::stats::tally;
 use crate::wire::{
-    decode_body, decode_envelope, decode_task, salvage, Body, Cont, Delivered, Outcome, Target,
+    decode_body, decode_envelope, decode_task, salvage, Body, Cont, Outcome, Target,
 };
 use std::sync::Arc;
 use tracing::warn;
 
 impl Engine {
     /// Settle the promise of one dead-lettered message (delivered `receive_count`
-    /// times, and now in hand as `delivery` of the dead-letter queue) with a
-    /// failure saying why. What it settles records `delivery`, so that copies
-    /// of the message arriving later are echoes of it ([`super::decide::echo`]);
-    /// it repairs whatever wrote a slot, for the writer may be this very
-    /// message, dead-lettered after its sends failed.
+    /// times) with a failure saying why.
     pub(super) async fn bury(
         self: &Arc<Self>,
         body: &str,
         receive_count: u32,
-        delivery: Option<Delivered>,
     ) -> Result<(), Rejected> {
-        let handling = Inline::never().of(delivery).repairing(true);
-        // Dead-lettered again after a redrive: the same message.
-        let body = crate::wire::unmark_redriven(body).unwrap_or(body);
         if super::start_message::is_raw_start(body) {
             return self.bury_raw(body).await;
         }
@@ -61,7 +53,7 @@ impl Engine {
                         pointer.blob
                     ));
                     return self
-                        .settle_dead(pointer.target, Vec::new(), pointer.token, failure, handling)
+                        .settle_dead(pointer.target, Vec::new(), pointer.token, failure)
                         .await;
                 }
             },
@@ -82,12 +74,7 @@ impl Engine {
                 (env.target, env.conts, env.token, failure)
             }
             Ok(env) if env.is_resolve() => match self.due(&env).await {
-                Ok(true) => {
-                    return self
-                        .settle_resolve(env, Some(handling), &None)
-                        .await
-                        .map(drop)
-                }
+                Ok(true) => return self.settle_resolve(env, None, &None).await.map(drop),
                 Ok(false) => return Ok(()),
                 Err(Rejected::Undecodable(failure)) => (env.target, env.conts, env.token, failure),
                 Err(e) => return Err(e),
@@ -110,7 +97,7 @@ impl Engine {
                 }
             },
         };
-        self.settle_dead(target, conts, by, failure, handling).await
+        self.settle_dead(target, conts, by, failure).await
     }
 
     /// A dead letter whose signature, queue or issue time does not verify
@@ -150,14 +137,8 @@ impl Engine {
             why.message()
         ));
         let token = crate::id::outside_token("unverified", &id);
-        self.settle_dead(
-            Target::Promise(id),
-            Vec::new(),
-            token,
-            failure,
-            Inline::never(),
-        )
-        .await
+        self.settle_dead(Target::Promise(id), Vec::new(), token, failure)
+            .await
     }
 
     async fn settle_dead(
@@ -166,10 +147,8 @@ impl Engine {
         conts: Vec<Cont>,
         by: String,
         failure: Failure,
-        handling: Inline,
     ) -> Result<(), Rejected> {
         let mut step = Step::new(self, by);
-        step.inline = Some(handling);
         step.settle(target, Outcome::Err(failure), conts, false)
             .await?;
         step.flush().await?;

@@ -30,7 +30,6 @@ use crate::store::FAN_IN;
 use crate::timer_index::{
     SweepCursor, BUCKET_MS, INDEX_MARGIN, MAX_MINUTES_PER_SWEEP, SWEEP_TAKEOVER,
 };
-use crate::wire::Delivered;
 use std::time::Duration;
 
 pub use crate::id::{cancel_token, resolve_token, successor_token, task_token, timer_token};
@@ -74,30 +73,6 @@ pub fn writer(by: Option<&str>, token: &str) -> Writer {
     }
 }
 
-/// Whether a message that finds its promise's slot written under its own
-/// token (a [`Writer::This`]) is an *echo* of the message that wrote it: a
-/// copy that is not a later delivery of the writing message (an SQS
-/// duplicate, a copy sent twice, an earlier attempt's message delivered
-/// again after a retry wrote the slot). An echo owes nothing: the writer
-/// delivers, or, if it dies first, its own message comes back with a higher
-/// receive count (it is deleted only after it delivered, rule 2) and repairs.
-/// A repair sent for an echo would run a successor that may be running
-/// (rule 8). `wrote` is the slot's [`Slot::delivery`](crate::wire::Slot);
-/// `this` the delivery in hand, `None` for what must repair whatever wrote
-/// the slot: a repair, a redriven message, a dead letter, a settle from
-/// application code's guard. A slot with no delivery (written by
-/// application code, a dead letter, an older engine) has no echoes, and
-/// neither has the handling that wrote it (a write retried after its reply
-/// was lost finds its own slot).
-pub fn echo(wrote: Option<Delivered>, this: Option<Delivered>) -> bool {
-    match (wrote, this) {
-        // The very handling that wrote it (a retried write): not a copy.
-        (Some(w), Some(t)) if w == t => false,
-        (Some(w), Some(t)) => t.message != w.message || t.receives <= w.receives,
-        _ => false,
-    }
-}
-
 /// What a message owes once its promise's slot is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Owed {
@@ -118,13 +93,11 @@ pub struct Owed {
 /// message's write, or an earlier delivery of it): another writer delivers
 /// that itself, and delivering it again would run successors twice (rule 8).
 /// Whatever is owed after the slot was found written goes out as repairs.
-/// An [`echo`] of the writer owes nothing.
-pub fn owed(writer: Writer, repair: bool, echo: bool) -> Owed {
-    let owes = !(echo && writer == Writer::This);
+pub fn owed(writer: Writer, repair: bool) -> Owed {
     Owed {
-        carried: owes,
-        stored: owes && matches!(writer, Writer::Nobody | Writer::This),
-        climb: owes,
+        carried: true,
+        stored: matches!(writer, Writer::Nobody | Writer::This),
+        climb: true,
         repair: repair || writer != Writer::Nobody,
     }
 }
@@ -372,46 +345,17 @@ mod tests {
 
     #[test]
     fn a_written_slot_is_owed_what_is_carried_and_its_writer_owes_what_is_stored() {
-        let o = owed(Writer::This, false, false);
+        let o = owed(Writer::This, false);
         assert!(o.carried && o.stored && o.climb && o.repair);
         for writer in [Writer::Cancel, Writer::Other] {
-            let o = owed(writer, false, false);
+            let o = owed(writer, false);
             assert!(o.carried && !o.stored && o.climb && o.repair, "{writer:?}");
         }
-        assert!(owed(Writer::Nobody, false, false).stored);
-        assert!(!owed(Writer::Nobody, false, false).repair);
-        assert!(owed(Writer::Nobody, true, false).repair);
+        assert!(owed(Writer::Nobody, false).stored);
+        assert!(!owed(Writer::Nobody, false).repair);
+        assert!(owed(Writer::Nobody, true).repair);
         assert_eq!(firing_token(Some("w"), "me"), "w");
         assert_eq!(firing_token(None, "me"), "me");
-    }
-
-    #[test]
-    fn an_echo_of_the_writer_owes_nothing_and_a_later_delivery_of_it_repairs() {
-        let wrote = Delivered::of("m1", 1);
-        let echo_of = |this| echo(Some(wrote), this);
-        assert!(!echo_of(Some(wrote)), "the writer, retrying its write");
-        assert!(echo_of(Some(Delivered::of("m1", 1))), "an SQS duplicate");
-        assert!(echo_of(Some(Delivered::of("m2", 1))), "a copy sent twice");
-        assert!(
-            echo_of(Some(Delivered::of("m2", 3))),
-            "another copy, redelivered"
-        );
-        let late = Delivered::of("m1", 2);
-        assert!(echo(Some(late), Some(wrote)), "an earlier delivery, late");
-        assert!(!echo_of(Some(late)), "the writer, delivered again");
-        assert!(!echo_of(None), "a repair, a redrive or a dead letter");
-        assert!(!echo(None, Some(wrote)), "written by application code");
-        let o = owed(Writer::This, false, true);
-        assert!(!o.carried && !o.stored && !o.climb);
-        // Only the writer's own copies echo it.
-        assert_eq!(
-            owed(Writer::Other, false, true),
-            owed(Writer::Other, false, false)
-        );
-        assert_eq!(
-            owed(Writer::Nobody, false, true),
-            owed(Writer::Nobody, false, false)
-        );
     }
 
     #[test]

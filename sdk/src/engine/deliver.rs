@@ -18,7 +18,7 @@ use crate::gather::{Gather, Seat};
 use crate::queue::{Delivery, Outgoing};
 use crate::stats::{BatchStats, Tally};
 use crate::store::Cell;
-use crate::wire::{decode_task, Delivered, Envelope};
+use crate::wire::{decode_task, Envelope};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -65,8 +65,7 @@ impl Engine {
         batch: Vec<Delivery>,
     ) -> (Vec<String>, BatchStats) {
         self.tallied(batch, |engine, d| async move {
-            let delivery = Delivered::of(&d.message_id, d.receive_count);
-            engine.bury(&d.body, d.receive_count, Some(delivery)).await
+            engine.bury(&d.body, d.receive_count).await
         })
         .await
     }
@@ -240,12 +239,6 @@ impl Engine {
         mut seat: Seat,
         deadline: Option<Instant>,
     ) -> Result<(), Rejected> {
-        // A redriven message repairs whatever wrote its slot, as the writer's
-        // own message coming back would: it is one (`vow dlq redrive`).
-        let (body, redriven) = match crate::wire::unmark_redriven(body) {
-            Some(body) => (body, true),
-            None => (body, false),
-        };
         if super::is_sweep(body) {
             let by = message_id.map_or_else(crate::id::nonce, str::to_owned);
             self.sweep(&by).await?;
@@ -262,12 +255,9 @@ impl Engine {
             }
         }
         let (env, aged) = self.open_aged(body).await?;
-        let delivery = message_id.map(|id| Delivered::of(id, receive_count));
-        let inline = Inline::new(self.config.inline_for, deadline)
-            .of(delivery)
-            .repairing(redriven);
+        let inline = Inline::new(self.config.inline_for, deadline);
         // A successor taken inline was never sent: it is neither redelivered nor aged.
-        let mut next = Some((env, receive_count > 1 || redriven, aged));
+        let mut next = Some((env, receive_count > 1, aged));
         let mut taken_inline = false;
         while let Some((env, redelivered, aged)) = next.take() {
             next = self
@@ -374,7 +364,6 @@ impl Engine {
         let stored = self.verified_later(&cell, stored);
         step.deliver_written(
             Some(&slot.by),
-            slot.delivery,
             env.repair,
             env.target.clone(),
             env.conts.clone(),

@@ -15,7 +15,7 @@ use crate::id::{successor_token, PromiseId};
 use crate::queue::Outgoing;
 use crate::stats::tally;
 use crate::store::{shard_key, Cell, Note, Settled, FAN_IN};
-use crate::wire::{Cont, Delivered, Envelope, Outcome, Slot, Target};
+use crate::wire::{Cont, Envelope, Outcome, Slot, Target};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -62,23 +62,14 @@ struct Fired {
 /// of the chain, and so does its cost per settle.
 pub(super) const MAX_SETTLES_PER_STEP: usize = 64;
 
-/// The queue message in hand: when a successor may run inline (while the
-/// message is young, and, in a Lambda invocation, if its timeout ends before
-/// the invocation's), and which delivery it is.
+/// When a successor may run inline: while the message is young, and, in a
+/// Lambda invocation, if its timeout ends before the invocation's.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Inline {
     /// Until when successors run inline.
     until: Instant,
     /// The end of the invocation, if it has one.
     deadline: Option<Instant>,
-    /// The delivery being handled, recorded in the slots it writes so that
-    /// copies of its message know it for the writer ([`decide::echo`]);
-    /// `None` when it is not a queue delivery.
-    pub(super) delivery: Option<Delivered>,
-    /// Whether this handling repairs whatever wrote a slot, never an echo: a
-    /// dead letter, a redriven message (the writer's own message may be it,
-    /// under another id).
-    repairs: bool,
 }
 
 /// Time kept at the end of an invocation for settling and sending.
@@ -91,24 +82,7 @@ impl Inline {
         Inline {
             until: now.checked_add(inline_for).unwrap_or(now),
             deadline,
-            delivery: None,
-            repairs: false,
         }
-    }
-
-    /// No successor runs inline: a dead letter's handling.
-    pub(super) fn never() -> Self {
-        Inline::new(Duration::ZERO, None)
-    }
-
-    /// The same, handling `delivery`.
-    pub(super) fn of(self, delivery: Option<Delivered>) -> Self {
-        Inline { delivery, ..self }
-    }
-
-    /// The same, repairing whatever wrote a slot if `repairs`.
-    pub(super) fn repairing(self, repairs: bool) -> Self {
-        Inline { repairs, ..self }
     }
 
     /// Whether a successor with this timeout may run inline now.
@@ -123,11 +97,6 @@ impl Inline {
 }
 
 impl<'e> Step<'e> {
-    /// The queue delivery this step handles, if any ([`Inline::delivery`]).
-    fn delivery(&self) -> Option<Delivered> {
-        self.inline.and_then(|i| i.delivery)
-    }
-
     pub(super) fn new(engine: &'e Engine, token: String) -> Self {
         Step {
             engine,
@@ -383,9 +352,6 @@ impl<'e> Step<'e> {
             let member = matches!(target, Target::Member { .. });
             let outcome = self.engine.shrink(outcome, member).await?;
             let mut slot = Slot::new(outcome, self.token.clone());
-            if !member {
-                slot.delivery = self.delivery();
-            }
             if let Some((attempt, kids)) = self.meta.get(&target.id()) {
                 slot.attempt = *attempt;
                 slot.kids = *kids;
@@ -394,42 +360,29 @@ impl<'e> Step<'e> {
                 Some(gather) => gather.settle(cell.clone(), slot.clone()).await?,
                 None => self.engine.store.settle(&cell, &slot).await?,
             };
-            let (by, wrote, outcome, stored, count) = match settled {
+            let (by, outcome, stored, count) = match settled {
                 Settled::Won { count, later } => {
                     settled_event(failure.as_ref());
-                    (None, None, slot.outcome, later, count)
+                    (None, slot.outcome, later, count)
                 }
-                Settled::Lost { slot, count, later } => {
-                    (Some(slot.by), slot.delivery, slot.outcome, later, count)
-                }
+                Settled::Lost { slot, count, later } => (Some(slot.by), slot.outcome, later, count),
             };
             let stored = self.engine.verified_later(&cell, stored);
             let writer = self
-                .deliver_written(
-                    by.as_deref(),
-                    wrote,
-                    repair,
-                    target,
-                    conts,
-                    stored,
-                    outcome,
-                    count,
-                )
+                .deliver_written(by.as_deref(), repair, target, conts, stored, outcome, count)
                 .await?;
             Ok(writer == Writer::Nobody)
         })
     }
 
     /// Deliver what is owed once `target`'s slot holds `outcome`, written by
-    /// `by` (`None`: by this step's own write just now) in the handling of
-    /// `wrote`, in a record of `count` written slots: what [`decide::owed`]
-    /// says, under the writer's token ([`decide::firing_token`]). Returns who
-    /// the writer was.
+    /// `by` (`None`: by this step's own write just now), in a record of `count`
+    /// written slots: what [`decide::owed`] says, under the writer's token
+    /// ([`decide::firing_token`]). Returns who the writer was.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn deliver_written(
         &mut self,
         by: Option<&str>,
-        wrote: Option<Delivered>,
         repair: bool,
         target: Target,
         carried: Vec<Cont>,
@@ -441,15 +394,7 @@ impl<'e> Step<'e> {
         if writer != Writer::Nobody {
             debug!(id = %target.id(), ?writer, "already settled");
         }
-        // A repair delivers whatever wrote the slot: it was sent because the
-        // writer's own message came back. So do dead letters and redrives.
-        let repairs = repair || self.inline.is_some_and(|i| i.repairs);
-        let this = if repairs { None } else { self.delivery() };
-        let echo = decide::echo(wrote, this);
-        if echo && writer == Writer::This {
-            debug!(id = %target.id(), "an echo of the writer: it delivers, not this copy");
-        }
-        let owed = decide::owed(writer, repair, echo);
+        let owed = decide::owed(writer, repair);
         let firing = decide::firing_token(by, &self.token).to_owned();
         let own = std::mem::replace(&mut self.token, firing);
         let delivered = self

@@ -1,16 +1,12 @@
 //! Tasks and helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use vow::backend::Note;
 use vow::prelude::*;
-use vow::store::{Cell, Record, Settled, Store};
-use vow::wire::{Cont, Slot};
-use vow::{BackendError, EmbeddedConfig};
+use vow::EmbeddedConfig;
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
@@ -242,74 +238,5 @@ impl Task for Logged {
             .map_or(0, |d| d.as_millis());
         log(&self.key, format!("{} at {at}", cx.id()));
         done(())
-    }
-}
-
-/// What a [`SettleHook`] store does with one settle.
-pub enum OnSettle {
-    /// Settle as asked.
-    Pass,
-    /// Settle this slot instead.
-    Rewrite(Slot),
-    /// Settle as asked, then fail as if the reply were lost.
-    ReplyLost,
-    /// Settle as asked, then again, and answer what the second write found,
-    /// as an SDK's retry of a write whose reply was lost does.
-    Retried,
-}
-
-/// A store that asks `on_settle` what to do with each settle, and passes
-/// everything else to `inner`.
-pub struct SettleHook {
-    pub inner: Arc<dyn Store>,
-    pub on_settle: Box<dyn Fn(&Slot) -> OnSettle + Send + Sync>,
-}
-
-#[async_trait]
-impl Store for SettleHook {
-    async fn settle(&self, cell: &Cell, slot: &Slot) -> Result<Settled, BackendError> {
-        match (self.on_settle)(slot) {
-            OnSettle::Pass => self.inner.settle(cell, slot).await,
-            OnSettle::Rewrite(other) => self.inner.settle(cell, &other).await,
-            OnSettle::Retried => {
-                self.inner.settle(cell, slot).await?;
-                self.inner.settle(cell, slot).await
-            }
-            OnSettle::ReplyLost => {
-                self.inner.settle(cell, slot).await?;
-                Err(BackendError::transient(
-                    "injected: reply lost after the write",
-                ))
-            }
-        }
-    }
-    async fn settle_together(
-        &self,
-        key: &str,
-        slots: &[(u32, Slot)],
-    ) -> Result<Option<Vec<Settled>>, BackendError> {
-        self.inner.settle_together(key, slots).await
-    }
-    async fn add_continuations(
-        &self,
-        cell: &Cell,
-        conts: &[(String, Cont)],
-    ) -> Result<Option<Slot>, BackendError> {
-        self.inner.add_continuations(cell, conts).await
-    }
-    async fn read(&self, key: &str) -> Result<Option<Record>, BackendError> {
-        self.inner.read(key).await
-    }
-    async fn read_many(&self, keys: &[String]) -> Result<Vec<Option<Record>>, BackendError> {
-        self.inner.read_many(keys).await
-    }
-    async fn put_blob(&self, key: &str, text: &str) -> Result<(), BackendError> {
-        self.inner.put_blob(key, text).await
-    }
-    async fn get_blob(&self, key: &str) -> Result<Option<String>, BackendError> {
-        self.inner.get_blob(key).await
-    }
-    async fn note(&self, cell: &Cell, note: &Note) -> Result<(), BackendError> {
-        self.inner.note(cell, note).await
     }
 }

@@ -1261,8 +1261,7 @@ impl State {
                         prog.ops.push_front(Op::Run);
                     }
                     Some((by, out)) => {
-                        let owed =
-                            decide::owed(decide::writer(Some(by), &m.token), m.repair, false);
+                        let owed = decide::owed(decide::writer(Some(by), &m.token), m.repair);
                         said.push(format!(
                             "reads {:?}: settled by {by}, owes {owed:?}",
                             m.target
@@ -1492,7 +1491,7 @@ impl State {
                 let count = record.slots.len() as u32;
                 let later = record.later.clone();
                 let writer = decide::writer(by.as_deref(), &token);
-                let owed = decide::owed(writer, repair, false);
+                let owed = decide::owed(writer, repair);
                 said.push(format!("settles {target:?} with {found:?}: {writer:?}"));
                 let firing = decide::firing_token(by.as_deref(), &token).to_owned();
                 let ops = self.deliver(prog, &firing, owed, target, carried, later, found, count);
