@@ -410,6 +410,10 @@ fn firing_id(name: &str, at: u64, generation: u32) -> PromiseId {
     }
 }
 
+/// The tag of a schedule's tick ([`Tick`]), whose `job` the upgrade check
+/// decodes too.
+pub(crate) const TICK_TAG: &str = "vow/schedule";
+
 /// One firing of a schedule, run when the sleep before it ends.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Tick {
