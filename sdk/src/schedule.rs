@@ -199,7 +199,7 @@ impl Vow {
         cron: &Cron,
         job: K,
     ) -> Result<Schedule, BackendError> {
-        if let Some(why) = cron.too_often() {
+        if let Some(why) = cron.too_often(self.engine().config().min_schedule_interval) {
             return Err(BackendError::fatal(why));
         }
         let now = self.engine().clock().now();
