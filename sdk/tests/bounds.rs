@@ -203,3 +203,74 @@ async fn a_message_cannot_hold_a_worker_past_the_longest_timeout() {
         "{outcome:?}"
     );
 }
+
+/// Bumps its key, then works for `ms`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Nap {
+    key: String,
+    ms: u64,
+}
+
+#[vow::task("bounds/nap")]
+impl Task for Nap {
+    type Input = ();
+    type Output = ();
+    async fn run(self, _: (), _cx: &Cx) -> Result<Resolution<()>, Error> {
+        bump(&self.key);
+        tokio::time::sleep(Duration::from_millis(self.ms)).await;
+        done(())
+    }
+}
+
+/// Suspects run one at a time, so a batch of them can take longer than the
+/// queue's visibility timeout. Those still waiting their turn must stay
+/// hidden: taken by another worker meanwhile, each such receive walks them
+/// toward the dead-letter queue and runs them twice (issue 21, found by the
+/// chaos run's `poison` kind: healthy neighbours dead-lettered after 32
+/// deliveries). Ten slow suspects, two pollers, a visibility of 300 ms and 4
+/// receives: each runs once and none is dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn suspects_waiting_their_turn_stay_hidden() {
+    use std::sync::Arc;
+    use vow::backend::{MemoryQueue, MemoryStore, Queue};
+    use vow::poller::{InProcess, Poller};
+    let visibility = Duration::from_millis(300);
+    let dead = Arc::new(MemoryQueue::dead_letter_queue());
+    let queue = Arc::new(MemoryQueue::new(visibility, 4, Some(dead.clone())));
+    let vow = Vow::client(
+        Arc::new(MemoryStore::new()),
+        queue.clone(),
+        vow::EngineConfig::default(),
+    );
+    let k = key();
+    let keys: Vec<String> = (0..10).map(|i| format!("{k}/{i}")).collect();
+    for key in &keys {
+        let nap = Nap {
+            key: key.clone(),
+            ms: 250,
+        };
+        vow.when(nap).await.expect("sent");
+    }
+    // A process that died holding all six: each comes back a suspect.
+    let lost = queue.receive(10, Duration::ZERO).await.expect("receive");
+    assert_eq!(lost.len(), 10);
+    tokio::time::sleep(visibility + Duration::from_millis(50)).await;
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    for _ in 0..2 {
+        let worker = Arc::new(InProcess::worker(vow.engine().clone()));
+        let poller = Poller::new(queue.clone(), worker).wait(Duration::from_millis(50));
+        tokio::spawn(poller.run(stopped.clone()));
+    }
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < until && (queue.len() > 0 || dead.len() == 0) {
+        if queue.len() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let buried = dead.len();
+    let runs: Vec<u32> = keys.iter().map(|k| count(k)).collect();
+    assert_eq!(buried, 0, "dead-lettered; runs {runs:?}");
+    assert_eq!(runs, vec![1; 10], "each suspect runs once");
+}
