@@ -117,14 +117,15 @@ impl Engine {
         // Suspects waiting their turn are kept hidden while the others run
         // (taken by another worker meanwhile, each would spend a delivery
         // and run twice): for 4 x `inline_for` (kept well under the
-        // visibility timeout), or the invocation's time left if shorter,
-        // renewed every half of that until its turn comes. If this process
-        // dies, they come back within that time.
-        let most = self.config.inline_for.saturating_mul(4);
-        let hold = deadline
-            .map_or(most, |d| {
-                most.min(d.saturating_duration_since(Instant::now()))
-            })
+        // visibility timeout), renewed every half of that until its turn
+        // comes; if this process dies, they come back within that time. A
+        // batch with a deadline (a Lambda invocation) needs none: it ends
+        // before the visibility timeout (six times the function's timeout in
+        // the stacks), and its role may not change visibility.
+        let hold = self
+            .config
+            .inline_for
+            .saturating_mul(4)
             .max(Duration::from_secs(1));
         let waiting: Arc<std::sync::Mutex<Vec<String>>> = Arc::new(std::sync::Mutex::new(
             groups
@@ -134,7 +135,7 @@ impl Engine {
                 .collect(),
         ));
         // Stopped when the batch ends, or is dropped half way.
-        let _keeper = {
+        let _keeper = deadline.is_none().then(|| {
             let (queue, waiting) = (self.queue.clone(), waiting.clone());
             AbortOnDrop(tokio::spawn(async move {
                 loop {
@@ -147,7 +148,7 @@ impl Engine {
                     tokio::time::sleep(hold / 2).await;
                 }
             }))
-        };
+        });
         groups.reverse();
         while let Some((mark, group)) = groups.pop() {
             waiting
