@@ -131,7 +131,7 @@ async fn a_message_that_kills_its_process_charges_no_other() {
         vow.when(Counted { key: key.clone() }).await.expect("sent");
     }
     let until = std::time::Instant::now() + Duration::from_secs(20);
-    while std::time::Instant::now() < until && !(queue.len() == 0 && dead.len() == 1) {
+    while std::time::Instant::now() < until && !(queue.is_empty() && dead.len() == 1) {
         let batch = queue.receive(10, visibility).await.expect("receive");
         if batch.is_empty() {
             continue;
@@ -268,10 +268,7 @@ async fn suspects_waiting_their_turn_stay_hidden() {
         tokio::spawn(poller.run(stopped.clone()));
     }
     let until = std::time::Instant::now() + Duration::from_secs(10);
-    while std::time::Instant::now() < until && (queue.len() > 0 || dead.len() == 0) {
-        if queue.len() == 0 {
-            break;
-        }
+    while std::time::Instant::now() < until && !queue.is_empty() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
