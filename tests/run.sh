@@ -12,7 +12,8 @@
 #   ./tests/run.sh chaos      the chaos run: 300 workflows (VOW_CHAOS_WORKFLOWS) through
 #                             injected faults in memory, on the emulators, and with
 #                             worker processes SIGKILLed (last line: workflows=…
-#                             faults=… kills=… lost=… double=… wrong=… hung=…)
+#                             faults=… kills=… lost=… double=… wrong=… hung=…
+#                             poison_neighbours_dead_lettered=…)
 #   ./tests/run.sh model      the model checker's deeper run over the engine's
 #                             decisions (last line: states=… properties=… violations=…)
 #   ./tests/run.sh bench      the engine on one core (criterion), the worker's size,

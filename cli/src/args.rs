@@ -132,9 +132,10 @@ pub enum Command {
     /// Before a deploy: check that your new worker decodes the waiting messages.
     ///
     /// Decodes the messages waiting in the dead-letter queue (and
-    /// with --work-queue the work queue) with the tasks of the worker you are
-    /// about to deploy, and report which do not decode. Messages are peeked,
-    /// not consumed. The tasks are those of --worker, else of the vow
+    /// with --work-queue the work queue), and the tasks waiting in the table
+    /// (successors stored in records, schedule jobs, far timers), with the
+    /// tasks of the worker you are about to deploy, and report which do not
+    /// decode. Messages are peeked, not consumed; the table is only read. The tasks are those of --worker, else of the vow
     /// project in this folder (its worker binary, built with cargo), else of
     /// vow's samples (the only tasks this command links itself).
     /// Exit 0 if all decode, 1 if some do not.
@@ -147,7 +148,7 @@ pub enum Command {
         /// gets one fewer redelivery before the dead-letter queue.
         #[arg(long)]
         work_queue: bool,
-        /// Read at most this many messages per queue.
+        /// Read at most this many messages per queue (and records, and timers).
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
         max: u32,
     },

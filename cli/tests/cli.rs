@@ -568,6 +568,96 @@ async fn check_upgrade_reports_messages_of_older_shapes() {
     assert!(!clean.stdout.contains("(received 1 time)"), "{clean:?}");
 }
 
+/// Work that waits in the table, not in a queue, carries tasks too: the
+/// successors stored in a pending promise's record (a sleep's, a callback's,
+/// or `then` added after the send), a far timer in the timer index, and a
+/// schedule's tick with its job. The check reads them (issue 21: a tag that
+/// only a sleeping timer or a stored continuation will fire passed it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn check_upgrade_reports_tasks_waiting_in_the_table() {
+    vow::check_tasks(&[vow_samples::tasks()]).expect("the samples' tasks are linked");
+    let stack = Stack::new("cli-upgrade-table", 5).await;
+    let retired = serde_json::json!({"task": "samples/retired", "with": {}});
+    let then = |task: serde_json::Value| Cont::Then {
+        id: PromiseId::random(),
+        task,
+        opts: RunOpts::default(),
+        conts: Vec::new(),
+    };
+    let store = vow::aws::DynamoStore::new(
+        stack.dynamodb.clone(),
+        &stack.names.table_name,
+        stack.names.record_ttl,
+    )
+    .with_timer_table(vow_e2e::timer_table(&stack.names.table_name));
+    // A pending promise with a successor added after its send.
+    let pending = PromiseId::random();
+    let cell = vow::store::Cell::of(&pending);
+    vow::store::Store::add_continuations(&store, &cell, &[("c1".into(), then(retired.clone()))])
+        .await
+        .expect("stored");
+    // A schedule's tick waiting in a sleep's record, its job retired.
+    let sleeping = PromiseId::random();
+    let tick = serde_json::json!({"task": "vow/schedule", "with": {
+        "name": "nightly", "cron": "@daily", "job": {"task": "samples/retired-job", "with": {}},
+        "off": PromiseId::random(), "at": 0
+    }});
+    vow::store::Store::add_continuations(
+        &store,
+        &vow::store::Cell::of(&sleeping),
+        &[("c1".into(), then(tick))],
+    )
+    .await
+    .expect("stored");
+    // A far timer in the index, carrying a retired successor.
+    let square = serde_json::json!({"task": "samples/square", "with": 3});
+    let (timed, timer_body) = envelope(square, vec![then(retired)]);
+    let at = vow::signing::now_ms() + 3 * 86_400_000;
+    let bucket = at / vow::timer_index::BUCKET_MS;
+    let name = "cli-test-timer".to_owned();
+    let timer = vow::timer_index::IndexedTimer {
+        bucket,
+        shard: vow::timer_index::shard_of(&name),
+        name,
+        at,
+        body: timer_body,
+    };
+    vow::store::Store::put_timer(&store, &timer)
+        .await
+        .expect("indexed");
+
+    let timers = vow_e2e::timer_table(&stack.names.table_name);
+    let run = vow_with(&stack, &["check-upgrade"], &[("VOW_TIMER_TABLE", &timers)]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    let out = &run.stdout;
+    assert!(
+        out.contains(&format!(
+            "record {pending}\n  FAILS  samples/retired, successor "
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "record {sleeping}\n  ok     vow/schedule, successor "
+        )) && out.contains("  FAILS  samples/retired-job, successor "),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            " settles {timed}\n  ok     samples/square\n  FAILS  samples/retired, successor "
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("table: 2 records read, 2 do not decode in this build\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("timer index: 1 timer read, 1 does not decode in this build\n"),
+        "{out}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_quickstart_runs_against_a_signed_stack() {
     vow::check_tasks(&[vow_samples::tasks()]).expect("the samples' tasks are linked");

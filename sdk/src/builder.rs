@@ -10,6 +10,8 @@
 //! | timer index | [`VowBuilder::timer_table`] | `VOW_TIMER_TABLE` | none: far timers hop |
 //! | record lifetime | [`VowBuilder::record_ttl`] | `VOW_RECORD_TTL_DAYS` | 30 days |
 //! | signing keys | [`VowBuilder::signing_keys`] | `VOW_SIGNING_KEYS`, else the secret `VOW_SIGNING_SECRET_ARN` names | unsigned, with a warning unless `VOW_UNSIGNED=1` |
+//! | promises one cancel may walk (and settle) | [`VowBuilder::max_cancel_walk`] | `VOW_MAX_CANCEL_WALK` | 100,000 (1 to 10,000,000) |
+//! | shortest interval between a schedule's firings | [`VowBuilder::min_schedule_interval`] | `VOW_MIN_SCHEDULE_INTERVAL_SECS` | a minute, unless a cron says `allow_sub_minute` (1 s to a day) |
 //! | AWS SDK | [`VowBuilder::sdk_config`] | profiles, `AWS_REGION`, `AWS_ENDPOINT_URL`… | `aws_config` defaults |
 //!
 //! Every entry point builds its client this way ([`crate::Vow::aws`], the
@@ -60,6 +62,8 @@ pub struct VowBuilder {
     sdk_config: Option<aws_config::SdkConfig>,
     metrics: Option<Arc<Metrics>>,
     read_only: bool,
+    max_cancel_walk: Option<usize>,
+    min_schedule_interval: Option<Duration>,
 }
 
 impl VowBuilder {
@@ -103,6 +107,39 @@ impl VowBuilder {
     /// `VOW_SIGNING_KEYS` says (every producer and worker of a queue must agree).
     pub fn set_signing_keys(mut self, keys: Option<SigningKeys>) -> Self {
         self.signing = Some(keys);
+        self
+    }
+
+    /// The most promises one cancel walks and settles, instead of
+    /// `VOW_MAX_CANCEL_WALK` (default 100,000); `build` refuses a number
+    /// outside 1 to 10,000,000.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), vow::BackendError> {
+    /// let vow = vow::Vow::builder().max_cancel_walk(5_000).build().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn max_cancel_walk(mut self, promises: usize) -> Self {
+        self.max_cancel_walk = Some(promises);
+        self
+    }
+
+    /// The shortest time a schedule may leave between two firings, for every
+    /// cron, instead of `VOW_MIN_SCHEDULE_INTERVAL_SECS` (default: a minute,
+    /// unless a cron says [`crate::Cron::allow_sub_minute`]); `build` refuses
+    /// anything but whole seconds from 1 to a day.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), vow::BackendError> {
+    /// use std::time::Duration;
+    /// let vow = vow::Vow::builder()
+    ///     .min_schedule_interval(Duration::from_secs(15 * 60))
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn min_schedule_interval(mut self, interval: Duration) -> Self {
+        self.min_schedule_interval = Some(interval);
         self
     }
 
@@ -155,6 +192,22 @@ impl VowBuilder {
             // Read-only: it starts nothing, so it lists nothing (its start
             // fails at the send, before which nothing may be written).
             engine.list_runs = false;
+        }
+        // The limits: a setter, else the environment, else the engine's.
+        let env = |name: &str| std::env::var(name).ok();
+        let (walk, interval) = crate::engine::parse_limits(
+            env(crate::engine::ENV_MAX_CANCEL_WALK).as_deref(),
+            env(crate::engine::ENV_MIN_SCHEDULE_INTERVAL_SECS).as_deref(),
+        )?;
+        if let Some(n) = self.max_cancel_walk.or(walk) {
+            engine.max_cancel_walk = n;
+        }
+        if let Some(d) = self.min_schedule_interval.or(interval) {
+            engine.min_schedule_interval = Some(d);
+        }
+        crate::engine::check_cancel_walk(engine.max_cancel_walk)?;
+        if let Some(d) = engine.min_schedule_interval {
+            crate::engine::check_schedule_interval(d)?;
         }
         if engine.schedules.is_empty() {
             engine.schedules = crate::engine::DeclaredSchedules::from_env()
@@ -329,6 +382,55 @@ mod tests {
 
     fn keys() -> SigningKeys {
         SigningKeys::parse("k1=0123456789abcdef-secret").expect("keys")
+    }
+
+    #[tokio::test]
+    async fn policy_limits_are_set_by_the_builder_and_checked() {
+        let base = || {
+            Vow::builder()
+                .sdk_config(&sdk())
+                .queue_url("http://127.0.0.1:1/q")
+                .table_name("t")
+                .set_signing_keys(None)
+        };
+        let vow = base().build().await.expect("build");
+        let config = vow.engine().config();
+        assert_eq!(config.max_cancel_walk, 100_000, "the default");
+        assert_eq!(config.min_schedule_interval, None, "the default");
+        let vow = base()
+            .max_cancel_walk(250)
+            .min_schedule_interval(Duration::from_secs(600))
+            .build()
+            .await
+            .expect("build");
+        let config = vow.engine().config();
+        assert_eq!(config.max_cancel_walk, 250);
+        assert_eq!(config.min_schedule_interval, Some(Duration::from_secs(600)));
+        for (walk, interval, says) in [
+            (0, 60, "from 1 to 10000000 promises, not 0"),
+            (20_000_000, 60, "from 1 to 10000000 promises, not 20000000"),
+            (10, 0, "whole number of seconds from 1 to 86400, not 0ns"),
+            (
+                10,
+                86_401,
+                "whole number of seconds from 1 to 86400, not 86401s",
+            ),
+        ] {
+            let e = base()
+                .max_cancel_walk(walk)
+                .min_schedule_interval(Duration::from_secs(interval))
+                .build()
+                .await
+                .expect_err("refused")
+                .to_string();
+            assert!(e.contains(says), "{e}");
+        }
+        // An engine setting out of range is refused too.
+        let wild = EngineConfig {
+            max_cancel_walk: 0,
+            ..EngineConfig::default()
+        };
+        assert!(base().engine(wild).build().await.is_err());
     }
 
     #[tokio::test]

@@ -211,16 +211,59 @@ impl Cron {
         self.seconds.count_ones() > 1
     }
 
-    /// Why [`crate::Vow::schedule`] refuses this expression, if it does: it
-    /// fires more than once a minute and [`Cron::allow_sub_minute`] was not
-    /// called.
-    pub(crate) fn too_often(&self) -> Option<String> {
-        (self.is_sub_minute() && !self.sub_minute).then(|| {
+    /// Why [`crate::Vow::schedule`] refuses this expression, if it does.
+    /// With no deployment minimum (`min`): it fires more than once a minute
+    /// and [`Cron::allow_sub_minute`] was not called. With one: its firings
+    /// can come closer together than `min` ([`Cron::shortest_gap`]).
+    pub(crate) fn too_often(&self, min: Option<Duration>) -> Option<String> {
+        let Some(min) = min else {
+            return (self.is_sub_minute() && !self.sub_minute).then(|| {
+                format!(
+                    "`{self}` fires more than once a minute; schedules fire at most once a \
+                     minute unless the cron says `.allow_sub_minute()`"
+                )
+            });
+        };
+        let gap = self.shortest_gap()?;
+        (gap < min).then(|| {
             format!(
-                "`{self}` fires more than once a minute; schedules fire at most once a \
-                 minute unless the cron says `.allow_sub_minute()`"
+                "`{self}` can fire {}s after its previous firing; this deployment's schedules \
+                 fire at least {}s apart ({}, VowBuilder::min_schedule_interval)",
+                gap.as_secs(),
+                min.as_secs(),
+                crate::engine::ENV_MIN_SCHEDULE_INTERVAL_SECS
             )
         })
+    }
+
+    /// The shortest time between two firings, by the clock of its zone
+    /// (a daylight-saving change can shorten it by the change): the closest
+    /// two times of day it names, or the last and the first of a day taken as
+    /// a day apart. `None` if it names no time of day.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let gap = |c: &str| c.parse::<vow::Cron>().unwrap().shortest_gap().unwrap();
+    /// assert_eq!(gap("*/5 * * * *"), Duration::from_secs(300));
+    /// assert_eq!(gap("0 23,1 * * *"), Duration::from_secs(2 * 3600));
+    /// assert_eq!(gap("0 9 * * 1"), Duration::from_secs(86_400));
+    /// ```
+    pub fn shortest_gap(&self) -> Option<Duration> {
+        let (mut first, mut last, mut gap) = (None, None::<i64>, i64::MAX);
+        for hour in (0..24).filter(|h| bit(self.hours, *h)) {
+            for minute in (0..60).filter(|m| bit(self.minutes, *m)) {
+                for second in (0..60).filter(|s| bit(self.seconds, *s)) {
+                    let at = hour * 3_600 + minute * 60 + second;
+                    if let Some(before) = last {
+                        gap = gap.min(at - before);
+                    }
+                    first.get_or_insert(at);
+                    last = Some(at);
+                }
+            }
+        }
+        gap = gap.min(86_400 - last? + first?);
+        Some(Duration::from_secs(u64::try_from(gap).unwrap_or(86_400)))
     }
 
     /// The first time strictly after `after` that this expression names, in
@@ -543,20 +586,44 @@ mod tests {
     #[test]
     fn more_than_once_a_minute_needs_saying_so() {
         let every_second = Cron::parse("* * * * * *").expect("parses");
-        assert!(every_second.too_often().is_some());
+        assert!(every_second.too_often(None).is_some());
         assert!(every_second
             .clone()
             .allow_sub_minute()
-            .too_often()
+            .too_often(None)
             .is_none());
         let every_ten = Cron::parse("*/10 * * * * *").expect("parses");
         assert!(every_ten
-            .too_often()
+            .too_often(None)
             .expect("refused")
             .contains("allow_sub_minute"));
         for once_a_minute in ["* * * * *", "30 * * * * *", "0 */5 * * *"] {
             let cron = Cron::parse(once_a_minute).expect("parses");
-            assert!(cron.too_often().is_none(), "{once_a_minute}");
+            assert!(cron.too_often(None).is_none(), "{once_a_minute}");
         }
+    }
+
+    #[test]
+    fn a_deployment_minimum_is_a_floor_for_every_cron() {
+        let ten_minutes = Some(Duration::from_secs(600));
+        let refused = |c: &str, min| Cron::parse(c).expect("parses").too_often(min);
+        let why = refused("*/5 * * * *", ten_minutes).expect("refused");
+        assert!(
+            why.contains("can fire 300s after its previous firing")
+                && why.contains("at least 600s apart (VOW_MIN_SCHEDULE_INTERVAL_SECS"),
+            "{why}"
+        );
+        assert!(refused("*/10 * * * *", ten_minutes).is_none());
+        assert!(refused("0 9 * * *", ten_minutes).is_none());
+        // Across midnight: 23:55 and 00:00 are five minutes apart.
+        assert!(refused("0,55 0,23 * * *", ten_minutes).is_some());
+        // allow_sub_minute does not lift a deployment's floor.
+        let fast = Cron::parse("*/10 * * * * *")
+            .expect("parses")
+            .allow_sub_minute();
+        assert!(fast.too_often(ten_minutes).is_some());
+        assert!(fast.too_often(Some(Duration::from_secs(5))).is_none());
+        // A floor under a minute lets sub-minute crons through unmarked.
+        assert!(refused("*/10 * * * * *", Some(Duration::from_secs(10))).is_none());
     }
 }

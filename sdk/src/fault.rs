@@ -316,6 +316,22 @@ impl Store for FaultyStore {
         self.faults.after("PutItem", put)
     }
 
+    async fn scan_records(
+        &self,
+        from: Option<&str>,
+        limit: usize,
+    ) -> Result<crate::store::Page<(String, crate::store::Record)>, BackendError> {
+        self.inner.scan_records(from, limit).await
+    }
+
+    async fn scan_timers(
+        &self,
+        from: Option<&str>,
+        limit: usize,
+    ) -> Result<crate::store::Page<IndexedTimer>, BackendError> {
+        self.inner.scan_timers(from, limit).await
+    }
+
     async fn timers_in(&self, bucket: u64, shard: u32) -> Result<Vec<IndexedTimer>, BackendError> {
         self.faults.before("Query")?;
         self.inner.timers_in(bucket, shard).await
@@ -494,6 +510,22 @@ impl Store for Audit {
 
     async fn put_timer(&self, timer: &IndexedTimer) -> Result<(), BackendError> {
         self.inner.put_timer(timer).await
+    }
+
+    async fn scan_records(
+        &self,
+        from: Option<&str>,
+        limit: usize,
+    ) -> Result<crate::store::Page<(String, crate::store::Record)>, BackendError> {
+        self.inner.scan_records(from, limit).await
+    }
+
+    async fn scan_timers(
+        &self,
+        from: Option<&str>,
+        limit: usize,
+    ) -> Result<crate::store::Page<IndexedTimer>, BackendError> {
+        self.inner.scan_timers(from, limit).await
     }
 
     async fn timers_in(&self, bucket: u64, shard: u32) -> Result<Vec<IndexedTimer>, BackendError> {

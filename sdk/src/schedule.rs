@@ -199,7 +199,7 @@ impl Vow {
         cron: &Cron,
         job: K,
     ) -> Result<Schedule, BackendError> {
-        if let Some(why) = cron.too_often() {
+        if let Some(why) = cron.too_often(self.engine().config().min_schedule_interval) {
             return Err(BackendError::fatal(why));
         }
         let now = self.engine().clock().now();
@@ -409,6 +409,10 @@ fn firing_id(name: &str, at: u64, generation: u32) -> PromiseId {
         g => PromiseId::named("firing", &format!("{name}@{at}#{g}")),
     }
 }
+
+/// The tag of a schedule's tick ([`Tick`]), whose `job` the upgrade check
+/// decodes too.
+pub(crate) const TICK_TAG: &str = "vow/schedule";
 
 /// One firing of a schedule, run when the sleep before it ends.
 #[derive(Clone, Debug, Serialize, Deserialize)]

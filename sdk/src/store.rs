@@ -256,6 +256,24 @@ pub enum Settled {
     },
 }
 
+/// One page of a scan ([`Store::scan_records`], [`Store::scan_timers`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    /// What the page holds.
+    pub items: Vec<T>,
+    /// Where the next page starts; `None` after the last page.
+    pub next: Option<String>,
+}
+
+impl<T> Default for Page<T> {
+    fn default() -> Self {
+        Page {
+            items: Vec::new(),
+            next: None,
+        }
+    }
+}
+
 /// Durable, conditional storage of outcomes.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -424,6 +442,36 @@ pub trait Store: Send + Sync + 'static {
     /// The sweep's cursor, read strongly consistently (`None` before the first).
     async fn sweep_cursor(&self) -> Result<Option<SweepCursor>, BackendError> {
         Ok(None)
+    }
+
+    /// One page of the promise records, in key order, for the upgrade check
+    /// ([`crate::upgrade::check_store`]): up to `limit` records after the
+    /// cursor `from` (`None`: from the start), and the cursor of the next page
+    /// (`None`: no more). Blobs are skipped. A store that cannot be scanned
+    /// says so.
+    async fn scan_records(
+        &self,
+        from: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<(String, Record)>, BackendError> {
+        let _ = (from, limit);
+        Err(BackendError::fatal("this store cannot be scanned"))
+    }
+
+    /// One page of the timer index ([`Store::scan_records`]'s rules; a store
+    /// that keeps no index has none).
+    async fn scan_timers(
+        &self,
+        from: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<IndexedTimer>, BackendError> {
+        let _ = (from, limit);
+        if self.indexes_timers() {
+            return Err(BackendError::fatal(
+                "this store's timer index cannot be scanned",
+            ));
+        }
+        Ok(Page::default())
     }
 
     /// Replace the cursor `from` (`None`: there is none yet) by `to`, in one

@@ -38,6 +38,17 @@
 //! the `vow` command and [`run_if_requested`] read the work queue only when
 //! asked (`--work-queue`). Signatures are verified when the checking engine
 //! has the signing keys, and skipped otherwise.
+//!
+//! **What waits in the table.** Not all work waits in a queue: a sleep's or a
+//! callback's successors, and `then`s added after a promise was sent, are
+//! stored in its record; a timer more than 15 minutes away waits in the timer
+//! index; a schedule's next tick (and its job) waits as a sleep's successor.
+//! [`check_store`] reads them with a paginated scan (at most `max` records and
+//! `max` timers, 100 a page) and reports them the same way, including the job
+//! inside every schedule tick. It only reads (a `Scan` costs read capacity
+//! in proportion to the table's size; it needs `dynamodb:Scan` on the table
+//! and the timer table). Stored continuations and timers are decoded without
+//! checking their MACs (a year-old timer is older than a message may be).
 
 use crate::engine::{Engine, Rejected};
 use crate::error::BackendError;
@@ -87,11 +98,15 @@ impl Checked {
     }
 }
 
-/// What [`check`] found on one queue.
+/// What [`check`] found on one queue, or [`check_store`] in the table or
+/// the timer index.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
-    /// The queue's name in the report (`work queue`, `dead-letter queue`).
+    /// The queue's name in the report (`work queue`, `dead-letter queue`,
+    /// `table`, `timer index`).
     pub queue: String,
+    /// What it holds: `message`, `record` or `timer`.
+    pub unit: &'static str,
     /// The messages read.
     pub messages: Vec<Checked>,
     /// Whether reading stopped at `max` with more messages possibly waiting.
@@ -121,14 +136,20 @@ impl fmt::Display for Report {
             } else {
                 "times"
             };
-            write!(
-                f,
-                "message {} (received {} {times})",
-                m.message_id, m.receive_count
-            )?;
+            if self.unit == "message" {
+                write!(
+                    f,
+                    "message {} (received {} {times})",
+                    m.message_id, m.receive_count
+                )?;
+            } else {
+                // Where it waits: `record <key>`, `timer <name> (due ...)`.
+                write!(f, "{}", m.message_id)?;
+            }
             match &m.promise {
-                Some(id) => writeln!(f, " settles {id}")?,
-                None => writeln!(f)?,
+                // A record's key names its promise already.
+                Some(id) if self.unit != "record" => writeln!(f, " settles {id}")?,
+                _ => writeln!(f)?,
             }
             if let Some(problem) = &m.problem {
                 writeln!(f, "  FAILS  the message itself: {problem}")?;
@@ -153,8 +174,9 @@ impl fmt::Display for Report {
         let bad = self.undecodable();
         writeln!(
             f,
-            "{}: {n} message{} read{}, {bad} {} not decode in this build",
+            "{}: {n} {}{} read{}, {bad} {} not decode in this build",
             self.queue,
+            self.unit,
             if n == 1 { "" } else { "s" },
             if self.truncated {
                 " (stopped at the limit)"
@@ -204,9 +226,115 @@ pub async fn check(
     }
     Ok(Report {
         queue: name.to_owned(),
+        unit: "message",
         messages,
         truncated,
     })
+}
+
+/// Records and timers read per scan call.
+const PAGE: usize = 100;
+
+/// Read up to `max` promise records and up to `max` timers of the timer
+/// index from `engine`'s store, a page at a time, and decode every task that
+/// waits there with this build's registry: the successors stored in records
+/// (a sleep's, a callback's, `then`s added after a send), each schedule
+/// tick's job, and the timer messages of the index with what they carry.
+/// Returns the table's report (records with no stored task are counted, not
+/// listed) and the timer index's.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let vow = vow::Vow::embedded();
+/// let [table, timers] = vow::upgrade::check_store(vow.engine(), 1_000).await.unwrap();
+/// assert_eq!(table.undecodable() + timers.undecodable(), 0);
+/// # }
+/// ```
+pub async fn check_store(engine: &Engine, max: usize) -> Result<[Report; 2], BackendError> {
+    let store = engine.store();
+    let mut table = Report {
+        queue: "table".to_owned(),
+        unit: "record",
+        messages: Vec::new(),
+        truncated: false,
+    };
+    let (mut from, mut read) = (None::<String>, 0usize);
+    // Each page reads at least one item: at most `max` pages.
+    for _ in 0..max.max(1) {
+        if read >= max {
+            table.truncated = true;
+            break;
+        }
+        let page = store
+            .scan_records(from.as_deref(), PAGE.min(max - read))
+            .await?;
+        for (key, record) in page.items {
+            read += 1;
+            let mut tasks = Vec::new();
+            for conts in record.later.values() {
+                let conts: Vec<Cont> = conts.iter().map(|(_, c)| c.clone()).collect();
+                conts_tasks(&conts, &mut tasks);
+            }
+            if !tasks.is_empty() {
+                table.messages.push(Checked {
+                    message_id: format!("record {key}"),
+                    receive_count: 0,
+                    promise: PromiseId::parse(&key).ok(),
+                    problem: None,
+                    tasks,
+                });
+            }
+        }
+        match page.next {
+            Some(next) => from = Some(next),
+            None => break,
+        }
+    }
+    table
+        .messages
+        .sort_by(|a, b| a.message_id.cmp(&b.message_id));
+    let mut timers = Report {
+        queue: "timer index".to_owned(),
+        unit: "timer",
+        messages: Vec::new(),
+        truncated: false,
+    };
+    let mut from = None::<String>;
+    for _ in 0..max.max(1) {
+        if timers.messages.len() >= max {
+            timers.truncated = true;
+            break;
+        }
+        let left = max - timers.messages.len();
+        let page = store.scan_timers(from.as_deref(), PAGE.min(left)).await?;
+        for timer in page.items {
+            let body = crate::signing::unverified_body(&timer.body);
+            let mut checked = Checked {
+                message_id: format!("timer {} (due {} ms)", timer.name, timer.at),
+                receive_count: 0,
+                promise: None,
+                problem: None,
+                tasks: Vec::new(),
+            };
+            match engine.decode_opened(body).await {
+                Ok(env) => {
+                    checked.promise = Some(env.target.id());
+                    checked.tasks = tasks_of(&env);
+                }
+                Err(Rejected::Backend(e)) => return Err(e),
+                Err(Rejected::Undecodable(failure)) => {
+                    checked.promise = salvage(body).map(|s| s.0.id());
+                    checked.problem = Some(failure);
+                }
+            }
+            timers.messages.push(checked);
+        }
+        match page.next {
+            Some(next) => from = Some(next),
+            None => break,
+        }
+    }
+    Ok([table, timers])
 }
 
 /// Decode one delivered message and everything it carries with this build.
@@ -241,34 +369,60 @@ pub async fn check_message(engine: &Engine, delivery: &Delivery) -> Result<Check
 fn tasks_of(env: &Envelope) -> Vec<TaskCheck> {
     let mut found = Vec::new();
     if !env.is_resolve() {
-        found.push(task_check(&env.task, env.target.id(), false));
+        task_checks(&env.task, env.target.id(), false, &mut found);
     }
-    let mut stack: Vec<&Cont> = env.conts.iter().rev().collect();
+    conts_tasks(&env.conts, &mut found);
+    found
+}
+
+/// Every successor in `conts` (depth first, iteratively: rule 10), decoded.
+fn conts_tasks(conts: &[Cont], found: &mut Vec<TaskCheck>) {
+    let mut stack: Vec<&Cont> = conts.iter().rev().collect();
     while let Some(cont) = stack.pop() {
         let conts = match cont {
             Cont::Then {
                 id, task, conts, ..
             } => {
-                found.push(task_check(task, id.clone(), true));
+                task_checks(task, id.clone(), true, found);
                 conts
             }
             Cont::Settle { conts, .. } => conts,
         };
         stack.extend(conts.iter().rev());
     }
-    found
 }
 
-fn task_check(task: &serde_json::Value, promise: PromiseId, successor: bool) -> TaskCheck {
-    TaskCheck {
-        tag: task
-            .get("task")
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or("?")
-            .to_owned(),
-        promise,
+/// `task` decoded, and, for a schedule's tick, the job it will send too.
+fn task_checks(
+    task: &serde_json::Value,
+    promise: PromiseId,
+    successor: bool,
+    found: &mut Vec<TaskCheck>,
+) {
+    let tag = task
+        .get("task")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("?");
+    let job = (tag == crate::schedule::TICK_TAG)
+        .then(|| task.get("with").and_then(|w| w.get("job")))
+        .flatten();
+    found.push(TaskCheck {
+        tag: tag.to_owned(),
+        promise: promise.clone(),
         successor,
         problem: decode_task(task).err(),
+    });
+    if let Some(job) = job {
+        found.push(TaskCheck {
+            tag: job
+                .get("task")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("?")
+                .to_owned(),
+            promise,
+            successor: true,
+            problem: decode_task(job).err(),
+        });
     }
 }
 
@@ -278,7 +432,8 @@ fn task_check(task: &serde_json::Value, promise: PromiseId, successor: bool) -> 
 /// (`VOW_QUEUE_URL`) against the tasks this binary links, prints the report,
 /// and returns the exit status: 0 if every message decodes, 1 if some do not,
 /// 2 for bad configuration, 3 if AWS failed. `--max N` reads at most N
-/// messages per queue (default 1000). The client is configured as
+/// messages per queue, records and timers (default 1000). It also reads
+/// what waits in the table ([`check_store`]). The client is configured as
 /// [`crate::Vow::builder`] configures it (`VOW_TABLE_NAME`, `VOW_SIGNING_KEYS`, ...).
 #[cfg(feature = "aws")]
 pub async fn run_if_requested() -> Option<i32> {
@@ -336,7 +491,8 @@ pub async fn run_if_requested() -> Option<i32> {
 
 /// The upgrade check of `vow check-upgrade` and of a worker's
 /// `--check-upgrade`: [`check`] the dead-letter queue at `dlq_url` (if any)
-/// and, with `work_queue`, `vow`'s work queue, handing each report's text to
+/// and, with `work_queue`, `vow`'s work queue, then [`check_store`] the
+/// table and the timer index, handing each report's text to
 /// `emit` (and, when the work queue is left unread, a line saying so).
 /// Returns how many messages do not decode, or the name of the queue whose
 /// reading failed and why.
@@ -362,6 +518,13 @@ pub async fn check_queues(
         let report = check(vow.engine(), queue, name, max)
             .await
             .map_err(|e| (name, e))?;
+        emit(&report.to_string());
+        undecodable += report.undecodable();
+    }
+    for report in check_store(vow.engine(), max)
+        .await
+        .map_err(|e| ("table", e))?
+    {
         emit(&report.to_string());
         undecodable += report.undecodable();
     }
@@ -508,6 +671,91 @@ mod tests {
             .await
             .expect("again");
         assert_eq!((again.messages.len(), again.truncated), (2, true));
+    }
+
+    /// The memory store's scan: what waits in records and in the timer
+    /// index is read a page at a time, up to the limit.
+    #[tokio::test]
+    async fn the_store_scan_finds_stored_successors_timers_and_schedule_jobs() {
+        let engine = engine(None);
+        let store = engine.store().clone();
+        let dropped = serde_json::json!({"task": "upgrade-test/dropped", "with": {}});
+        let weigh =
+            serde_json::json!({"task": "upgrade-test/weigh", "with": {"grams": 5, "unit": "g"}});
+        // Two hundred and fifty pending promises, each with a stored successor:
+        // more than two pages; one of them retired.
+        let mut ids = Vec::new();
+        for i in 0..250 {
+            let id = PromiseId::random();
+            let task = if i == 7 {
+                dropped.clone()
+            } else {
+                weigh.clone()
+            };
+            let cell = crate::store::Cell::of(&id);
+            store
+                .add_continuations(&cell, &[("c".into(), then(task, vec![]))])
+                .await
+                .expect("stored");
+            ids.push(id);
+        }
+        // A tick whose job is retired.
+        let tick = serde_json::json!({"task": crate::schedule::TICK_TAG, "with": {
+            "name": "n", "cron": "@daily", "job": dropped.clone(), "off": PromiseId::random(), "at": 0
+        }});
+        let sleeping = PromiseId::random();
+        store
+            .add_continuations(
+                &crate::store::Cell::of(&sleeping),
+                &[("c".into(), then(tick, vec![]))],
+            )
+            .await
+            .expect("stored");
+        // A far timer carrying a retired successor.
+        let timer = envelope(weigh, vec![then(dropped, vec![])]);
+        store
+            .put_timer(&crate::timer_index::IndexedTimer {
+                bucket: 1,
+                shard: 0,
+                name: "t".into(),
+                at: 60_000,
+                body: timer.encode(),
+            })
+            .await
+            .expect("indexed");
+
+        let [table, timers] = check_store(&engine, 1_000).await.expect("scan");
+        assert!(!table.truncated && !timers.truncated);
+        assert_eq!(table.messages.len(), 251, "one per record with a task");
+        assert_eq!(table.undecodable(), 2, "{table}");
+        let retired = format!("record {}", ids[7]);
+        assert!(table
+            .messages
+            .iter()
+            .any(|m| m.message_id == retired && !m.decodes()));
+        let tick = table
+            .messages
+            .iter()
+            .find(|m| m.message_id == format!("record {sleeping}"))
+            .expect("the tick's record");
+        assert_eq!(tick.tasks.len(), 2, "the tick and its job: {tick:?}");
+        assert!(tick.tasks[0].problem.is_none() && tick.tasks[1].problem.is_some());
+        assert_eq!(timers.messages.len(), 1);
+        assert_eq!(timers.messages[0].promise, Some(timer.target.id()));
+        assert!(timers.messages[0].tasks[1].problem.is_some());
+        let text = format!("{table}{timers}");
+        assert!(
+            text.contains("table: 251 records read, 2 do not decode in this build\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("timer index: 1 timer read, 1 does not decode in this build\n"),
+            "{text}"
+        );
+        // The limit bounds the scan, and says so.
+        let [some, _] = check_store(&engine, 120).await.expect("scan");
+        assert!(some.truncated);
+        assert_eq!(some.messages.len(), 120);
     }
 
     #[tokio::test]

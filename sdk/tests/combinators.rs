@@ -655,6 +655,47 @@ impl Task for AdoptSlow {
     }
 }
 
+/// A cancel settles no more promises than `EngineConfig::max_cancel_walk`
+/// (`VowBuilder::max_cancel_walk`, `VOW_MAX_CANCEL_WALK`) allows; what it does
+/// not reach runs on.
+#[tokio::test]
+async fn a_cancel_walks_no_more_promises_than_the_deployment_allows() {
+    let mut config = fast_config();
+    config.engine.max_cancel_walk = 2;
+    let vow = Vow::embedded_with(config);
+    let root = vow.when(AdoptSlow { key: key() }).await.expect("start");
+    let (slow, after) = (root.id().child(0), root.id().child(1));
+    for _ in 0..200 {
+        if !vow
+            .inspect(root.id())
+            .await
+            .expect("inspect")
+            .children
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let cancelled = vow.cancel(root.id(), "stop").await.expect("cancel");
+    assert_eq!(
+        cancelled, 2,
+        "the root and its running child, not the successor"
+    );
+    for id in [root.id(), &slow] {
+        assert!(
+            matches!(vow.status(id).await.expect("status"), Status::Failed(f) if f.kind() == FailureKind::Cancelled),
+            "{id}"
+        );
+    }
+    // The successor was not reached: it runs, with the cancelled input.
+    let after = vow
+        .wait(&Handle::<u64>::from_id(after), Duration::from_secs(20))
+        .await
+        .expect("settles");
+    assert!(after.is_err(), "{after:?}");
+}
+
 #[tokio::test]
 async fn a_pending_adopting_step_shows_and_cancels_its_children() {
     let vow = embedded();

@@ -172,6 +172,35 @@ async fn a_schedule_that_never_fires_too_often_or_has_a_bad_name_is_refused() {
     vow.cancel(allowed.id(), "done").await.expect("cancel");
 }
 
+/// A deployment's floor (`EngineConfig::min_schedule_interval`, set by
+/// `VowBuilder::min_schedule_interval` or `VOW_MIN_SCHEDULE_INTERVAL_SECS`)
+/// refuses crons that fire closer together, `allow_sub_minute` or not.
+#[tokio::test]
+async fn a_deployment_sets_the_shortest_interval_between_firings() {
+    let mut config = fast_config();
+    config.engine.min_schedule_interval = Some(Duration::from_secs(600));
+    let vow = Vow::embedded_with(config);
+    let err = vow
+        .schedule("every-five", &cron("*/5 * * * *"), Logged { key: key() })
+        .await
+        .expect_err("closer than ten minutes");
+    assert!(
+        err.to_string()
+            .contains("`*/5 * * * *` can fire 300s after its previous firing"),
+        "{err}"
+    );
+    let marked = cron("* * * * * *").allow_sub_minute();
+    assert!(vow
+        .schedule("every-second", &marked, Logged { key: key() })
+        .await
+        .is_err());
+    let fine = vow
+        .schedule("every-ten", &cron("*/10 * * * *"), Logged { key: key() })
+        .await
+        .expect("ten minutes apart");
+    vow.cancel(fine.id(), "done").await.expect("cancel");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_daily_schedule_fires_once_a_day_as_time_is_skipped() {
     let vow = embedded();

@@ -24,7 +24,7 @@
 use crate::chaos_waits::WAIT_KINDS;
 use crate::record::{
     self, core, digest, failed, next_core, start_core, Adopter, Attacher, BadDecode, Deferrer,
-    Observation, RecNext, RecStart, PANIC_MARKER,
+    Observation, Poison, RecNext, RecStart, PANIC_MARKER, POISON_WAYS,
 };
 use crate::tasks::{Flaky, Inc};
 use serde_json::{json, Value};
@@ -39,12 +39,13 @@ use tokio::time::Instant;
 use vow::engine::{Engine, EngineConfig};
 use vow::fault::{Audit, FaultConfig, Faults, FaultyQueue, FaultyStore};
 use vow::memory::{MemoryQueue, MemoryStore};
-use vow::poller::{InProcess, Poller};
+use vow::poller::{BatchHandler, InProcess, Poller};
 use vow::prelude::*;
-use vow::queue::{Outgoing, Queue};
+use vow::queue::{Delivery, Outgoing, Queue};
 use vow::signing::SigningKeys;
 use vow::store::Store;
-use vow::wire::{Envelope, Outcome, RunOpts, Target, WIRE_VERSION};
+use vow::wire::{salvage, Envelope, Outcome, RunOpts, Target, WIRE_VERSION};
+use vow::{BackendError, BatchStats};
 use vow_samples::{expected_count, MapCount, Predicate, Report, SlowStep, Square, Sum, Table};
 
 /// What the chaos run found.
@@ -64,22 +65,38 @@ pub struct ChaosReport {
     pub wrong: usize,
     /// Roots not settled within the bound.
     pub hung: usize,
+    /// Healthy messages sent beside a poison that reached the dead-letter
+    /// queue (kind `poison`).
+    pub poison_neighbours_dead_lettered: usize,
 }
 
 impl std::fmt::Display for ChaosReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "workflows={} faults={} kills={} lost={} double={} wrong={} hung={}",
-            self.workflows, self.faults, self.kills, self.lost, self.double, self.wrong, self.hung
+            "workflows={} faults={} kills={} lost={} double={} wrong={} hung={} \
+             poison_neighbours_dead_lettered={}",
+            self.workflows,
+            self.faults,
+            self.kills,
+            self.lost,
+            self.double,
+            self.wrong,
+            self.hung,
+            self.poison_neighbours_dead_lettered
         )
     }
 }
 
 impl ChaosReport {
-    /// Whether nothing was lost, doubled, wrong or hung.
+    /// Whether nothing was lost, doubled, wrong or hung, and no healthy
+    /// message was dead-lettered beside a poison.
     pub fn clean(&self) -> bool {
-        self.lost == 0 && self.double == 0 && self.wrong == 0 && self.hung == 0
+        self.lost == 0
+            && self.double == 0
+            && self.wrong == 0
+            && self.hung == 0
+            && self.poison_neighbours_dead_lettered == 0
     }
 
     /// Both reports together.
@@ -92,6 +109,8 @@ impl ChaosReport {
             double: self.double + o.double,
             wrong: self.wrong + o.wrong,
             hung: self.hung + o.hung,
+            poison_neighbours_dead_lettered: self.poison_neighbours_dead_lettered
+                + o.poison_neighbours_dead_lettered,
         }
     }
 }
@@ -157,6 +176,28 @@ pub const KINDS: &[&str] = &[
 /// The kind of the dead-letter rig.
 pub const DLQ_KIND: &str = "dlq-race";
 
+/// The kind of the replay rig: a genuine message of a workflow, captured as a
+/// worker received it, is sent again at once (an ordinary duplicate) and once
+/// it is older than the workers' replay check
+/// ([`vow::engine::decide::REPLAY_CHECK_AFTER`], by moving the workers'
+/// clock on): the old copy must run nothing. Its rig signs (the replay check
+/// reads the signed issue time) and runs nothing else, since it moves its
+/// workers' clock. In-process rigs only (worker processes keep their clocks).
+pub const REPLAY_KIND: &str = "replay";
+
+/// A poison message (a task that aborts its process, overflows its stack or
+/// makes an allocation no process gets, see [`Poison`]) sent beside healthy
+/// ones: the healthy ones run once and none of them reaches the dead-letter
+/// queue. Kill mode only (it takes its process down).
+pub const POISON_KIND: &str = "poison";
+
+/// Poison messages per rig at most: each costs as many process deaths as the
+/// queue's receive count allows (30), so more would only slow the run.
+pub const MAX_POISONS: usize = 4;
+
+/// Healthy steps started beside each poison.
+const NEIGHBOURS: usize = 4;
+
 /// The kinds named by `VOW_CHAOS_KINDS` (comma-separated), else all of
 /// `KINDS`, the dead-letter rig's and the waits rig's
 /// ([`crate::chaos_waits::WAIT_KINDS`]).
@@ -164,14 +205,14 @@ pub fn kinds_from_env() -> Vec<&'static str> {
     match std::env::var("VOW_CHAOS_KINDS") {
         Ok(list) if !list.trim().is_empty() => KINDS
             .iter()
-            .chain([&DLQ_KIND])
+            .chain([&DLQ_KIND, &REPLAY_KIND, &POISON_KIND])
             .chain(WAIT_KINDS)
             .copied()
             .filter(|k| list.split(',').any(|w| w.trim() == *k))
             .collect(),
         _ => KINDS
             .iter()
-            .chain([&DLQ_KIND])
+            .chain([&DLQ_KIND, &REPLAY_KIND, &POISON_KIND])
             .chain(WAIT_KINDS)
             .copied()
             .collect(),
@@ -188,6 +229,8 @@ struct Workflow {
     roots: Vec<(PromiseId, Check)>,
     /// Must settle; with `true`, its recording task must also have run.
     must: Vec<(PromiseId, bool)>,
+    /// Healthy steps sent beside a poison: none may be dead-lettered.
+    neighbours: Vec<PromiseId>,
 }
 
 fn is(want: Value) -> Check {
@@ -251,6 +294,10 @@ pub struct Rig {
     pub log: Option<PathBuf>,
     /// The audit of settling writes of in-process workers, if any.
     pub audit: Option<Arc<Audit>>,
+    /// Replays of captured messages (kind `replay`).
+    replayer: Arc<Replayer>,
+    /// Poison messages sent (kind `poison`).
+    poisons: AtomicU64,
     stop: tokio::sync::watch::Sender<bool>,
 }
 
@@ -300,11 +347,17 @@ impl Rig {
         let app_faults = Arc::new(Faults::new(client_faults(spec.faults.seed)));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut audit = None;
+        let capture = Arc::new(Capture {
+            inner: queue.clone(),
+            bodies: std::sync::Mutex::new(Vec::new()),
+        });
+        let mut workers_engine = None;
         if spec.workers > 0 {
             let audited = Arc::new(Audit::new(store.clone()));
             let faulty_store = Arc::new(FaultyStore::new(audited.clone(), faults.clone()));
-            let faulty_queue = Arc::new(FaultyQueue::new(queue.clone(), faults.clone()));
+            let faulty_queue = Arc::new(FaultyQueue::new(capture.clone(), faults.clone()));
             let engine = Engine::new(faulty_store, faulty_queue.clone(), config.clone());
+            workers_engine = Some(engine.clone());
             for _ in 0..spec.workers {
                 let poller = Poller::new(
                     faulty_queue.clone(),
@@ -314,7 +367,8 @@ impl Rig {
                 .failed_visibility(Duration::from_millis(100));
                 tokio::spawn(poller.run(stopped.clone()));
             }
-            let dlq = Poller::new(dead_letters, Arc::new(InProcess::dead_letters(engine)))
+            let buries = Arc::new(InProcess::dead_letters(engine));
+            let dlq = Poller::new(dead_letters, Arc::new(NotingDeadLetters(buries)))
                 .wait(Duration::from_secs(1));
             tokio::spawn(dlq.run(stopped));
             audit = Some(audited);
@@ -322,6 +376,16 @@ impl Rig {
         let client = Arc::new(Vow::client(store.clone(), queue.clone(), config.clone()));
         let app_queue = Arc::new(FaultyQueue::new(queue.clone(), app_faults.clone()));
         let app = Arc::new(Vow::client(store, app_queue, config));
+        let replayer = Arc::new(Replayer {
+            capture,
+            raw: queue.clone(),
+            engine: workers_engine,
+            skipped: tokio::sync::Mutex::new(0),
+            fresh: AtomicU64::new(0),
+            aged: AtomicU64::new(0),
+            reruns: AtomicU64::new(0),
+            visibility: spec.visibility,
+        });
         Rig {
             name: PromiseId::random().as_str()[..12].to_owned(),
             client,
@@ -333,6 +397,8 @@ impl Rig {
             kills: Arc::new(AtomicU64::new(0)),
             log: None,
             audit,
+            replayer,
+            poisons: AtomicU64::new(0),
             stop,
         }
     }
@@ -348,33 +414,59 @@ impl Rig {
         if n == 0 || kinds.is_empty() {
             return Ok(ChaosReport::default());
         }
-        let (workflows, drivers) = self.start(n, kinds, deadline).await?;
+        let (workflows, drivers, finishers) = self.start(n, kinds, deadline).await?;
         let driving: Vec<_> = drivers.into_iter().map(tokio::spawn).collect();
-        let found = audit(self, &workflows, deadline).await;
+        let finishing: Vec<_> = finishers.into_iter().map(tokio::spawn).collect();
+        let mut found = audit(self, &workflows, deadline).await;
+        // The replays of old messages end after their workflows: wait for
+        // them, and count every run they caused.
+        let grace = deadline.max(Instant::now() + Duration::from_secs(60));
+        for f in finishing {
+            if tokio::time::timeout_at(grace, f).await.is_err() {
+                eprintln!("chaos: rig {}: a replay did not finish in time", self.name);
+            }
+        }
+        let replay = &self.replayer;
+        found.double +=
+            usize::try_from(replay.reruns.load(Ordering::Relaxed)).unwrap_or(usize::MAX);
         for d in driving {
             d.abort();
         }
+        let (fresh, aged) = (
+            replay.fresh.load(Ordering::Relaxed),
+            replay.aged.load(Ordering::Relaxed),
+        );
+        let poisons = self.poisons.load(Ordering::Relaxed);
+        eprintln!(
+            "chaos: rig {}: injected replay_fresh={fresh} replay_old={aged} poison={poisons} \
+             (besides the seam faults)",
+            self.name
+        );
         Ok(ChaosReport {
             workflows: n,
-            faults: self.faults.iter().map(|f| f.injected()).sum(),
+            faults: self.faults.iter().map(|f| f.injected()).sum::<u64>() + fresh + aged + poisons,
             kills: self.kills.load(Ordering::Relaxed),
             ..found
         })
     }
 
-    /// Build and start `n` workflows; returns them and the application-side
-    /// drivers (cancels, resolves, late attaches, hostile bodies) to run.
+    /// Build and start `n` workflows; returns them, the application-side
+    /// drivers (cancels, resolves, late attaches, hostile bodies) to run, and
+    /// the drivers the audit waits for (replays).
+    #[allow(clippy::type_complexity)]
     async fn start(
         &self,
         n: usize,
         kinds: &[&'static str],
         deadline: Instant,
-    ) -> Result<(Vec<Workflow>, Vec<Driver>), Box<dyn std::error::Error>> {
+    ) -> Result<(Vec<Workflow>, Vec<Driver>, Vec<Driver>), Box<dyn std::error::Error>> {
         let client = &self.client;
         let rn = self.name.clone();
         let flow = client.flow();
         let mut workflows = Vec::with_capacity(n);
         let mut drivers: Vec<Driver> = Vec::new();
+        let mut finishers: Vec<Driver> = Vec::new();
+        let mut poisons = 0;
         let vis_ms = u64::try_from(self.visibility.as_millis()).unwrap_or(u64::MAX);
         let predicate = Predicate {
             color: "red".into(),
@@ -387,6 +479,7 @@ impl Rig {
                 kind,
                 roots: Vec::new(),
                 must: Vec::new(),
+                neighbours: Vec::new(),
             };
             match kind {
                 "chain" => {
@@ -725,12 +818,73 @@ impl Rig {
                         ]),
                     ));
                 }
+                REPLAY_KIND => {
+                    // Captured as a worker receives it, then sent again fresh
+                    // and old ([`replay`]).
+                    let label = format!("replay-{i}-");
+                    let p = flow.when(start_task(&rn, &format!("{label}first")));
+                    let q = flow.then(&p, next(&rn, &format!("{label}next"), p.id()));
+                    let want = next_core(
+                        &format!("{label}next"),
+                        &Ok(start_core(&format!("{label}first"), "")),
+                        "",
+                    );
+                    w.roots.push((q.id().clone(), core_in(vec![want])));
+                    let ids = vec![p.id().to_string(), q.id().to_string()];
+                    finishers.push(Box::pin(replay(
+                        self.replayer.clone(),
+                        self.client.clone(),
+                        self.log.clone(),
+                        format!("\"label\":\"{label}"),
+                        ids,
+                        q.id().clone(),
+                        deadline,
+                    )));
+                }
+                POISON_KIND => {
+                    // A poison and its healthy neighbours, next to each other
+                    // in the start's batches (so in the workers' batches).
+                    if poisons < MAX_POISONS {
+                        poisons += 1;
+                        let way = (i / kinds.len()) % POISON_WAYS.len();
+                        let p = flow.when(Poison {
+                            rig: rn.clone(),
+                            way,
+                        });
+                        let q = flow.then(&p, next(&rn, "after-poison", p.id()));
+                        // Settled by its dead letter.
+                        w.must.push((p.id().clone(), false));
+                        w.roots.push((
+                            q.id().clone(),
+                            core_in(vec![next_core(
+                                "after-poison",
+                                &failed(FailureKind::Crashed),
+                                "",
+                            )]),
+                        ));
+                    }
+                    for _ in 0..NEIGHBOURS {
+                        let h = flow.when(start_task(&rn, "neighbour"));
+                        let q = flow.then(&h, next(&rn, "neighbour-next", h.id()));
+                        w.roots.push((
+                            q.id().clone(),
+                            core_in(vec![next_core(
+                                "neighbour-next",
+                                &Ok(start_core("neighbour", "")),
+                                "",
+                            )]),
+                        ));
+                        w.neighbours.push(h.id().clone());
+                        w.neighbours.push(q.id().clone());
+                    }
+                }
                 other => return Err(format!("unknown workflow kind `{other}`").into()),
             }
             workflows.push(w);
         }
         start_until_ok(client, &flow).await;
-        Ok((workflows, drivers))
+        self.poisons.store(poisons as u64, Ordering::Relaxed);
+        Ok((workflows, drivers, finishers))
     }
 }
 
@@ -1120,6 +1274,34 @@ async fn audit(rig: &Rig, workflows: &[Workflow], deadline: Instant) -> ChaosRep
             );
         }
     }
+    let neighbours: BTreeSet<String> = workflows
+        .iter()
+        .flat_map(|w| w.neighbours.iter().map(ToString::to_string))
+        .collect();
+    if !neighbours.is_empty() {
+        let dead: BTreeSet<String> = record::dead_letters(rig.log.as_deref())
+            .into_iter()
+            .collect();
+        let buried: Vec<&String> = dead.intersection(&neighbours).collect();
+        report.poison_neighbours_dead_lettered = buried.len();
+        for id in &buried {
+            eprintln!("chaos: DEAD-LETTERED healthy neighbour of a poison: {id}");
+        }
+        let poisons: BTreeSet<String> = workflows
+            .iter()
+            .filter(|w| w.kind == POISON_KIND)
+            .flat_map(|w| w.must.iter().map(|m| m.0.to_string()))
+            .collect();
+        let poison_runs = obs.iter().filter(|o| poisons.contains(&o.id)).count();
+        eprintln!(
+            "chaos: rig {}: {} healthy neighbours of poisons, {} dead letters in all, {} of them \
+             neighbours; {poison_runs} runs of poisons",
+            rig.name,
+            neighbours.len(),
+            dead.len(),
+            buried.len()
+        );
+    }
     eprintln!(
         "chaos: rig {}: audit done ({:?} in)",
         rig.name,
@@ -1233,39 +1415,54 @@ pub fn specs(seed: u64, memory: bool) -> (RigSpec, RigSpec) {
     (main, dlq)
 }
 
-/// Split `n` workflows between the main rig's kinds, the dead-letter rig and
-/// the waits rig: `(main, main kinds, dead-letter, waits, waits kinds)`.
+/// The replay rig's spec: signed (the replay check reads the signed issue
+/// time), with the main rig's faults.
+pub fn replay_spec(seed: u64, memory: bool) -> RigSpec {
+    RigSpec {
+        faults: default_faults(seed + 2),
+        workers: 4,
+        ..specs(seed, memory).0
+    }
+}
+
+/// Split `n` workflows between the main rig's kinds, the dead-letter rig, the
+/// replay rig and the waits rig. Kind `poison` runs in kill mode only
+/// ([`crate::kill`]): it is left out here.
 pub fn split(n: usize, kinds: &[&'static str]) -> Split {
     let main: Vec<&'static str> = kinds
         .iter()
         .copied()
-        .filter(|k| *k != DLQ_KIND && !WAIT_KINDS.contains(k))
+        .filter(|k| ![DLQ_KIND, REPLAY_KIND, POISON_KIND].contains(k) && !WAIT_KINDS.contains(k))
         .collect();
     let waits: Vec<&'static str> = kinds
         .iter()
         .copied()
         .filter(|k| WAIT_KINDS.contains(k))
         .collect();
-    let others = usize::from(!main.is_empty()) + usize::from(kinds.contains(&DLQ_KIND));
+    let (has_dlq, has_replay) = (kinds.contains(&DLQ_KIND), kinds.contains(&REPLAY_KIND));
+    let others = usize::from(!main.is_empty()) + usize::from(has_dlq) + usize::from(has_replay);
     let n_waits = match (waits.is_empty(), others) {
         (true, _) => 0,
         (false, 0) => n,
         (false, _) => (n / 10).max(waits.len()).min(n),
     };
     let rest = n - n_waits;
-    let dlq = if kinds.contains(&DLQ_KIND) {
-        if main.is_empty() {
-            rest
-        } else {
-            (rest / 20).max(1).min(rest)
-        }
+    let share = if main.is_empty() {
+        rest / (usize::from(has_dlq) + usize::from(has_replay)).max(1)
     } else {
-        0
+        (rest / 20).max(1)
+    };
+    let dlq = if has_dlq { share.min(rest) } else { 0 };
+    let replay = match (has_replay, main.is_empty()) {
+        (false, _) => 0,
+        (true, true) => rest - dlq,
+        (true, false) => share.min(rest - dlq),
     };
     Split {
-        main: rest - dlq,
+        main: rest - dlq - replay,
         main_kinds: main,
         dlq,
+        replay,
         waits: n_waits,
         wait_kinds: waits,
     }
@@ -1280,6 +1477,8 @@ pub struct Split {
     pub main_kinds: Vec<&'static str>,
     /// Workflows of the dead-letter rig.
     pub dlq: usize,
+    /// Workflows of the replay rig (kind [`REPLAY_KIND`]).
+    pub replay: usize,
     /// Workflows of the waits rig ([`crate::chaos_waits`]).
     pub waits: usize,
     /// Its kinds.
@@ -1288,3 +1487,227 @@ pub struct Split {
 
 /// The observation type, for binaries that read a log.
 pub type Seen = Observation;
+
+/// The workers' queue, keeping the bodies of the replay workflows' messages
+/// as it delivers them (kind `replay` sends them again).
+struct Capture {
+    inner: Arc<dyn Queue>,
+    bodies: std::sync::Mutex<Vec<String>>,
+}
+
+impl Capture {
+    /// The captured bodies containing `marker`.
+    fn naming(&self, marker: &str) -> Vec<String> {
+        let bodies = self.bodies.lock().unwrap_or_else(|e| e.into_inner());
+        bodies
+            .iter()
+            .filter(|b| b.contains(marker))
+            .cloned()
+            .collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl Queue for Capture {
+    async fn send(&self, messages: Vec<Outgoing>) -> Result<(), BackendError> {
+        self.inner.send(messages).await
+    }
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BackendError> {
+        let got = self.inner.receive(max, wait).await?;
+        let mut bodies = self.bodies.lock().unwrap_or_else(|e| e.into_inner());
+        for d in &got {
+            if d.body.contains("\"label\":\"replay-") && !bodies.contains(&d.body) {
+                bodies.push(d.body.clone());
+            }
+        }
+        Ok(got)
+    }
+    async fn delete(&self, receipts: Vec<String>) -> Result<(), BackendError> {
+        self.inner.delete(receipts).await
+    }
+    async fn release(&self, receipt: &str, after: Duration) -> Result<(), BackendError> {
+        self.inner.release(receipt, after).await
+    }
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+}
+
+/// What the replays of a rig share.
+struct Replayer {
+    capture: Arc<Capture>,
+    raw: Arc<dyn Queue>,
+    /// The in-process workers' engine, whose clock [`Replayer::age`] moves.
+    engine: Option<Arc<Engine>>,
+    /// How far the workers' clock was moved on, in ms.
+    skipped: tokio::sync::Mutex<u64>,
+    fresh: AtomicU64,
+    aged: AtomicU64,
+    /// Runs caused by replays of old messages (each one counts as `double`).
+    reruns: AtomicU64,
+    visibility: Duration,
+}
+
+impl Replayer {
+    /// Move the workers' clock on until every one of `bodies` is older than
+    /// the replay check.
+    async fn age(&self, bodies: &[String]) -> bool {
+        let Some(engine) = &self.engine else {
+            return false;
+        };
+        let issued = bodies
+            .iter()
+            .filter_map(|b| issued_ms(b))
+            .max()
+            .unwrap_or(0);
+        let after =
+            u64::try_from(vow::engine::decide::REPLAY_CHECK_AFTER.as_millis()).unwrap_or(u64::MAX);
+        let due = issued.saturating_add(after).saturating_add(1_000);
+        let mut skipped = self.skipped.lock().await;
+        let workers_now = vow::signing::now_ms().saturating_add(*skipped);
+        if due > workers_now {
+            let by = due - workers_now;
+            engine.skip_clock(Duration::from_millis(by));
+            *skipped = skipped.saturating_add(by);
+        }
+        true
+    }
+
+    async fn send(&self, bodies: &[String]) {
+        let out: Vec<Outgoing> = bodies
+            .iter()
+            .map(|body| Outgoing {
+                body: body.clone(),
+                delay: Duration::ZERO,
+            })
+            .collect();
+        for _ in 0..20 {
+            if self.raw.send(out.clone()).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        eprintln!("chaos: replay: could not send");
+    }
+}
+
+/// The issue time of a signed body.
+fn issued_ms(body: &str) -> Option<u64> {
+    body.strip_prefix("vow-sig2:")?
+        .split(':')
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Observations of `ids`.
+fn runs_of(log: Option<&std::path::Path>, ids: &[String]) -> usize {
+    record::observations(log)
+        .iter()
+        .filter(|o| ids.contains(&o.id))
+        .count()
+}
+
+/// Wait until `ids` record no new run for three visibility timeouts (at most
+/// a minute).
+async fn quiet(log: Option<&std::path::Path>, ids: &[String], visibility: Duration) {
+    let until = Instant::now() + Duration::from_secs(60);
+    let (mut count, mut since) = (runs_of(log, ids), Instant::now());
+    while Instant::now() < until && since.elapsed() < visibility * 3 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = runs_of(log, ids);
+        if now != count {
+            (count, since) = (now, Instant::now());
+        }
+    }
+}
+
+/// Kind `replay`: take the workflow's messages as the workers received them
+/// (signed, genuine), send them again at once (a duplicate: its single
+/// conditional write keeps the outcome once), then, once the workflow is
+/// done and quiet, again when they are older than the replay check: those
+/// copies must run nothing, and any run they cause counts as `double`.
+async fn replay(
+    r: Arc<Replayer>,
+    client: Arc<Vow>,
+    log: Option<PathBuf>,
+    marker: String,
+    ids: Vec<String>,
+    root: PromiseId,
+    deadline: Instant,
+) {
+    let log = log.as_deref();
+    let mut bodies = Vec::new();
+    while bodies.is_empty() && Instant::now() < deadline {
+        bodies = r.capture.naming(&marker);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if bodies.is_empty() {
+        eprintln!("chaos: replay: no message of {marker} was captured");
+        return;
+    }
+    r.send(&bodies).await;
+    r.fresh.fetch_add(bodies.len() as u64, Ordering::Relaxed);
+    let left = deadline.saturating_duration_since(Instant::now());
+    let _ = client.wait(&Handle::<Value>::from_id(root), left).await;
+    quiet(log, &ids, r.visibility).await;
+    let before = runs_of(log, &ids);
+    let bodies = r.capture.naming(&marker);
+    if !r.age(&bodies).await {
+        return;
+    }
+    r.send(&bodies).await;
+    r.aged.fetch_add(bodies.len() as u64, Ordering::Relaxed);
+    tokio::time::sleep(r.visibility * 2).await;
+    quiet(log, &ids, r.visibility).await;
+    let after = runs_of(log, &ids);
+    if after > before {
+        r.reruns
+            .fetch_add((after - before) as u64, Ordering::Relaxed);
+        eprintln!(
+            "chaos: DOUBLE an old replay of {marker} ran {} step(s) again",
+            after - before
+        );
+    }
+}
+
+/// A dead-letter handler that notes the promise of each message it gets
+/// ([`record::note_dead_letter`]) before the real one buries it.
+pub struct NotingDeadLetters(pub Arc<dyn BatchHandler>);
+
+impl std::fmt::Debug for NotingDeadLetters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NotingDeadLetters")
+    }
+}
+
+fn note(batch: &[Delivery]) {
+    for d in batch {
+        let body = vow::signing::unverified_body(&d.body);
+        let id = salvage(body).map_or_else(|| "?".to_owned(), |(t, _, _)| t.id().to_string());
+        record::note_dead_letter(&id);
+    }
+}
+
+#[async_trait::async_trait]
+impl BatchHandler for NotingDeadLetters {
+    async fn handle(&self, batch: Vec<Delivery>) -> Result<Vec<String>, BackendError> {
+        note(&batch);
+        self.0.handle(batch).await
+    }
+    async fn handle_stats(
+        &self,
+        batch: Vec<Delivery>,
+    ) -> Result<(Vec<String>, BatchStats), BackendError> {
+        note(&batch);
+        self.0.handle_stats(batch).await
+    }
+    async fn handle_by(
+        &self,
+        batch: Vec<Delivery>,
+        deadline: std::time::Instant,
+    ) -> Result<(Vec<String>, BatchStats), BackendError> {
+        note(&batch);
+        self.0.handle_by(batch, deadline).await
+    }
+}

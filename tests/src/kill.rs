@@ -4,7 +4,7 @@
 //! every workflow settles. Tasks in those processes append their observations
 //! to a shared log file that the audit reads.
 
-use crate::chaos::{chaos_keys_spec, ChaosReport, Rig, RigSpec, DLQ_KIND};
+use crate::chaos::{chaos_keys_spec, ChaosReport, Rig, RigSpec, DLQ_KIND, REPLAY_KIND};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::Ordering;
@@ -48,6 +48,24 @@ impl Workers {
             .stderr(Stdio::null())
             .kill_on_drop(true);
         cmd.spawn()
+    }
+
+    /// Restart the workers that died by themselves (a poison message takes
+    /// its process down); returns how many.
+    fn revive(&mut self) -> u64 {
+        let mut revived = 0;
+        for i in 0..self.children.len() {
+            if matches!(self.children[i].try_wait(), Ok(Some(_))) {
+                match self.spawn() {
+                    Ok(c) => {
+                        self.children[i] = c;
+                        revived += 1;
+                    }
+                    Err(e) => eprintln!("chaos: could not restart a dead worker: {e}"),
+                }
+            }
+        }
+        revived
     }
 }
 
@@ -122,6 +140,8 @@ pub async fn run_with(
         workers.children.push(child);
     }
     let kills = rig.kills.clone();
+    let deaths = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let died = deaths.clone();
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let mut rng = fastrand::Rng::with_seed(seed);
     let observed = log.clone();
@@ -138,7 +158,9 @@ pub async fn run_with(
                 _ = tokio::time::sleep(pause) => {}
                 _ = stopped.changed() => break,
             }
+            died.fetch_add(workers.revive(), Ordering::Relaxed);
             while logged() <= seen {
+                died.fetch_add(workers.revive(), Ordering::Relaxed);
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(50)) => {}
                     _ = stopped.changed() => break,
@@ -165,16 +187,23 @@ pub async fn run_with(
             let _ = c.wait().await;
         }
     });
-    // The waits rig moves its workers' clocks, which worker processes do not
-    // share: its kinds run on the in-process backends only.
+    // The waits and replay rigs move their workers' clocks, which worker
+    // processes do not share: their kinds run on the in-process backends only.
+    // Poisons run here only.
     let main_kinds: Vec<&'static str> = kinds
         .iter()
         .copied()
-        .filter(|k| *k != DLQ_KIND && !crate::chaos_waits::WAIT_KINDS.contains(k))
+        .filter(|k| {
+            *k != DLQ_KIND && *k != REPLAY_KIND && !crate::chaos_waits::WAIT_KINDS.contains(k)
+        })
         .collect();
     let report = rig.run(n, &main_kinds, within).await;
     let _ = stop.send(true);
     let _ = killer.await;
+    eprintln!(
+        "chaos: kill: {} worker processes died by themselves (poisons) and were restarted",
+        deaths.load(Ordering::Relaxed)
+    );
     let _ = std::fs::remove_file(&log);
     let mut report = report?;
     report.kills = rig.kills.load(Ordering::Relaxed);

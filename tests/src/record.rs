@@ -81,18 +81,57 @@ fn log_file() -> &'static Option<Mutex<std::fs::File>> {
 /// Record one observation.
 pub fn record(obs: Observation) {
     match log_file() {
-        Some(file) => {
-            let mut line = serde_json::to_string(&obs).unwrap_or_default();
-            line.push('\n');
-            let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
-            // One write of the whole line: O_APPEND keeps lines of different
-            // processes apart.
-            if let Err(e) = f.write_all(line.as_bytes()) {
-                eprintln!("chaos: observation not logged: {e}");
-            }
-        }
+        Some(file) => append(file, &serde_json::to_string(&obs).unwrap_or_default()),
         None => MEMORY.lock().unwrap_or_else(|e| e.into_inner()).push(obs),
     }
+}
+
+fn append(file: &Mutex<std::fs::File>, line: &str) {
+    let mut line = line.to_owned();
+    line.push('\n');
+    let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
+    // One write of the whole line: O_APPEND keeps lines of different
+    // processes apart.
+    if let Err(e) = f.write_all(line.as_bytes()) {
+        eprintln!("chaos: observation not logged: {e}");
+    }
+}
+
+/// A message a dead-letter handler received, by the promise its body names
+/// (a line of the log that is not an [`Observation`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct DeadLetter {
+    dead: String,
+}
+
+static DEAD: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Note that a message naming promise `id` reached the dead-letter queue.
+pub fn note_dead_letter(id: &str) {
+    let line = DeadLetter {
+        dead: id.to_owned(),
+    };
+    match log_file() {
+        Some(file) => append(file, &serde_json::to_string(&line).unwrap_or_default()),
+        None => DEAD
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(line.dead),
+    }
+}
+
+/// The promises named by dead-lettered messages noted in this process and
+/// in the log file `log` (one entry per dead letter).
+pub fn dead_letters(log: Option<&std::path::Path>) -> Vec<String> {
+    let mut all = DEAD.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if let Some(text) = log.and_then(|p| std::fs::read_to_string(p).ok()) {
+        all.extend(
+            text.lines()
+                .filter_map(|l| serde_json::from_str::<DeadLetter>(l).ok())
+                .map(|d| d.dead),
+        );
+    }
+    all
 }
 
 /// Every observation made in this process, plus those in the log file `log`.
@@ -394,6 +433,64 @@ impl Task for Attacher {
     }
 }
 
+/// How a [`Poison`] takes its process down.
+pub const POISON_WAYS: &[&str] = &["abort", "stack-overflow", "huge-allocation"];
+
+/// A task that takes its whole process down on every run: it aborts,
+/// overflows its thread's stack, or asks for an allocation no process gets
+/// ([`POISON_WAYS`]). Only worker processes that may die run it (the chaos
+/// run's kill mode).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Poison {
+    /// The rig it belongs to.
+    pub rig: String,
+    /// An index into [`POISON_WAYS`] (taken modulo its length).
+    pub way: usize,
+}
+
+#[vow::task("e2e/poison")]
+impl Task for Poison {
+    type Input = ();
+    type Output = Value;
+    async fn run(self, _: (), cx: &Cx) -> Result<Resolution<Value>, Error> {
+        record(Observation::run(&self.rig, cx, 1));
+        match POISON_WAYS.get(self.way % POISON_WAYS.len()).copied() {
+            Some("stack-overflow") => {
+                // Deeper than any thread's stack: the process dies of SIGSEGV
+                // on the guard page ("has overflowed its stack").
+                let depth = deeper(std::hint::black_box(0));
+                eprintln!("chaos: e2e/poison's recursion returned at {depth}");
+            }
+            Some("huge-allocation") => {
+                let bytes = 1usize << 46;
+                let mut v: Vec<u8> = Vec::new();
+                if v.try_reserve_exact(bytes).is_err() {
+                    // What a failed allocation does: report it and abort.
+                    let layout = std::alloc::Layout::array::<u8>(bytes)
+                        .unwrap_or(std::alloc::Layout::new::<u8>());
+                    std::alloc::handle_alloc_error(layout);
+                }
+            }
+            _ => {}
+        }
+        std::process::abort()
+    }
+    fn max_attempts(&self) -> Option<u32> {
+        Some(1)
+    }
+}
+
+/// Recurses with a 4 KiB frame until the stack ends (never, in practice, at
+/// `u64::MAX`).
+#[inline(never)]
+fn deeper(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth; 512]);
+    if depth == u64::MAX {
+        return frame[0];
+    }
+    deeper(depth + 1).wrapping_add(frame[(depth % 512) as usize])
+}
+
 /// The marker on which [`BadDecode`]'s `Deserialize` panics.
 pub const PANIC_MARKER: &str = "boom";
 
@@ -431,6 +528,7 @@ pub const TAGS: &[&str] = &[
     "e2e/resolve-it",
     "e2e/attacher",
     "e2e/bad-decode",
+    "e2e/poison",
     "e2e/inc",
     "e2e/flaky",
 ];

@@ -1,7 +1,10 @@
 //! Small chaos runs in the normal suite; `./tests/run.sh chaos` runs the big one.
 
 use std::time::Duration;
-use vow_e2e::chaos::{aws_rig, memory_rig, specs, split, ChaosReport, DLQ_KIND, KINDS};
+use vow_e2e::chaos::{
+    aws_rig, memory_rig, replay_spec, specs, split, ChaosReport, DLQ_KIND, KINDS, POISON_KIND,
+    REPLAY_KIND,
+};
 
 /// Every kind, `hostile-joined` included: its four-billion-member input is
 /// refused when decoded (an engine that allocated by what a message says took
@@ -10,22 +13,32 @@ fn kinds() -> Vec<&'static str> {
     KINDS.to_vec()
 }
 
-async fn both(main: vow_e2e::chaos::Rig, dlq: vow_e2e::chaos::Rig, n: usize) -> ChaosReport {
+async fn all(
+    main: vow_e2e::chaos::Rig,
+    dlq: vow_e2e::chaos::Rig,
+    replay: vow_e2e::chaos::Rig,
+    n: usize,
+) -> ChaosReport {
     let mut kinds = kinds();
-    kinds.push(DLQ_KIND);
+    kinds.extend([DLQ_KIND, REPLAY_KIND]);
     let parts = split(n, &kinds);
+    assert!(parts.replay > 0, "{parts:?}");
     let within = Duration::from_secs(150);
-    let (a, b) = tokio::join!(
+    let (a, b, c) = tokio::join!(
         main.run(parts.main, &parts.main_kinds, within),
-        dlq.run(parts.dlq, &[DLQ_KIND], within)
+        dlq.run(parts.dlq, &[DLQ_KIND], within),
+        replay.run(parts.replay, &[REPLAY_KIND], within)
     );
-    a.expect("starts").plus(b.expect("starts"))
+    a.expect("starts")
+        .plus(b.expect("starts"))
+        .plus(c.expect("starts"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chaos_on_the_memory_backend_loses_nothing() {
     let (main, dlq) = specs(11, true);
-    let report = both(memory_rig(&main, 30), memory_rig(&dlq, 2), 60).await;
+    let replay = memory_rig(&replay_spec(11, true), 30);
+    let report = all(memory_rig(&main, 30), memory_rig(&dlq, 2), replay, 60).await;
     println!("{report}");
     assert!(report.faults > 20, "{report}");
     assert!(report.clean(), "{report}");
@@ -49,9 +62,10 @@ async fn long_waits_on_the_memory_backend_run_each_step_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chaos_on_sqs_and_dynamodb_loses_nothing() {
     let (main, dlq) = specs(12, false);
-    let report = both(
+    let report = all(
         aws_rig("chaos-small", &main, 30).await,
         aws_rig("chaos-small-dlq", &dlq, 2).await,
+        aws_rig("chaos-small-replay", &replay_spec(12, false), 30).await,
         40,
     )
     .await;
@@ -63,7 +77,8 @@ async fn chaos_on_sqs_and_dynamodb_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chaos_with_worker_processes_killed_loses_nothing() {
     vow_e2e::require_emulators();
-    let kinds = kinds();
+    let mut kinds = kinds();
+    kinds.push(POISON_KIND);
     let report = vow_e2e::kill::run_with(
         std::path::Path::new(env!("CARGO_BIN_EXE_chaos_worker")),
         34,

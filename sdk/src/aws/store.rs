@@ -6,7 +6,7 @@ use crate::error::BackendError;
 use crate::list::{RunEntry, ShardPage, ShardQuery, RUN_INDEX};
 use crate::store::{
     blob_chunk_key, check_blob_key, is_shard_key, over_budget, split_chunks, too_large, Cell, Note,
-    Record, Settled, Store, BLOB_CHUNK, ITEM_LIMIT, LATER_BUDGET,
+    Page, Record, Settled, Store, BLOB_CHUNK, ITEM_LIMIT, LATER_BUDGET,
 };
 use crate::timer_index::{IndexedTimer, SweepCursor};
 use crate::wire::{Cont, Slot};
@@ -637,6 +637,56 @@ impl Store for DynamoStore {
 
     async fn timers_in(&self, bucket: u64, shard: u32) -> Result<Vec<IndexedTimer>, BackendError> {
         self.index()?.query(bucket, shard).await
+    }
+
+    /// A `Scan` of the table (eventually consistent, `limit` items evaluated
+    /// per call); blobs' items are skipped. The cursor is the last key read.
+    async fn scan_records(
+        &self,
+        from: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<(String, Record)>, BackendError> {
+        self.metrics.count(Call::DdbRead);
+        let start =
+            from.map(|key| HashMap::from([(KEY.to_owned(), AttributeValue::S(key.to_owned()))]));
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .limit(i32::try_from(limit.clamp(1, 1_000)).unwrap_or(1_000))
+            .set_exclusive_start_key(start)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| classify("Scan", e))?;
+        self.metrics.reported(units(out.consumed_capacity()));
+        let mut page = Page::default();
+        for item in out.items() {
+            self.metrics.read(item_size(item));
+            let Some(AttributeValue::S(key)) = item.get(KEY) else {
+                continue;
+            };
+            if item.contains_key(CHUNKS) || item.contains_key(CHUNK_TEXT) {
+                continue;
+            }
+            page.items.push((key.clone(), decode_record(item)?));
+        }
+        page.next = match out.last_evaluated_key().and_then(|k| k.get(KEY)) {
+            Some(AttributeValue::S(key)) => Some(key.clone()),
+            _ => None,
+        };
+        Ok(page)
+    }
+
+    async fn scan_timers(
+        &self,
+        from: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<IndexedTimer>, BackendError> {
+        match &self.timers {
+            Some(index) => index.scan(from, limit).await,
+            None => Ok(Page::default()),
+        }
     }
 
     async fn sweep_cursor(&self) -> Result<Option<SweepCursor>, BackendError> {

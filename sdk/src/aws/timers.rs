@@ -10,7 +10,7 @@ use super::classify;
 use super::cost::item_size;
 use super::metrics::{Call, Metrics};
 use crate::error::BackendError;
-use crate::store::{too_large, ITEM_LIMIT};
+use crate::store::{too_large, Page, ITEM_LIMIT};
 use crate::timer_index::{partition, IndexedTimer, SweepCursor};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
@@ -129,6 +129,67 @@ impl TimerTable {
                 _ => return Ok(out),
             }
         }
+    }
+
+    /// One page of a `Scan` of the index; the cursor is the last item's
+    /// `<partition>\n<name>`. Items that are not timers (the sweep's cursor)
+    /// are skipped.
+    pub(crate) async fn scan(
+        &self,
+        from: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<IndexedTimer>, BackendError> {
+        let start = from.and_then(|f| f.split_once('\n')).map(|(pk, sk)| {
+            HashMap::from([
+                (PARTITION.to_owned(), AttributeValue::S(pk.to_owned())),
+                (SORT.to_owned(), AttributeValue::S(sk.to_owned())),
+            ])
+        });
+        self.metrics.count(Call::DdbRead);
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .limit(i32::try_from(limit.clamp(1, 1_000)).unwrap_or(1_000))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| classify("Scan (timers)", e))?;
+        let mut page = Page::default();
+        for item in out.items() {
+            self.metrics.read(item_size(item));
+            let text = |name: &str| match item.get(name) {
+                Some(AttributeValue::S(s)) => Some(s.clone()),
+                _ => None,
+            };
+            let at = match item.get(AT) {
+                Some(AttributeValue::N(n)) => n.parse().ok(),
+                _ => None,
+            };
+            let place = text(PARTITION).and_then(|pk| {
+                let (bucket, shard) = pk.split_once('#')?;
+                Some((bucket.parse().ok()?, shard.parse().ok()?))
+            });
+            if let (Some((bucket, shard)), Some(name), Some(body), Some(at)) =
+                (place, text(SORT), text(BODY), at)
+            {
+                page.items.push(IndexedTimer {
+                    bucket,
+                    shard,
+                    name,
+                    at,
+                    body,
+                });
+            }
+        }
+        let text = |k: &HashMap<String, AttributeValue>, name: &str| match k.get(name) {
+            Some(AttributeValue::S(s)) => Some(s.clone()),
+            _ => None,
+        };
+        page.next = out
+            .last_evaluated_key()
+            .and_then(|k| Some(format!("{}\n{}", text(k, PARTITION)?, text(k, SORT)?)));
+        Ok(page)
     }
 
     pub(crate) async fn cursor(&self) -> Result<Option<SweepCursor>, BackendError> {

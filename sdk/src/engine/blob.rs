@@ -90,7 +90,7 @@ impl Engine {
         self.decode_opened(body).await.map(|env| (env, aged))
     }
 
-    async fn decode_opened(&self, body: &str) -> Result<Envelope, Rejected> {
+    pub(crate) async fn decode_opened(&self, body: &str) -> Result<Envelope, Rejected> {
         match decode_body(body).map_err(Rejected::Undecodable)? {
             Body::Envelope(env) => Ok(*env),
             Body::Pointer(pointer) => {

@@ -97,6 +97,127 @@ pub struct EngineConfig {
     /// for [`crate::Vow::list`] and `vow ls`: one write per workflow when it
     /// starts, none per step ([`crate::list`]). On by default.
     pub list_runs: bool,
+    /// The most promises one cancel walks, and so settles (a write each):
+    /// [`DEFAULT_MAX_CANCEL_WALK`] unless set (`VOW_MAX_CANCEL_WALK`,
+    /// [`crate::VowBuilder::max_cancel_walk`]; see [`check_cancel_walk`]). A
+    /// cancel stops there; what it did not reach runs on.
+    pub max_cancel_walk: usize,
+    /// The shortest time a schedule may leave between two firings
+    /// ([`crate::Vow::schedule`] refuses a cron that fires more often).
+    /// `None` (the default): a minute, unless the cron says
+    /// [`crate::Cron::allow_sub_minute`]. `Some`: a floor for every cron,
+    /// `allow_sub_minute` or not (`VOW_MIN_SCHEDULE_INTERVAL_SECS`,
+    /// [`crate::VowBuilder::min_schedule_interval`]; see
+    /// [`check_schedule_interval`]).
+    pub min_schedule_interval: Option<Duration>,
+}
+
+/// How many promises one cancel walks unless configured
+/// ([`EngineConfig::max_cancel_walk`]).
+pub const DEFAULT_MAX_CANCEL_WALK: usize = 100_000;
+
+/// The most [`EngineConfig::max_cancel_walk`] may be set to.
+pub const MAX_CANCEL_WALK: usize = 10_000_000;
+
+/// The environment variable setting [`EngineConfig::max_cancel_walk`].
+pub const ENV_MAX_CANCEL_WALK: &str = "VOW_MAX_CANCEL_WALK";
+
+/// The environment variable setting [`EngineConfig::min_schedule_interval`],
+/// in whole seconds.
+pub const ENV_MIN_SCHEDULE_INTERVAL_SECS: &str = "VOW_MIN_SCHEDULE_INTERVAL_SECS";
+
+/// The longest [`EngineConfig::min_schedule_interval`]: a day (the check
+/// reads the times of day a cron names).
+pub const MAX_SCHEDULE_INTERVAL: Duration = Duration::from_secs(86_400);
+
+/// `n` if it is a valid [`EngineConfig::max_cancel_walk`]: from 1 to
+/// [`MAX_CANCEL_WALK`] promises.
+///
+/// ```
+/// use vow::engine::check_cancel_walk;
+/// assert_eq!(check_cancel_walk(500).unwrap(), 500);
+/// let e = check_cancel_walk(0).unwrap_err().to_string();
+/// assert!(e.contains("from 1 to 10000000 promises"), "{e}");
+/// ```
+pub fn check_cancel_walk(n: usize) -> Result<usize, crate::BackendError> {
+    if (1..=MAX_CANCEL_WALK).contains(&n) {
+        return Ok(n);
+    }
+    Err(crate::BackendError::fatal(format!(
+        "the cancel walk limit ({ENV_MAX_CANCEL_WALK}) must be from 1 to {MAX_CANCEL_WALK} \
+         promises, not {n}"
+    )))
+}
+
+/// `interval` if it is a valid [`EngineConfig::min_schedule_interval`]: from
+/// a second to [`MAX_SCHEDULE_INTERVAL`], in whole seconds.
+///
+/// ```
+/// use std::time::Duration;
+/// use vow::engine::check_schedule_interval;
+/// let five = Duration::from_secs(300);
+/// assert_eq!(check_schedule_interval(five).unwrap(), five);
+/// assert!(check_schedule_interval(Duration::from_millis(1_500)).is_err());
+/// assert!(check_schedule_interval(Duration::from_secs(2 * 86_400)).is_err());
+/// ```
+pub fn check_schedule_interval(interval: Duration) -> Result<Duration, crate::BackendError> {
+    if interval.subsec_nanos() == 0
+        && interval >= Duration::from_secs(1)
+        && interval <= MAX_SCHEDULE_INTERVAL
+    {
+        return Ok(interval);
+    }
+    Err(crate::BackendError::fatal(format!(
+        "the shortest schedule interval ({ENV_MIN_SCHEDULE_INTERVAL_SECS}) must be a whole \
+         number of seconds from 1 to {}, not {interval:?}",
+        MAX_SCHEDULE_INTERVAL.as_secs()
+    )))
+}
+
+/// The limits [`ENV_MAX_CANCEL_WALK`] and [`ENV_MIN_SCHEDULE_INTERVAL_SECS`]
+/// set, parsed and checked; `None` for a variable that is unset or empty.
+///
+/// ```
+/// use vow::engine::parse_limits;
+/// assert_eq!(parse_limits(Some("250"), None).unwrap(), (Some(250), None));
+/// let e = parse_limits(None, Some("1m")).unwrap_err().to_string();
+/// assert!(e.contains("VOW_MIN_SCHEDULE_INTERVAL_SECS must be a whole number of seconds"), "{e}");
+/// assert!(parse_limits(Some("-1"), None).is_err());
+/// ```
+#[allow(clippy::type_complexity)]
+pub fn parse_limits(
+    cancel_walk: Option<&str>,
+    schedule_interval_secs: Option<&str>,
+) -> Result<(Option<usize>, Option<Duration>), crate::BackendError> {
+    let set = |v: Option<&str>| {
+        v.map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let walk = match set(cancel_walk) {
+        None => None,
+        Some(v) => Some(check_cancel_walk(v.parse().map_err(|_| {
+            crate::BackendError::fatal(format!(
+                "{ENV_MAX_CANCEL_WALK} must be a whole number of promises from 1 to \
+                 {MAX_CANCEL_WALK}, not `{}`",
+                v.escape_debug()
+            ))
+        })?)?),
+    };
+    let interval = match set(schedule_interval_secs) {
+        None => None,
+        Some(v) => Some(check_schedule_interval(Duration::from_secs(
+            v.parse().map_err(|_| {
+                crate::BackendError::fatal(format!(
+                    "{ENV_MIN_SCHEDULE_INTERVAL_SECS} must be a whole number of seconds from 1 \
+                     to {}, not `{}`",
+                    MAX_SCHEDULE_INTERVAL.as_secs(),
+                    v.escape_debug()
+                ))
+            })?,
+        ))?),
+    };
+    Ok((walk, interval))
 }
 
 impl Default for EngineConfig {
@@ -113,6 +234,8 @@ impl Default for EngineConfig {
             timer_hop: crate::queue::MAX_DELAY,
             schedules: DeclaredSchedules::default(),
             list_runs: true,
+            max_cancel_walk: DEFAULT_MAX_CANCEL_WALK,
+            min_schedule_interval: None,
         }
     }
 }
@@ -190,6 +313,11 @@ impl Engine {
     #[doc(hidden)]
     pub fn skip_clock(&self, by: Duration) {
         self.clock.skip(by);
+    }
+
+    /// Its settings.
+    pub(crate) fn config(&self) -> &EngineConfig {
+        &self.config
     }
 
     /// The store.

@@ -26,9 +26,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
-/// The most promises one cancel walks.
-const MAX_CANCEL_WALK: usize = 100_000;
-
 /// How long after another start claimed a name this start waits for it to
 /// say it sent the flow, before it takes the other for dead and sends the
 /// flow itself.
@@ -237,14 +234,16 @@ impl Engine {
         let mut queue = VecDeque::from([id.clone()]);
         let mut seen = HashSet::new();
         let mut cancelled = 0;
+        // The policy's bound (rule 5): never more promises than it allows.
+        let most = self.config.max_cancel_walk.max(1);
         while let Some(next) = queue.pop_front() {
-            if seen.len() >= MAX_CANCEL_WALK || !seen.insert(next.clone()) {
+            if seen.len() >= most || !seen.insert(next.clone()) {
                 continue;
             }
             let cell = Cell::of(&next);
             let mut record = self.store.read(&cell.key).await?.unwrap_or_default();
             let room = |queue: &VecDeque<PromiseId>, seen: &HashSet<PromiseId>| {
-                MAX_CANCEL_WALK.saturating_sub(queue.len() + seen.len())
+                most.saturating_sub(queue.len().saturating_add(seen.len()))
             };
             let noted = record.notes.get(&cell.slot).map_or(0, |n| n.kids);
             let take = room(&queue, &seen);

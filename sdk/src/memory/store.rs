@@ -3,8 +3,8 @@ use crate::error::BackendError;
 use crate::list::{RunEntry, ShardPage, ShardQuery};
 use crate::store::{
     blob_chunk_key, check_blob_key, is_shard_key, number_size, over_budget, split_chunks,
-    too_large, Cell, Note, Record, Settled, Store, BLOB_CHUNK, DEFAULT_RECORD_TTL, ITEM_LIMIT,
-    LATER_BUDGET,
+    too_large, Cell, Note, Page, Record, Settled, Store, BLOB_CHUNK, DEFAULT_RECORD_TTL,
+    ITEM_LIMIT, LATER_BUDGET,
 };
 use crate::timer_index::{IndexedTimer, SweepCursor};
 use crate::wire::{Cont, Slot};
@@ -432,6 +432,28 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<String, BackendError> {
     serde_json::to_string(value).map_err(|e| BackendError::fatal(format!("unencodable: {e}")))
 }
 
+fn record_of(stored: &Stored) -> Result<Record, BackendError> {
+    let mut slots = BTreeMap::new();
+    for (n, text) in &stored.slots {
+        slots.insert(*n, decode(text)?);
+    }
+    let mut later = BTreeMap::new();
+    for n in stored.later.keys() {
+        later.insert(*n, later_of(stored, *n)?);
+    }
+    let mut notes = BTreeMap::new();
+    for (n, text) in &stored.notes {
+        notes.insert(*n, decode(text)?);
+    }
+    Ok(Record {
+        listed: stored.run.is_some(),
+        count: u32::try_from(slots.len()).unwrap_or(u32::MAX),
+        slots,
+        later,
+        notes,
+    })
+}
+
 fn later_of(stored: &Stored, slot: u32) -> Result<Vec<(String, Cont)>, BackendError> {
     stored
         .later
@@ -687,25 +709,72 @@ impl Store for MemoryStore {
                 )))
             }
         };
-        let mut slots = BTreeMap::new();
-        for (n, text) in &stored.slots {
-            slots.insert(*n, decode(text)?);
+        record_of(stored).map(Some)
+    }
+
+    async fn scan_records(
+        &self,
+        from: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<(String, Record)>, BackendError> {
+        let now = self.now();
+        let mut table = self.lock();
+        let mut keys: Vec<String> = table
+            .items
+            .iter()
+            .filter(|(k, item)| {
+                matches!(item, Item::Record(_)) && from.is_none_or(|f| k.as_str() > f)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.sort();
+        let mut page = Page::default();
+        for key in keys {
+            if page.items.len() >= limit.max(1) {
+                page.next = page.items.last().map(|(k, _): &(String, Record)| k.clone());
+                break;
+            }
+            table.purge(&key, now);
+            if let Some(Item::Record(stored)) = table.items.get(&key) {
+                page.items.push((key.clone(), record_of(stored)?));
+            }
         }
-        let mut later = BTreeMap::new();
-        for n in stored.later.keys() {
-            later.insert(*n, later_of(stored, *n)?);
+        Ok(page)
+    }
+
+    async fn scan_timers(
+        &self,
+        from: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<IndexedTimer>, BackendError> {
+        // The cursor is the last timer's `<bucket>#<shard>#<name>`.
+        let after = from.and_then(|f| {
+            let mut parts = f.splitn(3, '#');
+            let bucket = parts.next()?.parse::<u64>().ok()?;
+            let shard = parts.next()?.parse::<u32>().ok()?;
+            Some((bucket, shard, parts.next()?.to_owned()))
+        });
+        let timers = self.timers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut page = Page::default();
+        for ((bucket, shard), part) in &timers.parts {
+            for (name, timer) in part {
+                if after
+                    .as_ref()
+                    .is_some_and(|a| (*bucket, *shard, name) <= (a.0, a.1, &a.2))
+                {
+                    continue;
+                }
+                if page.items.len() >= limit.max(1) {
+                    page.next = page
+                        .items
+                        .last()
+                        .map(|t: &IndexedTimer| format!("{}#{}#{}", t.bucket, t.shard, t.name));
+                    return Ok(page);
+                }
+                page.items.push(timer.clone());
+            }
         }
-        let mut notes = BTreeMap::new();
-        for (n, text) in &stored.notes {
-            notes.insert(*n, decode(text)?);
-        }
-        Ok(Some(Record {
-            listed: stored.run.is_some(),
-            count: u32::try_from(slots.len()).unwrap_or(u32::MAX),
-            slots,
-            later,
-            notes,
-        }))
+        Ok(page)
     }
 
     async fn list_run(&self, entry: &RunEntry) -> Result<(), BackendError> {

@@ -3,7 +3,9 @@
 //! Drives workflows through injected faults (with `--kill`, through worker
 //! processes SIGKILLed and restarted) and audits what users observe. The last
 //! line reads `workflows=<n> faults=<m> kills=<k> lost=<a> double=<b> wrong=<c>
-//! hung=<d>`; the exit code is non-zero unless a, b, c and d are 0.
+//! hung=<d> poison_neighbours_dead_lettered=<e>`; the exit code is non-zero
+//! unless a, b, c, d and e are 0. Kind `replay` runs in a rig of its own
+//! (in-process only); kind `poison` runs with `--kill` only.
 //! `VOW_CHAOS_KINDS=kind,kind` runs only those workflow kinds. Besides the
 //! main and dead-letter rigs, a third rig runs long sleeps, callbacks and
 //! schedules on a test clock moved by days ([`vow_e2e::chaos_waits`]); its
@@ -11,7 +13,10 @@
 
 use std::process::ExitCode;
 use std::time::Duration;
-use vow_e2e::chaos::{aws_rig, kinds_from_env, memory_rig, specs, split, ChaosReport};
+use vow_e2e::chaos::{
+    aws_rig, kinds_from_env, memory_rig, replay_spec, specs, split, ChaosReport, POISON_KIND,
+    REPLAY_KIND,
+};
 use vow_e2e::chaos_waits::WaitsRig;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
@@ -45,12 +50,18 @@ async fn main() -> ExitCode {
         vow_e2e::require_emulators();
         vow_e2e::kill::run(workflows, seed, &kinds, within).await
     } else {
+        if kinds.contains(&POISON_KIND) {
+            eprintln!("chaos: kind `{POISON_KIND}` kills its process: it runs with --kill only");
+        }
         let parts = split(workflows, &kinds);
-        let (main_spec, dlq_spec) = specs(seed, backend == "memory");
-        let (main, dlq, waits) = match backend {
+        let memory = backend == "memory";
+        let (main_spec, dlq_spec) = specs(seed, memory);
+        let replay_spec = replay_spec(seed, memory);
+        let (main, dlq, replay, waits) = match backend {
             "memory" => (
                 memory_rig(&main_spec, 30),
                 memory_rig(&dlq_spec, 2),
+                memory_rig(&replay_spec, 30),
                 WaitsRig::memory(seed),
             ),
             "aws" => {
@@ -58,20 +69,22 @@ async fn main() -> ExitCode {
                 (
                     aws_rig("chaos", &main_spec, 30).await,
                     aws_rig("chaos-dlq", &dlq_spec, 2).await,
+                    aws_rig("chaos-replay", &replay_spec, 30).await,
                     WaitsRig::aws(seed).await,
                 )
             }
             other => return usage(&format!("unknown backend `{other}`")),
         };
         let dlq_kinds = [vow_e2e::chaos::DLQ_KIND];
-        let (a, b, c) = tokio::join!(
+        let (a, b, c, d) = tokio::join!(
             main.run(parts.main, &parts.main_kinds, within),
             dlq.run(parts.dlq, &dlq_kinds, within),
+            replay.run(parts.replay, &[REPLAY_KIND], within),
             waits.run(parts.waits, &parts.wait_kinds, within)
         );
-        match (a, b, c) {
-            (Ok(a), Ok(b), Ok(c)) => Ok(a.plus(b).plus(c)),
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e),
+        match (a, b, c, d) {
+            (Ok(a), Ok(b), Ok(c), Ok(d)) => Ok(a.plus(b).plus(c).plus(d)),
+            (Err(e), _, _, _) | (_, Err(e), _, _) | (_, _, Err(e), _) | (_, _, _, Err(e)) => Err(e),
         }
     };
     match result {

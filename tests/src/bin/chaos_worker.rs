@@ -57,8 +57,11 @@ async fn main() -> ExitCode {
             .failed_visibility(Duration::from_millis(100));
         loops.spawn(poller.run(stopped.clone()));
     }
-    let dead =
-        Poller::new(dlq, Arc::new(InProcess::dead_letters(engine))).wait(Duration::from_secs(1));
+    // Dead letters are noted in the log, so the audit can tell which ones
+    // were healthy neighbours of a poison.
+    let buries = Arc::new(InProcess::dead_letters(engine));
+    let dead = Poller::new(dlq, Arc::new(vow_e2e::chaos::NotingDeadLetters(buries)))
+        .wait(Duration::from_secs(1));
     loops.spawn(dead.run(stopped));
     while loops.join_next().await.is_some() {}
     ExitCode::SUCCESS
