@@ -36,36 +36,6 @@ pub struct Target {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// List workflow runs, newest first.
-    ///
-    /// The runs started from application code (`Vow::start`, `vow run`,
-    /// named starts, schedule firings), found through the promise table's
-    /// `runs` index without scanning the table: each run cost one write when
-    /// it started and none per step. One line per run: its root id (for
-    /// `vow status`, `vow tree`, `vow wait`), state, start time, how long it
-    /// ran, its root's task and its name. When more runs may match, the last
-    /// line says how to see the next page.
-    Ls {
-        /// Only runs in this state.
-        #[arg(long, value_enum, value_name = "STATE")]
-        status: Option<RunStatus>,
-        /// Only runs started within this long (e.g. 30m, 1h, 7d).
-        #[arg(long, value_parser = parse_duration, value_name = "AGO")]
-        since: Option<Duration>,
-        /// Only runs whose root runs this task (its tag, e.g. orders/place).
-        #[arg(long, value_name = "TAG")]
-        task: Option<String>,
-        /// Only named runs (`vow run --key`, `Vow::flow_named`, schedule
-        /// firings `schedule:NAME@TIME`) whose name starts with this.
-        #[arg(long, value_name = "PREFIX")]
-        name: Option<String>,
-        /// Show at most this many runs.
-        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=1000))]
-        limit: u16,
-        /// Show the page after this cursor (printed by the page before).
-        #[arg(long, value_parser = parse_cursor, value_name = "CURSOR")]
-        after: Option<vow::Cursor>,
-    },
     /// Show whether a promise settled, and with what.
     Status {
         /// The promise's id: 32 hex digits, as `vow run` or your application printed it.
@@ -264,27 +234,6 @@ pub enum Format {
     Mermaid,
 }
 
-/// A run's state, for `vow ls --status`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum RunStatus {
-    /// Its root has not settled.
-    Running,
-    /// Its root settled with a failure.
-    Failed,
-    /// Its root settled with a value.
-    Done,
-}
-
-impl From<RunStatus> for vow::RunState {
-    fn from(status: RunStatus) -> Self {
-        match status {
-            RunStatus::Running => vow::RunState::Running,
-            RunStatus::Failed => vow::RunState::Failed,
-            RunStatus::Done => vow::RunState::Done,
-        }
-    }
-}
-
 /// The samples of crate `vow-samples`, each as one root task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Sample {
@@ -302,10 +251,6 @@ pub enum Sample {
 
 fn parse_id(s: &str) -> Result<PromiseId, String> {
     PromiseId::parse(s.trim()).map_err(|f| f.message().to_owned())
-}
-
-fn parse_cursor(s: &str) -> Result<vow::Cursor, String> {
-    s.parse()
 }
 
 fn parse_json(s: &str) -> Result<serde_json::Value, String> {

@@ -142,33 +142,6 @@ async fn run(mut cli: Cli) -> Result<ExitCode, CliError> {
     let config = vow::aws::sdk_config().await;
     let target = &cli.target;
     match cli.command {
-        Command::Ls {
-            status,
-            since,
-            task,
-            name,
-            limit,
-            after,
-        } => {
-            let mut query = vow::ListQuery::new().limit(usize::from(limit));
-            if let Some(status) = status {
-                query = query.state(status.into());
-            }
-            if let Some(since) = since {
-                query = query.since(since);
-            }
-            if let Some(task) = task {
-                query = query.task(task);
-            }
-            if let Some(name) = name {
-                query = query.name_prefix(name);
-            }
-            if let Some(after) = after {
-                query = query.after(after);
-            }
-            let page = client(&config, target, false).await?.list(&query).await?;
-            emit(&render::runs_text(&page, SystemTime::now()));
-        }
         Command::Status { id } => {
             let vow = client(&config, target, false).await?;
             let inspection = vow.inspect(&id).await?;

@@ -123,49 +123,6 @@ pub fn tree_text(tree: &Tree, full_ids: bool) -> String {
     out
 }
 
-/// `vow ls`: a header, one line per run, and the way to the next page.
-pub fn runs_text(page: &vow::RunPage, now: SystemTime) -> String {
-    let mut out = String::new();
-    if page.runs.is_empty() {
-        out.push_str("no runs found\n");
-    } else {
-        let _ = writeln!(
-            out,
-            "{:<32}  {:<14}  {:<20}  {:>9}  {:<24}  NAME",
-            "ID", "STATE", "STARTED", "TOOK", "TASK"
-        );
-    }
-    let round = |d: Duration| humantime::format_duration(Duration::from_secs(d.as_secs()));
-    for run in &page.runs {
-        let took = run
-            .settled_at
-            .unwrap_or(now)
-            .duration_since(run.started_at)
-            .map_or_else(|_| "-".to_owned(), |d| round(d).to_string());
-        // A failure other than an error says which: `failed:timeout`.
-        let state = match (run.state, run.failure) {
-            (vow::RunState::Failed, Some(kind)) if kind != vow::FailureKind::Error => {
-                format!("failed:{}", kind.as_str())
-            }
-            (state, _) => state.to_string(),
-        };
-        let _ = writeln!(
-            out,
-            "{:<32}  {:<14}  {:<20}  {:>9}  {:<24}  {}",
-            run.id,
-            state,
-            when(run.started_at),
-            took,
-            clip(&run.task, 24),
-            clip(run.name.as_deref().unwrap_or("-"), 60)
-        );
-    }
-    if let Some(next) = &page.next {
-        let _ = writeln!(out, "more: add --after {next}");
-    }
-    out
-}
-
 /// `vow status`: state, value or failure, attempts, settled time, children.
 pub fn status_text(inspection: &Inspection, status: &Status, now: SystemTime) -> String {
     let mut out = String::new();

@@ -188,11 +188,6 @@ impl VowBuilder {
             None => record_ttl_from_env()?,
         };
         let mut engine = self.engine.unwrap_or_default();
-        if queue_url.is_none() {
-            // Read-only: it starts nothing, so it lists nothing (its start
-            // fails at the send, before which nothing may be written).
-            engine.list_runs = false;
-        }
         // The limits: a setter, else the environment, else the engine's.
         let env = |name: &str| std::env::var(name).ok();
         let (walk, interval) = crate::engine::parse_limits(

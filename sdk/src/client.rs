@@ -7,7 +7,6 @@ use crate::error::{BackendError, WaitError};
 use crate::failure::Failure;
 use crate::flow::{AsPromise, Flow, Started};
 use crate::id::PromiseId;
-use crate::list::{ListQuery, RunPage};
 use crate::memory::{MemoryQueue, MemoryStore};
 use crate::promise::{Handle, Resolver};
 use crate::queue::Queue;
@@ -44,12 +43,11 @@ pub enum Status {
     /// The store has no record of this id. Either the promise has not settled
     /// and nothing was recorded about it yet (a record exists once it settles,
     /// reports progress, adopts or defers with children, or gets a successor
-    /// attached after it was sent; a workflow's root has one from its start),
-    /// or no promise has this id, or its record
+    /// attached after it was sent), or no promise has this id, or its record
     /// expired (`VOW_RECORD_TTL_DAYS`). The store cannot tell these apart.
     Unknown,
-    /// Not settled, and known to the store: it has a record (a listed
-    /// workflow's root, progress, children or successors stored for it).
+    /// Not settled, and known to the store: it has a record (progress, children
+    /// or successors stored for it).
     Pending,
     /// Settled with this value (join outcomes expanded into a list).
     Done(Value),
@@ -416,9 +414,8 @@ impl Vow {
             return Ok(Status::Unknown);
         };
         let Some(slot) = record.slots.remove(&cell.slot) else {
-            let known = record.later.contains_key(&cell.slot)
-                || record.notes.contains_key(&cell.slot)
-                || (record.listed && cell.slot == 0);
+            let known =
+                record.later.contains_key(&cell.slot) || record.notes.contains_key(&cell.slot);
             return Ok(if known {
                 Status::Pending
             } else {
@@ -433,33 +430,6 @@ impl Vow {
                 Err(e) => Status::Failed(Failure::bad_input(format!("corrupt outcome: {e}"))),
             },
         )
-    }
-
-    /// Workflow runs started from application code, newest first, one page
-    /// at a time (see [`crate::list`] for what is recorded and what it
-    /// costs: one write per workflow, none per step). Pass the page's
-    /// `next` to [`ListQuery::after`] for the next page.
-    ///
-    /// ```
-    /// # use serde::{Deserialize, Serialize};
-    /// # use vow::prelude::*;
-    /// # #[derive(Serialize, Deserialize)] struct Ship;
-    /// # #[vow::task("doc-list-ship")]
-    /// # impl Task for Ship { type Input = (); type Output = u64;
-    /// #   async fn run(self, _: (), _: &Cx) -> Result<Resolution<u64>, Error> { done(1) } }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// use vow::{ListQuery, RunState};
-    /// let vow = Vow::embedded();
-    /// let shipped = vow.when(Ship).await?;
-    /// vow.wait(&shipped, std::time::Duration::from_secs(5)).await?;
-    /// let page = vow.list(&ListQuery::new().state(RunState::Done)).await?;
-    /// assert_eq!(page.runs[0].id, *shipped.id());
-    /// assert_eq!(page.runs[0].task, "doc-list-ship");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// # }).unwrap();
-    /// ```
-    pub async fn list(&self, query: &ListQuery) -> Result<RunPage, BackendError> {
-        crate::list::list(&self.engine, query).await
     }
 
     /// Wait up to `timeout` for `promise` to settle, and decode its outcome:

@@ -46,8 +46,6 @@ pub struct Cx {
     store: Arc<dyn Store>,
     reporter: Arc<Reporter>,
     mark_sent: std::sync::atomic::AtomicBool,
-    /// Whether runs this task starts are listed ([`crate::EngineConfig::list_runs`]).
-    list_runs: bool,
 }
 
 impl Cx {
@@ -71,24 +69,7 @@ impl Cx {
             conts,
             store,
             mark_sent: Default::default(),
-            list_runs: false,
         }
-    }
-
-    /// List the runs this task starts ([`Cx::list_run`]) if `on`.
-    pub(crate) fn listing(mut self, on: bool) -> Self {
-        self.list_runs = on;
-        self
-    }
-
-    /// Write the listing entry of a run this task starts (a schedule's
-    /// firing), before it is sent: one write, the same on a re-run (an entry
-    /// derived from the run, not from the clock). Nothing when listing is off.
-    pub(crate) async fn list_run(&self, entry: &crate::list::RunEntry) -> Result<(), BackendError> {
-        if !self.list_runs {
-            return Ok(());
-        }
-        self.store.list_run(entry).await
     }
 
     /// Report progress: `done` of `total` units of work (items, pages, bytes).

@@ -14,7 +14,6 @@
 //! ```
 
 use crate::error::BackendError;
-use crate::list::{RunEntry, ShardPage, ShardQuery};
 use crate::queue::{Delivery, Outgoing, Queue};
 use crate::store::{Cell, Note, Record, Settled, Store};
 use crate::timer_index::{IndexedTimer, SweepCursor};
@@ -294,18 +293,6 @@ impl Store for FaultyStore {
         self.faults.after("UpdateItem", noted)
     }
 
-    async fn list_run(&self, entry: &RunEntry) -> Result<(), BackendError> {
-        self.faults.before("UpdateItem")?;
-        let listed = self.inner.list_run(entry).await;
-        self.faults.after("UpdateItem", listed)
-    }
-
-    async fn runs_in(&self, query: &ShardQuery) -> Result<ShardPage, BackendError> {
-        self.faults.before("Query")?;
-        let page = self.inner.runs_in(query).await;
-        self.faults.after("Query", page)
-    }
-
     fn indexes_timers(&self) -> bool {
         self.inner.indexes_timers()
     }
@@ -493,15 +480,6 @@ impl Store for Audit {
     async fn note(&self, cell: &Cell, note: &Note) -> Result<(), BackendError> {
         self.wrote(&cell.key);
         self.inner.note(cell, note).await
-    }
-
-    async fn list_run(&self, entry: &RunEntry) -> Result<(), BackendError> {
-        self.wrote(entry.id.as_str());
-        self.inner.list_run(entry).await
-    }
-
-    async fn runs_in(&self, query: &ShardQuery) -> Result<ShardPage, BackendError> {
-        self.inner.runs_in(query).await
     }
 
     fn indexes_timers(&self) -> bool {

@@ -60,7 +60,6 @@ mod gather;
 mod id;
 pub mod invoke;
 mod joined;
-pub mod list;
 #[doc(hidden)]
 pub mod memory;
 pub mod poller;
@@ -110,7 +109,6 @@ pub use failure::{Failure, FailureKind};
 pub use flow::{AsPromise, Flow, Started};
 pub use id::PromiseId;
 pub use joined::{Joined, JoinedExt, Partition};
-pub use list::{Cursor, ListQuery, Run, RunPage, RunState};
 pub use promise::{Handle, Promise, Resolved, Resolver};
 pub use registry::{check_tasks, registered_tasks, Registration, RegistryError, TaskSet};
 pub use schedule::Schedule;

@@ -501,20 +501,7 @@ impl Tick {
             }
         }
         Tick::skip_to(cx, FIRE_FROM);
-        let job = cx.when_encoded(self.job.clone(), self.opts.clone());
-        // Listed as a run, named as a deployment schedule's firing is, and
-        // started at its time (so a re-run of this tick writes the same entry).
-        if let Some(tag) = self.job.get("task").and_then(serde_json::Value::as_str) {
-            let at = jiff::Timestamp::from_millisecond(i64::try_from(self.at).unwrap_or(i64::MAX))
-                .map(|t| format!("schedule:{}@{}", self.name, t))
-                .ok();
-            let entry = crate::list::RunEntry::new(job, self.at, tag, at.as_deref());
-            // Best effort: a firing held by this lease is not delayed for
-            // its listing (it would wait out the lease); it goes unlisted.
-            if let Err(e) = cx.list_run(&entry).await {
-                tracing::warn!(schedule = %self.name, at = self.at, error = %e, "firing not listed");
-            }
-        }
+        cx.when_encoded(self.job.clone(), self.opts.clone());
         cx.note_when_sent();
         if let Some(next) = self.next(now) {
             next.sleep_toward(cx);

@@ -10,7 +10,6 @@
 
 use crate::error::BackendError;
 use crate::id::PromiseId;
-use crate::list::{RunEntry, ShardPage, ShardQuery};
 use crate::timer_index::{IndexedTimer, SweepCursor};
 use crate::wire::{Cont, Slot};
 use async_trait::async_trait;
@@ -174,9 +173,6 @@ pub struct Record {
     pub later: BTreeMap<u32, Vec<(String, Cont)>>,
     /// What running tasks noted about the slots' promises (see [`Note`]).
     pub notes: BTreeMap<u32, Note>,
-    /// The record is a workflow's root with its run listing entry
-    /// ([`Store::list_run`]).
-    pub listed: bool,
 }
 
 /// What a task notes about its own promise while it is pending: the progress it
@@ -399,23 +395,6 @@ pub trait Store: Send + Sync + 'static {
     async fn note(&self, cell: &Cell, note: &Note) -> Result<(), BackendError> {
         let _ = (cell, note);
         Ok(())
-    }
-
-    /// Write the listing entry of a run into its root's record (see
-    /// [`crate::list`]): one unconditional write that leaves the rest of the
-    /// record, and its TTL, as they are; writing it again keeps one entry. A
-    /// store that lists nothing ignores it.
-    async fn list_run(&self, entry: &RunEntry) -> Result<(), BackendError> {
-        let _ = entry;
-        Ok(())
-    }
-
-    /// The entries of one shard of the run index that match `query`, newest
-    /// first, looking at no more than `query.limit` entries; gone with their
-    /// root's record when it expires.
-    async fn runs_in(&self, query: &ShardQuery) -> Result<ShardPage, BackendError> {
-        let _ = query;
-        Ok(ShardPage::default())
     }
 
     /// Whether this store keeps the timer index ([`crate::timer_index`]). A

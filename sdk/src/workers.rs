@@ -139,11 +139,7 @@ mod tests {
         let second = vow.when(one()).await.expect("start");
         tokio::time::sleep(Duration::from_millis(500)).await;
         let status = vow.status(second.id()).await.expect("status");
-        assert_eq!(
-            status,
-            Status::Pending,
-            "never run: only the run's listing entry"
-        );
+        assert_eq!(status, Status::Unknown, "never run: no record");
         let (queue, _) = vow.memory_queues().expect("embedded");
         assert_eq!(queue.len(), 1, "the message waits, unreceived");
     }

@@ -456,8 +456,7 @@ async fn status_and_wait_report_progress() {
         })
         .await
         .expect("start");
-    // A root is known from its start (its run's listing entry).
-    assert_eq!(vow.status(p.id()).await.expect("status"), Status::Pending);
+    assert_eq!(vow.status(p.id()).await.expect("status"), Status::Unknown);
     assert!(matches!(
         vow.wait(&p, Duration::from_millis(20)).await,
         Err(WaitError::TimedOut)

@@ -40,9 +40,6 @@ class Facts:
     metric_namespace: str  # the namespace of the EMF metrics the functions print (emf::NAMESPACE)
     metric_dimension: str  # their one dimension, whose value is the function's name
     refused_metric: str  # the metric counting messages refused for failing verification (BatchStats::refused)
-    run_index: str  # the promise table's index of workflow runs (vow ls)
-    run_key: tuple[tuple[str, str, str], ...]  # its key: (attribute, type, key type)
-    run_projection: tuple[str, ...]  # the attributes it projects besides the keys
 
 
 def _const(text: str, name: str, path: Path) -> str:
@@ -110,22 +107,6 @@ def read(root: Path) -> Facts:
         raise CodeError(f"{emf}: batch_line no longer publishes stats.refused, or its dimension moved")
     if not re.search(r'let function = std::env::var\("AWS_LAMBDA_FUNCTION_NAME"\)', serve.read_text()):
         raise CodeError(f"{serve}: the EMF dimension is no longer the function's name (AWS_LAMBDA_FUNCTION_NAME)")
-    list_rs = root / "sdk/src/list.rs"
-    runs_setup = re.search(
-        r"\.key_schema\(key\((\w+), KeyType::Hash\)\?\)\s*"
-        r"\.key_schema\(key\((\w+), KeyType::Range\)\?\)\s*"
-        r"\.projection\(\s*Projection::builder\(\)\s*\.projection_type\(ProjectionType::Include\)\s*"
-        r"\.non_key_attributes\((\w+)\)\s*\.non_key_attributes\((\w+)\)",
-        setup_text,
-    )
-    if not runs_setup:
-        raise CodeError(f"{setup}: the runs index (ensure_table) moved")
-    run_index = _const(list_rs.read_text(), "RUN_INDEX", list_rs)
-    run_key = tuple(
-        (_const(store_text, const, store), "S", kind)
-        for const, kind in ((runs_setup.group(1), "HASH"), (runs_setup.group(2), "RANGE"))
-    )
-    run_projection = tuple(sorted(_const(store_text, runs_setup.group(i), store) for i in (3, 4)))
     function_sources = [p for d in ("functions", "lambda") for p in (root / d).rglob("*.rs") if "target" not in p.parts]
     return Facts(
         env_queue_url=consts["ENV_QUEUE_URL"],
@@ -151,7 +132,4 @@ def read(root: Path) -> Facts:
         metric_namespace=_const(emf_text, "NAMESPACE", emf),
         metric_dimension=dimension.group(1),
         refused_metric=refused.group(1),
-        run_index=run_index,
-        run_key=run_key,
-        run_projection=run_projection,
     )

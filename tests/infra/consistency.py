@@ -70,7 +70,6 @@ EXPECTED_OUTPUTS = {
     "DeadLetterFunctionArn": "dead_letter_function_arn",
     "SigningSecretArn": "signing_secret_arn",
     "SigningKeyReadPolicyArn": "signing_key_read_policy_arn",
-    "ListRunsPolicyArn": "list_runs_policy_arn",
 }
 # SAM function -> (CodeUri parameter, Binary parameter, default binary)
 FUNCTIONS = {

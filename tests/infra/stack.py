@@ -100,11 +100,6 @@ TF_TIMER_TABLE = "timers"
 # Terraform each add their own random part to its name).
 GENERATED_SECRET_ARN = f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:<generated>"
 READ_POLICY = "<read policy>"
-# The managed policy for listing runs (vow ls), told apart from the signing
-# key's read policy.
-LIST_RUNS_SAM = "ListRunsPolicy"
-LIST_RUNS_TF = "list_runs"
-LIST_RUNS_POLICY = "<list runs policy>"
 
 
 def policy_arn(name: str) -> str:
@@ -510,13 +505,6 @@ def sam_model(doc: dict, tf_params: dict[str, Any]) -> dict:
         "sse": str((t.get("SSESpecification") or {}).get("SSEEnabled")).lower() == "true",
         "billing": t.get("BillingMode", "PROVISIONED"),
         "deletion_protection": str(t.get("DeletionProtectionEnabled")).lower() == "true",
-        "indexes": {
-            i.get("IndexName"): {
-                "key": [(k["AttributeName"], types.get(k["AttributeName"]), k["KeyType"]) for k in i.get("KeySchema", [])],
-                "projection": ((i.get("Projection") or {}).get("ProjectionType"), sorted((i.get("Projection") or {}).get("NonKeyAttributes", []))),
-            }
-            for i in t.get("GlobalSecondaryIndexes", [])
-        },
     }
 
     globals_fn = s.eval(doc.get("Globals", {}).get("Function", {}))
@@ -699,18 +687,11 @@ def sam_model(doc: dict, tf_params: dict[str, Any]) -> dict:
                 g.get("PasswordLength", 32),
                 str(g.get("ExcludePunctuation")).lower() == "true",
             )
-        if res.get("Type") == "AWS::IAM::ManagedPolicy" and logical == LIST_RUNS_SAM:
-            p = s.props(logical)
-            model["list_runs"] = {"statements": policy_statements(p.get("PolicyDocument", {})), "arn": s.attr(logical, "Ref")}
-        elif res.get("Type") == "AWS::IAM::ManagedPolicy":
+        if res.get("Type") == "AWS::IAM::ManagedPolicy":
             p = s.props(logical)
             signing["read_policies"].append(policy_statements(p.get("PolicyDocument", {})))
             policy_arns.append(s.attr(logical, "Ref"))
     outputs = doc.get("Outputs", {})
-    out = outputs.get("ListRunsPolicyArn")
-    runs = model.setdefault("list_runs", {"statements": [], "arn": None})
-    value = s.eval(out.get("Value")) if out else None
-    runs["output"] = LIST_RUNS_POLICY if value is not None and value == runs.pop("arn") else value
     for key, name in (("secret_arn", "SigningSecretArn"), ("read_policy", "SigningKeyReadPolicyArn")):
         out = outputs.get(name)
         if out is None or ("Condition" in out and not s.condition(out["Condition"])):
@@ -951,14 +932,6 @@ def terraform_model(tf: dict, params: dict[str, Any]) -> dict:
         "sse": bool(t.value(sse.get("enabled", False))),
         "billing": get("billing_mode", "PROVISIONED"),
         "deletion_protection": bool(get("deletion_protection_enabled", False)),
-        "indexes": {
-            t.value(i["name"]): {
-                "key": [(t.value(i["hash_key"]), types.get(t.value(i["hash_key"])), "HASH")]
-                + ([(t.value(i["range_key"]), types.get(t.value(i["range_key"])), "RANGE")] if "range_key" in i else []),
-                "projection": (t.value(i.get("projection_type")), sorted(t.value(i.get("non_key_attributes", [])) or [])),
-            }
-            for i in body.get("global_secondary_index", [])
-        },
     }
 
     for name, body in blocks(tf, "resource", "aws_cloudwatch_log_group").items():
@@ -1180,19 +1153,11 @@ def terraform_model(tf: dict, params: dict[str, Any]) -> dict:
                 spec = generated_secret(None, template, random[0], t.value(pw["length"]) if "length" in pw else None, letters_and_digits)
             signing["secrets"][secret["arn"]] = spec
     policy_arns = []
-    model["list_runs"] = {"statements": [], "arn": None}
     for name, body in blocks(tf, "resource", "aws_iam_policy").items():
         for policy in t.instances("aws_iam_policy", name):
-            if name == LIST_RUNS_TF:
-                model["list_runs"] = {"statements": policy_statements(t.value(body["policy"])), "arn": policy["arn"]}
-                continue
             signing["read_policies"].append(policy_statements(t.value(body["policy"])))
             policy_arns.append(policy["arn"])
     outputs = blocks(tf, "output")
-    out = outputs.get("list_runs_policy_arn")
-    value = t.value(out["value"]) if out is not None else None
-    runs = model["list_runs"]
-    runs["output"] = LIST_RUNS_POLICY if value is not None and value == runs.pop("arn") else value
     for key, name in (("secret_arn", "signing_secret_arn"), ("read_policy", "signing_key_read_policy_arn")):
         out = outputs.get(name)
         v = t.value(out["value"]) if out is not None else None

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from codefacts import Facts
-from stack import GENERATED_SECRET_ARN, LIST_RUNS_POLICY, READ_POLICY, policy_statements
+from stack import GENERATED_SECRET_ARN, READ_POLICY, policy_statements
 
 REPORT_FAILURES = ["ReportBatchItemFailures"]
 RUNTIME, HANDLER, ARCH = "provided.al2023", "bootstrap", ["arm64"]
@@ -338,7 +338,6 @@ def check_model(model: dict, params: dict, facts: Facts, label: str) -> list[str
 
     errors += [f"{label}: {e}" for e in check_signing(model, params)]
     errors += [f"{label}: {e}" for e in check_timer_index(model, facts)]
-    errors += [f"{label}: {e}" for e in check_runs_index(model, facts)]
     errors += [f"{label}: {e}" for e in check_queue_policies(model, params)]
     return errors
 
@@ -438,37 +437,6 @@ def check_signing(model: dict, params: dict) -> list[str]:
     want_outputs = {"secret_arn": secret, "read_policy": READ_POLICY if secret else None}
     if signing["outputs"] != want_outputs:
         fail(f"the signing outputs are {signing['outputs']}, expected {want_outputs}")
-    return errors
-
-
-def check_runs_index(model: dict, facts: Facts) -> list[str]:
-    """The promise table's runs index (vow ls, Vow::list) as the code queries
-    it, and the managed policy for listing: Query on exactly that index and
-    BatchGetItem on the table (each run's state), named by an output."""
-    errors: list[str] = []
-    fail = errors.append
-    table = model["table"]
-    index = table.get("indexes", {}).get(facts.run_index)
-    if index is None:
-        fail(f"the promise table has no index {facts.run_index!r}: vow ls and Vow::list fail (indexes: {sorted(table.get('indexes', {}))})")
-    else:
-        if index["key"] != list(facts.run_key):
-            fail(f"the runs index's key is {index['key']}, the code uses {list(facts.run_key)}")
-        if index["projection"] != ("INCLUDE", sorted(facts.run_projection)):
-            fail(f"the runs index projects {index['projection']}, the code reads ('INCLUDE', {sorted(facts.run_projection)})")
-    runs = model.get("list_runs") or {}
-    index_arn = f"{table['arn']}/index/{facts.run_index}"
-    want = {("dynamodb:Query", index_arn), ("dynamodb:BatchGetItem", table["arn"])}
-    got = set()
-    for st in runs.get("statements", []):
-        if st["effect"] != "Allow" or st["not_action"] or st["not_resource"]:
-            fail(f"the list-runs policy has a statement other than a plain Allow: {st}")
-            continue
-        got |= {(a, r) for a in st["actions"] for r in st["resources"]}
-    if got != want:
-        fail(f"the list-runs policy grants {sorted(got)}, expected exactly {sorted(want)}")
-    if runs.get("output") != LIST_RUNS_POLICY:
-        fail(f"no output names the list-runs policy (ListRunsPolicyArn / list_runs_policy_arn is {runs.get('output')!r})")
     return errors
 
 

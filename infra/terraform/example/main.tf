@@ -142,7 +142,3 @@ output "signing_secret_arn" {
 output "signing_key_read_policy_arn" {
   value = module.vow.signing_key_read_policy_arn
 }
-
-output "list_runs_policy_arn" {
-  value = module.vow.list_runs_policy_arn
-}

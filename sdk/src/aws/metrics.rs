@@ -15,7 +15,6 @@ pub struct Metrics {
     ddb_write: AtomicU64,
     ddb_settled: AtomicU64,
     ddb_timer_write: AtomicU64,
-    ddb_list_write: AtomicU64,
     ddb_read: AtomicU64,
     write_units: AtomicU64,
     read_units: AtomicU64,
@@ -42,9 +41,6 @@ pub struct Counts {
     /// Of those, the timer index's: entries put and the sweep's cursor moved
     /// (a few a minute whatever the load, not a cost of any step).
     pub ddb_timer_write: u64,
-    /// Of those, the run listing entries written when workflows start (one
-    /// per workflow, none per step: see [`crate::list`]).
-    pub ddb_list_write: u64,
     /// DynamoDB `GetItem` and `BatchGetItem` calls.
     pub ddb_read: u64,
     /// Write request units, from the sizes of the items written (DynamoDB's rule:
@@ -90,7 +86,6 @@ impl Counts {
             ddb_write: self.ddb_write.saturating_sub(earlier.ddb_write),
             ddb_settled: self.ddb_settled.saturating_sub(earlier.ddb_settled),
             ddb_timer_write: self.ddb_timer_write.saturating_sub(earlier.ddb_timer_write),
-            ddb_list_write: self.ddb_list_write.saturating_sub(earlier.ddb_list_write),
             ddb_read: self.ddb_read.saturating_sub(earlier.ddb_read),
             write_units: self.write_units.saturating_sub(earlier.write_units),
             read_units: self.read_units.saturating_sub(earlier.read_units),
@@ -115,7 +110,6 @@ pub(crate) enum Call {
     DdbWrite,
     DdbSettled,
     DdbTimerWrite,
-    DdbListWrite,
     DdbRead,
 }
 
@@ -129,7 +123,6 @@ impl Metrics {
             Call::DdbWrite => &self.ddb_write,
             Call::DdbSettled => &self.ddb_settled,
             Call::DdbTimerWrite => &self.ddb_timer_write,
-            Call::DdbListWrite => &self.ddb_list_write,
             Call::DdbRead => &self.ddb_read,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -177,7 +170,6 @@ impl Metrics {
             ddb_write: get(&self.ddb_write),
             ddb_settled: get(&self.ddb_settled),
             ddb_timer_write: get(&self.ddb_timer_write),
-            ddb_list_write: get(&self.ddb_list_write),
             ddb_read: get(&self.ddb_read),
             write_units: get(&self.write_units),
             read_units: get(&self.read_units),

@@ -2,17 +2,15 @@
 //! Production stacks come from the SAM template or the Terraform module.
 
 use super::classify;
-use super::store::{KEY, RUN_NAME, RUN_PARTITION, RUN_SORT, RUN_TASK, TTL};
+use super::store::{KEY, TTL};
 use crate::error::BackendError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
-/// Create the table if it does not exist (on-demand, `pk` key, TTL on `ttl`,
-/// and the runs index [`crate::list::RUN_INDEX`]: `lp` and `ls`, projecting
-/// `lt` and `ln`).
+/// Create the table if it does not exist (on-demand, `pk` key, TTL on `ttl`).
 pub async fn ensure_table(
     client: &aws_sdk_dynamodb::Client,
     name: &str,
@@ -26,41 +24,21 @@ pub async fn ensure_table(
     {
         return Ok(());
     }
-    let string = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .map_err(|e| BackendError::fatal(e.to_string()))
-    };
-    let key = |name: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .map_err(|e| BackendError::fatal(e.to_string()))
-    };
-    let runs = GlobalSecondaryIndex::builder()
-        .index_name(crate::list::RUN_INDEX)
-        .key_schema(key(RUN_PARTITION, KeyType::Hash)?)
-        .key_schema(key(RUN_SORT, KeyType::Range)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::Include)
-                .non_key_attributes(RUN_TASK)
-                .non_key_attributes(RUN_NAME)
-                .build(),
-        )
+    let attr = AttributeDefinition::builder()
+        .attribute_name(KEY)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .map_err(|e| BackendError::fatal(e.to_string()))?;
+    let key = KeySchemaElement::builder()
+        .attribute_name(KEY)
+        .key_type(KeyType::Hash)
         .build()
         .map_err(|e| BackendError::fatal(e.to_string()))?;
     if let Err(e) = client
         .create_table()
         .table_name(name)
-        .attribute_definitions(string(KEY)?)
-        .attribute_definitions(string(RUN_PARTITION)?)
-        .attribute_definitions(string(RUN_SORT)?)
-        .key_schema(key(KEY, KeyType::Hash)?)
-        .global_secondary_indexes(runs)
+        .attribute_definitions(attr)
+        .key_schema(key)
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await

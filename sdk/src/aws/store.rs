@@ -3,7 +3,6 @@ use super::cost::item_size;
 use super::metrics::{Call, Metrics};
 use super::timers::TimerTable;
 use crate::error::BackendError;
-use crate::list::{RunEntry, ShardPage, ShardQuery, RUN_INDEX};
 use crate::store::{
     blob_chunk_key, check_blob_key, is_shard_key, over_budget, split_chunks, too_large, Cell, Note,
     Page, Record, Settled, Store, BLOB_CHUNK, ITEM_LIMIT, LATER_BUDGET,
@@ -30,14 +29,6 @@ pub const TTL: &str = "ttl";
 const COUNT: &str = "n";
 /// Bytes of continuations stored on the record, counted against [`LATER_BUDGET`].
 const BUDGET: &str = "lb";
-/// The runs index's partition key (`run#<shard>`), on root records only.
-pub const RUN_PARTITION: &str = "lp";
-/// The runs index's sort key (`<start ms>#<root id>`).
-pub const RUN_SORT: &str = "ls";
-/// A root record's task tag (projected into the runs index).
-pub const RUN_TASK: &str = "lt";
-/// A root record's flow name, for named starts (projected into the runs index).
-pub const RUN_NAME: &str = "ln";
 /// A blob head's chunk count.
 const CHUNKS: &str = "chunks";
 /// A blob chunk's text.
@@ -277,7 +268,6 @@ fn decode_record(item: &Item) -> Result<Record, BackendError> {
         }
     }
     Ok(Record {
-        listed: item.contains_key(RUN_SORT),
         count: decode_count(item),
         slots,
         later,
@@ -490,141 +480,6 @@ impl Store for DynamoStore {
         self.metrics
             .wrote(item_size(out.attributes.as_ref().unwrap_or(&Item::new())));
         Ok(())
-    }
-
-    /// One `UpdateItem` setting the root record's `lp`, `ls`, `lt` and `ln`
-    /// (no condition; the TTL and the rest stay as they are).
-    async fn list_run(&self, entry: &RunEntry) -> Result<(), BackendError> {
-        self.metrics.count(Call::DdbWrite);
-        self.metrics.count(Call::DdbListWrite);
-        let key = entry.id.to_string();
-        let mut sets = vec!["#lp = :lp", "#ls = :ls", "#lt = :lt"];
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(KEY, AttributeValue::S(key.clone()))
-            .expression_attribute_names("#lp", RUN_PARTITION)
-            .expression_attribute_names("#ls", RUN_SORT)
-            .expression_attribute_names("#lt", RUN_TASK)
-            .expression_attribute_values(":lp", AttributeValue::S(entry.partition()))
-            .expression_attribute_values(":ls", AttributeValue::S(entry.sort_key()))
-            .expression_attribute_values(":lt", AttributeValue::S(entry.task.clone()));
-        if let Some(name) = &entry.name {
-            sets.push("#ln = :ln");
-            request = request
-                .expression_attribute_names("#ln", RUN_NAME)
-                .expression_attribute_values(":ln", AttributeValue::S(name.clone()));
-        }
-        let out = request
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .return_values(ReturnValue::AllNew)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(|e| classify(&format!("UpdateItem {key} (run listing)"), e))?;
-        self.metrics.reported(units(out.consumed_capacity()));
-        self.metrics
-            .wrote(item_size(&out.attributes.unwrap_or_default()));
-        Ok(())
-    }
-
-    /// One `Query` of the runs index, newest first, filtering by task tag and
-    /// name prefix on the index's projection.
-    async fn runs_in(&self, query: &ShardQuery) -> Result<ShardPage, BackendError> {
-        self.metrics.count(Call::DdbRead);
-        let limit = i32::try_from(query.limit.clamp(1, 1_000)).unwrap_or(1_000);
-        let mut request = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(RUN_INDEX)
-            .scan_index_forward(false)
-            .limit(limit)
-            .expression_attribute_names("#lp", RUN_PARTITION)
-            .expression_attribute_values(
-                ":lp",
-                AttributeValue::S(crate::list::partition(query.shard)),
-            );
-        let range = match (&query.from, &query.below) {
-            (Some(from), Some(below)) => {
-                // BETWEEN is inclusive: the entry at `below` is dropped below.
-                request = request
-                    .expression_attribute_values(":from", AttributeValue::S(from.clone()))
-                    .expression_attribute_values(":below", AttributeValue::S(below.clone()));
-                " AND #ls BETWEEN :from AND :below"
-            }
-            (Some(from), None) => {
-                request =
-                    request.expression_attribute_values(":from", AttributeValue::S(from.clone()));
-                " AND #ls >= :from"
-            }
-            (None, Some(below)) => {
-                request =
-                    request.expression_attribute_values(":below", AttributeValue::S(below.clone()));
-                " AND #ls < :below"
-            }
-            (None, None) => "",
-        };
-        if !range.is_empty() {
-            request = request.expression_attribute_names("#ls", RUN_SORT);
-        }
-        let mut filters = Vec::new();
-        if let Some(task) = &query.task {
-            filters.push("#lt = :lt");
-            request = request
-                .expression_attribute_names("#lt", RUN_TASK)
-                .expression_attribute_values(":lt", AttributeValue::S(task.clone()));
-        }
-        if let Some(prefix) = &query.name_prefix {
-            filters.push("begins_with(#ln, :ln)");
-            request = request
-                .expression_attribute_names("#ln", RUN_NAME)
-                .expression_attribute_values(":ln", AttributeValue::S(prefix.clone()));
-        }
-        if !filters.is_empty() {
-            request = request.filter_expression(filters.join(" AND "));
-        }
-        let page = request
-            .key_condition_expression(format!("#lp = :lp{range}"))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(|e| {
-                classify(
-                    &format!(
-                        "Query (index {RUN_INDEX} of {}; a table created before vow listed runs \
-                         lacks it: update the stack)",
-                        self.table
-                    ),
-                    e,
-                )
-            })?;
-        self.metrics.reported(units(page.consumed_capacity()));
-        let text = |item: &Item, name: &str| match item.get(name) {
-            Some(AttributeValue::S(s)) => Some(s.clone()),
-            _ => None,
-        };
-        let mut entries = Vec::with_capacity(page.items().len());
-        for item in page.items() {
-            self.metrics.read(item_size(item));
-            let Some(sort) = text(item, RUN_SORT) else {
-                continue;
-            };
-            if query.below.as_ref() == Some(&sort) {
-                continue;
-            }
-            let task = text(item, RUN_TASK).unwrap_or_default();
-            // An item whose sort key vow did not write is not a run: skip it.
-            if let Some(entry) = RunEntry::from_parts(&sort, task, text(item, RUN_NAME)) {
-                entries.push(entry);
-            }
-        }
-        let more = page
-            .last_evaluated_key()
-            .filter(|key| !key.is_empty())
-            .and_then(|key| text(key, RUN_SORT));
-        Ok(ShardPage { entries, more })
     }
 
     fn indexes_timers(&self) -> bool {

@@ -350,16 +350,13 @@ impl Engine {
             task = env.tag().unwrap_or("?"),
             attempt = env.attempt
         );
-        let cx = Arc::new(
-            Cx::new(
-                env.target.clone(),
-                env.attempt,
-                env.conts.clone(),
-                self.store.clone(),
-                self.clock.clone(),
-            )
-            .listing(self.config.list_runs),
-        );
+        let cx = Arc::new(Cx::new(
+            env.target.clone(),
+            env.attempt,
+            env.conts.clone(),
+            self.store.clone(),
+            self.clock.clone(),
+        ));
         // Promises among the task's fields bind to the task's own flow.
         let task = match decode_in(cx.flow(), || decode_task(&env.task)) {
             Ok(task) => task,

@@ -93,10 +93,6 @@ pub struct EngineConfig {
     /// The schedules the deployment declares, whose unsigned start messages
     /// this engine accepts (`VOW_SCHEDULES`; see [`DeclaredSchedules`]).
     pub schedules: DeclaredSchedules,
-    /// Record each workflow started from application code in the runs index,
-    /// for [`crate::Vow::list`] and `vow ls`: one write per workflow when it
-    /// starts, none per step ([`crate::list`]). On by default.
-    pub list_runs: bool,
     /// The most promises one cancel walks, and so settles (a write each):
     /// [`DEFAULT_MAX_CANCEL_WALK`] unless set (`VOW_MAX_CANCEL_WALK`,
     /// [`crate::VowBuilder::max_cancel_walk`]; see [`check_cancel_walk`]). A
@@ -233,7 +229,6 @@ impl Default for EngineConfig {
             gather_for: Duration::from_millis(10),
             timer_hop: crate::queue::MAX_DELAY,
             schedules: DeclaredSchedules::default(),
-            list_runs: true,
             max_cancel_walk: DEFAULT_MAX_CANCEL_WALK,
             min_schedule_interval: None,
         }

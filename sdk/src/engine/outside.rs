@@ -17,7 +17,6 @@ use crate::error::BackendError;
 use crate::failure::Failure;
 use crate::flow::{Flow, Started};
 use crate::id::{cancel_token, PromiseId};
-use crate::list::RunEntry;
 use crate::promise::Resolved;
 use crate::store::{claim, Cell, Settled};
 use crate::wire::{Cont, Outcome, Slot, Target};
@@ -78,16 +77,6 @@ impl Engine {
             // promise before it runs.
             for env in &mut plan.sends {
                 env.repair = true;
-            }
-        }
-        if self.config.list_runs {
-            if let Some(entry) = run_entry(&plan, name.as_deref(), self.now()) {
-                // Before anything is sent, so every sent run is listed; a
-                // retried start writes the same item again (rule 7).
-                if let Err(e) = self.store.list_run(&entry).await {
-                    flow.keep(plan);
-                    return Err(e);
-                }
             }
         }
         let root = plan
@@ -274,20 +263,6 @@ impl Engine {
         }
         Ok(cancelled)
     }
-}
-
-/// The listing entry of the run `plan` starts: its first send, if that is a
-/// task of the application's (not a timer, a resolve or a join member).
-fn run_entry(plan: &crate::flow::Plan, name: Option<&str>, now_ms: u64) -> Option<RunEntry> {
-    let first = plan.sends.first()?;
-    let Target::Promise(id) = &first.target else {
-        return None;
-    };
-    let tag = first.tag()?;
-    if id.as_member().is_some() || tag.starts_with("vow/") {
-        return None;
-    }
-    Some(RunEntry::new(id.clone(), now_ms, tag, name))
 }
 
 /// The error for resolving from outside a promise that is not a callback.

@@ -1,6 +1,5 @@
 use crate::clock::{epoch_millis, Clock};
 use crate::error::BackendError;
-use crate::list::{RunEntry, ShardPage, ShardQuery};
 use crate::store::{
     blob_chunk_key, check_blob_key, is_shard_key, number_size, over_budget, split_chunks,
     too_large, Cell, Note, Page, Record, Settled, Store, BLOB_CHUNK, DEFAULT_RECORD_TTL,
@@ -116,9 +115,6 @@ struct Stored {
     notes: BTreeMap<u32, String>,
     /// Bytes of continuations counted against [`LATER_BUDGET`] (DynamoDB's `lb`).
     budget_used: Option<usize>,
-    /// The run listing entry of a workflow's root (DynamoDB's `lp`, `ls`,
-    /// `lt` and `ln`, the keys and projection of the runs index).
-    run: Option<RunEntry>,
 }
 
 /// The size of the key attribute `pk` holding `key`.
@@ -143,7 +139,6 @@ impl Stored {
             && self.later.is_empty()
             && self.notes.is_empty()
             && self.budget_used.is_none()
-            && self.run.is_none()
     }
 
     /// The item's size as DynamoDB counts it. A settle sets the count `n` and
@@ -176,16 +171,7 @@ impl Stored {
         let budget = self
             .budget_used
             .map_or(0, |used| "lb".len() + size_of_number(used));
-        let run = self.run.as_ref().map_or(0, |entry| {
-            "lp".len()
-                + entry.partition().len()
-                + "ls".len()
-                + entry.sort_key().len()
-                + "lt".len()
-                + entry.task.len()
-                + entry.name.as_ref().map_or(0, |n| "ln".len() + n.len())
-        });
-        key_size(key) + slots + later + notes + settled + budget + run
+        key_size(key) + slots + later + notes + settled + budget
     }
 
     fn check_size(&self, key: &str) -> Result<(), BackendError> {
@@ -446,7 +432,6 @@ fn record_of(stored: &Stored) -> Result<Record, BackendError> {
         notes.insert(*n, decode(text)?);
     }
     Ok(Record {
-        listed: stored.run.is_some(),
         count: u32::try_from(slots.len()).unwrap_or(u32::MAX),
         slots,
         later,
@@ -775,69 +760,6 @@ impl Store for MemoryStore {
             }
         }
         Ok(page)
-    }
-
-    async fn list_run(&self, entry: &RunEntry) -> Result<(), BackendError> {
-        self.count_write();
-        let key = entry.id.to_string();
-        let now = self.now();
-        let mut table = self.lock();
-        table.purge(&key, now);
-        let items = &mut table.items;
-        let stored = record(items, &key)?;
-        let old = stored.run.replace(entry.clone());
-        if let Err(e) = stored.check_size(&key) {
-            stored.run = old;
-            forget_if_empty(items, &key);
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    /// The reference for DynamoDB's query of the runs index: every live
-    /// root record of the shard, newest first.
-    async fn runs_in(&self, query: &ShardQuery) -> Result<ShardPage, BackendError> {
-        let now = self.now();
-        let mut table = self.lock();
-        let expired: Vec<String> = table
-            .ttl
-            .iter()
-            .filter(|(_, at)| **at < now)
-            .map(|(key, _)| key.clone())
-            .collect();
-        for key in expired {
-            table.purge(&key, now);
-        }
-        let mut in_range: Vec<&RunEntry> = table
-            .items
-            .values()
-            .filter_map(|item| match item {
-                Item::Record(Stored {
-                    run: Some(entry), ..
-                }) => Some(entry),
-                _ => None,
-            })
-            .filter(|entry| crate::list::shard_of(&entry.id) == query.shard)
-            .filter(|entry| {
-                let key = entry.sort_key();
-                query.below.as_ref().is_none_or(|b| key < *b)
-                    && query.from.as_ref().is_none_or(|f| key >= *f)
-            })
-            .collect();
-        in_range.sort_by_key(|entry| std::cmp::Reverse(entry.sort_key()));
-        let looked = query.limit.max(1);
-        let more = (in_range.len() > looked)
-            .then(|| in_range.get(looked - 1).map(|e| e.sort_key()))
-            .flatten();
-        Ok(ShardPage {
-            entries: in_range
-                .into_iter()
-                .take(looked)
-                .filter(|entry| query.matches(entry))
-                .cloned()
-                .collect(),
-            more,
-        })
     }
 
     fn indexes_timers(&self) -> bool {

@@ -1,7 +1,6 @@
 //! The cost, speed and latency benchmark:
 //! `bench [--chain N] [--all N] [--map N] [--join N] [--latency N] [--starts N]
-//! [--gather-ms N] [--hops N] [--waits N] [--bounds N] [--lists N] [--worker PATH]
-//! [--baseline-lambda PATH]`. A workload of
+//! [--gather-ms N] [--hops N] [--waits N] [--bounds N] [--worker PATH] [--baseline-lambda PATH]`. A workload of
 //! fewer than two steps is skipped.
 //!
 //! 1. With the release binaries of the vow worker and of the baseline function
@@ -26,11 +25,6 @@
 //!    the successor of a 1,000,000-member join of small values: `bounds
 //!    adoption_100k_s=<x> join_1m_successor_peak_mb=<y>`.
 //!
-//! 7. What listing runs costs (`--lists 0` skips it): `--lists` workflows
-//!    (20 by default) of 2 and of 10 steps each, with listing on and off:
-//!    `lists list_writes_per_workflow=<x> table_writes=<t> index_writes=<i>
-//!    list_writes_per_step=<y>`.
-//!
 //! The last lines read `latency vow hop_p50_ms=<x> …`, the same for the
 //! baseline, and `usd_per_million_steps=<x> writes_per_step=<y>
 //! sqs_requests_per_step=<z> vs_baseline=<r>`.
@@ -45,7 +39,7 @@ use vow_e2e::latency::{self, Figure, Percentiles, Plan};
 
 const USAGE: &str = "usage: bench [--chain N] [--all N] [--map N] [--join N] [--latency N] \
                      [--starts N] [--gather-ms N] [--hops N] [--waits N] [--bounds N] \
-                     [--lists N] [--worker PATH] [--baseline-lambda PATH]";
+                     [--worker PATH] [--baseline-lambda PATH]";
 
 /// Counts the bytes allocated and their peak, for `join_1m_successor_peak_mb`.
 #[global_allocator]
@@ -73,7 +67,6 @@ async fn main() -> ExitCode {
         ("--hops", Plan::default().hop_chain),
         ("--waits", 1),
         ("--bounds", 1),
-        ("--lists", 20),
     ];
     for (flag, size) in &mut sizes {
         match value(flag) {
@@ -85,7 +78,7 @@ async fn main() -> ExitCode {
             }
         }
     }
-    let [chain, all, map, join, latency_on, starts, gather_ms, hops, waits, bounds, lists] =
+    let [chain, all, map, join, latency_on, starts, gather_ms, hops, waits, bounds] =
         sizes.map(|(_, n)| n);
     let mut paths = [("--worker", None), ("--baseline-lambda", None)];
     for (flag, path) in &mut paths {
@@ -217,11 +210,6 @@ async fn main() -> ExitCode {
             "measuring what waiting costs: sleeps of an hour and of 30 days, an idle schedule…"
         );
         println!("{}", vow_e2e::bench::WaitCosts::measure().await.line());
-    }
-
-    if lists > 0 {
-        eprintln!("measuring what listing runs costs: {lists} workflows of 2 and of 10 steps…");
-        println!("{}", vow_e2e::bench::ListCosts::measure(lists).await.line());
     }
 
     if bounds > 0 {

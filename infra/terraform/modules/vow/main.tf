@@ -180,52 +180,6 @@ resource "aws_dynamodb_table" "promises" {
   server_side_encryption {
     enabled = true
   }
-
-  # The runs index (`vow ls`, Vow::list): sparse, only workflow roots carry
-  # lp ("run#<shard>") and ls ("<start ms>#<root id>"), written once when a
-  # workflow starts; a settle changes none of its attributes, so it costs one
-  # index write per workflow and none per step.
-  attribute {
-    name = "lp"
-    type = "S"
-  }
-
-  attribute {
-    name = "ls"
-    type = "S"
-  }
-
-  global_secondary_index {
-    name               = "runs"
-    hash_key           = "lp"
-    range_key          = "ls"
-    projection_type    = "INCLUDE"
-    non_key_attributes = ["lt", "ln"]
-  }
-}
-
-# Listing runs, for the roles of applications and people that run `vow ls` or
-# Vow::list (attach it to them): Query on the runs index, and BatchGetItem on
-# the table for each listed run's state.
-resource "aws_iam_policy" "list_runs" {
-  name_prefix = "${var.name_prefix}-list-runs-"
-  description = "List the workflow runs of vow stack ${var.name_prefix} (vow ls, Vow::list)."
-  policy      = data.aws_iam_policy_document.list_runs.json
-  tags        = var.tags
-}
-
-data "aws_iam_policy_document" "list_runs" {
-  statement {
-    sid       = "QueryRunsIndex"
-    actions   = ["dynamodb:Query"]
-    resources = ["${aws_dynamodb_table.promises.arn}/index/runs"]
-  }
-
-  statement {
-    sid       = "ReadRunStates"
-    actions   = ["dynamodb:BatchGetItem"]
-    resources = [aws_dynamodb_table.promises.arn]
-  }
 }
 
 # ------------------------------------------------------------- timer index

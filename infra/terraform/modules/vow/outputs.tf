@@ -52,8 +52,3 @@ output "signing_key_read_policy_arn" {
   description = "ARN of a managed policy allowing secretsmanager:GetSecretValue on the signing secret: attach it to the producers' roles. Null with signing = \"off\"."
   value       = var.signing == "off" ? null : aws_iam_policy.signing_key_read[0].arn
 }
-
-output "list_runs_policy_arn" {
-  description = "ARN of a managed policy allowing the runs index to be listed (vow ls, Vow::list); attach it to the roles that list runs."
-  value       = aws_iam_policy.list_runs.arn
-}
