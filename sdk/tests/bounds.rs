@@ -114,15 +114,10 @@ async fn a_message_that_kills_its_process_charges_no_other() {
     let visibility = Duration::from_millis(200);
     let dead = std::sync::Arc::new(MemoryQueue::dead_letter_queue());
     let queue = std::sync::Arc::new(MemoryQueue::new(visibility, 4, Some(dead.clone())));
-    // Inline runs well under the visibility timeout, as its docs ask: a
-    // suspect kept hidden while it waits its turn comes back within 4 x that
-    // (at least a second) once its process dies.
-    let mut config = vow::EngineConfig::default();
-    config.inline_for = visibility / 4;
     let vow = Vow::client(
         std::sync::Arc::new(MemoryStore::new()),
         queue.clone(),
-        config,
+        vow::EngineConfig::default(),
     );
     let k = key();
     vow.when(Poison { key: k.clone() }).await.expect("sent");
@@ -130,11 +125,10 @@ async fn a_message_that_kills_its_process_charges_no_other() {
     for key in &healthy {
         vow.when(Counted { key: key.clone() }).await.expect("sent");
     }
-    let until = std::time::Instant::now() + Duration::from_secs(20);
-    while std::time::Instant::now() < until && !(queue.is_empty() && dead.len() == 1) {
+    for _round in 0..8 {
         let batch = queue.receive(10, visibility).await.expect("receive");
         if batch.is_empty() {
-            continue;
+            break;
         }
         let receipts: Vec<(String, String)> = batch
             .iter()
@@ -208,72 +202,4 @@ async fn a_message_cannot_hold_a_worker_past_the_longest_timeout() {
         matches!(&outcome, Some(vow::backend::Outcome::Err(f)) if f.kind() == vow::FailureKind::Timeout),
         "{outcome:?}"
     );
-}
-
-/// Bumps its key, then works for `ms`.
-#[derive(Debug, Serialize, Deserialize)]
-struct Nap {
-    key: String,
-    ms: u64,
-}
-
-#[vow::task("bounds/nap")]
-impl Task for Nap {
-    type Input = ();
-    type Output = ();
-    async fn run(self, _: (), _cx: &Cx) -> Result<Resolution<()>, Error> {
-        bump(&self.key);
-        tokio::time::sleep(Duration::from_millis(self.ms)).await;
-        done(())
-    }
-}
-
-/// Suspects run one at a time, so a batch of them can take longer than the
-/// queue's visibility timeout. Those still waiting their turn must stay
-/// hidden: taken by another worker meanwhile, each such receive walks them
-/// toward the dead-letter queue and runs them twice (issue 21, found by the
-/// chaos run's `poison` kind: healthy neighbours dead-lettered after 32
-/// deliveries). Ten slow suspects, two pollers, a visibility of 300 ms and 4
-/// receives: each runs once and none is dead-lettered.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn suspects_waiting_their_turn_stay_hidden() {
-    use std::sync::Arc;
-    use vow::backend::{MemoryQueue, MemoryStore, Queue};
-    use vow::poller::{InProcess, Poller};
-    let visibility = Duration::from_millis(300);
-    let dead = Arc::new(MemoryQueue::dead_letter_queue());
-    let queue = Arc::new(MemoryQueue::new(visibility, 4, Some(dead.clone())));
-    let vow = Vow::client(
-        Arc::new(MemoryStore::new()),
-        queue.clone(),
-        vow::EngineConfig::default(),
-    );
-    let k = key();
-    let keys: Vec<String> = (0..10).map(|i| format!("{k}/{i}")).collect();
-    for key in &keys {
-        let nap = Nap {
-            key: key.clone(),
-            ms: 250,
-        };
-        vow.when(nap).await.expect("sent");
-    }
-    // A process that died holding all six: each comes back a suspect.
-    let lost = queue.receive(10, Duration::ZERO).await.expect("receive");
-    assert_eq!(lost.len(), 10);
-    tokio::time::sleep(visibility + Duration::from_millis(50)).await;
-    let (_stop, stopped) = tokio::sync::watch::channel(false);
-    for _ in 0..2 {
-        let worker = Arc::new(InProcess::worker(vow.engine().clone()));
-        let poller = Poller::new(queue.clone(), worker).wait(Duration::from_millis(50));
-        tokio::spawn(poller.run(stopped.clone()));
-    }
-    let until = std::time::Instant::now() + Duration::from_secs(10);
-    while std::time::Instant::now() < until && !queue.is_empty() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let buried = dead.len();
-    let runs: Vec<u32> = keys.iter().map(|k| count(k)).collect();
-    assert_eq!(buried, 0, "dead-lettered; runs {runs:?}");
-    assert_eq!(runs, vec![1; 10], "each suspect runs once");
 }

@@ -110,51 +110,9 @@ impl Engine {
         ranked.sort_by_key(|(marked, count, _)| (*marked, std::cmp::Reverse(*count)));
         let mut failed = Vec::new();
         let mut stats = BatchStats::default();
-        let mut groups: Vec<(bool, Vec<Delivery>)> = std::iter::once((false, fresh))
-            .chain(ranked.into_iter().map(|(marked, _, d)| (!marked, vec![d])))
-            .filter(|(_, g)| !g.is_empty())
-            .collect();
-        // Suspects waiting their turn are kept hidden while the others run
-        // (taken by another worker meanwhile, each would spend a delivery
-        // and run twice): for 4 x `inline_for` (kept well under the
-        // visibility timeout), renewed every half of that until its turn
-        // comes; if this process dies, they come back within that time. A
-        // batch with a deadline (a Lambda invocation) needs none: it ends
-        // before the visibility timeout (six times the function's timeout in
-        // the stacks), and its role may not change visibility.
-        let hold = self
-            .config
-            .inline_for
-            .saturating_mul(4)
-            .max(Duration::from_secs(1));
-        let waiting: Arc<std::sync::Mutex<Vec<String>>> = Arc::new(std::sync::Mutex::new(
-            groups
-                .iter()
-                .skip(1)
-                .flat_map(|(_, g)| g.iter().map(|d| d.receipt.clone()))
-                .collect(),
-        ));
-        // Stopped when the batch ends, or is dropped half way.
-        let _keeper = deadline.is_none().then(|| {
-            let (queue, waiting) = (self.queue.clone(), waiting.clone());
-            AbortOnDrop(tokio::spawn(async move {
-                loop {
-                    let receipts = waiting.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                    for receipt in receipts {
-                        if let Err(e) = queue.release(&receipt, hold).await {
-                            warn!(error = %e, "could not keep a waiting suspect hidden");
-                        }
-                    }
-                    tokio::time::sleep(hold / 2).await;
-                }
-            }))
-        });
-        groups.reverse();
-        while let Some((mark, group)) = groups.pop() {
-            waiting
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .retain(|r| group.iter().all(|d| d.receipt != *r));
+        let groups = std::iter::once((false, fresh))
+            .chain(ranked.into_iter().map(|(marked, _, d)| (!marked, vec![d])));
+        for (mark, group) in groups.filter(|(_, g)| !g.is_empty()) {
             if let (true, [d]) = (mark, group.as_slice()) {
                 if let Err(e) = self
                     .store
@@ -413,15 +371,6 @@ impl Engine {
         .await?;
         step.flush().await?;
         Ok(Some(step.next))
-    }
-}
-
-/// Aborts its task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

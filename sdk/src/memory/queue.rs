@@ -228,13 +228,12 @@ impl Queue for MemoryQueue {
         Ok(())
     }
 
-    /// As SQS's `ChangeMessageVisibility`: the message stays in flight, its
-    /// receipt valid (a delete still removes it), and becomes visible again
-    /// `after` from now.
     async fn release(&self, receipt: &str, after: Duration) -> Result<(), BackendError> {
         let mut st = self.lock();
-        if let Some((_, deadline)) = st.inflight.get_mut(receipt) {
-            *deadline = Instant::now() + after;
+        if let Some((msg, _)) = st.inflight.remove(receipt) {
+            st.seq += 1;
+            let seq = st.seq;
+            st.ready.insert((Instant::now() + after, seq), msg);
         }
         drop(st);
         self.notify.notify_waiters();
