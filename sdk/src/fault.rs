@@ -307,7 +307,7 @@ impl Store for FaultyStore {
         &self,
         from: Option<&str>,
         limit: usize,
-    ) -> Result<crate::store::Page<(String, crate::store::Record)>, BackendError> {
+    ) -> Result<crate::store::Page<crate::store::ScannedRecord>, BackendError> {
         self.inner.scan_records(from, limit).await
     }
 
@@ -494,7 +494,7 @@ impl Store for Audit {
         &self,
         from: Option<&str>,
         limit: usize,
-    ) -> Result<crate::store::Page<(String, crate::store::Record)>, BackendError> {
+    ) -> Result<crate::store::Page<crate::store::ScannedRecord>, BackendError> {
         self.inner.scan_records(from, limit).await
     }
 

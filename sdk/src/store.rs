@@ -252,6 +252,9 @@ pub enum Settled {
     },
 }
 
+/// A record read by [`Store::scan_records`], under its key: decoded, or why not.
+pub type ScannedRecord = (String, Result<Record, BackendError>);
+
 /// One page of a scan ([`Store::scan_records`], [`Store::scan_timers`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Page<T> {
@@ -426,13 +429,14 @@ pub trait Store: Send + Sync + 'static {
     /// One page of the promise records, in key order, for the upgrade check
     /// ([`crate::upgrade::check_store`]): up to `limit` records after the
     /// cursor `from` (`None`: from the start), and the cursor of the next page
-    /// (`None`: no more). Blobs are skipped. A store that cannot be scanned
-    /// says so.
+    /// (`None`: no more). Blobs are skipped. A record that does not decode
+    /// comes as its error, for the check to report rather than stop at. A
+    /// store that cannot be scanned says so.
     async fn scan_records(
         &self,
         from: Option<&str>,
         limit: usize,
-    ) -> Result<Page<(String, Record)>, BackendError> {
+    ) -> Result<Page<ScannedRecord>, BackendError> {
         let _ = (from, limit);
         Err(BackendError::fatal("this store cannot be scanned"))
     }

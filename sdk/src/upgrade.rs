@@ -259,10 +259,11 @@ pub async fn check_store(engine: &Engine, max: usize) -> Result<[Report; 2], Bac
         truncated: false,
     };
     let (mut from, mut read) = (None::<String>, 0usize);
-    // Each page reads at least one item: at most `max` pages.
+    // At most `max` pages (a page may hold no record: only blobs), and
+    // `truncated` unless the last page said there is no more.
+    let mut ended = false;
     for _ in 0..max.max(1) {
         if read >= max {
-            table.truncated = true;
             break;
         }
         let page = store
@@ -270,6 +271,21 @@ pub async fn check_store(engine: &Engine, max: usize) -> Result<[Report; 2], Bac
             .await?;
         for (key, record) in page.items {
             read += 1;
+            let record = match record {
+                Ok(record) => record,
+                Err(e) => {
+                    table.messages.push(Checked {
+                        message_id: format!("record {key}"),
+                        receive_count: 0,
+                        promise: PromiseId::parse(&key).ok(),
+                        problem: Some(Failure::bad_input(format!(
+                            "the record does not decode: {e}"
+                        ))),
+                        tasks: Vec::new(),
+                    });
+                    continue;
+                }
+            };
             let mut tasks = Vec::new();
             for conts in record.later.values() {
                 let conts: Vec<Cont> = conts.iter().map(|(_, c)| c.clone()).collect();
@@ -287,9 +303,13 @@ pub async fn check_store(engine: &Engine, max: usize) -> Result<[Report; 2], Bac
         }
         match page.next {
             Some(next) => from = Some(next),
-            None => break,
+            None => {
+                ended = true;
+                break;
+            }
         }
     }
+    table.truncated = !ended;
     table
         .messages
         .sort_by(|a, b| a.message_id.cmp(&b.message_id));
@@ -300,9 +320,9 @@ pub async fn check_store(engine: &Engine, max: usize) -> Result<[Report; 2], Bac
         truncated: false,
     };
     let mut from = None::<String>;
+    let mut ended = false;
     for _ in 0..max.max(1) {
         if timers.messages.len() >= max {
-            timers.truncated = true;
             break;
         }
         let left = max - timers.messages.len();
@@ -331,9 +351,13 @@ pub async fn check_store(engine: &Engine, max: usize) -> Result<[Report; 2], Bac
         }
         match page.next {
             Some(next) => from = Some(next),
-            None => break,
+            None => {
+                ended = true;
+                break;
+            }
         }
     }
+    timers.truncated = !ended;
     Ok([table, timers])
 }
 

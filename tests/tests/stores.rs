@@ -451,3 +451,42 @@ async fn a_join_on_dynamodb_gets_its_ttl_when_it_completes() {
         }
     }
 }
+
+/// The upgrade check reports a record that no longer decodes instead of
+/// stopping at it: that is what it is for.
+#[tokio::test]
+async fn the_table_check_reports_a_record_that_does_not_decode() {
+    let t = table("scan").await;
+    let broken = PromiseId::random();
+    t.client
+        .put_item()
+        .table_name(&t.name)
+        .item("pk", AttributeValue::S(broken.to_string()))
+        .item("s0", AttributeValue::S("not a slot".into()))
+        .send()
+        .await
+        .expect("put");
+    let fine = PromiseId::random();
+    t.store
+        .settle(&Cell::of(&fine), &slot_of(10))
+        .await
+        .expect("settle");
+    let store: std::sync::Arc<dyn vow::backend::Store> = std::sync::Arc::new(t.store);
+    let queue = std::sync::Arc::new(vow::backend::MemoryQueue::new(
+        Duration::from_secs(30),
+        3,
+        None,
+    ));
+    let engine = vow::Engine::new(store, queue, vow::EngineConfig::default());
+    let [records, _] = vow::upgrade::check_store(&engine, 100)
+        .await
+        .expect("the check runs through");
+    assert!(!records.truncated, "{records}");
+    let reported = records
+        .messages
+        .iter()
+        .find(|m| m.message_id == format!("record {broken}"))
+        .expect("the broken record is reported");
+    assert!(!reported.decodes(), "{reported:?}");
+    assert_eq!(records.undecodable(), 1, "{records}");
+}

@@ -5,7 +5,7 @@ use super::timers::TimerTable;
 use crate::error::BackendError;
 use crate::store::{
     blob_chunk_key, check_blob_key, is_shard_key, over_budget, split_chunks, too_large, Cell, Note,
-    Page, Record, Settled, Store, BLOB_CHUNK, ITEM_LIMIT, LATER_BUDGET,
+    Page, Record, ScannedRecord, Settled, Store, BLOB_CHUNK, ITEM_LIMIT, LATER_BUDGET,
 };
 use crate::timer_index::{IndexedTimer, SweepCursor};
 use crate::wire::{Cont, Slot};
@@ -500,7 +500,7 @@ impl Store for DynamoStore {
         &self,
         from: Option<&str>,
         limit: usize,
-    ) -> Result<Page<(String, Record)>, BackendError> {
+    ) -> Result<Page<ScannedRecord>, BackendError> {
         self.metrics.count(Call::DdbRead);
         let start =
             from.map(|key| HashMap::from([(KEY.to_owned(), AttributeValue::S(key.to_owned()))]));
@@ -524,7 +524,7 @@ impl Store for DynamoStore {
             if item.contains_key(CHUNKS) || item.contains_key(CHUNK_TEXT) {
                 continue;
             }
-            page.items.push((key.clone(), decode_record(item)?));
+            page.items.push((key.clone(), decode_record(item)));
         }
         page.next = match out.last_evaluated_key().and_then(|k| k.get(KEY)) {
             Some(AttributeValue::S(key)) => Some(key.clone()),

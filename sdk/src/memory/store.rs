@@ -2,8 +2,8 @@ use crate::clock::{epoch_millis, Clock};
 use crate::error::BackendError;
 use crate::store::{
     blob_chunk_key, check_blob_key, is_shard_key, number_size, over_budget, split_chunks,
-    too_large, Cell, Note, Page, Record, Settled, Store, BLOB_CHUNK, DEFAULT_RECORD_TTL,
-    ITEM_LIMIT, LATER_BUDGET,
+    too_large, Cell, Note, Page, Record, ScannedRecord, Settled, Store, BLOB_CHUNK,
+    DEFAULT_RECORD_TTL, ITEM_LIMIT, LATER_BUDGET,
 };
 use crate::timer_index::{IndexedTimer, SweepCursor};
 use crate::wire::{Cont, Slot};
@@ -701,7 +701,7 @@ impl Store for MemoryStore {
         &self,
         from: Option<&str>,
         limit: usize,
-    ) -> Result<Page<(String, Record)>, BackendError> {
+    ) -> Result<Page<ScannedRecord>, BackendError> {
         let now = self.now();
         let mut table = self.lock();
         let mut keys: Vec<String> = table
@@ -716,12 +716,12 @@ impl Store for MemoryStore {
         let mut page = Page::default();
         for key in keys {
             if page.items.len() >= limit.max(1) {
-                page.next = page.items.last().map(|(k, _): &(String, Record)| k.clone());
+                page.next = page.items.last().map(|(k, _): &ScannedRecord| k.clone());
                 break;
             }
             table.purge(&key, now);
             if let Some(Item::Record(stored)) = table.items.get(&key) {
-                page.items.push((key.clone(), record_of(stored)?));
+                page.items.push((key.clone(), record_of(stored)));
             }
         }
         Ok(page)
