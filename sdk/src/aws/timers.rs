@@ -105,24 +105,8 @@ impl TimerTable {
                 .map_err(|e| classify("Query (timers)", e))?;
             for item in page.items() {
                 self.metrics.read(item_size(item));
-                let text = |name: &str| match item.get(name) {
-                    Some(AttributeValue::S(s)) => Some(s.clone()),
-                    _ => None,
-                };
-                let at = match item.get(AT) {
-                    Some(AttributeValue::N(n)) => n.parse().ok(),
-                    _ => None,
-                };
                 // An item not written by `put` is not a timer: skip it.
-                if let (Some(name), Some(body), Some(at)) = (text(SORT), text(BODY), at) {
-                    out.push(IndexedTimer {
-                        bucket,
-                        shard,
-                        name,
-                        at,
-                        body,
-                    });
-                }
+                out.extend(timer_of(item, Some((bucket, shard))));
             }
             match page.last_evaluated_key() {
                 Some(key) if !key.is_empty() => start = Some(key.clone()),
@@ -158,34 +142,8 @@ impl TimerTable {
         let mut page = Page::default();
         for item in out.items() {
             self.metrics.read(item_size(item));
-            let text = |name: &str| match item.get(name) {
-                Some(AttributeValue::S(s)) => Some(s.clone()),
-                _ => None,
-            };
-            let at = match item.get(AT) {
-                Some(AttributeValue::N(n)) => n.parse().ok(),
-                _ => None,
-            };
-            let place = text(PARTITION).and_then(|pk| {
-                let (bucket, shard) = pk.split_once('#')?;
-                Some((bucket.parse().ok()?, shard.parse().ok()?))
-            });
-            if let (Some((bucket, shard)), Some(name), Some(body), Some(at)) =
-                (place, text(SORT), text(BODY), at)
-            {
-                page.items.push(IndexedTimer {
-                    bucket,
-                    shard,
-                    name,
-                    at,
-                    body,
-                });
-            }
+            page.items.extend(timer_of(item, None));
         }
-        let text = |k: &HashMap<String, AttributeValue>, name: &str| match k.get(name) {
-            Some(AttributeValue::S(s)) => Some(s.clone()),
-            _ => None,
-        };
         page.next = out
             .last_evaluated_key()
             .and_then(|k| Some(format!("{}\n{}", text(k, PARTITION)?, text(k, SORT)?)));
@@ -252,4 +210,40 @@ impl TimerTable {
             Err(e) => Err(classify("PutItem (sweep cursor)", e)),
         }
     }
+}
+
+/// The string attribute `name` of `item`.
+fn text(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
+    match item.get(name) {
+        Some(AttributeValue::S(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// The timer an index item written by `put` holds (`None` for any other
+/// item, the sweep's cursor say), in the bucket and shard `place` when the
+/// caller knows them, else as its partition key names them.
+fn timer_of(
+    item: &HashMap<String, AttributeValue>,
+    place: Option<(u64, u32)>,
+) -> Option<IndexedTimer> {
+    let at = match item.get(AT) {
+        Some(AttributeValue::N(n)) => n.parse().ok()?,
+        _ => return None,
+    };
+    let (bucket, shard) = match place {
+        Some(place) => place,
+        None => {
+            let pk = text(item, PARTITION)?;
+            let (bucket, shard) = pk.split_once('#')?;
+            (bucket.parse().ok()?, shard.parse().ok()?)
+        }
+    };
+    Some(IndexedTimer {
+        bucket,
+        shard,
+        name: text(item, SORT)?,
+        at,
+        body: text(item, BODY)?,
+    })
 }
