@@ -402,7 +402,9 @@ async fn progress_rolls_up_to_the_root_on_dynamodb() {
         .vow
         .when(vow_samples::CrunchAll {
             batches: vec![20, 40],
-            pause_ms: 60,
+            // Long enough that a busy machine's polls still land while the
+            // batches are under way (at 60 ms, a poll 2.4 s late missed them).
+            pause_ms: 150,
         })
         .await
         .expect("start");
@@ -419,7 +421,7 @@ async fn progress_rolls_up_to_the_root_on_dynamodb() {
         }
         seen.push(p);
         assert!(tokio::time::Instant::now() < deadline, "{seen:?}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(
         (end.done, end.total, end.settled, end.steps),
