@@ -515,3 +515,178 @@ async fn a_month_long_sleep_costs_the_queue_what_an_hour_long_one_does() {
     assert_eq!(hour, month, "the same messages, whatever the length");
     assert!(hour <= 2, "{hour} messages for one sleep and its successor");
 }
+
+/// Logs its run under `key`, then holds its worker until the test opens
+/// `key`'s gate ([`open_gate`]): a step still running when something else
+/// arrives.
+#[derive(Debug, Serialize, Deserialize)]
+struct Held {
+    key: String,
+}
+
+#[vow::task("timers/held")]
+impl Task for Held {
+    type Input = Result<(), Failure>;
+    type Output = usize;
+    async fn run(self, _: Self::Input, _cx: &Cx) -> Result<Resolution<usize>, Error> {
+        log(&self.key, "ran".into());
+        let gate = format!("{}/gate", self.key);
+        while read_log(&gate).is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        done(read_log(&self.key).len())
+    }
+}
+
+fn open_gate(key: &str) {
+    log(&format!("{key}/gate"), "open".into());
+}
+
+/// Waits until `queue` has exactly `n` messages due or in flight, for at
+/// most `patience`; returns whether it got there.
+async fn busy_settles_at(queue: &MemoryQueue, n: usize, patience: Duration) -> bool {
+    let began = Instant::now();
+    while began.elapsed() < patience {
+        if queue.busy() == n {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_copy_of_a_fired_timer_does_not_run_the_step_after_it_again() {
+    // Issue 20 (rule 8): a copy of a timer (SQS's duplicate, a sweep sending
+    // its minute again, a redrive) arriving after the timer fired, while the
+    // step after the sleep still runs, found the slot its own and repaired
+    // that step into a second run.
+    let mut config = fast_config();
+    config.visibility = Duration::from_secs(60);
+    let vow = Vow::embedded_with(config);
+    let (work, _) = vow.memory_queues().expect("embedded");
+    let k = key();
+    let flow = vow.flow();
+    let nap = flow.sleep(Duration::from_millis(100));
+    let after = nap.then(Held { key: k.clone() });
+    vow.start(&flow).await.expect("start");
+    let began = Instant::now();
+    while read_log(&k).is_empty() {
+        assert!(began.elapsed() < WAIT, "the step after the sleep never ran");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The step runs (and holds its message): now a copy of the timer comes.
+    let copy = Envelope::timer(
+        Target::Promise(nap.id().clone()),
+        Outcome::Ok(serde_json::Value::Null),
+        now_ms(),
+    );
+    let body = vow.engine().seal(&copy).await.expect("seal");
+    work.send(vec![vow::queue::Outgoing {
+        body,
+        delay: Duration::ZERO,
+    }])
+    .await
+    .expect("send the copy");
+    assert!(
+        busy_settles_at(work, 1, WAIT).await,
+        "the copy sent the step again while it ran"
+    );
+    // Whatever the copy left to look again later finds nothing to do either.
+    vow.skip_time(Duration::from_secs(16 * 60)).expect("skip");
+    assert!(
+        busy_settles_at(work, 1, WAIT).await,
+        "a later look sent the step again while it ran"
+    );
+    open_gate(&k);
+    assert_eq!(vow.wait(&after, WAIT).await.expect("wait"), Ok(1));
+    assert_eq!(read_log(&k).len(), 1, "the step after the sleep ran once");
+}
+
+/// A queue that keeps what is sent through it, in order, and sends it on.
+struct Recording {
+    inner: Arc<MemoryQueue>,
+    sent: std::sync::Mutex<Vec<vow::queue::Outgoing>>,
+}
+
+#[async_trait::async_trait]
+impl Queue for Recording {
+    async fn send(&self, messages: Vec<vow::queue::Outgoing>) -> Result<(), vow::BackendError> {
+        self.sent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(messages.iter().cloned());
+        self.inner.send(messages).await
+    }
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, vow::BackendError> {
+        self.inner.receive(max, wait).await
+    }
+    async fn delete(&self, receipts: Vec<String>) -> Result<(), vow::BackendError> {
+        self.inner.delete(receipts).await
+    }
+    async fn release(&self, receipt: &str, after: Duration) -> Result<(), vow::BackendError> {
+        self.inner.release(receipt, after).await
+    }
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+}
+
+impl Recording {
+    fn take(&self) -> Vec<vow::queue::Outgoing> {
+        std::mem::take(&mut *self.sent.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+#[tokio::test]
+async fn a_timer_copy_that_finds_its_firing_unfinished_looks_again_and_then_delivers_it_once() {
+    // Rule 8 and rule 3 together: a copy of a timer that finds its firing
+    // written but not noted as delivered (its handling may be sending right
+    // now, or may have died) delivers nothing at once, and sends itself to
+    // look again; the second look, finding no note still, delivers.
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let queue = Arc::new(Recording {
+        inner: Arc::new(MemoryQueue::new(Duration::from_secs(60), 5, None)),
+        sent: Default::default(),
+    });
+    let config = EngineConfig::default();
+    let engine = Engine::new(store.clone(), queue.clone(), config.clone());
+    let client = Vow::client(store.clone(), queue.clone(), config.clone());
+    let failing = Engine::new(store.clone(), Arc::new(Refusing), config);
+    let k = key();
+    let flow = client.flow();
+    let nap = flow.sleep(Duration::from_millis(1));
+    let noted = nap.then(Woke { key: k.clone() });
+    client.start(&flow).await.expect("start");
+    let timer = queue
+        .take()
+        .into_iter()
+        .find(|m| m.body.contains(vow::wire::TIMER_TASK))
+        .expect("the sleep's timer was sent");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    // The firing's handling writes the slot, then cannot send: it dies here.
+    assert!(failing.process(&timer.body, 1).await.is_err());
+    assert!(engine.outcome(nap.id()).await.expect("read").is_some());
+    // A copy of the timer: it sends only itself, to look again later.
+    engine.process(&timer.body, 1).await.expect("the copy");
+    let sent = queue.take();
+    assert_eq!(sent.len(), 1, "the copy sent only its second look");
+    assert_eq!(sent[0].delay, vow::engine::decide::FIRING_GRACE);
+    assert!(sent[0].body.contains(vow::wire::TIMER_TASK));
+    // The second look finds no note still: it delivers the step after the
+    // sleep, and notes it; a third copy then does nothing.
+    engine.process(&sent[0].body, 1).await.expect("second look");
+    let delivered = queue.take();
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    engine.process(&timer.body, 1).await.expect("a later copy");
+    assert!(queue.take().is_empty(), "a copy after the note sent nothing");
+    engine
+        .process(&delivered[0].body, 1)
+        .await
+        .expect("the step after the sleep");
+    assert_eq!(
+        engine.outcome(noted.id()).await.expect("read"),
+        Some(Outcome::Ok(serde_json::json!("woke")))
+    );
+    assert_eq!(read_log(&k).len(), 1, "the step after the sleep ran once");
+}

@@ -74,6 +74,7 @@ impl Engine {
                 (env.target, env.conts, env.token, failure)
             }
             Ok(env) if env.is_resolve() => match self.due(&env).await {
+                Ok(true) if env.timer_at().is_some() => return self.bury_timer(env).await,
                 Ok(true) => return self.settle_resolve(env, None, &None).await.map(drop),
                 Ok(false) => return Ok(()),
                 Err(Rejected::Undecodable(failure)) => (env.target, env.conts, env.token, failure),
@@ -110,6 +111,16 @@ impl Engine {
     /// ([`crate::stats::BatchStats::refused`]) and logged with the stable
     /// message `vow: dead letter failed verification`, which an alarm can
     /// match; none is dropped silently.
+    /// A dead-lettered timer at its time: it delivers whatever its firing
+    /// still owes, at once (the dead-letter queue is the last place to look;
+    /// rule 3), unless the firing is noted delivered (rule 8).
+    async fn bury_timer(self: &Arc<Self>, env: crate::wire::Envelope) -> Result<(), Rejected> {
+        match self.arrive(&env, true, None, &None).await? {
+            super::deliver::Arrival::Settled(_) => Ok(()),
+            super::deliver::Arrival::Open(note) => self.fire_timer(env, true, note, &None).await,
+        }
+    }
+
     async fn bury_unverified(self: &Arc<Self>, sealed: &str, why: Failure) -> Result<(), Rejected> {
         tally(|t| &t.refused, 1);
         let inner = crate::signing::unverified_body(sealed);

@@ -109,6 +109,53 @@ pub fn firing_token<'a>(by: Option<&'a str>, own: &'a str) -> &'a str {
     by.unwrap_or(own)
 }
 
+/// What a timer does when it finds its promise's slot written ([`timer_copy`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerCopy {
+    /// Its firing's deliveries are out (noted beside the slot): nothing is
+    /// left to do.
+    Nothing,
+    /// Its own firing is written but not noted as delivered: another handling
+    /// may be delivering it right now. Look again after [`FIRING_GRACE`].
+    LookAgain,
+    /// Deliver what is owed ([`owed`]), as repairs, and note it.
+    Deliver,
+}
+
+/// What a timer (a copy, a redelivery, a redrive, a dead letter) does when it
+/// finds its promise's slot written by `writer`, with (`delivered`) or
+/// without a note that its token's firing delivered everything.
+///
+/// Rule 8: a timer's copies are made by the engine as well as by SQS (a
+/// sweep sends its minute again after a takeover, a hop is sent again after
+/// a failed delete, a redrive brings one back), so a copy must not repair
+/// a firing that went well: the step after the sleep may still be running.
+/// The handling that fires a timer notes, once everything it fired is out
+/// (rule 2), that its token delivered; a copy that finds the note does
+/// nothing. One that finds its own firing unnoted, on a first delivery that
+/// is not already a second look, sends itself again to look after
+/// [`FIRING_GRACE`] and delivers nothing now: it drops nothing (rule 3), and
+/// a firing that went well is noted by then. A redelivery (the firing's own
+/// handling died: a fault), a second look, or a dead letter delivers.
+pub fn timer_copy(
+    writer: Writer,
+    delivered: bool,
+    second_look: bool,
+    redelivered: bool,
+) -> TimerCopy {
+    if delivered {
+        TimerCopy::Nothing
+    } else if writer == Writer::This && !second_look && !redelivered {
+        TimerCopy::LookAgain
+    } else {
+        TimerCopy::Deliver
+    }
+}
+
+/// How long a timer copy that found its firing under way waits before it
+/// looks again ([`timer_copy`]): far longer than a firing's handling takes.
+pub const FIRING_GRACE: Duration = Duration::from_secs(60);
+
 /// Whether a message checks the store before running its task: repairs and
 /// redeliveries do (their promise may be settled already); a first delivery
 /// does not, which saves a read per step. A timer does at every hop, so one
@@ -356,6 +403,24 @@ mod tests {
         assert!(owed(Writer::Nobody, true).repair);
         assert_eq!(firing_token(Some("w"), "me"), "w");
         assert_eq!(firing_token(None, "me"), "me");
+    }
+
+    #[test]
+    fn a_timer_copy_looks_again_before_it_repairs_its_own_firing() {
+        use TimerCopy::*;
+        // Noted delivered: nothing, whoever wrote the slot.
+        for writer in [Writer::This, Writer::Other, Writer::Cancel] {
+            assert_eq!(timer_copy(writer, true, false, false), Nothing);
+            assert_eq!(timer_copy(writer, true, true, true), Nothing);
+        }
+        // Its own firing, unnoted: a first look waits; a second look, a
+        // redelivery (or a dead letter) delivers.
+        assert_eq!(timer_copy(Writer::This, false, false, false), LookAgain);
+        assert_eq!(timer_copy(Writer::This, false, true, false), Deliver);
+        assert_eq!(timer_copy(Writer::This, false, false, true), Deliver);
+        // Another writer's slot: owed what it carries and its climb.
+        assert_eq!(timer_copy(Writer::Other, false, false, false), Deliver);
+        assert_eq!(timer_copy(Writer::Cancel, false, false, false), Deliver);
     }
 
     #[test]

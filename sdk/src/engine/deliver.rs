@@ -291,13 +291,19 @@ impl Engine {
             return self.expire_step(&env).await.map(|()| None);
         }
         let timer = env.timer_at().is_some();
+        let mut noted = None;
         if decide::checks_first(env.repair, redelivered, timer, aged) {
-            if let Some(after) = self.arrive(&env, inline, gather).await? {
-                return Ok(after);
+            match self.arrive(&env, redelivered, Some(inline), gather).await? {
+                Arrival::Settled(after) => return Ok(after),
+                Arrival::Open(note) => noted = note,
             }
         }
         if env.is_resolve() {
             if !self.due(&env).await? {
+                return Ok(None);
+            }
+            if timer {
+                self.fire_timer(env, redelivered, noted, gather).await?;
                 return Ok(None);
             }
             return self.settle_resolve(env, Some(inline), gather).await;
@@ -331,31 +337,51 @@ impl Engine {
             .await
     }
 
-    /// For repairs and redeliveries: whether the promise is already settled
-    /// (`Some`), in which case the task does not run again, and the message
-    /// delivers what it still owes ([`decide::owed`]); the inner option is a
-    /// successor to run inline.
-    async fn arrive(
+    /// For repairs, redeliveries and timers: whether the promise is already
+    /// settled, in which case the task does not run again, and the message
+    /// delivers what it still owes ([`decide::owed`], and for a timer
+    /// [`decide::timer_copy`]).
+    pub(super) async fn arrive(
         &self,
         env: &Envelope,
-        inline: Inline,
+        redelivered: bool,
+        inline: Option<Inline>,
         gather: &Option<Arc<Gather>>,
-    ) -> Result<Option<Option<Envelope>>, BackendError> {
+    ) -> Result<Arrival, BackendError> {
         let cell = Cell::of(&env.target.id());
         let Some(mut record) = self.store.read(&cell.key).await? else {
-            return Ok(None);
+            return Ok(Arrival::Open(None));
         };
+        let note = record.notes.remove(&cell.slot);
         let Some(slot) = record.slots.remove(&cell.slot) else {
-            let ran = record.notes.get(&cell.slot).is_some_and(|n| n.handed_over);
+            let ran = note.as_ref().is_some_and(|n| n.handed_over);
             if ran && !env.is_resolve() && env.timer_at().is_none() {
                 debug!(id = %env.target.id(), "ran and adopted already: not running again");
-                return Ok(Some(None));
+                return Ok(Arrival::Settled(None));
             }
-            return Ok(None);
+            return Ok(Arrival::Open(note));
         };
         debug!(id = %env.target.id(), by = %slot.by, "already settled: not running again");
+        let timer = env.timer_at().is_some();
+        if timer {
+            let delivered = note
+                .as_ref()
+                .and_then(|n| n.delivered_by.as_deref())
+                .is_some_and(|by| by == env.token);
+            let writer = decide::writer(Some(&slot.by), &env.token);
+            match decide::timer_copy(writer, delivered, env.repair, redelivered) {
+                decide::TimerCopy::Nothing => return Ok(Arrival::Settled(None)),
+                decide::TimerCopy::LookAgain => {
+                    self.look_again(env).await?;
+                    return Ok(Arrival::Settled(None));
+                }
+                decide::TimerCopy::Deliver => {}
+            }
+        }
         let mut step = Step::new(self, env.token.clone());
-        step.inline = Some(inline);
+        // A timer's successors are sent, never run inline: its note that
+        // they are out is written once they are (rule 2).
+        step.inline = inline.filter(|_| !timer);
         step.gather = gather.clone();
         let stored = record.later.remove(&cell.slot).unwrap_or_default();
         let stored = self.verified_later(&cell, stored);
@@ -370,8 +396,20 @@ impl Engine {
         )
         .await?;
         step.flush().await?;
-        Ok(Some(step.next))
+        if timer {
+            self.note_delivered(env, note).await;
+        }
+        Ok(Arrival::Settled(step.next))
     }
+}
+
+/// What a message that checks its promise first found ([`Engine::arrive`]).
+pub(super) enum Arrival {
+    /// The promise is settled and the message delivered what it owed; the
+    /// successor to run inline, if any.
+    Settled(Option<Envelope>),
+    /// The promise is pending, with this note beside its slot, if any.
+    Open(Option<crate::store::Note>),
 }
 
 /// Where the marker of a suspect message running alone is stored.

@@ -45,6 +45,12 @@ pub(super) struct Step<'e> {
     /// How many settles this step has made; past [`MAX_SETTLES_PER_STEP`], the
     /// rest go out as resolve messages.
     settled: usize,
+    /// For a timer's first look: its promise, whose slot found written by
+    /// the timer's own token means another handling of the same firing may
+    /// be delivering it now ([`decide::timer_copy`]).
+    pub(super) firing: Option<PromiseId>,
+    /// Set when that happened: the step delivered nothing.
+    pub(super) found_firing: bool,
 }
 
 /// A settle fired by a continuation, with the token it fires under.
@@ -109,6 +115,8 @@ impl<'e> Step<'e> {
             task: None,
             settles: Vec::new(),
             settled: 0,
+            firing: None,
+            found_firing: false,
         }
     }
 
@@ -365,7 +373,15 @@ impl<'e> Step<'e> {
                     settled_event(failure.as_ref());
                     (None, slot.outcome, later, count)
                 }
-                Settled::Lost { slot, count, later } => (Some(slot.by), slot.outcome, later, count),
+                Settled::Lost { slot, count, later } => {
+                    if self.firing.as_ref() == Some(&target.id()) && slot.by == self.token {
+                        // Lost to a copy of this timer (rule 8): it delivers,
+                        // and this one looks again later.
+                        self.found_firing = true;
+                        return Ok(false);
+                    }
+                    (Some(slot.by), slot.outcome, later, count)
+                }
             };
             let stored = self.engine.verified_later(&cell, stored);
             let writer = self

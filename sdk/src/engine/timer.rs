@@ -17,16 +17,20 @@
 //! copy that a fault explains. Rule 5: every hop brings it closer, and a time
 //! further away than any producer sets is refused ([`decide::wake`]).
 
-use super::decide::{self, Wake};
+use super::decide::{self, Wake, Writer};
+use super::settle::Step;
 use super::{Engine, Rejected};
 use crate::clock::epoch_millis;
 use crate::error::BackendError;
 use crate::failure::Failure;
+use crate::gather::Gather;
 use crate::queue::{Outgoing, MAX_DELAY};
 use crate::store::Cell;
+use crate::store::Note;
 use crate::timer_index::{shard_of, IndexedTimer, SweepCursor, BUCKET_MS, INDEX_MARGIN};
 use crate::wire::Envelope;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::debug;
 
@@ -160,6 +164,65 @@ impl Engine {
         }
         self.cursor_seen.store(true, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Fire the timer `env` at its time: settle its promise under its own
+    /// token (rule 1), send what that owes (its successors are never run
+    /// inline), then note that the firing delivered ([`decide::timer_copy`]).
+    /// A first look that loses to a copy of itself delivers nothing and looks
+    /// again later instead. `note` is what the timer found beside its slot.
+    pub(super) async fn fire_timer(
+        self: &Arc<Self>,
+        env: Envelope,
+        redelivered: bool,
+        note: Option<Note>,
+        gather: &Option<Arc<Gather>>,
+    ) -> Result<(), Rejected> {
+        let Some(outcome) = env.input.clone() else {
+            return Err(Rejected::Undecodable(Failure::bad_input(
+                "a timer message carries no outcome",
+            )));
+        };
+        let mut step = Step::new(self, env.token.clone());
+        step.gather = gather.clone();
+        let first_look = decide::timer_copy(Writer::This, false, env.repair, redelivered)
+            == decide::TimerCopy::LookAgain;
+        if first_look {
+            step.firing = Some(env.target.id());
+        }
+        step.settle(env.target.clone(), outcome, env.conts.clone(), env.repair)
+            .await?;
+        step.flush().await?;
+        if step.found_firing {
+            self.look_again(&env).await?;
+        } else {
+            self.note_delivered(&env, note).await;
+        }
+        Ok(())
+    }
+
+    /// Send the timer `env` again, to look at its firing after
+    /// [`decide::FIRING_GRACE`] and deliver it then if nobody noted it
+    /// delivered (rule 3: a copy drops nothing).
+    pub(super) async fn look_again(&self, env: &Envelope) -> Result<(), BackendError> {
+        let mut again = env.clone();
+        again.repair = true;
+        debug!(promise = %env.target.id(), "timer found its firing under way: looking again later");
+        let body = self.seal(&again).await?;
+        let delay = decide::FIRING_GRACE;
+        self.queue.send(vec![Outgoing { body, delay }]).await
+    }
+
+    /// Note beside the timer's slot (keeping what `note` held) that its
+    /// firing delivered everything. A note that fails only costs a copy's
+    /// repair later.
+    pub(super) async fn note_delivered(&self, env: &Envelope, note: Option<Note>) {
+        let mut note = note.unwrap_or_default();
+        note.delivered_by = Some(env.token.clone());
+        let id = env.target.id();
+        if let Err(e) = self.store.note(&Cell::of(&id), &note).await {
+            tracing::warn!(promise = %id, error = %e, "could not note that a timer's firing was delivered");
+        }
     }
 
     /// Milliseconds since the Unix epoch, now, as timers count.
