@@ -75,10 +75,10 @@ const CRONS: &[&str] = &["0 0 * * *", "0 */6 * * *"];
 /// Probabilities of the injected faults per delivery of a timer or a tick.
 #[derive(Clone, Copy, Debug)]
 pub struct WaitFaults {
-    /// A second copy of a timer: it finds the promise settled by its own
-    /// token and repairs the successors stored with it; the step after the
-    /// wait, which ran and adopted a sleep, must not run again. (A copy that
-    /// comes while that step still runs re-runs it: see `for_hops`.)
+    /// A second copy of a timer, a moment later: it finds the promise
+    /// settled by its own token, and the firing noted as delivered or under
+    /// way (then it looks again a minute later); the step after the wait,
+    /// running or done, must not run again.
     pub timer_dup: f64,
     /// A second copy of a schedule tick.
     pub tick_dup: f64,
@@ -126,12 +126,10 @@ impl WaitFaults {
             }
         } else {
             WaitFaults {
-                // Off here: a copy arriving while the step after the wait
-                // still runs (hops of 500 ms make that likely) repairs it
-                // into a second run. Rule 8 forbids that; the engine does
-                // not prevent it yet (a repair would have to wait out the
-                // visibility timeout first).
-                timer_dup: 0.0,
+                // Copies often arrive while the step after the wait still
+                // runs here (hops of 500 ms): the firing's note, or its
+                // second look, must keep that step from a second run.
+                timer_dup: 0.1,
                 tick_dup: 0.5,
                 redrive: 0.03,
                 dead_letter: 0.02,
