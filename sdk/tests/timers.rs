@@ -618,7 +618,11 @@ impl Queue for Recording {
             .extend(messages.iter().cloned());
         self.inner.send(messages).await
     }
-    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, vow::BackendError> {
+    async fn receive(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>, vow::BackendError> {
         self.inner.receive(max, wait).await
     }
     async fn delete(&self, receipts: Vec<String>) -> Result<(), vow::BackendError> {
@@ -639,11 +643,12 @@ impl Recording {
 }
 
 #[tokio::test]
-async fn a_timer_copy_that_finds_its_firing_unfinished_looks_again_and_then_delivers_it_once() {
+async fn a_timer_copy_that_finds_its_firing_unfinished_looks_again_and_one_look_then_repairs_it() {
     // Rule 8 and rule 3 together: a copy of a timer that finds its firing
     // written but not noted as delivered (its handling may be sending right
     // now, or may have died) delivers nothing at once, and sends itself to
-    // look again; the second look, finding no note still, delivers.
+    // look again; a second look, finding no note still, repairs under a
+    // claim that keeps other looks of the same minute off.
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let queue = Arc::new(Recording {
         inner: Arc::new(MemoryQueue::new(Duration::from_secs(60), 5, None)),
@@ -673,13 +678,32 @@ async fn a_timer_copy_that_finds_its_firing_unfinished_looks_again_and_then_deli
     assert_eq!(sent.len(), 1, "the copy sent only its second look");
     assert_eq!(sent[0].delay, vow::engine::decide::FIRING_GRACE);
     assert!(sent[0].body.contains(vow::wire::TIMER_TASK));
-    // The second look finds no note still: it delivers the step after the
-    // sleep, and notes it; a third copy then does nothing.
-    engine.process(&sent[0].body, 1).await.expect("second look");
+    // A second look claims the repair; this one dies before it delivers.
+    assert!(failing.process(&sent[0].body, 1).await.is_err());
+    // Another second look in the same minute finds the claim held and looks
+    // again rather than repair beside it.
+    engine
+        .process(&sent[0].body, 1)
+        .await
+        .expect("a second look");
+    let again = queue.take();
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(again[0].delay, vow::engine::decide::FIRING_GRACE);
+    assert!(again[0].body.contains(vow::wire::TIMER_TASK));
+    // A minute on, the claim is old: the next look repairs, delivering the
+    // step after the sleep, and notes it; a copy then does nothing.
+    engine.skip_clock(vow::engine::decide::REPAIR_WINDOW + Duration::from_secs(1));
+    engine
+        .process(&again[0].body, 1)
+        .await
+        .expect("a third look");
     let delivered = queue.take();
     assert_eq!(delivered.len(), 1, "{delivered:?}");
     engine.process(&timer.body, 1).await.expect("a later copy");
-    assert!(queue.take().is_empty(), "a copy after the note sent nothing");
+    assert!(
+        queue.take().is_empty(),
+        "a copy after the note sent nothing"
+    );
     engine
         .process(&delivered[0].body, 1)
         .await

@@ -111,13 +111,15 @@ impl Engine {
     /// ([`crate::stats::BatchStats::refused`]) and logged with the stable
     /// message `vow: dead letter failed verification`, which an alarm can
     /// match; none is dropped silently.
-    /// A dead-lettered timer at its time: it delivers whatever its firing
-    /// still owes, at once (the dead-letter queue is the last place to look;
-    /// rule 3), unless the firing is noted delivered (rule 8).
+    /// A dead-lettered timer at its time is handled as a copy of itself
+    /// ([`super::decide::timer_copy`]): a firing noted delivered costs nothing, one
+    /// written but unnoted is looked at again from the work queue a minute
+    /// later (a dead letter may be a copy of a firing still under way; rule
+    /// 8), and a dead-lettered second look delivers at once (rule 3).
     async fn bury_timer(self: &Arc<Self>, env: crate::wire::Envelope) -> Result<(), Rejected> {
-        match self.arrive(&env, true, None, &None).await? {
+        match self.arrive(&env, false, None, &None).await? {
             super::deliver::Arrival::Settled(_) => Ok(()),
-            super::deliver::Arrival::Open(note) => self.fire_timer(env, true, note, &None).await,
+            super::deliver::Arrival::Open(note) => self.fire_timer(env, false, note, &None).await,
         }
     }
 

@@ -115,10 +115,16 @@ pub enum TimerCopy {
     /// Its firing's deliveries are out (noted beside the slot): nothing is
     /// left to do.
     Nothing,
-    /// Its own firing is written but not noted as delivered: another handling
-    /// may be delivering it right now. Look again after [`FIRING_GRACE`].
+    /// Its own firing is written but not noted as delivered: the handling
+    /// that wrote it may be delivering it right now. Look again after
+    /// [`FIRING_GRACE`].
     LookAgain,
-    /// Deliver what is owed ([`owed`]), as repairs, and note it.
+    /// Its own firing is still unnoted at a second look (or on a
+    /// redelivery): its writer has surely ended or stalled. Claim the repair
+    /// of the firing for this minute ([`REPAIR_WINDOW`]); the claimant
+    /// delivers and notes, anyone else looks again.
+    Repair,
+    /// Another writer's slot: deliver what is owed ([`owed`]) and note it.
     Deliver,
 }
 
@@ -135,8 +141,9 @@ pub enum TimerCopy {
 /// nothing. One that finds its own firing unnoted, on a first delivery that
 /// is not already a second look, sends itself again to look after
 /// [`FIRING_GRACE`] and delivers nothing now: it drops nothing (rule 3), and
-/// a firing that went well is noted by then. A redelivery (the firing's own
-/// handling died: a fault), a second look, or a dead letter delivers.
+/// a firing that went well is noted by then. A second look or a redelivery
+/// that still finds no note repairs, under a claim so that two such copies
+/// never both repair.
 pub fn timer_copy(
     writer: Writer,
     delivered: bool,
@@ -145,16 +152,36 @@ pub fn timer_copy(
 ) -> TimerCopy {
     if delivered {
         TimerCopy::Nothing
-    } else if writer == Writer::This && !second_look && !redelivered {
+    } else if writer != Writer::This {
+        TimerCopy::Deliver
+    } else if !second_look && !redelivered {
         TimerCopy::LookAgain
     } else {
-        TimerCopy::Deliver
+        TimerCopy::Repair
     }
 }
 
 /// How long a timer copy that found its firing under way waits before it
 /// looks again ([`timer_copy`]): far longer than a firing's handling takes.
 pub const FIRING_GRACE: Duration = Duration::from_secs(60);
+
+/// The span of one claim on repairing a firing ([`TimerCopy::Repair`]):
+/// claims are made per window of this length, and one made in the window
+/// before, still younger than it, keeps others waiting.
+pub const REPAIR_WINDOW: Duration = FIRING_GRACE;
+
+/// Whether a timer copy may claim the repair of its firing at `now`, when
+/// the claim of the window before was made at `before` (if it was): only
+/// once that claim is older than [`REPAIR_WINDOW`] (its holder has surely
+/// delivered, or died).
+pub fn may_claim_repair(before: Option<u64>, now: u64) -> bool {
+    before.is_none_or(|at| now.saturating_sub(at) >= crate::clock::millis(REPAIR_WINDOW))
+}
+
+/// The window of [`REPAIR_WINDOW`] that `now` falls in.
+pub fn repair_window(now: u64) -> u64 {
+    now / crate::clock::millis(REPAIR_WINDOW).max(1)
+}
 
 /// Whether a message checks the store before running its task: repairs and
 /// redeliveries do (their promise may be settled already); a first delivery
@@ -413,11 +440,18 @@ mod tests {
             assert_eq!(timer_copy(writer, true, false, false), Nothing);
             assert_eq!(timer_copy(writer, true, true, true), Nothing);
         }
-        // Its own firing, unnoted: a first look waits; a second look, a
-        // redelivery (or a dead letter) delivers.
+        // Its own firing, unnoted: a first look waits; a second look or a
+        // redelivery claims the repair.
         assert_eq!(timer_copy(Writer::This, false, false, false), LookAgain);
-        assert_eq!(timer_copy(Writer::This, false, true, false), Deliver);
-        assert_eq!(timer_copy(Writer::This, false, false, true), Deliver);
+        assert_eq!(timer_copy(Writer::This, false, true, false), Repair);
+        assert_eq!(timer_copy(Writer::This, false, false, true), Repair);
+        // A claim of the window before keeps others off while it is young.
+        let minute = crate::clock::millis(REPAIR_WINDOW);
+        assert!(may_claim_repair(None, 5));
+        assert!(!may_claim_repair(Some(1_000), 1_000 + minute - 1));
+        assert!(may_claim_repair(Some(1_000), 1_000 + minute));
+        assert_eq!(repair_window(minute - 1), 0);
+        assert_eq!(repair_window(minute), 1);
         // Another writer's slot: owed what it carries and its climb.
         assert_eq!(timer_copy(Writer::Other, false, false, false), Deliver);
         assert_eq!(timer_copy(Writer::Cancel, false, false, false), Deliver);

@@ -364,18 +364,12 @@ impl Engine {
         debug!(id = %env.target.id(), by = %slot.by, "already settled: not running again");
         let timer = env.timer_at().is_some();
         if timer {
-            let delivered = note
-                .as_ref()
-                .and_then(|n| n.delivered_by.as_deref())
-                .is_some_and(|by| by == env.token);
             let writer = decide::writer(Some(&slot.by), &env.token);
-            match decide::timer_copy(writer, delivered, env.repair, redelivered) {
-                decide::TimerCopy::Nothing => return Ok(Arrival::Settled(None)),
-                decide::TimerCopy::LookAgain => {
-                    self.look_again(env).await?;
-                    return Ok(Arrival::Settled(None));
-                }
-                decide::TimerCopy::Deliver => {}
+            if !self
+                .timer_delivers(env, writer, note.as_ref(), redelivered)
+                .await?
+            {
+                return Ok(Arrival::Settled(None));
             }
         }
         let mut step = Step::new(self, env.token.clone());

@@ -11,13 +11,18 @@
 //! carries (rule 3); what is stored with the promise is its writer's to
 //! deliver (rule 8). Before its time it is sent or indexed again, and only then
 //! is its message deleted (rule 2); at its time it settles its promise under
-//! its own token (rule 1). No claim is kept per hop, so a copy, a redelivery
-//! or a redrive of a timer is one more message that finds its way to the same
-//! settle: indexing it again writes the same item, and sending it again is a
-//! copy that a fault explains. Rule 5: every hop brings it closer, and a time
-//! further away than any producer sets is refused ([`decide::wake`]).
+//! its own token (rule 1), sends what that owes (never inline), and then notes
+//! beside the slot that its firing delivered. No claim is kept per hop, so a
+//! copy, a redelivery or a redrive of a timer is one more message that finds
+//! its way to the same settle: indexing it again writes the same item, and
+//! sending it again is a copy. A copy that comes after the firing finds the
+//! note and does nothing; one that finds the firing written but unnoted looks
+//! again a minute later, and delivers then if the note is still missing
+//! ([`decide::timer_copy`]; rules 3 and 8). Rule 5: every hop brings it
+//! closer, and a time further away than any producer sets is refused
+//! ([`decide::wake`]).
 
-use super::decide::{self, Wake, Writer};
+use super::decide::{self, TimerCopy, Wake, Writer};
 use super::settle::Step;
 use super::{Engine, Rejected};
 use crate::clock::epoch_millis;
@@ -169,8 +174,9 @@ impl Engine {
     /// Fire the timer `env` at its time: settle its promise under its own
     /// token (rule 1), send what that owes (its successors are never run
     /// inline), then note that the firing delivered ([`decide::timer_copy`]).
-    /// A first look that loses to a copy of itself delivers nothing and looks
-    /// again later instead. `note` is what the timer found beside its slot.
+    /// A timer whose settle loses to a copy of itself delivers nothing here:
+    /// it looks at the firing as a copy does ([`Engine::arrive`]). `note` is
+    /// what the timer found beside its slot.
     pub(super) async fn fire_timer(
         self: &Arc<Self>,
         env: Envelope,
@@ -185,20 +191,69 @@ impl Engine {
         };
         let mut step = Step::new(self, env.token.clone());
         step.gather = gather.clone();
-        let first_look = decide::timer_copy(Writer::This, false, env.repair, redelivered)
-            == decide::TimerCopy::LookAgain;
-        if first_look {
-            step.firing = Some(env.target.id());
-        }
+        step.firing = Some(env.target.id());
         step.settle(env.target.clone(), outcome, env.conts.clone(), env.repair)
             .await?;
         step.flush().await?;
         if step.found_firing {
-            self.look_again(&env).await?;
+            self.arrive(&env, redelivered, None, gather).await?;
         } else {
             self.note_delivered(&env, note).await;
         }
         Ok(())
+    }
+
+    /// For a timer that found its promise's slot written by `writer`, with
+    /// `note` beside it: whether it goes on to deliver what the slot owes
+    /// (`true`), or has done all it should (`false`: nothing was owed, it
+    /// looks again later, or another copy holds the repair).
+    pub(super) async fn timer_delivers(
+        &self,
+        env: &Envelope,
+        writer: Writer,
+        note: Option<&Note>,
+        redelivered: bool,
+    ) -> Result<bool, BackendError> {
+        let delivered = note
+            .and_then(|n| n.delivered_by.as_deref())
+            .is_some_and(|by| by == env.token);
+        match decide::timer_copy(writer, delivered, env.repair, redelivered) {
+            TimerCopy::Nothing => Ok(false),
+            TimerCopy::Deliver => Ok(true),
+            TimerCopy::Repair if self.claim_repair(env).await? => Ok(true),
+            TimerCopy::LookAgain | TimerCopy::Repair => {
+                self.look_again(env).await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Claim the repair of `env`'s firing for this window
+    /// ([`decide::REPAIR_WINDOW`]): one conditional write, under a token of
+    /// this handling's own, that no other copy wins in the same window; a
+    /// claim of the window before that is still young keeps this one off
+    /// ([`decide::may_claim_repair`]). Two copies that still find the firing
+    /// unnoted then never both repair it (rule 8).
+    async fn claim_repair(&self, env: &Envelope) -> Result<bool, BackendError> {
+        let now = self.now();
+        let window = decide::repair_window(now);
+        if let Some(before) = window.checked_sub(1) {
+            let held = self
+                .slot(&repair_claim_id(&env.token, before))
+                .await?
+                .and_then(|slot| match slot.outcome {
+                    crate::wire::Outcome::Ok(at) => {
+                        at.get("at").and_then(serde_json::Value::as_u64)
+                    }
+                    _ => None,
+                });
+            if !decide::may_claim_repair(held, now) {
+                return Ok(false);
+            }
+        }
+        let id = repair_claim_id(&env.token, window);
+        let me = crate::id::nonce();
+        crate::store::claim(&*self.store, &id, &me, serde_json::json!({ "at": now })).await
     }
 
     /// Send the timer `env` again, to look at its firing after
@@ -229,4 +284,10 @@ impl Engine {
     pub(super) fn now(&self) -> u64 {
         epoch_millis(self.clock.now())
     }
+}
+
+/// The id of the claim on repairing the firing of the timer `token` in the
+/// repair window `window` ([`decide::REPAIR_WINDOW`]).
+fn repair_claim_id(token: &str, window: u64) -> crate::PromiseId {
+    crate::PromiseId::named("timer-repair", &format!("{token}@{window}"))
 }
