@@ -692,7 +692,7 @@ async fn a_timer_copy_that_finds_its_firing_unfinished_looks_again_and_one_look_
     assert!(again[0].body.contains(vow::wire::TIMER_TASK));
     // A minute on, the claim is old: the next look repairs, delivering the
     // step after the sleep, and notes it; a copy then does nothing.
-    engine.skip_clock(vow::engine::decide::REPAIR_WINDOW + Duration::from_secs(1));
+    engine.skip_clock(vow::engine::decide::FIRING_GRACE + Duration::from_secs(1));
     engine
         .process(&again[0].body, 1)
         .await

@@ -494,6 +494,10 @@ fn wait_config(keys: &Option<SigningKeys>, hop: Duration) -> EngineConfig {
     // meet the injections as messages (inline, a tick is never delivered).
     config.inline_for = Duration::ZERO;
     config.timer_hop = hop;
+    // Copies of timers look again after this (60 s by default), in real
+    // seconds on the emulators: short enough for the run's last wait, far
+    // longer than a firing's handling on a busy machine.
+    config.firing_grace = Duration::from_secs(10);
     config
 }
 

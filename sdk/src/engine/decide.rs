@@ -116,12 +116,12 @@ pub enum TimerCopy {
     /// left to do.
     Nothing,
     /// Its own firing is written but not noted as delivered: the handling
-    /// that wrote it may be delivering it right now. Look again after
-    /// [`FIRING_GRACE`].
+    /// that wrote it may be delivering it right now. Look again after the
+    /// engine's grace ([`FIRING_GRACE`] by default).
     LookAgain,
     /// Its own firing is still unnoted at a second look (or on a
     /// redelivery): its writer has surely ended or stalled. Claim the repair
-    /// of the firing for this minute ([`REPAIR_WINDOW`]); the claimant
+    /// of the firing for this window ([`repair_window`]); the claimant
     /// delivers and notes, anyone else looks again.
     Repair,
     /// Another writer's slot: deliver what is owed ([`owed`]) and note it.
@@ -139,8 +139,8 @@ pub enum TimerCopy {
 /// The handling that fires a timer notes, once everything it fired is out
 /// (rule 2), that its token delivered; a copy that finds the note does
 /// nothing. One that finds its own firing unnoted, on a first delivery that
-/// is not already a second look, sends itself again to look after
-/// [`FIRING_GRACE`] and delivers nothing now: it drops nothing (rule 3), and
+/// is not already a second look, sends itself again to look after a grace
+/// ([`FIRING_GRACE`]) and delivers nothing now: it drops nothing (rule 3), and
 /// a firing that went well is noted by then. A second look or a redelivery
 /// that still finds no note repairs, under a claim so that two such copies
 /// never both repair.
@@ -161,26 +161,24 @@ pub fn timer_copy(
     }
 }
 
-/// How long a timer copy that found its firing under way waits before it
-/// looks again ([`timer_copy`]): far longer than a firing's handling takes.
+/// How long, by default, a timer copy that found its firing under way waits
+/// before it looks again ([`timer_copy`]), and the span of one claim on
+/// repairing a firing ([`TimerCopy::Repair`]; the engine's
+/// `firing_grace`): far longer than a firing's handling takes.
 pub const FIRING_GRACE: Duration = Duration::from_secs(60);
-
-/// The span of one claim on repairing a firing ([`TimerCopy::Repair`]):
-/// claims are made per window of this length, and one made in the window
-/// before, still younger than it, keeps others waiting.
-pub const REPAIR_WINDOW: Duration = FIRING_GRACE;
 
 /// Whether a timer copy may claim the repair of its firing at `now`, when
 /// the claim of the window before was made at `before` (if it was): only
-/// once that claim is older than [`REPAIR_WINDOW`] (its holder has surely
-/// delivered, or died).
-pub fn may_claim_repair(before: Option<u64>, now: u64) -> bool {
-    before.is_none_or(|at| now.saturating_sub(at) >= crate::clock::millis(REPAIR_WINDOW))
+/// once that claim is older than a window, `grace` (its holder has surely
+/// delivered, or died). Claims are made per window of `grace`
+/// ([`repair_window`]), so two copies in one window never both win.
+pub fn may_claim_repair(before: Option<u64>, now: u64, grace: Duration) -> bool {
+    before.is_none_or(|at| now.saturating_sub(at) >= crate::clock::millis(grace))
 }
 
-/// The window of [`REPAIR_WINDOW`] that `now` falls in.
-pub fn repair_window(now: u64) -> u64 {
-    now / crate::clock::millis(REPAIR_WINDOW).max(1)
+/// The window of length `grace` that `now` falls in.
+pub fn repair_window(now: u64, grace: Duration) -> u64 {
+    now / crate::clock::millis(grace).max(1)
 }
 
 /// Whether a message checks the store before running its task: repairs and
@@ -446,12 +444,18 @@ mod tests {
         assert_eq!(timer_copy(Writer::This, false, true, false), Repair);
         assert_eq!(timer_copy(Writer::This, false, false, true), Repair);
         // A claim of the window before keeps others off while it is young.
-        let minute = crate::clock::millis(REPAIR_WINDOW);
-        assert!(may_claim_repair(None, 5));
-        assert!(!may_claim_repair(Some(1_000), 1_000 + minute - 1));
-        assert!(may_claim_repair(Some(1_000), 1_000 + minute));
-        assert_eq!(repair_window(minute - 1), 0);
-        assert_eq!(repair_window(minute), 1);
+        let grace = FIRING_GRACE;
+        let minute = crate::clock::millis(grace);
+        assert!(may_claim_repair(None, 5, grace));
+        assert!(!may_claim_repair(Some(1_000), 1_000 + minute - 1, grace));
+        assert!(may_claim_repair(Some(1_000), 1_000 + minute, grace));
+        assert_eq!(repair_window(minute - 1, grace), 0);
+        assert_eq!(repair_window(minute, grace), 1);
+        assert_eq!(
+            repair_window(5, Duration::ZERO),
+            5,
+            "a zero grace still divides"
+        );
         // Another writer's slot: owed what it carries and its climb.
         assert_eq!(timer_copy(Writer::Other, false, false, false), Deliver);
         assert_eq!(timer_copy(Writer::Cancel, false, false, false), Deliver);

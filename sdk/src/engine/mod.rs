@@ -90,6 +90,12 @@ pub struct EngineConfig {
     /// and this is at least 2 minutes; otherwise it hops through the queue,
     /// checking its promise at every hop.
     pub timer_hop: Duration,
+    /// How long a copy of a timer that finds the timer's firing written but
+    /// not yet noted as delivered waits before it looks again, and the span
+    /// of one claim on repairing such a firing
+    /// ([`decide::timer_copy`]): 60 s, far longer than a firing's handling
+    /// takes. At most the queue's longest delay.
+    pub firing_grace: Duration,
     /// The schedules the deployment declares, whose unsigned start messages
     /// this engine accepts (`VOW_SCHEDULES`; see [`DeclaredSchedules`]).
     pub schedules: DeclaredSchedules,
@@ -228,6 +234,7 @@ impl Default for EngineConfig {
             inline_for: Duration::from_secs(2),
             gather_for: Duration::from_millis(10),
             timer_hop: crate::queue::MAX_DELAY,
+            firing_grace: decide::FIRING_GRACE,
             schedules: DeclaredSchedules::default(),
             max_cancel_walk: DEFAULT_MAX_CANCEL_WALK,
             min_schedule_interval: None,

@@ -229,14 +229,15 @@ impl Engine {
     }
 
     /// Claim the repair of `env`'s firing for this window
-    /// ([`decide::REPAIR_WINDOW`]): one conditional write, under a token of
+    /// ([`decide::repair_window`]): one conditional write, under a token of
     /// this handling's own, that no other copy wins in the same window; a
     /// claim of the window before that is still young keeps this one off
     /// ([`decide::may_claim_repair`]). Two copies that still find the firing
     /// unnoted then never both repair it (rule 8).
     async fn claim_repair(&self, env: &Envelope) -> Result<bool, BackendError> {
         let now = self.now();
-        let window = decide::repair_window(now);
+        let grace = self.firing_grace();
+        let window = decide::repair_window(now, grace);
         if let Some(before) = window.checked_sub(1) {
             let held = self
                 .slot(&repair_claim_id(&env.token, before))
@@ -247,7 +248,7 @@ impl Engine {
                     }
                     _ => None,
                 });
-            if !decide::may_claim_repair(held, now) {
+            if !decide::may_claim_repair(held, now, grace) {
                 return Ok(false);
             }
         }
@@ -257,14 +258,14 @@ impl Engine {
     }
 
     /// Send the timer `env` again, to look at its firing after
-    /// [`decide::FIRING_GRACE`] and deliver it then if nobody noted it
+    /// the engine's `firing_grace` and deliver it then if nobody noted it
     /// delivered (rule 3: a copy drops nothing).
     pub(super) async fn look_again(&self, env: &Envelope) -> Result<(), BackendError> {
         let mut again = env.clone();
         again.repair = true;
         debug!(promise = %env.target.id(), "timer found its firing under way: looking again later");
         let body = self.seal(&again).await?;
-        let delay = decide::FIRING_GRACE;
+        let delay = self.firing_grace();
         self.queue.send(vec![Outgoing { body, delay }]).await
     }
 
@@ -280,6 +281,11 @@ impl Engine {
         }
     }
 
+    /// The engine's `firing_grace`, within what a queue delay allows.
+    fn firing_grace(&self) -> Duration {
+        self.config.firing_grace.min(MAX_DELAY)
+    }
+
     /// Milliseconds since the Unix epoch, now, as timers count.
     pub(super) fn now(&self) -> u64 {
         epoch_millis(self.clock.now())
@@ -287,7 +293,7 @@ impl Engine {
 }
 
 /// The id of the claim on repairing the firing of the timer `token` in the
-/// repair window `window` ([`decide::REPAIR_WINDOW`]).
+/// repair window `window` ([`decide::repair_window`]).
 fn repair_claim_id(token: &str, window: u64) -> crate::PromiseId {
     crate::PromiseId::named("timer-repair", &format!("{token}@{window}"))
 }
