@@ -678,6 +678,12 @@ async fn a_timer_copy_that_finds_its_firing_unfinished_looks_again_and_one_look_
     assert_eq!(sent.len(), 1, "the copy sent only its second look");
     assert_eq!(sent[0].delay, vow::engine::decide::FIRING_GRACE);
     assert!(sent[0].body.contains(vow::wire::TIMER_TASK));
+    // So does a redelivery: it may be an earlier hop's message, or a copy,
+    // while the firing's own handling still sends.
+    engine.process(&timer.body, 2).await.expect("a redelivery");
+    let looked = queue.take();
+    assert_eq!(looked.len(), 1, "the redelivery sent only its second look");
+    assert_eq!(looked[0].delay, vow::engine::decide::FIRING_GRACE);
     // A second look claims the repair; this one dies before it delivers.
     assert!(failing.process(&sent[0].body, 1).await.is_err());
     // Another second look in the same minute finds the claim held and looks
@@ -690,7 +696,7 @@ async fn a_timer_copy_that_finds_its_firing_unfinished_looks_again_and_one_look_
     assert_eq!(again.len(), 1, "{again:?}");
     assert_eq!(again[0].delay, vow::engine::decide::FIRING_GRACE);
     assert!(again[0].body.contains(vow::wire::TIMER_TASK));
-    // A minute on, the claim is old: the next look repairs, delivering the
+    // A grace on, the claim is old: the next look repairs, delivering the
     // step after the sleep, and notes it; a copy then does nothing.
     engine.skip_clock(vow::engine::decide::FIRING_GRACE + Duration::from_secs(1));
     engine

@@ -55,9 +55,14 @@ const DAY: Duration = Duration::from_secs(24 * 3_600);
 /// How far the test clock moves at each step.
 const STEP: Duration = Duration::from_secs(12 * 3_600);
 
-/// Steps: the longest wait (4 days), the sleep after it (3 days), and a day
-/// to spare.
-const STEPS: u32 = 16;
+/// Steps: the longest wait (4 days), the sleep after it (3 days), and two
+/// days to spare: a copy of a timer that finds the firing unfinished (a
+/// redriven one) looks again after the engine's grace, which the run meets
+/// only at its next step, and a second look may wait one more.
+const STEPS: u32 = 20;
+
+/// The engine's `firing_grace` in this rig ([`wait_config`]).
+const GRACE: Duration = Duration::from_secs(10);
 
 /// The kinds of the waits rig, in mix order.
 pub const WAIT_KINDS: &[&str] = &[
@@ -77,7 +82,7 @@ const CRONS: &[&str] = &["0 0 * * *", "0 */6 * * *"];
 pub struct WaitFaults {
     /// A second copy of a timer, a moment later: it finds the promise
     /// settled by its own token, and the firing noted as delivered or under
-    /// way (then it looks again a minute later); the step after the wait,
+    /// way (then it looks again after the grace); the step after the wait,
     /// running or done, must not run again.
     pub timer_dup: f64,
     /// A second copy of a schedule tick.
@@ -276,6 +281,10 @@ impl WaitQueue {
     /// made, its delivery fails), then the message is dead-lettered and
     /// redriven: `vow dlq redrive` sends its body to the work queue.
     async fn redrive(&self, d: &Delivery) -> bool {
+        // As quick as any other worker, not always first: handled at once,
+        // it would win every race with the copies the other workers hold.
+        let pause = Duration::from_millis((self.roll() * 500.0) as u64);
+        tokio::time::sleep(pause).await;
         let _ = self.failing.handle_batch(vec![d.clone()]).await;
         let raw = self.raw.clone();
         self.move_to(d, &raw).await
@@ -494,10 +503,10 @@ fn wait_config(keys: &Option<SigningKeys>, hop: Duration) -> EngineConfig {
     // meet the injections as messages (inline, a tick is never delivered).
     config.inline_for = Duration::ZERO;
     config.timer_hop = hop;
-    // Copies of timers look again after this (60 s by default), in real
+    // Copies of timers look again after this (15 minutes by default), in real
     // seconds on the emulators: short enough for the run's last wait, far
     // longer than a firing's handling on a busy machine.
-    config.firing_grace = Duration::from_secs(10);
+    config.firing_grace = GRACE;
     config
 }
 
@@ -814,6 +823,13 @@ impl WaitsRig {
             self.settle().await;
         }
         let until = self.now();
+        // The last steps' copies of timers look again after the grace: let
+        // it pass (on memory, by the clock; on the emulators, the queue's
+        // delays are real seconds, which the waits below cover).
+        for _ in 0..3 {
+            self.skip(GRACE);
+            self.settle().await;
+        }
         // Past the deadline: a resolve comes too late.
         for cb in late {
             match resolve(&self.app, &cb).await {
@@ -851,14 +867,15 @@ impl WaitsRig {
                 }
             }
         }
-        // Let copies still in flight record themselves: quiet for 3 s.
+        // Let copies still in flight record themselves: quiet for longer
+        // than a copy's second look takes to come.
         let (mut count, mut since) = (0, Instant::now());
-        let give_up = Instant::now() + Duration::from_secs(60);
+        let give_up = Instant::now() + Duration::from_secs(90);
         while Instant::now() < give_up {
             let now = self.observations().len();
             if now != count {
                 (count, since) = (now, Instant::now());
-            } else if since.elapsed() >= Duration::from_secs(3) {
+            } else if since.elapsed() >= GRACE + Duration::from_secs(3) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(250)).await;

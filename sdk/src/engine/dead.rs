@@ -117,9 +117,9 @@ impl Engine {
     /// later (a dead letter may be a copy of a firing still under way; rule
     /// 8), and a dead-lettered second look delivers at once (rule 3).
     async fn bury_timer(self: &Arc<Self>, env: crate::wire::Envelope) -> Result<(), Rejected> {
-        match self.arrive(&env, false, None, &None).await? {
+        match self.arrive(&env, None, &None).await? {
             super::deliver::Arrival::Settled(_) => Ok(()),
-            super::deliver::Arrival::Open(note) => self.fire_timer(env, false, note, &None).await,
+            super::deliver::Arrival::Open(note) => self.fire_timer(env, note, &None).await,
         }
     }
 

@@ -119,8 +119,8 @@ pub enum TimerCopy {
     /// that wrote it may be delivering it right now. Look again after the
     /// engine's grace ([`FIRING_GRACE`] by default).
     LookAgain,
-    /// Its own firing is still unnoted at a second look (or on a
-    /// redelivery): its writer has surely ended or stalled. Claim the repair
+    /// Its own firing is still unnoted at a second look: its writer has
+    /// surely ended or stalled. Claim the repair
     /// of the firing for this window ([`repair_window`]); the claimant
     /// delivers and notes, anyone else looks again.
     Repair,
@@ -138,23 +138,20 @@ pub enum TimerCopy {
 /// a firing that went well: the step after the sleep may still be running.
 /// The handling that fires a timer notes, once everything it fired is out
 /// (rule 2), that its token delivered; a copy that finds the note does
-/// nothing. One that finds its own firing unnoted, on a first delivery that
-/// is not already a second look, sends itself again to look after a grace
-/// ([`FIRING_GRACE`]) and delivers nothing now: it drops nothing (rule 3), and
-/// a firing that went well is noted by then. A second look or a redelivery
-/// that still finds no note repairs, under a claim so that two such copies
-/// never both repair.
-pub fn timer_copy(
-    writer: Writer,
-    delivered: bool,
-    second_look: bool,
-    redelivered: bool,
-) -> TimerCopy {
+/// nothing. One that finds its own firing unnoted sends itself again to
+/// look after a grace ([`FIRING_GRACE`]) and delivers nothing now: it drops
+/// nothing (rule 3), and a firing that went well is noted by then. A
+/// redelivery and a dead letter look again too: they may be an earlier
+/// hop's message, or a copy, while the firing's own handling still sends.
+/// Only a `second_look` that still finds no note repairs, under a claim so
+/// that two such looks never both repair. A firing whose handling died is
+/// so repaired one grace later.
+pub fn timer_copy(writer: Writer, delivered: bool, second_look: bool) -> TimerCopy {
     if delivered {
         TimerCopy::Nothing
     } else if writer != Writer::This {
         TimerCopy::Deliver
-    } else if !second_look && !redelivered {
+    } else if !second_look {
         TimerCopy::LookAgain
     } else {
         TimerCopy::Repair
@@ -164,8 +161,10 @@ pub fn timer_copy(
 /// How long, by default, a timer copy that found its firing under way waits
 /// before it looks again ([`timer_copy`]), and the span of one claim on
 /// repairing a firing ([`TimerCopy::Repair`]; the engine's
-/// `firing_grace`): far longer than a firing's handling takes.
-pub const FIRING_GRACE: Duration = Duration::from_secs(60);
+/// `firing_grace`): 15 minutes, the queue's longest delay and longer than
+/// any Lambda invocation lasts, so a firing's handling still going after it
+/// is one that stalled (a fault).
+pub const FIRING_GRACE: Duration = Duration::from_secs(15 * 60);
 
 /// Whether a timer copy may claim the repair of its firing at `now`, when
 /// the claim of the window before was made at `before` (if it was): only
@@ -435,14 +434,13 @@ mod tests {
         use TimerCopy::*;
         // Noted delivered: nothing, whoever wrote the slot.
         for writer in [Writer::This, Writer::Other, Writer::Cancel] {
-            assert_eq!(timer_copy(writer, true, false, false), Nothing);
-            assert_eq!(timer_copy(writer, true, true, true), Nothing);
+            assert_eq!(timer_copy(writer, true, false), Nothing);
+            assert_eq!(timer_copy(writer, true, true), Nothing);
         }
-        // Its own firing, unnoted: a first look waits; a second look or a
-        // redelivery claims the repair.
-        assert_eq!(timer_copy(Writer::This, false, false, false), LookAgain);
-        assert_eq!(timer_copy(Writer::This, false, true, false), Repair);
-        assert_eq!(timer_copy(Writer::This, false, false, true), Repair);
+        // Its own firing, unnoted: a first look (a copy, a redelivery, a
+        // dead letter) waits; a second look claims the repair.
+        assert_eq!(timer_copy(Writer::This, false, false), LookAgain);
+        assert_eq!(timer_copy(Writer::This, false, true), Repair);
         // A claim of the window before keeps others off while it is young.
         let grace = FIRING_GRACE;
         let minute = crate::clock::millis(grace);
@@ -457,8 +455,8 @@ mod tests {
             "a zero grace still divides"
         );
         // Another writer's slot: owed what it carries and its climb.
-        assert_eq!(timer_copy(Writer::Other, false, false, false), Deliver);
-        assert_eq!(timer_copy(Writer::Cancel, false, false, false), Deliver);
+        assert_eq!(timer_copy(Writer::Other, false, false), Deliver);
+        assert_eq!(timer_copy(Writer::Cancel, false, false), Deliver);
     }
 
     #[test]

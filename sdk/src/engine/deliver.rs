@@ -293,7 +293,7 @@ impl Engine {
         let timer = env.timer_at().is_some();
         let mut noted = None;
         if decide::checks_first(env.repair, redelivered, timer, aged) {
-            match self.arrive(&env, redelivered, Some(inline), gather).await? {
+            match self.arrive(&env, Some(inline), gather).await? {
                 Arrival::Settled(after) => return Ok(after),
                 Arrival::Open(note) => noted = note,
             }
@@ -303,7 +303,7 @@ impl Engine {
                 return Ok(None);
             }
             if timer {
-                self.fire_timer(env, redelivered, noted, gather).await?;
+                self.fire_timer(env, noted, gather).await?;
                 return Ok(None);
             }
             return self.settle_resolve(env, Some(inline), gather).await;
@@ -344,7 +344,6 @@ impl Engine {
     pub(super) async fn arrive(
         &self,
         env: &Envelope,
-        redelivered: bool,
         inline: Option<Inline>,
         gather: &Option<Arc<Gather>>,
     ) -> Result<Arrival, BackendError> {
@@ -365,10 +364,7 @@ impl Engine {
         let timer = env.timer_at().is_some();
         if timer {
             let writer = decide::writer(Some(&slot.by), &env.token);
-            if !self
-                .timer_delivers(env, writer, note.as_ref(), redelivered)
-                .await?
-            {
+            if !self.timer_delivers(env, writer, note.as_ref()).await? {
                 return Ok(Arrival::Settled(None));
             }
         }

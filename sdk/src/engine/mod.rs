@@ -93,8 +93,8 @@ pub struct EngineConfig {
     /// How long a copy of a timer that finds the timer's firing written but
     /// not yet noted as delivered waits before it looks again, and the span
     /// of one claim on repairing such a firing
-    /// ([`decide::timer_copy`]): 60 s, far longer than a firing's handling
-    /// takes. At most the queue's longest delay.
+    /// ([`decide::timer_copy`]): 15 minutes, longer than any Lambda
+    /// invocation lasts. At most the queue's longest delay.
     pub firing_grace: Duration,
     /// The schedules the deployment declares, whose unsigned start messages
     /// this engine accepts (`VOW_SCHEDULES`; see [`DeclaredSchedules`]).

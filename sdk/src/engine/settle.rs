@@ -45,9 +45,9 @@ pub(super) struct Step<'e> {
     /// How many settles this step has made; past [`MAX_SETTLES_PER_STEP`], the
     /// rest go out as resolve messages.
     settled: usize,
-    /// For a timer's first look: its promise, whose slot found written by
-    /// the timer's own token means another handling of the same firing may
-    /// be delivering it now ([`decide::timer_copy`]).
+    /// For a timer's firing: its promise, whose slot found written by the
+    /// timer's own token means another handling of the same firing may be
+    /// delivering it now ([`decide::timer_copy`]).
     pub(super) firing: Option<PromiseId>,
     /// Set when that happened: the step delivered nothing.
     pub(super) found_firing: bool,

@@ -17,7 +17,8 @@
 //! its way to the same settle: indexing it again writes the same item, and
 //! sending it again is a copy. A copy that comes after the firing finds the
 //! note and does nothing; one that finds the firing written but unnoted looks
-//! again a minute later, and delivers then if the note is still missing
+//! again after a grace (15 minutes), and repairs then, under a claim, if the
+//! note is still missing
 //! ([`decide::timer_copy`]; rules 3 and 8). Rule 5: every hop brings it
 //! closer, and a time further away than any producer sets is refused
 //! ([`decide::wake`]).
@@ -180,7 +181,6 @@ impl Engine {
     pub(super) async fn fire_timer(
         self: &Arc<Self>,
         env: Envelope,
-        redelivered: bool,
         note: Option<Note>,
         gather: &Option<Arc<Gather>>,
     ) -> Result<(), Rejected> {
@@ -196,7 +196,7 @@ impl Engine {
             .await?;
         step.flush().await?;
         if step.found_firing {
-            self.arrive(&env, redelivered, None, gather).await?;
+            self.arrive(&env, None, gather).await?;
         } else {
             self.note_delivered(&env, note).await;
         }
@@ -212,12 +212,11 @@ impl Engine {
         env: &Envelope,
         writer: Writer,
         note: Option<&Note>,
-        redelivered: bool,
     ) -> Result<bool, BackendError> {
         let delivered = note
             .and_then(|n| n.delivered_by.as_deref())
             .is_some_and(|by| by == env.token);
-        match decide::timer_copy(writer, delivered, env.repair, redelivered) {
+        match decide::timer_copy(writer, delivered, env.repair) {
             TimerCopy::Nothing => Ok(false),
             TimerCopy::Deliver => Ok(true),
             TimerCopy::Repair if self.claim_repair(env).await? => Ok(true),
