@@ -26,7 +26,13 @@
 //!   where the chain of messages that led to the run saw a fault. A claim that
 //!   exists so that what its holder sends is sent once (a schedule's firing
 //!   lease) stands between: what its holder sends starts untouched, unless it
-//!   took over a lease whose holder a fault stopped.
+//!   took over a lease whose holder a fault stopped. A timer's copies are
+//!   faults the engine must absorb (issue "long waits"): what a timer's
+//!   handling delivers is touched only where a crash, an expiry or a stall
+//!   past `FIRING_GRACE` stopped a handling that delivered the same firing,
+//!   or made this handling a redelivery of its own firing (a duplicate, a
+//!   redrive or a dead letter of a timer explains nothing it delivers);
+//!   `--strict-timers` keeps only the first.
 //!
 //! Some scenarios show holes in today's engine ([`world::Scenario::holes`]:
 //! issue 20's, and those the model found in the engine's fixes): the check
@@ -35,6 +41,8 @@
 //! before the engine's fix, kept to show the check finds holes 2 and 4 there;
 //! `--variant <name>` ([`world::Variant`]) takes a later fix back (or tries a
 //! proposed one), and the tests show the check finds the hole again.
+//!
+//! `--states <n>` explores up to n states per scenario.
 //!
 //! `cargo test -p vow-model` runs the bounded check (part of `./tests/run.sh`);
 //! `cargo run -p vow-model -- --deep` (`./tests/run.sh model`) explores a larger
