@@ -26,7 +26,13 @@
 //!   where the chain of messages that led to the run saw a fault. A claim that
 //!   exists so that what its holder sends is sent once (a schedule's firing
 //!   lease) stands between: what its holder sends starts untouched, unless it
-//!   took over a lease whose holder a fault stopped.
+//!   took over a lease whose holder a fault stopped. A timer's copies are
+//!   faults the engine must absorb (issue "long waits"): what a timer's
+//!   handling delivers is touched only where a crash, an expiry or a stall
+//!   past `FIRING_GRACE` stopped a handling that delivered the same firing,
+//!   or made this handling a redelivery of its own firing (a duplicate, a
+//!   redrive or a dead letter of a timer explains nothing it delivers);
+//!   `--strict-timers` keeps only the first.
 //!
 //! Some scenarios show holes in today's engine ([`world::Scenario::holes`]:
 //! issue 20's, and those the model found in the engine's fixes): the check
@@ -35,6 +41,8 @@
 //! before the engine's fix, kept to show the check finds holes 2 and 4 there;
 //! `--variant <name>` ([`world::Variant`]) takes a later fix back (or tries a
 //! proposed one), and the tests show the check finds the hole again.
+//!
+//! `--states <n>` explores up to n states per scenario.
 //!
 //! `cargo test -p vow-model` runs the bounded check (part of `./tests/run.sh`);
 //! `cargo run -p vow-model -- --deep` (`./tests/run.sh model`) explores a larger
@@ -329,9 +337,27 @@ fn main() -> std::process::ExitCode {
     } else {
         (BOUNDED, MAX_STATES)
     };
+    // `--states <n>`: explore up to n states per scenario instead.
+    let max_states = match args.iter().position(|a| a == "--states") {
+        Some(i) => match args.get(i + 1).and_then(|n| n.parse().ok()) {
+            Some(n) => n,
+            None => {
+                eprintln!("model: --states takes a number of states");
+                return std::process::ExitCode::FAILURE;
+            }
+        },
+        None => max_states,
+    };
+    // `--strict-timers`: only a fault that stopped a handling while it
+    // delivered a timer's firing explains a re-run of what it delivered.
+    let strict = args.iter().any(|a| a == "--strict-timers");
+    world::set_strict_timers(strict);
     println!("model: budget {budget:?}");
     if let Some(variant) = variant {
         println!("model: with the variant {}", variant.name());
+    }
+    if strict {
+        println!("model: with --strict-timers");
     }
     let Summary {
         states,
@@ -565,6 +591,94 @@ mod tests {
             matches!((live, old), (Some(a), Some(b)) if a < b),
             "the revive read the lease young, then it grew old: {trace:?}"
         );
+    }
+
+    #[test]
+    fn timer_copies_fixed_a_copy_of_a_fired_timer_never_runs_the_step_after_it_again() {
+        // Before 69556c0 (`--variant timer-copies-repair`), a copy of a
+        // timer that found its own firing written delivered what is stored
+        // with it again, as repairs, while the step after the sleep still
+        // ran (or before it had run): with one SQS duplicate of the timer,
+        // and no other fault, that step runs twice. A duplicate of a timer
+        // no longer explains a re-run of what it delivers (property `once`),
+        // so the check finds it, with the timer due at once (`fired`) and
+        // after a hop (`sleep`).
+        let old = Some(Variant::TimerCopiesRepair);
+        for (scenario, step) in [(Scenario::Fired, "P(131)"), (Scenario::Sleep, "P(91)")] {
+            let (why, trace) = varied(scenario, old, DUPLICATES, &[]);
+            assert!(why.starts_with(&format!("once: {step}")), "{why}");
+            assert_eq!(faults(&trace), 1, "{trace:?}");
+            assert!(
+                trace.iter().any(|l| l.contains("delivered twice")),
+                "{trace:?}"
+            );
+            assert!(
+                trace.iter().any(|l| l.contains("owes Owed")),
+                "the copy repairs its own firing: {trace:?}"
+            );
+        }
+        // As fixed: the copy finds the firing noted and does nothing, or
+        // looks again after FIRING_GRACE; `fired` is explored in every
+        // reachable state within the bounded faults.
+        let fixed = hunt(Scenario::Fired, None, BOUNDED, MAX_STATES, &[]);
+        let complete = fixed.complete;
+        let (why, _) = shown(Scenario::Fired, fixed);
+        assert_eq!(why, "");
+        assert!(complete, "every reachable state");
+    }
+
+    #[test]
+    fn a_timer_that_looks_again_comes_after_the_firing_it_found_under_way() {
+        // What FIRING_GRACE is for: with the look-again copy an ordinary
+        // message, its second look can come while the firing's handling is
+        // still sending, and it delivers the firing again.
+        let at_once = Some(Variant::LooksAgainAtOnce);
+        let (why, trace) = varied(Scenario::Fired, at_once, BOUNDED, &[]);
+        assert!(why.starts_with("once: P(131)"), "{why}");
+        let look = trace.iter().position(|l| l.contains("itself again"));
+        let second = trace.iter().position(|l| l.contains("(repair)"));
+        assert!(
+            matches!((look, second), (Some(a), Some(b)) if a < b),
+            "{trace:?}"
+        );
+    }
+
+    /// [`varied`] with `--strict-timers`.
+    fn strictly(scenario: Scenario, variant: Option<Variant>) -> (String, Vec<String>) {
+        world::set_strict_timers(true);
+        let found = varied(scenario, variant, BOUNDED, &[]);
+        world::set_strict_timers(false);
+        found
+    }
+
+    #[test]
+    fn strict_timers_a_redelivered_hop_repairs_a_firing_under_way() {
+        // Found by this model in 69556c0, with `--strict-timers` (a re-run
+        // of what a firing delivered is explained only by a fault that
+        // stopped a handling while it delivered that firing). `decide::
+        // timer_copy` takes a redelivery for the firing's own handling that
+        // died, and delivers at once. But the handling of an earlier hop
+        // that crashed after sending the timer on, before deleting its
+        // message, makes a redelivery too: it arrives while the firing's
+        // handling is sending, and the step after the sleep runs twice
+        // with one crash, before the timer's time.
+        let (why, trace) = strictly(Scenario::Sleep, None);
+        assert!(why.starts_with("once: P(91)"), "{why}");
+        assert_eq!(faults(&trace), 1, "{trace:?}");
+        let early = trace.iter().position(|l| l.contains("is early"));
+        let crash = trace.iter().position(|l| l.contains("crashes"));
+        let deliver = trace.iter().position(|l| l.contains(": Deliver"));
+        assert!(
+            matches!((early, crash, deliver), (Some(a), Some(b), Some(c)) if a < b && b < c),
+            "the hop's handling crashed after it sent the timer on: {trace:?}"
+        );
+        // The proposal `always-looks-again` (a redelivery looks again too;
+        // only a second look delivers) keeps the strict property.
+        let proposal = Some(Variant::AlwaysLooksAgain);
+        for scenario in [Scenario::Fired, Scenario::Sleep] {
+            let (why, _) = strictly(scenario, proposal);
+            assert_eq!(why, "", "{}", scenario.name());
+        }
     }
 
     #[test]

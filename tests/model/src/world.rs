@@ -5,7 +5,7 @@
 use super::{proposal, Budget};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
-use vow::engine::decide::{self, Climb};
+use vow::engine::decide::{self, Climb, TimerCopy, Writer};
 use vow::wire::{blob_key, BlobKind};
 use vow::PromiseId;
 
@@ -145,9 +145,20 @@ struct Msg {
     /// duplicate, a redrive), or it was sent while handling one that was
     /// touched: a re-run it causes is explained (property `once`).
     touched: bool,
+    /// A timer only: a crash or a visibility expiry struck this very
+    /// message while it was held, so its next receive is a redelivery (a
+    /// copy of it, a redrive, its next hop or its look-again copy is not
+    /// struck). This, and not `touched`, explains a re-run of what a timer
+    /// delivers (property `once`, [`State::sends_touched`]).
+    struck: bool,
     /// Sent under a claim that exists so it is sent once (a schedule's
     /// firing): it inherits nothing from the message that sent it.
     fence: bool,
+    /// A timer's look-again copy, sent with a delay of `FIRING_GRACE`: how
+    /// many of the handlings that were under way when it was sent have not
+    /// yet ended (finished, crashed, or stalled past the grace). It is
+    /// received only once none has ([`Prog::blocks`]).
+    waits: u8,
 }
 
 impl Msg {
@@ -163,7 +174,9 @@ impl Msg {
             at: Place::Visible,
             sqs: 0,
             touched: false,
+            struck: false,
             fence: false,
+            waits: 0,
         }
     }
 }
@@ -184,6 +197,10 @@ struct Record {
     /// A tick's note `sent` (`Store::note`, apart from the slot): its run
     /// held the firing's lease and sent the job.
     sent: bool,
+    /// A sleep's or a callback's note `delivered_by` (`Store::note`, apart
+    /// from the slot): the token of the timer whose handling sent everything
+    /// its firing owed (`timer.rs` `note_delivered`).
+    delivered: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -237,6 +254,20 @@ enum Op {
     /// `Vow::schedule` at a start-up: revive the chain if its firing is
     /// unclaimed or stalled ([`proposal::revive_at`]).
     Revive,
+    /// A timer at its time settles its promise under its own token
+    /// (`timer.rs` `fire_timer`): one conditional write; `first_look` is
+    /// [`decide::timer_copy`]'s `LookAgain` for its own unnoted firing (a
+    /// first delivery that is not a second look), and then losing to its own
+    /// token delivers nothing and looks again.
+    Fire {
+        first_look: bool,
+    },
+    /// `timer.rs` `look_again`: send the held timer again as a repair, with
+    /// a delay of `FIRING_GRACE` (one send).
+    LookAgain,
+    /// `timer.rs` `note_delivered`: note `delivered_by` beside the timer's
+    /// slot, once its firing's deliveries are sent (one write).
+    Delivered(Tgt),
 }
 
 /// A firing's lease (generation `gen` is a record of its own).
@@ -293,6 +324,21 @@ struct Prog {
     touched: bool,
     /// The lease it holds, by its holder token (a tick's run).
     holder: Option<String>,
+    /// Its message was struck by a fault before it took it ([`Msg::struck`]).
+    struck: bool,
+    /// It stalled past its message's visibility, or past `FIRING_GRACE`
+    /// after a look-again copy was sent, while it ran (a fault).
+    stalled: bool,
+    /// The timer promise whose firing this handling delivers and has not
+    /// yet noted delivered: a fault that stops it here explains a re-run
+    /// of what the firing delivers ([`State::explained`]).
+    firing: Option<Tgt>,
+    /// Whether it delivers a timer's own firing that it found written by
+    /// its token, unnoted (a redelivery, a second look, a dead letter).
+    repairs_own: bool,
+    /// The look-again copies of timers sent while it ran: none is received
+    /// before it ends (`FIRING_GRACE` is far longer than a handling).
+    blocks: Vec<u16>,
 }
 
 impl Prog {
@@ -310,6 +356,11 @@ impl Prog {
             receipt: 0,
             touched: false,
             holder: None,
+            struck: false,
+            stalled: false,
+            firing: None,
+            repairs_own: false,
+            blocks: Vec::new(),
         }
     }
 }
@@ -345,6 +396,9 @@ pub enum Action {
     Age(u8),
     /// The holder of lease `gen` stalls past it while it still runs.
     Stall(u8),
+    /// A handling is still under way `FIRING_GRACE` after a timer's
+    /// look-again copy was sent while it ran.
+    Slow(Actor),
     StartRevive,
 }
 
@@ -374,6 +428,10 @@ impl fmt::Display for Action {
             Action::Stall(g) => write!(
                 f,
                 "FAULT the holder of lease {g} stalls past LEASE while it runs"
+            ),
+            Action::Slow(a) => write!(
+                f,
+                "FAULT {a:?} stalls past FIRING_GRACE while it runs (a look-again copy may come)"
             ),
             Action::StartRevive => write!(f, "App calls schedule() at a start-up (revive)"),
         }
@@ -424,10 +482,14 @@ pub enum Scenario {
     /// Sleep p120 stores `then p121`; its timer hops once; a message is
     /// dead-lettered after one receive, and a dead letter may be redriven.
     Redrive,
+    /// Sleep p130 stores `then p131`; its timer arrives at its time (no
+    /// hop), so that the firing, its copies and their looks again are
+    /// explored deeper than in `sleep`.
+    Fired,
 }
 
 impl Scenario {
-    pub fn all() -> [Scenario; 14] {
+    pub fn all() -> [Scenario; 15] {
         [
             Scenario::Chain,
             Scenario::Retry,
@@ -443,6 +505,7 @@ impl Scenario {
             Scenario::Schedule,
             Scenario::ScheduleOld,
             Scenario::Redrive,
+            Scenario::Fired,
         ]
     }
 
@@ -514,6 +577,7 @@ impl Scenario {
             Scenario::Schedule => "schedule",
             Scenario::ScheduleOld => "schedule-old",
             Scenario::Redrive => "redrive",
+            Scenario::Fired => "fired",
         }
     }
 
@@ -534,6 +598,7 @@ impl Scenario {
             Scenario::Schedule => vec![TICK],
             Scenario::ScheduleOld => vec![110, 111],
             Scenario::Redrive => vec![121],
+            Scenario::Fired => vec![131],
         }
     }
 
@@ -674,6 +739,15 @@ impl Scenario {
                 later(&mut store, 120, then(121, vec![]));
                 vec![timer(120, Out::Val(120, 1))]
             }
+            Scenario::Fired => {
+                later(&mut store, 130, then(131, vec![]));
+                let mut due = timer(130, Out::Val(130, 1));
+                due.task = Task::Timer {
+                    out: Out::Val(130, 1),
+                    hops: 0,
+                };
+                vec![due]
+            }
         };
         (msgs, store)
     }
@@ -688,6 +762,23 @@ fn cell(target: Tgt) -> (Rec, u32) {
             (Rec::Shard(join, 0, index / FAN), index % FAN)
         }
     }
+}
+
+thread_local! {
+    static STRICT_TIMERS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// `--strict-timers`: property `once` counts a re-run of what a timer's
+/// firing delivered as explained only by a fault that stopped a handling
+/// while it delivered that firing (after its settle or its decision to
+/// deliver, before its note), not by the crash or expiry that made the
+/// deliverer a redelivery. For this thread's explorations.
+pub fn set_strict_timers(strict: bool) {
+    STRICT_TIMERS.with(|s| s.set(strict));
+}
+
+fn strict_timers() -> bool {
+    STRICT_TIMERS.with(std::cell::Cell::get)
 }
 
 /// The engine's promise id for a model promise (tokens are derived from ids).
@@ -709,14 +800,30 @@ pub enum Variant {
     /// A revive leaves a live firing alone, as before the fix of hole 11:
     /// hole 11 back.
     LeavesLiveAlone,
+    /// Timers as before 69556c0: a timer copy (a duplicate, a redelivery, a
+    /// redrive, a dead letter) that finds its own firing written delivers
+    /// what is stored with it at once, as repairs, and nothing notes a
+    /// firing delivered.
+    TimerCopiesRepair,
+    /// The timer rule of 69556c0, with the look-again copy an ordinary
+    /// message (no `FIRING_GRACE`: it may come while the firing it waits
+    /// for is still being delivered), to show what the grace is for.
+    LooksAgainAtOnce,
+    /// PROPOSED: a redelivered timer (and a dead letter) that finds its own
+    /// firing unnoted looks again too, like a first delivery; only a second
+    /// look delivers it (`timer_copy` called with `redelivered = false`).
+    AlwaysLooksAgain,
 }
 
 impl Variant {
-    pub fn all() -> [Variant; 3] {
+    pub fn all() -> [Variant; 6] {
         [
             Variant::IgnoresSentNote,
             Variant::RevivesUnclaimedOnly,
             Variant::LeavesLiveAlone,
+            Variant::TimerCopiesRepair,
+            Variant::LooksAgainAtOnce,
+            Variant::AlwaysLooksAgain,
         ]
     }
 
@@ -725,6 +832,9 @@ impl Variant {
             Variant::IgnoresSentNote => "ignores-sent-note",
             Variant::RevivesUnclaimedOnly => "revives-unclaimed-only",
             Variant::LeavesLiveAlone => "leaves-live-alone",
+            Variant::TimerCopiesRepair => "timer-copies-repair",
+            Variant::LooksAgainAtOnce => "looks-again-at-once",
+            Variant::AlwaysLooksAgain => "always-looks-again",
         }
     }
 }
@@ -777,6 +887,11 @@ pub struct State {
     revived: bool,
     /// Whether a tick was dead-lettered since a start-up last looked.
     died: bool,
+    /// Timer promises whose firing a fault stopped while a handling
+    /// delivered it (a crash, an expiry or a stall past `FIRING_GRACE` after
+    /// its settle or its decision to deliver, before its note): a re-run of
+    /// what the firing delivers is explained (property `once`).
+    explained: BTreeSet<Tgt>,
 }
 
 impl State {
@@ -818,6 +933,7 @@ impl State {
             },
             revived: false,
             died: false,
+            explained: BTreeSet::new(),
         };
         for m in msgs {
             state.enqueue(m);
@@ -825,9 +941,32 @@ impl State {
         state
     }
 
-    fn enqueue(&mut self, msg: Msg) {
+    fn enqueue(&mut self, msg: Msg) -> u16 {
         let id = (0..).find(|i| !self.queue.contains_key(i)).unwrap_or(0);
         self.queue.insert(id, msg);
+        id
+    }
+
+    /// What a timer's handling passes to `decide::timer_copy` as
+    /// `redelivered`: whether its message was received before (a dead
+    /// letter was), unless the proposal `always-looks-again` is tried.
+    fn redelivered(&self, prog: &Prog) -> bool {
+        (prog.receipt > 1 || prog.dead) && self.variant != Some(Variant::AlwaysLooksAgain)
+    }
+
+    /// Whether the engine is today's timer rule (69556c0) or a variant of it.
+    fn notes_timers(&self) -> bool {
+        self.variant != Some(Variant::TimerCopiesRepair)
+    }
+
+    /// A handling ended (finished or crashed) or stalled past
+    /// `FIRING_GRACE`: the look-again copies it held back may come.
+    fn release(&mut self, blocks: &[u16]) {
+        for id in blocks {
+            if let Some(m) = self.queue.get_mut(id) {
+                m.waits = m.waits.saturating_sub(1);
+            }
+        }
     }
 
     fn prog(&mut self, actor: Actor) -> &mut Option<Prog> {
@@ -885,6 +1024,7 @@ impl State {
             revive,
             revived,
             died,
+            explained,
         } = self;
         let mut workers: Vec<&Option<Prog>> = workers.iter().collect();
         workers.sort();
@@ -893,6 +1033,7 @@ impl State {
         (dead_letters, app, cancel, resolve, resolver, runs, started).hash(&mut h);
         (sqs, app_touched, seen, crashes, duplicates, expiries).hash(&mut h);
         (redrives, broken, leases, holders, revive, revived, died).hash(&mut h);
+        explained.hash(&mut h);
         h.finish()
     }
 
@@ -907,7 +1048,7 @@ impl State {
         // Idle workers are interchangeable: the first one receives.
         if let Some(w) = (0..WORKERS).find(|w| self.workers[*w].is_none()) {
             for (id, m) in &self.queue {
-                if m.at == Place::Visible {
+                if m.at == Place::Visible && m.waits == 0 {
                     let mut next = self.clone();
                     let what = next.receive(w, *id);
                     out.push((Action::Receive(Actor::Worker(w), *id, what), next));
@@ -940,15 +1081,23 @@ impl State {
                     );
                     if let Task::Timer { hops, .. } = &m.task {
                         if timer_wake(*hops) != decide::Wake::Now {
-                            // Before its time, a dead timer goes back to wait,
-                            // if it holds its hop's claim (`dead.rs` calls `due`
-                            // with the dead letter's message id, the same).
+                            // Before its time, a dead timer goes back to wait
+                            // (`dead.rs` calls `due`).
                             prog.ops = hop_on(m).into();
+                        } else if self.notes_timers() {
+                            // At its time, `bury_timer`: it checks its
+                            // promise first as a redelivery (`arrive`), and
+                            // fires it if it is open (`fire_timer`).
+                            prog.ops = vec![Op::Check].into();
                         }
                     }
                     prog.dead = true;
                     prog.receipt = m.receives;
                     prog.touched = m.touched;
+                    if timer(m) {
+                        prog.struck = m.struck;
+                        prog.held = Some(m.clone());
+                    }
                     next.dead_letters = Some(prog);
                     if matches!(m.task, Task::Tick { .. }) {
                         // The chain died: a start-up after this calls
@@ -1017,6 +1166,39 @@ impl State {
         out
     }
 
+    /// Whether what `prog` sends is touched by a fault (property `once`):
+    /// what a timer's handling delivers, only if a fault stopped a handling
+    /// that delivered the same firing ([`State::explained`]), or if it
+    /// repairs its own firing because a crash or an expiry made it a
+    /// redelivery; a duplicate, a redrive or a copy sent by a touched
+    /// message explains nothing there. Anything else's, if its message was
+    /// touched.
+    ///
+    /// With [`set_strict_timers`], only the first: a fault that struck a
+    /// handling before it delivered anything of the firing (a crash of an
+    /// earlier hop's handling, of a copy's before its look) explains nothing.
+    fn sends_touched(&self, prog: &Prog) -> bool {
+        match &prog.held {
+            Some(m) if timer(m) => {
+                self.explained.contains(&m.target)
+                    || ((prog.struck || prog.stalled) && prog.repairs_own && !strict_timers())
+            }
+            _ => prog.touched,
+        }
+    }
+
+    /// `prog` delivers the firing of the timer promise `target`, found
+    /// written by `writer` (`Nobody`: its settle won): until its note, a
+    /// fault that stops it explains a re-run of what the firing delivers,
+    /// and so does a stall it suffered before it began.
+    fn begin_firing(&mut self, prog: &mut Prog, target: Tgt, writer: Writer) {
+        prog.firing = Some(target);
+        prog.repairs_own = writer == Writer::This;
+        if prog.stalled {
+            self.explained.insert(target);
+        }
+    }
+
     /// Whether the run holding `holder` is still running.
     fn holder_live(&self, holder: &str) -> bool {
         self.workers
@@ -1080,6 +1262,16 @@ impl State {
                     if let Some(m) = next.queue.get_mut(&id) {
                         m.at = Place::Visible;
                         m.touched = true;
+                        m.struck = timer(m);
+                    }
+                    let held_timer = |p: &&mut Prog| p.held.as_ref().is_some_and(timer);
+                    if let Some(p) = next.workers[w].as_mut().filter(held_timer) {
+                        // The handling stalled past its visibility: what it
+                        // repairs from now on is explained too.
+                        p.stalled = true;
+                        if let Some(firing) = p.firing {
+                            next.explained.insert(firing);
+                        }
                     }
                     out.push((Action::Expire(Actor::Worker(w), id), next));
                 }
@@ -1100,6 +1292,31 @@ impl State {
                     out.push((Action::Stall(*g), next));
                 }
             }
+            // A handling still under way `FIRING_GRACE` after a timer copy
+            // that found its firing unnoted looked again (a stall, like a
+            // visibility timeout): the look-again copy may come while it
+            // runs. If it was delivering a firing, that firing's re-runs are
+            // explained by it.
+            for actor in self.busy() {
+                let Some(prog) = self.prog_of(actor) else {
+                    continue;
+                };
+                if prog.blocks.is_empty() {
+                    continue;
+                }
+                let mut next = self.clone();
+                next.expiries += 1;
+                let blocks = prog.blocks.clone();
+                next.release(&blocks);
+                if let Some(p) = next.prog(actor).as_mut() {
+                    p.blocks.clear();
+                    p.stalled = true;
+                }
+                if let Some(firing) = prog.firing {
+                    next.explained.insert(firing);
+                }
+                out.push((Action::Slow(actor), next));
+            }
         }
         if self.duplicates < budget.duplicates {
             for (id, m) in &self.queue {
@@ -1110,10 +1327,22 @@ impl State {
                     let mut copy = m.clone();
                     copy.receives = 0;
                     copy.touched = true;
+                    copy.struck = false;
                     if let Some(m) = next.queue.get_mut(id) {
                         m.touched = true;
                     }
-                    next.enqueue(copy);
+                    let dup = next.enqueue(copy);
+                    if m.waits > 0 {
+                        // A copy of a look-again copy comes no earlier: the
+                        // same handlings hold it back.
+                        for actor in next.busy() {
+                            if let Some(p) = next.prog(actor).as_mut() {
+                                if p.blocks.contains(id) {
+                                    p.blocks.push(dup);
+                                }
+                            }
+                        }
+                    }
                     out.push((Action::Duplicate(*id), next));
                 }
             }
@@ -1131,6 +1360,7 @@ impl State {
                     again.receives = 0;
                     again.at = Place::Visible;
                     again.touched = true;
+                    again.struck = false;
                     next.number(&mut again);
                     next.enqueue(again);
                     out.push((Action::Redrive(*id), next));
@@ -1153,10 +1383,24 @@ impl State {
         }
     }
 
+    fn prog_of(&self, actor: Actor) -> Option<&Prog> {
+        match actor {
+            Actor::Worker(w) => self.workers[w].as_ref(),
+            Actor::DeadLetters => self.dead_letters.as_ref(),
+            Actor::App => self.app.as_ref(),
+        }
+    }
+
     fn crash(&mut self, actor: Actor) {
         let Some(prog) = self.prog(actor).take() else {
             return;
         };
+        self.release(&prog.blocks);
+        if let Some(firing) = prog.firing {
+            // It died while it delivered a timer's firing, before its note:
+            // whoever delivers the firing again repairs what it left.
+            self.explained.insert(firing);
+        }
         if let Some(holder) = &prog.holder {
             // The holder of a lease died before its tick settled: a takeover
             // is explained by this crash.
@@ -1172,6 +1416,7 @@ impl State {
                     if m.at == Place::Held {
                         m.at = Place::Visible;
                         m.touched = true;
+                        m.struck = timer(m);
                     }
                 }
             }
@@ -1219,6 +1464,7 @@ impl State {
         let mut prog = Prog::new(Some(id), m.token.clone(), vec![first]);
         prog.receipt = m.receives;
         prog.touched = m.touched;
+        prog.struck = m.struck;
         prog.held = Some(m.clone());
         self.workers[w] = Some(prog);
         what
@@ -1240,7 +1486,9 @@ impl State {
         if prog.calls > MAX_CALLS {
             self.broken = Some(format!("bounded: {actor:?} made over {MAX_CALLS} calls"));
         }
-        if !prog.ops.is_empty() {
+        if prog.ops.is_empty() {
+            self.release(&prog.blocks);
+        } else {
             *self.prog(actor) = Some(prog);
         }
         said.join("; ")
@@ -1260,12 +1508,56 @@ impl State {
                         said.push(format!("reads {:?}: pending, runs", m.target));
                         prog.ops.push_front(Op::Run);
                     }
+                    Some((by, out)) if timer(&m) && self.notes_timers() => {
+                        // `deliver.rs` `arrive` for a timer: what
+                        // `decide::timer_copy` says.
+                        let writer = decide::writer(Some(by), &m.token);
+                        let delivered = record.delivered.as_deref() == Some(m.token.as_str());
+                        let redelivered = self.redelivered(prog);
+                        let copy = decide::timer_copy(writer, delivered, m.repair, redelivered);
+                        said.push(format!(
+                            "reads {:?}: settled by {by}{}: {copy:?}",
+                            m.target,
+                            if delivered { ", noted delivered" } else { "" }
+                        ));
+                        let ops = match copy {
+                            TimerCopy::Nothing => vec![Op::Delete],
+                            TimerCopy::LookAgain => vec![Op::LookAgain, Op::Delete],
+                            TimerCopy::Deliver => {
+                                self.begin_firing(prog, m.target, writer);
+                                let owed = decide::owed(writer, m.repair);
+                                let firing = decide::firing_token(Some(by), &m.token).to_owned();
+                                let count = record.slots.len() as u32;
+                                let mut ops = self.deliver(
+                                    prog,
+                                    &firing,
+                                    owed,
+                                    m.target,
+                                    m.conts,
+                                    record.later,
+                                    out.clone(),
+                                    count,
+                                );
+                                // Its successors are sent, never run inline,
+                                // and only then noted.
+                                ops.extend([Op::Flush, Op::Delivered(m.target), Op::Delete]);
+                                ops
+                            }
+                        };
+                        push_front(prog, ops);
+                    }
                     Some((by, out)) => {
-                        let owed = decide::owed(decide::writer(Some(by), &m.token), m.repair);
+                        let writer = decide::writer(Some(by), &m.token);
+                        let owed = decide::owed(writer, m.repair);
                         said.push(format!(
                             "reads {:?}: settled by {by}, owes {owed:?}",
                             m.target
                         ));
+                        if timer(&m) {
+                            // The engine before 69556c0: a timer copy
+                            // delivers its own firing at once, unnoted.
+                            self.begin_firing(prog, m.target, writer);
+                        }
                         let count = record.slots.len() as u32;
                         let mut ops = self.deliver(
                             prog,
@@ -1415,6 +1707,20 @@ impl State {
                         vec![settle(v.clone()), Op::Flush, Op::Delete]
                     }
                     Task::Timer { out, hops } => match timer_wake(*hops) {
+                        decide::Wake::Now if self.notes_timers() => {
+                            // `fire_timer`: a first delivery that is not a
+                            // second look fires as a first look.
+                            let redelivered = self.redelivered(prog);
+                            let first_look =
+                                decide::timer_copy(Writer::This, false, m.repair, redelivered)
+                                    == TimerCopy::LookAgain;
+                            said.push(format!(
+                                "timer of {:?} fires{}",
+                                m.target,
+                                if first_look { " (first look)" } else { "" }
+                            ));
+                            vec![Op::Fire { first_look }]
+                        }
                         decide::Wake::Now => {
                             said.push(format!("timer of {:?} fires", m.target));
                             vec![settle(out.clone()), Op::Flush, Op::Delete]
@@ -1466,6 +1772,84 @@ impl State {
                 push_front(prog, ops);
                 false
             }
+            Op::Fire { first_look } => {
+                // `fire_timer`: settle the promise under the timer's token,
+                // deliver what that owes, send it, then note it.
+                let Some(m) = prog.held.clone() else {
+                    return false;
+                };
+                let Task::Timer { out, .. } = &m.task else {
+                    return false;
+                };
+                let token = prog.token.clone();
+                let (rec, slot) = cell(m.target);
+                let record = self.store.entry(rec).or_default();
+                let (by, found) = match record.slots.get(&slot) {
+                    None => {
+                        record.slots.insert(slot, (token.clone(), out.clone()));
+                        (None, out.clone())
+                    }
+                    Some((by, found)) => (Some(by.clone()), found.clone()),
+                };
+                let count = record.slots.len() as u32;
+                let later = record.later.clone();
+                let writer = decide::writer(by.as_deref(), &token);
+                if first_look && writer == Writer::This {
+                    // Lost to a copy of itself (`found_firing`): it delivers
+                    // nothing and looks again later.
+                    said.push(format!(
+                        "settles {:?} with {found:?}: This, its firing is under way: looks again",
+                        m.target
+                    ));
+                    push_front(prog, vec![Op::LookAgain, Op::Delete]);
+                    return true;
+                }
+                let owed = decide::owed(writer, m.repair);
+                said.push(format!("settles {:?} with {found:?}: {writer:?}", m.target));
+                self.begin_firing(prog, m.target, writer);
+                let firing = decide::firing_token(by.as_deref(), &token).to_owned();
+                let mut ops =
+                    self.deliver(prog, &firing, owed, m.target, m.conts, later, found, count);
+                ops.extend([Op::Flush, Op::Delivered(m.target), Op::Delete]);
+                push_front(prog, ops);
+                true
+            }
+            Op::LookAgain => {
+                let Some(m) = prog.held.clone() else {
+                    return false;
+                };
+                let mut again = next_hop(&m);
+                again.repair = true;
+                again.touched |= prog.touched;
+                self.number(&mut again);
+                let id = self.enqueue(again);
+                if self.variant != Some(Variant::LooksAgainAtOnce) {
+                    // 60 s later: after every handling under way now ends,
+                    // this one too (or a fault stalls it past the grace).
+                    let mut waits = 1;
+                    prog.blocks.push(id);
+                    for actor in self.busy() {
+                        if let Some(p) = self.prog(actor).as_mut() {
+                            p.blocks.push(id);
+                            waits += 1;
+                        }
+                    }
+                    if let Some(m) = self.queue.get_mut(&id) {
+                        m.waits = waits;
+                    }
+                }
+                said.push(format!(
+                    "sends message {id}: itself again as a repair, after FIRING_GRACE"
+                ));
+                true
+            }
+            Op::Delivered(target) => {
+                let (rec, _) = cell(target);
+                self.store.entry(rec).or_default().delivered = Some(prog.token.clone());
+                prog.firing = None;
+                said.push(format!("notes {target:?} delivered by {}", prog.token));
+                true
+            }
             Op::PutBlob(key, value) => {
                 said.push(format!("puts blob {}", &key[..16.min(key.len())]));
                 self.blobs.insert(key, value);
@@ -1493,6 +1877,15 @@ impl State {
                 let writer = decide::writer(by.as_deref(), &token);
                 let owed = decide::owed(writer, repair);
                 said.push(format!("settles {target:?} with {found:?}: {writer:?}"));
+                if prog
+                    .held
+                    .as_ref()
+                    .is_some_and(|m| timer(m) && m.target == target && m.token == token)
+                {
+                    // A timer's own settle (the engine before 69556c0, and
+                    // the dead-letter settle then).
+                    self.begin_firing(prog, target, writer);
+                }
                 let firing = decide::firing_token(by.as_deref(), &token).to_owned();
                 let ops = self.deliver(prog, &firing, owed, target, carried, later, found, count);
                 push_front(prog, ops);
@@ -1560,9 +1953,10 @@ impl State {
                     return false;
                 }
                 said.push(format!("sends {} message(s)", prog.sends.len()));
+                let touched = self.sends_touched(prog);
                 for mut m in std::mem::take(&mut prog.sends) {
                     if !m.fence {
-                        m.touched |= prog.touched;
+                        m.touched |= touched;
                     }
                     self.number(&mut m);
                     self.enqueue(m);
@@ -2056,7 +2450,14 @@ fn next_hop(m: &Msg) -> Msg {
     }
     next.receives = 0;
     next.at = Place::Visible;
+    next.struck = false;
+    next.waits = 0;
     next
+}
+
+/// Whether `m` is a timer.
+fn timer(m: &Msg) -> bool {
+    matches!(m.task, Task::Timer { .. })
 }
 
 fn push_front(prog: &mut Prog, ops: Vec<Op>) {
