@@ -218,11 +218,6 @@ pub struct Note {
     /// schedule's tick, whose slot another writer may settle first).
     #[serde(rename = "s", default, skip_serializing_if = "std::ops::Not::not")]
     pub sent: bool,
-    /// For a sleep or a callback whose timer fired: the token of the timer
-    /// whose handling sent everything its firing owed (written after its
-    /// sends, so a copy of that timer finds nothing left to do).
-    #[serde(rename = "v", default, skip_serializing_if = "Option::is_none")]
-    pub delivered_by: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -647,8 +647,8 @@ async fn a_timer_copy_that_finds_its_firing_unfinished_looks_again_and_one_look_
     // Rule 8 and rule 3 together: a copy of a timer that finds its firing
     // written but not noted as delivered (its handling may be sending right
     // now, or may have died) delivers nothing at once, and sends itself to
-    // look again; a second look, finding no note still, repairs under a
-    // claim that keeps other looks of the same minute off.
+    // look again; a look, finding no mark still, repairs under a claim that
+    // keeps other looks of the same grace off.
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let queue = Arc::new(Recording {
         inner: Arc::new(MemoryQueue::new(Duration::from_secs(60), 5, None)),
@@ -684,32 +684,34 @@ async fn a_timer_copy_that_finds_its_firing_unfinished_looks_again_and_one_look_
     let looked = queue.take();
     assert_eq!(looked.len(), 1, "the redelivery sent only its second look");
     assert_eq!(looked[0].delay, vow::engine::decide::FIRING_GRACE);
-    // A second look claims the repair; this one dies before it delivers.
+    // A look claims the repair; this one dies before it delivers.
     assert!(failing.process(&sent[0].body, 1).await.is_err());
-    // Another second look in the same minute finds the claim held and looks
-    // again rather than repair beside it.
+    // Another look in the same grace finds the claim held and looks again
+    // rather than repair beside it.
     engine
-        .process(&sent[0].body, 1)
+        .process(&looked[0].body, 1)
         .await
-        .expect("a second look");
+        .expect("another look");
     let again = queue.take();
     assert_eq!(again.len(), 1, "{again:?}");
     assert_eq!(again[0].delay, vow::engine::decide::FIRING_GRACE);
     assert!(again[0].body.contains(vow::wire::TIMER_TASK));
-    // A grace on, the claim is old: the next look repairs, delivering the
-    // step after the sleep, and notes it; a copy then does nothing.
-    engine.skip_clock(vow::engine::decide::FIRING_GRACE + Duration::from_secs(1));
+    // The claimant's own look, delivered again, keeps its claim (so a look
+    // whose sends keep failing reaches the dead-letter queue): it repairs,
+    // delivering the step after the sleep, and marks it; looks and copies
+    // after the mark do nothing.
+    engine
+        .process(&sent[0].body, 2)
+        .await
+        .expect("the look again");
+    let delivered = queue.take();
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
     engine
         .process(&again[0].body, 1)
         .await
-        .expect("a third look");
-    let delivered = queue.take();
-    assert_eq!(delivered.len(), 1, "{delivered:?}");
+        .expect("a later look");
     engine.process(&timer.body, 1).await.expect("a later copy");
-    assert!(
-        queue.take().is_empty(),
-        "a copy after the note sent nothing"
-    );
+    assert!(queue.take().is_empty(), "nothing sent after the mark");
     engine
         .process(&delivered[0].body, 1)
         .await
@@ -719,4 +721,54 @@ async fn a_timer_copy_that_finds_its_firing_unfinished_looks_again_and_one_look_
         Some(Outcome::Ok(serde_json::json!("woke")))
     );
     assert_eq!(read_log(&k).len(), 1, "the step after the sleep ran once");
+}
+
+#[tokio::test]
+async fn a_heartbeat_timer_arriving_after_the_deadline_fired_leaves_a_copy_nothing_to_repair() {
+    // Review finding: the deadline's and the heartbeat's timers shared one
+    // `delivered_by` field; the heartbeat timer, finding the slot written by
+    // the deadline, overwrote it, and a copy of the deadline timer then
+    // repaired the step after the callback.
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let queue = Arc::new(Recording {
+        inner: Arc::new(MemoryQueue::new(Duration::from_secs(60), 5, None)),
+        sent: Default::default(),
+    });
+    let config = EngineConfig::default();
+    let engine = Engine::new(store.clone(), queue.clone(), config.clone());
+    let client = Vow::client(store.clone(), queue.clone(), config);
+    let flow = client.flow();
+    let (cb, _resolver) =
+        flow.callback_with_heartbeat::<()>(Duration::from_millis(40), Duration::from_millis(20));
+    let _after = cb.then(Woke { key: key() });
+    client.start(&flow).await.expect("start");
+    let (beat, deadline): (Vec<_>, Vec<_>) = queue
+        .take()
+        .into_iter()
+        .filter(|m| m.body.contains(vow::wire::TIMER_TASK))
+        .partition(|m| m.body.contains("\"beat\""));
+    assert_eq!(
+        (beat.len(), deadline.len()),
+        (1, 1),
+        "a deadline and a heartbeat timer"
+    );
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    engine
+        .process(&deadline[0].body, 1)
+        .await
+        .expect("the deadline fires");
+    assert_eq!(queue.take().len(), 1, "the step after the callback");
+    engine
+        .process(&beat[0].body, 1)
+        .await
+        .expect("the heartbeat timer");
+    assert!(queue.take().is_empty(), "the heartbeat timer owes nothing");
+    engine
+        .process(&deadline[0].body, 1)
+        .await
+        .expect("a copy of the deadline");
+    assert!(
+        queue.take().is_empty(),
+        "a copy of the deadline timer after its firing was marked sends nothing"
+    );
 }

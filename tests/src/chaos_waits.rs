@@ -81,7 +81,7 @@ const CRONS: &[&str] = &["0 0 * * *", "0 */6 * * *"];
 #[derive(Clone, Copy, Debug)]
 pub struct WaitFaults {
     /// A second copy of a timer, a moment later: it finds the promise
-    /// settled by its own token, and the firing noted as delivered or under
+    /// settled by its own token, and the firing marked delivered or under
     /// way (then it looks again after the grace); the step after the wait,
     /// running or done, must not run again.
     pub timer_dup: f64,
@@ -823,10 +823,11 @@ impl WaitsRig {
             self.settle().await;
         }
         let until = self.now();
-        // The last steps' copies of timers look again after the grace: let
-        // it pass (on memory, by the clock; on the emulators, the queue's
-        // delays are real seconds, which the waits below cover).
-        for _ in 0..3 {
+        // The last steps' copies of timers look again after the grace, and
+        // a repair claimed by a worker that then failed holds a window or
+        // two: let that pass (on memory, by the clock; on the emulators, the
+        // queue's delays are real seconds, which the waits below cover).
+        for _ in 0..8 {
             self.skip(GRACE);
             self.settle().await;
         }

@@ -101,6 +101,19 @@ impl Engine {
         self.settle_dead(target, conts, by, failure).await
     }
 
+    /// A dead-lettered timer at its time is handled as a copy of itself
+    /// ([`super::decide::timer_copy`]): a firing marked delivered costs
+    /// nothing; one written but unmarked is looked at again from the work
+    /// queue after the grace (a dead letter may be a copy of a firing still
+    /// under way; rule 8); a dead-lettered look claims the repair and
+    /// delivers, or looks again (rule 3).
+    async fn bury_timer(self: &Arc<Self>, env: crate::wire::Envelope) -> Result<(), Rejected> {
+        match self.arrive(&env, None, &None).await? {
+            super::deliver::Arrival::Settled(_) => Ok(()),
+            super::deliver::Arrival::Open => self.fire_timer(env, &None).await,
+        }
+    }
+
     /// A dead letter whose signature, queue or issue time does not verify
     /// (forged, altered, stale, signed with a removed key): nothing it carries
     /// runs, but the promise its body names, read without trusting it, is
@@ -111,18 +124,6 @@ impl Engine {
     /// ([`crate::stats::BatchStats::refused`]) and logged with the stable
     /// message `vow: dead letter failed verification`, which an alarm can
     /// match; none is dropped silently.
-    /// A dead-lettered timer at its time is handled as a copy of itself
-    /// ([`super::decide::timer_copy`]): a firing noted delivered costs nothing, one
-    /// written but unnoted is looked at again from the work queue a minute
-    /// later (a dead letter may be a copy of a firing still under way; rule
-    /// 8), and a dead-lettered second look delivers at once (rule 3).
-    async fn bury_timer(self: &Arc<Self>, env: crate::wire::Envelope) -> Result<(), Rejected> {
-        match self.arrive(&env, None, &None).await? {
-            super::deliver::Arrival::Settled(_) => Ok(()),
-            super::deliver::Arrival::Open(note) => self.fire_timer(env, note, &None).await,
-        }
-    }
-
     async fn bury_unverified(self: &Arc<Self>, sealed: &str, why: Failure) -> Result<(), Rejected> {
         tally(|t| &t.refused, 1);
         let inner = crate::signing::unverified_body(sealed);

@@ -112,40 +112,40 @@ pub fn firing_token<'a>(by: Option<&'a str>, own: &'a str) -> &'a str {
 /// What a timer does when it finds its promise's slot written ([`timer_copy`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimerCopy {
-    /// Its firing's deliveries are out (noted beside the slot): nothing is
-    /// left to do.
+    /// Its firing's deliveries are out (marked so): nothing is left to do.
     Nothing,
-    /// Its own firing is written but not noted as delivered: the handling
+    /// Its own firing is written but not marked delivered: the handling
     /// that wrote it may be delivering it right now. Look again after the
     /// engine's grace ([`FIRING_GRACE`] by default).
     LookAgain,
-    /// Its own firing is still unnoted at a second look: its writer has
-    /// surely ended or stalled. Claim the repair
-    /// of the firing for this window ([`repair_window`]); the claimant
-    /// delivers and notes, anyone else looks again.
+    /// Its own firing is still unmarked at a second look: its writer has
+    /// surely ended or stalled. Claim the repair of the firing for this
+    /// window ([`repair_window`]); the claimant delivers and marks it,
+    /// anyone else looks again.
     Repair,
-    /// Another writer's slot: deliver what is owed ([`owed`]) and note it.
+    /// Another writer's slot: deliver what is owed ([`owed`]) (for a timer,
+    /// which carries no successors, at most a join member's climb).
     Deliver,
 }
 
 /// What a timer (a copy, a redelivery, a redrive, a dead letter) does when it
 /// finds its promise's slot written by `writer`, with (`delivered`) or
-/// without a note that its token's firing delivered everything.
+/// without a mark that its token's firing delivered everything.
 ///
 /// Rule 8: a timer's copies are made by the engine as well as by SQS (a
 /// sweep sends its minute again after a takeover, a hop is sent again after
 /// a failed delete, a redrive brings one back), so a copy must not repair
 /// a firing that went well: the step after the sleep may still be running.
-/// The handling that fires a timer notes, once everything it fired is out
-/// (rule 2), that its token delivered; a copy that finds the note does
-/// nothing. One that finds its own firing unnoted sends itself again to
-/// look after a grace ([`FIRING_GRACE`]) and delivers nothing now: it drops
-/// nothing (rule 3), and a firing that went well is noted by then. A
-/// redelivery and a dead letter look again too: they may be an earlier
-/// hop's message, or a copy, while the firing's own handling still sends.
-/// Only a `second_look` that still finds no note repairs, under a claim so
-/// that two such looks never both repair. A firing whose handling died is
-/// so repaired one grace later.
+/// The handling that fires a timer marks, once everything it fired is out
+/// (rule 2), that its token delivered (a record of its own, which no note
+/// write can undo); a copy that finds the mark does nothing. One that finds
+/// its own firing unmarked sends itself again to look after a grace
+/// ([`FIRING_GRACE`]) and delivers nothing now: it drops nothing (rule 3),
+/// and a firing that went well is marked by then. A redelivery and a dead
+/// letter look again too: they may be an earlier hop's message, or a copy,
+/// while the firing's own handling still sends. Only a `second_look` that
+/// still finds no mark repairs, under a claim so that two looks never both
+/// repair. A firing whose handling died is so repaired one grace later.
 pub fn timer_copy(writer: Writer, delivered: bool, second_look: bool) -> TimerCopy {
     if delivered {
         TimerCopy::Nothing

@@ -291,11 +291,9 @@ impl Engine {
             return self.expire_step(&env).await.map(|()| None);
         }
         let timer = env.timer_at().is_some();
-        let mut noted = None;
         if decide::checks_first(env.repair, redelivered, timer, aged) {
-            match self.arrive(&env, Some(inline), gather).await? {
-                Arrival::Settled(after) => return Ok(after),
-                Arrival::Open(note) => noted = note,
+            if let Arrival::Settled(after) = self.arrive(&env, Some(inline), gather).await? {
+                return Ok(after);
             }
         }
         if env.is_resolve() {
@@ -303,7 +301,7 @@ impl Engine {
                 return Ok(None);
             }
             if timer {
-                self.fire_timer(env, noted, gather).await?;
+                self.fire_timer(env, gather).await?;
                 return Ok(None);
             }
             return self.settle_resolve(env, Some(inline), gather).await;
@@ -349,27 +347,24 @@ impl Engine {
     ) -> Result<Arrival, BackendError> {
         let cell = Cell::of(&env.target.id());
         let Some(mut record) = self.store.read(&cell.key).await? else {
-            return Ok(Arrival::Open(None));
+            return Ok(Arrival::Open);
         };
-        let note = record.notes.remove(&cell.slot);
         let Some(slot) = record.slots.remove(&cell.slot) else {
-            let ran = note.as_ref().is_some_and(|n| n.handed_over);
+            let ran = record.notes.get(&cell.slot).is_some_and(|n| n.handed_over);
             if ran && !env.is_resolve() && env.timer_at().is_none() {
                 debug!(id = %env.target.id(), "ran and adopted already: not running again");
                 return Ok(Arrival::Settled(None));
             }
-            return Ok(Arrival::Open(note));
+            return Ok(Arrival::Open);
         };
         debug!(id = %env.target.id(), by = %slot.by, "already settled: not running again");
         let timer = env.timer_at().is_some();
-        if timer {
-            let writer = decide::writer(Some(&slot.by), &env.token);
-            if !self.timer_delivers(env, writer, note.as_ref()).await? {
-                return Ok(Arrival::Settled(None));
-            }
+        let writer = decide::writer(Some(&slot.by), &env.token);
+        if timer && !self.timer_delivers(env, writer).await? {
+            return Ok(Arrival::Settled(None));
         }
         let mut step = Step::new(self, env.token.clone());
-        // A timer's successors are sent, never run inline: its note that
+        // A timer's successors are sent, never run inline: its mark that
         // they are out is written once they are (rule 2).
         step.inline = inline.filter(|_| !timer);
         step.gather = gather.clone();
@@ -386,8 +381,8 @@ impl Engine {
         )
         .await?;
         step.flush().await?;
-        if timer {
-            self.note_delivered(env, note).await;
+        if timer && writer == decide::Writer::This {
+            self.mark_delivered(env).await;
         }
         Ok(Arrival::Settled(step.next))
     }
@@ -398,8 +393,8 @@ pub(super) enum Arrival {
     /// The promise is settled and the message delivered what it owed; the
     /// successor to run inline, if any.
     Settled(Option<Envelope>),
-    /// The promise is pending, with this note beside its slot, if any.
-    Open(Option<crate::store::Note>),
+    /// The promise is pending.
+    Open,
 }
 
 /// Where the marker of a suspect message running alone is stored.

@@ -91,7 +91,7 @@ pub struct EngineConfig {
     /// checking its promise at every hop.
     pub timer_hop: Duration,
     /// How long a copy of a timer that finds the timer's firing written but
-    /// not yet noted as delivered waits before it looks again, and the span
+    /// not yet marked delivered waits before it looks again, and the span
     /// of one claim on repairing such a firing
     /// ([`decide::timer_copy`]): 15 minutes, longer than any Lambda
     /// invocation lasts. At most the queue's longest delay.

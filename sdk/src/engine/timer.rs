@@ -32,7 +32,6 @@ use crate::failure::Failure;
 use crate::gather::Gather;
 use crate::queue::{Outgoing, MAX_DELAY};
 use crate::store::Cell;
-use crate::store::Note;
 use crate::timer_index::{shard_of, IndexedTimer, SweepCursor, BUCKET_MS, INDEX_MARGIN};
 use crate::wire::Envelope;
 use std::sync::atomic::Ordering;
@@ -174,14 +173,12 @@ impl Engine {
 
     /// Fire the timer `env` at its time: settle its promise under its own
     /// token (rule 1), send what that owes (its successors are never run
-    /// inline), then note that the firing delivered ([`decide::timer_copy`]).
+    /// inline), then mark that the firing delivered ([`decide::timer_copy`]).
     /// A timer whose settle loses to a copy of itself delivers nothing here:
-    /// it looks at the firing as a copy does ([`Engine::arrive`]). `note` is
-    /// what the timer found beside its slot.
+    /// it looks at the firing as a copy does ([`Engine::arrive`]).
     pub(super) async fn fire_timer(
         self: &Arc<Self>,
         env: Envelope,
-        note: Option<Note>,
         gather: &Option<Arc<Gather>>,
     ) -> Result<(), Rejected> {
         let Some(outcome) = env.input.clone() else {
@@ -192,30 +189,30 @@ impl Engine {
         let mut step = Step::new(self, env.token.clone());
         step.gather = gather.clone();
         step.firing = Some(env.target.id());
-        step.settle(env.target.clone(), outcome, env.conts.clone(), env.repair)
+        let won = step
+            .settle(env.target.clone(), outcome, env.conts.clone(), env.repair)
             .await?;
         step.flush().await?;
         if step.found_firing {
             self.arrive(&env, None, gather).await?;
-        } else {
-            self.note_delivered(&env, note).await;
+        } else if won {
+            self.mark_delivered(&env).await;
         }
         Ok(())
     }
 
-    /// For a timer that found its promise's slot written by `writer`, with
-    /// `note` beside it: whether it goes on to deliver what the slot owes
-    /// (`true`), or has done all it should (`false`: nothing was owed, it
-    /// looks again later, or another copy holds the repair).
+    /// For a timer that found its promise's slot written by `writer`:
+    /// whether it goes on to deliver what the slot owes (`true`), or has
+    /// done all it should (`false`: its firing was delivered, it looks again
+    /// later, or another copy holds the repair).
     pub(super) async fn timer_delivers(
         &self,
         env: &Envelope,
         writer: Writer,
-        note: Option<&Note>,
     ) -> Result<bool, BackendError> {
-        let delivered = note
-            .and_then(|n| n.delivered_by.as_deref())
-            .is_some_and(|by| by == env.token);
+        // Only its own firing is ever marked (one read, on this path alone).
+        let delivered =
+            writer == Writer::This && self.slot(&delivered_id(&env.token)).await?.is_some();
         match decide::timer_copy(writer, delivered, env.repair) {
             TimerCopy::Nothing => Ok(false),
             TimerCopy::Deliver => Ok(true),
@@ -228,19 +225,30 @@ impl Engine {
     }
 
     /// Claim the repair of `env`'s firing for this window
-    /// ([`decide::repair_window`]): one conditional write, under a token of
-    /// this handling's own, that no other copy wins in the same window; a
-    /// claim of the window before that is still young keeps this one off
-    /// ([`decide::may_claim_repair`]). Two copies that still find the firing
-    /// unnoted then never both repair it (rule 8).
+    /// ([`decide::repair_window`]): one conditional write, under the token of
+    /// this look (so a redelivery of the same look keeps its claim, and a
+    /// look whose sends keep failing reaches the dead-letter queue), that no
+    /// other look wins in the same window; a young claim of the window
+    /// before (or after, from a clock running ahead) keeps this one off
+    /// ([`decide::may_claim_repair`]). Two looks that still find the firing
+    /// unmarked then never both repair it (rule 8).
     async fn claim_repair(&self, env: &Envelope) -> Result<bool, BackendError> {
         let now = self.now();
         let grace = self.firing_grace();
         let window = decide::repair_window(now, grace);
-        if let Some(before) = window.checked_sub(1) {
+        let me = env
+            .task
+            .get(LOOK)
+            .and_then(serde_json::Value::as_str)
+            .map_or_else(crate::id::nonce, str::to_owned);
+        for beside in [window.checked_sub(1), window.checked_add(1)]
+            .into_iter()
+            .flatten()
+        {
             let held = self
-                .slot(&repair_claim_id(&env.token, before))
+                .slot(&repair_claim_id(&env.token, beside))
                 .await?
+                .filter(|slot| slot.by != me)
                 .and_then(|slot| match slot.outcome {
                     crate::wire::Outcome::Ok(at) => {
                         at.get("at").and_then(serde_json::Value::as_u64)
@@ -252,37 +260,44 @@ impl Engine {
             }
         }
         let id = repair_claim_id(&env.token, window);
-        let me = crate::id::nonce();
         crate::store::claim(&*self.store, &id, &me, serde_json::json!({ "at": now })).await
     }
 
-    /// Send the timer `env` again, to look at its firing after
-    /// the engine's `firing_grace` and deliver it then if nobody noted it
-    /// delivered (rule 3: a copy drops nothing).
+    /// Send the timer `env` again, as a look of its own (marked `repair`,
+    /// with a token for its claim), to look at its firing after the engine's
+    /// `firing_grace` and repair it then if nobody marked it delivered
+    /// (rule 3: a copy drops nothing).
     pub(super) async fn look_again(&self, env: &Envelope) -> Result<(), BackendError> {
         let mut again = env.clone();
         again.repair = true;
+        if let Some(task) = again.task.as_object_mut() {
+            task.insert(LOOK.to_owned(), crate::id::nonce().into());
+        }
         debug!(promise = %env.target.id(), "timer found its firing under way: looking again later");
         let body = self.seal(&again).await?;
         let delay = self.firing_grace();
         self.queue.send(vec![Outgoing { body, delay }]).await
     }
 
-    /// Note beside the timer's slot (keeping what `note` held) that its
-    /// firing delivered everything. A note that fails only costs a copy's
-    /// repair later.
-    pub(super) async fn note_delivered(&self, env: &Envelope, note: Option<Note>) {
-        let mut note = note.unwrap_or_default();
-        note.delivered_by = Some(env.token.clone());
-        let id = env.target.id();
-        if let Err(e) = self.store.note(&Cell::of(&id), &note).await {
-            tracing::warn!(promise = %id, error = %e, "could not note that a timer's firing was delivered");
+    /// Mark that the firing of the timer `env` delivered everything: one
+    /// conditional write of a record of its own, which no other write to the
+    /// promise's record (a heartbeat's note, say) can undo. A mark that fails
+    /// only costs a copy's repair later.
+    pub(super) async fn mark_delivered(&self, env: &Envelope) {
+        let id = delivered_id(&env.token);
+        if let Err(e) =
+            crate::store::claim(&*self.store, &id, &env.token, serde_json::Value::Null).await
+        {
+            tracing::warn!(promise = %env.target.id(), error = %e, "could not mark a timer's firing delivered");
         }
     }
 
-    /// The engine's `firing_grace`, within what a queue delay allows.
+    /// The engine's `firing_grace`, from a second to what a queue delay
+    /// allows.
     fn firing_grace(&self) -> Duration {
-        self.config.firing_grace.min(MAX_DELAY)
+        self.config
+            .firing_grace
+            .clamp(Duration::from_secs(1), MAX_DELAY)
     }
 
     /// Milliseconds since the Unix epoch, now, as timers count.
@@ -296,3 +311,12 @@ impl Engine {
 fn repair_claim_id(token: &str, window: u64) -> crate::PromiseId {
     crate::PromiseId::named("timer-repair", &format!("{token}@{window}"))
 }
+
+/// The id of the mark that the firing of the timer `token` delivered.
+fn delivered_id(token: &str) -> crate::PromiseId {
+    crate::PromiseId::named("timer-delivered", token)
+}
+
+/// The field of a timer's task that holds the token of a look
+/// ([`Engine::look_again`]).
+const LOOK: &str = "look";
