@@ -120,7 +120,7 @@ pub enum TimerCopy {
     LookAgain,
     /// Its own firing is still unmarked at a second look: its writer has
     /// surely ended or stalled. Claim the repair of the firing for this
-    /// window ([`repair_window`]); the claimant delivers and marks it,
+    /// generation ([`claim_is_old`]); the claimant delivers and marks it,
     /// anyone else looks again.
     Repair,
     /// Another writer's slot: deliver what is owed ([`owed`]) (for a timer,
@@ -166,19 +166,18 @@ pub fn timer_copy(writer: Writer, delivered: bool, second_look: bool) -> TimerCo
 /// is one that stalled (a fault).
 pub const FIRING_GRACE: Duration = Duration::from_secs(15 * 60);
 
-/// Whether a timer copy may claim the repair of its firing at `now`, when
-/// the claim of the window before was made at `before` (if it was): only
-/// once that claim is older than a window, `grace` (its holder has surely
-/// delivered, or died). Claims are made per window of `grace`
-/// ([`repair_window`]), so two copies in one window never both win.
-pub fn may_claim_repair(before: Option<u64>, now: u64, grace: Duration) -> bool {
-    before.is_none_or(|at| now.saturating_sub(at) >= crate::clock::millis(grace))
+/// Whether a claim on repairing a firing made at `at` is old at `now`: its
+/// holder has surely delivered, or died, `grace` after it claimed. Claims
+/// come in generations, each one conditional write that one look wins; a
+/// look that finds a generation's claim old tries the next
+/// ([`MAX_REPAIR_CLAIMS`] at most).
+pub fn claim_is_old(at: u64, now: u64, grace: Duration) -> bool {
+    now.saturating_sub(at) >= crate::clock::millis(grace)
 }
 
-/// The window of length `grace` that `now` falls in.
-pub fn repair_window(now: u64, grace: Duration) -> u64 {
-    now / crate::clock::millis(grace).max(1)
-}
+/// The most generations of repair claims one firing may have: each is a
+/// look that claimed and then failed (rule 5: a look reads no more).
+pub const MAX_REPAIR_CLAIMS: u32 = 64;
 
 /// Whether a message checks the store before running its task: repairs and
 /// redeliveries do (their promise may be settled already); a first delivery
@@ -441,18 +440,14 @@ mod tests {
         // dead letter) waits; a second look claims the repair.
         assert_eq!(timer_copy(Writer::This, false, false), LookAgain);
         assert_eq!(timer_copy(Writer::This, false, true), Repair);
-        // A claim of the window before keeps others off while it is young.
+        // A claim keeps other looks off for a grace.
         let grace = FIRING_GRACE;
         let minute = crate::clock::millis(grace);
-        assert!(may_claim_repair(None, 5, grace));
-        assert!(!may_claim_repair(Some(1_000), 1_000 + minute - 1, grace));
-        assert!(may_claim_repair(Some(1_000), 1_000 + minute, grace));
-        assert_eq!(repair_window(minute - 1, grace), 0);
-        assert_eq!(repair_window(minute, grace), 1);
-        assert_eq!(
-            repair_window(5, Duration::ZERO),
-            5,
-            "a zero grace still divides"
+        assert!(!claim_is_old(1_000, 1_000 + minute - 1, grace));
+        assert!(claim_is_old(1_000, 1_000 + minute, grace));
+        assert!(
+            !claim_is_old(5_000, 1_000, grace),
+            "a claim from a clock ahead"
         );
         // Another writer's slot: owed what it carries and its climb.
         assert_eq!(timer_copy(Writer::Other, false, false), Deliver);

@@ -216,7 +216,11 @@ impl Engine {
         match decide::timer_copy(writer, delivered, env.repair) {
             TimerCopy::Nothing => Ok(false),
             TimerCopy::Deliver => Ok(true),
-            TimerCopy::Repair if self.claim_repair(env).await? => Ok(true),
+            // The firing may have been marked between the read and the
+            // claim: the claimant reads the mark again before it repairs.
+            TimerCopy::Repair if self.claim_repair(env).await? => {
+                Ok(self.slot(&delivered_id(&env.token)).await?.is_none())
+            }
             TimerCopy::LookAgain | TimerCopy::Repair => {
                 self.look_again(env).await?;
                 Ok(false)
@@ -224,43 +228,44 @@ impl Engine {
         }
     }
 
-    /// Claim the repair of `env`'s firing for this window
-    /// ([`decide::repair_window`]): one conditional write, under the token of
-    /// this look (so a redelivery of the same look keeps its claim, and a
-    /// look whose sends keep failing reaches the dead-letter queue), that no
-    /// other look wins in the same window; a young claim of the window
-    /// before (or after, from a clock running ahead) keeps this one off
-    /// ([`decide::may_claim_repair`]). Two looks that still find the firing
-    /// unmarked then never both repair it (rule 8).
+    /// Claim the repair of `env`'s firing: one conditional write of the
+    /// first generation of claims that is free, under the token of this look
+    /// (so a redelivery of the same look keeps its claim, and a look whose
+    /// sends keep failing reaches the dead-letter queue); a young claim of
+    /// another look keeps this one off, an old one ([`decide::claim_is_old`])
+    /// passes it on to the next generation. One look wins each generation,
+    /// so two looks that still find the firing unmarked never both repair it
+    /// (rule 8); at most [`decide::MAX_REPAIR_CLAIMS`] are read (rule 5).
     async fn claim_repair(&self, env: &Envelope) -> Result<bool, BackendError> {
-        let now = self.now();
-        let grace = self.firing_grace();
-        let window = decide::repair_window(now, grace);
         let me = env
             .task
             .get(LOOK)
             .and_then(serde_json::Value::as_str)
             .map_or_else(crate::id::nonce, str::to_owned);
-        for beside in [window.checked_sub(1), window.checked_add(1)]
-            .into_iter()
-            .flatten()
-        {
-            let held = self
-                .slot(&repair_claim_id(&env.token, beside))
-                .await?
-                .filter(|slot| slot.by != me)
-                .and_then(|slot| match slot.outcome {
-                    crate::wire::Outcome::Ok(at) => {
-                        at.get("at").and_then(serde_json::Value::as_u64)
+        let grace = self.firing_grace();
+        for generation in 0..decide::MAX_REPAIR_CLAIMS {
+            let id = repair_claim_id(&env.token, generation);
+            let now = self.now();
+            match self.slot(&id).await? {
+                None => {
+                    let at = serde_json::json!({ "at": now });
+                    return crate::store::claim(&*self.store, &id, &me, at).await;
+                }
+                Some(held) if held.by == me => return Ok(true),
+                Some(held) => {
+                    let at = match held.outcome {
+                        crate::wire::Outcome::Ok(v) => {
+                            v.get("at").and_then(serde_json::Value::as_u64)
+                        }
+                        _ => None,
+                    };
+                    if !at.is_some_and(|at| decide::claim_is_old(at, now, grace)) {
+                        return Ok(false);
                     }
-                    _ => None,
-                });
-            if !decide::may_claim_repair(held, now, grace) {
-                return Ok(false);
+                }
             }
         }
-        let id = repair_claim_id(&env.token, window);
-        crate::store::claim(&*self.store, &id, &me, serde_json::json!({ "at": now })).await
+        Ok(false)
     }
 
     /// Send the timer `env` again, as a look of its own (marked `repair`,
@@ -306,10 +311,10 @@ impl Engine {
     }
 }
 
-/// The id of the claim on repairing the firing of the timer `token` in the
-/// repair window `window` ([`decide::repair_window`]).
-fn repair_claim_id(token: &str, window: u64) -> crate::PromiseId {
-    crate::PromiseId::named("timer-repair", &format!("{token}@{window}"))
+/// The id of generation `generation` of the claims on repairing the firing
+/// of the timer `token` ([`Engine::claim_repair`]).
+fn repair_claim_id(token: &str, generation: u32) -> crate::PromiseId {
+    crate::PromiseId::named("timer-repair", &format!("{token}#{generation}"))
 }
 
 /// The id of the mark that the firing of the timer `token` delivered.
