@@ -257,6 +257,11 @@ enum Op {
     /// engine's read of the previous window's claim is folded into it). The
     /// claimant delivers and notes; a loser looks again.
     ClaimRepair,
+    /// The variant `rereads-after-claim`: read the note again once the claim
+    /// is held (one read).
+    Recheck,
+    /// The claimant repairs its own firing (no call of its own).
+    Repair,
     /// `timer.rs` `look_again`: send the held timer again as a repair, with
     /// a delay of `FIRING_GRACE` (one send).
     LookAgain,
@@ -816,10 +821,14 @@ pub enum Variant {
     /// (`TimerCopy::Repair` taken for `Deliver`), so two second looks may
     /// both repair it.
     RepairsWithoutClaim,
+    /// PROPOSED: a second look that wins the repair claim reads the note
+    /// again before it repairs (its first read may be older than the claim
+    /// of the window before, which grew old while the claimant delivered).
+    RereadsAfterClaim,
 }
 
 impl Variant {
-    pub fn all() -> [Variant; 6] {
+    pub fn all() -> [Variant; 7] {
         [
             Variant::IgnoresSentNote,
             Variant::RevivesUnclaimedOnly,
@@ -827,6 +836,7 @@ impl Variant {
             Variant::TimerCopiesRepair,
             Variant::LooksAgainAtOnce,
             Variant::RepairsWithoutClaim,
+            Variant::RereadsAfterClaim,
         ]
     }
 
@@ -838,6 +848,7 @@ impl Variant {
             Variant::TimerCopiesRepair => "timer-copies-repair",
             Variant::LooksAgainAtOnce => "looks-again-at-once",
             Variant::RepairsWithoutClaim => "repairs-without-claim",
+            Variant::RereadsAfterClaim => "rereads-after-claim",
         }
     }
 }
@@ -1886,9 +1897,39 @@ impl State {
                     .insert(m.target, RepairClaim { holder, old: false });
                 prog.claim = Some(holder);
                 said.push(format!(
-                    "claims the repair of {:?}'s firing as r{holder}: held, repairs it",
+                    "claims the repair of {:?}'s firing as r{holder}: held",
                     m.target
                 ));
+                if self.variant == Some(Variant::RereadsAfterClaim) {
+                    push_front(prog, vec![Op::Recheck]);
+                    return true;
+                }
+                push_front(prog, vec![Op::Repair]);
+                true
+            }
+            Op::Recheck => {
+                let Some(m) = prog.held.clone() else {
+                    return false;
+                };
+                let (rec, _) = cell(m.target);
+                let noted = self.store.get(&rec).and_then(|r| r.delivered.as_deref())
+                    == Some(m.token.as_str());
+                said.push(format!(
+                    "reads {:?} again: {}",
+                    m.target,
+                    if noted {
+                        "noted delivered, nothing to do"
+                    } else {
+                        "unnoted, repairs it"
+                    }
+                ));
+                push_front(prog, vec![if noted { Op::Delete } else { Op::Repair }]);
+                true
+            }
+            Op::Repair => {
+                let Some(m) = prog.held.clone() else {
+                    return false;
+                };
                 // It repairs its own firing, with the explanation a fault
                 // left: one fault explains one repair.
                 prog.excused = self.explained.remove(&m.target);
@@ -1914,7 +1955,7 @@ impl State {
                 );
                 ops.extend([Op::Flush, Op::Delivered(m.target), Op::Delete]);
                 push_front(prog, ops);
-                true
+                false
             }
             Op::Delivered(target) => {
                 let (rec, _) = cell(target);
