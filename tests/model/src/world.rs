@@ -145,12 +145,6 @@ struct Msg {
     /// duplicate, a redrive), or it was sent while handling one that was
     /// touched: a re-run it causes is explained (property `once`).
     touched: bool,
-    /// A timer only: a crash or a visibility expiry struck this very
-    /// message while it was held, so its next receive is a redelivery (a
-    /// copy of it, a redrive, its next hop or its look-again copy is not
-    /// struck). This, and not `touched`, explains a re-run of what a timer
-    /// delivers (property `once`, [`State::sends_touched`]).
-    struck: bool,
     /// Sent under a claim that exists so it is sent once (a schedule's
     /// firing): it inherits nothing from the message that sent it.
     fence: bool,
@@ -174,7 +168,6 @@ impl Msg {
             at: Place::Visible,
             sqs: 0,
             touched: false,
-            struck: false,
             fence: false,
             waits: 0,
         }
@@ -255,13 +248,20 @@ enum Op {
     /// unclaimed or stalled ([`proposal::revive_at`]).
     Revive,
     /// A timer at its time settles its promise under its own token
-    /// (`timer.rs` `fire_timer`): one conditional write; `first_look` is
-    /// [`decide::timer_copy`]'s `LookAgain` for its own unnoted firing (a
-    /// first delivery that is not a second look), and then losing to its own
-    /// token delivers nothing and looks again.
-    Fire {
-        first_look: bool,
-    },
+    /// (`timer.rs` `fire_timer`): one conditional write. Losing it to its own
+    /// token (`found_firing`) delivers nothing: it reads the slot again as
+    /// `arrive` does (a first look looks again, a second look claims).
+    Fire,
+    /// `timer.rs` `claim_repair`: one conditional write of the claim on
+    /// repairing the timer's own unnoted firing (the model has no clock: the
+    /// engine's read of the previous window's claim is folded into it). The
+    /// claimant delivers and notes; a loser looks again.
+    ClaimRepair,
+    /// `timer.rs` `timer_delivers`: read the mark again once the claim is
+    /// held (one read), unless the variant `no-reread-after-claim`.
+    Recheck,
+    /// The claimant repairs its own firing (no call of its own).
+    Repair,
     /// `timer.rs` `look_again`: send the held timer again as a repair, with
     /// a delay of `FIRING_GRACE` (one send).
     LookAgain,
@@ -282,6 +282,21 @@ struct Lease {
     /// A fault stopped the holder before its tick settled (it crashed): what
     /// a takeover of this lease sends is explained by that fault.
     explained: bool,
+}
+
+/// The claim on repairing a timer's firing (`timer.rs` `claim_repair`): one
+/// per firing in the model, which has no clock. The engine claims per window
+/// of `FIRING_GRACE`, and a claim of the previous window younger than the
+/// grace also blocks, so a claim keeps every other look off for one grace
+/// from its making: here, while its holder runs, and after its holder ended
+/// until time passes (`Action::Grace`) or its holder stalls past the grace
+/// (`Action::Slow`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct RepairClaim {
+    /// The claim's number (the handling's own claimant token).
+    holder: u8,
+    /// Older than `FIRING_GRACE`: a later look may claim again.
+    old: bool,
 }
 
 /// The firing of the `schedule` scenario: its job's runs are counted under it.
@@ -324,8 +339,11 @@ struct Prog {
     touched: bool,
     /// The lease it holds, by its holder token (a tick's run).
     holder: Option<String>,
-    /// Its message was struck by a fault before it took it ([`Msg::struck`]).
-    struck: bool,
+    /// The repair claim it holds, by its claim number ([`RepairClaim`]).
+    claim: Option<u8>,
+    /// It repairs its timer's own firing, and took for it the explanation a
+    /// fault left ([`State::explained`]): what it sends is touched.
+    excused: bool,
     /// It stalled past its message's visibility, or past `FIRING_GRACE`
     /// after a look-again copy was sent, while it ran (a fault).
     stalled: bool,
@@ -333,9 +351,6 @@ struct Prog {
     /// yet noted delivered: a fault that stops it here explains a re-run
     /// of what the firing delivers ([`State::explained`]).
     firing: Option<Tgt>,
-    /// Whether it delivers a timer's own firing that it found written by
-    /// its token, unnoted (a redelivery, a second look, a dead letter).
-    repairs_own: bool,
     /// The look-again copies of timers sent while it ran: none is received
     /// before it ends (`FIRING_GRACE` is far longer than a handling).
     blocks: Vec<u16>,
@@ -356,10 +371,10 @@ impl Prog {
             receipt: 0,
             touched: false,
             holder: None,
-            struck: false,
+            claim: None,
+            excused: false,
             stalled: false,
             firing: None,
-            repairs_own: false,
             blocks: Vec::new(),
         }
     }
@@ -397,8 +412,11 @@ pub enum Action {
     /// The holder of lease `gen` stalls past it while it still runs.
     Stall(u8),
     /// A handling is still under way `FIRING_GRACE` after a timer's
-    /// look-again copy was sent while it ran.
+    /// look-again copy was sent while it ran, or after it claimed a repair.
     Slow(Actor),
+    /// Time passes: the repair claim on the firing of a timer is older than
+    /// `FIRING_GRACE` (its holder is gone).
+    Grace(Tgt),
     StartRevive,
 }
 
@@ -431,7 +449,13 @@ impl fmt::Display for Action {
             ),
             Action::Slow(a) => write!(
                 f,
-                "FAULT {a:?} stalls past FIRING_GRACE while it runs (a look-again copy may come)"
+                "FAULT {a:?} stalls past FIRING_GRACE while it runs (a look-again copy may come, \
+                 its repair claim grows old)"
+            ),
+            Action::Grace(t) => write!(
+                f,
+                "time passes: the repair claim on {t:?}'s firing is older than FIRING_GRACE \
+                 (its holder is gone)"
             ),
             Action::StartRevive => write!(f, "App calls schedule() at a start-up (revive)"),
         }
@@ -764,23 +788,6 @@ fn cell(target: Tgt) -> (Rec, u32) {
     }
 }
 
-thread_local! {
-    static STRICT_TIMERS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// `--strict-timers`: property `once` counts a re-run of what a timer's
-/// firing delivered as explained only by a fault that stopped a handling
-/// while it delivered that firing (after its settle or its decision to
-/// deliver, before its note), not by the crash or expiry that made the
-/// deliverer a redelivery. For this thread's explorations.
-pub fn set_strict_timers(strict: bool) {
-    STRICT_TIMERS.with(|s| s.set(strict));
-}
-
-fn strict_timers() -> bool {
-    STRICT_TIMERS.with(std::cell::Cell::get)
-}
-
 /// The engine's promise id for a model promise (tokens are derived from ids).
 fn promise_id(p: Pid) -> PromiseId {
     PromiseId::parse(&format!("{p:032x}")).unwrap_or_else(|_| PromiseId::random())
@@ -809,21 +816,28 @@ pub enum Variant {
     /// message (no `FIRING_GRACE`: it may come while the firing it waits
     /// for is still being delivered), to show what the grace is for.
     LooksAgainAtOnce,
-    /// PROPOSED: a redelivered timer (and a dead letter) that finds its own
-    /// firing unnoted looks again too, like a first delivery; only a second
-    /// look delivers it (`timer_copy` called with `redelivered = false`).
-    AlwaysLooksAgain,
+    /// The timer rule of c94cb45 and 3edee6a without the repair claim: a
+    /// second look that still finds its firing unnoted repairs it at once
+    /// (`TimerCopy::Repair` taken for `Deliver`), so two second looks may
+    /// both repair it.
+    RepairsWithoutClaim,
+    /// The rule of c94cb45 to 3edee6a: a second look that wins the repair
+    /// claim repairs from the read it made before the claim, which may be
+    /// older than the first claimant's note (the deep check finds a step run
+    /// twice in `fired`).
+    NoRereadAfterClaim,
 }
 
 impl Variant {
-    pub fn all() -> [Variant; 6] {
+    pub fn all() -> [Variant; 7] {
         [
             Variant::IgnoresSentNote,
             Variant::RevivesUnclaimedOnly,
             Variant::LeavesLiveAlone,
             Variant::TimerCopiesRepair,
             Variant::LooksAgainAtOnce,
-            Variant::AlwaysLooksAgain,
+            Variant::RepairsWithoutClaim,
+            Variant::NoRereadAfterClaim,
         ]
     }
 
@@ -834,7 +848,8 @@ impl Variant {
             Variant::LeavesLiveAlone => "leaves-live-alone",
             Variant::TimerCopiesRepair => "timer-copies-repair",
             Variant::LooksAgainAtOnce => "looks-again-at-once",
-            Variant::AlwaysLooksAgain => "always-looks-again",
+            Variant::RepairsWithoutClaim => "repairs-without-claim",
+            Variant::NoRereadAfterClaim => "no-reread-after-claim",
         }
     }
 }
@@ -892,6 +907,10 @@ pub struct State {
     /// its settle or its decision to deliver, before its note): a re-run of
     /// what the firing delivers is explained (property `once`).
     explained: BTreeSet<Tgt>,
+    /// The repair claim on each timer's firing ([`RepairClaim`]).
+    claims: BTreeMap<Tgt, RepairClaim>,
+    /// Repair claims made so far (claimant numbers).
+    claimants: u8,
 }
 
 impl State {
@@ -934,6 +953,8 @@ impl State {
             revived: false,
             died: false,
             explained: BTreeSet::new(),
+            claims: BTreeMap::new(),
+            claimants: 0,
         };
         for m in msgs {
             state.enqueue(m);
@@ -947,14 +968,8 @@ impl State {
         id
     }
 
-    /// What a timer's handling passes to `decide::timer_copy` as
-    /// `redelivered`: whether its message was received before (a dead
-    /// letter was), unless the proposal `always-looks-again` is tried.
-    fn redelivered(&self, prog: &Prog) -> bool {
-        (prog.receipt > 1 || prog.dead) && self.variant != Some(Variant::AlwaysLooksAgain)
-    }
-
-    /// Whether the engine is today's timer rule (69556c0) or a variant of it.
+    /// Whether the engine is today's timer rule (69556c0, c94cb45, 3edee6a)
+    /// or a variant of it.
     fn notes_timers(&self) -> bool {
         self.variant != Some(Variant::TimerCopiesRepair)
     }
@@ -1025,6 +1040,8 @@ impl State {
             revived,
             died,
             explained,
+            claims,
+            claimants,
         } = self;
         let mut workers: Vec<&Option<Prog>> = workers.iter().collect();
         workers.sort();
@@ -1033,7 +1050,7 @@ impl State {
         (dead_letters, app, cancel, resolve, resolver, runs, started).hash(&mut h);
         (sqs, app_touched, seen, crashes, duplicates, expiries).hash(&mut h);
         (redrives, broken, leases, holders, revive, revived, died).hash(&mut h);
-        explained.hash(&mut h);
+        (explained, claims, claimants).hash(&mut h);
         h.finish()
     }
 
@@ -1095,7 +1112,6 @@ impl State {
                     prog.receipt = m.receives;
                     prog.touched = m.touched;
                     if timer(m) {
-                        prog.struck = m.struck;
                         prog.held = Some(m.clone());
                     }
                     next.dead_letters = Some(prog);
@@ -1163,37 +1179,55 @@ impl State {
                 out.push((Action::Age(*g), next));
             }
         }
+        // Time passes: a repair claim whose holder is gone grows older than
+        // `FIRING_GRACE`. Only where it matters: the firing is unnoted.
+        for (target, claim) in &self.claims {
+            if !claim.old && !self.claim_live(claim.holder) && !self.noted(*target) {
+                let mut next = self.clone();
+                if let Some(c) = next.claims.get_mut(target) {
+                    c.old = true;
+                }
+                out.push((Action::Grace(*target), next));
+            }
+        }
         out
+    }
+
+    /// Whether the handling holding repair claim `holder` still runs.
+    fn claim_live(&self, holder: u8) -> bool {
+        self.workers
+            .iter()
+            .chain(std::iter::once(&self.dead_letters))
+            .flatten()
+            .any(|p| p.claim == Some(holder))
+    }
+
+    /// Whether the firing of the timer promise `target` is noted delivered.
+    fn noted(&self, target: Tgt) -> bool {
+        let (rec, _) = cell(target);
+        self.store.get(&rec).is_some_and(|r| r.delivered.is_some())
     }
 
     /// Whether what `prog` sends is touched by a fault (property `once`):
     /// what a timer's handling delivers, only if a fault stopped a handling
-    /// that delivered the same firing ([`State::explained`]), or if it
-    /// repairs its own firing because a crash or an expiry made it a
-    /// redelivery; a duplicate, a redrive or a copy sent by a touched
-    /// message explains nothing there. Anything else's, if its message was
-    /// touched.
-    ///
-    /// With [`set_strict_timers`], only the first: a fault that struck a
-    /// handling before it delivered anything of the firing (a crash of an
-    /// earlier hop's handling, of a copy's before its look) explains nothing.
+    /// while it delivered the same firing ([`State::explained`]), or if it
+    /// took that explanation for its repair ([`Prog::excused`]); a fault
+    /// that struck a handling before it delivered anything of the firing (a
+    /// crash of an earlier hop's handling, of a copy's before its look), a
+    /// duplicate, a redrive or a copy sent by a touched message explains
+    /// nothing there. Anything else's, if its message was touched.
     fn sends_touched(&self, prog: &Prog) -> bool {
         match &prog.held {
-            Some(m) if timer(m) => {
-                self.explained.contains(&m.target)
-                    || ((prog.struck || prog.stalled) && prog.repairs_own && !strict_timers())
-            }
+            Some(m) if timer(m) => self.explained.contains(&m.target) || prog.excused,
             _ => prog.touched,
         }
     }
 
-    /// `prog` delivers the firing of the timer promise `target`, found
-    /// written by `writer` (`Nobody`: its settle won): until its note, a
-    /// fault that stops it explains a re-run of what the firing delivers,
-    /// and so does a stall it suffered before it began.
-    fn begin_firing(&mut self, prog: &mut Prog, target: Tgt, writer: Writer) {
+    /// `prog` delivers the firing of the timer promise `target`: until its
+    /// note, a fault that stops it explains a re-run of what the firing
+    /// delivers, and so does a stall it suffered before it began.
+    fn begin_firing(&mut self, prog: &mut Prog, target: Tgt) {
         prog.firing = Some(target);
-        prog.repairs_own = writer == Writer::This;
         if prog.stalled {
             self.explained.insert(target);
         }
@@ -1262,7 +1296,6 @@ impl State {
                     if let Some(m) = next.queue.get_mut(&id) {
                         m.at = Place::Visible;
                         m.touched = true;
-                        m.struck = timer(m);
                     }
                     let held_timer = |p: &&mut Prog| p.held.as_ref().is_some_and(timer);
                     if let Some(p) = next.workers[w].as_mut().filter(held_timer) {
@@ -1301,7 +1334,9 @@ impl State {
                 let Some(prog) = self.prog_of(actor) else {
                     continue;
                 };
-                if prog.blocks.is_empty() {
+                let young = |c: &RepairClaim| !c.old && Some(c.holder) == prog.claim;
+                let claims = self.claims.values().any(young);
+                if prog.blocks.is_empty() && !claims {
                     continue;
                 }
                 let mut next = self.clone();
@@ -1311,6 +1346,11 @@ impl State {
                 if let Some(p) = next.prog(actor).as_mut() {
                     p.blocks.clear();
                     p.stalled = true;
+                }
+                for c in next.claims.values_mut() {
+                    if young(c) {
+                        c.old = true;
+                    }
                 }
                 if let Some(firing) = prog.firing {
                     next.explained.insert(firing);
@@ -1327,7 +1367,6 @@ impl State {
                     let mut copy = m.clone();
                     copy.receives = 0;
                     copy.touched = true;
-                    copy.struck = false;
                     if let Some(m) = next.queue.get_mut(id) {
                         m.touched = true;
                     }
@@ -1360,7 +1399,6 @@ impl State {
                     again.receives = 0;
                     again.at = Place::Visible;
                     again.touched = true;
-                    again.struck = false;
                     next.number(&mut again);
                     next.enqueue(again);
                     out.push((Action::Redrive(*id), next));
@@ -1416,7 +1454,6 @@ impl State {
                     if m.at == Place::Held {
                         m.at = Place::Visible;
                         m.touched = true;
-                        m.struck = timer(m);
                     }
                 }
             }
@@ -1464,7 +1501,6 @@ impl State {
         let mut prog = Prog::new(Some(id), m.token.clone(), vec![first]);
         prog.receipt = m.receives;
         prog.touched = m.touched;
-        prog.struck = m.struck;
         prog.held = Some(m.clone());
         self.workers[w] = Some(prog);
         what
@@ -1513,8 +1549,7 @@ impl State {
                         // `decide::timer_copy` says.
                         let writer = decide::writer(Some(by), &m.token);
                         let delivered = record.delivered.as_deref() == Some(m.token.as_str());
-                        let redelivered = self.redelivered(prog);
-                        let copy = decide::timer_copy(writer, delivered, m.repair, redelivered);
+                        let copy = decide::timer_copy(writer, delivered, m.repair);
                         said.push(format!(
                             "reads {:?}: settled by {by}{}: {copy:?}",
                             m.target,
@@ -1523,8 +1558,18 @@ impl State {
                         let ops = match copy {
                             TimerCopy::Nothing => vec![Op::Delete],
                             TimerCopy::LookAgain => vec![Op::LookAgain, Op::Delete],
-                            TimerCopy::Deliver => {
-                                self.begin_firing(prog, m.target, writer);
+                            TimerCopy::Repair
+                                if self.variant != Some(Variant::RepairsWithoutClaim) =>
+                            {
+                                vec![Op::ClaimRepair]
+                            }
+                            TimerCopy::Deliver | TimerCopy::Repair => {
+                                if copy == TimerCopy::Repair {
+                                    // The variant: it repairs at once, with
+                                    // what explanation a fault left.
+                                    prog.excused = self.explained.remove(&m.target);
+                                }
+                                self.begin_firing(prog, m.target);
                                 let owed = decide::owed(writer, m.repair);
                                 let firing = decide::firing_token(Some(by), &m.token).to_owned();
                                 let count = record.slots.len() as u32;
@@ -1556,7 +1601,7 @@ impl State {
                         if timer(&m) {
                             // The engine before 69556c0: a timer copy
                             // delivers its own firing at once, unnoted.
-                            self.begin_firing(prog, m.target, writer);
+                            self.begin_firing(prog, m.target);
                         }
                         let count = record.slots.len() as u32;
                         let mut ops = self.deliver(
@@ -1708,18 +1753,8 @@ impl State {
                     }
                     Task::Timer { out, hops } => match timer_wake(*hops) {
                         decide::Wake::Now if self.notes_timers() => {
-                            // `fire_timer`: a first delivery that is not a
-                            // second look fires as a first look.
-                            let redelivered = self.redelivered(prog);
-                            let first_look =
-                                decide::timer_copy(Writer::This, false, m.repair, redelivered)
-                                    == TimerCopy::LookAgain;
-                            said.push(format!(
-                                "timer of {:?} fires{}",
-                                m.target,
-                                if first_look { " (first look)" } else { "" }
-                            ));
-                            vec![Op::Fire { first_look }]
+                            said.push(format!("timer of {:?} fires", m.target));
+                            vec![Op::Fire]
                         }
                         decide::Wake::Now => {
                             said.push(format!("timer of {:?} fires", m.target));
@@ -1772,7 +1807,7 @@ impl State {
                 push_front(prog, ops);
                 false
             }
-            Op::Fire { first_look } => {
+            Op::Fire => {
                 // `fire_timer`: settle the promise under the timer's token,
                 // deliver what that owes, send it, then note it.
                 let Some(m) = prog.held.clone() else {
@@ -1794,19 +1829,20 @@ impl State {
                 let count = record.slots.len() as u32;
                 let later = record.later.clone();
                 let writer = decide::writer(by.as_deref(), &token);
-                if first_look && writer == Writer::This {
+                if writer == Writer::This {
                     // Lost to a copy of itself (`found_firing`): it delivers
-                    // nothing and looks again later.
+                    // nothing, and reads the now-written slot again as
+                    // `arrive` does (`fire_timer`).
                     said.push(format!(
-                        "settles {:?} with {found:?}: This, its firing is under way: looks again",
+                        "settles {:?} with {found:?}: This, its firing is written: reads it again",
                         m.target
                     ));
-                    push_front(prog, vec![Op::LookAgain, Op::Delete]);
+                    push_front(prog, vec![Op::Check]);
                     return true;
                 }
                 let owed = decide::owed(writer, m.repair);
                 said.push(format!("settles {:?} with {found:?}: {writer:?}", m.target));
-                self.begin_firing(prog, m.target, writer);
+                self.begin_firing(prog, m.target);
                 let firing = decide::firing_token(by.as_deref(), &token).to_owned();
                 let mut ops =
                     self.deliver(prog, &firing, owed, m.target, m.conts, later, found, count);
@@ -1842,6 +1878,85 @@ impl State {
                     "sends message {id}: itself again as a repair, after FIRING_GRACE"
                 ));
                 true
+            }
+            Op::ClaimRepair => {
+                let Some(m) = prog.held.clone() else {
+                    return false;
+                };
+                let free = self.claims.get(&m.target).is_none_or(|c| c.old);
+                if !free {
+                    said.push(format!(
+                        "claims the repair of {:?}'s firing: lost, looks again",
+                        m.target
+                    ));
+                    push_front(prog, vec![Op::LookAgain, Op::Delete]);
+                    return true;
+                }
+                self.claimants += 1;
+                let holder = self.claimants;
+                self.claims
+                    .insert(m.target, RepairClaim { holder, old: false });
+                prog.claim = Some(holder);
+                said.push(format!(
+                    "claims the repair of {:?}'s firing as r{holder}: held",
+                    m.target
+                ));
+                if self.variant != Some(Variant::NoRereadAfterClaim) {
+                    push_front(prog, vec![Op::Recheck]);
+                    return true;
+                }
+                push_front(prog, vec![Op::Repair]);
+                true
+            }
+            Op::Recheck => {
+                let Some(m) = prog.held.clone() else {
+                    return false;
+                };
+                let (rec, _) = cell(m.target);
+                let noted = self.store.get(&rec).and_then(|r| r.delivered.as_deref())
+                    == Some(m.token.as_str());
+                said.push(format!(
+                    "reads {:?} again: {}",
+                    m.target,
+                    if noted {
+                        "noted delivered, nothing to do"
+                    } else {
+                        "unnoted, repairs it"
+                    }
+                ));
+                push_front(prog, vec![if noted { Op::Delete } else { Op::Repair }]);
+                true
+            }
+            Op::Repair => {
+                let Some(m) = prog.held.clone() else {
+                    return false;
+                };
+                // It repairs its own firing, with the explanation a fault
+                // left: one fault explains one repair.
+                prog.excused = self.explained.remove(&m.target);
+                self.begin_firing(prog, m.target);
+                let (rec, slot) = cell(m.target);
+                let record = self.store.get(&rec).cloned().unwrap_or_default();
+                let Some((by, out)) = record.slots.get(&slot).cloned() else {
+                    return true;
+                };
+                let writer = decide::writer(Some(&by), &m.token);
+                let owed = decide::owed(writer, m.repair);
+                let firing = decide::firing_token(Some(&by), &m.token).to_owned();
+                let count = record.slots.len() as u32;
+                let mut ops = self.deliver(
+                    prog,
+                    &firing,
+                    owed,
+                    m.target,
+                    m.conts,
+                    record.later,
+                    out,
+                    count,
+                );
+                ops.extend([Op::Flush, Op::Delivered(m.target), Op::Delete]);
+                push_front(prog, ops);
+                false
             }
             Op::Delivered(target) => {
                 let (rec, _) = cell(target);
@@ -1884,7 +1999,7 @@ impl State {
                 {
                     // A timer's own settle (the engine before 69556c0, and
                     // the dead-letter settle then).
-                    self.begin_firing(prog, target, writer);
+                    self.begin_firing(prog, target);
                 }
                 let firing = decide::firing_token(by.as_deref(), &token).to_owned();
                 let ops = self.deliver(prog, &firing, owed, target, carried, later, found, count);
@@ -2450,7 +2565,6 @@ fn next_hop(m: &Msg) -> Msg {
     }
     next.receives = 0;
     next.at = Place::Visible;
-    next.struck = false;
     next.waits = 0;
     next
 }
