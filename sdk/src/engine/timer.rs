@@ -235,7 +235,8 @@ impl Engine {
     /// another look keeps this one off, an old one ([`decide::claim_is_old`])
     /// passes it on to the next generation. One look wins each generation,
     /// so two looks that still find the firing unmarked never both repair it
-    /// (rule 8); at most [`decide::MAX_REPAIR_CLAIMS`] are read (rule 5).
+    /// (rule 8); at most [`decide::MAX_REPAIR_CLAIMS`] are read, and past
+    /// the last a look repairs without a claim (rule 5).
     async fn claim_repair(&self, env: &Envelope) -> Result<bool, BackendError> {
         let me = env
             .task
@@ -265,7 +266,10 @@ impl Engine {
                 }
             }
         }
-        Ok(false)
+        // Every generation was claimed by a look that then failed: repair
+        // without a claim rather than look again for ever (rule 5).
+        tracing::warn!(promise = %env.target.id(), "every repair claim of a timer's firing is old: repairing without one");
+        Ok(true)
     }
 
     /// Send the timer `env` again, as a look of its own (marked `repair`,
