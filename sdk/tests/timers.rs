@@ -684,6 +684,22 @@ async fn a_timer_copy_that_finds_its_firing_unfinished_looks_again_and_one_look_
     let looked = queue.take();
     assert_eq!(looked.len(), 1, "the redelivery sent only its second look");
     assert_eq!(looked[0].delay, vow::engine::decide::FIRING_GRACE);
+    // A timer sent as a repair (a named start's takeover sends its flow's
+    // timers so) is no look: it looks again too.
+    let mut takeover = Envelope::timer(
+        Target::Promise(nap.id().clone()),
+        Outcome::Ok(serde_json::Value::Null),
+        now_ms(),
+    );
+    takeover.repair = true;
+    let takeover = engine.seal(&takeover).await.expect("seal");
+    engine
+        .process(&takeover, 1)
+        .await
+        .expect("a takeover's timer");
+    let takeover_sent = queue.take();
+    assert_eq!(takeover_sent.len(), 1, "{takeover_sent:?}");
+    assert_eq!(takeover_sent[0].delay, vow::engine::decide::FIRING_GRACE);
     // A look claims the repair; this one dies before it delivers.
     assert!(failing.process(&sent[0].body, 1).await.is_err());
     // Another look in the same grace finds the claim held and looks again

@@ -143,8 +143,8 @@ pub enum TimerCopy {
 /// ([`FIRING_GRACE`]) and delivers nothing now: it drops nothing (rule 3),
 /// and a firing that went well is marked by then. A redelivery and a dead
 /// letter look again too: they may be an earlier hop's message, or a copy,
-/// while the firing's own handling still sends. Only a `second_look` that
-/// still finds no mark repairs, under a claim so that two looks never both
+/// while the firing's own handling still sends. Only a `second_look` (a
+/// look that a first look sent) that still finds no mark repairs, under a claim so that two looks never both
 /// repair. A firing whose handling died is so repaired one grace later.
 pub fn timer_copy(writer: Writer, delivered: bool, second_look: bool) -> TimerCopy {
     if delivered {

@@ -11,14 +11,14 @@
 //! carries (rule 3); what is stored with the promise is its writer's to
 //! deliver (rule 8). Before its time it is sent or indexed again, and only then
 //! is its message deleted (rule 2); at its time it settles its promise under
-//! its own token (rule 1), sends what that owes (never inline), and then notes
-//! beside the slot that its firing delivered. No claim is kept per hop, so a
+//! its own token (rule 1), sends what that owes (never inline), and then marks
+//! its firing delivered (a record of its own). No claim is kept per hop, so a
 //! copy, a redelivery or a redrive of a timer is one more message that finds
 //! its way to the same settle: indexing it again writes the same item, and
 //! sending it again is a copy. A copy that comes after the firing finds the
-//! note and does nothing; one that finds the firing written but unnoted looks
-//! again after a grace (15 minutes), and repairs then, under a claim, if the
-//! note is still missing
+//! mark and does nothing; one that finds the firing written but unmarked
+//! looks again after a grace (15 minutes), and that look repairs, under a
+//! claim, if the mark is still missing
 //! ([`decide::timer_copy`]; rules 3 and 8). Rule 5: every hop brings it
 //! closer, and a time further away than any producer sets is refused
 //! ([`decide::wake`]).
@@ -203,8 +203,8 @@ impl Engine {
 
     /// For a timer that found its promise's slot written by `writer`:
     /// whether it goes on to deliver what the slot owes (`true`), or has
-    /// done all it should (`false`: its firing was delivered, it looks again
-    /// later, or another copy holds the repair).
+    /// done all it should (`false`: its firing was marked delivered, before
+    /// or once it held the repair claim, or it looks again later).
     pub(super) async fn timer_delivers(
         &self,
         env: &Envelope,
@@ -213,7 +213,11 @@ impl Engine {
         // Only its own firing is ever marked (one read, on this path alone).
         let delivered =
             writer == Writer::This && self.slot(&delivered_id(&env.token)).await?.is_some();
-        match decide::timer_copy(writer, delivered, env.repair) {
+        // A look is a message `look_again` sent (it carries a look token);
+        // `repair` alone does not make one (a named start's takeover sends
+        // its flow's timers as repairs).
+        let look = env.task.get(LOOK).is_some();
+        match decide::timer_copy(writer, delivered, look) {
             TimerCopy::Nothing => Ok(false),
             TimerCopy::Deliver => Ok(true),
             // The firing may have been marked between the read and the
@@ -252,7 +256,6 @@ impl Engine {
                     let at = serde_json::json!({ "at": now });
                     return crate::store::claim(&*self.store, &id, &me, at).await;
                 }
-                Some(held) if held.by == me => return Ok(true),
                 Some(held) => {
                     let at = match held.outcome {
                         crate::wire::Outcome::Ok(v) => {
@@ -260,8 +263,12 @@ impl Engine {
                         }
                         _ => None,
                     };
-                    if !at.is_some_and(|at| decide::claim_is_old(at, now, grace)) {
-                        return Ok(false);
+                    // A claim that names no time counts as old.
+                    let young = at.is_some_and(|at| !decide::claim_is_old(at, now, grace));
+                    if young {
+                        // A redelivery of the claimant's own look keeps it;
+                        // once old, even its own claim passes on.
+                        return Ok(held.by == me);
                     }
                 }
             }
