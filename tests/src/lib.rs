@@ -58,6 +58,10 @@ pub fn test_engine() -> EngineConfig {
     config.default_max_attempts = 3;
     config.retry_base = Duration::from_millis(50);
     config.retry_max = Duration::from_secs(1);
+    // A timer whose firing's handling died is repaired a grace later (15
+    // minutes by default): within a test's waits here, and still far longer
+    // than a firing's handling takes on a busy machine.
+    config.firing_grace = Duration::from_secs(10);
     config
 }
 
