@@ -642,13 +642,9 @@ impl Recording {
     }
 }
 
-#[tokio::test]
-async fn a_timer_copy_that_finds_its_firing_unfinished_looks_again_and_one_look_then_repairs_it() {
-    // Rule 8 and rule 3 together: a copy of a timer that finds its firing
-    // written but not noted as delivered (its handling may be sending right
-    // now, or may have died) delivers nothing at once, and sends itself to
-    // look again; a look, finding no mark still, repairs under a claim that
-    // keeps other looks of the same grace off.
+/// A memory store, a [`Recording`] queue, an engine that works them (driven
+/// by hand, with `process`) and an application client of them.
+fn recording_engine() -> (Arc<dyn Store>, Arc<Recording>, Arc<Engine>, Vow) {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let queue = Arc::new(Recording {
         inner: Arc::new(MemoryQueue::new(Duration::from_secs(60), 5, None)),
@@ -656,8 +652,19 @@ async fn a_timer_copy_that_finds_its_firing_unfinished_looks_again_and_one_look_
     });
     let config = EngineConfig::default();
     let engine = Engine::new(store.clone(), queue.clone(), config.clone());
-    let client = Vow::client(store.clone(), queue.clone(), config.clone());
-    let failing = Engine::new(store.clone(), Arc::new(Refusing), config);
+    let client = Vow::client(store.clone(), queue.clone(), config);
+    (store, queue, engine, client)
+}
+
+#[tokio::test]
+async fn a_timer_copy_that_finds_its_firing_unfinished_looks_again_and_one_look_then_repairs_it() {
+    // Rule 8 and rule 3 together: a copy of a timer that finds its firing
+    // written but not marked delivered (its handling may be sending right
+    // now, or may have died) delivers nothing at once, and sends itself to
+    // look again; a look, finding no mark still, repairs under a claim that
+    // keeps other looks of the same grace off.
+    let (store, queue, engine, client) = recording_engine();
+    let failing = Engine::new(store, Arc::new(Refusing), EngineConfig::default());
     let k = key();
     let flow = client.flow();
     let nap = flow.sleep(Duration::from_millis(1));
@@ -745,14 +752,7 @@ async fn a_heartbeat_timer_arriving_after_the_deadline_fired_leaves_a_copy_nothi
     // `delivered_by` field; the heartbeat timer, finding the slot written by
     // the deadline, overwrote it, and a copy of the deadline timer then
     // repaired the step after the callback.
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let queue = Arc::new(Recording {
-        inner: Arc::new(MemoryQueue::new(Duration::from_secs(60), 5, None)),
-        sent: Default::default(),
-    });
-    let config = EngineConfig::default();
-    let engine = Engine::new(store.clone(), queue.clone(), config.clone());
-    let client = Vow::client(store.clone(), queue.clone(), config);
+    let (_, queue, engine, client) = recording_engine();
     let flow = client.flow();
     let (cb, _resolver) =
         flow.callback_with_heartbeat::<()>(Duration::from_millis(40), Duration::from_millis(20));
